@@ -1,0 +1,111 @@
+//! A Slimmernetwerk Café: a physical meeting with speakers and workshops.
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::aggregate::Aggregate;
+use crate::domain_event;
+use crate::error::{ensure, required_text, Decision, DomainError, Rule};
+use crate::types::*;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum CafeEvent {
+    CafeScheduled { cafe_id: CafeId, title: String, date: NaiveDate, venue: String },
+    SpeakerAnnounced { speaker: String, topic: String },
+    WorkshopAnnounced { title: String, host: String },
+    CafeHeld { attendance: u32 },
+    CafeCancelled { reason: String },
+}
+
+domain_event!(CafeEvent { CafeScheduled, SpeakerAnnounced, WorkshopAnnounced, CafeHeld, CafeCancelled });
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CafeStatus {
+    #[default]
+    Scheduled,
+    Held,
+    Cancelled,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Cafe {
+    pub id: Option<CafeId>,
+    pub date: Option<NaiveDate>,
+    pub status: CafeStatus,
+}
+
+impl Aggregate for Cafe {
+    type Event = CafeEvent;
+    const STREAM_TYPE: &'static str = "cafe";
+
+    fn apply(&mut self, event: &CafeEvent) {
+        match event {
+            CafeEvent::CafeScheduled { cafe_id, date, .. } => {
+                self.id = Some(*cafe_id);
+                self.date = Some(*date);
+            }
+            CafeEvent::CafeHeld { .. } => self.status = CafeStatus::Held,
+            CafeEvent::CafeCancelled { .. } => self.status = CafeStatus::Cancelled,
+            CafeEvent::SpeakerAnnounced { .. } | CafeEvent::WorkshopAnnounced { .. } => {}
+        }
+    }
+}
+
+impl Cafe {
+    fn still_scheduled(&self) -> Result<(), DomainError> {
+        if self.id.is_none() {
+            return Err(DomainError::NotCreated("cafe"));
+        }
+        ensure(self.status == CafeStatus::Scheduled, Rule::Lifecycle, || {
+            format!(
+                "the café is already {}",
+                if self.status == CafeStatus::Held { "held" } else { "cancelled" }
+            )
+        })
+    }
+
+    pub fn schedule(
+        &self,
+        cafe_id: CafeId,
+        title: &str,
+        date: NaiveDate,
+        venue: &str,
+    ) -> Decision<CafeEvent> {
+        if self.id.is_some() {
+            return Err(DomainError::AlreadyExists("cafe"));
+        }
+        required_text("title", title, 200)?;
+        required_text("venue", venue, 200)?;
+        Ok(vec![CafeEvent::CafeScheduled {
+            cafe_id,
+            title: title.trim().into(),
+            date,
+            venue: venue.trim().into(),
+        }])
+    }
+
+    pub fn announce_speaker(&self, speaker: &str, topic: &str) -> Decision<CafeEvent> {
+        self.still_scheduled()?;
+        required_text("speaker", speaker, 200)?;
+        required_text("topic", topic, 500)?;
+        Ok(vec![CafeEvent::SpeakerAnnounced { speaker: speaker.trim().into(), topic: topic.trim().into() }])
+    }
+
+    pub fn announce_workshop(&self, title: &str, host: &str) -> Decision<CafeEvent> {
+        self.still_scheduled()?;
+        required_text("title", title, 200)?;
+        required_text("host", host, 200)?;
+        Ok(vec![CafeEvent::WorkshopAnnounced { title: title.trim().into(), host: host.trim().into() }])
+    }
+
+    pub fn hold(&self, attendance: u32) -> Decision<CafeEvent> {
+        self.still_scheduled()?;
+        Ok(vec![CafeEvent::CafeHeld { attendance }])
+    }
+
+    pub fn cancel(&self, reason: &str) -> Decision<CafeEvent> {
+        self.still_scheduled()?;
+        required_text("reason", reason, 2_000)?;
+        Ok(vec![CafeEvent::CafeCancelled { reason: reason.trim().into() }])
+    }
+}

@@ -1,0 +1,96 @@
+//! The charter for an innovative government: published once, signed by people and organisations.
+
+use serde::{Deserialize, Serialize};
+
+use crate::aggregate::Aggregate;
+use crate::domain_event;
+use crate::error::{ensure, required_text, Decision, DomainError, Rule};
+use crate::types::*;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Signatory {
+    Member { member_id: MemberId },
+    Organisation { name: String },
+}
+
+impl Signatory {
+    /// Organisations are the same signatory whatever the case or spacing of their name.
+    fn key(&self) -> String {
+        match self {
+            Signatory::Member { member_id } => format!("member:{member_id}"),
+            Signatory::Organisation { name } => format!("organisation:{}", name.trim().to_lowercase()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum CharterEvent {
+    CharterPublished { charter_id: CharterId, title: String, text: String, initiators: Vec<String> },
+    CharterSigned { signatory: Signatory },
+}
+
+domain_event!(CharterEvent { CharterPublished, CharterSigned });
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Charter {
+    pub id: Option<CharterId>,
+    pub signatories: Vec<Signatory>,
+}
+
+impl Aggregate for Charter {
+    type Event = CharterEvent;
+    const STREAM_TYPE: &'static str = "charter";
+
+    fn apply(&mut self, event: &CharterEvent) {
+        match event {
+            CharterEvent::CharterPublished { charter_id, .. } => self.id = Some(*charter_id),
+            CharterEvent::CharterSigned { signatory } => self.signatories.push(signatory.clone()),
+        }
+    }
+}
+
+impl Charter {
+    pub fn publish(
+        &self,
+        charter_id: CharterId,
+        title: &str,
+        text: &str,
+        initiators: Vec<String>,
+    ) -> Decision<CharterEvent> {
+        if self.id.is_some() {
+            return Err(DomainError::AlreadyExists("charter"));
+        }
+        required_text("title", title, 200)?;
+        required_text("text", text, 50_000)?;
+        Ok(vec![CharterEvent::CharterPublished {
+            charter_id,
+            title: title.trim().into(),
+            text: text.trim().into(),
+            initiators: initiators
+                .into_iter()
+                .map(|i| i.trim().to_string())
+                .filter(|i| !i.is_empty())
+                .collect(),
+        }])
+    }
+
+    /// Rule 8: a signatory signs once.
+    pub fn sign(&self, signatory: Signatory) -> Decision<CharterEvent> {
+        if self.id.is_none() {
+            return Err(DomainError::NotCreated("charter"));
+        }
+        let signatory = match signatory {
+            Signatory::Organisation { name } => {
+                required_text("organisation", &name, 200)?;
+                Signatory::Organisation { name: name.trim().to_string() }
+            }
+            member => member,
+        };
+        let key = signatory.key();
+        ensure(!self.signatories.iter().any(|s| s.key() == key), Rule::SignOnce, || {
+            "this signatory has already signed the charter".into()
+        })?;
+        Ok(vec![CharterEvent::CharterSigned { signatory }])
+    }
+}

@@ -1,0 +1,445 @@
+//! The doetank: a team of 3–9 innovators taking one challenge through six phases.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::aggregate::Aggregate;
+use crate::domain_event;
+use crate::error::{ensure, required_text, Decision, DomainError, Rule};
+use crate::types::*;
+
+pub const MIN_INNOVATORS: usize = 3;
+pub const MAX_INNOVATORS: usize = 9;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum DoetankEvent {
+    DoetankFormed {
+        doetank_id: DoetankId,
+        name: String,
+        challenge_id: ChallengeId,
+        lead: Innovator,
+        founding_members: Vec<Innovator>,
+        at: DateTime<Utc>,
+    },
+    MemberJoined {
+        member: Innovator,
+        at: DateTime<Utc>,
+    },
+    MemberLeft {
+        member_id: MemberId,
+        at: DateTime<Utc>,
+    },
+    LeadChanged {
+        member_id: MemberId,
+    },
+    CoachAssigned {
+        coach_id: MemberId,
+    },
+    CoachReleased {
+        coach_id: MemberId,
+    },
+    CommissionerAttached {
+        organisation: String,
+    },
+    KickoffHeld {
+        date: NaiveDate,
+        venue: String,
+        attendees: Vec<MemberId>,
+    },
+    PhaseStarted {
+        phase: Phase,
+        at: DateTime<Utc>,
+    },
+    PhaseCompleted {
+        phase: Phase,
+        summary: String,
+        at: DateTime<Utc>,
+    },
+    ExpertConsulted {
+        topic: String,
+        expert: String,
+    },
+    LessonRecorded {
+        lesson_id: LessonId,
+        recorded_by: MemberId,
+        phase: Phase,
+        kind: LessonKind,
+        title: String,
+        body: String,
+        #[serde(default)]
+        tags: Vec<String>,
+    },
+    UpdatePublished {
+        channel: Channel,
+        title: String,
+        link: String,
+    },
+    BusinessCaseHandedOver {
+        organisation: String,
+        summary: String,
+    },
+    DoetankMadePublic {},
+    DoetankConcluded {
+        outcome: DoetankOutcome,
+        reflection: String,
+        at: DateTime<Utc>,
+    },
+}
+
+domain_event!(DoetankEvent {
+    DoetankFormed,
+    MemberJoined,
+    MemberLeft,
+    LeadChanged,
+    CoachAssigned,
+    CoachReleased,
+    CommissionerAttached,
+    KickoffHeld,
+    PhaseStarted,
+    PhaseCompleted,
+    ExpertConsulted,
+    LessonRecorded,
+    UpdatePublished,
+    BusinessCaseHandedOver,
+    DoetankMadePublic,
+    DoetankConcluded,
+});
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Doetank {
+    pub id: Option<DoetankId>,
+    pub name: String,
+    pub challenge_id: Option<ChallengeId>,
+    pub lead: Option<MemberId>,
+    /// The innovators, lead included, in the order they joined.
+    pub members: Vec<Innovator>,
+    pub coach: Option<MemberId>,
+    pub commissioner: Option<String>,
+    pub current_phase: Option<Phase>,
+    pub completed_phases: Vec<Phase>,
+    pub lessons: Vec<LessonId>,
+    pub is_public: bool,
+    pub outcome: Option<DoetankOutcome>,
+}
+
+/// What a lesson says; its phase defaults to the doetank's current phase.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewLesson {
+    pub lesson_id: LessonId,
+    pub recorded_by: MemberId,
+    pub phase: Option<Phase>,
+    pub kind: LessonKind,
+    pub title: String,
+    pub body: String,
+    pub tags: Vec<String>,
+}
+
+impl Aggregate for Doetank {
+    type Event = DoetankEvent;
+    const STREAM_TYPE: &'static str = "doetank";
+
+    fn apply(&mut self, event: &DoetankEvent) {
+        use DoetankEvent::*;
+        match event {
+            DoetankFormed { doetank_id, name, challenge_id, lead, founding_members, .. } => {
+                self.id = Some(*doetank_id);
+                self.name = name.clone();
+                self.challenge_id = Some(*challenge_id);
+                self.lead = Some(lead.member_id);
+                self.members = std::iter::once(*lead)
+                    .chain(founding_members.iter().copied().filter(|m| m.member_id != lead.member_id))
+                    .collect();
+            }
+            MemberJoined { member, .. } => self.members.push(*member),
+            MemberLeft { member_id, .. } => self.members.retain(|m| m.member_id != *member_id),
+            LeadChanged { member_id } => self.lead = Some(*member_id),
+            CoachAssigned { coach_id } => self.coach = Some(*coach_id),
+            CoachReleased { .. } => self.coach = None,
+            CommissionerAttached { organisation } => self.commissioner = Some(organisation.clone()),
+            PhaseStarted { phase, .. } => self.current_phase = Some(*phase),
+            PhaseCompleted { phase, .. } => self.completed_phases.push(*phase),
+            LessonRecorded { lesson_id, .. } => self.lessons.push(*lesson_id),
+            DoetankMadePublic {} => self.is_public = true,
+            DoetankConcluded { outcome, .. } => self.outcome = Some(*outcome),
+            KickoffHeld { .. }
+            | ExpertConsulted { .. }
+            | UpdatePublished { .. }
+            | BusinessCaseHandedOver { .. } => {}
+        }
+    }
+}
+
+/// Rule 2: external advisers stay fewer than the public-sector members.
+fn externals_stay_minority(members: &[Innovator]) -> Result<(), DomainError> {
+    let public = members.iter().filter(|m| m.sector == Sector::Public).count();
+    let external = members.iter().filter(|m| m.sector == Sector::ExternalAdviser).count();
+    ensure(external < public, Rule::ExternalsNotPrimary, || {
+        format!("{external} external advisers would not be fewer than {public} public-sector members")
+    })
+}
+
+impl Doetank {
+    pub fn is_member(&self, member_id: MemberId) -> bool {
+        self.members.iter().any(|m| m.member_id == member_id)
+    }
+
+    /// Every command but forming needs an existing, unconcluded doetank (rule 6).
+    fn active(&self) -> Result<(), DomainError> {
+        if self.id.is_none() {
+            return Err(DomainError::NotCreated("doetank"));
+        }
+        ensure(self.outcome.is_none(), Rule::ConcludedIsFinal, || {
+            "the doetank is concluded and takes no further commands".into()
+        })
+    }
+
+    pub fn form(
+        &self,
+        doetank_id: DoetankId,
+        name: &str,
+        challenge_id: ChallengeId,
+        lead: Innovator,
+        founding_members: Vec<Innovator>,
+        at: DateTime<Utc>,
+    ) -> Decision<DoetankEvent> {
+        if self.id.is_some() {
+            return Err(DomainError::AlreadyExists("doetank"));
+        }
+        required_text("name", name, 200)?;
+        let mut founding: Vec<Innovator> = Vec::new();
+        for m in founding_members {
+            if m.member_id != lead.member_id && !founding.iter().any(|f| f.member_id == m.member_id) {
+                founding.push(m);
+            }
+        }
+        let team: Vec<Innovator> = std::iter::once(lead).chain(founding.iter().copied()).collect();
+        ensure(team.len() <= MAX_INNOVATORS, Rule::DoetankSize, || {
+            format!("{} innovators; a doetank has at most {MAX_INNOVATORS}", team.len())
+        })?;
+        externals_stay_minority(&team)?;
+        Ok(vec![
+            DoetankEvent::DoetankFormed {
+                doetank_id,
+                name: name.trim().to_string(),
+                challenge_id,
+                lead,
+                founding_members: founding,
+                at,
+            },
+            DoetankEvent::PhaseStarted { phase: Phase::Discover, at },
+        ])
+    }
+
+    pub fn join(&self, member: Innovator, at: DateTime<Utc>) -> Decision<DoetankEvent> {
+        self.active()?;
+        if self.is_member(member.member_id) {
+            return Err(DomainError::AlreadyExists("membership"));
+        }
+        ensure(self.coach != Some(member.member_id), Rule::CoachNotMember, || {
+            "the coach cannot join the doetank they coach".into()
+        })?;
+        ensure(self.members.len() < MAX_INNOVATORS, Rule::DoetankSize, || {
+            format!("the doetank already has {MAX_INNOVATORS} innovators")
+        })?;
+        let mut team = self.members.clone();
+        team.push(member);
+        externals_stay_minority(&team)?;
+        Ok(vec![DoetankEvent::MemberJoined { member, at }])
+    }
+
+    pub fn leave(&self, member_id: MemberId, at: DateTime<Utc>) -> Decision<DoetankEvent> {
+        self.active()?;
+        if !self.is_member(member_id) {
+            return Err(DomainError::invalid("memberId", "is not a member of this doetank"));
+        }
+        ensure(self.lead != Some(member_id), Rule::LeadIsMember, || {
+            "the lead cannot leave; hand the lead to another member first".into()
+        })?;
+        let team: Vec<Innovator> =
+            self.members.iter().copied().filter(|m| m.member_id != member_id).collect();
+        externals_stay_minority(&team)?;
+        Ok(vec![DoetankEvent::MemberLeft { member_id, at }])
+    }
+
+    pub fn change_lead(&self, member_id: MemberId) -> Decision<DoetankEvent> {
+        self.active()?;
+        ensure(self.is_member(member_id), Rule::LeadIsMember, || {
+            "the new lead must be a member of the doetank".into()
+        })?;
+        if self.lead == Some(member_id) {
+            return Ok(vec![]);
+        }
+        Ok(vec![DoetankEvent::LeadChanged { member_id }])
+    }
+
+    pub fn assign_coach(&self, coach_id: MemberId) -> Decision<DoetankEvent> {
+        self.active()?;
+        ensure(!self.is_member(coach_id), Rule::CoachNotMember, || {
+            "the coach is not a member of the doetank they coach".into()
+        })?;
+        match self.coach {
+            Some(current) if current == coach_id => Ok(vec![]),
+            Some(_) => {
+                Err(DomainError::rule(Rule::Lifecycle, "the doetank already has a coach; release them first"))
+            }
+            None => Ok(vec![DoetankEvent::CoachAssigned { coach_id }]),
+        }
+    }
+
+    pub fn release_coach(&self) -> Decision<DoetankEvent> {
+        self.active()?;
+        match self.coach {
+            Some(coach_id) => Ok(vec![DoetankEvent::CoachReleased { coach_id }]),
+            None => Err(DomainError::rule(Rule::Lifecycle, "the doetank has no coach to release")),
+        }
+    }
+
+    pub fn attach_commissioner(&self, organisation: &str) -> Decision<DoetankEvent> {
+        self.active()?;
+        required_text("organisation", organisation, 200)?;
+        Ok(vec![DoetankEvent::CommissionerAttached { organisation: organisation.trim().to_string() }])
+    }
+
+    pub fn hold_kickoff(
+        &self,
+        date: NaiveDate,
+        venue: &str,
+        attendees: Vec<MemberId>,
+    ) -> Decision<DoetankEvent> {
+        self.active()?;
+        required_text("venue", venue, 200)?;
+        Ok(vec![DoetankEvent::KickoffHeld { date, venue: venue.trim().to_string(), attendees }])
+    }
+
+    /// Completes the current phase and starts the next (rule 4).
+    pub fn complete_phase(&self, phase: Phase, summary: &str, at: DateTime<Utc>) -> Decision<DoetankEvent> {
+        self.active()?;
+        required_text("summary", summary, 10_000)?;
+        ensure(!self.completed_phases.contains(&phase), Rule::PhaseOrder, || {
+            format!("{} is already completed", phase.as_str())
+        })?;
+        ensure(self.current_phase == Some(phase), Rule::PhaseOrder, || {
+            format!(
+                "{} cannot be completed while the doetank is in {}",
+                phase.as_str(),
+                self.current_phase.map_or("no phase", Phase::as_str)
+            )
+        })?;
+        ensure(
+            self.members.len() >= MIN_INNOVATORS && self.coach.is_some(),
+            Rule::PhaseNeedsTeamAndCoach,
+            || {
+                format!(
+                    "a phase completes only with at least {MIN_INNOVATORS} members and a coach (has {} members, {})",
+                    self.members.len(),
+                    if self.coach.is_some() { "a coach" } else { "no coach" }
+                )
+            },
+        )?;
+        let mut events =
+            vec![DoetankEvent::PhaseCompleted { phase, summary: summary.trim().to_string(), at }];
+        if let Some(next) = phase.next() {
+            events.push(DoetankEvent::PhaseStarted { phase: next, at });
+        }
+        Ok(events)
+    }
+
+    pub fn consult_expert(&self, topic: &str, expert: &str) -> Decision<DoetankEvent> {
+        self.active()?;
+        required_text("topic", topic, 200)?;
+        required_text("expert", expert, 200)?;
+        Ok(vec![DoetankEvent::ExpertConsulted {
+            topic: topic.trim().to_string(),
+            expert: expert.trim().to_string(),
+        }])
+    }
+
+    pub fn record_lesson(&self, lesson: NewLesson) -> Decision<DoetankEvent> {
+        self.active()?;
+        ensure(
+            self.is_member(lesson.recorded_by) || self.coach == Some(lesson.recorded_by),
+            Rule::LessonByTeam,
+            || "lessons are recorded by the doetank's members or its coach".into(),
+        )?;
+        required_text("title", &lesson.title, 200)?;
+        required_text("body", &lesson.body, 20_000)?;
+        let current = self.current_phase.unwrap_or(Phase::Discover);
+        let phase = lesson.phase.unwrap_or(current);
+        if phase > current {
+            return Err(DomainError::invalid(
+                "phase",
+                format!("the doetank has not reached {} yet", phase.as_str()),
+            ));
+        }
+        if self.lessons.contains(&lesson.lesson_id) {
+            return Err(DomainError::AlreadyExists("lesson"));
+        }
+        let mut tags: Vec<String> = Vec::new();
+        for tag in lesson.tags {
+            let tag = tag.trim().to_lowercase();
+            if !tag.is_empty() && !tags.contains(&tag) {
+                tags.push(tag);
+            }
+        }
+        Ok(vec![DoetankEvent::LessonRecorded {
+            lesson_id: lesson.lesson_id,
+            recorded_by: lesson.recorded_by,
+            phase,
+            kind: lesson.kind,
+            title: lesson.title.trim().to_string(),
+            body: lesson.body.trim().to_string(),
+            tags,
+        }])
+    }
+
+    pub fn publish_update(&self, channel: Channel, title: &str, link: &str) -> Decision<DoetankEvent> {
+        self.active()?;
+        required_text("title", title, 200)?;
+        required_text("link", link, 2_000)?;
+        if !(link.starts_with("https://") || link.starts_with("http://")) {
+            return Err(DomainError::invalid("link", "must be an http(s) URL"));
+        }
+        Ok(vec![DoetankEvent::UpdatePublished {
+            channel,
+            title: title.trim().to_string(),
+            link: link.trim().to_string(),
+        }])
+    }
+
+    /// The business case is the product of the last phase, so hand-over starts there.
+    pub fn hand_over_business_case(&self, organisation: &str, summary: &str) -> Decision<DoetankEvent> {
+        self.active()?;
+        required_text("organisation", organisation, 200)?;
+        required_text("summary", summary, 10_000)?;
+        ensure(self.current_phase == Some(Phase::HandOver), Rule::PhaseOrder, || {
+            "a business case is handed over in the HAND_OVER phase".into()
+        })?;
+        Ok(vec![DoetankEvent::BusinessCaseHandedOver {
+            organisation: organisation.trim().to_string(),
+            summary: summary.trim().to_string(),
+        }])
+    }
+
+    /// Rule 5: a doetank works under the radar until it is made public, once.
+    pub fn make_public(&self) -> Decision<DoetankEvent> {
+        self.active()?;
+        ensure(!self.is_public, Rule::InformalUntilPublic, || "the doetank is already public".into())?;
+        Ok(vec![DoetankEvent::DoetankMadePublic {}])
+    }
+
+    pub fn conclude(
+        &self,
+        outcome: DoetankOutcome,
+        reflection: &str,
+        at: DateTime<Utc>,
+    ) -> Decision<DoetankEvent> {
+        self.active()?;
+        required_text("reflection", reflection, 20_000)?;
+        if outcome == DoetankOutcome::Completed {
+            ensure(self.completed_phases.contains(&Phase::HandOver), Rule::PhaseOrder, || {
+                "a doetank completes only after its HAND_OVER phase; otherwise it is discontinued".into()
+            })?;
+        }
+        Ok(vec![DoetankEvent::DoetankConcluded { outcome, reflection: reflection.trim().to_string(), at }])
+    }
+}

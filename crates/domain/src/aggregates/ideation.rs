@@ -1,0 +1,203 @@
+//! An ideation day (Stampij!fabriek): ideas are submitted, pitched and ranked by a jury, and
+//! followed up by organisations and doetanks.
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::aggregate::Aggregate;
+use crate::domain_event;
+use crate::error::{ensure, required_text, Decision, DomainError, Rule};
+use crate::types::*;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum IdeationEventEvent {
+    IdeationEventScheduled {
+        ideation_event_id: IdeationEventId,
+        name: String,
+        central_question: String,
+        date: NaiveDate,
+        venue: String,
+    },
+    IdeaSubmitted {
+        idea_id: IdeaId,
+        title: String,
+        description: String,
+        submitted_by: Option<MemberId>,
+    },
+    IdeaPitched {
+        idea_id: IdeaId,
+    },
+    JuryVerdictGiven {
+        ranking: Vec<IdeaId>,
+        motivation: String,
+    },
+    IdeationEventConcluded {
+        participant_count: u32,
+    },
+    IdeaAdopted {
+        idea_id: IdeaId,
+        organisation: String,
+    },
+    IdeaTakenIntoDoetank {
+        idea_id: IdeaId,
+        doetank_id: DoetankId,
+    },
+}
+
+domain_event!(IdeationEventEvent {
+    IdeationEventScheduled,
+    IdeaSubmitted,
+    IdeaPitched,
+    JuryVerdictGiven,
+    IdeationEventConcluded,
+    IdeaAdopted,
+    IdeaTakenIntoDoetank,
+});
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IdeationEvent {
+    pub id: Option<IdeationEventId>,
+    pub ideas: Vec<IdeaId>,
+    pub pitched: Vec<IdeaId>,
+    pub ranking: Option<Vec<IdeaId>>,
+    pub concluded: bool,
+    pub adoptions: Vec<(IdeaId, String)>,
+    pub taken_into_doetank: Vec<(IdeaId, DoetankId)>,
+}
+
+impl Aggregate for IdeationEvent {
+    type Event = IdeationEventEvent;
+    const STREAM_TYPE: &'static str = "ideation_event";
+
+    fn apply(&mut self, event: &IdeationEventEvent) {
+        use IdeationEventEvent::*;
+        match event {
+            IdeationEventScheduled { ideation_event_id, .. } => self.id = Some(*ideation_event_id),
+            IdeaSubmitted { idea_id, .. } => self.ideas.push(*idea_id),
+            IdeaPitched { idea_id } => self.pitched.push(*idea_id),
+            JuryVerdictGiven { ranking, .. } => self.ranking = Some(ranking.clone()),
+            IdeationEventConcluded { .. } => self.concluded = true,
+            IdeaAdopted { idea_id, organisation } => self.adoptions.push((*idea_id, organisation.clone())),
+            IdeaTakenIntoDoetank { idea_id, doetank_id } => {
+                self.taken_into_doetank.push((*idea_id, *doetank_id))
+            }
+        }
+    }
+}
+
+impl IdeationEvent {
+    fn exists(&self) -> Result<(), DomainError> {
+        self.id.map(|_| ()).ok_or(DomainError::NotCreated("ideation event"))
+    }
+
+    /// Ideas, pitches and the verdict belong to the day itself; follow-ups come after it.
+    fn open(&self) -> Result<(), DomainError> {
+        self.exists()?;
+        ensure(!self.concluded, Rule::Lifecycle, || "the ideation event is concluded".into())
+    }
+
+    fn known_idea(&self, idea_id: IdeaId) -> Result<(), DomainError> {
+        ensure(self.ideas.contains(&idea_id), Rule::JuryRanksOwnIdeas, || {
+            format!("idea {idea_id} was not submitted to this event")
+        })
+    }
+
+    pub fn schedule(
+        &self,
+        id: IdeationEventId,
+        name: &str,
+        central_question: &str,
+        date: NaiveDate,
+        venue: &str,
+    ) -> Decision<IdeationEventEvent> {
+        if self.id.is_some() {
+            return Err(DomainError::AlreadyExists("ideation event"));
+        }
+        required_text("name", name, 200)?;
+        required_text("centralQuestion", central_question, 1_000)?;
+        required_text("venue", venue, 200)?;
+        Ok(vec![IdeationEventEvent::IdeationEventScheduled {
+            ideation_event_id: id,
+            name: name.trim().into(),
+            central_question: central_question.trim().into(),
+            date,
+            venue: venue.trim().into(),
+        }])
+    }
+
+    pub fn submit_idea(
+        &self,
+        idea_id: IdeaId,
+        title: &str,
+        description: &str,
+        submitted_by: Option<MemberId>,
+    ) -> Decision<IdeationEventEvent> {
+        self.open()?;
+        ensure(self.ranking.is_none(), Rule::Lifecycle, || "the jury has already given its verdict".into())?;
+        if self.ideas.contains(&idea_id) {
+            return Err(DomainError::AlreadyExists("idea"));
+        }
+        required_text("title", title, 200)?;
+        required_text("description", description, 10_000)?;
+        Ok(vec![IdeationEventEvent::IdeaSubmitted {
+            idea_id,
+            title: title.trim().into(),
+            description: description.trim().into(),
+            submitted_by,
+        }])
+    }
+
+    pub fn pitch_idea(&self, idea_id: IdeaId) -> Decision<IdeationEventEvent> {
+        self.open()?;
+        self.known_idea(idea_id)?;
+        ensure(!self.pitched.contains(&idea_id), Rule::Lifecycle, || {
+            "the idea has already been pitched".into()
+        })?;
+        Ok(vec![IdeationEventEvent::IdeaPitched { idea_id }])
+    }
+
+    /// Rule 8: the jury ranks only ideas submitted to its own event, each once.
+    pub fn give_jury_verdict(&self, ranking: Vec<IdeaId>, motivation: &str) -> Decision<IdeationEventEvent> {
+        self.open()?;
+        ensure(self.ranking.is_none(), Rule::Lifecycle, || "the jury has already given its verdict".into())?;
+        if ranking.is_empty() {
+            return Err(DomainError::invalid("ranking", "must rank at least one idea"));
+        }
+        for (i, idea) in ranking.iter().enumerate() {
+            self.known_idea(*idea)?;
+            if ranking[..i].contains(idea) {
+                return Err(DomainError::invalid("ranking", "ranks an idea twice"));
+            }
+        }
+        Ok(vec![IdeationEventEvent::JuryVerdictGiven { ranking, motivation: motivation.trim().into() }])
+    }
+
+    pub fn conclude(&self, participant_count: u32) -> Decision<IdeationEventEvent> {
+        self.open()?;
+        Ok(vec![IdeationEventEvent::IdeationEventConcluded { participant_count }])
+    }
+
+    pub fn adopt_idea(&self, idea_id: IdeaId, organisation: &str) -> Decision<IdeationEventEvent> {
+        self.exists()?;
+        self.known_idea(idea_id)?;
+        required_text("organisation", organisation, 200)?;
+        let organisation = organisation.trim().to_string();
+        ensure(!self.adoptions.contains(&(idea_id, organisation.clone())), Rule::Lifecycle, || {
+            "this organisation already adopted the idea".into()
+        })?;
+        Ok(vec![IdeationEventEvent::IdeaAdopted { idea_id, organisation }])
+    }
+
+    pub fn take_idea_into_doetank(
+        &self,
+        idea_id: IdeaId,
+        doetank_id: DoetankId,
+    ) -> Decision<IdeationEventEvent> {
+        self.exists()?;
+        self.known_idea(idea_id)?;
+        ensure(!self.taken_into_doetank.contains(&(idea_id, doetank_id)), Rule::Lifecycle, || {
+            "the idea is already taken into this doetank".into()
+        })?;
+        Ok(vec![IdeationEventEvent::IdeaTakenIntoDoetank { idea_id, doetank_id }])
+    }
+}

@@ -1,0 +1,154 @@
+//! The one error type of the domain layer. Business-rule violations carry the [`Rule`] they break.
+
+use serde::Serialize;
+
+/// A rule the facts obey. Numbered rules are those of DOMAIN.md "Rules the facts obey";
+/// the others guard the life cycle of an aggregate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Rule {
+    /// 1. A doetank has 3 to 9 innovators (lead included); the coach is not counted.
+    DoetankSize,
+    /// 2. External advisers stay fewer than the public-sector members.
+    ExternalsNotPrimary,
+    /// 3. The lead is a member of the doetank.
+    LeadIsMember,
+    /// 3. The coach is not a member of the same doetank.
+    CoachNotMember,
+    /// 4. Phases complete in order, each once.
+    PhaseOrder,
+    /// 4. A phase completes only with at least 3 members and a coach.
+    PhaseNeedsTeamAndCoach,
+    /// 4. Lessons are recorded by the doetank's members or its coach.
+    LessonByTeam,
+    /// 5. A doetank starts informal and is made public once.
+    InformalUntilPublic,
+    /// 6. A concluded doetank takes no further commands.
+    ConcludedIsFinal,
+    /// 7. A rule is suspended only after a mandate is granted.
+    MandateBeforeSuspension,
+    /// 7. A suspension is for a period with an end.
+    SuspensionHasEnd,
+    /// 7. A pilot is concluded only after it is evaluated.
+    EvaluationBeforeConclusion,
+    /// 7. Applicants are policy or operational civil servants in the primary process.
+    ApplicantEligibility,
+    /// 8. A signatory signs a charter once.
+    SignOnce,
+    /// 8. A jury ranks only ideas submitted to its event.
+    JuryRanksOwnIdeas,
+    /// Each thing happens once or in its order (a café is held once, an idea pitched once, ...).
+    Lifecycle,
+    /// An erased member takes no further commands.
+    ErasedIsFinal,
+}
+
+impl Rule {
+    /// The rule's number in DOMAIN.md, where it has one.
+    pub fn number(self) -> Option<u8> {
+        use Rule::*;
+        Some(match self {
+            DoetankSize => 1,
+            ExternalsNotPrimary => 2,
+            LeadIsMember | CoachNotMember => 3,
+            PhaseOrder | PhaseNeedsTeamAndCoach | LessonByTeam => 4,
+            InformalUntilPublic => 5,
+            ConcludedIsFinal => 6,
+            MandateBeforeSuspension
+            | SuspensionHasEnd
+            | EvaluationBeforeConclusion
+            | ApplicantEligibility => 7,
+            SignOnce | JuryRanksOwnIdeas => 8,
+            Lifecycle | ErasedIsFinal => return None,
+        })
+    }
+
+    /// A stable SCREAMING_SNAKE_CASE name, for APIs and logs.
+    pub fn code(self) -> &'static str {
+        use Rule::*;
+        match self {
+            DoetankSize => "DOETANK_SIZE",
+            ExternalsNotPrimary => "EXTERNALS_NOT_PRIMARY",
+            LeadIsMember => "LEAD_IS_MEMBER",
+            CoachNotMember => "COACH_NOT_MEMBER",
+            PhaseOrder => "PHASE_ORDER",
+            PhaseNeedsTeamAndCoach => "PHASE_NEEDS_TEAM_AND_COACH",
+            LessonByTeam => "LESSON_BY_TEAM",
+            InformalUntilPublic => "INFORMAL_UNTIL_PUBLIC",
+            ConcludedIsFinal => "CONCLUDED_IS_FINAL",
+            MandateBeforeSuspension => "MANDATE_BEFORE_SUSPENSION",
+            SuspensionHasEnd => "SUSPENSION_HAS_END",
+            EvaluationBeforeConclusion => "EVALUATION_BEFORE_CONCLUSION",
+            ApplicantEligibility => "APPLICANT_ELIGIBILITY",
+            SignOnce => "SIGN_ONCE",
+            JuryRanksOwnIdeas => "JURY_RANKS_OWN_IDEAS",
+            Lifecycle => "LIFECYCLE",
+            ErasedIsFinal => "ERASED_IS_FINAL",
+        }
+    }
+}
+
+impl std::fmt::Display for Rule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.number() {
+            Some(n) => write!(f, "{} (rule {n})", self.code()),
+            None => f.write_str(self.code()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    #[error("{rule} violated: {message}")]
+    RuleViolated { rule: Rule, message: String },
+    #[error("invalid {field}: {message}")]
+    InvalidInput { field: &'static str, message: String },
+    #[error("this {0} does not exist yet")]
+    NotCreated(&'static str),
+    #[error("this {0} already exists")]
+    AlreadyExists(&'static str),
+}
+
+impl DomainError {
+    pub fn rule(rule: Rule, message: impl Into<String>) -> Self {
+        DomainError::RuleViolated { rule, message: message.into() }
+    }
+
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        DomainError::InvalidInput { field, message: message.into() }
+    }
+
+    /// The rule this error names, if it is a rule violation.
+    pub fn broken_rule(&self) -> Option<Rule> {
+        match self {
+            DomainError::RuleViolated { rule, .. } => Some(*rule),
+            _ => None,
+        }
+    }
+}
+
+/// Shorthand for commands.
+pub type Decision<E> = Result<Vec<E>, DomainError>;
+
+/// Fails with `rule` unless `condition` holds.
+pub(crate) fn ensure(
+    condition: bool,
+    rule: Rule,
+    message: impl FnOnce() -> String,
+) -> Result<(), DomainError> {
+    if condition {
+        Ok(())
+    } else {
+        Err(DomainError::rule(rule, message()))
+    }
+}
+
+/// Rejects empty or whitespace-only text and text longer than `max` characters.
+pub(crate) fn required_text(field: &'static str, value: &str, max: usize) -> Result<(), DomainError> {
+    if value.trim().is_empty() {
+        return Err(DomainError::invalid(field, "must not be empty"));
+    }
+    if value.chars().count() > max {
+        return Err(DomainError::invalid(field, format!("must be at most {max} characters")));
+    }
+    Ok(())
+}

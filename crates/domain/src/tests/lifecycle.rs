@@ -1,0 +1,193 @@
+//! Whole lives of aggregates and the guards around them that are not numbered rules.
+
+use chrono::NaiveDate;
+
+use super::fixtures::*;
+use crate::aggregates::cafe::CafeStatus;
+use crate::aggregates::pilot::{Applicant, ApplicantFunction, PilotOutcome};
+use crate::aggregates::reuse::ReuseSource;
+use crate::testing::{given, given_nothing};
+use crate::*;
+
+#[test]
+fn a_doetank_goes_through_all_six_phases_and_completes() {
+    let mut state = Doetank::from_events(&coached(3));
+    for phase in Phase::ALL {
+        let events = state.complete_phase(phase, "samenvatting", at()).expect("phase completes");
+        for e in &events {
+            state.apply(e);
+        }
+    }
+    assert_eq!(state.completed_phases, Phase::ALL.to_vec());
+    let events = state.hand_over_business_case("Gemeente Utrecht", "businesscase").expect("hand over");
+    assert_eq!(events.len(), 1);
+    let events = state.conclude(DoetankOutcome::Completed, "gelukt", at()).expect("conclude");
+    state.apply(&events[0]);
+    assert_eq!(state.outcome, Some(DoetankOutcome::Completed));
+}
+
+#[test]
+fn a_doetank_completes_only_after_hand_over() {
+    given::<Doetank>(coached(3))
+        .when(|d| d.conclude(DoetankOutcome::Completed, "klaar?", at()))
+        .then_expect_rule(Rule::PhaseOrder);
+    given::<Doetank>(coached(3))
+        .when(|d| d.conclude(DoetankOutcome::Discontinued, "gestopt", at()))
+        .then_ok();
+}
+
+#[test]
+fn commands_on_a_doetank_that_was_never_formed_say_so() {
+    given_nothing::<Doetank>()
+        .when(|d| d.make_public())
+        .then_expect_error(DomainError::NotCreated("doetank"));
+}
+
+#[test]
+fn forming_needs_a_name() {
+    given_nothing::<Doetank>()
+        .when(|d| d.form(id(1), "  ", id(2), Innovator::public(id(1)), vec![], at()))
+        .then_expect_invalid("name");
+}
+
+#[test]
+fn a_lesson_cannot_belong_to_a_phase_not_reached() {
+    given::<Doetank>(coached(3))
+        .when(|d| {
+            d.record_lesson(crate::aggregates::doetank::NewLesson {
+                lesson_id: id(1),
+                recorded_by: id(LEAD),
+                phase: Some(Phase::Learn),
+                kind: LessonKind::Insight,
+                title: "t".into(),
+                body: "b".into(),
+                tags: vec![],
+            })
+        })
+        .then_expect_invalid("phase");
+}
+
+#[test]
+fn a_cafe_is_held_once_and_not_after_cancellation() {
+    let date = NaiveDate::from_ymd_opt(2013, 2, 28).expect("date");
+    let cafe = given_nothing::<Cafe>()
+        .when(|c| c.schedule(id(1), "Slimmernetwerk Café", date, "Kennisland, Amsterdam"))
+        .then_ok();
+    let held = given::<Cafe>(vec![
+        CafeEvent::CafeScheduled { cafe_id: id(1), title: "Café".into(), date, venue: "Kennisland".into() },
+        CafeEvent::CafeHeld { attendance: 60 },
+    ]);
+    assert_eq!(cafe.status, CafeStatus::Scheduled);
+    held.when(|c| c.cancel("regen")).then_expect_rule(Rule::Lifecycle);
+    given::<Cafe>(vec![
+        CafeEvent::CafeScheduled { cafe_id: id(1), title: "Café".into(), date, venue: "Kennisland".into() },
+        CafeEvent::CafeCancelled { reason: "zaal dicht".into() },
+    ])
+    .when(|c| c.hold(10))
+    .then_expect_rule(Rule::Lifecycle);
+}
+
+#[test]
+fn a_pilot_runs_its_whole_course() {
+    let from = NaiveDate::from_ymd_opt(2013, 9, 1).expect("date");
+    let mut pilot = given_nothing::<Pilot>()
+        .when(|p| {
+            p.propose(
+                id(1),
+                "regel",
+                "alternatief",
+                "winst",
+                Applicant { member_id: id(1), function: ApplicantFunction::Policy, in_primary_process: true },
+            )
+        })
+        .then_ok();
+    for step in [pilot.grant_mandate("BZK"), Ok(vec![])] {
+        for e in step.expect("step") {
+            pilot.apply(&e);
+        }
+    }
+    for e in pilot.suspend_rule(from, NaiveDate::from_ymd_opt(2014, 3, 1)).expect("suspend") {
+        pilot.apply(&e);
+    }
+    for e in pilot.evaluate("Doorlooptijd halveerde").expect("evaluate") {
+        pilot.apply(&e);
+    }
+    for e in pilot.conclude(PilotOutcome::RuleChanged, "regel aangepast").expect("conclude") {
+        pilot.apply(&e);
+    }
+    given::<Pilot>(vec![]).when(|p| p.evaluate("x")).then_expect_error(DomainError::NotCreated("pilot"));
+    assert_eq!(pilot.outcome, Some(PilotOutcome::RuleChanged));
+    assert_eq!(pilot.grant_mandate("x").map_err(|e| e.broken_rule()), Err(Some(Rule::Lifecycle)));
+}
+
+#[test]
+fn a_member_erased_takes_no_more_commands() {
+    given::<Member>(vec![
+        MemberEvent::MemberRegistered {
+            member_id: id(1),
+            organisation: "TNO".into(),
+            sector: Sector::Public,
+            expertise: vec![],
+        },
+        MemberEvent::MemberErased {},
+    ])
+    .when(|m| m.update_profile(Some("Kennisland"), None))
+    .then_expect_rule(Rule::ErasedIsFinal);
+}
+
+#[test]
+fn a_challenge_gets_one_commissioner_and_one_pledge_per_member() {
+    let raised = vec![ChallengeEvent::ChallengeRaised {
+        challenge_id: id(1),
+        title: "Vergrijzing".into(),
+        description: "…".into(),
+        raised_by: id(2),
+        origin: crate::aggregates::challenge::ChallengeOrigin::OwnFrustration,
+    }];
+    given::<Challenge>(raised.clone()).when(|c| c.find_commissioner("Gemeente Utrecht")).then_ok();
+    let mut pledged = raised;
+    pledged.push(ChallengeEvent::SupportPledged { member_id: id(3) });
+    given::<Challenge>(pledged).when(|c| c.pledge_support(id(3))).then_expect_rule(Rule::Lifecycle);
+}
+
+#[test]
+fn a_pledge_is_fulfilled_once() {
+    let events = vec![
+        KnowledgeReuseEvent::KnowledgeReused {
+            reuse_id: id(1),
+            organisation: "Gemeente Utrecht".into(),
+            source: ReuseSource::Doetank { doetank_id: id(2) },
+            pledge: "We delen onze ervaringen".into(),
+        },
+        KnowledgeReuseEvent::PledgeFulfilled { note: "gedeeld".into() },
+    ];
+    given::<KnowledgeReuse>(events).when(|r| r.fulfil_pledge("nog eens")).then_expect_rule(Rule::Lifecycle);
+}
+
+#[test]
+fn ideas_follow_up_by_adoption_and_doetank() {
+    let date = NaiveDate::from_ymd_opt(2013, 3, 15).expect("date");
+    let events = vec![
+        IdeationEventEvent::IdeationEventScheduled {
+            ideation_event_id: id(1),
+            name: "Stampij!fabriek".into(),
+            central_question: "?".into(),
+            date,
+            venue: "Den Haag".into(),
+        },
+        IdeationEventEvent::IdeaSubmitted {
+            idea_id: id(20),
+            title: "Hack de OR!".into(),
+            description: "...".into(),
+            submitted_by: None,
+        },
+        IdeationEventEvent::IdeationEventConcluded { participant_count: 150 },
+    ];
+    given::<IdeationEvent>(events.clone()).when(|e| e.adopt_idea(id(20), "Gemeente Utrecht")).then_ok();
+    given::<IdeationEvent>(events.clone())
+        .when(|e| e.submit_idea(id(21), "laat", "te laat", None))
+        .then_expect_rule(Rule::Lifecycle);
+    given::<IdeationEvent>(events)
+        .when(|e| e.take_idea_into_doetank(id(21), id(5)))
+        .then_expect_rule(Rule::JuryRanksOwnIdeas);
+}
