@@ -1,1 +1,5 @@
-fn main() {}
+//! The one integration-test binary: real databases, and (from the API on) the real server.
+
+mod cli;
+mod store;
+mod support;

@@ -1,1 +1,13 @@
-//! placeholder
+//! The event store: one append-only log shared by all streams, on SQLite (the embedded default)
+//! or PostgreSQL, with optimistic concurrency per stream, a gap-free global position and
+//! idempotent commands.
+
+mod append;
+mod backend;
+mod error;
+mod model;
+mod read;
+
+pub use backend::{Backend, EventStore, DEFAULT_DATABASE_URL};
+pub use error::StoreError;
+pub use model::{AppendResult, ExpectedVersion, Metadata, RecordedEvent, StreamId};

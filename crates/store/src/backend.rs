@@ -1,0 +1,132 @@
+//! Connecting to a backend chosen by URL scheme, and running its migrations.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use tokio::sync::watch;
+
+use crate::error::StoreError;
+
+/// Used when neither `--database-url` nor `DATABASE_URL` is given.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite:doetank.db";
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
+
+/// One typed pool per backend: sqlx's `Any` driver cannot carry uuids, timestamps or JSON.
+#[derive(Clone, Debug)]
+pub enum Backend {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs the same code, SQL text included, against whichever typed pool is in use.
+/// (SQLite accepts `$1` placeholders, so one SQL text serves both.)
+#[macro_export]
+macro_rules! on_pool {
+    ($backend:expr, $pool:ident => $body:expr) => {
+        match $backend {
+            $crate::Backend::Sqlite($pool) => $body,
+            $crate::Backend::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// The event store handle; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct EventStore {
+    pub(crate) backend: Backend,
+    /// The last committed global position, for readers that wait for new events.
+    pub(crate) head: Arc<watch::Sender<i64>>,
+}
+
+impl EventStore {
+    /// Connects by URL scheme: `sqlite:PATH` (created if missing) or `postgres://...`.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, 10).await
+    }
+
+    pub async fn connect_with(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let backend = if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .foreign_keys(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // WAL + NORMAL survives a killed process (the WAL is in the OS's hands at commit);
+                // only a power cut can lose the last commits.
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(30));
+            let pool =
+                SqlitePoolOptions::new().max_connections(max_connections).connect_with(options).await?;
+            Backend::Sqlite(pool)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = PgPoolOptions::new()
+                .max_connections(max_connections)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(url)
+                .await?;
+            Backend::Postgres(pool)
+        } else {
+            return Err(StoreError::UnsupportedUrl(url.to_string()));
+        };
+        let store = EventStore { backend, head: Arc::new(watch::channel(0).0) };
+        Ok(store)
+    }
+
+    /// Applies pending migrations (event log and read-model tables) and loads the head position.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
+            Backend::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
+        }
+        let head = self.head_position().await?;
+        self.head.send_if_modified(|h| {
+            let changed = *h < head;
+            *h = (*h).max(head);
+            changed
+        });
+        tracing::info!(backend = self.backend_name(), head, "event store migrated");
+        Ok(())
+    }
+
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Wakes whenever this process commits an append (readers still read the log itself).
+    pub fn watch_head(&self) -> watch::Receiver<i64> {
+        self.head.subscribe()
+    }
+
+    pub(crate) fn advance_head(&self, position: i64) {
+        self.head.send_if_modified(|h| {
+            let changed = *h < position;
+            *h = (*h).max(position);
+            changed
+        });
+    }
+
+    /// Answers when the database does.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        on_pool!(&self.backend, pool => {
+            sqlx::query("SELECT 1").execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        on_pool!(&self.backend, pool => pool.close().await)
+    }
+}

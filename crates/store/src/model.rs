@@ -1,0 +1,110 @@
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+/// A stream is named by its aggregate type and id, e.g. `doetank-6f1c...`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct StreamId {
+    pub stream_type: String,
+    pub id: Uuid,
+}
+
+impl StreamId {
+    pub fn new(stream_type: &str, id: Uuid) -> Self {
+        StreamId { stream_type: stream_type.to_string(), id }
+    }
+}
+
+impl std::fmt::Display for StreamId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.stream_type, self.id)
+    }
+}
+
+/// What the writer believes the stream's version to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExpectedVersion {
+    /// No check (use sparingly: it gives up optimistic concurrency).
+    Any,
+    /// The stream must not exist yet.
+    NoStream,
+    /// The stream's last event has exactly this version (0 = no events).
+    Exact(i64),
+}
+
+impl std::fmt::Display for ExpectedVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExpectedVersion::Any => f.write_str("any"),
+            ExpectedVersion::NoStream => f.write_str("no stream"),
+            ExpectedVersion::Exact(v) => write!(f, "{v}"),
+        }
+    }
+}
+
+impl ExpectedVersion {
+    pub(crate) fn matches(self, actual: i64) -> bool {
+        match self {
+            ExpectedVersion::Any => true,
+            ExpectedVersion::NoStream => actual == 0,
+            ExpectedVersion::Exact(v) => v == actual,
+        }
+    }
+}
+
+/// Who and what caused an event; stored with every event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Metadata {
+    /// The member id or role that issued the command (`system` for the demo loader).
+    pub actor: Option<String>,
+    /// The idempotency key of the command that wrote the event.
+    pub command_id: Option<Uuid>,
+    /// Groups every event caused by one user request, across streams.
+    pub correlation_id: Uuid,
+    /// The command or event that directly caused this one.
+    pub causation_id: Option<Uuid>,
+}
+
+impl Metadata {
+    pub fn new(actor: impl Into<String>) -> Self {
+        Metadata {
+            actor: Some(actor.into()),
+            command_id: None,
+            correlation_id: Uuid::new_v4(),
+            causation_id: None,
+        }
+    }
+
+    pub fn with_command_id(mut self, command_id: Uuid) -> Self {
+        self.command_id = Some(command_id);
+        self.causation_id = Some(command_id);
+        self
+    }
+}
+
+/// The outcome of an append: where the stream and the log stand after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppendResult {
+    pub stream_version: i64,
+    /// Global position of the first and last event written (equal to the head when none were).
+    pub first_position: i64,
+    pub last_position: i64,
+    /// True when the command id had been seen: nothing was written, the first result is returned.
+    pub deduplicated: bool,
+}
+
+/// An event as read back from the log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordedEvent {
+    pub position: i64,
+    pub event_id: Uuid,
+    pub stream_id: String,
+    pub stream_type: String,
+    pub version: i64,
+    pub event_type: String,
+    pub schema_version: i32,
+    pub payload: Value,
+    pub metadata: Metadata,
+    pub recorded_at: DateTime<Utc>,
+}

@@ -1,0 +1,101 @@
+//! Reading one stream, or the whole log in global order, page by page.
+
+use sqlx::types::Json;
+use sqlx::Row;
+
+use crate::backend::EventStore;
+use crate::error::StoreError;
+use crate::model::{Metadata, RecordedEvent, StreamId};
+use crate::on_pool;
+
+const COLUMNS: &str =
+    "position, event_id, stream_id, stream_type, version, event_type, schema_version, payload, \
+                       actor, command_id, correlation_id, causation_id, recorded_at";
+
+macro_rules! decode_row {
+    ($row:expr) => {{
+        let row = $row;
+        let payload: Json<serde_json::Value> = row.try_get("payload")?;
+        RecordedEvent {
+            position: row.try_get("position")?,
+            event_id: row.try_get("event_id")?,
+            stream_id: row.try_get("stream_id")?,
+            stream_type: row.try_get("stream_type")?,
+            version: row.try_get("version")?,
+            event_type: row.try_get("event_type")?,
+            schema_version: row.try_get("schema_version")?,
+            payload: payload.0,
+            metadata: Metadata {
+                actor: row.try_get("actor")?,
+                command_id: row.try_get("command_id")?,
+                correlation_id: row.try_get("correlation_id")?,
+                causation_id: row.try_get("causation_id")?,
+            },
+            recorded_at: row.try_get("recorded_at")?,
+        }
+    }};
+}
+
+impl EventStore {
+    /// The events of one stream with version >= `from_version`, in order.
+    pub async fn read_stream(
+        &self,
+        stream: &StreamId,
+        from_version: i64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql =
+            format!("SELECT {COLUMNS} FROM events WHERE stream_id = $1 AND version >= $2 ORDER BY version");
+        let stream_id = stream.to_string();
+        let events = on_pool!(&self.backend, pool => {
+            let rows = sqlx::query(&sql).bind(&stream_id).bind(from_version).fetch_all(pool).await?;
+            let mut events = Vec::with_capacity(rows.len());
+            for row in &rows {
+                events.push(decode_row!(row));
+            }
+            events
+        });
+        Ok(events)
+    }
+
+    /// Up to `limit` events of the whole log after global position `after`, in order.
+    pub async fn read_all(&self, after: i64, limit: i64) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2");
+        let events = on_pool!(&self.backend, pool => {
+            let rows = sqlx::query(&sql).bind(after).bind(limit).fetch_all(pool).await?;
+            let mut events = Vec::with_capacity(rows.len());
+            for row in &rows {
+                events.push(decode_row!(row));
+            }
+            events
+        });
+        Ok(events)
+    }
+
+    /// The current version of a stream (0 when it has no events).
+    pub async fn stream_version(&self, stream: &StreamId) -> Result<i64, StoreError> {
+        let stream_id = stream.to_string();
+        let version = on_pool!(&self.backend, pool => {
+            sqlx::query_scalar::<_, i64>("SELECT version FROM streams WHERE stream_id = $1")
+                .bind(&stream_id)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(version.unwrap_or(0))
+    }
+
+    /// The global position of the last committed event (0 for an empty log).
+    pub async fn head_position(&self) -> Result<i64, StoreError> {
+        let head = on_pool!(&self.backend, pool => {
+            sqlx::query_scalar::<_, i64>("SELECT position FROM log_head WHERE id = 1").fetch_one(pool).await?
+        });
+        Ok(head)
+    }
+
+    /// How many events the log holds.
+    pub async fn count_events(&self) -> Result<i64, StoreError> {
+        let n = on_pool!(&self.backend, pool => {
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM events").fetch_one(pool).await?
+        });
+        Ok(n)
+    }
+}

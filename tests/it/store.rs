@@ -1,0 +1,199 @@
+//! The event store suite, run against SQLite and PostgreSQL alike.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use doetank_domain::EncodedEvent;
+use doetank_store::{ExpectedVersion, Metadata, StoreError, StreamId};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::both_backends;
+use crate::support::TestDb;
+
+fn event(n: i64) -> EncodedEvent {
+    EncodedEvent {
+        event_type: "NoteTaken".into(),
+        schema_version: 1,
+        payload: json!({ "n": n, "text": "één" }),
+    }
+}
+
+fn stream() -> StreamId {
+    StreamId::new("doetank", Uuid::new_v4())
+}
+
+both_backends!(
+    appends_atomically_and_reads_a_stream_back_with_metadata,
+    a_stale_expected_version_is_a_typed_conflict_that_writes_nothing,
+    sixteen_concurrent_writers_take_every_version_exactly_once,
+    a_repeated_command_id_writes_nothing_new,
+    the_whole_log_reads_in_global_order_in_pages,
+    the_log_refuses_updates_and_deletes,
+);
+
+async fn appends_atomically_and_reads_a_stream_back_with_metadata(db: &TestDb) {
+    let store = &db.store;
+    let s = stream();
+    let meta = Metadata::new("member:42").with_command_id(Uuid::new_v4());
+    let result =
+        store.append(&s, ExpectedVersion::NoStream, &[event(1), event(2)], &meta).await.expect("append");
+    assert_eq!(result.stream_version, 2);
+    assert_eq!(result.last_position - result.first_position, 1);
+    assert!(!result.deduplicated);
+
+    let events = store.read_stream(&s, 1).await.expect("read");
+    assert_eq!(events.len(), 2);
+    assert_eq!(events.iter().map(|e| e.version).collect::<Vec<_>>(), vec![1, 2]);
+    assert_eq!(events[0].position, result.first_position);
+    assert_eq!(events[0].payload, json!({ "n": 1, "text": "één" }));
+    assert_eq!(events[0].metadata, meta);
+    assert_eq!(events[0].stream_id, s.to_string());
+    assert_eq!(events[0].stream_type, "doetank");
+    assert!((chrono::Utc::now() - events[0].recorded_at).num_seconds().abs() < 60);
+
+    let from_two = store.read_stream(&s, 2).await.expect("read from version 2");
+    assert_eq!(from_two.len(), 1);
+    assert_eq!(store.stream_version(&s).await.expect("version"), 2);
+}
+
+async fn a_stale_expected_version_is_a_typed_conflict_that_writes_nothing(db: &TestDb) {
+    let store = &db.store;
+    let s = stream();
+    store.append(&s, ExpectedVersion::NoStream, &[event(1)], &Metadata::new("t")).await.expect("first");
+    let head = store.head_position().await.expect("head");
+
+    let err = store.append(&s, ExpectedVersion::Exact(0), &[event(2), event(3)], &Metadata::new("t")).await;
+    match err {
+        Err(StoreError::VersionConflict { expected, actual, .. }) => {
+            assert_eq!(expected, ExpectedVersion::Exact(0));
+            assert_eq!(actual, 1);
+        }
+        other => panic!("expected a version conflict, got {other:?}"),
+    }
+    let err = store.append(&s, ExpectedVersion::NoStream, &[event(2)], &Metadata::new("t")).await;
+    assert!(matches!(err, Err(StoreError::VersionConflict { actual: 1, .. })), "{err:?}");
+
+    assert_eq!(store.head_position().await.expect("head"), head, "a refused append must not move the head");
+    assert_eq!(store.count_events().await.expect("count"), 1);
+    assert_eq!(store.read_stream(&s, 1).await.expect("read").len(), 1);
+}
+
+async fn sixteen_concurrent_writers_take_every_version_exactly_once(db: &TestDb) {
+    const WRITERS: i64 = 16;
+    const PER_WRITER: i64 = 5;
+    let store = Arc::new(db.store.clone());
+    let s = stream();
+    let mut tasks = Vec::new();
+    for writer in 0..WRITERS {
+        let (store, s) = (store.clone(), s.clone());
+        tasks.push(tokio::spawn(async move {
+            let (mut written, mut conflicts) = (0, 0);
+            while written < PER_WRITER {
+                let version = store.stream_version(&s).await.expect("version");
+                match store
+                    .append(
+                        &s,
+                        ExpectedVersion::Exact(version),
+                        &[event(writer * 100 + written)],
+                        &Metadata::new("w"),
+                    )
+                    .await
+                {
+                    Ok(result) => {
+                        assert_eq!(result.stream_version, version + 1);
+                        written += 1;
+                    }
+                    Err(StoreError::VersionConflict { .. }) => conflicts += 1,
+                    Err(other) => panic!("unexpected error {other}"),
+                }
+            }
+            conflicts
+        }));
+    }
+    let mut conflicts = 0;
+    for task in tasks {
+        conflicts += task.await.expect("writer task");
+    }
+    let events = store.read_stream(&s, 1).await.expect("read");
+    let versions: Vec<i64> = events.iter().map(|e| e.version).collect();
+    assert_eq!(versions, (1..=WRITERS * PER_WRITER).collect::<Vec<_>>(), "every version exactly once");
+    let payloads: HashSet<String> = events.iter().map(|e| e.payload.to_string()).collect();
+    assert_eq!(payloads.len() as i64, WRITERS * PER_WRITER, "no write duplicated");
+    assert_eq!(store.count_events().await.expect("count"), WRITERS * PER_WRITER, "the losers wrote nothing");
+    assert!(conflicts > 0, "16 writers on one stream must have collided");
+    let positions: Vec<i64> = events.iter().map(|e| e.position).collect();
+    assert_eq!(positions, (1..=WRITERS * PER_WRITER).collect::<Vec<_>>(), "gap-free global positions");
+}
+
+async fn a_repeated_command_id_writes_nothing_new(db: &TestDb) {
+    let store = &db.store;
+    let s = stream();
+    let meta = Metadata::new("t").with_command_id(Uuid::new_v4());
+    let first = store.append(&s, ExpectedVersion::NoStream, &[event(1)], &meta).await.expect("first");
+    // The retry carries the same command id; even its (now stale) expected version does not matter.
+    let again = store.append(&s, ExpectedVersion::NoStream, &[event(1)], &meta).await.expect("retry");
+    assert!(again.deduplicated);
+    assert_eq!(
+        (again.stream_version, again.first_position, again.last_position),
+        (first.stream_version, first.first_position, first.last_position)
+    );
+    assert_eq!(store.count_events().await.expect("count"), 1);
+    assert_eq!(store.head_position().await.expect("head"), first.last_position);
+
+    let (stream_id, recorded) =
+        store.command_result(meta.command_id.expect("id")).await.expect("lookup").expect("seen");
+    assert_eq!(stream_id, s.to_string());
+    assert_eq!(recorded.last_position, first.last_position);
+
+    let elsewhere = store.append(&stream(), ExpectedVersion::Any, &[event(2)], &meta).await;
+    assert!(matches!(elsewhere, Err(StoreError::CommandIdReused { .. })), "{elsewhere:?}");
+    assert_eq!(store.count_events().await.expect("count"), 1);
+}
+
+async fn the_whole_log_reads_in_global_order_in_pages(db: &TestDb) {
+    let store = &db.store;
+    let streams: Vec<StreamId> = (0..4).map(|_| stream()).collect();
+    for round in 0..5 {
+        for s in &streams {
+            store
+                .append(s, ExpectedVersion::Any, &[event(round)], &Metadata::new("t"))
+                .await
+                .expect("append");
+        }
+    }
+    let mut after = 0;
+    let mut seen = Vec::new();
+    loop {
+        let page = store.read_all(after, 3).await.expect("page");
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 3);
+        after = page.last().map(|e| e.position).unwrap_or(after);
+        seen.extend(page);
+    }
+    assert_eq!(seen.iter().map(|e| e.position).collect::<Vec<_>>(), (1..=20).collect::<Vec<_>>());
+    assert_eq!(store.head_position().await.expect("head"), 20);
+    // Within each stream, versions follow the global order.
+    for s in &streams {
+        let versions: Vec<i64> =
+            seen.iter().filter(|e| e.stream_id == s.to_string()).map(|e| e.version).collect();
+        assert_eq!(versions, vec![1, 2, 3, 4, 5]);
+    }
+}
+
+async fn the_log_refuses_updates_and_deletes(db: &TestDb) {
+    let store = &db.store;
+    store
+        .append(&stream(), ExpectedVersion::NoStream, &[event(1)], &Metadata::new("t"))
+        .await
+        .expect("append");
+    let (update, delete) = doetank_store::on_pool!(store.backend(), pool => (
+        sqlx::query("UPDATE events SET event_type = 'Forged'").execute(pool).await.map(|_| ()),
+        sqlx::query("DELETE FROM events").execute(pool).await.map(|_| ()),
+    ));
+    assert!(update.is_err(), "UPDATE must be refused");
+    assert!(delete.is_err(), "DELETE must be refused");
+    assert_eq!(store.count_events().await.expect("count"), 1);
+}
