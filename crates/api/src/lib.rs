@@ -1,1 +1,15 @@
-//! placeholder
+//! Projections and the GraphQL API over the doetank event log.
+
+pub mod app;
+pub mod commands;
+pub mod demo;
+pub mod error;
+pub mod graphql;
+pub mod projection;
+pub mod rows;
+pub mod search;
+pub mod server;
+pub mod sql;
+
+pub use app::{App, CommandOptions, CommandOutcome};
+pub use error::AppError;

@@ -1,5 +1,7 @@
 //! Appending to a stream: atomic, with optimistic concurrency and idempotent command ids.
 
+use std::future::Future;
+
 use chrono::Utc;
 use doetank_domain::EncodedEvent;
 use sqlx::types::Json;
@@ -12,24 +14,27 @@ use crate::model::{AppendResult, ExpectedVersion, Metadata, StreamId};
 use crate::on_pool;
 
 /// Opens a transaction that is going to write.
-pub(crate) trait BeginWrite {
+pub trait BeginWrite {
     type Db: sqlx::Database;
-    async fn begin_write(&self) -> Result<Transaction<'static, Self::Db>, sqlx::Error>;
+    fn begin_write(&self)
+        -> impl Future<Output = Result<Transaction<'static, Self::Db>, sqlx::Error>> + Send;
 }
 
 impl BeginWrite for sqlx::SqlitePool {
     type Db = Sqlite;
     /// IMMEDIATE takes SQLite's write lock up front: a deferred transaction that reads first
     /// could not upgrade to a writer once another connection has committed.
-    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
-        self.begin_with("BEGIN IMMEDIATE").await
+    fn begin_write(&self) -> impl Future<Output = Result<Transaction<'static, Sqlite>, sqlx::Error>> + Send {
+        self.begin_with("BEGIN IMMEDIATE")
     }
 }
 
 impl BeginWrite for sqlx::PgPool {
     type Db = Postgres;
-    async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-        self.begin().await
+    fn begin_write(
+        &self,
+    ) -> impl Future<Output = Result<Transaction<'static, Postgres>, sqlx::Error>> + Send {
+        self.begin()
     }
 }
 

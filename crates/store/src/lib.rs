@@ -8,6 +8,7 @@ mod error;
 mod model;
 mod read;
 
+pub use append::BeginWrite;
 pub use backend::{Backend, EventStore, DEFAULT_DATABASE_URL};
 pub use error::StoreError;
 pub use model::{AppendResult, ExpectedVersion, Metadata, RecordedEvent, StreamId};

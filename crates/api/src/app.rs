@@ -1,0 +1,140 @@
+//! The application service: loads an aggregate from its stream, lets it decide on a command,
+//! appends the events with optimistic concurrency, and brings the read models up to date
+//! before answering, so every response reflects its own write.
+
+use doetank_domain::codec::{decode, encode};
+use doetank_domain::{Aggregate, DomainError};
+use doetank_store::{AppendResult, EventStore, ExpectedVersion, Metadata, StoreError, StreamId};
+use uuid::Uuid;
+
+use crate::error::AppError;
+use crate::projection::Projector;
+
+/// When the caller gave no expected version, a conflict means someone else wrote first: the
+/// command is decided again on the fresh state, this many times at most.
+const RETRIES_WITHOUT_EXPECTED_VERSION: usize = 5;
+
+/// Who sends a command, and how it guards against lost updates and retries.
+#[derive(Debug, Clone, Default)]
+pub struct CommandOptions {
+    pub actor: String,
+    pub expected_version: Option<i64>,
+    pub command_id: Option<Uuid>,
+    pub correlation_id: Option<Uuid>,
+}
+
+/// Where a command left its stream and the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommandOutcome {
+    pub id: Uuid,
+    pub stream_version: i64,
+    pub position: i64,
+    pub deduplicated: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct App {
+    pub store: EventStore,
+    pub projector: Projector,
+}
+
+impl App {
+    pub fn new(store: EventStore) -> Self {
+        let projector = Projector::new(store.clone());
+        App { store, projector }
+    }
+
+    /// The aggregate's current state and stream version.
+    pub async fn load<A: Aggregate>(&self, id: Uuid) -> Result<(A, i64), AppError> {
+        self.load_until::<A>(id, |_| true).await
+    }
+
+    /// The state from the events of the stream for which `keep` holds (time travel).
+    pub async fn load_until<A: Aggregate>(
+        &self,
+        id: Uuid,
+        keep: impl Fn(&doetank_store::RecordedEvent) -> bool,
+    ) -> Result<(A, i64), AppError> {
+        let stream = StreamId::new(A::STREAM_TYPE, id);
+        let mut state = A::default();
+        let mut version = 0;
+        for recorded in self.store.read_stream(&stream, 1).await? {
+            if !keep(&recorded) {
+                break;
+            }
+            let event: A::Event = decode(&recorded.event_type, recorded.schema_version, &recorded.payload)?;
+            state.apply(&event);
+            version = recorded.version;
+        }
+        Ok((state, version))
+    }
+
+    /// Runs a command on the aggregate `id`: decide, append, project.
+    pub async fn execute<A: Aggregate>(
+        &self,
+        id: Uuid,
+        options: &CommandOptions,
+        decide: impl Fn(&A) -> Result<Vec<A::Event>, DomainError>,
+    ) -> Result<CommandOutcome, AppError> {
+        let stream = StreamId::new(A::STREAM_TYPE, id);
+        if let Some(command_id) = options.command_id {
+            if let Some(first) = self.replay(&stream, command_id).await? {
+                return Ok(CommandOutcome { id, ..first });
+            }
+        }
+        let metadata = Metadata {
+            actor: Some(options.actor.clone()),
+            command_id: options.command_id,
+            correlation_id: options.correlation_id.unwrap_or_else(Uuid::new_v4),
+            causation_id: options.command_id,
+        };
+        let attempts = if options.expected_version.is_some() { 1 } else { RETRIES_WITHOUT_EXPECTED_VERSION };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let (state, version) = self.load::<A>(id).await?;
+            if let Some(expected) = options.expected_version {
+                if expected != version {
+                    return Err(AppError::VersionConflict {
+                        stream_id: stream.to_string(),
+                        expected: expected.to_string(),
+                        actual: version,
+                    });
+                }
+            }
+            let events = decide(&state)?;
+            let encoded = events.iter().map(encode).collect::<Result<Vec<_>, _>>()?;
+            match self.store.append(&stream, ExpectedVersion::Exact(version), &encoded, &metadata).await {
+                Ok(result) => return self.settle(id, result).await,
+                Err(StoreError::VersionConflict { .. }) if attempt < attempts => {
+                    tracing::debug!(stream = %stream, attempt, "concurrent write; deciding again");
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+    }
+
+    /// The first outcome of a command id already seen on this stream.
+    async fn replay(&self, stream: &StreamId, command_id: Uuid) -> Result<Option<CommandOutcome>, AppError> {
+        match self.store.command_result(command_id).await? {
+            Some((seen_stream, result)) if seen_stream == stream.to_string() => {
+                Ok(Some(self.settle(stream.id, result).await?))
+            }
+            Some((seen_stream, _)) => Err(AppError::bad_input(
+                "commandId",
+                format!("{command_id} was already used for a command on {seen_stream}"),
+            )),
+            None => Ok(None),
+        }
+    }
+
+    async fn settle(&self, id: Uuid, result: AppendResult) -> Result<CommandOutcome, AppError> {
+        self.projector.catch_up_to(result.last_position).await?;
+        Ok(CommandOutcome {
+            id,
+            stream_version: result.stream_version,
+            position: result.last_position,
+            deduplicated: result.deduplicated,
+        })
+    }
+}

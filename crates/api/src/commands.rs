@@ -1,0 +1,153 @@
+//! Command handlers that need more than one aggregate: they look up what the deciding aggregate
+//! must know (a member's sector, whether a challenge exists) and then run the command.
+//! GraphQL mutations and the demo loader both go through here.
+
+use chrono::{DateTime, Utc};
+use doetank_domain::{Aggregate, Challenge, Doetank, Innovator, Member, MemberId, Sector};
+use uuid::Uuid;
+
+use crate::app::{App, CommandOptions, CommandOutcome};
+use crate::error::AppError;
+use crate::sql;
+
+/// Personal data kept outside the log (see `member_personal_data`).
+#[derive(Debug, Clone)]
+pub struct PersonalData {
+    pub name: String,
+    pub email: Option<String>,
+}
+
+impl App {
+    /// Fails with NOT_FOUND unless the aggregate's stream exists.
+    pub async fn require<A: Aggregate>(&self, id: Uuid, what: &'static str) -> Result<A, AppError> {
+        let (state, version) = self.load::<A>(id).await?;
+        if version == 0 {
+            return Err(AppError::not_found(what, id));
+        }
+        Ok(state)
+    }
+
+    /// The member as a doetank sees it (id and sector); erased members cannot take part.
+    pub async fn innovator(&self, member_id: MemberId) -> Result<Innovator, AppError> {
+        Ok(self.require::<Member>(member_id, "member").await?.innovator()?)
+    }
+
+    pub async fn register_member(
+        &self,
+        options: &CommandOptions,
+        member_id: Uuid,
+        personal: PersonalData,
+        organisation: &str,
+        sector: Sector,
+        expertise: Vec<String>,
+    ) -> Result<CommandOutcome, AppError> {
+        let name = personal.name.trim();
+        if name.is_empty() || name.chars().count() > 200 {
+            return Err(AppError::bad_input("name", "must be 1 to 200 characters"));
+        }
+        let email = personal.email.as_deref().map(str::trim).filter(|e| !e.is_empty());
+        if email.is_some_and(|e| !e.contains('@') || e.len() > 320) {
+            return Err(AppError::bad_input("email", "is not an e-mail address"));
+        }
+        let replay = match options.command_id {
+            Some(command_id) => self.store.command_result(command_id).await?.is_some(),
+            None => false,
+        };
+        if !replay && self.load::<Member>(member_id).await?.1 > 0 {
+            return Err(doetank_domain::DomainError::AlreadyExists("member").into());
+        }
+        let backend = self.store.backend();
+        sql::execute(
+            backend,
+            "INSERT INTO member_personal_data (member_id, name, email) VALUES ($1, $2, $3) \
+             ON CONFLICT (member_id) DO UPDATE SET name = excluded.name, email = excluded.email",
+            &[member_id.into(), name.to_string().into(), email.map(str::to_string).into()],
+        )
+        .await?;
+        let result = self
+            .execute::<Member>(member_id, options, |m| {
+                m.register(member_id, organisation, sector, expertise.clone())
+            })
+            .await;
+        if result.is_err() && self.load::<Member>(member_id).await?.1 == 0 {
+            // The event was refused: leave no personal data behind.
+            sql::execute(
+                backend,
+                "DELETE FROM member_personal_data WHERE member_id = $1",
+                &[member_id.into()],
+            )
+            .await?;
+        }
+        result
+    }
+
+    pub async fn update_member_name(&self, member_id: Uuid, name: &str) -> Result<(), AppError> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 200 {
+            return Err(AppError::bad_input("name", "must be 1 to 200 characters"));
+        }
+        let member = self.require::<Member>(member_id, "member").await?;
+        member.innovator()?;
+        sql::execute(
+            self.store.backend(),
+            "UPDATE member_personal_data SET name = $2 WHERE member_id = $1",
+            &[member_id.into(), name.to_string().into()],
+        )
+        .await?;
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub async fn form_doetank(
+        &self,
+        options: &CommandOptions,
+        doetank_id: Uuid,
+        name: &str,
+        challenge_id: Uuid,
+        lead_id: MemberId,
+        member_ids: &[MemberId],
+        at: DateTime<Utc>,
+    ) -> Result<CommandOutcome, AppError> {
+        self.require::<Challenge>(challenge_id, "challenge").await?;
+        let lead = self.innovator(lead_id).await?;
+        let mut founding = Vec::with_capacity(member_ids.len());
+        for id in member_ids {
+            founding.push(self.innovator(*id).await?);
+        }
+        self.execute::<Doetank>(doetank_id, options, |d| {
+            d.form(doetank_id, name, challenge_id, lead, founding.clone(), at)
+        })
+        .await
+    }
+
+    pub async fn join_doetank(
+        &self,
+        options: &CommandOptions,
+        doetank_id: Uuid,
+        member_id: MemberId,
+        at: DateTime<Utc>,
+    ) -> Result<CommandOutcome, AppError> {
+        let member = self.innovator(member_id).await?;
+        self.execute::<Doetank>(doetank_id, options, |d| d.join(member, at)).await
+    }
+
+    pub async fn assign_coach(
+        &self,
+        options: &CommandOptions,
+        doetank_id: Uuid,
+        coach_id: MemberId,
+    ) -> Result<CommandOutcome, AppError> {
+        self.innovator(coach_id).await?;
+        self.execute::<Doetank>(doetank_id, options, |d| d.assign_coach(coach_id)).await
+    }
+
+    pub async fn pledge_support(
+        &self,
+        options: &CommandOptions,
+        challenge_id: Uuid,
+        member_id: MemberId,
+    ) -> Result<CommandOutcome, AppError> {
+        self.innovator(member_id).await?;
+        self.execute::<Challenge>(challenge_id, options, |c| c.pledge_support(member_id)).await
+    }
+}

@@ -1,0 +1,47 @@
+//! The one error type of the application layer, mapped to GraphQL errors in `graphql::errors`.
+
+use doetank_domain::{CodecError, DomainError};
+use doetank_store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    #[error("version conflict on {stream_id}: expected version {expected}, actual {actual}")]
+    VersionConflict { stream_id: String, expected: String, actual: i64 },
+    #[error("{what} {id} not found")]
+    NotFound { what: &'static str, id: String },
+    #[error("invalid {field}: {message}")]
+    BadInput { field: String, message: String },
+    #[error("event store: {0}")]
+    Store(StoreError),
+    #[error("event could not be decoded: {0}")]
+    Codec(#[from] CodecError),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+impl From<StoreError> for AppError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::VersionConflict { stream_id, expected, actual } => {
+                AppError::VersionConflict { stream_id, expected: expected.to_string(), actual }
+            }
+            StoreError::CommandIdReused { command_id, stream_id } => AppError::BadInput {
+                field: "commandId".into(),
+                message: format!("{command_id} was already used for a command on {stream_id}"),
+            },
+            other => AppError::Store(other),
+        }
+    }
+}
+
+impl AppError {
+    pub fn bad_input(field: &str, message: impl Into<String>) -> Self {
+        AppError::BadInput { field: field.to_string(), message: message.into() }
+    }
+
+    pub fn not_found(what: &'static str, id: impl ToString) -> Self {
+        AppError::NotFound { what, id: id.to_string() }
+    }
+}

@@ -1,0 +1,613 @@
+//! Mutations: one per command of the domain. Each runs the command, appends its events and
+//! answers with the updated read model, the stream version and the global position.
+
+use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject, ID};
+use chrono::{DateTime, NaiveDate, Utc};
+use doetank_domain::aggregates::challenge::ChallengeOrigin;
+use doetank_domain::aggregates::doetank::NewLesson;
+use doetank_domain::{Challenge as ChallengeAgg, Doetank as DoetankAgg, Member as MemberAgg};
+use uuid::Uuid;
+
+use super::errors::GqlResult;
+use super::objects::{Challenge, Doetank, Member};
+use super::scalars::*;
+use super::Actor;
+use crate::app::{App, CommandOptions, CommandOutcome};
+use crate::commands::PersonalData;
+use crate::error::AppError;
+use crate::rows::*;
+use crate::sql;
+
+/// Concurrency control and idempotency, accepted by every mutation.
+#[derive(InputObject, Default, Clone)]
+pub struct CommandControl {
+    /// Refuse with VERSION_CONFLICT unless the stream is still at this version. Without it, a
+    /// concurrent write makes the server decide the command again on the fresh state.
+    pub expected_version: Option<i64>,
+    /// Idempotency key (a UUID): sending the command again with it writes nothing and returns
+    /// the first result.
+    pub command_id: Option<ID>,
+}
+
+fn options(ctx: &Context<'_>, control: &CommandControl) -> Result<CommandOptions> {
+    let actor = ctx.data_opt::<Actor>().map(|a| a.0.clone()).unwrap_or_else(|| "anonymous".into());
+    let command_id = control.command_id.as_ref().map(|id| parse_id("commandId", id)).transpose().gql()?;
+    Ok(CommandOptions { actor, expected_version: control.expected_version, command_id, correlation_id: None })
+}
+
+fn app<'a>(ctx: &'a Context<'_>) -> Result<&'a App> {
+    ctx.data::<App>()
+}
+
+fn new_or(field: &str, id: &Option<ID>) -> Result<Uuid> {
+    match id {
+        Some(id) => parse_id(field, id).gql(),
+        None => Ok(Uuid::new_v4()),
+    }
+}
+
+fn id(field: &str, id: &ID) -> Result<Uuid> {
+    parse_id(field, id).gql()
+}
+
+/// What every mutation answers besides the read model.
+#[derive(SimpleObject)]
+pub struct CommandResult {
+    /// The stream's version after the command: the `expectedVersion` for the next one.
+    pub stream_version: i64,
+    /// Global position of the last event written.
+    pub position: i64,
+    /// True when the command id had been seen and nothing new was written.
+    pub deduplicated: bool,
+}
+
+impl From<CommandOutcome> for CommandResult {
+    fn from(o: CommandOutcome) -> Self {
+        CommandResult { stream_version: o.stream_version, position: o.position, deduplicated: o.deduplicated }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct MemberPayload {
+    pub member: Option<Member>,
+    pub result: CommandResult,
+}
+
+#[derive(SimpleObject)]
+pub struct ChallengePayload {
+    pub challenge: Option<Challenge>,
+    pub result: CommandResult,
+}
+
+#[derive(SimpleObject)]
+pub struct DoetankPayload {
+    pub doetank: Option<Doetank>,
+    pub result: CommandResult,
+}
+
+// Payloads read the row directly, not through the request's DataLoader cache, so a request
+// with several mutations sees each one's write.
+async fn member_payload(app: &App, outcome: CommandOutcome) -> Result<MemberPayload> {
+    let sql_text = format!("{MEMBER_SELECT} WHERE m.id = $1");
+    let row: Option<MemberRow> =
+        sql::fetch_optional(app.store.backend(), &sql_text, &[outcome.id.into()]).await.gql()?;
+    Ok(MemberPayload { member: row.map(Member), result: outcome.into() })
+}
+
+async fn challenge_payload(app: &App, outcome: CommandOutcome) -> Result<ChallengePayload> {
+    let sql_text = format!("{CHALLENGE_SELECT} WHERE id = $1");
+    let row: Option<ChallengeRow> =
+        sql::fetch_optional(app.store.backend(), &sql_text, &[outcome.id.into()]).await.gql()?;
+    Ok(ChallengePayload { challenge: row.map(Challenge), result: outcome.into() })
+}
+
+async fn doetank_payload(app: &App, outcome: CommandOutcome) -> Result<DoetankPayload> {
+    let sql_text = format!("{DOETANK_SELECT} WHERE d.id = $1");
+    let row: Option<DoetankRow> =
+        sql::fetch_optional(app.store.backend(), &sql_text, &[outcome.id.into()]).await.gql()?;
+    Ok(DoetankPayload { doetank: row.map(Doetank), result: outcome.into() })
+}
+
+#[derive(InputObject)]
+pub struct RegisterMemberInput {
+    /// Chosen by the client for idempotent retries; a new one is made when absent.
+    pub id: Option<ID>,
+    /// Personal data: kept outside the event log and erased for good by `eraseMember`.
+    pub name: String,
+    pub email: Option<String>,
+    pub organisation: String,
+    pub sector: Sector,
+    #[graphql(default)]
+    pub expertise: Vec<String>,
+    #[graphql(flatten)]
+    pub control: CommandControl,
+}
+
+#[derive(InputObject)]
+pub struct UpdateMemberProfileInput {
+    pub member_id: ID,
+    pub name: Option<String>,
+    pub organisation: Option<String>,
+    pub expertise: Option<Vec<String>>,
+    #[graphql(flatten)]
+    pub control: CommandControl,
+}
+
+#[derive(InputObject)]
+pub struct MemberCommandInput {
+    pub member_id: ID,
+    #[graphql(flatten)]
+    pub control: CommandControl,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum OriginKind {
+    Commissioner,
+    OwnFrustration,
+    Cafe,
+    Idea,
+}
+
+#[derive(InputObject)]
+pub struct ChallengeOriginInput {
+    pub kind: OriginKind,
+    /// For COMMISSIONER.
+    pub organisation: Option<String>,
+    /// For CAFE.
+    pub cafe_id: Option<ID>,
+    /// For IDEA.
+    pub ideation_event_id: Option<ID>,
+    pub idea_id: Option<ID>,
+}
+
+impl ChallengeOriginInput {
+    fn into_domain(self) -> Result<ChallengeOrigin> {
+        let required = |field: &str, v: Option<ID>| -> Result<Uuid> {
+            let v = v.ok_or_else(|| AppError::bad_input(field, "is required for this origin")).gql()?;
+            id(field, &v)
+        };
+        Ok(match self.kind {
+            OriginKind::Commissioner => ChallengeOrigin::Commissioner {
+                organisation: self
+                    .organisation
+                    .ok_or_else(|| AppError::bad_input("organisation", "is required for a commissioner"))
+                    .gql()?,
+            },
+            OriginKind::OwnFrustration => ChallengeOrigin::OwnFrustration,
+            OriginKind::Cafe => ChallengeOrigin::Cafe { cafe_id: required("cafeId", self.cafe_id)? },
+            OriginKind::Idea => ChallengeOrigin::Idea {
+                ideation_event_id: required("ideationEventId", self.ideation_event_id)?,
+                idea_id: required("ideaId", self.idea_id)?,
+            },
+        })
+    }
+}
+
+#[derive(InputObject)]
+pub struct RaiseChallengeInput {
+    pub id: Option<ID>,
+    pub title: String,
+    pub description: String,
+    pub raised_by: ID,
+    pub origin: ChallengeOriginInput,
+    #[graphql(flatten)]
+    pub control: CommandControl,
+}
+
+#[derive(InputObject)]
+pub struct PledgeSupportInput {
+    pub challenge_id: ID,
+    pub member_id: ID,
+    #[graphql(flatten)]
+    pub control: CommandControl,
+}
+
+#[derive(InputObject)]
+pub struct FindCommissionerInput {
+    pub challenge_id: ID,
+    pub organisation: String,
+    #[graphql(flatten)]
+    pub control: CommandControl,
+}
+
+#[derive(InputObject)]
+pub struct FormDoetankInput {
+    pub id: Option<ID>,
+    pub name: String,
+    pub challenge_id: ID,
+    pub lead_id: ID,
+    /// Founding members besides the lead.
+    #[graphql(default)]
+    pub member_ids: Vec<ID>,
+    /// When it happened; now when absent.
+    pub at: Option<DateTime<Utc>>,
+    #[graphql(flatten)]
+    pub control: CommandControl,
+}
+
+#[derive(InputObject)]
+pub struct DoetankMemberInput {
+    pub doetank_id: ID,
+    pub member_id: ID,
+    pub at: Option<DateTime<Utc>>,
+    #[graphql(flatten)]
+    pub control: CommandControl,
+}
+
+#[derive(InputObject)]
+pub struct AssignCoachInput {
+    pub doetank_id: ID,
+    pub coach_id: ID,
+    #[graphql(flatten)]
+    pub control: CommandControl,
+}
+
+#[derive(InputObject)]
+pub struct DoetankCommandInput {
+    pub doetank_id: ID,
+    #[graphql(flatten)]
+    pub control: CommandControl,
+}
+
+#[derive(InputObject)]
+pub struct AttachCommissionerInput {
+    pub doetank_id: ID,
+    pub organisation: String,
+    #[graphql(flatten)]
+    pub control: CommandControl,
+}
+
+#[derive(InputObject)]
+pub struct HoldKickoffInput {
+    pub doetank_id: ID,
+    pub date: NaiveDate,
+    pub venue: String,
+    #[graphql(default)]
+    pub attendee_ids: Vec<ID>,
+    #[graphql(flatten)]
+    pub control: CommandControl,
+}
+
+#[derive(InputObject)]
+pub struct CompletePhaseInput {
+    pub doetank_id: ID,
+    /// The phase being completed: it must be the current one (rule 4).
+    pub phase: Phase,
+    pub summary: String,
+    pub at: Option<DateTime<Utc>>,
+    #[graphql(flatten)]
+    pub control: CommandControl,
+}
+
+#[derive(InputObject)]
+pub struct ConsultExpertInput {
+    pub doetank_id: ID,
+    pub topic: String,
+    pub expert: String,
+    #[graphql(flatten)]
+    pub control: CommandControl,
+}
+
+#[derive(InputObject)]
+pub struct RecordLessonInput {
+    pub doetank_id: ID,
+    pub lesson_id: Option<ID>,
+    /// A member or the coach of the doetank (rule 4).
+    pub recorded_by: ID,
+    /// The phase the lesson belongs to; the current phase when absent.
+    pub phase: Option<Phase>,
+    pub kind: LessonKind,
+    pub title: String,
+    pub body: String,
+    #[graphql(default)]
+    pub tags: Vec<String>,
+    #[graphql(flatten)]
+    pub control: CommandControl,
+}
+
+#[derive(InputObject)]
+pub struct PublishUpdateInput {
+    pub doetank_id: ID,
+    pub channel: Channel,
+    pub title: String,
+    pub link: String,
+    #[graphql(flatten)]
+    pub control: CommandControl,
+}
+
+#[derive(InputObject)]
+pub struct HandOverInput {
+    pub doetank_id: ID,
+    pub organisation: String,
+    pub summary: String,
+    #[graphql(flatten)]
+    pub control: CommandControl,
+}
+
+#[derive(InputObject)]
+pub struct ConcludeDoetankInput {
+    pub doetank_id: ID,
+    pub outcome: DoetankOutcome,
+    pub reflection: String,
+    pub at: Option<DateTime<Utc>>,
+    #[graphql(flatten)]
+    pub control: CommandControl,
+}
+
+pub struct Mutation;
+
+#[Object]
+impl Mutation {
+    async fn register_member(&self, ctx: &Context<'_>, input: RegisterMemberInput) -> Result<MemberPayload> {
+        let app = app(ctx)?;
+        let member_id = new_or("id", &input.id)?;
+        let personal = PersonalData { name: input.name, email: input.email };
+        let outcome = app
+            .register_member(
+                &options(ctx, &input.control)?,
+                member_id,
+                personal,
+                &input.organisation,
+                input.sector.into(),
+                input.expertise,
+            )
+            .await
+            .gql()?;
+        member_payload(app, outcome).await
+    }
+
+    async fn update_member_profile(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateMemberProfileInput,
+    ) -> Result<MemberPayload> {
+        let app = app(ctx)?;
+        let member_id = id("memberId", &input.member_id)?;
+        if let Some(name) = &input.name {
+            app.update_member_name(member_id, name).await.gql()?;
+        }
+        let outcome = app
+            .execute::<MemberAgg>(member_id, &options(ctx, &input.control)?, |m| {
+                m.update_profile(input.organisation.as_deref(), input.expertise.clone())
+            })
+            .await
+            .gql()?;
+        member_payload(app, outcome).await
+    }
+
+    async fn appoint_to_support_committee(
+        &self,
+        ctx: &Context<'_>,
+        input: MemberCommandInput,
+    ) -> Result<MemberPayload> {
+        let app = app(ctx)?;
+        let member_id = id("memberId", &input.member_id)?;
+        let outcome = app
+            .execute::<MemberAgg>(member_id, &options(ctx, &input.control)?, |m| {
+                m.appoint_to_support_committee()
+            })
+            .await
+            .gql()?;
+        member_payload(app, outcome).await
+    }
+
+    /// Removes the member's personal data for good; the pseudonymous id stays in history.
+    async fn erase_member(&self, ctx: &Context<'_>, input: MemberCommandInput) -> Result<MemberPayload> {
+        let app = app(ctx)?;
+        let member_id = id("memberId", &input.member_id)?;
+        let outcome =
+            app.execute::<MemberAgg>(member_id, &options(ctx, &input.control)?, |m| m.erase()).await.gql()?;
+        member_payload(app, outcome).await
+    }
+
+    async fn raise_challenge(
+        &self,
+        ctx: &Context<'_>,
+        input: RaiseChallengeInput,
+    ) -> Result<ChallengePayload> {
+        let app = app(ctx)?;
+        let challenge_id = new_or("id", &input.id)?;
+        let raised_by = id("raisedBy", &input.raised_by)?;
+        app.innovator(raised_by).await.gql()?;
+        let origin = input.origin.into_domain()?;
+        let outcome = app
+            .execute::<ChallengeAgg>(challenge_id, &options(ctx, &input.control)?, |c| {
+                c.raise(challenge_id, &input.title, &input.description, raised_by, origin.clone())
+            })
+            .await
+            .gql()?;
+        challenge_payload(app, outcome).await
+    }
+
+    async fn pledge_support(&self, ctx: &Context<'_>, input: PledgeSupportInput) -> Result<ChallengePayload> {
+        let app = app(ctx)?;
+        let outcome = app
+            .pledge_support(
+                &options(ctx, &input.control)?,
+                id("challengeId", &input.challenge_id)?,
+                id("memberId", &input.member_id)?,
+            )
+            .await
+            .gql()?;
+        challenge_payload(app, outcome).await
+    }
+
+    async fn find_commissioner(
+        &self,
+        ctx: &Context<'_>,
+        input: FindCommissionerInput,
+    ) -> Result<ChallengePayload> {
+        let app = app(ctx)?;
+        let outcome = app
+            .execute::<ChallengeAgg>(
+                id("challengeId", &input.challenge_id)?,
+                &options(ctx, &input.control)?,
+                |c| c.find_commissioner(&input.organisation),
+            )
+            .await
+            .gql()?;
+        challenge_payload(app, outcome).await
+    }
+
+    async fn form_doetank(&self, ctx: &Context<'_>, input: FormDoetankInput) -> Result<DoetankPayload> {
+        let app = app(ctx)?;
+        let doetank_id = new_or("id", &input.id)?;
+        let members = input.member_ids.iter().map(|m| id("memberIds", m)).collect::<Result<Vec<_>>>()?;
+        let outcome = app
+            .form_doetank(
+                &options(ctx, &input.control)?,
+                doetank_id,
+                &input.name,
+                id("challengeId", &input.challenge_id)?,
+                id("leadId", &input.lead_id)?,
+                &members,
+                input.at.unwrap_or_else(Utc::now),
+            )
+            .await
+            .gql()?;
+        doetank_payload(app, outcome).await
+    }
+
+    async fn join_doetank(&self, ctx: &Context<'_>, input: DoetankMemberInput) -> Result<DoetankPayload> {
+        let app = app(ctx)?;
+        let outcome = app
+            .join_doetank(
+                &options(ctx, &input.control)?,
+                id("doetankId", &input.doetank_id)?,
+                id("memberId", &input.member_id)?,
+                input.at.unwrap_or_else(Utc::now),
+            )
+            .await
+            .gql()?;
+        doetank_payload(app, outcome).await
+    }
+
+    async fn leave_doetank(&self, ctx: &Context<'_>, input: DoetankMemberInput) -> Result<DoetankPayload> {
+        let member_id = id("memberId", &input.member_id)?;
+        let at = input.at.unwrap_or_else(Utc::now);
+        doetank_command(ctx, &input.doetank_id, &input.control, |d| d.leave(member_id, at)).await
+    }
+
+    async fn change_lead(&self, ctx: &Context<'_>, input: DoetankMemberInput) -> Result<DoetankPayload> {
+        let member_id = id("memberId", &input.member_id)?;
+        doetank_command(ctx, &input.doetank_id, &input.control, |d| d.change_lead(member_id)).await
+    }
+
+    async fn assign_coach(&self, ctx: &Context<'_>, input: AssignCoachInput) -> Result<DoetankPayload> {
+        let app = app(ctx)?;
+        let outcome = app
+            .assign_coach(
+                &options(ctx, &input.control)?,
+                id("doetankId", &input.doetank_id)?,
+                id("coachId", &input.coach_id)?,
+            )
+            .await
+            .gql()?;
+        doetank_payload(app, outcome).await
+    }
+
+    async fn release_coach(&self, ctx: &Context<'_>, input: DoetankCommandInput) -> Result<DoetankPayload> {
+        doetank_command(ctx, &input.doetank_id, &input.control, |d| d.release_coach()).await
+    }
+
+    async fn attach_commissioner(
+        &self,
+        ctx: &Context<'_>,
+        input: AttachCommissionerInput,
+    ) -> Result<DoetankPayload> {
+        doetank_command(ctx, &input.doetank_id, &input.control, |d| {
+            d.attach_commissioner(&input.organisation)
+        })
+        .await
+    }
+
+    async fn hold_kickoff(&self, ctx: &Context<'_>, input: HoldKickoffInput) -> Result<DoetankPayload> {
+        let attendees =
+            input.attendee_ids.iter().map(|m| id("attendeeIds", m)).collect::<Result<Vec<_>>>()?;
+        doetank_command(ctx, &input.doetank_id, &input.control, |d| {
+            d.hold_kickoff(input.date, &input.venue, attendees.clone())
+        })
+        .await
+    }
+
+    /// Completes the current phase and starts the next (rule 4).
+    async fn complete_phase(&self, ctx: &Context<'_>, input: CompletePhaseInput) -> Result<DoetankPayload> {
+        let at = input.at.unwrap_or_else(Utc::now);
+        doetank_command(ctx, &input.doetank_id, &input.control, |d| {
+            d.complete_phase(input.phase.into(), &input.summary, at)
+        })
+        .await
+    }
+
+    async fn consult_expert(&self, ctx: &Context<'_>, input: ConsultExpertInput) -> Result<DoetankPayload> {
+        doetank_command(ctx, &input.doetank_id, &input.control, |d| {
+            d.consult_expert(&input.topic, &input.expert)
+        })
+        .await
+    }
+
+    async fn record_lesson(&self, ctx: &Context<'_>, input: RecordLessonInput) -> Result<DoetankPayload> {
+        let lesson = NewLesson {
+            lesson_id: new_or("lessonId", &input.lesson_id)?,
+            recorded_by: id("recordedBy", &input.recorded_by)?,
+            phase: input.phase.map(Into::into),
+            kind: input.kind.into(),
+            title: input.title,
+            body: input.body,
+            tags: input.tags,
+        };
+        doetank_command(ctx, &input.doetank_id, &input.control, |d| d.record_lesson(lesson.clone())).await
+    }
+
+    async fn publish_update(&self, ctx: &Context<'_>, input: PublishUpdateInput) -> Result<DoetankPayload> {
+        doetank_command(ctx, &input.doetank_id, &input.control, |d| {
+            d.publish_update(input.channel.into(), &input.title, &input.link)
+        })
+        .await
+    }
+
+    async fn hand_over_business_case(
+        &self,
+        ctx: &Context<'_>,
+        input: HandOverInput,
+    ) -> Result<DoetankPayload> {
+        doetank_command(ctx, &input.doetank_id, &input.control, |d| {
+            d.hand_over_business_case(&input.organisation, &input.summary)
+        })
+        .await
+    }
+
+    /// Ends the informal period: the doetank becomes visible to everyone (rule 5).
+    async fn make_doetank_public(
+        &self,
+        ctx: &Context<'_>,
+        input: DoetankCommandInput,
+    ) -> Result<DoetankPayload> {
+        doetank_command(ctx, &input.doetank_id, &input.control, |d| d.make_public()).await
+    }
+
+    async fn conclude_doetank(
+        &self,
+        ctx: &Context<'_>,
+        input: ConcludeDoetankInput,
+    ) -> Result<DoetankPayload> {
+        let at = input.at.unwrap_or_else(Utc::now);
+        doetank_command(ctx, &input.doetank_id, &input.control, |d| {
+            d.conclude(input.outcome.into(), &input.reflection, at)
+        })
+        .await
+    }
+}
+
+/// A command that needs nothing but the doetank itself.
+async fn doetank_command(
+    ctx: &Context<'_>,
+    doetank_id: &ID,
+    control: &CommandControl,
+    decide: impl Fn(&DoetankAgg) -> Result<Vec<doetank_domain::DoetankEvent>, doetank_domain::DomainError>,
+) -> Result<DoetankPayload> {
+    let app = app(ctx)?;
+    let doetank_id = id("doetankId", doetank_id)?;
+    let outcome = app.execute::<DoetankAgg>(doetank_id, &options(ctx, control)?, decide).await.gql()?;
+    doetank_payload(app, outcome).await
+}

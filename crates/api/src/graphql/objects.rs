@@ -1,0 +1,462 @@
+//! The read models as GraphQL objects. Nested lists go through DataLoaders.
+
+use std::sync::Arc;
+
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{ComplexObject, Context, ErrorExtensions, Json, Object, Result, SimpleObject, ID};
+use chrono::{DateTime, NaiveDate, Utc};
+use doetank_store::{RecordedEvent, StreamId};
+use uuid::Uuid;
+
+use super::errors::GqlResult;
+use super::loaders::*;
+use super::scalars::*;
+use crate::app::App;
+use crate::error::AppError;
+use crate::rows::*;
+
+fn loader_error(e: Arc<AppError>) -> async_graphql::Error {
+    e.as_ref().extend()
+}
+
+pub async fn load_member(ctx: &Context<'_>, id: &str) -> Result<Option<Member>> {
+    let loader = ctx.data::<DataLoader<MemberLoader>>()?;
+    Ok(loader.load_one(id.to_string()).await.map_err(loader_error)?.map(Member))
+}
+
+pub async fn load_doetank(ctx: &Context<'_>, id: &str) -> Result<Option<Doetank>> {
+    let loader = ctx.data::<DataLoader<DoetankLoader>>()?;
+    Ok(loader.load_one(id.to_string()).await.map_err(loader_error)?.map(Doetank))
+}
+
+pub async fn load_challenge(ctx: &Context<'_>, id: &str) -> Result<Option<Challenge>> {
+    let loader = ctx.data::<DataLoader<ChallengeLoader>>()?;
+    Ok(loader.load_one(id.to_string()).await.map_err(loader_error)?.map(Challenge))
+}
+
+/// A person in the network. The name is personal data and disappears when the member is erased.
+pub struct Member(pub MemberRow);
+
+#[Object]
+impl Member {
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    /// Null once the member has been erased.
+    async fn name(&self) -> Option<&str> {
+        if self.0.erased {
+            None
+        } else {
+            self.0.name.as_deref()
+        }
+    }
+    async fn organisation(&self) -> &str {
+        &self.0.organisation
+    }
+    async fn sector(&self) -> Option<Sector> {
+        parse_enum(&self.0.sector)
+    }
+    async fn expertise(&self) -> Vec<String> {
+        json_list(&self.0.expertise)
+    }
+    async fn on_support_committee(&self) -> bool {
+        self.0.support_committee
+    }
+    async fn erased(&self) -> bool {
+        self.0.erased
+    }
+    async fn registered_at(&self) -> DateTime<Utc> {
+        parse_time(&self.0.registered_at)
+    }
+    async fn version(&self) -> i64 {
+        self.0.version
+    }
+    /// The doetanks this member leads, joined or coaches.
+    async fn doetanks(&self, ctx: &Context<'_>) -> Result<Vec<DoetankRoleOf>> {
+        let app = ctx.data::<App>()?;
+        let backend = app.store.backend();
+        let sql = "SELECT doetank_id AS key, role AS role FROM rm_doetank_members WHERE member_id = $1 \
+                   UNION ALL SELECT id AS key, 'COACH' AS role FROM rm_doetanks WHERE coach_id = $1";
+        let rows: Vec<RoleRow> =
+            crate::sql::fetch_all(backend, sql, &[self.0.id.clone().into()]).await.gql()?;
+        let mut out = Vec::new();
+        for row in rows {
+            if let Some(doetank) = load_doetank(ctx, &row.key).await? {
+                out.push(DoetankRoleOf {
+                    doetank,
+                    role: parse_enum(&row.role).unwrap_or(DoetankRole::Member),
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct RoleRow {
+    key: String,
+    role: String,
+}
+
+#[derive(SimpleObject)]
+pub struct DoetankRoleOf {
+    pub doetank: Doetank,
+    pub role: DoetankRole,
+}
+
+/// A member's place in a doetank.
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct Membership {
+    #[graphql(skip)]
+    pub member_id: String,
+    pub role: DoetankRole,
+    pub sector: Option<Sector>,
+    pub joined_at: DateTime<Utc>,
+}
+
+#[ComplexObject]
+impl Membership {
+    async fn member(&self, ctx: &Context<'_>) -> Result<Option<Member>> {
+        load_member(ctx, &self.member_id).await
+    }
+}
+
+/// A practical problem from the work floor.
+pub struct Challenge(pub ChallengeRow);
+
+#[Object]
+impl Challenge {
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    async fn title(&self) -> &str {
+        &self.0.title
+    }
+    async fn description(&self) -> &str {
+        &self.0.description
+    }
+    async fn raised_by(&self, ctx: &Context<'_>) -> Result<Option<Member>> {
+        load_member(ctx, &self.0.raised_by).await
+    }
+    /// Where it came from: `{"kind": "COMMISSIONER" | "OWN_FRUSTRATION" | "CAFE" | "IDEA", ...}`.
+    async fn origin(&self) -> Json<serde_json::Value> {
+        Json(serde_json::from_str(&self.0.origin).unwrap_or_default())
+    }
+    async fn commissioner(&self) -> Option<&str> {
+        self.0.commissioner.as_deref()
+    }
+    async fn raised_at(&self) -> DateTime<Utc> {
+        parse_time(&self.0.raised_at)
+    }
+    async fn version(&self) -> i64 {
+        self.0.version
+    }
+    async fn supporters(&self, ctx: &Context<'_>) -> Result<Vec<Member>> {
+        let app = ctx.data::<App>()?;
+        let ids: Vec<RoleRow> = crate::sql::fetch_all(
+            app.store.backend(),
+            "SELECT member_id AS key, '' AS role FROM rm_challenge_supporters WHERE challenge_id = $1 ORDER BY member_id",
+            &[self.0.id.clone().into()],
+        )
+        .await
+        .gql()?;
+        let mut out = Vec::new();
+        for row in ids {
+            out.extend(load_member(ctx, &row.key).await?);
+        }
+        Ok(out)
+    }
+    async fn doetanks(&self, ctx: &Context<'_>) -> Result<Vec<Doetank>> {
+        let app = ctx.data::<App>()?;
+        let sql = format!("{DOETANK_SELECT} WHERE d.challenge_id = $1 ORDER BY d.created_position");
+        let rows: Vec<DoetankRow> =
+            crate::sql::fetch_all(app.store.backend(), &sql, &[self.0.id.clone().into()]).await.gql()?;
+        Ok(rows.into_iter().map(Doetank).collect())
+    }
+}
+
+/// A doetank: 3–9 innovators taking one challenge through six phases.
+pub struct Doetank(pub DoetankRow);
+
+#[derive(SimpleObject)]
+pub struct PhaseProgress {
+    pub phase: Option<Phase>,
+    pub started_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub summary: Option<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct Kickoff {
+    pub date: Option<NaiveDate>,
+    pub venue: String,
+    pub attendee_ids: Vec<ID>,
+}
+
+#[derive(SimpleObject)]
+pub struct ExpertConsultation {
+    pub topic: String,
+    pub expert: String,
+    pub consulted_at: DateTime<Utc>,
+}
+
+#[derive(SimpleObject)]
+pub struct PublishedUpdate {
+    pub channel: Option<Channel>,
+    pub title: String,
+    pub link: String,
+    pub published_at: DateTime<Utc>,
+}
+
+#[derive(SimpleObject)]
+pub struct HandOver {
+    pub organisation: String,
+    pub summary: String,
+    pub handed_over_at: DateTime<Utc>,
+}
+
+impl Doetank {
+    async fn activities(&self, ctx: &Context<'_>, kind: &str) -> Result<Vec<ActivityRow>> {
+        let loader = ctx.data::<DataLoader<ActivitiesByDoetank>>()?;
+        let rows = loader.load_one(self.0.id.clone()).await.map_err(loader_error)?.unwrap_or_default();
+        Ok(rows.into_iter().filter(|r| r.kind == kind).collect())
+    }
+}
+
+#[Object]
+impl Doetank {
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn challenge(&self, ctx: &Context<'_>) -> Result<Option<Challenge>> {
+        load_challenge(ctx, &self.0.challenge_id).await
+    }
+    async fn lead(&self, ctx: &Context<'_>) -> Result<Option<Member>> {
+        load_member(ctx, &self.0.lead_id).await
+    }
+    /// The innovators (lead included), with their roles; the coach is not one of them.
+    async fn members(&self, ctx: &Context<'_>) -> Result<Vec<Membership>> {
+        let loader = ctx.data::<DataLoader<MembershipsByDoetank>>()?;
+        let rows = loader.load_one(self.0.id.clone()).await.map_err(loader_error)?.unwrap_or_default();
+        Ok(rows
+            .into_iter()
+            .map(|r| Membership {
+                role: parse_enum(&r.role).unwrap_or(DoetankRole::Member),
+                sector: parse_enum(&r.sector),
+                joined_at: parse_time(&r.joined_at),
+                member_id: r.member_id,
+            })
+            .collect())
+    }
+    async fn member_count(&self, ctx: &Context<'_>) -> Result<usize> {
+        Ok(self.members(ctx).await?.len())
+    }
+    async fn coach(&self, ctx: &Context<'_>) -> Result<Option<Member>> {
+        match &self.0.coach_id {
+            Some(id) => load_member(ctx, id).await,
+            None => Ok(None),
+        }
+    }
+    async fn commissioner(&self) -> Option<&str> {
+        self.0.commissioner.as_deref()
+    }
+    async fn current_phase(&self) -> Option<Phase> {
+        self.0.current_phase.as_deref().and_then(parse_enum)
+    }
+    /// Every phase started so far, in order, with dates and (once completed) the summary.
+    async fn phases(&self, ctx: &Context<'_>) -> Result<Vec<PhaseProgress>> {
+        let loader = ctx.data::<DataLoader<PhasesByDoetank>>()?;
+        let rows = loader.load_one(self.0.id.clone()).await.map_err(loader_error)?.unwrap_or_default();
+        Ok(rows
+            .into_iter()
+            .map(|r| PhaseProgress {
+                phase: parse_enum(&r.phase),
+                started_at: parse_time(&r.started_at),
+                completed_at: parse_opt_time(&r.completed_at),
+                summary: r.summary,
+            })
+            .collect())
+    }
+    async fn completed_phases(&self, ctx: &Context<'_>) -> Result<Vec<PhaseProgress>> {
+        Ok(self.phases(ctx).await?.into_iter().filter(|p| p.completed_at.is_some()).collect())
+    }
+    async fn lessons(&self, ctx: &Context<'_>) -> Result<Vec<Lesson>> {
+        let loader = ctx.data::<DataLoader<LessonsByDoetank>>()?;
+        let rows = loader.load_one(self.0.id.clone()).await.map_err(loader_error)?.unwrap_or_default();
+        Ok(rows.into_iter().map(|r| Lesson { row: r, rank: None }).collect())
+    }
+    async fn kickoffs(&self, ctx: &Context<'_>) -> Result<Vec<Kickoff>> {
+        Ok(self
+            .activities(ctx, "KICKOFF")
+            .await?
+            .into_iter()
+            .map(|r| Kickoff {
+                date: r.on_date.as_deref().and_then(parse_date),
+                venue: r.title,
+                attendee_ids: json_list(&r.detail).into_iter().map(ID).collect(),
+            })
+            .collect())
+    }
+    async fn expert_consultations(&self, ctx: &Context<'_>) -> Result<Vec<ExpertConsultation>> {
+        Ok(self
+            .activities(ctx, "EXPERT")
+            .await?
+            .into_iter()
+            .map(|r| ExpertConsultation { topic: r.title, expert: r.detail, consulted_at: parse_time(&r.at) })
+            .collect())
+    }
+    async fn updates(&self, ctx: &Context<'_>) -> Result<Vec<PublishedUpdate>> {
+        Ok(self
+            .activities(ctx, "UPDATE")
+            .await?
+            .into_iter()
+            .map(|r| PublishedUpdate {
+                channel: r.channel.as_deref().and_then(parse_enum),
+                title: r.title,
+                link: r.link.unwrap_or_default(),
+                published_at: parse_time(&r.at),
+            })
+            .collect())
+    }
+    async fn hand_overs(&self, ctx: &Context<'_>) -> Result<Vec<HandOver>> {
+        Ok(self
+            .activities(ctx, "HAND_OVER")
+            .await?
+            .into_iter()
+            .map(|r| HandOver {
+                organisation: r.organisation.unwrap_or_default(),
+                summary: r.detail,
+                handed_over_at: parse_time(&r.at),
+            })
+            .collect())
+    }
+    async fn status(&self) -> Option<DoetankStatus> {
+        parse_enum(&self.0.status)
+    }
+    /// False while the doetank works informally, "under the radar".
+    async fn is_public(&self) -> bool {
+        self.0.is_public
+    }
+    async fn formed_at(&self) -> DateTime<Utc> {
+        parse_time(&self.0.formed_at)
+    }
+    async fn concluded_at(&self) -> Option<DateTime<Utc>> {
+        parse_opt_time(&self.0.concluded_at)
+    }
+    async fn reflection(&self) -> Option<&str> {
+        self.0.reflection.as_deref()
+    }
+    /// The stream version: pass it as `expectedVersion` to guard against lost updates.
+    async fn version(&self) -> i64 {
+        self.0.version
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        parse_time(&self.0.updated_at)
+    }
+    /// The doetank's own events, oldest first, straight from the log.
+    async fn history(&self, ctx: &Context<'_>) -> Result<Vec<Event>> {
+        let app = ctx.data::<App>()?;
+        let id = Uuid::parse_str(&self.0.id).map_err(|_| AppError::not_found("doetank", &self.0.id)).gql()?;
+        let events = app.store.read_stream(&StreamId::new("doetank", id), 1).await.gql()?;
+        Ok(events.into_iter().map(Event).collect())
+    }
+}
+
+/// A lesson: what works, what does not, or another insight.
+pub struct Lesson {
+    pub row: LessonRow,
+    /// Relevance to the search, when the list came from one (higher is better).
+    pub rank: Option<f64>,
+}
+
+#[Object]
+impl Lesson {
+    async fn id(&self) -> ID {
+        ID(self.row.id.clone())
+    }
+    async fn doetank(&self, ctx: &Context<'_>) -> Result<Option<Doetank>> {
+        load_doetank(ctx, &self.row.doetank_id).await
+    }
+    async fn recorded_by(&self, ctx: &Context<'_>) -> Result<Option<Member>> {
+        load_member(ctx, &self.row.recorded_by).await
+    }
+    /// The organisation of the member who recorded it, at the time.
+    async fn organisation(&self) -> Option<&str> {
+        self.row.organisation.as_deref()
+    }
+    async fn phase(&self) -> Option<Phase> {
+        parse_enum(&self.row.phase)
+    }
+    async fn kind(&self) -> Option<LessonKind> {
+        parse_enum(&self.row.kind)
+    }
+    async fn title(&self) -> &str {
+        &self.row.title
+    }
+    async fn body(&self) -> &str {
+        &self.row.body
+    }
+    async fn tags(&self) -> Vec<String> {
+        json_list(&self.row.tags)
+    }
+    async fn recorded_at(&self) -> DateTime<Utc> {
+        parse_time(&self.row.recorded_at)
+    }
+    async fn position(&self) -> i64 {
+        self.row.position
+    }
+    async fn rank(&self) -> Option<f64> {
+        self.rank
+    }
+}
+
+/// One event of the log.
+pub struct Event(pub RecordedEvent);
+
+#[Object]
+impl Event {
+    async fn position(&self) -> i64 {
+        self.0.position
+    }
+    async fn event_id(&self) -> ID {
+        ID(self.0.event_id.to_string())
+    }
+    async fn stream_id(&self) -> &str {
+        &self.0.stream_id
+    }
+    async fn stream_type(&self) -> &str {
+        &self.0.stream_type
+    }
+    async fn version(&self) -> i64 {
+        self.0.version
+    }
+    #[graphql(name = "type")]
+    async fn event_type(&self) -> &str {
+        &self.0.event_type
+    }
+    async fn schema_version(&self) -> i32 {
+        self.0.schema_version
+    }
+    async fn payload(&self) -> Json<&serde_json::Value> {
+        Json(&self.0.payload)
+    }
+    async fn actor(&self) -> Option<&str> {
+        self.0.metadata.actor.as_deref()
+    }
+    async fn command_id(&self) -> Option<ID> {
+        self.0.metadata.command_id.map(|id| ID(id.to_string()))
+    }
+    async fn correlation_id(&self) -> ID {
+        ID(self.0.metadata.correlation_id.to_string())
+    }
+    async fn causation_id(&self) -> Option<ID> {
+        self.0.metadata.causation_id.map(|id| ID(id.to_string()))
+    }
+    async fn recorded_at(&self) -> DateTime<Utc> {
+        self.0.recorded_at
+    }
+}

@@ -1,0 +1,342 @@
+//! Queries: read models built by the projections.
+
+use std::collections::BTreeMap;
+
+use async_graphql::{Context, InputObject, Object, Result, SimpleObject, ID};
+use doetank_store::Backend;
+
+use super::errors::GqlResult;
+use super::objects::*;
+use super::pagination::{Page, Window};
+use super::scalars::*;
+use crate::app::App;
+use crate::rows::*;
+use crate::search;
+use crate::sql::{self, Arg, Filter};
+
+pub struct Query;
+
+#[derive(InputObject, Default)]
+pub struct DoetankFilter {
+    pub phase: Option<Phase>,
+    pub status: Option<DoetankStatus>,
+    /// A member's organisation or the commissioner.
+    pub organisation: Option<String>,
+    pub coach_id: Option<ID>,
+    pub member_id: Option<ID>,
+}
+
+#[derive(InputObject, Default)]
+pub struct LessonFilter {
+    pub kind: Option<LessonKind>,
+    pub phase: Option<Phase>,
+    pub tag: Option<String>,
+    pub organisation: Option<String>,
+    pub doetank_id: Option<ID>,
+    /// Full-text search over title, body and tags, Dutch-aware (stems, no diacritics);
+    /// results are ranked by relevance, title and tags weighing more than the body.
+    pub search: Option<String>,
+}
+
+fn app<'a>(ctx: &'a Context<'_>) -> Result<&'a App> {
+    ctx.data::<App>()
+}
+
+#[Object]
+impl Query {
+    async fn doetank(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Doetank>> {
+        let uuid = parse_id("id", &id).gql()?;
+        load_doetank(ctx, &uuid.to_string()).await
+    }
+
+    /// Doetanks in the order they were formed.
+    async fn doetanks(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<DoetankFilter>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Page<Doetank>> {
+        let window = Window::new(first, after).gql()?;
+        let filter = filter.unwrap_or_default();
+        let mut f = Filter::default();
+        if let Some(phase) = filter.phase {
+            f.push("d.current_phase = ?", enum_name(phase));
+        }
+        if let Some(status) = filter.status {
+            f.push("d.status = ?", enum_name(status));
+        }
+        if let Some(org) = filter.organisation {
+            f.push(
+                "(d.commissioner = ? OR EXISTS (SELECT 1 FROM rm_doetank_members dm JOIN rm_members m ON m.id = dm.member_id \
+                 WHERE dm.doetank_id = d.id AND m.organisation = ?))",
+                org,
+            );
+        }
+        if let Some(coach) = filter.coach_id {
+            f.push("d.coach_id = ?", parse_id("coachId", &coach).gql()?);
+        }
+        if let Some(member) = filter.member_id {
+            f.push(
+                "EXISTS (SELECT 1 FROM rm_doetank_members dm WHERE dm.doetank_id = d.id AND dm.member_id = ?)",
+                parse_id("memberId", &member).gql()?,
+            );
+        }
+        let backend = app(ctx)?.store.backend();
+        let total = sql::fetch_count(
+            backend,
+            &format!("SELECT COUNT(*) FROM rm_doetanks d{}", f.where_sql()),
+            &f.args,
+        )
+        .await
+        .gql()?;
+        let rows: Vec<DoetankRow> =
+            fetch_window(backend, DOETANK_SELECT, &f, "d.created_position", window).await?;
+        Ok(window.connection(total, rows.into_iter().map(Doetank).collect()))
+    }
+
+    async fn member(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Member>> {
+        let uuid = parse_id("id", &id).gql()?;
+        load_member(ctx, &uuid.to_string()).await
+    }
+
+    /// Members in the order they registered.
+    async fn members(
+        &self,
+        ctx: &Context<'_>,
+        organisation: Option<String>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Page<Member>> {
+        let window = Window::new(first, after).gql()?;
+        let mut f = Filter::default();
+        if let Some(org) = organisation {
+            f.push("m.organisation = ?", org);
+        }
+        let backend = app(ctx)?.store.backend();
+        let total = sql::fetch_count(
+            backend,
+            &format!("SELECT COUNT(*) FROM rm_members m{}", f.where_sql()),
+            &f.args,
+        )
+        .await
+        .gql()?;
+        let rows: Vec<MemberRow> =
+            fetch_window(backend, MEMBER_SELECT, &f, "m.created_position", window).await?;
+        Ok(window.connection(total, rows.into_iter().map(Member).collect()))
+    }
+
+    async fn challenge(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Challenge>> {
+        let uuid = parse_id("id", &id).gql()?;
+        load_challenge(ctx, &uuid.to_string()).await
+    }
+
+    /// Challenges in the order they were raised; `withoutDoetank` lists those still looking for one.
+    async fn challenges(
+        &self,
+        ctx: &Context<'_>,
+        without_doetank: Option<bool>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Page<Challenge>> {
+        let window = Window::new(first, after).gql()?;
+        let mut f = Filter::default();
+        if without_doetank == Some(true) {
+            f.clauses.push("NOT EXISTS (SELECT 1 FROM rm_doetanks d WHERE d.challenge_id = c.id)".into());
+        }
+        let backend = app(ctx)?.store.backend();
+        let total = sql::fetch_count(
+            backend,
+            &format!("SELECT COUNT(*) FROM rm_challenges c{}", f.where_sql()),
+            &f.args,
+        )
+        .await
+        .gql()?;
+        let select = CHALLENGE_SELECT.replace("FROM rm_challenges", "FROM rm_challenges c");
+        let rows: Vec<ChallengeRow> =
+            fetch_window(backend, &select, &f, "c.created_position", window).await?;
+        Ok(window.connection(total, rows.into_iter().map(Challenge).collect()))
+    }
+
+    /// The network's knowledge base: lessons from every doetank. Newest first, or by relevance
+    /// when searching.
+    async fn lessons(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<LessonFilter>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Page<Lesson>> {
+        let window = Window::new(first, after).gql()?;
+        let filter = filter.unwrap_or_default();
+        let mut f = Filter::default();
+        if let Some(kind) = filter.kind {
+            f.push("l.kind = ?", enum_name(kind));
+        }
+        if let Some(phase) = filter.phase {
+            f.push("l.phase = ?", enum_name(phase));
+        }
+        if let Some(tag) = filter.tag {
+            f.push(
+                "EXISTS (SELECT 1 FROM rm_lesson_tags t WHERE t.lesson_id = l.id AND t.tag = ?)",
+                tag.trim().to_lowercase(),
+            );
+        }
+        if let Some(org) = filter.organisation {
+            f.push("l.organisation = ?", org);
+        }
+        if let Some(doetank) = filter.doetank_id {
+            f.push("l.doetank_id = ?", parse_id("doetankId", &doetank).gql()?);
+        }
+        let backend = app(ctx)?.store.backend();
+        let search = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty());
+        let (from, rank, order) = match (search, backend) {
+            (None, _) => ("rm_lessons l", "CAST(NULL AS DOUBLE PRECISION)".to_string(), "l.position DESC"),
+            (Some(text), Backend::Sqlite(_)) => {
+                let Some(query) = search::fts5_query(text) else {
+                    return Ok(window.connection(0, Vec::new()));
+                };
+                f.push("rm_lessons_fts MATCH ?", query);
+                (
+                    "rm_lessons l JOIN rm_lessons_fts ON rm_lessons_fts.rowid = l.rowid",
+                    "-bm25(rm_lessons_fts, 10.0, 1.0, 5.0)".to_string(),
+                    "rank DESC, l.position DESC",
+                )
+            }
+            (Some(text), Backend::Postgres(_)) => {
+                let Some(query) = search::tsquery(text) else {
+                    return Ok(window.connection(0, Vec::new()));
+                };
+                f.push("l.search @@ to_tsquery('dutch', ?)", query);
+                let n = f.args.len();
+                (
+                    "rm_lessons l",
+                    format!("ts_rank_cd(l.search, to_tsquery('dutch', ${n}))::float8"),
+                    "rank DESC, l.position DESC",
+                )
+            }
+        };
+        let total =
+            sql::fetch_count(backend, &format!("SELECT COUNT(*) FROM {from}{}", f.where_sql()), &f.args)
+                .await
+                .gql()?;
+        let select =
+            format!("{}, {rank} AS rank FROM {from}", LESSON_SELECT.trim_end_matches(" FROM rm_lessons l"));
+        let rows: Vec<RankedLesson> = fetch_window(backend, &select, &f, order, window).await?;
+        Ok(window
+            .connection(total, rows.into_iter().map(|r| Lesson { row: r.lesson, rank: r.rank }).collect()))
+    }
+
+    /// Figures for dashboards.
+    async fn statistics(&self) -> Statistics {
+        Statistics
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct RankedLesson {
+    #[sqlx(flatten)]
+    lesson: LessonRow,
+    rank: Option<f64>,
+}
+
+/// Runs `select` with the filter, an order and the page window.
+async fn fetch_window<T: sql::AnyRow>(
+    backend: &Backend,
+    select: &str,
+    f: &Filter,
+    order: &str,
+    window: Window,
+) -> Result<Vec<T>> {
+    let n = f.next_placeholder();
+    let sql = format!("{select}{} ORDER BY {order} LIMIT ${} OFFSET ${}", f.where_sql(), n, n + 1);
+    let mut args = f.args.clone();
+    args.push(Arg::Int(window.limit));
+    args.push(Arg::Int(window.offset));
+    sql::fetch_all(backend, &sql, &args).await.gql()
+}
+
+#[derive(SimpleObject)]
+pub struct Count {
+    pub key: String,
+    pub count: i64,
+}
+
+#[derive(SimpleObject)]
+pub struct PhaseDuration {
+    pub phase: Phase,
+    /// Median days from start to completion over every doetank that completed the phase.
+    pub median_days: Option<f64>,
+    pub completed: i64,
+}
+
+pub struct Statistics;
+
+async fn counts(ctx: &Context<'_>, sql_text: &str) -> Result<Vec<Count>> {
+    let rows: Vec<KeyCount> = sql::fetch_all(app(ctx)?.store.backend(), sql_text, &[]).await.gql()?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Count { key: r.key.unwrap_or_else(|| "NONE".into()), count: r.count })
+        .collect())
+}
+
+#[Object]
+impl Statistics {
+    async fn doetanks_per_phase(&self, ctx: &Context<'_>) -> Result<Vec<Count>> {
+        counts(ctx, "SELECT current_phase AS key, COUNT(*) AS count FROM rm_doetanks GROUP BY current_phase ORDER BY 1").await
+    }
+    async fn doetanks_per_status(&self, ctx: &Context<'_>) -> Result<Vec<Count>> {
+        counts(ctx, "SELECT status AS key, COUNT(*) AS count FROM rm_doetanks GROUP BY status ORDER BY 1")
+            .await
+    }
+    async fn lessons_per_kind(&self, ctx: &Context<'_>) -> Result<Vec<Count>> {
+        counts(ctx, "SELECT kind AS key, COUNT(*) AS count FROM rm_lessons GROUP BY kind ORDER BY 1").await
+    }
+    async fn lessons_per_phase(&self, ctx: &Context<'_>) -> Result<Vec<Count>> {
+        counts(ctx, "SELECT phase AS key, COUNT(*) AS count FROM rm_lessons GROUP BY phase ORDER BY 1").await
+    }
+    async fn members_per_organisation(&self, ctx: &Context<'_>) -> Result<Vec<Count>> {
+        counts(
+            ctx,
+            "SELECT organisation AS key, COUNT(*) AS count FROM rm_members WHERE NOT erased \
+             GROUP BY organisation ORDER BY 2 DESC, 1",
+        )
+        .await
+    }
+    async fn median_days_per_phase(&self, ctx: &Context<'_>) -> Result<Vec<PhaseDuration>> {
+        let rows: Vec<PhaseRow> = sql::fetch_all(
+            app(ctx)?.store.backend(),
+            "SELECT doetank_id, phase, started_at, completed_at, summary FROM rm_doetank_phases WHERE completed_at IS NOT NULL",
+            &[],
+        )
+        .await
+        .gql()?;
+        let mut days: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+        for row in &rows {
+            if let Some(done) = &row.completed_at {
+                let span = parse_time(done) - parse_time(&row.started_at);
+                days.entry(row.phase.as_str()).or_default().push(span.num_seconds() as f64 / 86_400.0);
+            }
+        }
+        Ok(doetank_domain::Phase::ALL
+            .iter()
+            .map(|phase| {
+                let mut spans = days.remove(phase.as_str()).unwrap_or_default();
+                PhaseDuration {
+                    phase: (*phase).into(),
+                    median_days: median(&mut spans),
+                    completed: spans.len() as i64,
+                }
+            })
+            .collect())
+    }
+}
+
+fn median(values: &mut [f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    Some(if values.len().is_multiple_of(2) { (values[mid - 1] + values[mid]) / 2.0 } else { values[mid] })
+}

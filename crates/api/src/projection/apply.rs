@@ -1,0 +1,262 @@
+//! From one recorded event to the SQL statements that bring the read models up to date.
+//! Pure: no I/O here, so the same event always yields the same statements.
+
+use doetank_domain::aggregates::challenge::ChallengeOrigin;
+use doetank_domain::codec::decode;
+use doetank_domain::{
+    Aggregate, Challenge, ChallengeEvent, CodecError, Doetank, DoetankEvent, DoetankOutcome, Member,
+    MemberEvent, Phase,
+};
+use doetank_store::RecordedEvent;
+use serde_json::json;
+
+use crate::search::stems;
+use crate::sql::{ts, Stmt};
+use crate::stmt;
+
+/// The statements that apply `event`; events of streams without a read model yield none.
+pub fn statements(event: &RecordedEvent) -> Result<Vec<Stmt>, CodecError> {
+    let (t, v, p) = (&event.event_type, event.schema_version, &event.payload);
+    Ok(match event.stream_type.as_str() {
+        Member::STREAM_TYPE => member(event, decode(t, v, p)?),
+        Challenge::STREAM_TYPE => challenge(event, decode(t, v, p)?),
+        Doetank::STREAM_TYPE => doetank(event, decode(t, v, p)?),
+        _ => Vec::new(),
+    })
+}
+
+/// The aggregate id: the part of the stream id after `type-`.
+fn id_of(event: &RecordedEvent) -> &str {
+    event.stream_id.get(event.stream_type.len() + 1..).unwrap_or(&event.stream_id)
+}
+
+fn member(e: &RecordedEvent, event: MemberEvent) -> Vec<Stmt> {
+    let id = id_of(e).to_string();
+    let mut out = match event {
+        MemberEvent::MemberRegistered { organisation, sector, expertise, .. } => vec![stmt!(
+            "INSERT INTO rm_members (id, organisation, sector, expertise, support_committee, erased, registered_at, \
+             version, created_position) VALUES ($1, $2, $3, $4, FALSE, FALSE, $5, $6, $7)",
+            id.clone(),
+            organisation,
+            json!(sector).as_str().unwrap_or_default().to_string(),
+            json!(expertise).to_string(),
+            ts(e.recorded_at),
+            e.version,
+            e.position,
+        )],
+        MemberEvent::MemberProfileUpdated { organisation, expertise } => vec![stmt!(
+            "UPDATE rm_members SET organisation = $2, expertise = $3 WHERE id = $1",
+            id.clone(),
+            organisation,
+            json!(expertise).to_string(),
+        )],
+        MemberEvent::SupportCommitteeAppointed {} => {
+            vec![stmt!("UPDATE rm_members SET support_committee = TRUE WHERE id = $1", id.clone())]
+        }
+        // Erasure removes the person's data for good, here and after every rebuild.
+        MemberEvent::MemberErased {} => vec![
+            stmt!("UPDATE rm_members SET erased = TRUE, expertise = '[]' WHERE id = $1", id.clone()),
+            stmt!("DELETE FROM member_personal_data WHERE member_id = $1", id.clone()),
+        ],
+    };
+    out.push(stmt!("UPDATE rm_members SET version = $2 WHERE id = $1", id, e.version));
+    out
+}
+
+fn challenge(e: &RecordedEvent, event: ChallengeEvent) -> Vec<Stmt> {
+    let id = id_of(e).to_string();
+    let mut out = match event {
+        ChallengeEvent::ChallengeRaised { title, description, raised_by, origin, .. } => {
+            let commissioner = match &origin {
+                ChallengeOrigin::Commissioner { organisation } => Some(organisation.clone()),
+                _ => None,
+            };
+            vec![stmt!(
+                "INSERT INTO rm_challenges (id, title, description, raised_by, origin, commissioner, raised_at, \
+                 version, created_position) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                id.clone(),
+                title,
+                description,
+                raised_by,
+                json!(origin).to_string(),
+                commissioner,
+                ts(e.recorded_at),
+                e.version,
+                e.position,
+            )]
+        }
+        ChallengeEvent::SupportPledged { member_id } => vec![stmt!(
+            "INSERT INTO rm_challenge_supporters (challenge_id, member_id) VALUES ($1, $2)",
+            id.clone(),
+            member_id,
+        )],
+        ChallengeEvent::CommissionerFound { organisation } => {
+            vec![stmt!("UPDATE rm_challenges SET commissioner = $2 WHERE id = $1", id.clone(), organisation)]
+        }
+    };
+    out.push(stmt!("UPDATE rm_challenges SET version = $2 WHERE id = $1", id, e.version));
+    out
+}
+
+fn activity(e: &RecordedEvent, kind: &str, title: String, detail: String) -> Stmt {
+    stmt!(
+        "INSERT INTO rm_doetank_activities (position, doetank_id, kind, title, detail, at) VALUES ($1, $2, $3, $4, $5, $6)",
+        e.position,
+        id_of(e),
+        kind,
+        title,
+        detail,
+        ts(e.recorded_at),
+    )
+}
+
+fn doetank(e: &RecordedEvent, event: DoetankEvent) -> Vec<Stmt> {
+    use DoetankEvent::*;
+    let id = id_of(e).to_string();
+    let mut out = match event {
+        DoetankFormed { name, challenge_id, lead, founding_members, at, .. } => {
+            let mut out = vec![stmt!(
+                "INSERT INTO rm_doetanks (id, name, challenge_id, lead_id, status, is_public, formed_at, version, \
+                 created_position, updated_at) VALUES ($1, $2, $3, $4, 'ACTIVE', FALSE, $5, $6, $7, $5)",
+                id.clone(),
+                name,
+                challenge_id,
+                lead.member_id,
+                ts(at),
+                e.version,
+                e.position,
+            )];
+            for (member, role) in std::iter::once((lead, "LEAD")).chain(founding_members.into_iter().map(|m| (m, "MEMBER"))) {
+                out.push(stmt!(
+                    "INSERT INTO rm_doetank_members (doetank_id, member_id, sector, role, joined_at) VALUES ($1, $2, $3, $4, $5)",
+                    id.clone(),
+                    member.member_id,
+                    json!(member.sector).as_str().unwrap_or_default().to_string(),
+                    role,
+                    ts(at),
+                ));
+            }
+            out
+        }
+        MemberJoined { member, at } => vec![stmt!(
+            "INSERT INTO rm_doetank_members (doetank_id, member_id, sector, role, joined_at) VALUES ($1, $2, $3, 'MEMBER', $4)",
+            id.clone(),
+            member.member_id,
+            json!(member.sector).as_str().unwrap_or_default().to_string(),
+            ts(at),
+        )],
+        MemberLeft { member_id, .. } => vec![stmt!(
+            "DELETE FROM rm_doetank_members WHERE doetank_id = $1 AND member_id = $2",
+            id.clone(),
+            member_id
+        )],
+        LeadChanged { member_id } => vec![
+            stmt!(
+                "UPDATE rm_doetank_members SET role = CASE WHEN member_id = $2 THEN 'LEAD' ELSE 'MEMBER' END WHERE doetank_id = $1",
+                id.clone(),
+                member_id,
+            ),
+            stmt!("UPDATE rm_doetanks SET lead_id = $2 WHERE id = $1", id.clone(), member_id),
+        ],
+        CoachAssigned { coach_id } => {
+            vec![stmt!("UPDATE rm_doetanks SET coach_id = $2 WHERE id = $1", id.clone(), coach_id)]
+        }
+        CoachReleased { .. } => vec![stmt!("UPDATE rm_doetanks SET coach_id = NULL WHERE id = $1", id.clone())],
+        CommissionerAttached { organisation } => {
+            vec![stmt!("UPDATE rm_doetanks SET commissioner = $2 WHERE id = $1", id.clone(), organisation)]
+        }
+        KickoffHeld { date, venue, attendees } => vec![stmt!(
+            "INSERT INTO rm_doetank_activities (position, doetank_id, kind, title, detail, on_date, at) \
+             VALUES ($1, $2, 'KICKOFF', $3, $4, $5, $6)",
+            e.position,
+            id.clone(),
+            venue,
+            json!(attendees).to_string(),
+            date.to_string(),
+            ts(e.recorded_at),
+        )],
+        PhaseStarted { phase, at } => vec![
+            stmt!(
+                "INSERT INTO rm_doetank_phases (doetank_id, phase, ordinal, started_at) VALUES ($1, $2, $3, $4)",
+                id.clone(),
+                phase.as_str(),
+                ordinal(phase),
+                ts(at),
+            ),
+            stmt!("UPDATE rm_doetanks SET current_phase = $2 WHERE id = $1", id.clone(), phase.as_str()),
+        ],
+        PhaseCompleted { phase, summary, at } => vec![stmt!(
+            "UPDATE rm_doetank_phases SET completed_at = $3, summary = $4 WHERE doetank_id = $1 AND phase = $2",
+            id.clone(),
+            phase.as_str(),
+            ts(at),
+            summary,
+        )],
+        ExpertConsulted { topic, expert } => vec![activity(e, "EXPERT", topic, expert)],
+        LessonRecorded { lesson_id, recorded_by, phase, kind, title, body, tags } => {
+            let tags_text = json!(tags).to_string();
+            let mut out = vec![stmt!(
+                "INSERT INTO rm_lessons (id, doetank_id, recorded_by, organisation, phase, kind, title, body, tags, \
+                 title_stems, body_stems, recorded_at, position) \
+                 VALUES ($1, $2, $3, (SELECT organisation FROM rm_members WHERE id = $3), $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                lesson_id,
+                id.clone(),
+                recorded_by,
+                phase.as_str(),
+                kind.as_str(),
+                title.clone(),
+                body.clone(),
+                tags_text,
+                stems(&title),
+                stems(&body),
+                ts(e.recorded_at),
+                e.position,
+            )];
+            for tag in tags {
+                out.push(stmt!("INSERT INTO rm_lesson_tags (lesson_id, tag) VALUES ($1, $2)", lesson_id, tag));
+            }
+            out
+        }
+        UpdatePublished { channel, title, link } => vec![stmt!(
+            "INSERT INTO rm_doetank_activities (position, doetank_id, kind, title, detail, channel, link, at) \
+             VALUES ($1, $2, 'UPDATE', $3, '', $4, $5, $6)",
+            e.position,
+            id.clone(),
+            title,
+            json!(channel).as_str().unwrap_or_default().to_string(),
+            link,
+            ts(e.recorded_at),
+        )],
+        BusinessCaseHandedOver { organisation, summary } => vec![stmt!(
+            "INSERT INTO rm_doetank_activities (position, doetank_id, kind, title, detail, organisation, at) \
+             VALUES ($1, $2, 'HAND_OVER', $3, $4, $3, $5)",
+            e.position,
+            id.clone(),
+            organisation,
+            summary,
+            ts(e.recorded_at),
+        )],
+        DoetankMadePublic {} => vec![stmt!("UPDATE rm_doetanks SET is_public = TRUE WHERE id = $1", id.clone())],
+        DoetankConcluded { outcome, reflection, at } => vec![stmt!(
+            "UPDATE rm_doetanks SET status = $2, concluded_at = $3, reflection = $4 WHERE id = $1",
+            id.clone(),
+            match outcome {
+                DoetankOutcome::Completed => "COMPLETED",
+                DoetankOutcome::Discontinued => "DISCONTINUED",
+            },
+            ts(at),
+            reflection,
+        )],
+    };
+    out.push(stmt!(
+        "UPDATE rm_doetanks SET version = $2, updated_at = $3 WHERE id = $1",
+        id,
+        e.version,
+        ts(e.recorded_at)
+    ));
+    out
+}
+
+fn ordinal(phase: Phase) -> i64 {
+    Phase::ALL.iter().position(|p| *p == phase).map_or(0, |i| i as i64 + 1)
+}

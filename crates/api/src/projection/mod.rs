@@ -1,0 +1,7 @@
+//! Read models: tables built only from events, applied in global order with a checkpoint.
+
+mod apply;
+mod projector;
+
+pub use apply::statements;
+pub use projector::{Projector, READ_MODEL_TABLES};

@@ -1,0 +1,166 @@
+//! Applies the log to the read models in global order, batch by batch, each batch in one
+//! transaction together with the checkpoint, so a crash never applies an event twice or skips
+//! one. The checkpoint row is locked while a batch is written: when several processes share a
+//! database, exactly one applies each batch and the others see the checkpoint move.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use doetank_store::{on_pool, BeginWrite, EventStore};
+use tokio::sync::{watch, Mutex};
+
+use crate::bind_args;
+use crate::error::AppError;
+use crate::projection::apply::statements;
+use crate::sql;
+
+const BATCH: i64 = 500;
+
+/// Every projection table, in the order a rebuild empties them.
+pub const READ_MODEL_TABLES: &[&str] = &[
+    "rm_members",
+    "rm_challenges",
+    "rm_challenge_supporters",
+    "rm_doetanks",
+    "rm_doetank_members",
+    "rm_doetank_phases",
+    "rm_doetank_activities",
+    "rm_lessons",
+    "rm_lesson_tags",
+];
+
+#[derive(Clone, Debug)]
+pub struct Projector {
+    store: EventStore,
+    /// One catch-up at a time within this process.
+    gate: Arc<Mutex<()>>,
+    applied: Arc<watch::Sender<i64>>,
+}
+
+impl Projector {
+    pub fn new(store: EventStore) -> Self {
+        Projector { store, gate: Arc::new(Mutex::new(())), applied: Arc::new(watch::channel(0).0) }
+    }
+
+    /// Wakes each time the read models advance, with the position applied.
+    pub fn watch_applied(&self) -> watch::Receiver<i64> {
+        self.applied.subscribe()
+    }
+
+    pub async fn checkpoint(&self) -> Result<i64, AppError> {
+        Ok(sql::fetch_count(
+            self.store.backend(),
+            "SELECT position FROM rm_checkpoint WHERE name = 'read_models'",
+            &[],
+        )
+        .await?)
+    }
+
+    /// Applies everything committed so far; returns the checkpoint.
+    pub async fn catch_up(&self) -> Result<i64, AppError> {
+        self.catch_up_with(&|_| {}).await
+    }
+
+    /// Applies events until the read models include `position` (read-your-writes).
+    pub async fn catch_up_to(&self, position: i64) -> Result<i64, AppError> {
+        if *self.applied.borrow() >= position {
+            return Ok(*self.applied.borrow());
+        }
+        self.catch_up().await
+    }
+
+    async fn catch_up_with(&self, progress: &(dyn Fn(i64) + Sync)) -> Result<i64, AppError> {
+        let _one_at_a_time = self.gate.lock().await;
+        loop {
+            let (checkpoint, applied) = self.apply_batch().await?;
+            self.applied.send_if_modified(|p| {
+                let changed = *p < checkpoint;
+                *p = (*p).max(checkpoint);
+                changed
+            });
+            progress(checkpoint);
+            if applied == 0 {
+                return Ok(checkpoint);
+            }
+        }
+    }
+
+    /// Applies up to one batch; returns the checkpoint after it and how many events it applied.
+    async fn apply_batch(&self) -> Result<(i64, usize), AppError> {
+        let seen = self.checkpoint().await?;
+        let events = self.store.read_all(seen, BATCH).await?;
+        let Some(last) = events.last().map(|e| e.position) else {
+            return Ok((seen, 0));
+        };
+        let mut batch = Vec::with_capacity(events.len() * 3);
+        for event in &events {
+            batch.extend(statements(event)?);
+        }
+        let applied = on_pool!(self.store.backend(), pool => {
+            let mut tx = pool.begin_write().await?;
+            let locked: i64 = sqlx::query_scalar(
+                "UPDATE rm_checkpoint SET position = position WHERE name = 'read_models' RETURNING position",
+            )
+            .fetch_one(&mut *tx)
+            .await?;
+            if locked != seen {
+                // Another process applied this batch meanwhile.
+                tx.rollback().await?;
+                false
+            } else {
+                for stmt in &batch {
+                    bind_args!(sqlx::query(stmt.sql), &stmt.args).execute(&mut *tx).await?;
+                }
+                sqlx::query("UPDATE rm_checkpoint SET position = $1 WHERE name = 'read_models'")
+                    .bind(last)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                true
+            }
+        });
+        if applied {
+            tracing::debug!(from = seen, to = last, events = events.len(), "read models advanced");
+            Ok((last, events.len()))
+        } else {
+            Ok((self.checkpoint().await?, 1))
+        }
+    }
+
+    /// Empties every read model and applies the whole log again; `progress` gets the position.
+    pub async fn rebuild(&self, progress: &(dyn Fn(i64) + Sync)) -> Result<i64, AppError> {
+        {
+            let _one_at_a_time = self.gate.lock().await;
+            on_pool!(self.store.backend(), pool => {
+                let mut tx = pool.begin_write().await?;
+                for table in READ_MODEL_TABLES {
+                    sqlx::query(&format!("DELETE FROM {table}")).execute(&mut *tx).await?;
+                }
+                sqlx::query("UPDATE rm_checkpoint SET position = 0 WHERE name = 'read_models'")
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+            });
+            self.applied.send_replace(0);
+        }
+        let head = self.catch_up_with(progress).await?;
+        tracing::info!(position = head, "read models rebuilt");
+        Ok(head)
+    }
+
+    /// Keeps the read models current: wakes on this process's appends, and polls for other
+    /// processes' appends, until `shutdown` fires.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let mut head = self.store.watch_head();
+        loop {
+            if let Err(err) = self.catch_up().await {
+                tracing::error!(error = %err, "projection failed; retrying");
+            }
+            tokio::select! {
+                _ = head.changed() => {}
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! The HTTP server: GraphQL over POST, the GraphiQL playground on GET, and a health check.
+
+use std::net::SocketAddr;
+
+use async_graphql::http::GraphiQLSource;
+use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower_http::trace::TraceLayer;
+
+use crate::app::App;
+use crate::graphql::{build_schema, request_loaders, Actor, DoetankSchema};
+
+/// Largest request body accepted, in bytes.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+#[derive(Clone)]
+struct ServerState {
+    app: App,
+    schema: DoetankSchema,
+}
+
+pub fn router(app: App) -> Router {
+    let schema = build_schema(app.clone());
+    Router::new()
+        .route("/graphql", get(playground).post(graphql))
+        .route("/healthz", get(healthz))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(TraceLayer::new_for_http())
+        .with_state(ServerState { app, schema })
+}
+
+async fn graphql(
+    State(state): State<ServerState>,
+    headers: HeaderMap,
+    request: GraphQLRequest,
+) -> GraphQLResponse {
+    let actor = headers
+        .get("x-doetank-actor")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 200)
+        .unwrap_or("anonymous")
+        .to_string();
+    let request = request_loaders(&state.app, request.into_inner()).data(Actor(actor));
+    state.schema.execute(request).await.into()
+}
+
+async fn playground() -> Html<String> {
+    Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql/ws").finish())
+}
+
+async fn healthz(State(state): State<ServerState>) -> impl IntoResponse {
+    match state.app.store.ping().await {
+        Ok(()) => {
+            (StatusCode::OK, Json(json!({ "status": "ok", "backend": state.app.store.backend_name() })))
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "health check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable" })))
+        }
+    }
+}
+
+/// Serves until `shutdown` turns true, keeping the read models current in the background.
+pub async fn serve(app: App, listener: TcpListener, shutdown: watch::Receiver<bool>) -> std::io::Result<()> {
+    let projector = tokio::spawn(app.projector.clone().run(shutdown.clone()));
+    let addr: Option<SocketAddr> = listener.local_addr().ok();
+    tracing::info!(?addr, "serving GraphQL");
+    let mut stop = shutdown;
+    let result = axum::serve(listener, router(app))
+        .with_graceful_shutdown(async move {
+            while !*stop.borrow() {
+                if stop.changed().await.is_err() {
+                    break;
+                }
+            }
+        })
+        .await;
+    projector.abort();
+    result
+}

@@ -1,0 +1,144 @@
+//! A thin layer that lets read-model code write one SQL text with `$n` placeholders and run it
+//! on either typed pool: arguments are plain values, bound per backend in one place.
+
+use doetank_store::{on_pool, Backend};
+use sqlx::postgres::PgRow;
+use sqlx::sqlite::SqliteRow;
+use sqlx::FromRow;
+
+/// A value bound to a placeholder. Read models keep ids and times as text on both backends.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Arg {
+    Text(String),
+    OptText(Option<String>),
+    Int(i64),
+    Bool(bool),
+}
+
+impl From<&str> for Arg {
+    fn from(v: &str) -> Self {
+        Arg::Text(v.to_string())
+    }
+}
+impl From<String> for Arg {
+    fn from(v: String) -> Self {
+        Arg::Text(v)
+    }
+}
+impl From<Option<String>> for Arg {
+    fn from(v: Option<String>) -> Self {
+        Arg::OptText(v)
+    }
+}
+impl From<i64> for Arg {
+    fn from(v: i64) -> Self {
+        Arg::Int(v)
+    }
+}
+impl From<bool> for Arg {
+    fn from(v: bool) -> Self {
+        Arg::Bool(v)
+    }
+}
+impl From<uuid::Uuid> for Arg {
+    fn from(v: uuid::Uuid) -> Self {
+        Arg::Text(v.to_string())
+    }
+}
+
+/// One statement of a projection: SQL text and its arguments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stmt {
+    pub sql: &'static str,
+    pub args: Vec<Arg>,
+}
+
+/// `stmt!("UPDATE ... $1", a, b)` builds a [`Stmt`].
+#[macro_export]
+macro_rules! stmt {
+    ($sql:expr $(, $arg:expr)* $(,)?) => {
+        $crate::sql::Stmt { sql: $sql, args: vec![$($crate::sql::Arg::from($arg)),*] }
+    };
+}
+
+/// Binds `args` to a sqlx query (expanded once per backend by `on_pool!`).
+#[macro_export]
+macro_rules! bind_args {
+    ($query:expr, $args:expr) => {{
+        let mut q = $query;
+        for arg in $args {
+            q = match arg {
+                $crate::sql::Arg::Text(v) => q.bind(v.clone()),
+                $crate::sql::Arg::OptText(v) => q.bind(v.clone()),
+                $crate::sql::Arg::Int(v) => q.bind(*v),
+                $crate::sql::Arg::Bool(v) => q.bind(*v),
+            };
+        }
+        q
+    }};
+}
+
+/// Rows readable from both backends.
+pub trait AnyRow: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin {}
+impl<T> AnyRow for T where T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin {}
+
+pub async fn fetch_all<T: AnyRow>(backend: &Backend, sql: &str, args: &[Arg]) -> Result<Vec<T>, sqlx::Error> {
+    on_pool!(backend, pool => bind_args!(sqlx::query_as::<_, T>(sql), args).fetch_all(pool).await)
+}
+
+pub async fn fetch_optional<T: AnyRow>(
+    backend: &Backend,
+    sql: &str,
+    args: &[Arg],
+) -> Result<Option<T>, sqlx::Error> {
+    on_pool!(backend, pool => bind_args!(sqlx::query_as::<_, T>(sql), args).fetch_optional(pool).await)
+}
+
+pub async fn fetch_count(backend: &Backend, sql: &str, args: &[Arg]) -> Result<i64, sqlx::Error> {
+    on_pool!(backend, pool => bind_args!(sqlx::query_scalar::<_, i64>(sql), args).fetch_one(pool).await)
+}
+
+pub async fn execute(backend: &Backend, sql: &str, args: &[Arg]) -> Result<u64, sqlx::Error> {
+    on_pool!(backend, pool => Ok(bind_args!(sqlx::query(sql), args).execute(pool).await?.rows_affected()))
+}
+
+/// Appends `$n` placeholders for a dynamic WHERE clause.
+#[derive(Default)]
+pub struct Filter {
+    pub clauses: Vec<String>,
+    pub args: Vec<Arg>,
+}
+
+impl Filter {
+    /// Adds a clause in which `?` stands for the next placeholder(s); every `?` gets `arg`.
+    pub fn push(&mut self, clause: &str, arg: impl Into<Arg>) {
+        let arg = arg.into();
+        let mut out = String::new();
+        for (i, part) in clause.split('?').enumerate() {
+            if i > 0 {
+                self.args.push(arg.clone());
+                out.push_str(&format!("${}", self.args.len()));
+            }
+            out.push_str(part);
+        }
+        self.clauses.push(out);
+    }
+
+    pub fn where_sql(&self) -> String {
+        if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.clauses.join(" AND "))
+        }
+    }
+
+    /// The placeholder number the next argument will get.
+    pub fn next_placeholder(&self) -> usize {
+        self.args.len() + 1
+    }
+}
+
+/// Time as stored in read models: RFC 3339, UTC, microseconds, so text order is time order.
+pub fn ts(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
