@@ -55,6 +55,9 @@ pub async fn load(app: &App) -> Result<bool, AppError> {
     Ok(true)
 }
 
+/// (id, phase, kind, title, body, tags)
+type DemoLesson = (u128, Phase, LessonKind, &'static str, &'static str, &'static [&'static str]);
+
 /// (id, name, organisation, sector, expertise)
 const PEOPLE: &[(u128, &str, &str, Sector, &[&str])] = &[
     (1, "Femke Voorbeeld (fictief)", "Kennisland", Sector::Public, &["sociale innovatie", "coaching"]),
@@ -196,7 +199,7 @@ async fn doetanks(app: &App, o: &CommandOptions) -> Result<(), AppError> {
         )
     })
     .await?;
-    let lessons: [(u128, Phase, LessonKind, &str, &str, &[&str]); 6] = [
+    let lessons: [DemoLesson; 6] = [
         (0x501, Phase::Discover, LessonKind::Insight, "Het probleem achter het probleem is kennisverlies",
          "Niet de vergrijzing zelf maar het ongemerkt weglekken van vakkennis bij vertrek is de kern.", &["kennisbehoud", "vergrijzing"]),
         (0x502, Phase::Research, LessonKind::Works, "Praten met HR én met de werkvloer werkt",

@@ -1,0 +1,519 @@
+//! The GraphQL API over real HTTP: a doetank's life, every rule's error code, and that a refused
+//! command writes nothing.
+
+use serde_json::{json, Value};
+
+use crate::both_backends;
+use crate::support::{TestApp, TestDb};
+
+both_backends!(
+    a_doetank_lives_through_http_and_every_rule_answers_with_its_code,
+    a_stale_expected_version_is_a_version_conflict,
+    a_repeated_command_id_returns_the_first_result,
+    bad_input_is_a_typed_error_never_a_500,
+    lists_filter_and_paginate_as_relay_connections,
+    the_demo_history_loads,
+);
+
+pub async fn register(app: &TestApp, name: &str, organisation: &str, sector: &str) -> String {
+    let data = app
+        .data(
+            "mutation($input: RegisterMemberInput!) { registerMember(input: $input) { member { id name } } }",
+            json!({ "input": { "name": name, "organisation": organisation, "sector": sector, "expertise": ["test"] } }),
+        )
+        .await;
+    data["registerMember"]["member"]["id"].as_str().expect("member id").to_string()
+}
+
+pub async fn raise(app: &TestApp, by: &str) -> String {
+    let data = app
+        .data(
+            "mutation($input: RaiseChallengeInput!) { raiseChallenge(input: $input) { challenge { id } } }",
+            json!({ "input": { "title": "Kennis lekt weg", "description": "Bij vertrek verdwijnt vakkennis.",
+                               "raisedBy": by, "origin": { "kind": "OWN_FRUSTRATION" } } }),
+        )
+        .await;
+    data["raiseChallenge"]["challenge"]["id"].as_str().expect("challenge id").to_string()
+}
+
+const DOETANK_FIELDS: &str =
+    "doetank { id name version currentPhase status memberCount members { role member { id name } } \
+     coach { id } phases { phase completedAt summary } lessons { id kind title tags } } \
+     result { streamVersion position deduplicated }";
+
+pub async fn mutate(app: &TestApp, mutation: &str, input_type: &str, input: Value) -> Value {
+    let query =
+        format!("mutation($input: {input_type}!) {{ {mutation}(input: $input) {{ {DOETANK_FIELDS} }} }}");
+    app.gql(&query, json!({ "input": input })).await
+}
+
+async fn ok(app: &TestApp, mutation: &str, input_type: &str, input: Value) -> Value {
+    let body = mutate(app, mutation, input_type, input).await;
+    assert!(body.get("errors").is_none(), "{mutation} failed: {body:#}");
+    body["data"][mutation].clone()
+}
+
+/// Sends a command that must be refused with `code` (and `rule`), and checks it wrote nothing.
+async fn refused(
+    app: &TestApp,
+    mutation: &str,
+    input_type: &str,
+    input: Value,
+    code: &str,
+    rule: Option<&str>,
+) {
+    let head = app.head().await;
+    let body = mutate(app, mutation, input_type, input).await;
+    let error = &body["errors"][0];
+    assert_eq!(error["extensions"]["code"], code, "{mutation}: {body:#}");
+    if let Some(rule) = rule {
+        assert_eq!(error["extensions"]["rule"], rule, "{mutation}: {body:#}");
+        assert!(error["message"].as_str().unwrap_or_default().contains(rule), "the message names the rule");
+    }
+    assert!(body["data"].is_null() || body["data"][mutation].is_null());
+    assert_eq!(app.head().await, head, "{mutation} refused with {code} must write nothing");
+}
+
+async fn a_doetank_lives_through_http_and_every_rule_answers_with_its_code(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let lead = register(&app, "Anna Test", "Gemeente Utrecht", "PUBLIC").await;
+    let second = register(&app, "Bas Test", "Belastingdienst", "PUBLIC").await;
+    let third = register(&app, "Cor Test", "TNO", "PUBLIC").await;
+    let coach = register(&app, "Dirk Coach", "Kennisland", "PUBLIC").await;
+    let adviser = register(&app, "Eef Adviseur", "Bureau X", "EXTERNAL_ADVISER").await;
+    let adviser2 = register(&app, "Fem Adviseur", "Bureau Y", "EXTERNAL_ADVISER").await;
+    let outsider = register(&app, "Gijs Buiten", "Gemeente Zeist", "PUBLIC").await;
+    let challenge = raise(&app, &lead).await;
+
+    let formed = ok(
+        &app,
+        "formDoetank",
+        "FormDoetankInput",
+        json!({ "name": "Kennisbehoud", "challengeId": challenge, "leadId": lead, "memberIds": [second] }),
+    )
+    .await;
+    let d = formed["doetank"]["id"].as_str().expect("doetank id").to_string();
+    assert_eq!(formed["doetank"]["currentPhase"], "DISCOVER");
+    assert_eq!(formed["doetank"]["memberCount"], 2);
+    assert_eq!(formed["result"]["streamVersion"], 2, "formed + phase started");
+    assert_eq!(
+        formed["result"]["position"],
+        app.head().await,
+        "the response names the last position written"
+    );
+
+    let complete = |phase: &str| json!({ "doetankId": d, "phase": phase, "summary": "Klaar." });
+    refused(
+        &app,
+        "completePhase",
+        "CompletePhaseInput",
+        complete("DISCOVER"),
+        "RULE_VIOLATED",
+        Some("PHASE_NEEDS_TEAM_AND_COACH"),
+    )
+    .await;
+
+    // Rule 2: with 2 public members, one adviser may join, a second may not.
+    let joined =
+        ok(&app, "joinDoetank", "DoetankMemberInput", json!({ "doetankId": d, "memberId": adviser })).await;
+    assert_eq!(joined["doetank"]["memberCount"], 3, "read-your-writes: the response shows the new member");
+    refused(
+        &app,
+        "joinDoetank",
+        "DoetankMemberInput",
+        json!({ "doetankId": d, "memberId": adviser2 }),
+        "RULE_VIOLATED",
+        Some("EXTERNALS_NOT_PRIMARY"),
+    )
+    .await;
+    ok(&app, "joinDoetank", "DoetankMemberInput", json!({ "doetankId": d, "memberId": third })).await;
+
+    // Rule 3.
+    refused(
+        &app,
+        "assignCoach",
+        "AssignCoachInput",
+        json!({ "doetankId": d, "coachId": second }),
+        "RULE_VIOLATED",
+        Some("COACH_NOT_MEMBER"),
+    )
+    .await;
+    ok(&app, "assignCoach", "AssignCoachInput", json!({ "doetankId": d, "coachId": coach })).await;
+    refused(
+        &app,
+        "joinDoetank",
+        "DoetankMemberInput",
+        json!({ "doetankId": d, "memberId": coach }),
+        "RULE_VIOLATED",
+        Some("COACH_NOT_MEMBER"),
+    )
+    .await;
+    refused(
+        &app,
+        "changeLead",
+        "DoetankMemberInput",
+        json!({ "doetankId": d, "memberId": outsider }),
+        "RULE_VIOLATED",
+        Some("LEAD_IS_MEMBER"),
+    )
+    .await;
+    refused(
+        &app,
+        "leaveDoetank",
+        "DoetankMemberInput",
+        json!({ "doetankId": d, "memberId": lead }),
+        "RULE_VIOLATED",
+        Some("LEAD_IS_MEMBER"),
+    )
+    .await;
+
+    // Rule 4: in order, each once.
+    refused(
+        &app,
+        "completePhase",
+        "CompletePhaseInput",
+        complete("RESEARCH"),
+        "RULE_VIOLATED",
+        Some("PHASE_ORDER"),
+    )
+    .await;
+    let done = ok(&app, "completePhase", "CompletePhaseInput", complete("DISCOVER")).await;
+    assert_eq!(done["doetank"]["currentPhase"], "RESEARCH");
+    assert_eq!(done["doetank"]["phases"][0]["summary"], "Klaar.");
+    refused(
+        &app,
+        "completePhase",
+        "CompletePhaseInput",
+        complete("DISCOVER"),
+        "RULE_VIOLATED",
+        Some("PHASE_ORDER"),
+    )
+    .await;
+
+    // Lessons: by members or the coach only.
+    let lesson = |by: &str, title: &str, body: &str| json!({ "doetankId": d, "recordedBy": by, "kind": "DOES_NOT_WORK", "title": title, "body": body, "tags": ["Werving"] });
+    refused(
+        &app,
+        "recordLesson",
+        "RecordLessonInput",
+        lesson(&outsider, "x", "y"),
+        "RULE_VIOLATED",
+        Some("LESSON_BY_TEAM"),
+    )
+    .await;
+    ok(
+        &app,
+        "recordLesson",
+        "RecordLessonInput",
+        lesson(&second, "Alleen LinkedIn werkt niet", "Oproepen leverden geen koppels op."),
+    )
+    .await;
+    let with_lessons = ok(
+        &app,
+        "recordLesson",
+        "RecordLessonInput",
+        lesson(&coach, "Werkgevers twijfelen", "De werkgevers vrezen kosten."),
+    )
+    .await;
+    assert_eq!(with_lessons["doetank"]["lessons"].as_array().map(Vec::len), Some(2));
+
+    // Read them back through the knowledge base, with Dutch stemming: "werkgever" finds "werkgevers".
+    let found = app
+        .data(
+            "query($f: LessonFilter) { lessons(filter: $f) { totalCount edges { node { title phase kind tags organisation doetank { name } } } } }",
+            json!({ "f": { "search": "werkgever", "kind": "DOES_NOT_WORK", "tag": "werving" } }),
+        )
+        .await;
+    assert_eq!(found["lessons"]["totalCount"], 1, "{found:#}");
+    let node = &found["lessons"]["edges"][0]["node"];
+    assert_eq!(node["title"], "Werkgevers twijfelen");
+    assert_eq!(node["phase"], "RESEARCH");
+    assert_eq!(node["tags"], json!(["werving"]));
+    assert_eq!(node["organisation"], "Kennisland");
+    assert_eq!(node["doetank"]["name"], "Kennisbehoud");
+
+    // Rule 1: a tenth innovator is refused.
+    for i in 0..5 {
+        let m = register(&app, &format!("Extra {i}"), "Gemeente Utrecht", "PUBLIC").await;
+        ok(&app, "joinDoetank", "DoetankMemberInput", json!({ "doetankId": d, "memberId": m })).await;
+    }
+    refused(
+        &app,
+        "joinDoetank",
+        "DoetankMemberInput",
+        json!({ "doetankId": d, "memberId": outsider }),
+        "RULE_VIOLATED",
+        Some("DOETANK_SIZE"),
+    )
+    .await;
+
+    // Rule 5 and 6.
+    ok(&app, "makeDoetankPublic", "DoetankCommandInput", json!({ "doetankId": d })).await;
+    refused(
+        &app,
+        "makeDoetankPublic",
+        "DoetankCommandInput",
+        json!({ "doetankId": d }),
+        "RULE_VIOLATED",
+        Some("INFORMAL_UNTIL_PUBLIC"),
+    )
+    .await;
+    let concluded = ok(
+        &app,
+        "concludeDoetank",
+        "ConcludeDoetankInput",
+        json!({ "doetankId": d, "outcome": "DISCONTINUED", "reflection": "Te weinig tijd." }),
+    )
+    .await;
+    assert_eq!(concluded["doetank"]["status"], "DISCONTINUED");
+    refused(
+        &app,
+        "recordLesson",
+        "RecordLessonInput",
+        lesson(&second, "t", "b"),
+        "RULE_VIOLATED",
+        Some("CONCLUDED_IS_FINAL"),
+    )
+    .await;
+
+    // The doetank's own history comes from the log, with metadata.
+    let history = app
+        .data(
+            "query($id: ID!) { doetank(id: $id) { history { version type actor payload } } }",
+            json!({ "id": d }),
+        )
+        .await;
+    let events = history["doetank"]["history"].as_array().expect("history");
+    assert_eq!(events[0]["type"], "DoetankFormed");
+    assert_eq!(events[0]["actor"], "test");
+    assert_eq!(events.last().map(|e| e["type"].clone()), Some(json!("DoetankConcluded")));
+    assert!(events.iter().enumerate().all(|(i, e)| e["version"] == json!(i + 1)));
+}
+
+async fn a_stale_expected_version_is_a_version_conflict(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let lead = register(&app, "Anna", "Gemeente Utrecht", "PUBLIC").await;
+    let challenge = raise(&app, &lead).await;
+    let formed = ok(
+        &app,
+        "formDoetank",
+        "FormDoetankInput",
+        json!({ "name": "V", "challengeId": challenge, "leadId": lead }),
+    )
+    .await;
+    let d = formed["doetank"]["id"].as_str().expect("id").to_string();
+    let version = formed["doetank"]["version"].as_i64().expect("version");
+    ok(
+        &app,
+        "attachCommissioner",
+        "AttachCommissionerInput",
+        json!({ "doetankId": d, "organisation": "BZK", "expectedVersion": version }),
+    )
+    .await;
+
+    let head = app.head().await;
+    let body = mutate(
+        &app,
+        "attachCommissioner",
+        "AttachCommissionerInput",
+        json!({ "doetankId": d, "organisation": "TNO", "expectedVersion": version }),
+    )
+    .await;
+    let ext = &body["errors"][0]["extensions"];
+    assert_eq!(ext["code"], "VERSION_CONFLICT", "{body:#}");
+    assert_eq!(ext["expected"], version.to_string());
+    assert_eq!(ext["actual"], version + 1);
+    assert_eq!(app.head().await, head);
+}
+
+async fn a_repeated_command_id_returns_the_first_result(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let lead = register(&app, "Anna", "Gemeente Utrecht", "PUBLIC").await;
+    let challenge = raise(&app, &lead).await;
+    let command_id = uuid::Uuid::new_v4().to_string();
+    let input = json!({ "name": "Idem", "challengeId": challenge, "leadId": lead, "commandId": command_id,
+                        "id": uuid::Uuid::new_v4().to_string() });
+    let first = ok(&app, "formDoetank", "FormDoetankInput", input.clone()).await;
+    let head = app.head().await;
+    let again = ok(&app, "formDoetank", "FormDoetankInput", input).await;
+    assert_eq!(again["result"]["deduplicated"], true);
+    assert_eq!(again["result"]["position"], first["result"]["position"]);
+    assert_eq!(again["doetank"]["id"], first["doetank"]["id"]);
+    assert_eq!(app.head().await, head, "the retry wrote nothing");
+}
+
+async fn bad_input_is_a_typed_error_never_a_500(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let not_uuid = app.error("{ doetank(id: \"nope\") { id } }", json!({})).await;
+    assert_eq!(not_uuid["extensions"]["code"], "BAD_INPUT");
+
+    let missing = mutate(
+        &app,
+        "makeDoetankPublic",
+        "DoetankCommandInput",
+        json!({ "doetankId": uuid::Uuid::new_v4() }),
+    )
+    .await;
+    assert_eq!(missing["errors"][0]["extensions"]["code"], "NOT_FOUND", "{missing:#}");
+
+    let lead = register(&app, "Anna", "Gemeente Utrecht", "PUBLIC").await;
+    let no_challenge = mutate(
+        &app,
+        "formDoetank",
+        "FormDoetankInput",
+        json!({ "name": "X", "challengeId": uuid::Uuid::new_v4(), "leadId": lead }),
+    )
+    .await;
+    assert_eq!(no_challenge["errors"][0]["extensions"]["code"], "NOT_FOUND");
+
+    let empty_name = app
+        .error(
+            "mutation { registerMember(input: { name: \"  \", organisation: \"TNO\", sector: PUBLIC }) { member { id } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(empty_name["extensions"]["code"], "BAD_INPUT");
+    assert_eq!(empty_name["extensions"]["field"], "name");
+
+    let too_many = app.error("{ doetanks(first: 1000) { totalCount } }", json!({})).await;
+    assert_eq!(too_many["extensions"]["code"], "BAD_INPUT");
+    let bad_cursor = app.error("{ doetanks(after: \"bogus\") { totalCount } }", json!({})).await;
+    assert_eq!(bad_cursor["extensions"]["code"], "BAD_INPUT");
+
+    // Too deep: refused by the depth limit before anything runs.
+    let deep = "{ doetanks { edges { node { challenge { doetanks { lead { doetanks { doetank { challenge { doetanks { lead { doetanks { doetank { id } } } } } } } } } } } } } }";
+    let body = app.gql(deep, json!({})).await;
+    assert!(
+        body["errors"][0]["message"].as_str().unwrap_or_default().contains("nested too deep"),
+        "{body:#}"
+    );
+
+    let garbage = app
+        .http
+        .post(app.url("/graphql"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(garbage.status().as_u16(), 400);
+    let huge = "x".repeat(doetank_api::server::MAX_BODY_BYTES + 1);
+    let too_big = app
+        .http
+        .post(app.url("/graphql"))
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(too_big.status().as_u16(), 413);
+
+    let health = app.http.get(app.url("/healthz")).send().await.expect("healthz");
+    assert_eq!(health.status().as_u16(), 200);
+    let playground =
+        app.http.get(app.url("/graphql")).send().await.expect("playground").text().await.expect("html");
+    assert!(playground.contains("graphiql") && playground.contains("/graphql/ws"));
+}
+
+async fn lists_filter_and_paginate_as_relay_connections(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let lead = register(&app, "Anna", "Gemeente Utrecht", "PUBLIC").await;
+    let other = register(&app, "Bas", "TNO", "PUBLIC").await;
+    let coach = register(&app, "Cor", "Kennisland", "PUBLIC").await;
+    let challenge = raise(&app, &lead).await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let by = if i % 2 == 0 { &lead } else { &other };
+        let formed = ok(
+            &app,
+            "formDoetank",
+            "FormDoetankInput",
+            json!({ "name": format!("D{i}"), "challengeId": challenge, "leadId": by }),
+        )
+        .await;
+        ids.push(formed["doetank"]["id"].as_str().expect("id").to_string());
+    }
+    ok(&app, "assignCoach", "AssignCoachInput", json!({ "doetankId": ids[1], "coachId": coach })).await;
+
+    let page = "query($f: DoetankFilter, $after: String) { doetanks(filter: $f, first: 2, after: $after) { totalCount \
+                pageInfo { hasNextPage hasPreviousPage endCursor } edges { node { name } } } }";
+    let mut after = Value::Null;
+    let mut names = Vec::new();
+    loop {
+        let data = app.data(page, json!({ "after": after })).await;
+        let conn = &data["doetanks"];
+        assert_eq!(conn["totalCount"], 5);
+        names.extend(
+            conn["edges"]
+                .as_array()
+                .expect("edges")
+                .iter()
+                .map(|e| e["node"]["name"].as_str().unwrap_or_default().to_string()),
+        );
+        if conn["pageInfo"]["hasNextPage"] != true {
+            break;
+        }
+        after = conn["pageInfo"]["endCursor"].clone();
+    }
+    assert_eq!(names, ["D0", "D1", "D2", "D3", "D4"]);
+
+    let by_org = app.data(page, json!({ "f": { "organisation": "TNO" } })).await;
+    assert_eq!(by_org["doetanks"]["totalCount"], 2);
+    let by_coach = app.data(page, json!({ "f": { "coachId": coach } })).await;
+    assert_eq!(by_coach["doetanks"]["edges"][0]["node"]["name"], "D1");
+    let by_member =
+        app.data(page, json!({ "f": { "memberId": lead, "phase": "DISCOVER", "status": "ACTIVE" } })).await;
+    assert_eq!(by_member["doetanks"]["totalCount"], 3);
+
+    let member = app
+        .data(
+            "query($id: ID!) { member(id: $id) { name doetanks { role doetank { name } } } }",
+            json!({ "id": coach }),
+        )
+        .await;
+    assert_eq!(member["member"]["doetanks"][0]["role"], "COACH");
+    let members = app
+        .data("{ members(organisation: \"TNO\") { totalCount edges { node { name } } } }", json!({}))
+        .await;
+    assert_eq!(members["members"]["totalCount"], 1);
+}
+
+async fn the_demo_history_loads(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    assert!(doetank_api::demo::load(&app.app).await.expect("demo"));
+    assert!(
+        !doetank_api::demo::load(&app.app).await.expect("demo twice"),
+        "the demo loads only into an empty log"
+    );
+    let id = doetank_api::demo::demo_id(doetank_api::demo::DOETANK_2010).to_string();
+    let data = app
+        .data(
+            "query($id: ID!) { doetank(id: $id) { name status isPublic completedPhases { phase } lessons { title } handOvers { organisation } coach { organisation } } \
+             statistics { doetanksPerStatus { key count } lessonsPerKind { key count } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    let d = &data["doetank"];
+    assert_eq!(d["name"], "20/10");
+    assert_eq!(d["status"], "COMPLETED");
+    assert_eq!(d["completedPhases"].as_array().map(Vec::len), Some(6));
+    assert_eq!(d["handOvers"][0]["organisation"], "Ministerie van BZK");
+    assert_eq!(d["coach"]["organisation"], "Kennisland");
+    let kinds: i64 = data["statistics"]["lessonsPerKind"]
+        .as_array()
+        .expect("kinds")
+        .iter()
+        .map(|k| k["count"].as_i64().unwrap_or(0))
+        .sum();
+    assert_eq!(kinds, 7);
+}
+
+#[test]
+fn schema_graphql_matches_the_served_schema() {
+    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../schema.graphql"))
+        .expect("schema.graphql");
+    assert!(
+        committed == doetank_api::graphql::sdl(),
+        "schema.graphql is stale: run `cargo run -p doetank -- schema > schema.graphql`"
+    );
+}
