@@ -2,5 +2,6 @@
 
 mod api;
 mod cli;
+mod projections;
 mod store;
 mod support;
