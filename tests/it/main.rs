@@ -2,6 +2,7 @@
 
 mod api;
 mod cli;
+mod live;
 mod projections;
 mod store;
 mod support;

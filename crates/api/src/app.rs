@@ -8,6 +8,7 @@ use doetank_store::{AppendResult, EventStore, ExpectedVersion, Metadata, StoreEr
 use uuid::Uuid;
 
 use crate::error::AppError;
+use crate::live::LogFeed;
 use crate::projection::Projector;
 
 /// When the caller gave no expected version, a conflict means someone else wrote first: the
@@ -36,12 +37,14 @@ pub struct CommandOutcome {
 pub struct App {
     pub store: EventStore,
     pub projector: Projector,
+    pub feed: LogFeed,
 }
 
 impl App {
     pub fn new(store: EventStore) -> Self {
         let projector = Projector::new(store.clone());
-        App { store, projector }
+        let feed = LogFeed::new(store.clone());
+        App { store, projector, feed }
     }
 
     /// The aggregate's current state and stream version.

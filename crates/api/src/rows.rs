@@ -63,6 +63,9 @@ pub struct MembershipRow {
     pub joined_at: String,
 }
 
+pub const MEMBERSHIP_SELECT: &str =
+    "SELECT doetank_id, member_id, sector, role, joined_at FROM rm_doetank_members";
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct PhaseRow {
     pub doetank_id: String,
@@ -71,6 +74,9 @@ pub struct PhaseRow {
     pub completed_at: Option<String>,
     pub summary: Option<String>,
 }
+
+pub const PHASE_SELECT: &str =
+    "SELECT doetank_id, phase, started_at, completed_at, summary FROM rm_doetank_phases";
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ActivityRow {
@@ -85,6 +91,10 @@ pub struct ActivityRow {
     pub on_date: Option<String>,
     pub at: String,
 }
+
+pub const ACTIVITY_SELECT: &str =
+    "SELECT position, doetank_id, kind, title, detail, organisation, channel, link, \
+     on_date, at FROM rm_doetank_activities";
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct LessonRow {

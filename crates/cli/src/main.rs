@@ -1,12 +1,17 @@
 //! `doetank`: the command line of the doetank event store and GraphQL server.
 
+use std::fs::File;
+use std::io::{BufWriter, Write};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use doetank_api::server::ServerConfig;
 use doetank_api::App;
 use doetank_store::{EventStore, DEFAULT_DATABASE_URL};
+use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::watch;
 
@@ -41,6 +46,25 @@ enum Command {
     Rebuild,
     /// Print the GraphQL schema (SDL), as `schema.graphql` holds it.
     Schema,
+    /// Write the event log, in global order, as NDJSON or CSV.
+    Export {
+        #[arg(long, value_enum, default_value = "ndjson")]
+        format: ExportFormat,
+        /// Only events after this global position.
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+        /// The file to write; standard output when absent.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Load an exported log (NDJSON or CSV) into an empty database and rebuild the read models.
+    Import { file: PathBuf },
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum ExportFormat {
+    Ndjson,
+    Csv,
 }
 
 fn init_tracing() {
@@ -69,6 +93,53 @@ async fn open(url: &str) -> anyhow::Result<App> {
     Ok(App::new(store))
 }
 
+/// A progress bar on standard error (hidden when `visible` is false, e.g. exporting to stdout).
+fn progress(total: i64, visible: bool) -> ProgressBar {
+    if !visible {
+        return ProgressBar::hidden();
+    }
+    ProgressBar::new(total.max(0) as u64).with_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} events ({per_sec}, eta {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    )
+}
+
+async fn export(
+    app: &App,
+    format: ExportFormat,
+    after: i64,
+    out: Box<dyn Write>,
+    bar: &ProgressBar,
+) -> anyhow::Result<u64> {
+    let mut pages = Box::pin(doetank_api::export::pages(app.store.clone(), after.max(0)));
+    let mut written = 0u64;
+    match format {
+        ExportFormat::Ndjson => {
+            let mut out = out;
+            while let Some(page) = pages.next().await {
+                for event in page? {
+                    out.write_all(&doetank_api::export::ndjson_line(&event)?)?;
+                    written += 1;
+                }
+                bar.set_position(written);
+            }
+            out.flush()?;
+        }
+        ExportFormat::Csv => {
+            let mut writer = doetank_api::export::csv_writer(out)?;
+            while let Some(page) = pages.next().await {
+                for event in page? {
+                    doetank_api::export::write_csv_row(&mut writer, &event)?;
+                    written += 1;
+                }
+                bar.set_position(written);
+            }
+            writer.flush()?;
+        }
+    }
+    Ok(written)
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Migrate => {
@@ -80,10 +151,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Rebuild => {
             let app = open(&cli.database_url).await?;
             let head = app.store.head_position().await?;
-            let bar = ProgressBar::new(head.max(0) as u64).with_style(
-                ProgressStyle::with_template("{bar:40} {pos}/{len} events ({per_sec}, eta {eta})")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
-            );
+            let bar = progress(head, true);
             let position = app.projector.rebuild(&|p| bar.set_position(p.max(0) as u64)).await?;
             bar.finish();
             println!("rebuilt the read models up to position {position}");
@@ -107,7 +175,34 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     let _ = stop.send(true);
                 }
             });
-            doetank_api::server::serve(app, listener, shutdown).await?;
+            doetank_api::server::serve(app, ServerConfig::default(), listener, shutdown).await?;
+        }
+        Command::Export { format, after, output } => {
+            let app = open(&cli.database_url).await?;
+            let head = app.store.head_position().await?;
+            let out: Box<dyn Write> = match &output {
+                Some(path) => Box::new(BufWriter::new(
+                    File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+                )),
+                None => Box::new(BufWriter::new(std::io::stdout().lock())),
+            };
+            let bar = progress(head - after.max(0), output.is_some());
+            let written = export(&app, format, after, out, &bar).await?;
+            bar.finish_and_clear();
+            eprintln!("exported {written} events");
+        }
+        Command::Import { file } => {
+            let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let events = doetank_api::export::read_export(&bytes)?;
+            let app = open(&cli.database_url).await?;
+            let head = app.store.import(&events).await?;
+            let bar = progress(head, true);
+            app.projector.rebuild(&|p| bar.set_position(p.max(0) as u64)).await?;
+            bar.finish_and_clear();
+            println!(
+                "imported {} events (log head at position {head}) and rebuilt the read models",
+                events.len()
+            );
         }
     }
     Ok(())

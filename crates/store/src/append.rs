@@ -2,7 +2,7 @@
 
 use std::future::Future;
 
-use chrono::Utc;
+use chrono::{SubsecRound, Utc};
 use doetank_domain::EncodedEvent;
 use sqlx::types::Json;
 use sqlx::{Postgres, Row, Sqlite, Transaction};
@@ -61,7 +61,8 @@ impl EventStore {
     ) -> Result<AppendResult, StoreError> {
         let stream_id = stream.to_string();
         let count = events.len() as i64;
-        let now = Utc::now();
+        // Microseconds: what PostgreSQL keeps, so both backends export the same text.
+        let now = Utc::now().trunc_subsecs(6);
         let verdict = on_pool!(&self.backend, pool => {
             let mut tx = pool.begin_write().await?;
             let head: i64 = sqlx::query_scalar("UPDATE log_head SET position = position + $1 WHERE id = 1 RETURNING position")

@@ -9,6 +9,8 @@ pub enum StoreError {
     CommandIdReused { command_id: uuid::Uuid, stream_id: String },
     #[error("unsupported database URL {0:?}: use sqlite:PATH or postgres://...")]
     UnsupportedUrl(String),
+    #[error("the log already holds {0} events; import needs an empty database")]
+    NotEmpty(i64),
     #[error("the event at position {position} is corrupt: {reason}")]
     Corrupt { position: i64, reason: String },
     #[error("migration failed: {0}")]

@@ -6,9 +6,12 @@ mod append;
 mod backend;
 mod error;
 mod model;
+#[macro_use]
 mod read;
+mod log;
 
 pub use append::BeginWrite;
 pub use backend::{Backend, EventStore, DEFAULT_DATABASE_URL};
 pub use error::StoreError;
+pub use log::LogFilter;
 pub use model::{AppendResult, ExpectedVersion, Metadata, RecordedEvent, StreamId};

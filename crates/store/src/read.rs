@@ -8,7 +8,7 @@ use crate::error::StoreError;
 use crate::model::{Metadata, RecordedEvent, StreamId};
 use crate::on_pool;
 
-const COLUMNS: &str =
+pub(crate) const COLUMNS: &str =
     "position, event_id, stream_id, stream_type, version, event_type, schema_version, payload, \
                        actor, command_id, correlation_id, causation_id, recorded_at";
 

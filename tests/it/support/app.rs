@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 
+use doetank_api::server::ServerConfig;
 use doetank_api::App;
 use serde_json::{json, Value};
 use tokio::sync::watch;
@@ -17,13 +18,17 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn(db: &TestDb) -> TestApp {
+        Self::spawn_with(db, ServerConfig::default()).await
+    }
+
+    pub async fn spawn_with(db: &TestDb, config: ServerConfig) -> TestApp {
         let app = App::new(db.store.clone());
         app.projector.catch_up().await.expect("catch up");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (stop, shutdown) = watch::channel(false);
         let served = app.clone();
-        tokio::spawn(async move { doetank_api::server::serve(served, listener, shutdown).await });
+        tokio::spawn(async move { doetank_api::server::serve(served, config, listener, shutdown).await });
         TestApp { addr, app, http: reqwest::Client::new(), stop }
     }
 

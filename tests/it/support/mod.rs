@@ -1,7 +1,10 @@
-//! Test databases (a fresh SQLite file or PostgreSQL database per test) and the real server.
+//! Test databases (a fresh SQLite file or PostgreSQL database per test), the real server, and a
+//! WebSocket client for it.
 
 pub mod app;
 pub mod db;
+pub mod ws;
 
 pub use app::TestApp;
 pub use db::TestDb;
+pub use ws::WsClient;

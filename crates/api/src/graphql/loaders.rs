@@ -73,9 +73,9 @@ impl Loader<String> for MembershipsByDoetank {
     type Value = Vec<MembershipRow>;
     type Error = Arc<AppError>;
     async fn load(&self, keys: &[String]) -> Result<HashMap<String, Vec<MembershipRow>>, Self::Error> {
-        let select = "SELECT doetank_id, member_id, sector, role, joined_at FROM rm_doetank_members";
         let rows: Vec<MembershipRow> =
-            by_key(&self.0, select, "doetank_id", "ORDER BY role, joined_at, member_id", keys).await?;
+            by_key(&self.0, MEMBERSHIP_SELECT, "doetank_id", "ORDER BY role, joined_at, member_id", keys)
+                .await?;
         Ok(group(rows, |r| r.doetank_id.clone()))
     }
 }
@@ -94,8 +94,8 @@ impl Loader<String> for PhasesByDoetank {
     type Value = Vec<PhaseRow>;
     type Error = Arc<AppError>;
     async fn load(&self, keys: &[String]) -> Result<HashMap<String, Vec<PhaseRow>>, Self::Error> {
-        let select = "SELECT doetank_id, phase, started_at, completed_at, summary FROM rm_doetank_phases";
-        let rows: Vec<PhaseRow> = by_key(&self.0, select, "doetank_id", "ORDER BY ordinal", keys).await?;
+        let rows: Vec<PhaseRow> =
+            by_key(&self.0, PHASE_SELECT, "doetank_id", "ORDER BY ordinal", keys).await?;
         Ok(group(rows, |r| r.doetank_id.clone()))
     }
 }

@@ -7,16 +7,17 @@ mod objects;
 mod pagination;
 mod query;
 mod scalars;
+mod subscription;
 
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{EmptySubscription, Schema};
+use async_graphql::Schema;
 
 pub use errors::GqlResult;
 pub use pagination::MAX_PAGE_SIZE;
 
 use crate::app::App;
 
-pub type DoetankSchema = Schema<query::Query, mutation::Mutation, EmptySubscription>;
+pub type DoetankSchema = Schema<query::Query, mutation::Mutation, subscription::Subscription>;
 
 /// Deepest nesting a query may have.
 pub const MAX_DEPTH: usize = 12;
@@ -28,27 +29,33 @@ pub const MAX_COMPLEXITY: usize = 2_000;
 pub struct Actor(pub String);
 
 pub fn build_schema(app: App) -> DoetankSchema {
-    Schema::build(query::Query, mutation::Mutation, EmptySubscription)
+    Schema::build(query::Query, mutation::Mutation, subscription::Subscription)
         .data(app)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .finish()
 }
 
-/// The per-request data loaders: batching (and caching) lives for one request only.
-pub fn request_loaders(app: &App, request: async_graphql::Request) -> async_graphql::Request {
-    let backend = app.store.backend().clone();
+/// The per-request data loaders: they batch within one request.
+pub fn request_loaders(app: &App, mut request: async_graphql::Request) -> async_graphql::Request {
+    insert_loaders(&mut request.data, app);
     request
-        .data(DataLoader::new(loaders::MemberLoader(backend.clone()), tokio::spawn))
-        .data(DataLoader::new(loaders::ChallengeLoader(backend.clone()), tokio::spawn))
-        .data(DataLoader::new(loaders::DoetankLoader(backend.clone()), tokio::spawn))
-        .data(DataLoader::new(loaders::MembershipsByDoetank(backend.clone()), tokio::spawn))
-        .data(DataLoader::new(loaders::LessonsByDoetank(backend.clone()), tokio::spawn))
-        .data(DataLoader::new(loaders::PhasesByDoetank(backend.clone()), tokio::spawn))
-        .data(DataLoader::new(loaders::ActivitiesByDoetank(backend), tokio::spawn))
+}
+
+/// Data loaders batch within a request (or a WebSocket connection); they do not cache, so a
+/// long-lived subscription never serves stale rows.
+pub fn insert_loaders(data: &mut async_graphql::Data, app: &App) {
+    let backend = app.store.backend().clone();
+    data.insert(DataLoader::new(loaders::MemberLoader(backend.clone()), tokio::spawn));
+    data.insert(DataLoader::new(loaders::ChallengeLoader(backend.clone()), tokio::spawn));
+    data.insert(DataLoader::new(loaders::DoetankLoader(backend.clone()), tokio::spawn));
+    data.insert(DataLoader::new(loaders::MembershipsByDoetank(backend.clone()), tokio::spawn));
+    data.insert(DataLoader::new(loaders::LessonsByDoetank(backend.clone()), tokio::spawn));
+    data.insert(DataLoader::new(loaders::PhasesByDoetank(backend.clone()), tokio::spawn));
+    data.insert(DataLoader::new(loaders::ActivitiesByDoetank(backend), tokio::spawn));
 }
 
 /// The schema in SDL, as `schema.graphql` holds it.
 pub fn sdl() -> String {
-    Schema::build(query::Query, mutation::Mutation, EmptySubscription).finish().sdl()
+    Schema::build(query::Query, mutation::Mutation, subscription::Subscription).finish().sdl()
 }

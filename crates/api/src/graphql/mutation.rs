@@ -105,7 +105,7 @@ async fn doetank_payload(app: &App, outcome: CommandOutcome) -> Result<DoetankPa
     let sql_text = format!("{DOETANK_SELECT} WHERE d.id = $1");
     let row: Option<DoetankRow> =
         sql::fetch_optional(app.store.backend(), &sql_text, &[outcome.id.into()]).await.gql()?;
-    Ok(DoetankPayload { doetank: row.map(Doetank), result: outcome.into() })
+    Ok(DoetankPayload { doetank: row.map(Doetank::live), result: outcome.into() })
 }
 
 #[derive(InputObject)]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{ComplexObject, Context, ErrorExtensions, Json, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, NaiveDate, Utc};
-use doetank_store::{RecordedEvent, StreamId};
+use doetank_store::{Backend, RecordedEvent, StreamId};
 use uuid::Uuid;
 
 use super::errors::GqlResult;
@@ -26,7 +26,7 @@ pub async fn load_member(ctx: &Context<'_>, id: &str) -> Result<Option<Member>> 
 
 pub async fn load_doetank(ctx: &Context<'_>, id: &str) -> Result<Option<Doetank>> {
     let loader = ctx.data::<DataLoader<DoetankLoader>>()?;
-    Ok(loader.load_one(id.to_string()).await.map_err(loader_error)?.map(Doetank))
+    Ok(loader.load_one(id.to_string()).await.map_err(loader_error)?.map(Doetank::live))
 }
 
 pub async fn load_challenge(ctx: &Context<'_>, id: &str) -> Result<Option<Challenge>> {
@@ -172,12 +172,39 @@ impl Challenge {
         let sql = format!("{DOETANK_SELECT} WHERE d.challenge_id = $1 ORDER BY d.created_position");
         let rows: Vec<DoetankRow> =
             crate::sql::fetch_all(app.store.backend(), &sql, &[self.0.id.clone().into()]).await.gql()?;
-        Ok(rows.into_iter().map(Doetank).collect())
+        Ok(rows.into_iter().map(Doetank::live).collect())
     }
 }
 
 /// A doetank: 3–9 innovators taking one challenge through six phases.
-pub struct Doetank(pub DoetankRow);
+pub struct Doetank {
+    pub row: DoetankRow,
+    /// Set for a past state (`asOf` / `atVersion`): the replayed read models to read from.
+    pub past: Option<Backend>,
+}
+
+impl Doetank {
+    pub fn live(row: DoetankRow) -> Self {
+        Doetank { row, past: None }
+    }
+
+    /// Rows of a nested list: batched through the request's loader now, or read from the
+    /// replayed past.
+    async fn nested<T: crate::sql::AnyRow>(
+        &self,
+        now: impl std::future::Future<Output = Result<Vec<T>>>,
+        select: &str,
+        order: &str,
+    ) -> Result<Vec<T>> {
+        match &self.past {
+            None => now.await,
+            Some(past) => {
+                let sql = format!("{select} WHERE doetank_id = $1 ORDER BY {order}");
+                crate::sql::fetch_all(past, &sql, &[self.row.id.clone().into()]).await.gql()
+            }
+        }
+    }
+}
 
 #[derive(SimpleObject)]
 pub struct PhaseProgress {
@@ -218,8 +245,11 @@ pub struct HandOver {
 
 impl Doetank {
     async fn activities(&self, ctx: &Context<'_>, kind: &str) -> Result<Vec<ActivityRow>> {
-        let loader = ctx.data::<DataLoader<ActivitiesByDoetank>>()?;
-        let rows = loader.load_one(self.0.id.clone()).await.map_err(loader_error)?.unwrap_or_default();
+        let now = async {
+            let loader = ctx.data::<DataLoader<ActivitiesByDoetank>>()?;
+            Ok(loader.load_one(self.row.id.clone()).await.map_err(loader_error)?.unwrap_or_default())
+        };
+        let rows = self.nested(now, ACTIVITY_SELECT, "position").await?;
         Ok(rows.into_iter().filter(|r| r.kind == kind).collect())
     }
 }
@@ -227,21 +257,24 @@ impl Doetank {
 #[Object]
 impl Doetank {
     async fn id(&self) -> ID {
-        ID(self.0.id.clone())
+        ID(self.row.id.clone())
     }
     async fn name(&self) -> &str {
-        &self.0.name
+        &self.row.name
     }
     async fn challenge(&self, ctx: &Context<'_>) -> Result<Option<Challenge>> {
-        load_challenge(ctx, &self.0.challenge_id).await
+        load_challenge(ctx, &self.row.challenge_id).await
     }
     async fn lead(&self, ctx: &Context<'_>) -> Result<Option<Member>> {
-        load_member(ctx, &self.0.lead_id).await
+        load_member(ctx, &self.row.lead_id).await
     }
     /// The innovators (lead included), with their roles; the coach is not one of them.
     async fn members(&self, ctx: &Context<'_>) -> Result<Vec<Membership>> {
-        let loader = ctx.data::<DataLoader<MembershipsByDoetank>>()?;
-        let rows = loader.load_one(self.0.id.clone()).await.map_err(loader_error)?.unwrap_or_default();
+        let now = async {
+            let loader = ctx.data::<DataLoader<MembershipsByDoetank>>()?;
+            Ok(loader.load_one(self.row.id.clone()).await.map_err(loader_error)?.unwrap_or_default())
+        };
+        let rows = self.nested(now, MEMBERSHIP_SELECT, "role, joined_at, member_id").await?;
         Ok(rows
             .into_iter()
             .map(|r| Membership {
@@ -256,21 +289,24 @@ impl Doetank {
         Ok(self.members(ctx).await?.len())
     }
     async fn coach(&self, ctx: &Context<'_>) -> Result<Option<Member>> {
-        match &self.0.coach_id {
+        match &self.row.coach_id {
             Some(id) => load_member(ctx, id).await,
             None => Ok(None),
         }
     }
     async fn commissioner(&self) -> Option<&str> {
-        self.0.commissioner.as_deref()
+        self.row.commissioner.as_deref()
     }
     async fn current_phase(&self) -> Option<Phase> {
-        self.0.current_phase.as_deref().and_then(parse_enum)
+        self.row.current_phase.as_deref().and_then(parse_enum)
     }
     /// Every phase started so far, in order, with dates and (once completed) the summary.
     async fn phases(&self, ctx: &Context<'_>) -> Result<Vec<PhaseProgress>> {
-        let loader = ctx.data::<DataLoader<PhasesByDoetank>>()?;
-        let rows = loader.load_one(self.0.id.clone()).await.map_err(loader_error)?.unwrap_or_default();
+        let now = async {
+            let loader = ctx.data::<DataLoader<PhasesByDoetank>>()?;
+            Ok(loader.load_one(self.row.id.clone()).await.map_err(loader_error)?.unwrap_or_default())
+        };
+        let rows = self.nested(now, PHASE_SELECT, "ordinal").await?;
         Ok(rows
             .into_iter()
             .map(|r| PhaseProgress {
@@ -285,8 +321,11 @@ impl Doetank {
         Ok(self.phases(ctx).await?.into_iter().filter(|p| p.completed_at.is_some()).collect())
     }
     async fn lessons(&self, ctx: &Context<'_>) -> Result<Vec<Lesson>> {
-        let loader = ctx.data::<DataLoader<LessonsByDoetank>>()?;
-        let rows = loader.load_one(self.0.id.clone()).await.map_err(loader_error)?.unwrap_or_default();
+        let now = async {
+            let loader = ctx.data::<DataLoader<LessonsByDoetank>>()?;
+            Ok(loader.load_one(self.row.id.clone()).await.map_err(loader_error)?.unwrap_or_default())
+        };
+        let rows = self.nested(now, LESSON_SELECT, "l.position").await?;
         Ok(rows.into_iter().map(|r| Lesson { row: r, rank: None }).collect())
     }
     async fn kickoffs(&self, ctx: &Context<'_>) -> Result<Vec<Kickoff>> {
@@ -335,32 +374,33 @@ impl Doetank {
             .collect())
     }
     async fn status(&self) -> Option<DoetankStatus> {
-        parse_enum(&self.0.status)
+        parse_enum(&self.row.status)
     }
     /// False while the doetank works informally, "under the radar".
     async fn is_public(&self) -> bool {
-        self.0.is_public
+        self.row.is_public
     }
     async fn formed_at(&self) -> DateTime<Utc> {
-        parse_time(&self.0.formed_at)
+        parse_time(&self.row.formed_at)
     }
     async fn concluded_at(&self) -> Option<DateTime<Utc>> {
-        parse_opt_time(&self.0.concluded_at)
+        parse_opt_time(&self.row.concluded_at)
     }
     async fn reflection(&self) -> Option<&str> {
-        self.0.reflection.as_deref()
+        self.row.reflection.as_deref()
     }
     /// The stream version: pass it as `expectedVersion` to guard against lost updates.
     async fn version(&self) -> i64 {
-        self.0.version
+        self.row.version
     }
     async fn updated_at(&self) -> DateTime<Utc> {
-        parse_time(&self.0.updated_at)
+        parse_time(&self.row.updated_at)
     }
     /// The doetank's own events, oldest first, straight from the log.
     async fn history(&self, ctx: &Context<'_>) -> Result<Vec<Event>> {
         let app = ctx.data::<App>()?;
-        let id = Uuid::parse_str(&self.0.id).map_err(|_| AppError::not_found("doetank", &self.0.id)).gql()?;
+        let id =
+            Uuid::parse_str(&self.row.id).map_err(|_| AppError::not_found("doetank", &self.row.id)).gql()?;
         let events = app.store.read_stream(&StreamId::new("doetank", id), 1).await.gql()?;
         Ok(events.into_iter().map(Event).collect())
     }

@@ -2,14 +2,18 @@
 
 use std::collections::BTreeMap;
 
+use async_graphql::connection::{Connection, CursorType, Edge, OpaqueCursor};
 use async_graphql::{Context, InputObject, Object, Result, SimpleObject, ID};
-use doetank_store::Backend;
+use chrono::{DateTime, Utc};
+use doetank_store::{Backend, LogFilter};
 
 use super::errors::GqlResult;
 use super::objects::*;
-use super::pagination::{Page, Window};
+use super::pagination::{Page, TotalCount, Window};
 use super::scalars::*;
 use crate::app::App;
+use crate::error::AppError;
+use crate::history::{self, AsOf};
 use crate::rows::*;
 use crate::search;
 use crate::sql::{self, Arg, Filter};
@@ -38,15 +42,55 @@ pub struct LessonFilter {
     pub search: Option<String>,
 }
 
+#[derive(InputObject, Default)]
+pub struct EventFilter {
+    pub stream_id: Option<String>,
+    pub stream_type: Option<String>,
+    pub types: Option<Vec<String>>,
+    /// Recorded at or after this time.
+    pub from: Option<DateTime<Utc>>,
+    /// Recorded before this time.
+    pub to: Option<DateTime<Utc>>,
+}
+
+impl EventFilter {
+    fn into_log_filter(self) -> LogFilter {
+        LogFilter {
+            stream_ids: self.stream_id.into_iter().collect(),
+            stream_types: self.stream_type.into_iter().collect(),
+            event_types: self.types.unwrap_or_default(),
+            from: self.from,
+            to: self.to,
+        }
+    }
+}
+
 fn app<'a>(ctx: &'a Context<'_>) -> Result<&'a App> {
     ctx.data::<App>()
 }
 
 #[Object]
 impl Query {
-    async fn doetank(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Doetank>> {
+    /// A doetank now, or, with `asOf` (recorded at or before that time) or `atVersion` (up to
+    /// that stream version), as it stood then, replayed from its stream.
+    async fn doetank(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        as_of: Option<DateTime<Utc>>,
+        at_version: Option<i64>,
+    ) -> Result<Option<Doetank>> {
         let uuid = parse_id("id", &id).gql()?;
-        load_doetank(ctx, &uuid.to_string()).await
+        let as_of = AsOf { time: as_of, version: at_version };
+        if as_of.is_now() {
+            return load_doetank(ctx, &uuid.to_string()).await;
+        }
+        let Some(past) = history::replay(&app(ctx)?.store, "doetank", uuid, as_of).await.gql()? else {
+            return Ok(None);
+        };
+        let sql_text = format!("{DOETANK_SELECT} WHERE d.id = $1");
+        let row: Option<DoetankRow> = sql::fetch_optional(&past, &sql_text, &[uuid.into()]).await.gql()?;
+        Ok(row.map(|row| Doetank { row, past: Some(past) }))
     }
 
     /// Doetanks in the order they were formed.
@@ -92,12 +136,29 @@ impl Query {
         .gql()?;
         let rows: Vec<DoetankRow> =
             fetch_window(backend, DOETANK_SELECT, &f, "d.created_position", window).await?;
-        Ok(window.connection(total, rows.into_iter().map(Doetank).collect()))
+        Ok(window.connection(total, rows.into_iter().map(Doetank::live).collect()))
     }
 
-    async fn member(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Member>> {
+    /// A member now, or as of a time or stream version (personal data such as the name is not
+    /// history and is absent from past states).
+    async fn member(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        as_of: Option<DateTime<Utc>>,
+        at_version: Option<i64>,
+    ) -> Result<Option<Member>> {
         let uuid = parse_id("id", &id).gql()?;
-        load_member(ctx, &uuid.to_string()).await
+        let as_of = AsOf { time: as_of, version: at_version };
+        if as_of.is_now() {
+            return load_member(ctx, &uuid.to_string()).await;
+        }
+        let Some(past) = history::replay(&app(ctx)?.store, "member", uuid, as_of).await.gql()? else {
+            return Ok(None);
+        };
+        let sql_text = format!("{MEMBER_SELECT} WHERE m.id = $1");
+        let row: Option<MemberRow> = sql::fetch_optional(&past, &sql_text, &[uuid.into()]).await.gql()?;
+        Ok(row.map(Member))
     }
 
     /// Members in the order they registered.
@@ -126,9 +187,25 @@ impl Query {
         Ok(window.connection(total, rows.into_iter().map(Member).collect()))
     }
 
-    async fn challenge(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Challenge>> {
+    /// A challenge now, or as of a time or stream version.
+    async fn challenge(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        as_of: Option<DateTime<Utc>>,
+        at_version: Option<i64>,
+    ) -> Result<Option<Challenge>> {
         let uuid = parse_id("id", &id).gql()?;
-        load_challenge(ctx, &uuid.to_string()).await
+        let as_of = AsOf { time: as_of, version: at_version };
+        if as_of.is_now() {
+            return load_challenge(ctx, &uuid.to_string()).await;
+        }
+        let Some(past) = history::replay(&app(ctx)?.store, "challenge", uuid, as_of).await.gql()? else {
+            return Ok(None);
+        };
+        let sql_text = format!("{CHALLENGE_SELECT} WHERE id = $1");
+        let row: Option<ChallengeRow> = sql::fetch_optional(&past, &sql_text, &[uuid.into()]).await.gql()?;
+        Ok(row.map(Challenge))
     }
 
     /// Challenges in the order they were raised; `withoutDoetank` lists those still looking for one.
@@ -225,6 +302,40 @@ impl Query {
         let rows: Vec<RankedLesson> = fetch_window(backend, &select, &f, order, window).await?;
         Ok(window
             .connection(total, rows.into_iter().map(|r| Lesson { row: r.lesson, rank: r.rank }).collect()))
+    }
+
+    /// The event log itself, in global order: for researchers. Cursors are positions, so a page
+    /// never shifts when new events arrive.
+    async fn events(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<EventFilter>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<OpaqueCursor<i64>, Event, TotalCount>> {
+        let window = Window::new(first, None).gql()?;
+        let after_position = match after {
+            Some(cursor) => {
+                OpaqueCursor::<i64>::decode_cursor(&cursor)
+                    .map_err(|_| AppError::bad_input("after", "is not a cursor this API gave out"))
+                    .gql()?
+                    .0
+            }
+            None => 0,
+        };
+        let filter = filter.unwrap_or_default().into_log_filter();
+        let store = &app(ctx)?.store;
+        let total = store.count_log(&filter).await.gql()?;
+        let mut events = store.read_log(&filter, after_position, window.limit + 1).await.gql()?;
+        let has_next = events.len() as i64 > window.limit;
+        events.truncate(window.limit as usize);
+        let mut connection = Connection::with_additional_fields(
+            after_position > 0,
+            has_next,
+            TotalCount { total_count: total },
+        );
+        connection.edges.extend(events.into_iter().map(|e| Edge::new(OpaqueCursor(e.position), Event(e))));
+        Ok(connection)
     }
 
     /// Figures for dashboards.

@@ -1,4 +1,10 @@
-//! The HTTP server: GraphQL over POST, the GraphiQL playground on GET, and a health check.
+//! The HTTP server: GraphQL over POST, the GraphiQL playground on GET, subscriptions over
+//! WebSocket, the log as NDJSON, and a health check.
+
+mod log;
+mod ws;
+
+use std::time::Duration;
 
 use std::net::SocketAddr;
 
@@ -21,21 +27,39 @@ use crate::graphql::{build_schema, request_loaders, Actor, DoetankSchema};
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
+/// Tunables of the WebSocket endpoint.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// How often the server pings a subscription client (`ping` or legacy `ka`).
+    pub keepalive: Duration,
+    /// How long a client may take to send `connection_init` before the socket is closed (4408).
+    pub init_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig { keepalive: Duration::from_secs(15), init_timeout: Duration::from_secs(10) }
+    }
+}
+
 #[derive(Clone)]
 struct ServerState {
     app: App,
     schema: DoetankSchema,
+    config: ServerConfig,
 }
 
-pub fn router(app: App) -> Router {
+pub fn router(app: App, config: ServerConfig) -> Router {
     let schema = build_schema(app.clone());
     Router::new()
         .route("/graphql", get(playground).post(graphql))
+        .route("/graphql/ws", get(ws::graphql_ws))
+        .route("/events.ndjson", get(log::events_ndjson))
         .route("/healthz", get(healthz))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(TraceLayer::new_for_http())
-        .with_state(ServerState { app, schema })
+        .with_state(ServerState { app, schema, config })
 }
 
 async fn graphql(
@@ -69,13 +93,20 @@ async fn healthz(State(state): State<ServerState>) -> impl IntoResponse {
     }
 }
 
-/// Serves until `shutdown` turns true, keeping the read models current in the background.
-pub async fn serve(app: App, listener: TcpListener, shutdown: watch::Receiver<bool>) -> std::io::Result<()> {
+/// Serves until `shutdown` turns true, keeping the read models and the live feed current in
+/// the background.
+pub async fn serve(
+    app: App,
+    config: ServerConfig,
+    listener: TcpListener,
+    shutdown: watch::Receiver<bool>,
+) -> std::io::Result<()> {
     let projector = tokio::spawn(app.projector.clone().run(shutdown.clone()));
+    let feed = tokio::spawn(app.feed.clone().follow(shutdown.clone()));
     let addr: Option<SocketAddr> = listener.local_addr().ok();
     tracing::info!(?addr, "serving GraphQL");
     let mut stop = shutdown;
-    let result = axum::serve(listener, router(app))
+    let result = axum::serve(listener, router(app, config))
         .with_graceful_shutdown(async move {
             while !*stop.borrow() {
                 if stop.changed().await.is_err() {
@@ -85,5 +116,6 @@ pub async fn serve(app: App, listener: TcpListener, shutdown: watch::Receiver<bo
         })
         .await;
     projector.abort();
+    feed.abort();
     result
 }

@@ -1,0 +1,154 @@
+//! The log as researchers take it away: newline-delimited JSON (one event per line, exactly as
+//! stored, metadata included) or CSV, written page by page so the log is never held in memory;
+//! and the same formats read back for `doetank import`.
+
+use std::io::Write;
+
+use doetank_store::{EventStore, Metadata, RecordedEvent};
+use futures::Stream;
+
+use crate::error::AppError;
+
+const PAGE: i64 = 1_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Ndjson,
+    Csv,
+}
+
+pub const CSV_HEADER: [&str; 13] = [
+    "position",
+    "event_id",
+    "stream_id",
+    "stream_type",
+    "version",
+    "event_type",
+    "schema_version",
+    "payload",
+    "actor",
+    "command_id",
+    "correlation_id",
+    "causation_id",
+    "recorded_at",
+];
+
+/// The log after `after`, page by page, up to the head as it was when the stream started.
+pub fn pages(
+    store: EventStore,
+    after: i64,
+) -> impl Stream<Item = Result<Vec<RecordedEvent>, AppError>> + Send {
+    futures::stream::unfold((store, after, None::<i64>, false), |(store, last, end, done)| async move {
+        if done {
+            return None;
+        }
+        let end = match end {
+            Some(end) => end,
+            None => match store.head_position().await {
+                Ok(head) => head,
+                Err(err) => return Some((Err(err.into()), (store, last, Some(last), true))),
+            },
+        };
+        if last >= end {
+            return None;
+        }
+        match store.read_all(last, PAGE).await {
+            Ok(events) if events.is_empty() => None,
+            Ok(mut events) => {
+                events.retain(|e| e.position <= end);
+                let next = events.last().map_or(end, |e| e.position);
+                Some((Ok(events), (store, next, Some(end), false)))
+            }
+            Err(err) => Some((Err(err.into()), (store, last, Some(end), true))),
+        }
+    })
+}
+
+/// One NDJSON line, newline included.
+pub fn ndjson_line(event: &RecordedEvent) -> Result<Vec<u8>, AppError> {
+    let mut line = serde_json::to_vec(event).map_err(|e| AppError::bad_input("event", e.to_string()))?;
+    line.push(b'\n');
+    Ok(line)
+}
+
+pub fn csv_writer<W: Write>(out: W) -> Result<csv::Writer<W>, AppError> {
+    let mut writer = csv::Writer::from_writer(out);
+    writer.write_record(CSV_HEADER).map_err(csv_error)?;
+    Ok(writer)
+}
+
+fn csv_error(err: csv::Error) -> AppError {
+    AppError::bad_input("csv", err.to_string())
+}
+
+fn text<T: ToString>(v: Option<T>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_default()
+}
+
+pub fn write_csv_row<W: Write>(writer: &mut csv::Writer<W>, e: &RecordedEvent) -> Result<(), AppError> {
+    writer
+        .write_record([
+            e.position.to_string(),
+            e.event_id.to_string(),
+            e.stream_id.clone(),
+            e.stream_type.clone(),
+            e.version.to_string(),
+            e.event_type.clone(),
+            e.schema_version.to_string(),
+            e.payload.to_string(),
+            text(e.metadata.actor.as_ref()),
+            text(e.metadata.command_id),
+            e.metadata.correlation_id.to_string(),
+            text(e.metadata.causation_id),
+            e.recorded_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+        ])
+        .map_err(csv_error)
+}
+
+/// Reads an exported log; the format is told by the first byte (`{` for NDJSON).
+pub fn read_export(bytes: &[u8]) -> Result<Vec<RecordedEvent>, AppError> {
+    let bad = |line: usize, msg: String| AppError::bad_input("file", format!("line {line}: {msg}"));
+    if bytes.first() == Some(&b'{') {
+        return bytes
+            .split(|b| *b == b'\n')
+            .enumerate()
+            .filter(|(_, line)| !line.is_empty())
+            .map(|(i, line)| serde_json::from_slice(line).map_err(|e| bad(i + 1, e.to_string())))
+            .collect();
+    }
+    let mut reader = csv::Reader::from_reader(bytes);
+    let mut events = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let r = record.map_err(|e| bad(i + 2, e.to_string()))?;
+        let field = |n: usize| r.get(n).unwrap_or_default();
+        let parse_err = |e: String| bad(i + 2, e);
+        let opt_uuid = |n: usize| -> Result<Option<uuid::Uuid>, AppError> {
+            match field(n) {
+                "" => Ok(None),
+                s => s.parse().map(Some).map_err(|e: uuid::Error| parse_err(e.to_string())),
+            }
+        };
+        events.push(RecordedEvent {
+            position: field(0).parse().map_err(|e: std::num::ParseIntError| parse_err(e.to_string()))?,
+            event_id: field(1).parse().map_err(|e: uuid::Error| parse_err(e.to_string()))?,
+            stream_id: field(2).to_string(),
+            stream_type: field(3).to_string(),
+            version: field(4).parse().map_err(|e: std::num::ParseIntError| parse_err(e.to_string()))?,
+            event_type: field(5).to_string(),
+            schema_version: field(6)
+                .parse()
+                .map_err(|e: std::num::ParseIntError| parse_err(e.to_string()))?,
+            payload: serde_json::from_str(field(7)).map_err(|e| parse_err(e.to_string()))?,
+            metadata: Metadata {
+                actor: Some(field(8)).filter(|s| !s.is_empty()).map(str::to_string),
+                command_id: opt_uuid(9)?,
+                correlation_id: field(10).parse().map_err(|e: uuid::Error| parse_err(e.to_string()))?,
+                causation_id: opt_uuid(11)?,
+            },
+            recorded_at: chrono::DateTime::parse_from_rfc3339(field(12))
+                .map_err(|e| parse_err(e.to_string()))?
+                .with_timezone(&chrono::Utc),
+        });
+    }
+    Ok(events)
+}

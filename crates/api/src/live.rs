@@ -1,0 +1,137 @@
+//! Live reading of the log for subscriptions. One follower task per process tails the log into a
+//! bounded in-memory window; each subscriber is a cursor (its last position) that reads from
+//! that window, or from the database when it has fallen behind the window. So a subscriber
+//! that connects with `after` replays, then turns live, with no gap and no duplicate (it is the
+//! same cursor throughout), and a slow subscriber costs memory for one page only and never
+//! holds anyone else up.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use doetank_store::{EventStore, RecordedEvent};
+use futures::Stream;
+use tokio::sync::watch;
+
+use crate::error::AppError;
+
+/// Events kept in memory for subscribers that are (nearly) live.
+const WINDOW: usize = 10_000;
+/// Events a subscriber takes per read.
+const PAGE: usize = 256;
+/// How often the follower looks for events written by other processes.
+const POLL: Duration = Duration::from_millis(250);
+
+#[derive(Clone, Debug)]
+pub struct LogFeed {
+    store: EventStore,
+    window: Arc<RwLock<VecDeque<Arc<RecordedEvent>>>>,
+    /// The last position the follower has put into the window.
+    head: Arc<watch::Sender<i64>>,
+}
+
+impl LogFeed {
+    pub fn new(store: EventStore) -> Self {
+        LogFeed { store, window: Arc::default(), head: Arc::new(watch::channel(-1).0) }
+    }
+
+    pub fn watch(&self) -> watch::Receiver<i64> {
+        self.head.subscribe()
+    }
+
+    /// Tails the log into the window until `shutdown`.
+    pub async fn follow(self, mut shutdown: watch::Receiver<bool>) {
+        let mut appended = self.store.watch_head();
+        let mut last = match self.store.head_position().await {
+            Ok(head) => head,
+            Err(err) => {
+                tracing::error!(error = %err, "log feed cannot start");
+                0
+            }
+        };
+        self.head.send_replace(last);
+        loop {
+            match self.store.read_all(last, 1_000).await {
+                Ok(events) if !events.is_empty() => {
+                    last = events.last().map_or(last, |e| e.position);
+                    if let Ok(mut window) = self.window.write() {
+                        window.extend(events.into_iter().map(Arc::new));
+                        while window.len() > WINDOW {
+                            window.pop_front();
+                        }
+                    }
+                    self.head.send_replace(last);
+                    continue;
+                }
+                Ok(_) => {}
+                Err(err) => tracing::warn!(error = %err, "log feed read failed; retrying"),
+            }
+            tokio::select! {
+                _ = appended.changed() => {}
+                _ = tokio::time::sleep(POLL) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    /// The next events after `after`: from the window when it reaches back that far, else from
+    /// the database.
+    async fn read_after(&self, after: i64) -> Result<Vec<Arc<RecordedEvent>>, AppError> {
+        if let Ok(window) = self.window.read() {
+            if let Some(first) = window.front() {
+                if first.position <= after + 1 {
+                    let start = window.partition_point(|e| e.position <= after);
+                    return Ok(window.iter().skip(start).take(PAGE).cloned().collect());
+                }
+            }
+        }
+        Ok(self.store.read_all(after, PAGE as i64).await?.into_iter().map(Arc::new).collect())
+    }
+
+    /// Every event after `after`, in global order, then every new one as it is written.
+    pub fn subscribe(
+        &self,
+        after: i64,
+    ) -> impl Stream<Item = Result<Arc<RecordedEvent>, AppError>> + Send + 'static {
+        struct Cursor {
+            feed: LogFeed,
+            last: i64,
+            buffer: VecDeque<Arc<RecordedEvent>>,
+            wake: watch::Receiver<i64>,
+            failed: bool,
+        }
+        let cursor = Cursor {
+            wake: self.watch(),
+            feed: self.clone(),
+            last: after,
+            buffer: VecDeque::new(),
+            failed: false,
+        };
+        futures::stream::unfold(cursor, |mut c| async move {
+            if c.failed {
+                return None;
+            }
+            loop {
+                if let Some(event) = c.buffer.pop_front() {
+                    c.last = event.position;
+                    return Some((Ok(event), c));
+                }
+                match c.feed.read_after(c.last).await {
+                    Ok(events) if !events.is_empty() => c.buffer.extend(events),
+                    Ok(_) => {
+                        // Caught up: sleep until the follower has seen more (or poll, in case
+                        // this subscriber is ahead of the follower).
+                        tokio::select! {
+                            changed = c.wake.changed() => if changed.is_err() { return None },
+                            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        }
+                    }
+                    Err(err) => {
+                        c.failed = true;
+                        return Some((Err(err), c));
+                    }
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,102 @@
+//! `/graphql/ws`: subscriptions over WebSocket in both subprotocols, `graphql-transport-ws`
+//! (the graphql-ws library) and the legacy `graphql-ws` (subscriptions-transport-ws). The
+//! protocol itself is async-graphql's; around it this adds server keep-alive pings and a
+//! deadline for `connection_init`.
+
+use std::str::FromStr;
+
+use async_graphql::http::{
+    WebSocket as GqlWebSocket, WebSocketProtocols, WsMessage, ALL_WEBSOCKET_PROTOCOLS,
+};
+use async_graphql::Data;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures::{SinkExt, StreamExt};
+
+use super::ServerState;
+use crate::graphql::{insert_loaders, Actor};
+
+/// Close code of graphql-transport-ws for a client that did not initialise in time.
+const INIT_TIMEOUT_CODE: u16 = 4408;
+
+pub(super) async fn graphql_ws(
+    State(state): State<ServerState>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let protocol = headers
+        .get(header::SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|list| list.split(',').find_map(|p| WebSocketProtocols::from_str(p.trim()).ok()));
+    let Some(protocol) = protocol else {
+        return (StatusCode::BAD_REQUEST, "ask for the graphql-transport-ws or graphql-ws subprotocol")
+            .into_response();
+    };
+    upgrade.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| serve_socket(socket, state, protocol))
+}
+
+fn keepalive_message(protocol: WebSocketProtocols) -> &'static str {
+    match protocol {
+        WebSocketProtocols::GraphQLWS => r#"{"type":"ping"}"#,
+        WebSocketProtocols::SubscriptionsTransportWS => r#"{"type":"ka"}"#,
+    }
+}
+
+fn is_ack(text: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(text).is_ok_and(|v| v["type"] == "connection_ack")
+}
+
+async fn serve_socket(socket: WebSocket, state: ServerState, protocol: WebSocketProtocols) {
+    let (mut sink, source) = socket.split();
+    let input = source.take_while(|m| futures::future::ready(m.is_ok())).filter_map(|m| {
+        futures::future::ready(match m {
+            Ok(m @ (Message::Text(_) | Message::Binary(_))) => Some(m.into_data()),
+            _ => None,
+        })
+    });
+    let app = state.app.clone();
+    let protocol_session = GqlWebSocket::new(state.schema.clone(), input, protocol).on_connection_init(
+        move |payload| async move {
+            let mut data = Data::default();
+            insert_loaders(&mut data, &app);
+            let actor = payload.get("actor").and_then(|a| a.as_str()).unwrap_or("anonymous").to_string();
+            data.insert(Actor(actor));
+            Ok(data)
+        },
+    );
+    futures::pin_mut!(protocol_session);
+
+    let mut initialised = false;
+    let init_deadline = tokio::time::sleep(state.config.init_timeout);
+    tokio::pin!(init_deadline);
+    let mut keepalive = tokio::time::interval(state.config.keepalive);
+    keepalive.tick().await;
+
+    loop {
+        let outgoing = tokio::select! {
+            message = protocol_session.next() => match message {
+                Some(WsMessage::Text(text)) => {
+                    initialised |= is_ack(&text);
+                    Message::Text(text.into())
+                }
+                Some(WsMessage::Close(code, reason)) => Message::Close(Some(CloseFrame { code, reason: reason.into() })),
+                None => break,
+            },
+            _ = keepalive.tick(), if initialised => Message::Text(keepalive_message(protocol).into()),
+            _ = &mut init_deadline, if !initialised => {
+                tracing::debug!("closing a WebSocket that sent no connection_init");
+                Message::Close(Some(CloseFrame {
+                    code: INIT_TIMEOUT_CODE,
+                    reason: "Connection initialisation timeout".into(),
+                }))
+            }
+        };
+        let closing = matches!(outgoing, Message::Close(_));
+        if sink.send(outgoing).await.is_err() || closing {
+            break;
+        }
+    }
+    let _ = sink.close().await;
+}

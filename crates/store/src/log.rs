@@ -1,0 +1,220 @@
+//! The researcher's view of the log: filtered pages, counts, and loading an exported log.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::types::Json;
+use sqlx::Row;
+
+use crate::append::BeginWrite;
+use crate::backend::EventStore;
+use crate::error::StoreError;
+use crate::model::{Metadata, RecordedEvent};
+use crate::on_pool;
+
+/// Which events of the log to read. Empty lists mean "all".
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LogFilter {
+    pub stream_ids: Vec<String>,
+    pub stream_types: Vec<String>,
+    pub event_types: Vec<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+}
+
+enum Bind {
+    Text(String),
+    Time(DateTime<Utc>),
+    Int(i64),
+}
+
+impl LogFilter {
+    pub fn is_empty(&self) -> bool {
+        *self == LogFilter::default()
+    }
+
+    /// Does `event` pass this filter? (The same test the SQL makes, for events already in memory.)
+    pub fn matches(&self, event: &RecordedEvent) -> bool {
+        (self.stream_ids.is_empty() || self.stream_ids.contains(&event.stream_id))
+            && (self.stream_types.is_empty() || self.stream_types.contains(&event.stream_type))
+            && (self.event_types.is_empty() || self.event_types.contains(&event.event_type))
+            && self.from.is_none_or(|from| event.recorded_at >= from)
+            && self.to.is_none_or(|to| event.recorded_at < to)
+    }
+
+    fn where_sql(&self, binds: &mut Vec<Bind>) -> String {
+        let mut clauses = Vec::new();
+        let mut list = |column: &str, values: &[String], binds: &mut Vec<Bind>| {
+            if !values.is_empty() {
+                let start = binds.len() + 1;
+                binds.extend(values.iter().cloned().map(Bind::Text));
+                let ph: Vec<String> = (start..start + values.len()).map(|i| format!("${i}")).collect();
+                clauses.push(format!("{column} IN ({})", ph.join(", ")));
+            }
+        };
+        list("stream_id", &self.stream_ids, binds);
+        list("stream_type", &self.stream_types, binds);
+        list("event_type", &self.event_types, binds);
+        if let Some(from) = self.from {
+            binds.push(Bind::Time(from));
+            clauses.push(format!("recorded_at >= ${}", binds.len()));
+        }
+        if let Some(to) = self.to {
+            binds.push(Bind::Time(to));
+            clauses.push(format!("recorded_at < ${}", binds.len()));
+        }
+        clauses.join(" AND ")
+    }
+}
+
+macro_rules! bind_all {
+    ($query:expr, $binds:expr) => {{
+        let mut q = $query;
+        for b in $binds {
+            q = match b {
+                Bind::Text(v) => q.bind(v.clone()),
+                Bind::Time(v) => q.bind(*v),
+                Bind::Int(v) => q.bind(*v),
+            };
+        }
+        q
+    }};
+}
+
+impl EventStore {
+    /// Up to `limit` events after `after` that pass `filter`, in global order.
+    pub async fn read_log(
+        &self,
+        filter: &LogFilter,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let mut binds = vec![Bind::Int(after)];
+        let mut conditions = "position > $1".to_string();
+        let extra = filter.where_sql(&mut binds);
+        if !extra.is_empty() {
+            conditions = format!("{conditions} AND {extra}");
+        }
+        binds.push(Bind::Int(limit));
+        let sql = format!(
+            "SELECT {} FROM events WHERE {conditions} ORDER BY position LIMIT ${}",
+            crate::read::COLUMNS,
+            binds.len()
+        );
+        let events = on_pool!(&self.backend, pool => {
+            let rows = bind_all!(sqlx::query(&sql), &binds).fetch_all(pool).await?;
+            let mut events = Vec::with_capacity(rows.len());
+            for row in &rows {
+                events.push(decode_row!(row));
+            }
+            events
+        });
+        Ok(events)
+    }
+
+    /// How many events pass `filter`.
+    pub async fn count_log(&self, filter: &LogFilter) -> Result<i64, StoreError> {
+        let mut binds = Vec::new();
+        let extra = filter.where_sql(&mut binds);
+        let sql = if extra.is_empty() {
+            "SELECT COUNT(*) FROM events".to_string()
+        } else {
+            format!("SELECT COUNT(*) FROM events WHERE {extra}")
+        };
+        let n = on_pool!(&self.backend, pool => {
+            bind_all!(sqlx::query_scalar::<_, i64>(&sql), &binds).fetch_one(pool).await?
+        });
+        Ok(n)
+    }
+
+    /// Loads an exported log into this (empty) store as it was: same positions, ids, versions,
+    /// metadata and times. All or nothing: one transaction. Positions must increase and each
+    /// stream's versions must count up from 1.
+    pub async fn import(&self, events: &[RecordedEvent]) -> Result<i64, StoreError> {
+        let invalid = |position: i64, reason: String| StoreError::Corrupt { position, reason };
+        let mut versions: HashMap<&str, (String, i64)> = HashMap::new();
+        let mut commands: HashMap<uuid::Uuid, (String, i64, i64, i64, DateTime<Utc>)> = HashMap::new();
+        let mut last = 0;
+        for e in events {
+            if e.position <= last {
+                return Err(invalid(e.position, format!("positions must increase (after {last})")));
+            }
+            last = e.position;
+            let entry = versions.entry(&e.stream_id).or_insert((e.stream_type.clone(), 0));
+            if e.version != entry.1 + 1 {
+                return Err(invalid(
+                    e.position,
+                    format!("{} jumps from version {} to {}", e.stream_id, entry.1, e.version),
+                ));
+            }
+            entry.1 = e.version;
+            if let Some(command_id) = e.metadata.command_id {
+                let c = commands.entry(command_id).or_insert((
+                    e.stream_id.clone(),
+                    e.version,
+                    e.position,
+                    e.position,
+                    e.recorded_at,
+                ));
+                c.1 = e.version;
+                c.3 = e.position;
+            }
+        }
+        on_pool!(&self.backend, pool => {
+            let mut tx = pool.begin_write().await?;
+            let existing: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events").fetch_one(&mut *tx).await?;
+            if existing > 0 {
+                tx.rollback().await?;
+                return Err(StoreError::NotEmpty(existing));
+            }
+            for e in events {
+                sqlx::query(
+                    "INSERT INTO events (position, event_id, stream_id, stream_type, version, event_type, \
+                     schema_version, payload, actor, command_id, correlation_id, causation_id, recorded_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                )
+                .bind(e.position)
+                .bind(e.event_id)
+                .bind(&e.stream_id)
+                .bind(&e.stream_type)
+                .bind(e.version)
+                .bind(&e.event_type)
+                .bind(e.schema_version)
+                .bind(Json(&e.payload))
+                .bind(e.metadata.actor.as_deref())
+                .bind(e.metadata.command_id)
+                .bind(e.metadata.correlation_id)
+                .bind(e.metadata.causation_id)
+                .bind(e.recorded_at)
+                .execute(&mut *tx)
+                .await?;
+            }
+            for (stream_id, (stream_type, version)) in &versions {
+                sqlx::query("INSERT INTO streams (stream_id, stream_type, version) VALUES ($1, $2, $3)")
+                    .bind(*stream_id)
+                    .bind(stream_type)
+                    .bind(*version)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            for (command_id, (stream_id, version, first, last, at)) in &commands {
+                sqlx::query(
+                    "INSERT INTO commands (command_id, stream_id, stream_version, first_position, last_position, recorded_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(command_id)
+                .bind(stream_id)
+                .bind(version)
+                .bind(first)
+                .bind(last)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+            }
+            sqlx::query("UPDATE log_head SET position = $1 WHERE id = 1").bind(last).execute(&mut *tx).await?;
+            tx.commit().await?;
+        });
+        self.advance_head(last);
+        Ok(last)
+    }
+}

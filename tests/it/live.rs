@@ -1,0 +1,290 @@
+//! Subscriptions over a real WebSocket, and the event log for researchers.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use doetank_api::server::ServerConfig;
+use doetank_domain::EncodedEvent;
+use doetank_store::{ExpectedVersion, Metadata, StreamId};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::api::{mutate, raise, register};
+use crate::both_backends;
+use crate::support::ws::{Incoming, LEGACY, MODERN};
+use crate::support::{TestApp, TestDb, WsClient};
+
+both_backends!(
+    a_subscriber_with_after_gets_every_event_once_in_order_across_the_seam,
+    a_reconnect_with_the_last_position_loses_nothing,
+    the_legacy_subprotocol_works_too_with_keepalives,
+    a_client_that_never_initialises_is_closed,
+    doetank_updated_pushes_the_read_model,
+    the_events_query_filters_and_pages_the_log,
+    as_of_and_at_version_return_the_past,
+);
+
+const EVENTS: &str = "subscription($after: Int, $streams: [String!]) { events(after: $after, streams: $streams) { position streamId version type } }";
+
+/// Appends `n` notes to a stream of its own (a type no projection reads).
+async fn write_notes(db: &TestDb, n: usize) {
+    let stream = StreamId::new("note", Uuid::new_v4());
+    for i in 0..n {
+        let event =
+            EncodedEvent { event_type: "NoteTaken".into(), schema_version: 1, payload: json!({ "i": i }) };
+        db.store
+            .append(&stream, ExpectedVersion::Any, &[event], &Metadata::new("writer"))
+            .await
+            .expect("append");
+    }
+}
+
+async fn collect_positions(client: &mut WsClient, until: i64) -> Vec<i64> {
+    let mut positions = Vec::new();
+    while positions.last().copied().unwrap_or(0) < until {
+        let data = client.next_data().await;
+        positions.push(data["events"]["position"].as_i64().expect("position"));
+    }
+    positions
+}
+
+async fn a_subscriber_with_after_gets_every_event_once_in_order_across_the_seam(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    write_notes(db, 50).await; // history to replay
+    let mut client = WsClient::connect(&app, MODERN).await;
+    client.init(json!({})).await;
+    client.subscribe("1", EVENTS, json!({ "after": 0 })).await;
+
+    // Eight writers append while the subscriber is replaying and then live.
+    let writers: Vec<_> = (0..8)
+        .map(|_| {
+            let store = db.store.clone();
+            tokio::spawn(async move {
+                let stream = StreamId::new("note", Uuid::new_v4());
+                for i in 0..25 {
+                    let event = EncodedEvent {
+                        event_type: "NoteTaken".into(),
+                        schema_version: 1,
+                        payload: json!({ "i": i }),
+                    };
+                    store
+                        .append(&stream, ExpectedVersion::Any, &[event], &Metadata::new("w"))
+                        .await
+                        .expect("append");
+                    if i % 5 == 0 {
+                        tokio::task::yield_now().await;
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.await.expect("writer");
+    }
+    let head = app.head().await;
+    assert_eq!(head, 250);
+    let positions = collect_positions(&mut client, head).await;
+    assert_eq!(positions, (1..=head).collect::<Vec<_>>(), "every event exactly once, in global order");
+    // Nothing more arrives.
+    assert!(client.next(Duration::from_millis(300)).await.is_none(), "no duplicates after the head");
+    client.close().await;
+}
+
+async fn a_reconnect_with_the_last_position_loses_nothing(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    write_notes(db, 10).await;
+    let mut client = WsClient::connect(&app, MODERN).await;
+    client.init(json!({})).await;
+    client.subscribe("1", EVENTS, json!({ "after": 0 })).await;
+    let first = collect_positions(&mut client, 6).await;
+    client.close().await; // the dashboard goes away...
+
+    write_notes(db, 15).await; // ...while the network keeps writing
+
+    let last = *first.last().expect("some events");
+    let mut again = WsClient::connect(&app, MODERN).await;
+    again.init(json!({})).await;
+    again.subscribe("2", EVENTS, json!({ "after": last })).await;
+    let head = app.head().await;
+    let rest = collect_positions(&mut again, head).await;
+    let all: Vec<i64> = first.iter().chain(&rest).copied().collect();
+    assert_eq!(all, (1..=head).collect::<Vec<_>>());
+    again.close().await;
+}
+
+async fn the_legacy_subprotocol_works_too_with_keepalives(db: &TestDb) {
+    let config = ServerConfig { keepalive: Duration::from_millis(100), ..ServerConfig::default() };
+    let app = TestApp::spawn_with(db, config).await;
+    let mut client = WsClient::connect(&app, LEGACY).await;
+    client.init(json!({})).await;
+    client.subscribe("a", EVENTS, json!({ "streams": ["note"] })).await;
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    write_notes(db, 3).await;
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        seen.push(client.next_data().await["events"]["type"].clone());
+    }
+    assert_eq!(seen, vec![json!("NoteTaken"); 3]);
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert!(client.next(Duration::from_millis(300)).await.is_none());
+    assert!(client.keepalives >= 2, "legacy `ka` keep-alives arrive ({} seen)", client.keepalives);
+
+    let mut modern = WsClient::connect(&app, MODERN).await;
+    modern.init(json!({})).await;
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert!(modern.next(Duration::from_millis(200)).await.is_none());
+    assert!(modern.keepalives >= 2, "graphql-transport-ws pings arrive ({} seen)", modern.keepalives);
+}
+
+async fn a_client_that_never_initialises_is_closed(db: &TestDb) {
+    let config = ServerConfig { init_timeout: Duration::from_millis(200), ..ServerConfig::default() };
+    let app = TestApp::spawn_with(db, config).await;
+    let mut client = WsClient::connect(&app, MODERN).await;
+    match client.next(Duration::from_secs(5)).await {
+        Some(Incoming::Closed(code, reason)) => {
+            assert_eq!(code, Some(4408), "{reason}");
+        }
+        other => panic!("expected the socket to close, got {other:?}"),
+    }
+    let refused = app
+        .http
+        .get(app.url("/graphql/ws"))
+        .header("connection", "upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(refused.status().as_u16(), 400, "no subprotocol asked for");
+}
+
+async fn doetank_updated_pushes_the_read_model(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let lead = register(&app, "Anna", "Gemeente Utrecht", "PUBLIC").await;
+    let challenge = raise(&app, &lead).await;
+    let formed = mutate(
+        &app,
+        "formDoetank",
+        "FormDoetankInput",
+        json!({ "name": "Live", "challengeId": challenge, "leadId": lead }),
+    )
+    .await;
+    let d = formed["data"]["formDoetank"]["doetank"]["id"].as_str().expect("id").to_string();
+
+    let mut client = WsClient::connect(&app, MODERN).await;
+    client.init(json!({})).await;
+    client.subscribe("d", "subscription($id: ID!) { doetankUpdated(id: $id) { name commissioner version members { role } } }", json!({ "id": d })).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    mutate(
+        &app,
+        "attachCommissioner",
+        "AttachCommissionerInput",
+        json!({ "doetankId": d, "organisation": "BZK" }),
+    )
+    .await;
+    let update = client.next_data().await;
+    assert_eq!(update["doetankUpdated"]["commissioner"], "BZK");
+    assert_eq!(update["doetankUpdated"]["version"], 3);
+    // Another doetank's events do not wake this subscriber.
+    let other = mutate(
+        &app,
+        "formDoetank",
+        "FormDoetankInput",
+        json!({ "name": "Anders", "challengeId": challenge, "leadId": lead }),
+    )
+    .await;
+    assert!(other.get("errors").is_none());
+    assert!(client.next(Duration::from_millis(300)).await.is_none());
+}
+
+async fn the_events_query_filters_and_pages_the_log(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let lead = register(&app, "Anna", "Gemeente Utrecht", "PUBLIC").await;
+    raise(&app, &lead).await;
+    write_notes(db, 7).await;
+    let query = "query($f: EventFilter, $after: String) { events(filter: $f, first: 3, after: $after) { totalCount \
+                 pageInfo { hasNextPage endCursor } edges { node { position streamType type version schemaVersion payload \
+                 actor correlationId recordedAt } } } }";
+    let mut after = Value::Null;
+    let mut positions = Vec::new();
+    loop {
+        let data = app.data(query, json!({ "f": { "streamType": "note" }, "after": after })).await;
+        assert_eq!(data["events"]["totalCount"], 7);
+        for edge in data["events"]["edges"].as_array().expect("edges") {
+            assert_eq!(edge["node"]["type"], "NoteTaken");
+            assert_eq!(edge["node"]["actor"], "writer");
+            positions.push(edge["node"]["position"].as_i64().expect("position"));
+        }
+        if data["events"]["pageInfo"]["hasNextPage"] != true {
+            break;
+        }
+        after = data["events"]["pageInfo"]["endCursor"].clone();
+    }
+    assert_eq!(positions, (3..=9).collect::<Vec<_>>());
+    let typed = app.data(query, json!({ "f": { "types": ["MemberRegistered"] } })).await;
+    assert_eq!(typed["events"]["totalCount"], 1);
+    let future = app.data(query, json!({ "f": { "from": "2999-01-01T00:00:00Z" } })).await;
+    assert_eq!(future["events"]["totalCount"], 0);
+
+    let body = app.http.get(app.url("/events.ndjson?after=4")).send().await.expect("ndjson");
+    assert_eq!(
+        body.headers().get("content-type").and_then(|v| v.to_str().ok()),
+        Some("application/x-ndjson")
+    );
+    let text = body.text().await.expect("text");
+    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).expect("json line")).collect();
+    assert_eq!(
+        lines.iter().map(|l| l["position"].as_i64().unwrap_or(0)).collect::<Vec<_>>(),
+        (5..=9).collect::<Vec<_>>()
+    );
+    assert_eq!(lines[0]["metadata"]["actor"], "writer");
+}
+
+async fn as_of_and_at_version_return_the_past(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let lead = register(&app, "Anna", "Gemeente Utrecht", "PUBLIC").await;
+    let second = register(&app, "Bas", "TNO", "PUBLIC").await;
+    let challenge = raise(&app, &lead).await;
+    let formed = mutate(
+        &app,
+        "formDoetank",
+        "FormDoetankInput",
+        json!({ "name": "Toen", "challengeId": challenge, "leadId": lead }),
+    )
+    .await;
+    let d = formed["data"]["formDoetank"]["doetank"]["id"].as_str().expect("id").to_string();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let then = chrono::Utc::now();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    mutate(&app, "joinDoetank", "DoetankMemberInput", json!({ "doetankId": d, "memberId": second })).await;
+    mutate(
+        &app,
+        "attachCommissioner",
+        "AttachCommissionerInput",
+        json!({ "doetankId": d, "organisation": "BZK" }),
+    )
+    .await;
+
+    let query = "query($id: ID!, $asOf: DateTime, $v: Int) { doetank(id: $id, asOf: $asOf, atVersion: $v) { version memberCount commissioner phases { phase } members { member { name } } } }";
+    let now = app.data(query, json!({ "id": d })).await;
+    assert_eq!(now["doetank"]["memberCount"], 2);
+    assert_eq!(now["doetank"]["commissioner"], "BZK");
+    let past = app.data(query, json!({ "id": d, "asOf": then.to_rfc3339() })).await;
+    assert_eq!(past["doetank"]["version"], 2);
+    assert_eq!(past["doetank"]["memberCount"], 1);
+    assert_eq!(past["doetank"]["commissioner"], Value::Null);
+    assert_eq!(past["doetank"]["members"][0]["member"]["name"], "Anna");
+    let v3 = app.data(query, json!({ "id": d, "v": 3 })).await;
+    assert_eq!(v3["doetank"]["memberCount"], 2);
+    assert_eq!(v3["doetank"]["commissioner"], Value::Null);
+    let before = app.data(query, json!({ "id": d, "asOf": "2000-01-01T00:00:00Z" })).await;
+    assert_eq!(before["doetank"], Value::Null, "it did not exist yet");
+}
+
+#[test]
+fn keepalive_test_helpers_are_exhaustive() {
+    // The set of subprotocols the server offers is the set the tests exercise.
+    let offered: HashSet<&str> = async_graphql::http::ALL_WEBSOCKET_PROTOCOLS.into_iter().collect();
+    assert_eq!(offered, HashSet::from([MODERN, LEGACY]));
+}
