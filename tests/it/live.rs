@@ -22,6 +22,7 @@ both_backends!(
     doetank_updated_pushes_the_read_model,
     the_events_query_filters_and_pages_the_log,
     as_of_and_at_version_return_the_past,
+    a_slow_subscriber_falls_back_to_the_log_and_holds_no_one_up,
 );
 
 const EVENTS: &str = "subscription($after: Int, $streams: [String!]) { events(after: $after, streams: $streams) { position streamId version type } }";
@@ -287,4 +288,28 @@ fn keepalive_test_helpers_are_exhaustive() {
     // The set of subprotocols the server offers is the set the tests exercise.
     let offered: HashSet<&str> = async_graphql::http::ALL_WEBSOCKET_PROTOCOLS.into_iter().collect();
     assert_eq!(offered, HashSet::from([MODERN, LEGACY]));
+}
+
+async fn a_slow_subscriber_falls_back_to_the_log_and_holds_no_one_up(db: &TestDb) {
+    // A tiny in-memory window, so the slow subscriber falls far behind it.
+    let mut app = doetank_api::App::new(db.store.clone());
+    app.feed = doetank_api::live::LogFeed::with_window(db.store.clone(), 16);
+    let app = TestApp::spawn_app(app, ServerConfig::default()).await;
+    let mut slow = WsClient::connect(&app, MODERN).await;
+    slow.init(json!({})).await;
+    slow.subscribe("slow", EVENTS, json!({ "after": 0 })).await;
+    let mut fast = WsClient::connect(&app, MODERN).await;
+    fast.init(json!({})).await;
+    fast.subscribe("fast", EVENTS, json!({ "after": 0 })).await;
+
+    write_notes(db, 400).await;
+    // The fast one keeps up while the slow one reads nothing at all.
+    let head = app.head().await;
+    let fast_positions = collect_positions(&mut fast, head).await;
+    assert_eq!(fast_positions, (1..=head).collect::<Vec<_>>());
+
+    write_notes(db, 100).await;
+    let head = app.head().await;
+    let slow_positions = collect_positions(&mut slow, head).await;
+    assert_eq!(slow_positions, (1..=head).collect::<Vec<_>>(), "the slow subscriber catches up from the log");
 }

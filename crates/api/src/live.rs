@@ -26,13 +26,24 @@ const POLL: Duration = Duration::from_millis(250);
 pub struct LogFeed {
     store: EventStore,
     window: Arc<RwLock<VecDeque<Arc<RecordedEvent>>>>,
+    capacity: usize,
     /// The last position the follower has put into the window.
     head: Arc<watch::Sender<i64>>,
 }
 
 impl LogFeed {
     pub fn new(store: EventStore) -> Self {
-        LogFeed { store, window: Arc::default(), head: Arc::new(watch::channel(-1).0) }
+        Self::with_window(store, WINDOW)
+    }
+
+    /// A feed that keeps at most `window` events in memory.
+    pub fn with_window(store: EventStore, window: usize) -> Self {
+        LogFeed {
+            store,
+            window: Arc::default(),
+            capacity: window.max(1),
+            head: Arc::new(watch::channel(-1).0),
+        }
     }
 
     pub fn watch(&self) -> watch::Receiver<i64> {
@@ -56,7 +67,7 @@ impl LogFeed {
                     last = events.last().map_or(last, |e| e.position);
                     if let Ok(mut window) = self.window.write() {
                         window.extend(events.into_iter().map(Arc::new));
-                        while window.len() > WINDOW {
+                        while window.len() > self.capacity {
                             window.pop_front();
                         }
                     }

@@ -22,7 +22,10 @@ impl TestApp {
     }
 
     pub async fn spawn_with(db: &TestDb, config: ServerConfig) -> TestApp {
-        let app = App::new(db.store.clone());
+        Self::spawn_app(App::new(db.store.clone()), config).await
+    }
+
+    pub async fn spawn_app(app: App, config: ServerConfig) -> TestApp {
         app.projector.catch_up().await.expect("catch up");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
