@@ -3,6 +3,7 @@
 mod api;
 mod cli;
 mod live;
+mod nodes;
 mod projections;
 mod store;
 mod support;

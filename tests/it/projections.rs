@@ -145,7 +145,7 @@ async fn rebuilt_read_models_equal_the_incremental_ones(db: &TestDb) {
 }
 
 /// Every read-model table as sorted rows of text.
-async fn dump(backend: &Backend) -> Vec<(String, Vec<Vec<Option<String>>>)> {
+pub async fn dump(backend: &Backend) -> Vec<(String, Vec<Vec<Option<String>>>)> {
     let mut out = Vec::new();
     for table in READ_MODEL_TABLES.iter().chain(&["rm_checkpoint"]) {
         let columns: Vec<String> = on_pool!(backend, pool => {

@@ -197,3 +197,56 @@ async fn the_log_refuses_updates_and_deletes(db: &TestDb) {
     assert!(delete.is_err(), "DELETE must be refused");
     assert_eq!(store.count_events().await.expect("count"), 1);
 }
+
+both_backends!(a_reader_polling_during_32_concurrent_writers_skips_and_repeats_nothing);
+
+async fn a_reader_polling_during_32_concurrent_writers_skips_and_repeats_nothing(db: &TestDb) {
+    const WRITERS: usize = 32;
+    const PER_WRITER: usize = 20;
+    let total = (WRITERS * PER_WRITER) as i64;
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (store, done) = (db.store.clone(), done.clone());
+        tokio::spawn(async move {
+            let (mut last, mut reads) = (0i64, 0u64);
+            loop {
+                let finished = done.load(std::sync::atomic::Ordering::SeqCst);
+                let page = store.read_all(last, 50).await.expect("read");
+                reads += 1;
+                for e in &page {
+                    assert_eq!(
+                        e.position,
+                        last + 1,
+                        "position {} skipped or repeated (read {reads})",
+                        last + 1
+                    );
+                    last = e.position;
+                }
+                if finished && page.is_empty() {
+                    return (last, reads);
+                }
+            }
+        })
+    };
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let store = db.store.clone();
+            tokio::spawn(async move {
+                let s = stream();
+                for i in 0..PER_WRITER {
+                    store
+                        .append(&s, ExpectedVersion::Any, &[event((w * 100 + i) as i64)], &Metadata::new("w"))
+                        .await
+                        .expect("append");
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.await.expect("writer");
+    }
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (last, reads) = reader.await.expect("reader");
+    assert_eq!(last, total, "the reader saw every position");
+    assert!(reads > 10, "the reader polled while the writers wrote ({reads} reads)");
+}

@@ -38,6 +38,27 @@ impl BeginWrite for sqlx::PgPool {
     }
 }
 
+/// Sends the new head on the `doetank_log` channel, where the backend has one.
+trait NotifyOtherNodes {
+    fn notify_other_nodes(&mut self, head: i64) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+}
+
+impl NotifyOtherNodes for Transaction<'static, Sqlite> {
+    async fn notify_other_nodes(&mut self, _head: i64) -> Result<(), sqlx::Error> {
+        Ok(())
+    }
+}
+
+impl NotifyOtherNodes for Transaction<'static, Postgres> {
+    async fn notify_other_nodes(&mut self, head: i64) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT pg_notify('doetank_log', $1)")
+            .bind(head.to_string())
+            .execute(&mut **self)
+            .await?;
+        Ok(())
+    }
+}
+
 /// Why an append was turned down inside its transaction (which is then rolled back).
 enum Verdict {
     Written(AppendResult),
@@ -158,6 +179,9 @@ impl EventStore {
                     .execute(&mut *tx)
                     .await?;
                 }
+                // Wake the other nodes (delivered at commit, never for a rolled-back append).
+                // SQLite has no such channel: other processes on the machine poll.
+                tx.notify_other_nodes(head).await?;
                 Verdict::Written(AppendResult {
                     stream_version: version,
                     first_position,

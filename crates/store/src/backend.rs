@@ -118,6 +118,33 @@ impl EventStore {
         });
     }
 
+    /// On PostgreSQL, listens for appends made by other processes (`LISTEN doetank_log`) and
+    /// advances the head this process's readers watch. Notifications only wake readers: the log
+    /// stays the truth, and readers also poll, so a lost notification delays, never loses.
+    pub async fn listen_for_other_nodes(&self) -> Result<Option<tokio::task::JoinHandle<()>>, StoreError> {
+        let Backend::Postgres(pool) = &self.backend else {
+            return Ok(None);
+        };
+        let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+        listener.listen("doetank_log").await?;
+        let store = self.clone();
+        Ok(Some(tokio::spawn(async move {
+            loop {
+                match listener.recv().await {
+                    Ok(notification) => {
+                        if let Ok(position) = notification.payload().parse::<i64>() {
+                            store.advance_head(position);
+                        }
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, "LISTEN doetank_log interrupted; reconnecting");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                }
+            }
+        })))
+    }
+
     /// Answers when the database does.
     pub async fn ping(&self) -> Result<(), StoreError> {
         on_pool!(&self.backend, pool => {

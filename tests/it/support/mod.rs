@@ -3,8 +3,10 @@
 
 pub mod app;
 pub mod db;
+pub mod process;
 pub mod ws;
 
 pub use app::TestApp;
 pub use db::TestDb;
+pub use process::ServerProcess;
 pub use ws::WsClient;

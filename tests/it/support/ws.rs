@@ -31,7 +31,11 @@ pub enum Incoming {
 
 impl WsClient {
     pub async fn connect(app: &TestApp, protocol: &'static str) -> WsClient {
-        let mut request = format!("ws://{}/graphql/ws", app.addr).into_client_request().expect("request");
+        Self::connect_to(app.addr, protocol).await
+    }
+
+    pub async fn connect_to(addr: std::net::SocketAddr, protocol: &'static str) -> WsClient {
+        let mut request = format!("ws://{addr}/graphql/ws").into_client_request().expect("request");
         request.headers_mut().insert("sec-websocket-protocol", protocol.parse().expect("header"));
         let (socket, response) = tokio_tungstenite::connect_async(request).await.expect("connect");
         assert_eq!(

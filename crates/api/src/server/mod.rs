@@ -101,6 +101,13 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
+    let listener_task = match app.store.listen_for_other_nodes().await {
+        Ok(task) => task,
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot LISTEN for other nodes; polling only");
+            None
+        }
+    };
     let projector = tokio::spawn(app.projector.clone().run(shutdown.clone()));
     let feed = tokio::spawn(app.feed.clone().follow(shutdown.clone()));
     let addr: Option<SocketAddr> = listener.local_addr().ok();
@@ -117,5 +124,8 @@ pub async fn serve(
         .await;
     projector.abort();
     feed.abort();
+    if let Some(task) = listener_task {
+        task.abort();
+    }
     result
 }

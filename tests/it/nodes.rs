@@ -1,0 +1,192 @@
+//! Several `doetank serve` processes on one database, and crash safety under `kill -9`.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use doetank_api::App;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::both_backends;
+use crate::projections::dump;
+use crate::support::ws::MODERN;
+use crate::support::{ServerProcess, TestDb, WsClient};
+
+both_backends!(
+    two_nodes_share_one_log_and_every_subscriber_sees_every_event_once,
+    kill_9_mid_write_loses_no_acknowledged_command
+);
+
+async fn post(
+    http: &reqwest::Client,
+    url: &str,
+    query: &str,
+    variables: Value,
+) -> Result<Value, reqwest::Error> {
+    http.post(url).json(&json!({ "query": query, "variables": variables })).send().await?.json().await
+}
+
+const REGISTER: &str = "mutation($input: RegisterMemberInput!) { registerMember(input: $input) { member { id } result { position } } }";
+
+async fn register_via(http: &reqwest::Client, node: &ServerProcess, name: &str) -> Value {
+    let input = json!({ "name": name, "organisation": "Gemeente Utrecht", "sector": "PUBLIC" });
+    let body =
+        post(http, &node.url("/graphql"), REGISTER, json!({ "input": input })).await.expect("register");
+    assert!(body.get("errors").is_none(), "{body:#}");
+    body["data"]["registerMember"].clone()
+}
+
+async fn wait_for_projections(db: &TestDb) {
+    let app = App::new(db.store.clone());
+    let head = db.store.head_position().await.expect("head");
+    let started = Instant::now();
+    while app.projector.checkpoint().await.expect("checkpoint") < head {
+        assert!(started.elapsed() < Duration::from_secs(20), "the nodes' projectors did not catch up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The read models equal a rebuild from the log.
+async fn assert_projections_equal_a_rebuild(db: &TestDb) {
+    wait_for_projections(db).await;
+    let built = dump(db.store.backend()).await;
+    App::new(db.store.clone()).projector.rebuild(&|_| {}).await.expect("rebuild");
+    assert_eq!(built, dump(db.store.backend()).await, "projections differ from a rebuild");
+}
+
+async fn collect(client: &mut WsClient, head: i64) -> Vec<i64> {
+    let mut positions = Vec::new();
+    while positions.last().copied().unwrap_or(0) < head {
+        positions.push(client.next_data().await["events"]["position"].as_i64().expect("position"));
+    }
+    positions
+}
+
+async fn two_nodes_share_one_log_and_every_subscriber_sees_every_event_once(db: &TestDb) {
+    let a = ServerProcess::start(&db.url).await;
+    let b = ServerProcess::start(&db.url).await;
+    let query = "subscription { events(after: 0) { position } }";
+    let mut on_a = WsClient::connect_to(a.addr, MODERN).await;
+    let mut on_b = WsClient::connect_to(b.addr, MODERN).await;
+    for client in [&mut on_a, &mut on_b] {
+        client.init(json!({})).await;
+        client.subscribe("all", query, json!({})).await;
+    }
+
+    // 16 clients write through both nodes at once.
+    let http = reqwest::Client::new();
+    let nodes = Arc::new([a, b]);
+    let writers: Vec<_> = (0..16)
+        .map(|w| {
+            let (http, nodes) = (http.clone(), nodes.clone());
+            tokio::spawn(async move {
+                for i in 0..5 {
+                    register_via(&http, &nodes[(w + i) % 2], &format!("Schrijver {w}-{i}")).await;
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.await.expect("writer");
+    }
+    let head = db.store.head_position().await.expect("head");
+    assert_eq!(head, 80);
+    let expected: Vec<i64> = (1..=head).collect();
+    assert_eq!(collect(&mut on_a, head).await, expected, "node A's subscriber: every event once, in order");
+    assert_eq!(collect(&mut on_b, head).await, expected, "node B's subscriber: every event once, in order");
+
+    // Fan-out latency from a write on A to a subscriber on B.
+    let mut worst = Duration::ZERO;
+    for i in 0..5 {
+        let started = Instant::now();
+        let written = register_via(&http, &nodes[0], &format!("Meting {i}")).await;
+        let position = written["result"]["position"].as_i64().expect("position");
+        let seen = on_b.next_data().await["events"]["position"].as_i64().expect("position");
+        assert_eq!(seen, position);
+        worst = worst.max(started.elapsed());
+    }
+    eprintln!("write on node A to receipt on node B: worst of 5 = {worst:?} ({})", db.store.backend_name());
+    if db.store.backend_name() == "postgres" {
+        assert!(
+            worst < Duration::from_millis(200),
+            "LISTEN/NOTIFY should deliver within milliseconds, took {worst:?}"
+        );
+    }
+    assert_projections_equal_a_rebuild(db).await;
+}
+
+const FORM: &str = "mutation($input: FormDoetankInput!) { formDoetank(input: $input) { doetank { id } result { position } } }";
+
+async fn kill_9_mid_write_loses_no_acknowledged_command(db: &TestDb) {
+    let mut node = ServerProcess::start(&db.url).await;
+    let http = reqwest::Client::new();
+    let lead = register_via(&http, &node, "Trekker").await["member"]["id"].as_str().expect("id").to_string();
+    let challenge = post(
+        &http,
+        &node.url("/graphql"),
+        "mutation($input: RaiseChallengeInput!) { raiseChallenge(input: $input) { challenge { id } } }",
+        json!({ "input": { "title": "Crash", "description": "Test", "raisedBy": lead, "origin": { "kind": "OWN_FRUSTRATION" } } }),
+    )
+    .await
+    .expect("raise")["data"]["raiseChallenge"]["challenge"]["id"]
+        .as_str()
+        .expect("challenge")
+        .to_string();
+
+    // Eight clients form doetanks (two events per command) as fast as they can...
+    let acknowledged = Arc::new(Mutex::new(Vec::<Uuid>::new()));
+    let url = node.url("/graphql");
+    let clients: Vec<_> = (0..8)
+        .map(|_| {
+            let (http, url, acknowledged) = (http.clone(), url.clone(), acknowledged.clone());
+            let (lead, challenge) = (lead.clone(), challenge.clone());
+            tokio::spawn(async move {
+                loop {
+                    let id = Uuid::new_v4();
+                    let input = json!({ "id": id, "name": "Crashtank", "challengeId": challenge, "leadId": lead, "commandId": Uuid::new_v4() });
+                    match post(&http, &url, FORM, json!({ "input": input })).await {
+                        Ok(body) if body["data"]["formDoetank"]["doetank"]["id"].is_string() => {
+                            acknowledged.lock().expect("lock").push(id)
+                        }
+                        Ok(body) => panic!("unexpected answer {body:#}"),
+                        Err(_) => return, // the server is gone
+                    }
+                }
+            })
+        })
+        .collect();
+    // ...until the server is killed in the middle of it.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    node.kill9();
+    for c in clients {
+        c.await.expect("client");
+    }
+    let acknowledged = acknowledged.lock().expect("lock").clone();
+    assert!(acknowledged.len() > 5, "the load ran before the kill ({} acknowledged)", acknowledged.len());
+
+    // Restart on the same database.
+    let _restarted = ServerProcess::start(&db.url).await;
+    let app = App::new(db.store.clone());
+    for id in &acknowledged {
+        let (_, version) = app.load::<doetank_domain::Doetank>(*id).await.expect("load");
+        assert_eq!(version, 2, "acknowledged doetank {id} must be in the log, both of its events");
+    }
+    // No half-written command: every doetank stream holds both events of its one command.
+    let (streams, events) = doetank_store::on_pool!(db.store.backend(), pool => {
+        let streams: Vec<(String, i64)> = sqlx::query_as("SELECT stream_id, version FROM streams WHERE stream_type = 'doetank'")
+            .fetch_all(pool).await.expect("streams");
+        let events: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE stream_type = 'doetank'")
+            .fetch_one(pool).await.expect("events");
+        (streams, events)
+    });
+    assert!(streams.iter().all(|(_, v)| *v == 2), "a half-written command survived: {streams:?}");
+    assert_eq!(events, 2 * streams.len() as i64);
+    assert!(streams.len() >= acknowledged.len());
+    eprintln!(
+        "kill -9 ({}): {} acknowledged, {} in the log (the rest were written but not yet answered)",
+        db.store.backend_name(),
+        acknowledged.len(),
+        streams.len()
+    );
+    assert_projections_equal_a_rebuild(db).await;
+}
