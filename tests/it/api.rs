@@ -4,6 +4,7 @@
 use serde_json::{json, Value};
 
 use crate::both_backends;
+use crate::support::app::{facilitator, member};
 use crate::support::{TestApp, TestDb};
 
 both_backends!(
@@ -41,14 +42,23 @@ const DOETANK_FIELDS: &str =
      coach { id } phases { phase completedAt summary } lessons { id kind title tags } } \
      result { streamVersion position deduplicated }";
 
+/// A doetank mutation as a facilitator.
 pub async fn mutate(app: &TestApp, mutation: &str, input_type: &str, input: Value) -> Value {
+    mutate_as(app, &facilitator(), mutation, input_type, input).await
+}
+
+pub async fn mutate_as(app: &TestApp, token: &str, mutation: &str, input_type: &str, input: Value) -> Value {
     let query =
         format!("mutation($input: {input_type}!) {{ {mutation}(input: $input) {{ {DOETANK_FIELDS} }} }}");
-    app.gql(&query, json!({ "input": input })).await
+    app.gql_as(Some(token), &query, json!({ "input": input })).await
 }
 
 async fn ok(app: &TestApp, mutation: &str, input_type: &str, input: Value) -> Value {
-    let body = mutate(app, mutation, input_type, input).await;
+    ok_as(app, &facilitator(), mutation, input_type, input).await
+}
+
+async fn ok_as(app: &TestApp, token: &str, mutation: &str, input_type: &str, input: Value) -> Value {
+    let body = mutate_as(app, token, mutation, input_type, input).await;
     assert!(body.get("errors").is_none(), "{mutation} failed: {body:#}");
     body["data"][mutation].clone()
 }
@@ -62,8 +72,20 @@ async fn refused(
     code: &str,
     rule: Option<&str>,
 ) {
+    refused_as(app, &facilitator(), mutation, input_type, input, code, rule).await
+}
+
+pub async fn refused_as(
+    app: &TestApp,
+    token: &str,
+    mutation: &str,
+    input_type: &str,
+    input: Value,
+    code: &str,
+    rule: Option<&str>,
+) {
     let head = app.head().await;
-    let body = mutate(app, mutation, input_type, input).await;
+    let body = mutate_as(app, token, mutation, input_type, input).await;
     let error = &body["errors"][0];
     assert_eq!(error["extensions"]["code"], code, "{mutation}: {body:#}");
     if let Some(rule) = rule {
@@ -103,8 +125,9 @@ async fn a_doetank_lives_through_http_and_every_rule_answers_with_its_code(db: &
     );
 
     let complete = |phase: &str| json!({ "doetankId": d, "phase": phase, "summary": "Klaar." });
-    refused(
+    refused_as(
         &app,
+        &member(&lead),
         "completePhase",
         "CompletePhaseInput",
         complete("DISCOVER"),
@@ -168,8 +191,9 @@ async fn a_doetank_lives_through_http_and_every_rule_answers_with_its_code(db: &
     .await;
 
     // Rule 4: in order, each once.
-    refused(
+    refused_as(
         &app,
+        &member(&lead),
         "completePhase",
         "CompletePhaseInput",
         complete("RESEARCH"),
@@ -177,11 +201,12 @@ async fn a_doetank_lives_through_http_and_every_rule_answers_with_its_code(db: &
         Some("PHASE_ORDER"),
     )
     .await;
-    let done = ok(&app, "completePhase", "CompletePhaseInput", complete("DISCOVER")).await;
+    let done = ok_as(&app, &member(&lead), "completePhase", "CompletePhaseInput", complete("DISCOVER")).await;
     assert_eq!(done["doetank"]["currentPhase"], "RESEARCH");
     assert_eq!(done["doetank"]["phases"][0]["summary"], "Klaar.");
-    refused(
+    refused_as(
         &app,
+        &member(&lead),
         "completePhase",
         "CompletePhaseInput",
         complete("DISCOVER"),
@@ -192,8 +217,9 @@ async fn a_doetank_lives_through_http_and_every_rule_answers_with_its_code(db: &
 
     // Lessons: by members or the coach only.
     let lesson = |by: &str, title: &str, body: &str| json!({ "doetankId": d, "recordedBy": by, "kind": "DOES_NOT_WORK", "title": title, "body": body, "tags": ["Werving"] });
-    refused(
+    refused_as(
         &app,
+        &member(&outsider),
         "recordLesson",
         "RecordLessonInput",
         lesson(&outsider, "x", "y"),
@@ -201,15 +227,17 @@ async fn a_doetank_lives_through_http_and_every_rule_answers_with_its_code(db: &
         Some("LESSON_BY_TEAM"),
     )
     .await;
-    ok(
+    ok_as(
         &app,
+        &member(&second),
         "recordLesson",
         "RecordLessonInput",
         lesson(&second, "Alleen LinkedIn werkt niet", "Oproepen leverden geen koppels op."),
     )
     .await;
-    let with_lessons = ok(
+    let with_lessons = ok_as(
         &app,
+        &member(&coach),
         "recordLesson",
         "RecordLessonInput",
         lesson(&coach, "Werkgevers twijfelen", "De werkgevers vrezen kosten."),
@@ -266,8 +294,9 @@ async fn a_doetank_lives_through_http_and_every_rule_answers_with_its_code(db: &
     )
     .await;
     assert_eq!(concluded["doetank"]["status"], "DISCONTINUED");
-    refused(
+    refused_as(
         &app,
+        &member(&second),
         "recordLesson",
         "RecordLessonInput",
         lesson(&second, "t", "b"),
@@ -285,7 +314,7 @@ async fn a_doetank_lives_through_http_and_every_rule_answers_with_its_code(db: &
         .await;
     let events = history["doetank"]["history"].as_array().expect("history");
     assert_eq!(events[0]["type"], "DoetankFormed");
-    assert_eq!(events[0]["actor"], "test");
+    assert_eq!(events[0]["actor"], "facilitator:staff", "the metadata records who did it");
     assert_eq!(events.last().map(|e| e["type"].clone()), Some(json!("DoetankConcluded")));
     assert!(events.iter().enumerate().all(|(i, e)| e["version"] == json!(i + 1)));
 }

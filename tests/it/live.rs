@@ -11,8 +11,10 @@ use uuid::Uuid;
 
 use crate::api::{mutate, raise, register};
 use crate::both_backends;
+use crate::support::app::{facilitator, token};
 use crate::support::ws::{Incoming, LEGACY, MODERN};
 use crate::support::{TestApp, TestDb, WsClient};
+use doetank_api::auth::Role;
 
 both_backends!(
     a_subscriber_with_after_gets_every_event_once_in_order_across_the_seam,
@@ -53,7 +55,7 @@ async fn a_subscriber_with_after_gets_every_event_once_in_order_across_the_seam(
     let app = TestApp::spawn(db).await;
     write_notes(db, 50).await; // history to replay
     let mut client = WsClient::connect(&app, MODERN).await;
-    client.init(json!({})).await;
+    client.init(json!({ "token": facilitator() })).await;
     client.subscribe("1", EVENTS, json!({ "after": 0 })).await;
 
     // Eight writers append while the subscriber is replaying and then live.
@@ -95,7 +97,7 @@ async fn a_reconnect_with_the_last_position_loses_nothing(db: &TestDb) {
     let app = TestApp::spawn(db).await;
     write_notes(db, 10).await;
     let mut client = WsClient::connect(&app, MODERN).await;
-    client.init(json!({})).await;
+    client.init(json!({ "token": facilitator() })).await;
     client.subscribe("1", EVENTS, json!({ "after": 0 })).await;
     let first = collect_positions(&mut client, 6).await;
     client.close().await; // the dashboard goes away...
@@ -104,7 +106,7 @@ async fn a_reconnect_with_the_last_position_loses_nothing(db: &TestDb) {
 
     let last = *first.last().expect("some events");
     let mut again = WsClient::connect(&app, MODERN).await;
-    again.init(json!({})).await;
+    again.init(json!({ "token": facilitator() })).await;
     again.subscribe("2", EVENTS, json!({ "after": last })).await;
     let head = app.head().await;
     let rest = collect_positions(&mut again, head).await;
@@ -117,7 +119,7 @@ async fn the_legacy_subprotocol_works_too_with_keepalives(db: &TestDb) {
     let config = ServerConfig { keepalive: Duration::from_millis(100), ..ServerConfig::default() };
     let app = TestApp::spawn_with(db, config).await;
     let mut client = WsClient::connect(&app, LEGACY).await;
-    client.init(json!({})).await;
+    client.init(json!({ "token": facilitator() })).await;
     client.subscribe("a", EVENTS, json!({ "streams": ["note"] })).await;
     tokio::time::sleep(Duration::from_millis(150)).await;
     write_notes(db, 3).await;
@@ -131,7 +133,7 @@ async fn the_legacy_subprotocol_works_too_with_keepalives(db: &TestDb) {
     assert!(client.keepalives >= 2, "legacy `ka` keep-alives arrive ({} seen)", client.keepalives);
 
     let mut modern = WsClient::connect(&app, MODERN).await;
-    modern.init(json!({})).await;
+    modern.init(json!({ "token": facilitator() })).await;
     tokio::time::sleep(Duration::from_millis(350)).await;
     assert!(modern.next(Duration::from_millis(200)).await.is_none());
     assert!(modern.keepalives >= 2, "graphql-transport-ws pings arrive ({} seen)", modern.keepalives);
@@ -174,7 +176,7 @@ async fn doetank_updated_pushes_the_read_model(db: &TestDb) {
     let d = formed["data"]["formDoetank"]["doetank"]["id"].as_str().expect("id").to_string();
 
     let mut client = WsClient::connect(&app, MODERN).await;
-    client.init(json!({})).await;
+    client.init(json!({ "token": facilitator() })).await;
     client.subscribe("d", "subscription($id: ID!) { doetankUpdated(id: $id) { name commissioner version members { role } } }", json!({ "id": d })).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     mutate(
@@ -228,7 +230,15 @@ async fn the_events_query_filters_and_pages_the_log(db: &TestDb) {
     let future = app.data(query, json!({ "f": { "from": "2999-01-01T00:00:00Z" } })).await;
     assert_eq!(future["events"]["totalCount"], 0);
 
-    let body = app.http.get(app.url("/events.ndjson?after=4")).send().await.expect("ndjson");
+    let anonymous = app.http.get(app.url("/events.ndjson")).send().await.expect("ndjson");
+    assert_eq!(anonymous.status().as_u16(), 401, "the log is for signed-in readers");
+    let body = app
+        .http
+        .get(app.url("/events.ndjson?after=4"))
+        .bearer_auth(token("r", Role::Researcher))
+        .send()
+        .await
+        .expect("ndjson");
     assert_eq!(
         body.headers().get("content-type").and_then(|v| v.to_str().ok()),
         Some("application/x-ndjson")
@@ -296,10 +306,10 @@ async fn a_slow_subscriber_falls_back_to_the_log_and_holds_no_one_up(db: &TestDb
     app.feed = doetank_api::live::LogFeed::with_window(db.store.clone(), 16);
     let app = TestApp::spawn_app(app, ServerConfig::default()).await;
     let mut slow = WsClient::connect(&app, MODERN).await;
-    slow.init(json!({})).await;
+    slow.init(json!({ "token": facilitator() })).await;
     slow.subscribe("slow", EVENTS, json!({ "after": 0 })).await;
     let mut fast = WsClient::connect(&app, MODERN).await;
-    fast.init(json!({})).await;
+    fast.init(json!({ "token": facilitator() })).await;
     fast.subscribe("fast", EVENTS, json!({ "after": 0 })).await;
 
     write_notes(db, 400).await;

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::both_backends;
 use crate::projections::dump;
+use crate::support::app::facilitator;
 use crate::support::ws::MODERN;
 use crate::support::{ServerProcess, TestDb, WsClient};
 
@@ -23,7 +24,13 @@ async fn post(
     query: &str,
     variables: Value,
 ) -> Result<Value, reqwest::Error> {
-    http.post(url).json(&json!({ "query": query, "variables": variables })).send().await?.json().await
+    http.post(url)
+        .bearer_auth(facilitator())
+        .json(&json!({ "query": query, "variables": variables }))
+        .send()
+        .await?
+        .json()
+        .await
 }
 
 const REGISTER: &str = "mutation($input: RegisterMemberInput!) { registerMember(input: $input) { member { id } result { position } } }";
@@ -69,7 +76,7 @@ async fn two_nodes_share_one_log_and_every_subscriber_sees_every_event_once(db: 
     let mut on_a = WsClient::connect_to(a.addr, MODERN).await;
     let mut on_b = WsClient::connect_to(b.addr, MODERN).await;
     for client in [&mut on_a, &mut on_b] {
-        client.init(json!({})).await;
+        client.init(json!({ "token": facilitator() })).await;
         client.subscribe("all", query, json!({})).await;
     }
 

@@ -13,6 +13,10 @@ pub enum AppError {
     NotFound { what: &'static str, id: String },
     #[error("invalid {field}: {message}")]
     BadInput { field: String, message: String },
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("{0}")]
+    Forbidden(String),
     #[error("event store: {0}")]
     Store(StoreError),
     #[error("event could not be decoded: {0}")]

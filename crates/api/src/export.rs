@@ -4,7 +4,7 @@
 
 use std::io::Write;
 
-use doetank_store::{EventStore, Metadata, RecordedEvent};
+use doetank_store::{EventStore, LogFilter, Metadata, RecordedEvent};
 use futures::Stream;
 
 use crate::error::AppError;
@@ -33,33 +33,49 @@ pub const CSV_HEADER: [&str; 13] = [
     "recorded_at",
 ];
 
-/// The log after `after`, page by page, up to the head as it was when the stream started.
+/// The log after `after` that passes `filter`, page by page, up to the head as it was when the
+/// stream started.
 pub fn pages(
     store: EventStore,
     after: i64,
+    filter: LogFilter,
 ) -> impl Stream<Item = Result<Vec<RecordedEvent>, AppError>> + Send {
-    futures::stream::unfold((store, after, None::<i64>, false), |(store, last, end, done)| async move {
-        if done {
+    struct Cursor {
+        store: EventStore,
+        filter: LogFilter,
+        last: i64,
+        end: Option<i64>,
+        done: bool,
+    }
+    let cursor = Cursor { store, filter, last: after, end: None, done: false };
+    futures::stream::unfold(cursor, |mut c| async move {
+        if c.done {
             return None;
         }
-        let end = match end {
+        let end = match c.end {
             Some(end) => end,
-            None => match store.head_position().await {
-                Ok(head) => head,
-                Err(err) => return Some((Err(err.into()), (store, last, Some(last), true))),
+            None => match c.store.head_position().await {
+                Ok(head) => *c.end.insert(head),
+                Err(err) => {
+                    c.done = true;
+                    return Some((Err(err.into()), c));
+                }
             },
         };
-        if last >= end {
+        if c.last >= end {
             return None;
         }
-        match store.read_all(last, PAGE).await {
+        match c.store.read_log(&c.filter, c.last, PAGE).await {
             Ok(events) if events.is_empty() => None,
             Ok(mut events) => {
                 events.retain(|e| e.position <= end);
-                let next = events.last().map_or(end, |e| e.position);
-                Some((Ok(events), (store, next, Some(end), false)))
+                c.last = events.last().map_or(end, |e| e.position);
+                Some((Ok(events), c))
             }
-            Err(err) => Some((Err(err.into()), (store, last, Some(end), true))),
+            Err(err) => {
+                c.done = true;
+                Some((Err(err.into()), c))
+            }
         }
     })
 }

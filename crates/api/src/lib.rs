@@ -1,6 +1,7 @@
 //! Projections and the GraphQL API over the doetank event log.
 
 pub mod app;
+pub mod auth;
 pub mod commands;
 pub mod demo;
 pub mod error;
@@ -13,6 +14,7 @@ pub mod rows;
 pub mod search;
 pub mod server;
 pub mod sql;
+pub mod visibility;
 
 pub use app::{App, CommandOptions, CommandOutcome};
 pub use error::AppError;

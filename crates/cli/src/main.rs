@@ -8,8 +8,11 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use doetank_api::auth::{Auth, Role, Viewer};
 use doetank_api::server::ServerConfig;
+use doetank_api::visibility;
 use doetank_api::App;
+use doetank_store::LogFilter;
 use doetank_store::{EventStore, DEFAULT_DATABASE_URL};
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -41,6 +44,23 @@ enum Command {
         /// On an empty database, load the network's documented history first.
         #[arg(long)]
         demo: bool,
+        #[command(flatten)]
+        keys: JwtKeys,
+    },
+    /// Mint a bearer token (HS256) for development and the demo.
+    Token {
+        /// The member id (`sub`); for facilitators and researchers any name will do.
+        #[arg(long)]
+        member: String,
+        /// facilitator, member or researcher.
+        #[arg(long)]
+        role: Role,
+        /// How long the token lives: 30m, 1h, 7d, ...
+        #[arg(long, default_value = "1h", value_parser = doetank_api::auth::parse_ttl)]
+        expires: chrono::Duration,
+        /// The HS256 secret the server verifies with.
+        #[arg(long, env = "DOETANK_JWT_SECRET", hide_env_values = true)]
+        jwt_secret: String,
     },
     /// Drop every read model and rebuild it from the log.
     Rebuild,
@@ -56,9 +76,40 @@ enum Command {
         /// The file to write; standard output when absent.
         #[arg(long, short)]
         output: Option<PathBuf>,
+        /// Only what anyone may see: informal doetanks' events are left out (rule 5).
+        #[arg(long)]
+        public: bool,
     },
     /// Load an exported log (NDJSON or CSV) into an empty database and rebuild the read models.
     Import { file: PathBuf },
+}
+
+/// How the server verifies bearer tokens.
+#[derive(clap::Args, Debug)]
+struct JwtKeys {
+    /// HS256 shared secret. Without it (and without a public key) the server makes up a secret
+    /// per start, so only tokens it prints itself (with --demo) work.
+    #[arg(long, env = "DOETANK_JWT_SECRET", hide_env_values = true)]
+    jwt_secret: Option<String>,
+    /// RS256: a PEM file with the identity provider's public key.
+    #[arg(long, env = "DOETANK_JWT_PUBLIC_KEY", conflicts_with = "jwt_secret")]
+    jwt_public_key: Option<PathBuf>,
+}
+
+impl JwtKeys {
+    fn auth(&self) -> anyhow::Result<Auth> {
+        if let Some(path) = &self.jwt_public_key {
+            let pem = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            return Ok(Auth::rs256(&pem)?);
+        }
+        match &self.jwt_secret {
+            Some(secret) => Ok(Auth::hs256(secret.as_bytes())),
+            None => {
+                tracing::warn!("no --jwt-secret given: using a random one; tokens die with this process");
+                Ok(Auth::hs256(doetank_api::server::random_secret().as_bytes()))
+            }
+        }
+    }
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -93,6 +144,25 @@ async fn open(url: &str) -> anyhow::Result<App> {
     Ok(App::new(store))
 }
 
+/// Ready tokens for the demo's people, valid for 12 hours.
+fn print_demo_tokens(auth: &Auth) -> anyhow::Result<()> {
+    use doetank_api::demo::demo_id;
+    let ttl = chrono::Duration::hours(12);
+    println!(
+        "demo tokens (send as `Authorization: Bearer <token>`, or as {{\"token\": ...}} in connection_init):"
+    );
+    let people = [
+        ("facilitator", demo_id(1).to_string(), Role::Facilitator, "Femke Voorbeeld (fictief), Kennisland"),
+        ("lead of 20/10", demo_id(3).to_string(), Role::Member, "Sanne Voorbeeld (fictief)"),
+        ("lead of Hack de OR! (informal)", demo_id(5).to_string(), Role::Member, "Noor Voorbeeld (fictief)"),
+        ("researcher", "researcher".to_string(), Role::Researcher, "a researcher"),
+    ];
+    for (what, sub, role, who) in people {
+        println!("  {what} — {who}:\n    {}", auth.mint(&sub, role, ttl)?);
+    }
+    Ok(())
+}
+
 /// A progress bar on standard error (hidden when `visible` is false, e.g. exporting to stdout).
 fn progress(total: i64, visible: bool) -> ProgressBar {
     if !visible {
@@ -108,10 +178,11 @@ async fn export(
     app: &App,
     format: ExportFormat,
     after: i64,
+    filter: LogFilter,
     out: Box<dyn Write>,
     bar: &ProgressBar,
 ) -> anyhow::Result<u64> {
-    let mut pages = Box::pin(doetank_api::export::pages(app.store.clone(), after.max(0)));
+    let mut pages = Box::pin(doetank_api::export::pages(app.store.clone(), after.max(0), filter));
     let mut written = 0u64;
     match format {
         ExportFormat::Ndjson => {
@@ -156,11 +227,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             bar.finish();
             println!("rebuilt the read models up to position {position}");
         }
-        Command::Serve { listen, demo } => {
+        Command::Serve { listen, demo, keys } => {
+            let auth = keys.auth()?;
             let app = open(&cli.database_url).await?;
             app.projector.catch_up().await?;
             if demo {
                 doetank_api::demo::load(&app).await?;
+                print_demo_tokens(&auth)?;
             }
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
@@ -175,9 +248,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     let _ = stop.send(true);
                 }
             });
-            doetank_api::server::serve(app, ServerConfig::default(), listener, shutdown).await?;
+            let config = ServerConfig { auth, ..ServerConfig::default() };
+            doetank_api::server::serve(app, config, listener, shutdown).await?;
         }
-        Command::Export { format, after, output } => {
+        Command::Token { member, role, expires, jwt_secret } => {
+            println!("{}", Auth::hs256(jwt_secret.as_bytes()).mint(&member, role, expires)?);
+        }
+        Command::Export { format, after, output, public } => {
             let app = open(&cli.database_url).await?;
             let head = app.store.head_position().await?;
             let out: Box<dyn Write> = match &output {
@@ -187,7 +264,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 None => Box::new(BufWriter::new(std::io::stdout().lock())),
             };
             let bar = progress(head - after.max(0), output.is_some());
-            let written = export(&app, format, after, out, &bar).await?;
+            let filter = LogFilter {
+                doetanks_visible_to: public.then(|| visibility::log_viewer(&Viewer::anonymous())).flatten(),
+                ..LogFilter::default()
+            };
+            let written = export(&app, format, after, filter, out, &bar).await?;
             bar.finish_and_clear();
             eprintln!("exported {written} events");
         }

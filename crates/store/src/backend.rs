@@ -60,6 +60,8 @@ impl EventStore {
                 // WAL + NORMAL survives a killed process (the WAL is in the OS's hands at commit);
                 // only a power cut can lose the last commits.
                 .synchronous(SqliteSynchronous::Normal)
+                // Erased personal data is overwritten on delete, not left in free pages.
+                .pragma("secure_delete", "ON")
                 .busy_timeout(Duration::from_secs(30));
             let pool =
                 SqlitePoolOptions::new().max_connections(max_connections).connect_with(options).await?;

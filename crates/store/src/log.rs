@@ -20,6 +20,17 @@ pub struct LogFilter {
     pub event_types: Vec<String>,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
+    /// Informal doetanks (DOMAIN.md rule 5): when set, events of a doetank stream pass only if
+    /// its read model says the doetank is public, or `viewer` is one of its members or its coach.
+    /// `None` sees everything.
+    pub doetanks_visible_to: Option<DoetankViewer>,
+}
+
+/// Whose eyes the log is read through, for informal doetanks.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DoetankViewer {
+    /// The member id of the reader, if they are a member.
+    pub member_id: Option<String>,
 }
 
 enum Bind {
@@ -29,11 +40,7 @@ enum Bind {
 }
 
 impl LogFilter {
-    pub fn is_empty(&self) -> bool {
-        *self == LogFilter::default()
-    }
-
-    /// Does `event` pass this filter? (The same test the SQL makes, for events already in memory.)
+    /// Does `event` pass this filter, the doetank visibility aside (which needs the read models)?
     pub fn matches(&self, event: &RecordedEvent) -> bool {
         (self.stream_ids.is_empty() || self.stream_ids.contains(&event.stream_id))
             && (self.stream_types.is_empty() || self.stream_types.contains(&event.stream_type))
@@ -62,6 +69,15 @@ impl LogFilter {
         if let Some(to) = self.to {
             binds.push(Bind::Time(to));
             clauses.push(format!("recorded_at < ${}", binds.len()));
+        }
+        if let Some(viewer) = &self.doetanks_visible_to {
+            binds.push(Bind::Text(viewer.member_id.clone().unwrap_or_default()));
+            let m = binds.len();
+            clauses.push(format!(
+                "(stream_type <> 'doetank' OR EXISTS (SELECT 1 FROM rm_doetanks d WHERE d.id = substr(events.stream_id, 9) \
+                 AND (d.is_public OR d.coach_id = ${m} OR EXISTS (SELECT 1 FROM rm_doetank_members vm \
+                 WHERE vm.doetank_id = d.id AND vm.member_id = ${m}))))"
+            ));
         }
         clauses.join(" AND ")
     }

@@ -2,12 +2,33 @@
 
 use std::net::SocketAddr;
 
+use doetank_api::auth::{Auth, Role};
 use doetank_api::server::ServerConfig;
 use doetank_api::App;
 use serde_json::{json, Value};
 use tokio::sync::watch;
 
 use super::TestDb;
+
+/// The secret test servers verify tokens with.
+pub const TEST_SECRET: &str = "test-secret-for-doetank-integration-tests";
+
+pub fn auth() -> Auth {
+    Auth::hs256(TEST_SECRET.as_bytes())
+}
+
+/// A token for `subject` in `role`, valid for an hour.
+pub fn token(subject: &str, role: Role) -> String {
+    auth().mint(subject, role, chrono::Duration::hours(1)).expect("mint")
+}
+
+pub fn facilitator() -> String {
+    token("staff", Role::Facilitator)
+}
+
+pub fn member(id: &str) -> String {
+    token(id, Role::Member)
+}
 
 pub struct TestApp {
     pub addr: SocketAddr,
@@ -26,6 +47,7 @@ impl TestApp {
     }
 
     pub async fn spawn_app(app: App, config: ServerConfig) -> TestApp {
+        let config = ServerConfig { auth: auth(), ..config };
         app.projector.catch_up().await.expect("catch up");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
@@ -39,16 +61,19 @@ impl TestApp {
         format!("http://{}{}", self.addr, path)
     }
 
-    /// Posts a GraphQL request and returns the whole response body.
+    /// Posts a GraphQL request as a facilitator and returns the whole response body.
     pub async fn gql(&self, query: &str, variables: Value) -> Value {
-        let response = self
-            .http
-            .post(self.url("/graphql"))
-            .header("x-doetank-actor", "test")
-            .json(&json!({ "query": query, "variables": variables }))
-            .send()
-            .await
-            .expect("POST /graphql");
+        self.gql_as(Some(&facilitator()), query, variables).await
+    }
+
+    /// Posts a GraphQL request with `token` (anonymous when `None`).
+    pub async fn gql_as(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut request =
+            self.http.post(self.url("/graphql")).json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("POST /graphql");
         assert!(response.status().is_success(), "HTTP {}", response.status());
         response.json().await.expect("JSON body")
     }

@@ -18,6 +18,7 @@ impl ServerProcess {
             let mut child = Command::new(env!("CARGO_BIN_EXE_doetank"))
                 .args(["serve", "--listen", "127.0.0.1:0", "--database-url", &url])
                 .env("RUST_LOG", "warn")
+                .env("DOETANK_JWT_SECRET", super::app::TEST_SECRET)
                 .stdout(Stdio::piped())
                 .stderr(Stdio::inherit())
                 .spawn()

@@ -36,6 +36,12 @@ impl ErrorExtensions for AppError {
                     e.set("expected", expected.as_str());
                     e.set("actual", *actual);
                 }),
+            AppError::Unauthenticated(message) => {
+                Error::new(message.as_str()).extend_with(|_, e| e.set("code", "UNAUTHENTICATED"))
+            }
+            AppError::Forbidden(message) => {
+                Error::new(message.as_str()).extend_with(|_, e| e.set("code", "FORBIDDEN"))
+            }
             AppError::Store(_) | AppError::Codec(_) | AppError::Database(_) => {
                 tracing::error!(error = %self, "internal error");
                 Error::new("internal error; the server log has the details")

@@ -24,9 +24,10 @@ pub const MAX_DEPTH: usize = 12;
 /// Largest complexity (fields, counted per selection) a query may have.
 pub const MAX_COMPLEXITY: usize = 2_000;
 
-/// Who is sending the request; recorded as the actor of every event it causes.
-#[derive(Debug, Clone)]
-pub struct Actor(pub String);
+/// The viewer of the request or connection (anonymous when absent).
+pub fn viewer(ctx: &async_graphql::Context<'_>) -> crate::auth::Viewer {
+    ctx.data_opt::<crate::auth::Viewer>().cloned().unwrap_or_default()
+}
 
 pub fn build_schema(app: App) -> DoetankSchema {
     Schema::build(query::Query, mutation::Mutation, subscription::Subscription)

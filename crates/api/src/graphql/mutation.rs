@@ -11,8 +11,9 @@ use uuid::Uuid;
 use super::errors::GqlResult;
 use super::objects::{Challenge, Doetank, Member};
 use super::scalars::*;
-use super::Actor;
+use super::viewer;
 use crate::app::{App, CommandOptions, CommandOutcome};
+use crate::auth::Viewer;
 use crate::commands::PersonalData;
 use crate::error::AppError;
 use crate::rows::*;
@@ -30,7 +31,7 @@ pub struct CommandControl {
 }
 
 fn options(ctx: &Context<'_>, control: &CommandControl) -> Result<CommandOptions> {
-    let actor = ctx.data_opt::<Actor>().map(|a| a.0.clone()).unwrap_or_else(|| "anonymous".into());
+    let actor = viewer(ctx).actor();
     let command_id = control.command_id.as_ref().map(|id| parse_id("commandId", id)).transpose().gql()?;
     Ok(CommandOptions { actor, expected_version: control.expected_version, command_id, correlation_id: None })
 }
@@ -43,6 +44,22 @@ fn new_or(field: &str, id: &Option<ID>) -> Result<Uuid> {
     match id {
         Some(id) => parse_id(field, id).gql(),
         None => Ok(Uuid::new_v4()),
+    }
+}
+
+/// Lessons are recorded in one's own name.
+fn recorder(ctx: &Context<'_>, recorded_by: &Option<ID>) -> Result<Uuid> {
+    let viewer = viewer(ctx);
+    viewer.require_signed_in().gql()?;
+    let me = viewer
+        .member_id
+        .ok_or_else(|| AppError::Forbidden("lessons are recorded by members".into()))
+        .gql()?;
+    match recorded_by {
+        Some(given) if id("recordedBy", given)? != me => {
+            Err(AppError::Forbidden("lessons are recorded in one's own name".into())).gql()
+        }
+        _ => Ok(me),
     }
 }
 
@@ -292,8 +309,8 @@ pub struct ConsultExpertInput {
 pub struct RecordLessonInput {
     pub doetank_id: ID,
     pub lesson_id: Option<ID>,
-    /// A member or the coach of the doetank (rule 4).
-    pub recorded_by: ID,
+    /// A member or the coach of the doetank (rule 4): the signed-in member; defaults to them.
+    pub recorded_by: Option<ID>,
     /// The phase the lesson belongs to; the current phase when absent.
     pub phase: Option<Phase>,
     pub kind: LessonKind,
@@ -339,6 +356,7 @@ pub struct Mutation;
 #[Object]
 impl Mutation {
     async fn register_member(&self, ctx: &Context<'_>, input: RegisterMemberInput) -> Result<MemberPayload> {
+        viewer(ctx).require_facilitator().gql()?;
         let app = app(ctx)?;
         let member_id = new_or("id", &input.id)?;
         let personal = PersonalData { name: input.name, email: input.email };
@@ -361,6 +379,7 @@ impl Mutation {
         ctx: &Context<'_>,
         input: UpdateMemberProfileInput,
     ) -> Result<MemberPayload> {
+        viewer(ctx).require_self_or_facilitator(id("memberId", &input.member_id)?).gql()?;
         let app = app(ctx)?;
         let member_id = id("memberId", &input.member_id)?;
         if let Some(name) = &input.name {
@@ -380,6 +399,7 @@ impl Mutation {
         ctx: &Context<'_>,
         input: MemberCommandInput,
     ) -> Result<MemberPayload> {
+        viewer(ctx).require_facilitator().gql()?;
         let app = app(ctx)?;
         let member_id = id("memberId", &input.member_id)?;
         let outcome = app
@@ -393,6 +413,7 @@ impl Mutation {
 
     /// Removes the member's personal data for good; the pseudonymous id stays in history.
     async fn erase_member(&self, ctx: &Context<'_>, input: MemberCommandInput) -> Result<MemberPayload> {
+        viewer(ctx).require_self_or_facilitator(id("memberId", &input.member_id)?).gql()?;
         let app = app(ctx)?;
         let member_id = id("memberId", &input.member_id)?;
         let outcome =
@@ -405,6 +426,7 @@ impl Mutation {
         ctx: &Context<'_>,
         input: RaiseChallengeInput,
     ) -> Result<ChallengePayload> {
+        viewer(ctx).require_self_or_facilitator(id("raisedBy", &input.raised_by)?).gql()?;
         let app = app(ctx)?;
         let challenge_id = new_or("id", &input.id)?;
         let raised_by = id("raisedBy", &input.raised_by)?;
@@ -420,6 +442,7 @@ impl Mutation {
     }
 
     async fn pledge_support(&self, ctx: &Context<'_>, input: PledgeSupportInput) -> Result<ChallengePayload> {
+        viewer(ctx).require_self_or_facilitator(id("memberId", &input.member_id)?).gql()?;
         let app = app(ctx)?;
         let outcome = app
             .pledge_support(
@@ -437,6 +460,7 @@ impl Mutation {
         ctx: &Context<'_>,
         input: FindCommissionerInput,
     ) -> Result<ChallengePayload> {
+        viewer(ctx).require_facilitator().gql()?;
         let app = app(ctx)?;
         let outcome = app
             .execute::<ChallengeAgg>(
@@ -450,6 +474,7 @@ impl Mutation {
     }
 
     async fn form_doetank(&self, ctx: &Context<'_>, input: FormDoetankInput) -> Result<DoetankPayload> {
+        viewer(ctx).require_self_or_facilitator(id("leadId", &input.lead_id)?).gql()?;
         let app = app(ctx)?;
         let doetank_id = new_or("id", &input.id)?;
         let members = input.member_ids.iter().map(|m| id("memberIds", m)).collect::<Result<Vec<_>>>()?;
@@ -470,11 +495,14 @@ impl Mutation {
 
     async fn join_doetank(&self, ctx: &Context<'_>, input: DoetankMemberInput) -> Result<DoetankPayload> {
         let app = app(ctx)?;
+        let doetank_id = id("doetankId", &input.doetank_id)?;
+        let member_id = id("memberId", &input.member_id)?;
+        authorize(app, &viewer(ctx), doetank_id, Who::SelfLeadOrFacilitator(member_id)).await.gql()?;
         let outcome = app
             .join_doetank(
                 &options(ctx, &input.control)?,
-                id("doetankId", &input.doetank_id)?,
-                id("memberId", &input.member_id)?,
+                doetank_id,
+                member_id,
                 input.at.unwrap_or_else(Utc::now),
             )
             .await
@@ -485,15 +513,22 @@ impl Mutation {
     async fn leave_doetank(&self, ctx: &Context<'_>, input: DoetankMemberInput) -> Result<DoetankPayload> {
         let member_id = id("memberId", &input.member_id)?;
         let at = input.at.unwrap_or_else(Utc::now);
-        doetank_command(ctx, &input.doetank_id, &input.control, |d| d.leave(member_id, at)).await
+        doetank_command(ctx, &input.doetank_id, Who::SelfLeadOrFacilitator(member_id), &input.control, |d| {
+            d.leave(member_id, at)
+        })
+        .await
     }
 
     async fn change_lead(&self, ctx: &Context<'_>, input: DoetankMemberInput) -> Result<DoetankPayload> {
         let member_id = id("memberId", &input.member_id)?;
-        doetank_command(ctx, &input.doetank_id, &input.control, |d| d.change_lead(member_id)).await
+        doetank_command(ctx, &input.doetank_id, Who::LeadOrFacilitator, &input.control, |d| {
+            d.change_lead(member_id)
+        })
+        .await
     }
 
     async fn assign_coach(&self, ctx: &Context<'_>, input: AssignCoachInput) -> Result<DoetankPayload> {
+        viewer(ctx).require_facilitator().gql()?;
         let app = app(ctx)?;
         let outcome = app
             .assign_coach(
@@ -507,7 +542,7 @@ impl Mutation {
     }
 
     async fn release_coach(&self, ctx: &Context<'_>, input: DoetankCommandInput) -> Result<DoetankPayload> {
-        doetank_command(ctx, &input.doetank_id, &input.control, |d| d.release_coach()).await
+        doetank_command(ctx, &input.doetank_id, Who::Facilitator, &input.control, |d| d.release_coach()).await
     }
 
     async fn attach_commissioner(
@@ -515,7 +550,7 @@ impl Mutation {
         ctx: &Context<'_>,
         input: AttachCommissionerInput,
     ) -> Result<DoetankPayload> {
-        doetank_command(ctx, &input.doetank_id, &input.control, |d| {
+        doetank_command(ctx, &input.doetank_id, Who::LeadOrFacilitator, &input.control, |d| {
             d.attach_commissioner(&input.organisation)
         })
         .await
@@ -524,7 +559,7 @@ impl Mutation {
     async fn hold_kickoff(&self, ctx: &Context<'_>, input: HoldKickoffInput) -> Result<DoetankPayload> {
         let attendees =
             input.attendee_ids.iter().map(|m| id("attendeeIds", m)).collect::<Result<Vec<_>>>()?;
-        doetank_command(ctx, &input.doetank_id, &input.control, |d| {
+        doetank_command(ctx, &input.doetank_id, Who::LeadCoachOrFacilitator, &input.control, |d| {
             d.hold_kickoff(input.date, &input.venue, attendees.clone())
         })
         .await
@@ -533,14 +568,14 @@ impl Mutation {
     /// Completes the current phase and starts the next (rule 4).
     async fn complete_phase(&self, ctx: &Context<'_>, input: CompletePhaseInput) -> Result<DoetankPayload> {
         let at = input.at.unwrap_or_else(Utc::now);
-        doetank_command(ctx, &input.doetank_id, &input.control, |d| {
+        doetank_command(ctx, &input.doetank_id, Who::Lead, &input.control, |d| {
             d.complete_phase(input.phase.into(), &input.summary, at)
         })
         .await
     }
 
     async fn consult_expert(&self, ctx: &Context<'_>, input: ConsultExpertInput) -> Result<DoetankPayload> {
-        doetank_command(ctx, &input.doetank_id, &input.control, |d| {
+        doetank_command(ctx, &input.doetank_id, Who::Team, &input.control, |d| {
             d.consult_expert(&input.topic, &input.expert)
         })
         .await
@@ -549,18 +584,21 @@ impl Mutation {
     async fn record_lesson(&self, ctx: &Context<'_>, input: RecordLessonInput) -> Result<DoetankPayload> {
         let lesson = NewLesson {
             lesson_id: new_or("lessonId", &input.lesson_id)?,
-            recorded_by: id("recordedBy", &input.recorded_by)?,
+            recorded_by: recorder(ctx, &input.recorded_by)?,
             phase: input.phase.map(Into::into),
             kind: input.kind.into(),
             title: input.title,
             body: input.body,
             tags: input.tags,
         };
-        doetank_command(ctx, &input.doetank_id, &input.control, |d| d.record_lesson(lesson.clone())).await
+        doetank_command(ctx, &input.doetank_id, Who::Member, &input.control, |d| {
+            d.record_lesson(lesson.clone())
+        })
+        .await
     }
 
     async fn publish_update(&self, ctx: &Context<'_>, input: PublishUpdateInput) -> Result<DoetankPayload> {
-        doetank_command(ctx, &input.doetank_id, &input.control, |d| {
+        doetank_command(ctx, &input.doetank_id, Who::Team, &input.control, |d| {
             d.publish_update(input.channel.into(), &input.title, &input.link)
         })
         .await
@@ -571,7 +609,7 @@ impl Mutation {
         ctx: &Context<'_>,
         input: HandOverInput,
     ) -> Result<DoetankPayload> {
-        doetank_command(ctx, &input.doetank_id, &input.control, |d| {
+        doetank_command(ctx, &input.doetank_id, Who::Lead, &input.control, |d| {
             d.hand_over_business_case(&input.organisation, &input.summary)
         })
         .await
@@ -583,7 +621,7 @@ impl Mutation {
         ctx: &Context<'_>,
         input: DoetankCommandInput,
     ) -> Result<DoetankPayload> {
-        doetank_command(ctx, &input.doetank_id, &input.control, |d| d.make_public()).await
+        doetank_command(ctx, &input.doetank_id, Who::Facilitator, &input.control, |d| d.make_public()).await
     }
 
     async fn conclude_doetank(
@@ -592,10 +630,69 @@ impl Mutation {
         input: ConcludeDoetankInput,
     ) -> Result<DoetankPayload> {
         let at = input.at.unwrap_or_else(Utc::now);
-        doetank_command(ctx, &input.doetank_id, &input.control, |d| {
+        doetank_command(ctx, &input.doetank_id, Who::LeadOrFacilitator, &input.control, |d| {
             d.conclude(input.outcome.into(), &input.reflection, at)
         })
         .await
+    }
+}
+
+/// Who may send a command to a doetank.
+#[derive(Clone, Copy, Debug)]
+enum Who {
+    /// Only its lead (rule: the lead coordinates).
+    Lead,
+    /// Its lead, or a facilitator.
+    LeadOrFacilitator,
+    /// Its lead or coach, or a facilitator.
+    LeadCoachOrFacilitator,
+    /// Its members and its coach.
+    Team,
+    /// Network staff only.
+    Facilitator,
+    /// Anyone signed in as a member; the domain's rules decide the rest.
+    Member,
+    /// The member concerned, the lead, or a facilitator.
+    SelfLeadOrFacilitator(Uuid),
+}
+
+async fn authorize(app: &App, viewer: &Viewer, doetank_id: Uuid, who: Who) -> Result<(), AppError> {
+    viewer.require_signed_in()?;
+    let facilitator_may = matches!(
+        who,
+        Who::LeadOrFacilitator
+            | Who::LeadCoachOrFacilitator
+            | Who::Facilitator
+            | Who::SelfLeadOrFacilitator(_)
+    );
+    if facilitator_may && viewer.is_facilitator() {
+        return Ok(());
+    }
+    if matches!(who, Who::Facilitator) {
+        return Err(AppError::Forbidden("only facilitators may do this".into()));
+    }
+    if matches!(who, Who::Member) {
+        return Ok(());
+    }
+    let doetank = app.require::<DoetankAgg>(doetank_id, "doetank").await?;
+    let me = viewer.member_id;
+    let is_lead = me.is_some() && doetank.lead == me;
+    let is_coach = me.is_some() && doetank.coach == me;
+    let allowed = match who {
+        Who::Lead | Who::LeadOrFacilitator => is_lead,
+        Who::LeadCoachOrFacilitator => is_lead || is_coach,
+        Who::Team => me.is_some_and(|m| doetank.is_member(m)) || is_coach,
+        Who::SelfLeadOrFacilitator(member) => is_lead || me == Some(member),
+        Who::Facilitator => false,
+        Who::Member => true,
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden(format!(
+            "{} may not do this in this doetank",
+            viewer.member_id.map_or("this viewer".to_string(), |m| format!("member {m}"))
+        )))
     }
 }
 
@@ -603,11 +700,13 @@ impl Mutation {
 async fn doetank_command(
     ctx: &Context<'_>,
     doetank_id: &ID,
+    who: Who,
     control: &CommandControl,
     decide: impl Fn(&DoetankAgg) -> Result<Vec<doetank_domain::DoetankEvent>, doetank_domain::DomainError>,
 ) -> Result<DoetankPayload> {
     let app = app(ctx)?;
     let doetank_id = id("doetankId", doetank_id)?;
+    authorize(app, &viewer(ctx), doetank_id, who).await.gql()?;
     let outcome = app.execute::<DoetankAgg>(doetank_id, &options(ctx, control)?, decide).await.gql()?;
     doetank_payload(app, outcome).await
 }

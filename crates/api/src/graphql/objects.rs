@@ -11,9 +11,11 @@ use uuid::Uuid;
 use super::errors::GqlResult;
 use super::loaders::*;
 use super::scalars::*;
+use super::viewer;
 use crate::app::App;
 use crate::error::AppError;
 use crate::rows::*;
+use crate::visibility;
 
 fn loader_error(e: Arc<AppError>) -> async_graphql::Error {
     e.as_ref().extend()
@@ -24,9 +26,18 @@ pub async fn load_member(ctx: &Context<'_>, id: &str) -> Result<Option<Member>> 
     Ok(loader.load_one(id.to_string()).await.map_err(loader_error)?.map(Member))
 }
 
+/// The doetank, if it exists and the viewer may see it (rule 5: informal doetanks are seen only
+/// by their team and facilitators).
 pub async fn load_doetank(ctx: &Context<'_>, id: &str) -> Result<Option<Doetank>> {
     let loader = ctx.data::<DataLoader<DoetankLoader>>()?;
-    Ok(loader.load_one(id.to_string()).await.map_err(loader_error)?.map(Doetank::live))
+    let Some(row) = loader.load_one(id.to_string()).await.map_err(loader_error)? else {
+        return Ok(None);
+    };
+    let app = ctx.data::<App>()?;
+    if !row.is_public && !visibility::can_see(app.store.backend(), &viewer(ctx), &row.id).await.gql()? {
+        return Ok(None);
+    }
+    Ok(Some(Doetank::live(row)))
 }
 
 pub async fn load_challenge(ctx: &Context<'_>, id: &str) -> Result<Option<Challenge>> {
@@ -169,9 +180,11 @@ impl Challenge {
     }
     async fn doetanks(&self, ctx: &Context<'_>) -> Result<Vec<Doetank>> {
         let app = ctx.data::<App>()?;
-        let sql = format!("{DOETANK_SELECT} WHERE d.challenge_id = $1 ORDER BY d.created_position");
-        let rows: Vec<DoetankRow> =
-            crate::sql::fetch_all(app.store.backend(), &sql, &[self.0.id.clone().into()]).await.gql()?;
+        let mut f = crate::sql::Filter::default();
+        f.push("d.challenge_id = ?", self.0.id.clone());
+        visibility::restrict_doetanks(&mut f, "d", &viewer(ctx));
+        let sql = format!("{DOETANK_SELECT}{} ORDER BY d.created_position", f.where_sql());
+        let rows: Vec<DoetankRow> = crate::sql::fetch_all(app.store.backend(), &sql, &f.args).await.gql()?;
         Ok(rows.into_iter().map(Doetank::live).collect())
     }
 }

@@ -11,12 +11,14 @@ use super::errors::GqlResult;
 use super::objects::*;
 use super::pagination::{Page, TotalCount, Window};
 use super::scalars::*;
+use super::viewer;
 use crate::app::App;
 use crate::error::AppError;
 use crate::history::{self, AsOf};
 use crate::rows::*;
 use crate::search;
 use crate::sql::{self, Arg, Filter};
+use crate::visibility;
 
 pub struct Query;
 
@@ -61,6 +63,7 @@ impl EventFilter {
             event_types: self.types.unwrap_or_default(),
             from: self.from,
             to: self.to,
+            doetanks_visible_to: None,
         }
     }
 }
@@ -85,7 +88,11 @@ impl Query {
         if as_of.is_now() {
             return load_doetank(ctx, &uuid.to_string()).await;
         }
-        let Some(past) = history::replay(&app(ctx)?.store, "doetank", uuid, as_of).await.gql()? else {
+        let store = &app(ctx)?.store;
+        if !visibility::can_see_id(store.backend(), &viewer(ctx), uuid).await.gql()? {
+            return Ok(None);
+        }
+        let Some(past) = history::replay(store, "doetank", uuid, as_of).await.gql()? else {
             return Ok(None);
         };
         let sql_text = format!("{DOETANK_SELECT} WHERE d.id = $1");
@@ -120,6 +127,7 @@ impl Query {
         if let Some(coach) = filter.coach_id {
             f.push("d.coach_id = ?", parse_id("coachId", &coach).gql()?);
         }
+        visibility::restrict_doetanks(&mut f, "d", &viewer(ctx));
         if let Some(member) = filter.member_id {
             f.push(
                 "EXISTS (SELECT 1 FROM rm_doetank_members dm WHERE dm.doetank_id = d.id AND dm.member_id = ?)",
@@ -265,6 +273,7 @@ impl Query {
         if let Some(doetank) = filter.doetank_id {
             f.push("l.doetank_id = ?", parse_id("doetankId", &doetank).gql()?);
         }
+        visibility::restrict_by_doetank(&mut f, "l", &viewer(ctx));
         let backend = app(ctx)?.store.backend();
         let search = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty());
         let (from, rank, order) = match (search, backend) {
@@ -323,7 +332,10 @@ impl Query {
             }
             None => 0,
         };
-        let filter = filter.unwrap_or_default().into_log_filter();
+        let viewer = viewer(ctx);
+        viewer.require_reader().gql()?;
+        let mut filter = filter.unwrap_or_default().into_log_filter();
+        filter.doetanks_visible_to = visibility::log_viewer(&viewer);
         let store = &app(ctx)?.store;
         let total = store.count_log(&filter).await.gql()?;
         let mut events = store.read_log(&filter, after_position, window.limit + 1).await.gql()?;
@@ -383,8 +395,32 @@ pub struct PhaseDuration {
 
 pub struct Statistics;
 
-async fn counts(ctx: &Context<'_>, sql_text: &str) -> Result<Vec<Count>> {
-    let rows: Vec<KeyCount> = sql::fetch_all(app(ctx)?.store.backend(), sql_text, &[]).await.gql()?;
+/// Which rows a statistic may count: rule 5 hides informal doetanks here too.
+#[derive(Clone, Copy)]
+enum Scope {
+    /// Rows of `rm_doetanks`.
+    Doetanks,
+    /// Rows with a `doetank_id`.
+    OfDoetanks,
+}
+
+fn scoped(ctx: &Context<'_>, scope: Scope) -> Filter {
+    let mut f = Filter::default();
+    match scope {
+        Scope::Doetanks => visibility::restrict_doetanks(&mut f, "t", &viewer(ctx)),
+        Scope::OfDoetanks => visibility::restrict_by_doetank(&mut f, "t", &viewer(ctx)),
+    }
+    f
+}
+
+/// Counts the visible rows of `table`, grouped by `column`.
+async fn counts(ctx: &Context<'_>, table: &str, column: &str, scope: Scope) -> Result<Vec<Count>> {
+    let f = scoped(ctx, scope);
+    let sql_text = format!(
+        "SELECT t.{column} AS key, COUNT(*) AS count FROM {table} t{} GROUP BY t.{column} ORDER BY 1",
+        f.where_sql()
+    );
+    let rows: Vec<KeyCount> = sql::fetch_all(app(ctx)?.store.backend(), &sql_text, &f.args).await.gql()?;
     Ok(rows
         .into_iter()
         .map(|r| Count { key: r.key.unwrap_or_else(|| "NONE".into()), count: r.count })
@@ -394,34 +430,34 @@ async fn counts(ctx: &Context<'_>, sql_text: &str) -> Result<Vec<Count>> {
 #[Object]
 impl Statistics {
     async fn doetanks_per_phase(&self, ctx: &Context<'_>) -> Result<Vec<Count>> {
-        counts(ctx, "SELECT current_phase AS key, COUNT(*) AS count FROM rm_doetanks GROUP BY current_phase ORDER BY 1").await
+        counts(ctx, "rm_doetanks", "current_phase", Scope::Doetanks).await
     }
     async fn doetanks_per_status(&self, ctx: &Context<'_>) -> Result<Vec<Count>> {
-        counts(ctx, "SELECT status AS key, COUNT(*) AS count FROM rm_doetanks GROUP BY status ORDER BY 1")
-            .await
+        counts(ctx, "rm_doetanks", "status", Scope::Doetanks).await
     }
     async fn lessons_per_kind(&self, ctx: &Context<'_>) -> Result<Vec<Count>> {
-        counts(ctx, "SELECT kind AS key, COUNT(*) AS count FROM rm_lessons GROUP BY kind ORDER BY 1").await
+        counts(ctx, "rm_lessons", "kind", Scope::OfDoetanks).await
     }
     async fn lessons_per_phase(&self, ctx: &Context<'_>) -> Result<Vec<Count>> {
-        counts(ctx, "SELECT phase AS key, COUNT(*) AS count FROM rm_lessons GROUP BY phase ORDER BY 1").await
+        counts(ctx, "rm_lessons", "phase", Scope::OfDoetanks).await
     }
     async fn members_per_organisation(&self, ctx: &Context<'_>) -> Result<Vec<Count>> {
-        counts(
-            ctx,
+        let rows: Vec<KeyCount> = sql::fetch_all(
+            app(ctx)?.store.backend(),
             "SELECT organisation AS key, COUNT(*) AS count FROM rm_members WHERE NOT erased \
              GROUP BY organisation ORDER BY 2 DESC, 1",
-        )
-        .await
-    }
-    async fn median_days_per_phase(&self, ctx: &Context<'_>) -> Result<Vec<PhaseDuration>> {
-        let rows: Vec<PhaseRow> = sql::fetch_all(
-            app(ctx)?.store.backend(),
-            "SELECT doetank_id, phase, started_at, completed_at, summary FROM rm_doetank_phases WHERE completed_at IS NOT NULL",
             &[],
         )
         .await
         .gql()?;
+        Ok(rows.into_iter().map(|r| Count { key: r.key.unwrap_or_default(), count: r.count }).collect())
+    }
+    async fn median_days_per_phase(&self, ctx: &Context<'_>) -> Result<Vec<PhaseDuration>> {
+        let mut f = scoped(ctx, Scope::OfDoetanks);
+        f.clauses.push("t.completed_at IS NOT NULL".into());
+        let sql_text = format!("SELECT t.doetank_id, t.phase, t.started_at, t.completed_at, t.summary FROM rm_doetank_phases t{}", f.where_sql());
+        let rows: Vec<PhaseRow> =
+            sql::fetch_all(app(ctx)?.store.backend(), &sql_text, &f.args).await.gql()?;
         let mut days: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
         for row in &rows {
             if let Some(done) = &row.completed_at {

@@ -1,25 +1,49 @@
 //! Subscriptions over WebSocket: the log itself, and a doetank's read model as it changes.
 
 use async_graphql::{Context, Result, Subscription, ID};
-use doetank_store::{LogFilter, StreamId};
+use doetank_store::{LogFilter, RecordedEvent, StreamId};
 use futures::{Stream, StreamExt};
 
 use super::errors::GqlResult;
 use super::objects::{Doetank, Event};
 use super::scalars::parse_id;
+use super::viewer;
 use crate::app::App;
+use crate::auth::Viewer;
 use crate::error::AppError;
 use crate::rows::{DoetankRow, DOETANK_SELECT};
 use crate::sql;
+use crate::visibility;
 
 pub struct Subscription;
+
+/// Waits until the read models include `position`, so visibility is judged on current data.
+async fn projected(app: &App, position: i64) {
+    let mut applied = app.projector.watch_applied();
+    while *applied.borrow_and_update() < position {
+        if applied.changed().await.is_err() {
+            break;
+        }
+    }
+}
+
+/// Rule 5 for a live event: a doetank's events reach only those who may see the doetank.
+async fn visible_event(app: &App, viewer: &Viewer, event: &RecordedEvent) -> Result<bool, AppError> {
+    if event.stream_type != "doetank" || viewer.is_facilitator() {
+        return Ok(true);
+    }
+    projected(app, event.position).await;
+    let id = event.stream_id.get("doetank-".len()..).unwrap_or_default();
+    visibility::can_see(app.store.backend(), viewer, id).await
+}
 
 #[Subscription]
 impl Subscription {
     /// Every event of the log in global order. With `after`, first everything after that
     /// position (a reconnecting client passes the last position it saw and loses nothing), then
     /// live, without a gap or a duplicate at the seam. Without it, only what is written from now.
-    /// `streams` takes stream ids (`doetank-<uuid>`) or stream types (`doetank`).
+    /// `streams` takes stream ids (`doetank-<uuid>`) or stream types (`doetank`). For signed-in
+    /// readers; informal doetanks' events reach only their team and facilitators.
     async fn events(
         &self,
         ctx: &Context<'_>,
@@ -28,6 +52,8 @@ impl Subscription {
         streams: Option<Vec<String>>,
     ) -> Result<impl Stream<Item = Result<Event>>> {
         let app = ctx.data::<App>()?.clone();
+        let viewer = viewer(ctx);
+        viewer.require_reader().gql()?;
         let after = match after {
             Some(after) if after < 0 => return Err(AppError::bad_input("after", "must be 0 or more")).gql(),
             Some(after) => after,
@@ -35,7 +61,7 @@ impl Subscription {
         };
         let types = types.unwrap_or_default();
         let streams = streams.unwrap_or_default();
-        Ok(app.feed.subscribe(after).filter_map(move |item| {
+        Ok(app.feed.clone().subscribe(after).filter_map(move |item| {
             let keep = match &item {
                 Ok(e) => {
                     (types.is_empty() || types.contains(&e.event_type))
@@ -44,18 +70,32 @@ impl Subscription {
                 }
                 Err(_) => true,
             };
-            let out = if keep { Some(item.map(|e| Event(e.as_ref().clone())).gql()) } else { None };
-            async move { out }
+            let (app, viewer) = (app.clone(), viewer.clone());
+            async move {
+                if !keep {
+                    return None;
+                }
+                match item {
+                    Ok(event) => match visible_event(&app, &viewer, &event).await {
+                        Ok(true) => Some(Ok(Event(event.as_ref().clone()))),
+                        Ok(false) => None,
+                        Err(err) => Some(Err(err).gql()),
+                    },
+                    Err(err) => Some(Err(err).gql()),
+                }
+            }
         }))
     }
 
-    /// The doetank's read model, each time one of its events has been projected.
+    /// The doetank's read model, each time one of its events has been projected (only while the
+    /// viewer may see it).
     async fn doetank_updated(
         &self,
         ctx: &Context<'_>,
         id: ID,
     ) -> Result<impl Stream<Item = Result<Doetank>>> {
         let app = ctx.data::<App>()?.clone();
+        let viewer = viewer(ctx);
         let uuid = parse_id("id", &id).gql()?;
         let stream_id = StreamId::new("doetank", uuid).to_string();
         let head = app.store.head_position().await.gql()?;
@@ -64,21 +104,23 @@ impl Subscription {
             let keep = item.as_ref().map_or(true, |e| filter.matches(e));
             async move { keep }
         });
-        Ok(events.then(move |item| {
-            let app = app.clone();
-            async move {
-                let event = item.gql()?;
-                let mut applied = app.projector.watch_applied();
-                while *applied.borrow_and_update() < event.position {
-                    if applied.changed().await.is_err() {
-                        break;
+        Ok(events
+            .then(move |item| {
+                let (app, viewer) = (app.clone(), viewer.clone());
+                async move {
+                    let event = item.gql()?;
+                    projected(&app, event.position).await;
+                    if !visibility::can_see_id(app.store.backend(), &viewer, uuid).await.gql()? {
+                        return Ok(None);
                     }
+                    let sql_text = format!("{DOETANK_SELECT} WHERE d.id = $1");
+                    let row: Option<DoetankRow> =
+                        sql::fetch_optional(app.store.backend(), &sql_text, &[uuid.into()]).await.gql()?;
+                    row.map(|row| Some(Doetank::live(row)))
+                        .ok_or_else(|| AppError::not_found("doetank", uuid))
+                        .gql()
                 }
-                let sql_text = format!("{DOETANK_SELECT} WHERE d.id = $1");
-                let row: Option<DoetankRow> =
-                    sql::fetch_optional(app.store.backend(), &sql_text, &[uuid.into()]).await.gql()?;
-                row.map(Doetank::live).ok_or_else(|| AppError::not_found("doetank", uuid)).gql()
-            }
-        }))
+            })
+            .filter_map(|item: Result<Option<Doetank>>| async move { item.transpose() }))
     }
 }

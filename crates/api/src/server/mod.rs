@@ -9,9 +9,10 @@ use std::time::Duration;
 use std::net::SocketAddr;
 
 use async_graphql::http::GraphiQLSource;
+use async_graphql::{ErrorExtensions, Pos};
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -22,7 +23,9 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::app::App;
-use crate::graphql::{build_schema, request_loaders, Actor, DoetankSchema};
+use crate::auth::{Auth, Viewer};
+use crate::error::AppError;
+use crate::graphql::{build_schema, request_loaders, DoetankSchema};
 
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -34,12 +37,23 @@ pub struct ServerConfig {
     pub keepalive: Duration,
     /// How long a client may take to send `connection_init` before the socket is closed (4408).
     pub init_timeout: Duration,
+    /// How bearer tokens are verified (and, with a secret, minted).
+    pub auth: Auth,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { keepalive: Duration::from_secs(15), init_timeout: Duration::from_secs(10) }
+        ServerConfig {
+            keepalive: Duration::from_secs(15),
+            init_timeout: Duration::from_secs(10),
+            auth: Auth::hs256(random_secret().as_bytes()),
+        }
     }
+}
+
+/// A secret for a server started without one: its tokens die with the process.
+pub fn random_secret() -> String {
+    format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
 }
 
 #[derive(Clone)]
@@ -62,18 +76,25 @@ pub fn router(app: App, config: ServerConfig) -> Router {
         .with_state(ServerState { app, schema, config })
 }
 
+/// The viewer named by the `Authorization` header; a bad token is refused outright.
+fn viewer_of(state: &ServerState, headers: &HeaderMap) -> Result<Viewer, AppError> {
+    let header = headers.get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or("?"));
+    state.config.auth.viewer_from_header(header)
+}
+
 async fn graphql(
     State(state): State<ServerState>,
     headers: HeaderMap,
     request: GraphQLRequest,
 ) -> GraphQLResponse {
-    let actor = headers
-        .get("x-doetank-actor")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 200)
-        .unwrap_or("anonymous")
-        .to_string();
-    let request = request_loaders(&state.app, request.into_inner()).data(Actor(actor));
+    let viewer = match viewer_of(&state, &headers) {
+        Ok(viewer) => viewer,
+        Err(err) => {
+            let error = err.extend().into_server_error(Pos::default());
+            return async_graphql::Response::from_errors(vec![error]).into();
+        }
+    };
+    let request = request_loaders(&state.app, request.into_inner()).data(viewer);
     state.schema.execute(request).await.into()
 }
 

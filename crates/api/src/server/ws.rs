@@ -16,10 +16,26 @@ use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
 
 use super::ServerState;
-use crate::graphql::{insert_loaders, Actor};
+use crate::auth::Viewer;
+use crate::error::AppError;
+use crate::graphql::insert_loaders;
 
 /// Close code of graphql-transport-ws for a client that did not initialise in time.
 const INIT_TIMEOUT_CODE: u16 = 4408;
+/// Close code for a connection whose bearer token expired (4401: unauthorized).
+const TOKEN_EXPIRED_CODE: u16 = 4401;
+
+/// `{"token": "..."}` or `{"Authorization": "Bearer ..."}` in the `connection_init` payload.
+fn token_in(payload: &serde_json::Value) -> Option<&str> {
+    fn bearer(v: &serde_json::Value) -> Option<&str> {
+        v.as_str().map(|s| s.strip_prefix("Bearer ").unwrap_or(s))
+    }
+    payload
+        .get("token")
+        .and_then(bearer)
+        .or_else(|| payload.get("Authorization").and_then(bearer))
+        .or_else(|| payload.get("authorization").and_then(bearer))
+}
 
 pub(super) async fn graphql_ws(
     State(state): State<ServerState>,
@@ -57,12 +73,23 @@ async fn serve_socket(socket: WebSocket, state: ServerState, protocol: WebSocket
         })
     });
     let app = state.app.clone();
+    let auth = state.config.auth.clone();
+    let (expiry_tx, mut expiry_rx) = tokio::sync::oneshot::channel::<chrono::DateTime<chrono::Utc>>();
     let protocol_session = GqlWebSocket::new(state.schema.clone(), input, protocol).on_connection_init(
         move |payload| async move {
+            // Browsers cannot set headers on a WebSocket: the token travels in the payload.
+            let viewer = match token_in(&payload) {
+                None => Viewer::anonymous(),
+                Some(token) => {
+                    auth.verify(token).map_err(|e: AppError| async_graphql::Error::new(e.to_string()))?
+                }
+            };
+            if let Some(expires_at) = viewer.expires_at {
+                let _ = expiry_tx.send(expires_at);
+            }
             let mut data = Data::default();
             insert_loaders(&mut data, &app);
-            let actor = payload.get("actor").and_then(|a| a.as_str()).unwrap_or("anonymous").to_string();
-            data.insert(Actor(actor));
+            data.insert(viewer);
             Ok(data)
         },
     );
@@ -73,6 +100,9 @@ async fn serve_socket(socket: WebSocket, state: ServerState, protocol: WebSocket
     tokio::pin!(init_deadline);
     let mut keepalive = tokio::time::interval(state.config.keepalive);
     keepalive.tick().await;
+    let expiry = tokio::time::sleep(std::time::Duration::from_secs(365 * 24 * 3600));
+    tokio::pin!(expiry);
+    let mut expiry_known = false;
 
     loop {
         let outgoing = tokio::select! {
@@ -85,6 +115,18 @@ async fn serve_socket(socket: WebSocket, state: ServerState, protocol: WebSocket
                 None => break,
             },
             _ = keepalive.tick(), if initialised => Message::Text(keepalive_message(protocol).into()),
+            expires_at = &mut expiry_rx, if !expiry_known => {
+                expiry_known = true;
+                if let Ok(at) = expires_at {
+                    let left = (at - chrono::Utc::now()).to_std().unwrap_or_default();
+                    expiry.as_mut().reset(tokio::time::Instant::now() + left);
+                }
+                continue;
+            }
+            _ = &mut expiry => {
+                tracing::debug!("closing a WebSocket whose token expired");
+                Message::Close(Some(CloseFrame { code: TOKEN_EXPIRED_CODE, reason: "Token expired".into() }))
+            }
             _ = &mut init_deadline, if !initialised => {
                 tracing::debug!("closing a WebSocket that sent no connection_init");
                 Message::Close(Some(CloseFrame {

@@ -1,0 +1,205 @@
+//! Who is asking: bearer tokens (JWT, HS256 with a shared secret or RS256 with a public key)
+//! carrying the member id (`sub`) and a role.
+
+use chrono::{DateTime, TimeZone, Utc};
+use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::AppError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Network staff: register members, assign coaches, schedule cafés and ideation days,
+    /// publish charters, make doetanks public; sees informal doetanks.
+    Facilitator,
+    /// An innovator: works in doetanks, raises challenges, records lessons.
+    Member,
+    /// Reads the whole public log and exports it; changes nothing.
+    Researcher,
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "facilitator" => Ok(Role::Facilitator),
+            "member" => Ok(Role::Member),
+            "researcher" => Ok(Role::Researcher),
+            other => Err(format!("unknown role {other:?}: use facilitator, member or researcher")),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub role: Role,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+/// The person (or nobody) behind a request or a WebSocket connection.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Viewer {
+    pub subject: Option<String>,
+    pub member_id: Option<Uuid>,
+    pub role: Option<Role>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl Viewer {
+    pub fn anonymous() -> Self {
+        Viewer::default()
+    }
+
+    pub fn is_facilitator(&self) -> bool {
+        self.role == Some(Role::Facilitator)
+    }
+
+    /// What event metadata records as the actor.
+    pub fn actor(&self) -> String {
+        match (&self.role, &self.subject) {
+            (Some(role), Some(sub)) => format!(
+                "{}:{sub}",
+                serde_json::to_value(role)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
+            ),
+            _ => "anonymous".into(),
+        }
+    }
+
+    pub fn require_signed_in(&self) -> Result<&Self, AppError> {
+        match self.role {
+            None => Err(AppError::Unauthenticated("sign in with a bearer token to change anything".into())),
+            Some(Role::Researcher) => {
+                Err(AppError::Forbidden("researchers read; they do not change the network".into()))
+            }
+            Some(_) => Ok(self),
+        }
+    }
+
+    /// The log is for signed-in readers (researchers above all); anonymous visitors read the
+    /// public read models only.
+    pub fn require_reader(&self) -> Result<(), AppError> {
+        match self.role {
+            None => Err(AppError::Unauthenticated("the event log is for signed-in readers".into())),
+            Some(_) => Ok(()),
+        }
+    }
+
+    pub fn require_facilitator(&self) -> Result<(), AppError> {
+        self.require_signed_in()?;
+        if self.is_facilitator() {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden("only facilitators may do this".into()))
+        }
+    }
+
+    /// The signed-in member themself, or a facilitator acting for them.
+    pub fn require_self_or_facilitator(&self, member_id: Uuid) -> Result<(), AppError> {
+        self.require_signed_in()?;
+        if self.is_facilitator() || self.member_id == Some(member_id) {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden("members may do this only for themselves".into()))
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Auth {
+    encoding: Option<EncodingKey>,
+    decoding: DecodingKey,
+    algorithm: Algorithm,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Auth({:?})", self.algorithm)
+    }
+}
+
+impl Auth {
+    /// HS256 with a shared secret: the server can mint tokens too.
+    pub fn hs256(secret: &[u8]) -> Self {
+        Auth {
+            encoding: Some(EncodingKey::from_secret(secret)),
+            decoding: DecodingKey::from_secret(secret),
+            algorithm: Algorithm::HS256,
+        }
+    }
+
+    /// RS256 with a PEM public key: the server verifies tokens an identity provider minted.
+    pub fn rs256(public_key_pem: &[u8]) -> Result<Self, AppError> {
+        let decoding = DecodingKey::from_rsa_pem(public_key_pem)
+            .map_err(|e| AppError::bad_input("jwtPublicKey", e.to_string()))?;
+        Ok(Auth { encoding: None, decoding, algorithm: Algorithm::RS256 })
+    }
+
+    pub fn mint(&self, subject: &str, role: Role, ttl: chrono::Duration) -> Result<String, AppError> {
+        if role == Role::Member && Uuid::parse_str(subject).is_err() {
+            return Err(AppError::bad_input("member", "a member token's subject is the member id (a UUID)"));
+        }
+        let key = self
+            .encoding
+            .as_ref()
+            .ok_or_else(|| AppError::bad_input("jwt", "an RS256 server cannot mint tokens"))?;
+        let now = Utc::now().timestamp();
+        let claims = Claims { sub: subject.to_string(), role, iat: now, exp: now + ttl.num_seconds() };
+        encode(&Header::new(self.algorithm), &claims, key)
+            .map_err(|e| AppError::bad_input("jwt", e.to_string()))
+    }
+
+    pub fn verify(&self, token: &str) -> Result<Viewer, AppError> {
+        let mut validation = Validation::new(self.algorithm);
+        validation.leeway = 0;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        let data = decode::<Claims>(token, &self.decoding, &validation).map_err(|e| {
+            AppError::Unauthenticated(match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => "the token has expired".into(),
+                _ => format!("the token is not valid: {e}"),
+            })
+        })?;
+        let claims = data.claims;
+        let member_id = Uuid::parse_str(&claims.sub).ok();
+        if claims.role == Role::Member && member_id.is_none() {
+            return Err(AppError::Unauthenticated("a member token's subject must be a member id".into()));
+        }
+        Ok(Viewer {
+            subject: Some(claims.sub),
+            member_id,
+            role: Some(claims.role),
+            expires_at: Utc.timestamp_opt(claims.exp, 0).single(),
+        })
+    }
+
+    /// Reads `Bearer <token>` (an absent header is an anonymous viewer).
+    pub fn viewer_from_header(&self, header: Option<&str>) -> Result<Viewer, AppError> {
+        match header {
+            None => Ok(Viewer::anonymous()),
+            Some(value) => match value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")) {
+                Some(token) => self.verify(token.trim()),
+                None => Err(AppError::Unauthenticated("use the Authorization: Bearer <token> scheme".into())),
+            },
+        }
+    }
+}
+
+/// Parses durations like `30m`, `1h`, `7d`, `90s`.
+pub fn parse_ttl(text: &str) -> Result<chrono::Duration, String> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let n: i64 = number.parse().map_err(|_| format!("{text:?} is not a duration like 30m, 1h or 7d"))?;
+    match unit {
+        "s" => Ok(chrono::Duration::seconds(n)),
+        "m" => Ok(chrono::Duration::minutes(n)),
+        "h" | "" => Ok(chrono::Duration::hours(n)),
+        "d" => Ok(chrono::Duration::days(n)),
+        _ => Err(format!("{text:?} is not a duration like 30m, 1h or 7d")),
+    }
+}

@@ -1,0 +1,73 @@
+//! Rule 5: a doetank works "under the radar" until it is made public. Until then it, its
+//! lessons and its events are seen only by its members, its coach and facilitators. Every door
+//! that shows doetanks (queries, lists, counts, statistics, subscriptions, the log) asks here.
+
+use doetank_store::{Backend, DoetankViewer};
+use uuid::Uuid;
+
+use crate::auth::{Role, Viewer};
+use crate::error::AppError;
+use crate::sql::{self, Arg, Filter};
+
+/// The SQL condition "doetank `alias` is visible to `viewer`", its argument bound in `f`;
+/// `None` when the viewer sees every doetank.
+pub fn doetank_condition(f: &mut Filter, alias: &str, viewer: &Viewer) -> Option<String> {
+    if viewer.is_facilitator() {
+        return None;
+    }
+    match (viewer.role, viewer.member_id) {
+        (Some(Role::Member), Some(member)) => {
+            f.args.push(Arg::Text(member.to_string()));
+            let m = f.args.len();
+            Some(format!(
+                "({alias}.is_public OR {alias}.coach_id = ${m} OR EXISTS (SELECT 1 FROM rm_doetank_members vm \
+                 WHERE vm.doetank_id = {alias}.id AND vm.member_id = ${m}))"
+            ))
+        }
+        _ => Some(format!("{alias}.is_public")),
+    }
+}
+
+/// Restricts a doetank query (`alias` is `rm_doetanks`) to what the viewer may see.
+pub fn restrict_doetanks(f: &mut Filter, alias: &str, viewer: &Viewer) {
+    if let Some(condition) = doetank_condition(f, alias, viewer) {
+        f.clauses.push(condition);
+    }
+}
+
+/// Restricts a query over rows with a `doetank_id` column (`alias.doetank_id`).
+pub fn restrict_by_doetank(f: &mut Filter, alias: &str, viewer: &Viewer) {
+    if let Some(condition) = doetank_condition(f, "vd", viewer) {
+        f.clauses.push(format!(
+            "EXISTS (SELECT 1 FROM rm_doetanks vd WHERE vd.id = {alias}.doetank_id AND {condition})"
+        ));
+    }
+}
+
+pub async fn can_see(backend: &Backend, viewer: &Viewer, doetank_id: &str) -> Result<bool, AppError> {
+    if viewer.is_facilitator() {
+        return Ok(true);
+    }
+    let mut f = Filter::default();
+    f.push("d.id = ?", doetank_id.to_string());
+    restrict_doetanks(&mut f, "d", viewer);
+    Ok(sql::fetch_count(backend, &format!("SELECT COUNT(*) FROM rm_doetanks d{}", f.where_sql()), &f.args)
+        .await?
+        > 0)
+}
+
+pub async fn can_see_id(backend: &Backend, viewer: &Viewer, doetank_id: Uuid) -> Result<bool, AppError> {
+    can_see(backend, viewer, &doetank_id.to_string()).await
+}
+
+/// The log filter that hides informal doetanks' events from `viewer`.
+pub fn log_viewer(viewer: &Viewer) -> Option<DoetankViewer> {
+    if viewer.is_facilitator() {
+        return None;
+    }
+    let member_id = match viewer.role {
+        Some(Role::Member) => viewer.member_id.map(|m| m.to_string()),
+        _ => None,
+    };
+    Some(DoetankViewer { member_id })
+}
