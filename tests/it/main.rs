@@ -1,5 +1,6 @@
 //! The one integration-test binary: real databases, and (from the API on) the real server.
 
+mod access;
 mod api;
 mod cli;
 mod live;

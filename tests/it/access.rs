@@ -1,0 +1,384 @@
+//! Who may do what, the informal doetank behind every door, and the right to be forgotten.
+
+use std::process::Command;
+use std::time::Duration;
+
+use doetank_api::auth::Role;
+use serde_json::{json, Value};
+
+use crate::api::{mutate_as, raise, refused_as, register};
+use crate::both_backends;
+use crate::support::app::{auth, facilitator, member, token, TestApp};
+use crate::support::ws::{Incoming, MODERN};
+use crate::support::{TestDb, WsClient};
+
+both_backends!(
+    each_role_can_do_exactly_what_it_should,
+    an_informal_doetank_leaks_through_no_door,
+    an_expired_token_is_refused_and_closes_its_socket,
+    an_erased_member_s_name_is_nowhere,
+);
+
+async fn form(app: &TestApp, lead: &str, challenge: &str, members: &[&str]) -> String {
+    let body = mutate_as(
+        app,
+        &member(lead),
+        "formDoetank",
+        "FormDoetankInput",
+        json!({ "name": "Geheim", "challengeId": challenge, "leadId": lead, "memberIds": members }),
+    )
+    .await;
+    assert!(body.get("errors").is_none(), "{body:#}");
+    body["data"]["formDoetank"]["doetank"]["id"].as_str().expect("id").to_string()
+}
+
+async fn code_of(app: &TestApp, token: Option<&str>, query: &str, variables: Value) -> Value {
+    app.gql_as(token, query, variables).await["errors"][0]["extensions"]["code"].clone()
+}
+
+async fn each_role_can_do_exactly_what_it_should(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let lead = register(&app, "Lea", "Gemeente Utrecht", "PUBLIC").await;
+    let other = register(&app, "Olaf", "TNO", "PUBLIC").await;
+    let challenge = raise(&app, &lead).await;
+    let d = form(&app, &lead, &challenge, &[]).await;
+    let register_query = "mutation { registerMember(input: { name: \"X\", organisation: \"Y\", sector: PUBLIC }) { member { id } } }";
+
+    // Anonymous, a forged token and a researcher change nothing.
+    assert_eq!(code_of(&app, None, register_query, json!({})).await, "UNAUTHENTICATED");
+    assert_eq!(code_of(&app, Some("not-a-jwt"), register_query, json!({})).await, "UNAUTHENTICATED");
+    let forged = doetank_api::auth::Auth::hs256(b"another secret")
+        .mint("staff", Role::Facilitator, chrono::Duration::hours(1))
+        .expect("mint");
+    assert_eq!(code_of(&app, Some(&forged), register_query, json!({})).await, "UNAUTHENTICATED");
+    let researcher = token("onderzoeker", Role::Researcher);
+    assert_eq!(code_of(&app, Some(&researcher), register_query, json!({})).await, "FORBIDDEN");
+    // Members do not register members; facilitators do.
+    assert_eq!(code_of(&app, Some(&member(&lead)), register_query, json!({})).await, "FORBIDDEN");
+    assert!(app.gql_as(Some(&facilitator()), register_query, json!({})).await.get("errors").is_none());
+
+    let phase = json!({ "doetankId": d, "phase": "DISCOVER", "summary": "s" });
+    // Only the lead completes phases: not another member, not a facilitator.
+    refused_as(
+        &app,
+        &member(&other),
+        "completePhase",
+        "CompletePhaseInput",
+        phase.clone(),
+        "FORBIDDEN",
+        None,
+    )
+    .await;
+    refused_as(&app, &facilitator(), "completePhase", "CompletePhaseInput", phase.clone(), "FORBIDDEN", None)
+        .await;
+    // The lead passes the door and meets the domain's rule instead.
+    refused_as(
+        &app,
+        &member(&lead),
+        "completePhase",
+        "CompletePhaseInput",
+        phase,
+        "RULE_VIOLATED",
+        Some("PHASE_NEEDS_TEAM_AND_COACH"),
+    )
+    .await;
+    // Only facilitators assign coaches and make doetanks public.
+    let coach = json!({ "doetankId": d, "coachId": other });
+    refused_as(&app, &member(&lead), "assignCoach", "AssignCoachInput", coach, "FORBIDDEN", None).await;
+    refused_as(
+        &app,
+        &member(&lead),
+        "makeDoetankPublic",
+        "DoetankCommandInput",
+        json!({ "doetankId": d }),
+        "FORBIDDEN",
+        None,
+    )
+    .await;
+    // Lessons are recorded in one's own name.
+    let lesson = json!({ "doetankId": d, "recordedBy": lead, "kind": "WORKS", "title": "t", "body": "b" });
+    refused_as(&app, &member(&other), "recordLesson", "RecordLessonInput", lesson, "FORBIDDEN", None).await;
+    // Members join themselves; not someone else.
+    let stranger = register(&app, "Stan", "TNO", "PUBLIC").await;
+    refused_as(
+        &app,
+        &member(&other),
+        "joinDoetank",
+        "DoetankMemberInput",
+        json!({ "doetankId": d, "memberId": stranger }),
+        "FORBIDDEN",
+        None,
+    )
+    .await;
+    let joined = mutate_as(
+        &app,
+        &member(&other),
+        "joinDoetank",
+        "DoetankMemberInput",
+        json!({ "doetankId": d, "memberId": other }),
+    )
+    .await;
+    assert!(joined.get("errors").is_none(), "{joined:#}");
+
+    // The log is for signed-in readers; the actor of every event is recorded.
+    let log = "{ events(filter: { streamType: \"doetank\" }) { edges { node { type actor } } } }";
+    assert_eq!(code_of(&app, None, log, json!({})).await, "UNAUTHENTICATED");
+    let events = app.gql_as(Some(&researcher), log, json!({})).await;
+    assert!(events.get("errors").is_none(), "{events:#}");
+    let seen = app.gql_as(Some(&facilitator()), log, json!({})).await;
+    let actors: Vec<&str> = seen["data"]["events"]["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .filter_map(|e| e["node"]["actor"].as_str())
+        .collect();
+    assert!(actors.contains(&format!("member:{lead}").as_str()), "{actors:?}");
+    assert!(actors.contains(&format!("member:{other}").as_str()), "{actors:?}");
+
+    // Over WebSocket: anonymous cannot subscribe to the log, a researcher can.
+    let mut anonymous = WsClient::connect(&app, MODERN).await;
+    anonymous.init(json!({})).await;
+    anonymous.subscribe("1", "subscription { events(after: 0) { position } }", json!({})).await;
+    match anonymous.next(Duration::from_secs(5)).await {
+        Some(Incoming::Next(payload)) => {
+            assert_eq!(payload["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{payload:#}")
+        }
+        other => panic!("expected an error, got {other:?}"),
+    }
+    let mut reader = WsClient::connect(&app, MODERN).await;
+    reader.init(json!({ "token": researcher })).await;
+    reader.subscribe("1", "subscription { events(after: 0) { position } }", json!({})).await;
+    assert_eq!(reader.next_data().await["events"]["position"], 1);
+    let mut bad = WsClient::connect(&app, MODERN).await;
+    bad.send(json!({ "type": "connection_init", "payload": { "token": forged } })).await;
+    assert!(matches!(
+        bad.next(Duration::from_secs(5)).await,
+        Some(Incoming::Closed(..)) | Some(Incoming::Other(_))
+    ));
+}
+
+const SECRET_WORD: &str = "geheimzinnig";
+
+async fn an_informal_doetank_leaks_through_no_door(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let lead = register(&app, "Lea", "Gemeente Utrecht", "PUBLIC").await;
+    let teammate = register(&app, "Tim", "Gemeente Utrecht", "PUBLIC").await;
+    let outsider = register(&app, "Olaf", "TNO", "PUBLIC").await;
+    let coach = register(&app, "Coby", "Kennisland", "PUBLIC").await;
+    let challenge = raise(&app, &lead).await;
+    let d = form(&app, &lead, &challenge, &[&teammate]).await;
+    let assigned = mutate_as(
+        &app,
+        &facilitator(),
+        "assignCoach",
+        "AssignCoachInput",
+        json!({ "doetankId": d, "coachId": coach }),
+    )
+    .await;
+    assert!(assigned.get("errors").is_none());
+    let lesson = json!({ "doetankId": d, "kind": "INSIGHT", "title": format!("Een {SECRET_WORD} inzicht"), "body": "onder de radar", "tags": ["radar"] });
+    let recorded = mutate_as(&app, &member(&lead), "recordLesson", "RecordLessonInput", lesson).await;
+    assert!(recorded.get("errors").is_none(), "{recorded:#}");
+
+    let researcher = token("onderzoeker", Role::Researcher);
+    let outsiders: [(&str, Option<String>); 3] = [
+        ("anonymous", None),
+        ("a member outside it", Some(member(&outsider))),
+        ("a researcher", Some(researcher.clone())),
+    ];
+    let insiders: [(&str, String); 4] = [
+        ("its lead", member(&lead)),
+        ("its member", member(&teammate)),
+        ("its coach", member(&coach)),
+        ("a facilitator", facilitator()),
+    ];
+    let doors = "query($id: ID!, $lead: ID!, $challenge: ID!) { \
+        doetank(id: $id) { id } \
+        asOf: doetank(id: $id, atVersion: 2) { id } \
+        doetanks { totalCount } \
+        lessons { totalCount } \
+        search: lessons(filter: { search: \"geheimzinnig\" }) { totalCount } \
+        tagged: lessons(filter: { tag: \"radar\" }) { totalCount } \
+        statistics { doetanksPerStatus { count } lessonsPerKind { count } medianDaysPerPhase { completed } } \
+        member(id: $lead) { doetanks { role } } \
+        challenge(id: $challenge) { doetanks { id } } }";
+    let vars = json!({ "id": d, "lead": lead, "challenge": challenge });
+    for (who, token) in &outsiders {
+        let data = app.gql_as(token.as_deref(), doors, vars.clone()).await;
+        let data = &data["data"];
+        assert_eq!(data["doetank"], Value::Null, "{who}: doetank(id)");
+        assert_eq!(data["asOf"], Value::Null, "{who}: doetank(atVersion)");
+        assert_eq!(data["doetanks"]["totalCount"], 0, "{who}: doetanks");
+        assert_eq!(data["lessons"]["totalCount"], 0, "{who}: lessons");
+        assert_eq!(data["search"]["totalCount"], 0, "{who}: lesson search");
+        assert_eq!(data["tagged"]["totalCount"], 0, "{who}: lessons by tag");
+        assert_eq!(data["statistics"]["doetanksPerStatus"], json!([]), "{who}: statistics");
+        assert_eq!(data["statistics"]["lessonsPerKind"], json!([]), "{who}: statistics");
+        assert_eq!(data["member"]["doetanks"], json!([]), "{who}: member.doetanks");
+        assert_eq!(data["challenge"]["doetanks"], json!([]), "{who}: challenge.doetanks");
+    }
+    for (who, token) in &insiders {
+        let data = app.gql_as(Some(token), doors, vars.clone()).await;
+        assert_eq!(data["data"]["doetank"]["id"], d.as_str(), "{who} sees it");
+        assert_eq!(data["data"]["search"]["totalCount"], 1, "{who} finds its lesson");
+    }
+
+    // The log: the events query and /events.ndjson, for a member outside it and a researcher.
+    let log = "{ events(first: 100) { edges { node { streamId payload } } } }";
+    for token in [member(&outsider), researcher.clone()] {
+        let text = app.gql_as(Some(&token), log, json!({})).await.to_string();
+        assert!(!text.contains(&d) && !text.contains(SECRET_WORD), "the events query leaks it");
+        let ndjson = app
+            .http
+            .get(app.url("/events.ndjson"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("ndjson")
+            .text()
+            .await
+            .expect("text");
+        assert!(
+            !ndjson.is_empty() && !ndjson.contains(&d) && !ndjson.contains(SECRET_WORD),
+            "/events.ndjson leaks it"
+        );
+    }
+    let insider_log = app.gql_as(Some(&member(&teammate)), log, json!({})).await.to_string();
+    assert!(insider_log.contains(SECRET_WORD), "its own members read its events");
+
+    // Subscriptions: the log and doetankUpdated.
+    let mut watcher = WsClient::connect(&app, MODERN).await;
+    watcher.init(json!({ "token": researcher })).await;
+    watcher.subscribe("log", "subscription { events(after: 0) { streamId payload } }", json!({})).await;
+    let mut spy = WsClient::connect(&app, MODERN).await;
+    spy.init(json!({ "token": member(&outsider) })).await;
+    spy.subscribe("d", "subscription($id: ID!) { doetankUpdated(id: $id) { id } }", json!({ "id": d })).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let more = json!({ "doetankId": d, "kind": "WORKS", "title": SECRET_WORD, "body": "nog steeds geheim" });
+    assert!(mutate_as(&app, &member(&teammate), "recordLesson", "RecordLessonInput", more)
+        .await
+        .get("errors")
+        .is_none());
+    let marker = register(&app, "Markeer", "TNO", "PUBLIC").await; // a public event after the secret ones
+    loop {
+        let data = watcher.next_data().await.to_string();
+        assert!(
+            !data.contains(&d) && !data.contains(SECRET_WORD),
+            "the events subscription leaks it: {data}"
+        );
+        if data.contains(&marker) {
+            break;
+        }
+    }
+    assert!(spy.next(Duration::from_millis(400)).await.is_none(), "doetankUpdated leaks it");
+
+    // doetank export --public.
+    let out = Command::new(env!("CARGO_BIN_EXE_doetank"))
+        .args(["export", "--public", "--database-url", &db.url])
+        .output()
+        .expect("export");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&marker) && !text.contains(&d) && !text.contains(SECRET_WORD),
+        "export --public leaks it"
+    );
+
+    // Once public, everyone sees it, history included.
+    let public = mutate_as(
+        &app,
+        &facilitator(),
+        "makeDoetankPublic",
+        "DoetankCommandInput",
+        json!({ "doetankId": d }),
+    )
+    .await;
+    assert!(public.get("errors").is_none());
+    let data = app.gql_as(None, doors, vars).await;
+    assert_eq!(data["data"]["doetank"]["id"], d.as_str());
+    assert_eq!(data["data"]["search"]["totalCount"], 2);
+}
+
+async fn an_expired_token_is_refused_and_closes_its_socket(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let expired = auth().mint("staff", Role::Facilitator, chrono::Duration::seconds(-5)).expect("mint");
+    let body = app.gql_as(Some(&expired), "{ doetanks { totalCount } }", json!({})).await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+    assert!(body["errors"][0]["message"].as_str().unwrap_or_default().contains("expired"));
+
+    let short = auth().mint("staff", Role::Facilitator, chrono::Duration::seconds(2)).expect("mint");
+    let mut client = WsClient::connect(&app, MODERN).await;
+    client.init(json!({ "token": short })).await;
+    client.subscribe("1", "subscription { events { position } }", json!({})).await;
+    match client.next(Duration::from_secs(6)).await {
+        Some(Incoming::Closed(code, reason)) => assert_eq!(code, Some(4401), "{reason}"),
+        other => panic!("expected the socket to close when the token expired, got {other:?}"),
+    }
+}
+
+const NAME: &str = "Zwaantje Vergeetmenietje";
+
+async fn an_erased_member_s_name_is_nowhere(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let data = app
+        .data(
+            "mutation($i: RegisterMemberInput!) { registerMember(input: $i) { member { id name } } }",
+            json!({ "i": { "name": NAME, "email": "zwaantje@example.org", "organisation": "Gemeente Zeist", "sector": "PUBLIC" } }),
+        )
+        .await;
+    let id = data["registerMember"]["member"]["id"].as_str().expect("id").to_string();
+    assert_eq!(data["registerMember"]["member"]["name"], NAME);
+    let challenge = raise(&app, &id).await;
+    form(&app, &id, &challenge, &[]).await;
+
+    // Members erase themselves (or a facilitator does it for them), not each other.
+    let other = register(&app, "Ander", "TNO", "PUBLIC").await;
+    let erase = "mutation($id: ID!) { eraseMember(input: { memberId: $id }) { member { name erased } } }";
+    assert_eq!(code_of(&app, Some(&member(&other)), erase, json!({ "id": id })).await, "FORBIDDEN");
+    let erased = app.gql_as(Some(&member(&id)), erase, json!({ "id": id })).await;
+    assert_eq!(
+        erased["data"]["eraseMember"]["member"],
+        json!({ "name": null, "erased": true }),
+        "{erased:#}"
+    );
+
+    let everything =
+        "query($id: ID!) { member(id: $id) { name } members(first: 100) { edges { node { name } } } \
+                      doetanks { edges { node { lead { name } members { member { name } } } } } }";
+    let text = app.data(everything, json!({ "id": id })).await.to_string();
+    assert!(!text.contains(NAME) && !text.contains("zwaantje@"), "read models still show the name: {text}");
+
+    let exported = Command::new(env!("CARGO_BIN_EXE_doetank"))
+        .args(["export", "--database-url", &db.url])
+        .output()
+        .expect("export");
+    assert!(!String::from_utf8_lossy(&exported.stdout).contains("Zwaantje"), "the export holds the name");
+
+    // After a rebuild the name is still gone, and not in the database at all.
+    doetank_api::App::new(db.store.clone()).projector.rebuild(&|_| {}).await.expect("rebuild");
+    let text = app.data(everything, json!({ "id": id })).await.to_string();
+    assert!(!text.contains(NAME));
+    match db.store.backend() {
+        doetank_store::Backend::Sqlite(pool) => {
+            sqlx::query("VACUUM").execute(pool).await.expect("vacuum");
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(pool).await.expect("checkpoint");
+            let path = db.url.trim_start_matches("sqlite:");
+            for file in [path.to_string(), format!("{path}-wal")] {
+                if let Ok(bytes) = std::fs::read(&file) {
+                    assert!(!bytes.windows(8).any(|w| w == b"Zwaantje"), "{file} still holds the name");
+                    assert!(!bytes.windows(9).any(|w| w == b"zwaantje@"), "{file} still holds the e-mail");
+                }
+            }
+        }
+        doetank_store::Backend::Postgres(pool) => {
+            let rows: i64 = sqlx::query_scalar(
+                "SELECT (SELECT COUNT(*) FROM member_personal_data WHERE name LIKE '%Zwaantje%') \
+                 + (SELECT COUNT(*) FROM events WHERE payload::text LIKE '%Zwaantje%')",
+            )
+            .fetch_one(pool)
+            .await
+            .expect("count");
+            assert_eq!(rows, 0);
+        }
+    }
+}
