@@ -4,29 +4,76 @@
 use doetank_domain::aggregates::challenge::ChallengeOrigin;
 use doetank_domain::codec::decode;
 use doetank_domain::{
-    Aggregate, Challenge, ChallengeEvent, CodecError, Doetank, DoetankEvent, DoetankOutcome, Member,
-    MemberEvent, Phase,
+    Aggregate, Cafe, CafeEvent, Challenge, ChallengeEvent, Charter, CharterEvent, CodecError, Doetank,
+    DoetankEvent, DoetankOutcome, IdeationEvent, IdeationEventEvent, KnowledgeReuse, KnowledgeReuseEvent,
+    Member, MemberEvent, Phase, Pilot, PilotEvent,
 };
 use doetank_store::RecordedEvent;
 use serde_json::json;
 
+use super::{network, story};
 use crate::search::stems;
 use crate::sql::{ts, Stmt};
 use crate::stmt;
 
-/// The statements that apply `event`; events of streams without a read model yield none.
+/// The statements that apply `event`: its aggregate's read model, then its line of the story
+/// (timeline and lineage). Events of unknown streams yield none.
 pub fn statements(event: &RecordedEvent) -> Result<Vec<Stmt>, CodecError> {
     let (t, v, p) = (&event.event_type, event.schema_version, &event.payload);
-    Ok(match event.stream_type.as_str() {
-        Member::STREAM_TYPE => member(event, decode(t, v, p)?),
-        Challenge::STREAM_TYPE => challenge(event, decode(t, v, p)?),
-        Doetank::STREAM_TYPE => doetank(event, decode(t, v, p)?),
-        _ => Vec::new(),
-    })
+    let id = id_of(event);
+    let (mut out, chapter) = match event.stream_type.as_str() {
+        Member::STREAM_TYPE => {
+            let e: MemberEvent = decode(t, v, p)?;
+            (Vec::new(), story::member(&e)).with(member(event, e))
+        }
+        Challenge::STREAM_TYPE => {
+            let e: ChallengeEvent = decode(t, v, p)?;
+            (Vec::new(), story::challenge(id, &e)).with(challenge(event, e))
+        }
+        Doetank::STREAM_TYPE => {
+            let e: DoetankEvent = decode(t, v, p)?;
+            (Vec::new(), story::doetank(id, &e)).with(doetank(event, e))
+        }
+        Cafe::STREAM_TYPE => {
+            let e: CafeEvent = decode(t, v, p)?;
+            (Vec::new(), story::cafe(&e)).with(network::cafe(event, e))
+        }
+        IdeationEvent::STREAM_TYPE => {
+            let e: IdeationEventEvent = decode(t, v, p)?;
+            (Vec::new(), story::ideation(id, &e)).with(network::ideation(event, e))
+        }
+        Pilot::STREAM_TYPE => {
+            let e: PilotEvent = decode(t, v, p)?;
+            (Vec::new(), story::pilot(&e)).with(network::pilot(event, e))
+        }
+        Charter::STREAM_TYPE => {
+            let e: CharterEvent = decode(t, v, p)?;
+            (Vec::new(), story::charter(&e)).with(network::charter(event, e))
+        }
+        KnowledgeReuse::STREAM_TYPE => {
+            let e: KnowledgeReuseEvent = decode(t, v, p)?;
+            (Vec::new(), story::reuse(id, &e)).with(network::reuse(event, e))
+        }
+        _ => return Ok(Vec::new()),
+    };
+    out.extend(story::write(event, chapter));
+    Ok(out)
+}
+
+/// Puts an aggregate's statements before its chapter.
+trait With {
+    fn with(self, statements: Vec<Stmt>) -> Self;
+}
+
+impl With for (Vec<Stmt>, story::Chapter) {
+    fn with(mut self, statements: Vec<Stmt>) -> Self {
+        self.0.extend(statements);
+        self
+    }
 }
 
 /// The aggregate id: the part of the stream id after `type-`.
-fn id_of(event: &RecordedEvent) -> &str {
+pub(super) fn id_of(event: &RecordedEvent) -> &str {
     event.stream_id.get(event.stream_type.len() + 1..).unwrap_or(&event.stream_id)
 }
 

@@ -1,7 +1,9 @@
 //! Read models: tables built only from events, applied in global order with a checkpoint.
 
 mod apply;
+mod network;
 mod projector;
+mod story;
 
 pub use apply::statements;
 pub use projector::{Projector, READ_MODEL_TABLES};

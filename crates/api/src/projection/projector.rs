@@ -27,6 +27,19 @@ pub const READ_MODEL_TABLES: &[&str] = &[
     "rm_doetank_activities",
     "rm_lessons",
     "rm_lesson_tags",
+    "rm_cafes",
+    "rm_cafe_program",
+    "rm_ideation_events",
+    "rm_ideas",
+    "rm_idea_follow_ups",
+    "rm_pilots",
+    "rm_charters",
+    "rm_charter_signatures",
+    "rm_reuses",
+    "rm_lineage_nodes",
+    "rm_lineage_links",
+    "rm_timeline",
+    "rm_stream_clock",
 ];
 
 #[derive(Clone, Debug)]
