@@ -4,6 +4,7 @@ mod access;
 mod api;
 mod cli;
 mod live;
+mod network;
 mod nodes;
 mod projections;
 mod store;

@@ -105,22 +105,6 @@ async fn cafes_and_stampij(app: &App, o: &CommandOptions) -> Result<(), AppError
     .await?;
     app.execute::<Cafe>(cafe1, o, |c| c.hold(60)).await?;
 
-    let cafe2 = demo_id(0x301);
-    app.execute::<Cafe>(cafe2, o, |c| {
-        c.schedule(
-            cafe2,
-            "Tweede Slimmernetwerk Café van 2013",
-            day(2013, 4, 25),
-            "Den Haag (locatie fictief)",
-        )
-    })
-    .await?;
-    app.execute::<Cafe>(cafe2, o, |c| {
-        c.announce_speaker("Femke Voorbeeld (fictief)", "Van idee naar doetank: 20/10")
-    })
-    .await?;
-    app.execute::<Cafe>(cafe2, o, |c| c.hold(45)).await?;
-
     let event = demo_id(STAMPIJFABRIEK);
     app.execute::<IdeationEvent>(event, o, |e| {
         e.schedule(
@@ -164,6 +148,23 @@ async fn cafes_and_stampij(app: &App, o: &CommandOptions) -> Result<(), AppError
     app.execute::<IdeationEvent>(event, o, |e| e.conclude(150)).await?;
     app.execute::<IdeationEvent>(event, o, |e| e.adopt_idea(demo_id(IDEA_HACK_DE_OR), "Gemeente Utrecht"))
         .await?;
+
+    // The second café of the year, after the Stampij!fabriek (seed 004).
+    let cafe2 = demo_id(0x301);
+    app.execute::<Cafe>(cafe2, o, |c| {
+        c.schedule(
+            cafe2,
+            "Tweede Slimmernetwerk Café van 2013",
+            day(2013, 4, 25),
+            "Den Haag (locatie fictief)",
+        )
+    })
+    .await?;
+    app.execute::<Cafe>(cafe2, o, |c| {
+        c.announce_speaker("Femke Voorbeeld (fictief)", "Van idee naar doetank: 20/10")
+    })
+    .await?;
+    app.execute::<Cafe>(cafe2, o, |c| c.hold(45)).await?;
     Ok(())
 }
 

@@ -3,6 +3,8 @@
 mod errors;
 mod loaders;
 mod mutation;
+mod network;
+mod network_mutation;
 mod objects;
 mod pagination;
 mod query;
@@ -10,14 +12,22 @@ mod scalars;
 mod subscription;
 
 use async_graphql::dataloader::DataLoader;
-use async_graphql::Schema;
+use async_graphql::{MergedObject, Schema};
 
 pub use errors::GqlResult;
 pub use pagination::MAX_PAGE_SIZE;
 
 use crate::app::App;
 
-pub type DoetankSchema = Schema<query::Query, mutation::Mutation, subscription::Subscription>;
+/// Every query: the doetanks and their people, and the network around them.
+#[derive(MergedObject, Default)]
+pub struct Query(query::Query, network::NetworkQuery);
+
+/// Every command of the domain.
+#[derive(MergedObject, Default)]
+pub struct Mutation(mutation::Mutation, network_mutation::NetworkMutation);
+
+pub type DoetankSchema = Schema<Query, Mutation, subscription::Subscription>;
 
 /// Deepest nesting a query may have.
 pub const MAX_DEPTH: usize = 12;
@@ -30,7 +40,7 @@ pub fn viewer(ctx: &async_graphql::Context<'_>) -> crate::auth::Viewer {
 }
 
 pub fn build_schema(app: App) -> DoetankSchema {
-    Schema::build(query::Query, mutation::Mutation, subscription::Subscription)
+    Schema::build(Query::default(), Mutation::default(), subscription::Subscription)
         .data(app)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
@@ -58,5 +68,5 @@ pub fn insert_loaders(data: &mut async_graphql::Data, app: &App) {
 
 /// The schema in SDL, as `schema.graphql` holds it.
 pub fn sdl() -> String {
-    Schema::build(query::Query, mutation::Mutation, subscription::Subscription).finish().sdl()
+    Schema::build(Query::default(), Mutation::default(), subscription::Subscription).finish().sdl()
 }

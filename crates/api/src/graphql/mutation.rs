@@ -30,17 +30,17 @@ pub struct CommandControl {
     pub command_id: Option<ID>,
 }
 
-fn options(ctx: &Context<'_>, control: &CommandControl) -> Result<CommandOptions> {
+pub(super) fn options(ctx: &Context<'_>, control: &CommandControl) -> Result<CommandOptions> {
     let actor = viewer(ctx).actor();
     let command_id = control.command_id.as_ref().map(|id| parse_id("commandId", id)).transpose().gql()?;
     Ok(CommandOptions { actor, expected_version: control.expected_version, command_id, correlation_id: None })
 }
 
-fn app<'a>(ctx: &'a Context<'_>) -> Result<&'a App> {
+pub(super) fn app<'a>(ctx: &'a Context<'_>) -> Result<&'a App> {
     ctx.data::<App>()
 }
 
-fn new_or(field: &str, id: &Option<ID>) -> Result<Uuid> {
+pub(super) fn new_or(field: &str, id: &Option<ID>) -> Result<Uuid> {
     match id {
         Some(id) => parse_id(field, id).gql(),
         None => Ok(Uuid::new_v4()),
@@ -63,7 +63,7 @@ fn recorder(ctx: &Context<'_>, recorded_by: &Option<ID>) -> Result<Uuid> {
     }
 }
 
-fn id(field: &str, id: &ID) -> Result<Uuid> {
+pub(super) fn id(field: &str, id: &ID) -> Result<Uuid> {
     parse_id(field, id).gql()
 }
 
@@ -351,9 +351,10 @@ pub struct ConcludeDoetankInput {
     pub control: CommandControl,
 }
 
+#[derive(Default)]
 pub struct Mutation;
 
-#[Object]
+#[Object(name = "DoetankMutation")]
 impl Mutation {
     async fn register_member(&self, ctx: &Context<'_>, input: RegisterMemberInput) -> Result<MemberPayload> {
         viewer(ctx).require_facilitator().gql()?;
@@ -639,7 +640,7 @@ impl Mutation {
 
 /// Who may send a command to a doetank.
 #[derive(Clone, Copy, Debug)]
-enum Who {
+pub(super) enum Who {
     /// Only its lead (rule: the lead coordinates).
     Lead,
     /// Its lead, or a facilitator.
@@ -656,7 +657,12 @@ enum Who {
     SelfLeadOrFacilitator(Uuid),
 }
 
-async fn authorize(app: &App, viewer: &Viewer, doetank_id: Uuid, who: Who) -> Result<(), AppError> {
+pub(super) async fn authorize(
+    app: &App,
+    viewer: &Viewer,
+    doetank_id: Uuid,
+    who: Who,
+) -> Result<(), AppError> {
     viewer.require_signed_in()?;
     let facilitator_may = matches!(
         who,

@@ -20,6 +20,8 @@ use crate::search;
 use crate::sql::{self, Arg, Filter};
 use crate::visibility;
 
+/// The doetanks, their people and their lessons (merged into the root `Query`).
+#[derive(Default)]
 pub struct Query;
 
 #[derive(InputObject, Default)]
@@ -72,7 +74,7 @@ fn app<'a>(ctx: &'a Context<'_>) -> Result<&'a App> {
     ctx.data::<App>()
 }
 
-#[Object]
+#[Object(name = "DoetankQuery")]
 impl Query {
     /// A doetank now, or, with `asOf` (recorded at or before that time) or `atVersion` (up to
     /// that stream version), as it stood then, replayed from its stream.

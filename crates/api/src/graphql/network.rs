@@ -1,0 +1,854 @@
+//! The network around the doetanks, as GraphQL: cafés, ideation days and their ideas, Right to
+//! Challenge pilots, charters, knowledge reuse; and the lineage and timeline built over them.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use async_graphql::{ComplexObject, Context, Enum, Object, Result, SimpleObject, ID};
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::errors::GqlResult;
+use super::objects::{load_doetank, load_member, Doetank, Lesson, Member};
+use super::pagination::{Page, Window};
+use super::scalars::*;
+use super::viewer;
+use crate::app::App;
+use crate::rows::{LessonRow, LESSON_SELECT};
+use crate::sql::{self, Filter};
+use crate::visibility;
+
+fn app<'a>(ctx: &'a Context<'_>) -> Result<&'a App> {
+    ctx.data::<App>()
+}
+
+async fn one<T: sql::AnyRow>(ctx: &Context<'_>, select: &str, id: &str) -> Result<Option<T>> {
+    sql::fetch_optional(
+        app(ctx)?.store.backend(),
+        &format!("{select} WHERE t.id = $1"),
+        &[id.to_string().into()],
+    )
+    .await
+    .gql()
+}
+
+/// A page of `select` (aliased `t`) under `f`, ordered by `order`.
+async fn page<T: sql::AnyRow, N: async_graphql::OutputType>(
+    ctx: &Context<'_>,
+    table: &str,
+    select: &str,
+    f: Filter,
+    order: &str,
+    window: Window,
+    wrap: impl Fn(T) -> N,
+) -> Result<Page<N>> {
+    let backend = app(ctx)?.store.backend();
+    let total =
+        sql::fetch_count(backend, &format!("SELECT COUNT(*) FROM {table} t{}", f.where_sql()), &f.args)
+            .await
+            .gql()?;
+    let n = f.next_placeholder();
+    let sql_text = format!("{select}{} ORDER BY {order} LIMIT ${} OFFSET ${}", f.where_sql(), n, n + 1);
+    let mut args = f.args.clone();
+    args.push(sql::Arg::Int(window.limit));
+    args.push(sql::Arg::Int(window.offset));
+    let rows: Vec<T> = sql::fetch_all(backend, &sql_text, &args).await.gql()?;
+    Ok(window.connection(total, rows.into_iter().map(wrap).collect()))
+}
+
+// ---------------------------------------------------------------- cafés
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CafeRow {
+    id: String,
+    title: String,
+    date: String,
+    venue: String,
+    status: String,
+    attendance: Option<i64>,
+    cancel_reason: Option<String>,
+    version: i64,
+}
+
+const CAFE_SELECT: &str =
+    "SELECT t.id, t.title, t.date, t.venue, t.status, t.attendance, t.cancel_reason, t.version FROM rm_cafes t";
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum CafeStatus {
+    Scheduled,
+    Held,
+    Cancelled,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum When {
+    Upcoming,
+    Past,
+    All,
+}
+
+#[derive(SimpleObject, sqlx::FromRow)]
+pub struct ProgramItem {
+    pub title: String,
+    /// The speaker or the workshop's host.
+    pub person: String,
+    #[graphql(skip)]
+    pub kind: String,
+}
+
+/// A Slimmernetwerk Café: a physical meeting with speakers and workshops.
+pub struct Cafe(CafeRow);
+
+#[Object]
+impl Cafe {
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    async fn title(&self) -> &str {
+        &self.0.title
+    }
+    async fn date(&self) -> Option<NaiveDate> {
+        parse_date(&self.0.date)
+    }
+    async fn venue(&self) -> &str {
+        &self.0.venue
+    }
+    async fn status(&self) -> Option<CafeStatus> {
+        parse_enum(&self.0.status)
+    }
+    async fn attendance(&self) -> Option<i64> {
+        self.0.attendance
+    }
+    async fn cancel_reason(&self) -> Option<&str> {
+        self.0.cancel_reason.as_deref()
+    }
+    async fn version(&self) -> i64 {
+        self.0.version
+    }
+    async fn speakers(&self, ctx: &Context<'_>) -> Result<Vec<ProgramItem>> {
+        Ok(self.program(ctx).await?.into_iter().filter(|p| p.kind == "SPEAKER").collect())
+    }
+    async fn workshops(&self, ctx: &Context<'_>) -> Result<Vec<ProgramItem>> {
+        Ok(self.program(ctx).await?.into_iter().filter(|p| p.kind == "WORKSHOP").collect())
+    }
+    /// Challenges raised at this café.
+    async fn challenges(&self, ctx: &Context<'_>) -> Result<Vec<super::objects::Challenge>> {
+        let ids = linked(ctx, "cafe", &self.0.id, "challenge").await?;
+        let mut out = Vec::new();
+        for id in ids {
+            out.extend(super::objects::load_challenge(ctx, &id).await?);
+        }
+        Ok(out)
+    }
+}
+
+impl Cafe {
+    async fn program(&self, ctx: &Context<'_>) -> Result<Vec<ProgramItem>> {
+        sql::fetch_all(
+            app(ctx)?.store.backend(),
+            "SELECT title, person, kind FROM rm_cafe_program WHERE cafe_id = $1 ORDER BY position",
+            &[self.0.id.clone().into()],
+        )
+        .await
+        .gql()
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct IdRow {
+    id: String,
+}
+
+/// The ids of `to_kind` things linked from a thing in the lineage graph.
+async fn linked(ctx: &Context<'_>, from_kind: &str, from_id: &str, to_kind: &str) -> Result<Vec<String>> {
+    let rows: Vec<IdRow> = sql::fetch_all(
+        app(ctx)?.store.backend(),
+        "SELECT to_id AS id FROM rm_lineage_links WHERE from_kind = $1 AND from_id = $2 AND to_kind = $3 ORDER BY position",
+        &[from_kind.into(), from_id.into(), to_kind.into()],
+    )
+    .await
+    .gql()?;
+    Ok(rows.into_iter().map(|r| r.id).collect())
+}
+
+// ---------------------------------------------------------------- ideation days and ideas
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct IdeationRow {
+    id: String,
+    name: String,
+    central_question: String,
+    date: String,
+    venue: String,
+    status: String,
+    participant_count: Option<i64>,
+    jury_motivation: Option<String>,
+    version: i64,
+}
+
+const IDEATION_SELECT: &str =
+    "SELECT t.id, t.name, t.central_question, t.date, t.venue, t.status, t.participant_count, \
+     t.jury_motivation, t.version FROM rm_ideation_events t";
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct IdeaRow {
+    id: String,
+    ideation_event_id: String,
+    title: String,
+    description: String,
+    submitted_by: Option<String>,
+    pitched: bool,
+    jury_rank: Option<i64>,
+}
+
+const IDEA_SELECT: &str =
+    "SELECT t.id, t.ideation_event_id, t.title, t.description, t.submitted_by, t.pitched, t.jury_rank FROM rm_ideas t";
+
+/// An ideation day (Stampij!fabriek): a central question, ideas, pitches and a jury.
+pub struct IdeationEvent(IdeationRow);
+
+#[Object]
+impl IdeationEvent {
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn central_question(&self) -> &str {
+        &self.0.central_question
+    }
+    async fn date(&self) -> Option<NaiveDate> {
+        parse_date(&self.0.date)
+    }
+    async fn venue(&self) -> &str {
+        &self.0.venue
+    }
+    /// SCHEDULED or CONCLUDED.
+    async fn status(&self) -> &str {
+        &self.0.status
+    }
+    async fn participant_count(&self) -> Option<i64> {
+        self.0.participant_count
+    }
+    async fn jury_motivation(&self) -> Option<&str> {
+        self.0.jury_motivation.as_deref()
+    }
+    async fn version(&self) -> i64 {
+        self.0.version
+    }
+    /// Every idea submitted, in order of submission.
+    async fn ideas(&self, ctx: &Context<'_>) -> Result<Vec<Idea>> {
+        self.ideas_where(ctx, "", "t.position").await
+    }
+    /// The jury's ranking, best first.
+    async fn ranking(&self, ctx: &Context<'_>) -> Result<Vec<Idea>> {
+        self.ideas_where(ctx, " AND t.jury_rank IS NOT NULL", "t.jury_rank").await
+    }
+}
+
+impl IdeationEvent {
+    async fn ideas_where(&self, ctx: &Context<'_>, extra: &str, order: &str) -> Result<Vec<Idea>> {
+        let rows: Vec<IdeaRow> = sql::fetch_all(
+            app(ctx)?.store.backend(),
+            &format!("{IDEA_SELECT} WHERE t.ideation_event_id = $1{extra} ORDER BY {order}"),
+            &[self.0.id.clone().into()],
+        )
+        .await
+        .gql()?;
+        Ok(rows.into_iter().map(Idea).collect())
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct FollowUpRow {
+    kind: String,
+    organisation: Option<String>,
+    doetank_id: Option<String>,
+}
+
+pub struct Idea(IdeaRow);
+
+#[Object]
+impl Idea {
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    async fn title(&self) -> &str {
+        &self.0.title
+    }
+    async fn description(&self) -> &str {
+        &self.0.description
+    }
+    async fn submitted_by(&self, ctx: &Context<'_>) -> Result<Option<Member>> {
+        match &self.0.submitted_by {
+            Some(id) => load_member(ctx, id).await,
+            None => Ok(None),
+        }
+    }
+    async fn pitched(&self) -> bool {
+        self.0.pitched
+    }
+    /// 1 for the jury's winner.
+    async fn jury_rank(&self) -> Option<i64> {
+        self.0.jury_rank
+    }
+    async fn ideation_event(&self, ctx: &Context<'_>) -> Result<Option<IdeationEvent>> {
+        Ok(one::<IdeationRow>(ctx, IDEATION_SELECT, &self.0.ideation_event_id).await?.map(IdeationEvent))
+    }
+    /// Organisations that took the idea up.
+    async fn adopted_by(&self, ctx: &Context<'_>) -> Result<Vec<String>> {
+        Ok(self
+            .follow_ups(ctx)
+            .await?
+            .into_iter()
+            .filter(|f| f.kind == "ADOPTED")
+            .filter_map(|f| f.organisation)
+            .collect())
+    }
+    /// Doetanks the idea was taken into (those the viewer may see).
+    async fn doetanks(&self, ctx: &Context<'_>) -> Result<Vec<Doetank>> {
+        let mut out = Vec::new();
+        for f in self.follow_ups(ctx).await? {
+            if let Some(id) = f.doetank_id {
+                out.extend(load_doetank(ctx, &id).await?);
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Idea {
+    async fn follow_ups(&self, ctx: &Context<'_>) -> Result<Vec<FollowUpRow>> {
+        sql::fetch_all(
+            app(ctx)?.store.backend(),
+            "SELECT kind, organisation, doetank_id FROM rm_idea_follow_ups WHERE idea_id = $1 ORDER BY position",
+            &[self.0.id.clone().into()],
+        )
+        .await
+        .gql()
+    }
+}
+
+// ---------------------------------------------------------------- pilots
+
+#[derive(Debug, Clone, sqlx::FromRow, SimpleObject)]
+#[graphql(complex, name = "Pilot")]
+pub struct PilotRow {
+    #[graphql(skip)]
+    id: String,
+    /// The rule that hinders the work.
+    hindering_rule: String,
+    /// What is done instead, agreed beforehand.
+    alternative: String,
+    expected_gain: String,
+    #[graphql(skip)]
+    applicant_id: String,
+    /// POLICY, OPERATIONAL, ... (seed 002: policy or operational civil servants in the primary process).
+    applicant_function: String,
+    /// PROPOSED, MANDATED, RULE_SUSPENDED, EVALUATED or CONCLUDED.
+    status: String,
+    mandate_granted_by: Option<String>,
+    #[graphql(skip)]
+    suspended_from: Option<String>,
+    #[graphql(skip)]
+    suspended_until: Option<String>,
+    findings: Option<String>,
+    /// RULE_CHANGED, RULE_RESTORED, RULE_ABOLISHED or INCONCLUSIVE.
+    outcome: Option<String>,
+    note: Option<String>,
+    version: i64,
+}
+
+const PILOT_SELECT: &str = "SELECT t.id, t.hindering_rule, t.alternative, t.expected_gain, t.applicant_id, \
+     t.applicant_function, t.status, t.mandate_granted_by, t.suspended_from, t.suspended_until, t.findings, t.outcome, \
+     t.note, t.version FROM rm_pilots t";
+
+#[ComplexObject]
+impl PilotRow {
+    async fn id(&self) -> ID {
+        ID(self.id.clone())
+    }
+    async fn applicant(&self, ctx: &Context<'_>) -> Result<Option<Member>> {
+        load_member(ctx, &self.applicant_id).await
+    }
+    async fn suspended_from(&self) -> Option<NaiveDate> {
+        self.suspended_from.as_deref().and_then(parse_date)
+    }
+    async fn suspended_until(&self) -> Option<NaiveDate> {
+        self.suspended_until.as_deref().and_then(parse_date)
+    }
+}
+
+// ---------------------------------------------------------------- charters
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CharterRow {
+    id: String,
+    title: String,
+    text: String,
+    initiators: String,
+    version: i64,
+}
+
+const CHARTER_SELECT: &str = "SELECT t.id, t.title, t.text, t.initiators, t.version FROM rm_charters t";
+
+#[derive(SimpleObject, sqlx::FromRow)]
+#[graphql(complex)]
+pub struct Signature {
+    /// MEMBER or ORGANISATION.
+    pub kind: String,
+    pub organisation: Option<String>,
+    #[graphql(skip)]
+    pub member_id: Option<String>,
+    #[graphql(skip)]
+    pub signed_at: String,
+}
+
+#[ComplexObject]
+impl Signature {
+    async fn member(&self, ctx: &Context<'_>) -> Result<Option<Member>> {
+        match &self.member_id {
+            Some(id) => load_member(ctx, id).await,
+            None => Ok(None),
+        }
+    }
+    async fn signed_at(&self) -> DateTime<Utc> {
+        parse_time(&self.signed_at)
+    }
+}
+
+/// A published statement that people and organisations sign, each once.
+pub struct Charter(CharterRow);
+
+#[Object]
+impl Charter {
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    async fn title(&self) -> &str {
+        &self.0.title
+    }
+    async fn text(&self) -> &str {
+        &self.0.text
+    }
+    async fn initiators(&self) -> Vec<String> {
+        json_list(&self.0.initiators)
+    }
+    async fn version(&self) -> i64 {
+        self.0.version
+    }
+    async fn signature_count(&self, ctx: &Context<'_>) -> Result<i64> {
+        sql::fetch_count(
+            app(ctx)?.store.backend(),
+            "SELECT COUNT(*) FROM rm_charter_signatures WHERE charter_id = $1",
+            &[self.0.id.clone().into()],
+        )
+        .await
+        .gql()
+    }
+    async fn signatures(&self, ctx: &Context<'_>) -> Result<Vec<Signature>> {
+        sql::fetch_all(
+            app(ctx)?.store.backend(),
+            "SELECT kind, organisation, member_id, signed_at FROM rm_charter_signatures WHERE charter_id = $1 ORDER BY position",
+            &[self.0.id.clone().into()],
+        )
+        .await
+        .gql()
+    }
+}
+
+// ---------------------------------------------------------------- knowledge reuse
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ReuseRow {
+    id: String,
+    organisation: String,
+    source_doetank_id: String,
+    source_lesson_id: Option<String>,
+    pledge: String,
+    fulfilled: bool,
+    fulfilment_note: Option<String>,
+    reused_at: String,
+    version: i64,
+}
+
+const REUSE_SELECT: &str =
+    "SELECT t.id, t.organisation, t.source_doetank_id, t.source_lesson_id, t.pledge, t.fulfilled, \
+     t.fulfilment_note, t.reused_at, t.version FROM rm_reuses t";
+
+/// The Lanceerplatform: an organisation reuses a doetank's results and pledges to pass its own on.
+pub struct Reuse(ReuseRow);
+
+#[Object]
+impl Reuse {
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    async fn organisation(&self) -> &str {
+        &self.0.organisation
+    }
+    async fn source_doetank(&self, ctx: &Context<'_>) -> Result<Option<Doetank>> {
+        load_doetank(ctx, &self.0.source_doetank_id).await
+    }
+    async fn source_lesson(&self, ctx: &Context<'_>) -> Result<Option<Lesson>> {
+        let Some(lesson_id) = &self.0.source_lesson_id else { return Ok(None) };
+        if load_doetank(ctx, &self.0.source_doetank_id).await?.is_none() {
+            return Ok(None);
+        }
+        let row: Option<LessonRow> = sql::fetch_optional(
+            app(ctx)?.store.backend(),
+            &format!("{LESSON_SELECT} WHERE l.id = $1"),
+            &[lesson_id.clone().into()],
+        )
+        .await
+        .gql()?;
+        Ok(row.map(|row| Lesson { row, rank: None }))
+    }
+    async fn pledge(&self) -> &str {
+        &self.0.pledge
+    }
+    async fn fulfilled(&self) -> bool {
+        self.0.fulfilled
+    }
+    async fn fulfilment_note(&self) -> Option<&str> {
+        self.0.fulfilment_note.as_deref()
+    }
+    async fn reused_at(&self) -> DateTime<Utc> {
+        parse_time(&self.0.reused_at)
+    }
+    async fn version(&self) -> i64 {
+        self.0.version
+    }
+}
+
+// ---------------------------------------------------------------- lineage and timeline
+
+#[derive(SimpleObject, Clone, sqlx::FromRow)]
+pub struct LineageNode {
+    /// idea, ideation_event, cafe, challenge, doetank, lesson, organisation, reuse.
+    pub kind: String,
+    pub id: String,
+    pub label: String,
+    /// Steps from the starting point: negative upstream (where it came from), positive downstream.
+    #[sqlx(skip)]
+    pub distance: i64,
+}
+
+#[derive(SimpleObject, Clone, sqlx::FromRow)]
+pub struct LineageLink {
+    pub from_kind: String,
+    pub from_id: String,
+    pub to_kind: String,
+    pub to_id: String,
+    /// PRODUCED, RAISED_AT, RAISED_FROM, COMMISSIONED, TAKEN_UP_BY, TAKEN_INTO, ADOPTED_BY, LEARNED,
+    /// HANDED_OVER_TO, REUSED_BY, REUSED_IN.
+    pub relation: String,
+}
+
+/// The multi-stage rocket (seed 003) around one thing: where it came from and where it went.
+#[derive(SimpleObject)]
+pub struct Lineage {
+    pub root: LineageNode,
+    /// Every thing reached, upstream and downstream, nearest first.
+    pub nodes: Vec<LineageNode>,
+    pub links: Vec<LineageLink>,
+}
+
+#[derive(SimpleObject, sqlx::FromRow)]
+#[graphql(complex)]
+pub struct TimelineEntry {
+    pub position: i64,
+    /// The kind of thing: member, challenge, doetank, cafe, ideation_event, pilot, charter, reuse.
+    pub kind: String,
+    pub subject_id: String,
+    #[graphql(name = "type")]
+    pub event_type: String,
+    #[graphql(skip)]
+    pub occurred_at: String,
+    /// One line, as people would tell it (names of things, never of people).
+    pub summary: String,
+}
+
+#[ComplexObject]
+impl TimelineEntry {
+    /// When it happened in the world, as far as the events say.
+    async fn occurred_at(&self) -> DateTime<Utc> {
+        parse_time(&self.occurred_at)
+    }
+}
+
+/// Lineage nodes hidden from the viewer: informal doetanks and their lessons.
+async fn hidden_nodes(ctx: &Context<'_>) -> Result<HashSet<(String, String)>> {
+    let viewer = viewer(ctx);
+    if viewer.is_facilitator() {
+        return Ok(HashSet::new());
+    }
+    let mut f = Filter::default();
+    let condition = visibility::doetank_condition(&mut f, "d", &viewer).unwrap_or_else(|| "TRUE".into());
+    let backend = app(ctx)?.store.backend();
+    let doetanks: Vec<IdRow> =
+        sql::fetch_all(backend, &format!("SELECT d.id FROM rm_doetanks d WHERE NOT {condition}"), &f.args)
+            .await
+            .gql()?;
+    let lessons: Vec<IdRow> = sql::fetch_all(
+        backend,
+        &format!(
+            "SELECT l.id FROM rm_lessons l JOIN rm_doetanks d ON d.id = l.doetank_id WHERE NOT {condition}"
+        ),
+        &f.args,
+    )
+    .await
+    .gql()?;
+    Ok(doetanks
+        .into_iter()
+        .map(|r| ("doetank".to_string(), r.id))
+        .chain(lessons.into_iter().map(|r| ("lesson".to_string(), r.id)))
+        .collect())
+}
+
+pub async fn lineage(ctx: &Context<'_>, id: &str) -> Result<Option<Lineage>> {
+    let backend = app(ctx)?.store.backend();
+    let hidden = hidden_nodes(ctx).await?;
+    let starts: Vec<LineageNode> = sql::fetch_all(
+        backend,
+        "SELECT kind, id, label FROM rm_lineage_nodes WHERE id = $1",
+        &[id.to_string().into()],
+    )
+    .await
+    .gql()?;
+    let Some(root) = starts.into_iter().find(|n| !hidden.contains(&(n.kind.clone(), n.id.clone()))) else {
+        return Ok(None);
+    };
+    let all_links: Vec<LineageLink> = sql::fetch_all(
+        backend,
+        "SELECT from_kind, from_id, to_kind, to_id, relation FROM rm_lineage_links ORDER BY position",
+        &[],
+    )
+    .await
+    .gql()?;
+    let labels: Vec<LineageNode> =
+        sql::fetch_all(backend, "SELECT kind, id, label FROM rm_lineage_nodes", &[]).await.gql()?;
+    let labels: HashMap<(String, String), String> =
+        labels.into_iter().map(|n| ((n.kind, n.id), n.label)).collect();
+    let visible = |k: &(String, String)| !hidden.contains(k);
+
+    // Walk downstream along links, then upstream against them, from the root.
+    let key = (root.kind.clone(), root.id.clone());
+    let mut distance: HashMap<(String, String), i64> = HashMap::from([(key.clone(), 0)]);
+    let mut links = Vec::new();
+    for downstream in [true, false] {
+        let mut queue = VecDeque::from([(key.clone(), 0i64)]);
+        let mut seen = HashSet::from([key.clone()]);
+        while let Some((at, d)) = queue.pop_front() {
+            for link in &all_links {
+                let (from, to) = (
+                    (link.from_kind.clone(), link.from_id.clone()),
+                    (link.to_kind.clone(), link.to_id.clone()),
+                );
+                let (here, next) = if downstream { (from, to) } else { (to, from) };
+                if here != at || !visible(&next) || !seen.insert(next.clone()) {
+                    continue;
+                }
+                let step = if downstream { d + 1 } else { d - 1 };
+                distance.entry(next.clone()).or_insert(step);
+                links.push(link.clone());
+                queue.push_back((next, step));
+            }
+        }
+    }
+    let mut nodes: Vec<LineageNode> = distance
+        .into_iter()
+        .map(|((kind, id), distance)| {
+            let label = labels.get(&(kind.clone(), id.clone())).cloned().unwrap_or_else(|| id.clone());
+            LineageNode { kind, id, label, distance }
+        })
+        .collect();
+    nodes.sort_by(|a, b| {
+        a.distance.abs().cmp(&b.distance.abs()).then(a.distance.cmp(&b.distance)).then(a.label.cmp(&b.label))
+    });
+    Ok(Some(Lineage { root, nodes, links }))
+}
+
+// ---------------------------------------------------------------- queries
+
+#[derive(Default)]
+pub struct NetworkQuery;
+
+#[Object]
+impl NetworkQuery {
+    async fn cafe(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Cafe>> {
+        let uuid = parse_id("id", &id).gql()?;
+        Ok(one::<CafeRow>(ctx, CAFE_SELECT, &uuid.to_string()).await?.map(Cafe))
+    }
+
+    /// Cafés by date: UPCOMING (scheduled, today or later), PAST, or ALL.
+    async fn cafes(
+        &self,
+        ctx: &Context<'_>,
+        when: Option<When>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Page<Cafe>> {
+        let window = Window::new(first, after).gql()?;
+        let today = Utc::now().date_naive().to_string();
+        let mut f = Filter::default();
+        let order = match when.unwrap_or(When::All) {
+            When::Upcoming => {
+                f.push("t.status = 'SCHEDULED' AND t.date >= ?", today);
+                "t.date, t.created_position"
+            }
+            When::Past => {
+                f.push("(t.status <> 'SCHEDULED' OR t.date < ?)", today);
+                "t.date DESC, t.created_position"
+            }
+            When::All => "t.date, t.created_position",
+        };
+        page(ctx, "rm_cafes", CAFE_SELECT, f, order, window, Cafe).await
+    }
+
+    async fn ideation_event(&self, ctx: &Context<'_>, id: ID) -> Result<Option<IdeationEvent>> {
+        let uuid = parse_id("id", &id).gql()?;
+        Ok(one::<IdeationRow>(ctx, IDEATION_SELECT, &uuid.to_string()).await?.map(IdeationEvent))
+    }
+
+    async fn ideation_events(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Page<IdeationEvent>> {
+        let window = Window::new(first, after).gql()?;
+        page(
+            ctx,
+            "rm_ideation_events",
+            IDEATION_SELECT,
+            Filter::default(),
+            "t.date, t.created_position",
+            window,
+            IdeationEvent,
+        )
+        .await
+    }
+
+    async fn idea(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Idea>> {
+        let uuid = parse_id("id", &id).gql()?;
+        Ok(one::<IdeaRow>(ctx, IDEA_SELECT, &uuid.to_string()).await?.map(Idea))
+    }
+
+    async fn pilot(&self, ctx: &Context<'_>, id: ID) -> Result<Option<PilotRow>> {
+        let uuid = parse_id("id", &id).gql()?;
+        one::<PilotRow>(ctx, PILOT_SELECT, &uuid.to_string()).await
+    }
+
+    /// Right to Challenge pilots, optionally by status (PROPOSED, MANDATED, RULE_SUSPENDED, EVALUATED, CONCLUDED).
+    async fn pilots(
+        &self,
+        ctx: &Context<'_>,
+        status: Option<String>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Page<PilotRow>> {
+        let window = Window::new(first, after).gql()?;
+        let mut f = Filter::default();
+        if let Some(status) = status {
+            f.push("t.status = ?", status);
+        }
+        page(ctx, "rm_pilots", PILOT_SELECT, f, "t.created_position", window, |p: PilotRow| p).await
+    }
+
+    /// The rules set aside on a day (today by default), and until when.
+    async fn suspended_rules(&self, ctx: &Context<'_>, on: Option<NaiveDate>) -> Result<Vec<PilotRow>> {
+        let on = on.unwrap_or_else(|| Utc::now().date_naive()).to_string();
+        sql::fetch_all(
+            app(ctx)?.store.backend(),
+            &format!(
+                "{PILOT_SELECT} WHERE t.suspended_from <= $1 AND t.suspended_until >= $1 \
+                 AND NOT (t.status = 'CONCLUDED' AND t.outcome = 'RULE_RESTORED') ORDER BY t.suspended_until"
+            ),
+            &[on.into()],
+        )
+        .await
+        .gql()
+    }
+
+    async fn charter(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Charter>> {
+        let uuid = parse_id("id", &id).gql()?;
+        Ok(one::<CharterRow>(ctx, CHARTER_SELECT, &uuid.to_string()).await?.map(Charter))
+    }
+
+    async fn charters(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Page<Charter>> {
+        let window = Window::new(first, after).gql()?;
+        page(ctx, "rm_charters", CHARTER_SELECT, Filter::default(), "t.created_position", window, Charter)
+            .await
+    }
+
+    async fn reuse(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Reuse>> {
+        let uuid = parse_id("id", &id).gql()?;
+        Ok(one::<ReuseRow>(ctx, REUSE_SELECT, &uuid.to_string()).await?.map(Reuse))
+    }
+
+    /// Reuses of doetanks' results; `fulfilled: false` lists the open pledges.
+    async fn reuses(
+        &self,
+        ctx: &Context<'_>,
+        fulfilled: Option<bool>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Page<Reuse>> {
+        let window = Window::new(first, after).gql()?;
+        let mut f = Filter::default();
+        if let Some(fulfilled) = fulfilled {
+            f.push("t.fulfilled = ?", fulfilled);
+        }
+        if let Some(condition) = visibility::doetank_condition(&mut f, "vd", &viewer(ctx)) {
+            f.clauses.push(format!(
+                "EXISTS (SELECT 1 FROM rm_doetanks vd WHERE vd.id = t.source_doetank_id AND {condition})"
+            ));
+        }
+        page(ctx, "rm_reuses", REUSE_SELECT, f, "t.created_position", window, Reuse).await
+    }
+
+    /// Follows one thing (an idea, café, ideation day, challenge, doetank, lesson, reuse or
+    /// organisation name) through the multi-stage rocket, both ways: what it came from and what
+    /// came of it. Built from events only.
+    async fn lineage(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Lineage>> {
+        lineage(ctx, id.as_str()).await
+    }
+
+    /// The network's history as people would read it, in log order, one line each.
+    async fn timeline(
+        &self,
+        ctx: &Context<'_>,
+        kinds: Option<Vec<String>>,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Page<TimelineEntry>> {
+        let window = Window::new(first, after).gql()?;
+        let mut f = Filter::default();
+        let kinds = kinds.unwrap_or_default();
+        if !kinds.is_empty() {
+            let start = f.next_placeholder();
+            f.args.extend(kinds.iter().cloned().map(sql::Arg::Text));
+            f.clauses.push(format!("t.kind IN ({})", crate::rows::placeholders(start, kinds.len())));
+        }
+        if let Some(from) = from {
+            f.push("t.occurred_at >= ?", sql::ts(from));
+        }
+        if let Some(to) = to {
+            f.push("t.occurred_at < ?", sql::ts(to));
+        }
+        if let Some(condition) = visibility::doetank_condition(&mut f, "vd", &viewer(ctx)) {
+            f.clauses.push(format!(
+                "(t.kind <> 'doetank' OR EXISTS (SELECT 1 FROM rm_doetanks vd WHERE vd.id = t.subject_id AND {condition}))"
+            ));
+        }
+        let select = "SELECT t.position, t.kind, t.subject_id, t.event_type, t.occurred_at, t.summary FROM rm_timeline t";
+        page(ctx, "rm_timeline", select, f, "t.position", window, |e: TimelineEntry| e).await
+    }
+}

@@ -1,0 +1,507 @@
+//! Mutations for the network around the doetanks: one per command of the Cafe, IdeationEvent,
+//! Pilot, Charter and KnowledgeReuse aggregates. Scheduling, juries, mandates and charters are
+//! the facilitators' work; members submit ideas, propose pilots and sign charters as themselves.
+
+use async_graphql::{Context, InputObject, Object, Result, SimpleObject, ID};
+use chrono::NaiveDate;
+use doetank_domain::aggregates::charter::Signatory;
+use doetank_domain::aggregates::pilot::{Applicant, ApplicantFunction, PilotOutcome};
+use doetank_domain::aggregates::reuse::ReuseSource;
+use doetank_domain::{Cafe, Charter, Doetank, DomainError, IdeationEvent, KnowledgeReuse, Pilot};
+use uuid::Uuid;
+
+use super::errors::GqlResult;
+use super::mutation::{app, authorize, id, new_or, options, CommandControl, CommandResult, Who};
+use super::viewer;
+use crate::app::CommandOutcome;
+use crate::error::AppError;
+
+/// What a network mutation answers: the thing's id and where its stream and the log stand.
+/// Read the updated thing with the matching query (`cafe`, `ideationEvent`, `pilot`, ...),
+/// which already reflects the write.
+#[derive(SimpleObject)]
+pub struct NetworkPayload {
+    pub id: ID,
+    pub result: CommandResult,
+    /// Every query, to read the updated read model in the same response (it reflects the write).
+    pub query: super::Query,
+}
+
+impl From<CommandOutcome> for NetworkPayload {
+    fn from(o: CommandOutcome) -> Self {
+        NetworkPayload { id: ID(o.id.to_string()), result: o.into(), query: super::Query::default() }
+    }
+}
+
+#[derive(InputObject)]
+pub struct ScheduleCafeInput {
+    pub id: Option<ID>,
+    pub title: String,
+    pub date: NaiveDate,
+    pub venue: String,
+    #[graphql(flatten)]
+    pub control: CommandControl,
+}
+
+#[derive(InputObject)]
+pub struct AnnounceInput {
+    pub cafe_id: ID,
+    /// The talk's topic or the workshop's title.
+    pub title: String,
+    /// The speaker or the workshop's host.
+    pub person: String,
+    #[graphql(flatten)]
+    pub control: CommandControl,
+}
+
+#[derive(InputObject)]
+pub struct HoldCafeInput {
+    pub cafe_id: ID,
+    pub attendance: u32,
+    #[graphql(flatten)]
+    pub control: CommandControl,
+}
+
+#[derive(InputObject)]
+pub struct CancelCafeInput {
+    pub cafe_id: ID,
+    pub reason: String,
+    #[graphql(flatten)]
+    pub control: CommandControl,
+}
+
+#[derive(InputObject)]
+pub struct ScheduleIdeationEventInput {
+    pub id: Option<ID>,
+    pub name: String,
+    pub central_question: String,
+    pub date: NaiveDate,
+    pub venue: String,
+    #[graphql(flatten)]
+    pub control: CommandControl,
+}
+
+#[derive(InputObject)]
+pub struct SubmitIdeaInput {
+    pub ideation_event_id: ID,
+    pub idea_id: Option<ID>,
+    pub title: String,
+    pub description: String,
+    #[graphql(flatten)]
+    pub control: CommandControl,
+}
+
+#[derive(InputObject)]
+pub struct IdeaInput {
+    pub ideation_event_id: ID,
+    pub idea_id: ID,
+    #[graphql(flatten)]
+    pub control: CommandControl,
+}
+
+#[derive(InputObject)]
+pub struct JuryVerdictInput {
+    pub ideation_event_id: ID,
+    /// Best first; only ideas submitted to this event (rule 8).
+    pub ranking: Vec<ID>,
+    #[graphql(default)]
+    pub motivation: String,
+    #[graphql(flatten)]
+    pub control: CommandControl,
+}
+
+#[derive(InputObject)]
+pub struct ConcludeIdeationEventInput {
+    pub ideation_event_id: ID,
+    pub participant_count: u32,
+    #[graphql(flatten)]
+    pub control: CommandControl,
+}
+
+#[derive(InputObject)]
+pub struct AdoptIdeaInput {
+    pub ideation_event_id: ID,
+    pub idea_id: ID,
+    pub organisation: String,
+    #[graphql(flatten)]
+    pub control: CommandControl,
+}
+
+#[derive(InputObject)]
+pub struct TakeIdeaIntoDoetankInput {
+    pub ideation_event_id: ID,
+    pub idea_id: ID,
+    pub doetank_id: ID,
+    #[graphql(flatten)]
+    pub control: CommandControl,
+}
+
+#[derive(async_graphql::Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "doetank_domain::aggregates::pilot::ApplicantFunction")]
+pub enum ApplicantFunctionInput {
+    Policy,
+    Operational,
+    Management,
+    Support,
+    ExternalAdviser,
+}
+
+#[derive(async_graphql::Enum, Copy, Clone, Eq, PartialEq)]
+#[graphql(remote = "doetank_domain::aggregates::pilot::PilotOutcome")]
+pub enum PilotOutcomeInput {
+    RuleChanged,
+    RuleRestored,
+    RuleAbolished,
+    Inconclusive,
+}
+
+#[derive(InputObject)]
+pub struct ProposePilotInput {
+    pub id: Option<ID>,
+    pub hindering_rule: String,
+    pub alternative: String,
+    pub expected_gain: String,
+    /// The applicant: the signed-in member (a facilitator may name one).
+    pub applicant_id: Option<ID>,
+    pub applicant_function: ApplicantFunctionInput,
+    pub in_primary_process: bool,
+    #[graphql(flatten)]
+    pub control: CommandControl,
+}
+
+#[derive(InputObject)]
+pub struct GrantMandateInput {
+    pub pilot_id: ID,
+    pub granted_by: String,
+    #[graphql(flatten)]
+    pub control: CommandControl,
+}
+
+#[derive(InputObject)]
+pub struct SuspendRuleInput {
+    pub pilot_id: ID,
+    pub from: NaiveDate,
+    /// Required by rule 7: a suspension has an end.
+    pub until: Option<NaiveDate>,
+    #[graphql(flatten)]
+    pub control: CommandControl,
+}
+
+#[derive(InputObject)]
+pub struct EvaluatePilotInput {
+    pub pilot_id: ID,
+    pub findings: String,
+    #[graphql(flatten)]
+    pub control: CommandControl,
+}
+
+#[derive(InputObject)]
+pub struct ConcludePilotInput {
+    pub pilot_id: ID,
+    pub outcome: PilotOutcomeInput,
+    #[graphql(default)]
+    pub note: String,
+    #[graphql(flatten)]
+    pub control: CommandControl,
+}
+
+#[derive(InputObject)]
+pub struct PublishCharterInput {
+    pub id: Option<ID>,
+    pub title: String,
+    pub text: String,
+    #[graphql(default)]
+    pub initiators: Vec<String>,
+    #[graphql(flatten)]
+    pub control: CommandControl,
+}
+
+#[derive(InputObject)]
+pub struct SignCharterInput {
+    pub charter_id: ID,
+    /// Sign for an organisation (facilitators record these); absent, the member signs themself.
+    pub organisation: Option<String>,
+    #[graphql(flatten)]
+    pub control: CommandControl,
+}
+
+#[derive(InputObject)]
+pub struct ReuseKnowledgeInput {
+    pub id: Option<ID>,
+    pub organisation: String,
+    pub doetank_id: ID,
+    /// One lesson of the doetank, when that is what is reused.
+    pub lesson_id: Option<ID>,
+    pub pledge: String,
+    #[graphql(flatten)]
+    pub control: CommandControl,
+}
+
+#[derive(InputObject)]
+pub struct FulfilPledgeInput {
+    pub reuse_id: ID,
+    pub note: String,
+    #[graphql(flatten)]
+    pub control: CommandControl,
+}
+
+fn facilitator(ctx: &Context<'_>) -> Result<()> {
+    viewer(ctx).require_facilitator().gql()
+}
+
+/// Runs a command on aggregate `A` with id `target`.
+async fn run<A: doetank_domain::Aggregate>(
+    ctx: &Context<'_>,
+    target: Uuid,
+    control: &CommandControl,
+    decide: impl Fn(&A) -> Result<Vec<A::Event>, DomainError>,
+) -> Result<NetworkPayload> {
+    let outcome = app(ctx)?.execute::<A>(target, &options(ctx, control)?, decide).await.gql()?;
+    Ok(outcome.into())
+}
+
+#[derive(Default)]
+pub struct NetworkMutation;
+
+#[Object]
+impl NetworkMutation {
+    async fn schedule_cafe(&self, ctx: &Context<'_>, input: ScheduleCafeInput) -> Result<NetworkPayload> {
+        facilitator(ctx)?;
+        let cafe_id = new_or("id", &input.id)?;
+        run::<Cafe>(ctx, cafe_id, &input.control, |c| {
+            c.schedule(cafe_id, &input.title, input.date, &input.venue)
+        })
+        .await
+    }
+
+    async fn announce_speaker(&self, ctx: &Context<'_>, input: AnnounceInput) -> Result<NetworkPayload> {
+        facilitator(ctx)?;
+        run::<Cafe>(ctx, id("cafeId", &input.cafe_id)?, &input.control, |c| {
+            c.announce_speaker(&input.person, &input.title)
+        })
+        .await
+    }
+
+    async fn announce_workshop(&self, ctx: &Context<'_>, input: AnnounceInput) -> Result<NetworkPayload> {
+        facilitator(ctx)?;
+        run::<Cafe>(ctx, id("cafeId", &input.cafe_id)?, &input.control, |c| {
+            c.announce_workshop(&input.title, &input.person)
+        })
+        .await
+    }
+
+    async fn hold_cafe(&self, ctx: &Context<'_>, input: HoldCafeInput) -> Result<NetworkPayload> {
+        facilitator(ctx)?;
+        run::<Cafe>(ctx, id("cafeId", &input.cafe_id)?, &input.control, |c| c.hold(input.attendance)).await
+    }
+
+    async fn cancel_cafe(&self, ctx: &Context<'_>, input: CancelCafeInput) -> Result<NetworkPayload> {
+        facilitator(ctx)?;
+        run::<Cafe>(ctx, id("cafeId", &input.cafe_id)?, &input.control, |c| c.cancel(&input.reason)).await
+    }
+
+    async fn schedule_ideation_event(
+        &self,
+        ctx: &Context<'_>,
+        input: ScheduleIdeationEventInput,
+    ) -> Result<NetworkPayload> {
+        facilitator(ctx)?;
+        let event_id = new_or("id", &input.id)?;
+        run::<IdeationEvent>(ctx, event_id, &input.control, |e| {
+            e.schedule(event_id, &input.name, &input.central_question, input.date, &input.venue)
+        })
+        .await
+    }
+
+    /// Any member submits ideas in their own name; facilitators record ideas without one.
+    async fn submit_idea(&self, ctx: &Context<'_>, input: SubmitIdeaInput) -> Result<NetworkPayload> {
+        let viewer = viewer(ctx);
+        viewer.require_signed_in().gql()?;
+        let submitted_by = if viewer.is_facilitator() { None } else { viewer.member_id };
+        let idea_id = new_or("ideaId", &input.idea_id)?;
+        run::<IdeationEvent>(ctx, id("ideationEventId", &input.ideation_event_id)?, &input.control, |e| {
+            e.submit_idea(idea_id, &input.title, &input.description, submitted_by)
+        })
+        .await
+    }
+
+    async fn pitch_idea(&self, ctx: &Context<'_>, input: IdeaInput) -> Result<NetworkPayload> {
+        facilitator(ctx)?;
+        let idea = id("ideaId", &input.idea_id)?;
+        run::<IdeationEvent>(ctx, id("ideationEventId", &input.ideation_event_id)?, &input.control, |e| {
+            e.pitch_idea(idea)
+        })
+        .await
+    }
+
+    /// The jury ranks only ideas submitted to its own event (rule 8).
+    async fn give_jury_verdict(&self, ctx: &Context<'_>, input: JuryVerdictInput) -> Result<NetworkPayload> {
+        facilitator(ctx)?;
+        let ranking = input.ranking.iter().map(|i| id("ranking", i)).collect::<Result<Vec<_>>>()?;
+        run::<IdeationEvent>(ctx, id("ideationEventId", &input.ideation_event_id)?, &input.control, |e| {
+            e.give_jury_verdict(ranking.clone(), &input.motivation)
+        })
+        .await
+    }
+
+    async fn conclude_ideation_event(
+        &self,
+        ctx: &Context<'_>,
+        input: ConcludeIdeationEventInput,
+    ) -> Result<NetworkPayload> {
+        facilitator(ctx)?;
+        run::<IdeationEvent>(ctx, id("ideationEventId", &input.ideation_event_id)?, &input.control, |e| {
+            e.conclude(input.participant_count)
+        })
+        .await
+    }
+
+    async fn adopt_idea(&self, ctx: &Context<'_>, input: AdoptIdeaInput) -> Result<NetworkPayload> {
+        facilitator(ctx)?;
+        let idea = id("ideaId", &input.idea_id)?;
+        run::<IdeationEvent>(ctx, id("ideationEventId", &input.ideation_event_id)?, &input.control, |e| {
+            e.adopt_idea(idea, &input.organisation)
+        })
+        .await
+    }
+
+    /// A facilitator or the lead of the doetank links the idea to it.
+    async fn take_idea_into_doetank(
+        &self,
+        ctx: &Context<'_>,
+        input: TakeIdeaIntoDoetankInput,
+    ) -> Result<NetworkPayload> {
+        let app = app(ctx)?;
+        let doetank_id = id("doetankId", &input.doetank_id)?;
+        authorize(app, &viewer(ctx), doetank_id, Who::LeadOrFacilitator).await.gql()?;
+        app.require::<Doetank>(doetank_id, "doetank").await.gql()?;
+        let idea = id("ideaId", &input.idea_id)?;
+        run::<IdeationEvent>(ctx, id("ideationEventId", &input.ideation_event_id)?, &input.control, |e| {
+            e.take_idea_into_doetank(idea, doetank_id)
+        })
+        .await
+    }
+
+    /// Rule 7: applicants are policy or operational civil servants in the primary process.
+    async fn propose_pilot(&self, ctx: &Context<'_>, input: ProposePilotInput) -> Result<NetworkPayload> {
+        let viewer = viewer(ctx);
+        viewer.require_signed_in().gql()?;
+        let applicant_id = match &input.applicant_id {
+            Some(given) => id("applicantId", given)?,
+            None => {
+                viewer.member_id.ok_or_else(|| AppError::bad_input("applicantId", "is required")).gql()?
+            }
+        };
+        viewer.require_self_or_facilitator(applicant_id).gql()?;
+        app(ctx)?.innovator(applicant_id).await.gql()?;
+        let pilot_id = new_or("id", &input.id)?;
+        let applicant = Applicant {
+            member_id: applicant_id,
+            function: ApplicantFunction::from(input.applicant_function),
+            in_primary_process: input.in_primary_process,
+        };
+        run::<Pilot>(ctx, pilot_id, &input.control, |p| {
+            p.propose(
+                pilot_id,
+                &input.hindering_rule,
+                &input.alternative,
+                &input.expected_gain,
+                applicant.clone(),
+            )
+        })
+        .await
+    }
+
+    async fn grant_mandate(&self, ctx: &Context<'_>, input: GrantMandateInput) -> Result<NetworkPayload> {
+        facilitator(ctx)?;
+        run::<Pilot>(ctx, id("pilotId", &input.pilot_id)?, &input.control, |p| {
+            p.grant_mandate(&input.granted_by)
+        })
+        .await
+    }
+
+    /// Rule 7: only after a mandate, and only for a period with an end.
+    async fn suspend_rule(&self, ctx: &Context<'_>, input: SuspendRuleInput) -> Result<NetworkPayload> {
+        facilitator(ctx)?;
+        run::<Pilot>(ctx, id("pilotId", &input.pilot_id)?, &input.control, |p| {
+            p.suspend_rule(input.from, input.until)
+        })
+        .await
+    }
+
+    async fn evaluate_pilot(&self, ctx: &Context<'_>, input: EvaluatePilotInput) -> Result<NetworkPayload> {
+        facilitator(ctx)?;
+        run::<Pilot>(ctx, id("pilotId", &input.pilot_id)?, &input.control, |p| p.evaluate(&input.findings))
+            .await
+    }
+
+    /// Rule 7: a pilot is concluded only after it is evaluated.
+    async fn conclude_pilot(&self, ctx: &Context<'_>, input: ConcludePilotInput) -> Result<NetworkPayload> {
+        facilitator(ctx)?;
+        run::<Pilot>(ctx, id("pilotId", &input.pilot_id)?, &input.control, |p| {
+            p.conclude(PilotOutcome::from(input.outcome), &input.note)
+        })
+        .await
+    }
+
+    async fn publish_charter(&self, ctx: &Context<'_>, input: PublishCharterInput) -> Result<NetworkPayload> {
+        facilitator(ctx)?;
+        let charter_id = new_or("id", &input.id)?;
+        run::<Charter>(ctx, charter_id, &input.control, |c| {
+            c.publish(charter_id, &input.title, &input.text, input.initiators.clone())
+        })
+        .await
+    }
+
+    /// Rule 8: a signatory signs once.
+    async fn sign_charter(&self, ctx: &Context<'_>, input: SignCharterInput) -> Result<NetworkPayload> {
+        let viewer = viewer(ctx);
+        viewer.require_signed_in().gql()?;
+        let signatory = match input.organisation {
+            Some(name) => {
+                viewer.require_facilitator().gql()?;
+                Signatory::Organisation { name }
+            }
+            None => Signatory::Member {
+                member_id: viewer
+                    .member_id
+                    .ok_or_else(|| AppError::Forbidden("only members sign in their own name".into()))
+                    .gql()?,
+            },
+        };
+        run::<Charter>(ctx, id("charterId", &input.charter_id)?, &input.control, |c| {
+            c.sign(signatory.clone())
+        })
+        .await
+    }
+
+    async fn reuse_knowledge(&self, ctx: &Context<'_>, input: ReuseKnowledgeInput) -> Result<NetworkPayload> {
+        facilitator(ctx)?;
+        let app = app(ctx)?;
+        let doetank_id = id("doetankId", &input.doetank_id)?;
+        let doetank = app.require::<Doetank>(doetank_id, "doetank").await.gql()?;
+        let source = match &input.lesson_id {
+            None => ReuseSource::Doetank { doetank_id },
+            Some(lesson) => {
+                let lesson_id = id("lessonId", lesson)?;
+                if !doetank.lessons.contains(&lesson_id) {
+                    return Err(AppError::not_found("lesson", lesson_id)).gql();
+                }
+                ReuseSource::Lesson { doetank_id, lesson_id }
+            }
+        };
+        let reuse_id = new_or("id", &input.id)?;
+        run::<KnowledgeReuse>(ctx, reuse_id, &input.control, |r| {
+            r.reuse(reuse_id, &input.organisation, source.clone(), &input.pledge)
+        })
+        .await
+    }
+
+    async fn fulfil_pledge(&self, ctx: &Context<'_>, input: FulfilPledgeInput) -> Result<NetworkPayload> {
+        facilitator(ctx)?;
+        run::<KnowledgeReuse>(ctx, id("reuseId", &input.reuse_id)?, &input.control, |r| {
+            r.fulfil_pledge(&input.note)
+        })
+        .await
+    }
+}

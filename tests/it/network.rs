@@ -1,0 +1,591 @@
+//! The whole network over HTTP: cafés, ideation days, pilots, charters and knowledge reuse through
+//! their lives, every rule with its code, and the lineage and timeline on the demo history.
+
+use serde_json::{json, Value};
+
+use crate::api::{raise, register};
+use crate::both_backends;
+use crate::support::app::{facilitator, member};
+use crate::support::{TestApp, TestDb};
+
+both_backends!(
+    a_cafe_lives_and_links_its_challenges,
+    an_ideation_day_ranks_only_its_own_ideas,
+    a_pilot_suspends_a_rule_only_with_a_mandate_and_an_end,
+    a_charter_is_signed_once_per_signatory,
+    a_reuse_pledge_is_fulfilled_once,
+    lineage_follows_the_rocket_both_ways_on_the_demo,
+    the_timeline_tells_the_demo_history_in_order,
+);
+
+/// Runs `mutation { name(input: $input) { id result { ... } } }` as `token`; returns the body.
+async fn send(app: &TestApp, token: &str, name: &str, input_type: &str, input: Value) -> Value {
+    let query = format!(
+        "mutation($input: {input_type}!) {{ {name}(input: $input) {{ id result {{ streamVersion position }} }} }}"
+    );
+    app.gql_as(Some(token), &query, json!({ "input": input })).await
+}
+
+async fn ok(app: &TestApp, name: &str, input_type: &str, input: Value) -> String {
+    let body = send(app, &facilitator(), name, input_type, input).await;
+    assert!(body.get("errors").is_none(), "{name}: {body:#}");
+    body["data"][name]["id"].as_str().expect("id").to_string()
+}
+
+/// Must be refused with `code` (and `rule`) and write nothing.
+async fn refused(
+    app: &TestApp,
+    token: &str,
+    name: &str,
+    input_type: &str,
+    input: Value,
+    code: &str,
+    rule: Option<&str>,
+) {
+    let head = app.head().await;
+    let body = send(app, token, name, input_type, input).await;
+    let ext = &body["errors"][0]["extensions"];
+    assert_eq!(ext["code"], code, "{name}: {body:#}");
+    if let Some(rule) = rule {
+        assert_eq!(ext["rule"], rule, "{name}: {body:#}");
+    }
+    assert_eq!(app.head().await, head, "{name} must write nothing");
+}
+
+async fn a_cafe_lives_and_links_its_challenges(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let someone = register(&app, "Sam", "Gemeente Utrecht", "PUBLIC").await;
+    let schedule =
+        |date: &str| json!({ "title": "Slimmernetwerk Café", "date": date, "venue": "Kennisland" });
+    refused(
+        &app,
+        &member(&someone),
+        "scheduleCafe",
+        "ScheduleCafeInput",
+        schedule("2099-01-01"),
+        "FORBIDDEN",
+        None,
+    )
+    .await;
+    let past = ok(&app, "scheduleCafe", "ScheduleCafeInput", schedule("2013-02-28")).await;
+    ok(
+        &app,
+        "announceSpeaker",
+        "AnnounceInput",
+        json!({ "cafeId": past, "title": "Slimmer werken", "person": "Een spreker" }),
+    )
+    .await;
+    ok(
+        &app,
+        "announceWorkshop",
+        "AnnounceInput",
+        json!({ "cafeId": past, "title": "Charter", "person": "Slimmernetwerk" }),
+    )
+    .await;
+    ok(&app, "holdCafe", "HoldCafeInput", json!({ "cafeId": past, "attendance": 60 })).await;
+    refused(
+        &app,
+        &facilitator(),
+        "cancelCafe",
+        "CancelCafeInput",
+        json!({ "cafeId": past, "reason": "te laat" }),
+        "RULE_VIOLATED",
+        Some("LIFECYCLE"),
+    )
+    .await;
+    let future = ok(&app, "scheduleCafe", "ScheduleCafeInput", schedule("2099-06-01")).await;
+    let cancelled = ok(&app, "scheduleCafe", "ScheduleCafeInput", schedule("2099-07-01")).await;
+    ok(&app, "cancelCafe", "CancelCafeInput", json!({ "cafeId": cancelled, "reason": "zaal dicht" })).await;
+    refused(
+        &app,
+        &facilitator(),
+        "holdCafe",
+        "HoldCafeInput",
+        json!({ "cafeId": cancelled, "attendance": 3 }),
+        "RULE_VIOLATED",
+        Some("LIFECYCLE"),
+    )
+    .await;
+
+    // A challenge raised at the café links back to it.
+    let raised = app
+        .gql_as(
+            Some(&member(&someone)),
+            "mutation($i: RaiseChallengeInput!) { raiseChallenge(input: $i) { challenge { id origin } } }",
+            json!({ "i": { "title": "Vergaderen kan korter", "description": "Op het café besproken.", "raisedBy": someone,
+                           "origin": { "kind": "CAFE", "cafeId": past } } }),
+        )
+        .await;
+    assert!(raised.get("errors").is_none(), "{raised:#}");
+    let data = app
+        .data(
+            "query($id: ID!) { cafe(id: $id) { status attendance speakers { title person } workshops { title } challenges { title } } \
+             upcoming: cafes(when: UPCOMING) { totalCount edges { node { id } } } past: cafes(when: PAST) { totalCount } }",
+            json!({ "id": past }),
+        )
+        .await;
+    assert_eq!(data["cafe"]["status"], "HELD");
+    assert_eq!(data["cafe"]["attendance"], 60);
+    assert_eq!(data["cafe"]["speakers"][0]["person"], "Een spreker");
+    assert_eq!(data["cafe"]["challenges"][0]["title"], "Vergaderen kan korter");
+    assert_eq!(data["upcoming"]["totalCount"], 1);
+    assert_eq!(data["upcoming"]["edges"][0]["node"]["id"], future.as_str());
+    assert_eq!(data["past"]["totalCount"], 2, "held and cancelled cafés are past");
+}
+
+async fn an_ideation_day_ranks_only_its_own_ideas(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let innovator = register(&app, "Ida", "Belastingdienst", "PUBLIC").await;
+    let schedule = json!({ "name": "Stampij!fabriek", "centralQuestion": "Hoe wordt de overheid de beste werkgever?", "date": "2013-03-15", "venue": "Den Haag" });
+    let day = ok(&app, "scheduleIdeationEvent", "ScheduleIdeationEventInput", schedule.clone()).await;
+    let other_day = ok(&app, "scheduleIdeationEvent", "ScheduleIdeationEventInput", schedule).await;
+    let submit =
+        |event: &str, title: &str| json!({ "ideationEventId": event, "title": title, "description": "..." });
+    let mut ideas = Vec::new();
+    for title in ["20/10", "Hack de OR!", "Lanceerplatform"] {
+        let body =
+            send(&app, &member(&innovator), "submitIdea", "SubmitIdeaInput", submit(&day, title)).await;
+        assert!(body.get("errors").is_none(), "{body:#}");
+        let idea: Value = app
+            .data(
+                "query($id: ID!) { ideationEvent(id: $id) { ideas { id title submittedBy { id } } } }",
+                json!({ "id": day }),
+            )
+            .await;
+        ideas.push(
+            idea["ideationEvent"]["ideas"].as_array().expect("ideas").last().expect("idea")["id"]
+                .as_str()
+                .expect("id")
+                .to_string(),
+        );
+    }
+    let elsewhere = ok(&app, "submitIdea", "SubmitIdeaInput", submit(&other_day, "Elders")).await;
+    assert_eq!(elsewhere, other_day);
+    let foreign: Value = app
+        .data("query($id: ID!) { ideationEvent(id: $id) { ideas { id } } }", json!({ "id": other_day }))
+        .await;
+    let foreign = foreign["ideationEvent"]["ideas"][0]["id"].as_str().expect("id").to_string();
+
+    ok(&app, "pitchIdea", "IdeaInput", json!({ "ideationEventId": day, "ideaId": ideas[0] })).await;
+    refused(
+        &app,
+        &facilitator(),
+        "pitchIdea",
+        "IdeaInput",
+        json!({ "ideationEventId": day, "ideaId": ideas[0] }),
+        "RULE_VIOLATED",
+        Some("LIFECYCLE"),
+    )
+    .await;
+    refused(
+        &app,
+        &member(&innovator),
+        "giveJuryVerdict",
+        "JuryVerdictInput",
+        json!({ "ideationEventId": day, "ranking": [ideas[0]] }),
+        "FORBIDDEN",
+        None,
+    )
+    .await;
+    refused(
+        &app,
+        &facilitator(),
+        "giveJuryVerdict",
+        "JuryVerdictInput",
+        json!({ "ideationEventId": day, "ranking": [ideas[0], foreign] }),
+        "RULE_VIOLATED",
+        Some("JURY_RANKS_OWN_IDEAS"),
+    )
+    .await;
+    ok(&app, "giveJuryVerdict", "JuryVerdictInput", json!({ "ideationEventId": day, "ranking": [ideas[0], ideas[1], ideas[2]], "motivation": "vergrijzing" })).await;
+    ok(
+        &app,
+        "concludeIdeationEvent",
+        "ConcludeIdeationEventInput",
+        json!({ "ideationEventId": day, "participantCount": 150 }),
+    )
+    .await;
+    refused(
+        &app,
+        &facilitator(),
+        "submitIdea",
+        "SubmitIdeaInput",
+        submit(&day, "Te laat"),
+        "RULE_VIOLATED",
+        Some("LIFECYCLE"),
+    )
+    .await;
+    ok(
+        &app,
+        "adoptIdea",
+        "AdoptIdeaInput",
+        json!({ "ideationEventId": day, "ideaId": ideas[1], "organisation": "Gemeente Utrecht" }),
+    )
+    .await;
+
+    let challenge = raise(&app, &innovator).await;
+    let formed = app
+        .gql_as(
+            Some(&facilitator()),
+            "mutation($i: FormDoetankInput!) { formDoetank(input: $i) { doetank { id } } }",
+            json!({ "i": { "name": "20/10", "challengeId": challenge, "leadId": innovator } }),
+        )
+        .await;
+    let doetank = formed["data"]["formDoetank"]["doetank"]["id"].as_str().expect("doetank").to_string();
+    let take = json!({ "ideationEventId": day, "ideaId": ideas[0], "doetankId": doetank });
+    let outsider = register(&app, "Otto", "TNO", "PUBLIC").await;
+    refused(
+        &app,
+        &member(&outsider),
+        "takeIdeaIntoDoetank",
+        "TakeIdeaIntoDoetankInput",
+        take.clone(),
+        "FORBIDDEN",
+        None,
+    )
+    .await;
+    let body = send(&app, &member(&innovator), "takeIdeaIntoDoetank", "TakeIdeaIntoDoetankInput", take).await;
+    assert!(body.get("errors").is_none(), "the lead links the idea: {body:#}");
+
+    let data = app
+        .data(
+            "query($id: ID!) { ideationEvent(id: $id) { status participantCount ranking { title juryRank pitched adoptedBy doetanks { name } submittedBy { name } } } }",
+            json!({ "id": day }),
+        )
+        .await;
+    let event = &data["ideationEvent"];
+    assert_eq!(event["status"], "CONCLUDED");
+    assert_eq!(event["participantCount"], 150);
+    let ranking = event["ranking"].as_array().expect("ranking");
+    assert_eq!(
+        ranking.iter().map(|i| i["title"].as_str().unwrap_or_default()).collect::<Vec<_>>(),
+        ["20/10", "Hack de OR!", "Lanceerplatform"]
+    );
+    assert_eq!(ranking[0]["doetanks"][0]["name"], "20/10");
+    assert_eq!(ranking[0]["submittedBy"]["name"], "Ida");
+    assert_eq!(ranking[1]["adoptedBy"], json!(["Gemeente Utrecht"]));
+}
+
+async fn a_pilot_suspends_a_rule_only_with_a_mandate_and_an_end(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let applicant = register(&app, "Pim", "Gemeente Utrecht", "PUBLIC").await;
+    let propose = |function: &str, primary: bool| {
+        json!({ "hinderingRule": "Twee handtekeningen per declaratie", "alternative": "Steekproef achteraf",
+                "expectedGain": "Twee weken sneller", "applicantFunction": function, "inPrimaryProcess": primary })
+    };
+    refused(
+        &app,
+        &member(&applicant),
+        "proposePilot",
+        "ProposePilotInput",
+        propose("MANAGEMENT", true),
+        "RULE_VIOLATED",
+        Some("APPLICANT_ELIGIBILITY"),
+    )
+    .await;
+    refused(
+        &app,
+        &member(&applicant),
+        "proposePilot",
+        "ProposePilotInput",
+        propose("POLICY", false),
+        "RULE_VIOLATED",
+        Some("APPLICANT_ELIGIBILITY"),
+    )
+    .await;
+    let body =
+        send(&app, &member(&applicant), "proposePilot", "ProposePilotInput", propose("OPERATIONAL", true))
+            .await;
+    let pilot = body["data"]["proposePilot"]["id"].as_str().expect("pilot").to_string();
+    let suspend = |until: Value| json!({ "pilotId": pilot, "from": "2013-09-01", "until": until });
+    refused(
+        &app,
+        &facilitator(),
+        "suspendRule",
+        "SuspendRuleInput",
+        suspend(json!("2014-03-01")),
+        "RULE_VIOLATED",
+        Some("MANDATE_BEFORE_SUSPENSION"),
+    )
+    .await;
+    refused(
+        &app,
+        &member(&applicant),
+        "grantMandate",
+        "GrantMandateInput",
+        json!({ "pilotId": pilot, "grantedBy": "mij" }),
+        "FORBIDDEN",
+        None,
+    )
+    .await;
+    ok(
+        &app,
+        "grantMandate",
+        "GrantMandateInput",
+        json!({ "pilotId": pilot, "grantedBy": "Ministerie van BZK" }),
+    )
+    .await;
+    refused(
+        &app,
+        &facilitator(),
+        "suspendRule",
+        "SuspendRuleInput",
+        suspend(Value::Null),
+        "RULE_VIOLATED",
+        Some("SUSPENSION_HAS_END"),
+    )
+    .await;
+    refused(
+        &app,
+        &facilitator(),
+        "suspendRule",
+        "SuspendRuleInput",
+        suspend(json!("2013-08-01")),
+        "RULE_VIOLATED",
+        Some("SUSPENSION_HAS_END"),
+    )
+    .await;
+    ok(&app, "suspendRule", "SuspendRuleInput", suspend(json!("2014-03-01"))).await;
+    let conclude = json!({ "pilotId": pilot, "outcome": "RULE_CHANGED", "note": "aangepast" });
+    refused(
+        &app,
+        &facilitator(),
+        "concludePilot",
+        "ConcludePilotInput",
+        conclude.clone(),
+        "RULE_VIOLATED",
+        Some("EVALUATION_BEFORE_CONCLUSION"),
+    )
+    .await;
+
+    let during = app
+        .data("{ suspendedRules(on: \"2013-12-01\") { hinderingRule suspendedUntil status applicant { name } } after: suspendedRules(on: \"2015-01-01\") { id } }", json!({}))
+        .await;
+    assert_eq!(during["suspendedRules"][0]["suspendedUntil"], "2014-03-01");
+    assert_eq!(during["suspendedRules"][0]["applicant"]["name"], "Pim");
+    assert_eq!(during["after"], json!([]));
+
+    ok(&app, "evaluatePilot", "EvaluatePilotInput", json!({ "pilotId": pilot, "findings": "Geen misbruik" }))
+        .await;
+    ok(&app, "concludePilot", "ConcludePilotInput", conclude).await;
+    let done = app.data("query($id: ID!) { pilot(id: $id) { status outcome findings } pilots(status: \"CONCLUDED\") { totalCount } }", json!({ "id": pilot })).await;
+    assert_eq!(
+        done["pilot"],
+        json!({ "status": "CONCLUDED", "outcome": "RULE_CHANGED", "findings": "Geen misbruik" })
+    );
+    assert_eq!(done["pilots"]["totalCount"], 1);
+}
+
+async fn a_charter_is_signed_once_per_signatory(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let signer = register(&app, "Sien", "Kennisland", "PUBLIC").await;
+    let publish = json!({ "title": "Charter voor een innovatieve overheid", "text": "Wij, publieke veranderaars...", "initiators": ["Slimmernetwerk"] });
+    refused(
+        &app,
+        &member(&signer),
+        "publishCharter",
+        "PublishCharterInput",
+        publish.clone(),
+        "FORBIDDEN",
+        None,
+    )
+    .await;
+    let charter = ok(&app, "publishCharter", "PublishCharterInput", publish).await;
+    let as_self = json!({ "charterId": charter });
+    let body = send(&app, &member(&signer), "signCharter", "SignCharterInput", as_self.clone()).await;
+    assert!(body.get("errors").is_none(), "{body:#}");
+    refused(
+        &app,
+        &member(&signer),
+        "signCharter",
+        "SignCharterInput",
+        as_self,
+        "RULE_VIOLATED",
+        Some("SIGN_ONCE"),
+    )
+    .await;
+    ok(
+        &app,
+        "signCharter",
+        "SignCharterInput",
+        json!({ "charterId": charter, "organisation": "Gemeente Utrecht" }),
+    )
+    .await;
+    refused(
+        &app,
+        &facilitator(),
+        "signCharter",
+        "SignCharterInput",
+        json!({ "charterId": charter, "organisation": " gemeente utrecht " }),
+        "RULE_VIOLATED",
+        Some("SIGN_ONCE"),
+    )
+    .await;
+    refused(
+        &app,
+        &member(&signer),
+        "signCharter",
+        "SignCharterInput",
+        json!({ "charterId": charter, "organisation": "TNO" }),
+        "FORBIDDEN",
+        None,
+    )
+    .await;
+    let data = app
+        .data("query($id: ID!) { charter(id: $id) { title initiators signatureCount signatures { kind organisation member { name } } } charters { totalCount } }", json!({ "id": charter }))
+        .await;
+    assert_eq!(data["charter"]["signatureCount"], 2);
+    assert_eq!(data["charter"]["signatures"][0]["member"]["name"], "Sien");
+    assert_eq!(data["charter"]["signatures"][1]["organisation"], "Gemeente Utrecht");
+    assert_eq!(data["charters"]["totalCount"], 1);
+}
+
+async fn a_reuse_pledge_is_fulfilled_once(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let lead = register(&app, "Lot", "Gemeente Utrecht", "PUBLIC").await;
+    let challenge = raise(&app, &lead).await;
+    let formed = app
+        .gql(
+            "mutation($i: FormDoetankInput!) { formDoetank(input: $i) { doetank { id } } }",
+            json!({ "i": { "name": "20/10", "challengeId": challenge, "leadId": lead } }),
+        )
+        .await;
+    let doetank = formed["data"]["formDoetank"]["doetank"]["id"].as_str().expect("id").to_string();
+    let public = app
+        .gql(
+            "mutation($id: ID!) { makeDoetankPublic(input: { doetankId: $id }) { doetank { isPublic } } }",
+            json!({ "id": doetank }),
+        )
+        .await;
+    assert_eq!(public["data"]["makeDoetankPublic"]["doetank"]["isPublic"], true, "{public:#}");
+    refused(&app, &facilitator(), "reuseKnowledge", "ReuseKnowledgeInput",
+        json!({ "organisation": "Gemeente Zeist", "doetankId": doetank, "lessonId": uuid::Uuid::new_v4(), "pledge": "delen" }), "NOT_FOUND", None).await;
+    let reuse = ok(&app, "reuseKnowledge", "ReuseKnowledgeInput", json!({ "organisation": "Gemeente Zeist", "doetankId": doetank, "pledge": "Wij delen onze ervaringen" })).await;
+    let open = app.data("{ reuses(fulfilled: false) { totalCount edges { node { organisation sourceDoetank { name } fulfilled } } } }", json!({})).await;
+    assert_eq!(open["reuses"]["totalCount"], 1);
+    assert_eq!(open["reuses"]["edges"][0]["node"]["sourceDoetank"]["name"], "20/10");
+    ok(&app, "fulfilPledge", "FulfilPledgeInput", json!({ "reuseId": reuse, "note": "Gedeeld op het café" }))
+        .await;
+    refused(
+        &app,
+        &facilitator(),
+        "fulfilPledge",
+        "FulfilPledgeInput",
+        json!({ "reuseId": reuse, "note": "nog eens" }),
+        "RULE_VIOLATED",
+        Some("LIFECYCLE"),
+    )
+    .await;
+    let done = app.data("{ open: reuses(fulfilled: false) { totalCount } kept: reuses(fulfilled: true) { totalCount edges { node { fulfilmentNote } } } }", json!({})).await;
+    assert_eq!(done["open"]["totalCount"], 0);
+    assert_eq!(done["kept"]["edges"][0]["node"]["fulfilmentNote"], "Gedeeld op het café");
+}
+
+const LINEAGE: &str = "query($id: ID!) { lineage(id: $id) { root { kind label } nodes { kind id label distance } links { relation } } }";
+
+async fn lineage_follows_the_rocket_both_ways_on_the_demo(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    doetank_api::demo::load(&app.app).await.expect("demo");
+    use doetank_api::demo::*;
+
+    // Downstream: from the winning idea to its doetank, what it learned, its hand-over, and the reuse.
+    let from_idea = app.gql_as(None, LINEAGE, json!({ "id": demo_id(IDEA_2010) })).await;
+    let nodes = from_idea["data"]["lineage"]["nodes"].as_array().expect("nodes").clone();
+    let has = |nodes: &[Value], kind: &str, label: &str| {
+        nodes.iter().any(|n| n["kind"] == kind && n["label"].as_str().is_some_and(|l| l.contains(label)))
+    };
+    let distance = |nodes: &[Value], kind: &str, label: &str| {
+        nodes
+            .iter()
+            .find(|n| n["kind"] == kind && n["label"].as_str().is_some_and(|l| l.contains(label)))
+            .map(|n| n["distance"].as_i64().unwrap_or(0))
+    };
+    assert_eq!(from_idea["data"]["lineage"]["root"]["label"], "20/10");
+    assert!(has(&nodes, "doetank", "20/10"), "{nodes:#?}");
+    assert!(has(&nodes, "lesson", "Werkgevers winnen"));
+    assert!(has(&nodes, "organisation", "Ministerie van BZK"));
+    assert!(has(&nodes, "reuse", "Gemeente Voorbeeldstad"));
+    assert!(has(&nodes, "ideation_event", "Stampij!fabriek"), "and upstream, the day it came from");
+    assert!(distance(&nodes, "reuse", "Voorbeeldstad") > Some(0));
+    assert!(distance(&nodes, "ideation_event", "Stampij") < Some(0));
+
+    // Upstream: from the reuse back to the idea and the ideation day.
+    let from_reuse = app.gql_as(None, LINEAGE, json!({ "id": demo_id(0x800) })).await;
+    let nodes = from_reuse["data"]["lineage"]["nodes"].as_array().expect("nodes").clone();
+    assert!(distance(&nodes, "doetank", "20/10") < Some(0));
+    assert!(distance(&nodes, "idea", "20/10") < Some(0), "{nodes:#?}");
+    assert!(distance(&nodes, "ideation_event", "Stampij") < Some(0));
+
+    // The informal doetank of "Hack de OR!" shows in its idea's lineage for facilitators only.
+    let anonymous = app.gql_as(None, LINEAGE, json!({ "id": demo_id(IDEA_HACK_DE_OR) })).await.to_string();
+    let staff = app.gql(LINEAGE, json!({ "id": demo_id(IDEA_HACK_DE_OR) })).await.to_string();
+    let informal = demo_id(DOETANK_HACK_DE_OR).to_string();
+    assert!(!anonymous.contains(&informal) && anonymous.contains("Gemeente Utrecht"));
+    assert!(staff.contains(&informal));
+}
+
+async fn the_timeline_tells_the_demo_history_in_order(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    doetank_api::demo::load(&app.app).await.expect("demo");
+    let query = "query($kinds: [String!], $from: DateTime, $to: DateTime, $after: String) { \
+                 timeline(kinds: $kinds, from: $from, to: $to, first: 100, after: $after) { totalCount pageInfo { hasNextPage endCursor } \
+                 edges { node { position kind occurredAt summary } } } }";
+    let mut entries = Vec::new();
+    let mut after = Value::Null;
+    loop {
+        let data = app.gql_as(None, query, json!({ "after": after })).await;
+        let timeline = &data["data"]["timeline"];
+        entries.extend(timeline["edges"].as_array().expect("edges").iter().map(|e| e["node"].clone()));
+        if timeline["pageInfo"]["hasNextPage"] != true {
+            break;
+        }
+        after = timeline["pageInfo"]["endCursor"].clone();
+    }
+    let positions: Vec<i64> = entries.iter().map(|e| e["position"].as_i64().unwrap_or(0)).collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "in log order");
+    let index = |text: &str| {
+        entries
+            .iter()
+            .position(|e| e["summary"].as_str().is_some_and(|s| s.contains(text)))
+            .unwrap_or_else(|| panic!("no entry with {text:?}"))
+    };
+    let story = [
+        "Slimmernetwerk Café was held with 60 attendees",
+        "The jury of Stampij!fabriek ranked 3 ideas, 20/10 first",
+        "Stampij!fabriek concluded with 150 participants",
+        "Gemeente Utrecht took up idea Hack de OR!",
+        "Tweede Slimmernetwerk Café van 2013 was held",
+        "Doetank 20/10 formed",
+        "Doetank 20/10 completed hand over",
+        "Charter voor een innovatieve overheid published",
+        "suspended from 2013-09-01 until 2014-03-01",
+        "Gemeente Voorbeeldstad reuses the results of doetank 20/10",
+    ];
+    let at: Vec<usize> = story.iter().map(|s| index(s)).collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "the demo history is told in order: {at:?}");
+    assert!(
+        !entries.iter().any(|e| e["summary"].as_str().is_some_and(|s| s.contains("Voorbeeld (fictief)"))),
+        "no people's names"
+    );
+
+    // Filtered by kind and by the time things happened in the world.
+    let cafes = app.gql_as(None, query, json!({ "kinds": ["cafe"] })).await;
+    assert!(cafes["data"]["timeline"]["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .all(|e| e["node"]["kind"] == "cafe"));
+    let spring = app
+        .gql_as(None, query, json!({ "from": "2013-03-01T00:00:00Z", "to": "2013-04-01T00:00:00Z" }))
+        .await;
+    let edges = spring["data"]["timeline"]["edges"].as_array().expect("edges").clone();
+    assert!(
+        !edges.is_empty()
+            && edges
+                .iter()
+                .all(|e| e["node"]["occurredAt"].as_str().is_some_and(|t| t.starts_with("2013-03")))
+    );
+    assert!(edges
+        .iter()
+        .any(|e| e["node"]["summary"].as_str().is_some_and(|s| s.contains("Stampij!fabriek"))));
+}
