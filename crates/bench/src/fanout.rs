@@ -1,0 +1,208 @@
+//! Scenarios 4 and 5: 1,000 and 10,000 WebSocket subscribers on one server process while commands
+//! arrive at a steady rate: delivery latency p50/p99 from sending the command to receipt, and the
+//! server's RSS idle and at its peak. The server is this binary re-run as a child process, so its
+//! memory is its own.
+
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use doetank_api::auth::{Auth, Role};
+use doetank_api::server::ServerConfig;
+use doetank_api::App;
+use doetank_store::EventStore;
+use futures::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::Mutex;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::db::Backend;
+use crate::report::Report;
+use crate::Options;
+
+const SECRET: &str = "bench-secret";
+/// Commands per second while the subscribers listen.
+const RATE: u64 = 20;
+
+/// The child: serves until killed.
+pub async fn serve_child(database_url: &str) -> anyhow::Result<()> {
+    let store = EventStore::connect_with(database_url, 16).await?;
+    store.migrate().await?;
+    let app = App::new(store);
+    app.projector.catch_up().await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    println!("listening on {}", listener.local_addr()?);
+    let (_stop, shutdown) = tokio::sync::watch::channel(false);
+    let config = ServerConfig { auth: Auth::hs256(SECRET.as_bytes()), ..ServerConfig::default() };
+    doetank_api::server::serve(app, config, listener, shutdown).await?;
+    Ok(())
+}
+
+/// (current RSS, peak RSS) of a process, in MB.
+fn rss_mb(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+pub async fn run(backend: &Backend, o: &Options, report: &mut Report) -> anyhow::Result<()> {
+    let counts =
+        o.subscribers.clone().unwrap_or(if o.quick { vec![200, 1_000] } else { vec![1_000, 10_000] });
+    for subscribers in counts {
+        one(backend, o, subscribers, report).await?;
+    }
+    Ok(())
+}
+
+async fn one(backend: &Backend, o: &Options, subscribers: usize, report: &mut Report) -> anyhow::Result<()> {
+    let fresh = backend.fresh().await?;
+    let mut child = tokio::process::Command::new(std::env::current_exe()?)
+        .args(["serve-child", &fresh.url])
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let pid = child.id().unwrap_or_default();
+    let mut lines = BufReader::new(child.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?).lines();
+    let addr = loop {
+        let line = lines.next_line().await?.ok_or_else(|| anyhow::anyhow!("server exited"))?;
+        if let Some(addr) = line.strip_prefix("listening on ") {
+            break addr.to_string();
+        }
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (idle, _) = rss_mb(pid);
+    let name = backend.name();
+    let token =
+        Auth::hs256(SECRET.as_bytes()).mint("bench", Role::Facilitator, chrono::Duration::hours(2))?;
+
+    // Connect every subscriber.
+    let received: Arc<Mutex<Vec<(i64, Instant)>>> = Arc::default();
+    let started = Instant::now();
+    let mut clients = Vec::new();
+    let ready = Arc::new(tokio::sync::Semaphore::new(0));
+    for batch in 0..subscribers.div_ceil(250) {
+        let mut connecting = Vec::new();
+        for _ in 0..250.min(subscribers - batch * 250) {
+            let (addr, token, received, ready) =
+                (addr.clone(), token.clone(), received.clone(), ready.clone());
+            connecting.push(tokio::spawn(async move {
+                let mut request = format!("ws://{addr}/graphql/ws").into_client_request()?;
+                request.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse()?);
+                let (mut socket, _) = tokio_tungstenite::connect_async(request).await?;
+                socket.send(Message::Text(json!({ "type": "connection_init", "payload": { "token": token } }).to_string().into())).await?;
+                socket.send(Message::Text(json!({ "type": "subscribe", "id": "1", "payload": { "query": "subscription { events { position } }" } }).to_string().into())).await?;
+                anyhow::Ok(tokio::spawn(async move {
+                    let mut mine = Vec::new();
+                    let mut acked = false;
+                    while let Some(Ok(message)) = socket.next().await {
+                        let Message::Text(text) = message else { continue };
+                        let v: Value = serde_json::from_str(&text).unwrap_or_default();
+                        match v["type"].as_str() {
+                            Some("connection_ack") if !acked => {
+                                acked = true;
+                                ready.add_permits(1);
+                            }
+                            Some("next") => {
+                                if let Some(p) = v["payload"]["data"]["events"]["position"].as_i64() {
+                                    mine.push((p, Instant::now()));
+                                }
+                            }
+                            Some("ping") => {
+                                let _ = socket.send(Message::Text(json!({ "type": "pong" }).to_string().into())).await;
+                            }
+                            _ => {}
+                        }
+                    }
+                    received.lock().await.extend(mine);
+                }))
+            }));
+        }
+        for c in connecting {
+            clients.push(c.await??);
+        }
+    }
+    let _all_acked = ready.acquire_many(subscribers as u32).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    eprintln!("   {subscribers} subscribers connected in {:.1}s", started.elapsed().as_secs_f64());
+
+    // Commands at a steady rate.
+    let http = reqwest::Client::new();
+    let mut sent: Vec<(i64, Instant)> = Vec::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(1000 / RATE));
+    let writing = Instant::now();
+    while writing.elapsed() < o.duration().max(Duration::from_secs(3)) {
+        tick.tick().await;
+        let t0 = Instant::now();
+        let body: Value = http
+            .post(format!("http://{addr}/graphql"))
+            .bearer_auth(&token)
+            .json(&json!({ "query": "mutation { registerMember(input: { name: \"Bench\", organisation: \"TNO\", sector: PUBLIC }) { result { position } } }" }))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let position = body["data"]["registerMember"]["result"]["position"]
+            .as_i64()
+            .ok_or_else(|| anyhow::anyhow!("write failed: {body}"))?;
+        sent.push((position, t0));
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (_, peak) = rss_mb(pid);
+    child.kill().await?;
+    for c in clients {
+        let _ = tokio::time::timeout(Duration::from_secs(10), c).await;
+    }
+    let received = received.lock().await;
+    let sent: std::collections::HashMap<i64, Instant> = sent.into_iter().collect();
+    let mut latencies: Vec<Duration> =
+        received.iter().filter_map(|(p, at)| sent.get(p).map(|t0| at.duration_since(*t0))).collect();
+    let expected = sent.len() * subscribers;
+    let delivered = latencies.len();
+    latencies.sort();
+    let pct = |q: f64| {
+        latencies
+            .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    };
+    let subject = format!("{subscribers} subscribers, {RATE} commands/s");
+    report.add(
+        "fanout",
+        name,
+        &subject,
+        "delivered %",
+        100.0 * delivered as f64 / expected.max(1) as f64,
+        None,
+        "every event to every subscriber",
+    );
+    report.add("fanout", name, &subject, "latency p50 ms", pct(0.5), None, "from sending the command");
+    report.add("fanout", name, &subject, "latency p99 ms", pct(0.99), None, "target < 100 ms at 10,000");
+    report.add(
+        "memory",
+        name,
+        &format!("server idle (before {subscribers} subscribers)"),
+        "RSS MB",
+        idle,
+        None,
+        "",
+    );
+    report.add(
+        "memory",
+        name,
+        &format!("server peak with {subscribers} subscribers"),
+        "RSS MB",
+        peak,
+        None,
+        "target < 500 MB at 10,000",
+    );
+    Ok(())
+}

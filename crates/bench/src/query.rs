@@ -1,0 +1,105 @@
+//! Scenario 3: a doetank-by-id query and a lesson full-text search over HTTP at 64 connections:
+//! requests per second, p50 and p99. Baseline: a trivial query (`{ __typename }`) on the same
+//! server stack. Client and server share this machine's cores.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use doetank_api::server::ServerConfig;
+use doetank_api::App;
+use doetank_store::EventStore;
+use serde_json::json;
+use tokio::sync::watch;
+
+use crate::db::Backend;
+use crate::report::{stats, Report};
+use crate::Options;
+
+const CONNECTIONS: usize = 64;
+
+async fn load(
+    url: &str,
+    body: serde_json::Value,
+    duration: Duration,
+) -> anyhow::Result<crate::report::Stats> {
+    let client = reqwest::Client::builder().pool_max_idle_per_host(CONNECTIONS).build()?;
+    let body = Arc::new(body.to_string());
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..CONNECTIONS)
+        .map(|_| {
+            let (client, body, url) = (client.clone(), body.clone(), url.to_string());
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                while started.elapsed() < duration {
+                    let sent = Instant::now();
+                    let response = client
+                        .post(&url)
+                        .header("content-type", "application/json")
+                        .body(body.as_str().to_owned())
+                        .send()
+                        .await?;
+                    let ok = response.status().is_success();
+                    let text = response.text().await?;
+                    anyhow::ensure!(ok && !text.contains("\"errors\""), "query failed: {text}");
+                    latencies.push(sent.elapsed());
+                }
+                anyhow::Ok(latencies)
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    Ok(stats(all, started.elapsed()))
+}
+
+pub async fn run(backend: &Backend, o: &Options, report: &mut Report) -> anyhow::Result<()> {
+    let fresh = backend.fresh().await?;
+    let store = EventStore::connect_with(&fresh.url, 32).await?;
+    store.migrate().await?;
+    let app = App::new(store.clone());
+    doetank_api::demo::load(&app).await?;
+    crate::replay::generate(&store, if o.quick { 5_000 } else { 50_000 }).await?;
+    app.projector.catch_up().await?;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/graphql", listener.local_addr()?);
+    let (stop, shutdown) = watch::channel(false);
+    let server = tokio::spawn(doetank_api::server::serve(app, ServerConfig::default(), listener, shutdown));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let name = backend.name();
+    let trivial = load(&url, json!({ "query": "{ __typename }" }), o.duration()).await?;
+    report.add(
+        "query",
+        name,
+        "trivial query (baseline), 64 conns",
+        "requests/s",
+        trivial.per_second,
+        Some(trivial.per_second),
+        "the limit",
+    );
+    report.add("query", name, "trivial query (baseline), 64 conns", "p99 ms", trivial.p99_ms, None, "");
+    let id = doetank_api::demo::demo_id(doetank_api::demo::DOETANK_2010);
+    let by_id = json!({ "query": "query($id: ID!) { doetank(id: $id) { name status currentPhase lead { name } coach { name } \
+        members { role member { name organisation } } phases { phase completedAt summary } lessons { kind title tags } } }", "variables": { "id": id } });
+    let search = json!({ "query": "{ lessons(filter: { search: \"werkgevers koppels\" }, first: 20) { totalCount edges { node { title rank doetank { name } } } } }" });
+    for (subject, body) in [("doetank by id, 64 conns", by_id), ("lesson search, 64 conns", search)] {
+        let s = load(&url, body, o.duration()).await?;
+        report.add(
+            "query",
+            name,
+            subject,
+            "requests/s",
+            s.per_second,
+            Some(trivial.per_second),
+            "target ≥ 0.5 of trivial",
+        );
+        report.add("query", name, subject, "p50 ms", s.p50_ms, None, "");
+        report.add("query", name, subject, "p99 ms", s.p99_ms, None, "target < 10 ms");
+    }
+    let _ = stop.send(true);
+    let _ = server.await;
+    Ok(())
+}
