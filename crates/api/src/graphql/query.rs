@@ -90,16 +90,13 @@ impl Query {
         if as_of.is_now() {
             return load_doetank(ctx, &uuid.to_string()).await;
         }
-        let store = &app(ctx)?.store;
-        if !visibility::can_see_id(store.backend(), &viewer(ctx), uuid).await.gql()? {
+        if !visibility::can_see_id(app(ctx)?.store.backend(), &viewer(ctx), uuid).await.gql()? {
             return Ok(None);
         }
-        let Some(past) = history::replay(store, "doetank", uuid, as_of).await.gql()? else {
-            return Ok(None);
-        };
-        let sql_text = format!("{DOETANK_SELECT} WHERE d.id = $1");
-        let row: Option<DoetankRow> = sql::fetch_optional(&past, &sql_text, &[uuid.into()]).await.gql()?;
-        Ok(row.map(|row| Doetank { row, past: Some(past) }))
+        let past =
+            past_row::<DoetankRow>(ctx, "doetank", uuid, as_of, &format!("{DOETANK_SELECT} WHERE d.id = $1"))
+                .await?;
+        Ok(past.map(|(row, past)| Doetank { row, past: Some(past) }))
     }
 
     /// Doetanks in the order they were formed.
@@ -163,12 +160,10 @@ impl Query {
         if as_of.is_now() {
             return load_member(ctx, &uuid.to_string()).await;
         }
-        let Some(past) = history::replay(&app(ctx)?.store, "member", uuid, as_of).await.gql()? else {
-            return Ok(None);
-        };
-        let sql_text = format!("{MEMBER_SELECT} WHERE m.id = $1");
-        let row: Option<MemberRow> = sql::fetch_optional(&past, &sql_text, &[uuid.into()]).await.gql()?;
-        Ok(row.map(Member))
+        let past =
+            past_row::<MemberRow>(ctx, "member", uuid, as_of, &format!("{MEMBER_SELECT} WHERE m.id = $1"))
+                .await?;
+        Ok(past.map(|(row, _)| Member(row)))
     }
 
     /// Members in the order they registered.
@@ -210,12 +205,15 @@ impl Query {
         if as_of.is_now() {
             return load_challenge(ctx, &uuid.to_string()).await;
         }
-        let Some(past) = history::replay(&app(ctx)?.store, "challenge", uuid, as_of).await.gql()? else {
-            return Ok(None);
-        };
-        let sql_text = format!("{CHALLENGE_SELECT} WHERE id = $1");
-        let row: Option<ChallengeRow> = sql::fetch_optional(&past, &sql_text, &[uuid.into()]).await.gql()?;
-        Ok(row.map(Challenge))
+        let past = past_row::<ChallengeRow>(
+            ctx,
+            "challenge",
+            uuid,
+            as_of,
+            &format!("{CHALLENGE_SELECT} WHERE id = $1"),
+        )
+        .await?;
+        Ok(past.map(|(row, _)| Challenge(row)))
     }
 
     /// Challenges in the order they were raised; `withoutDoetank` lists those still looking for one.
@@ -356,6 +354,21 @@ impl Query {
     async fn statistics(&self) -> Statistics {
         Statistics
     }
+}
+
+/// One aggregate's read-model row as it stood at `as_of`, with the replayed database it came from.
+async fn past_row<T: sql::AnyRow>(
+    ctx: &Context<'_>,
+    stream_type: &str,
+    id: uuid::Uuid,
+    as_of: AsOf,
+    select_by_id: &str,
+) -> Result<Option<(T, Backend)>> {
+    let Some(past) = history::replay(&app(ctx)?.store, stream_type, id, as_of).await.gql()? else {
+        return Ok(None);
+    };
+    let row: Option<T> = sql::fetch_optional(&past, select_by_id, &[id.into()]).await.gql()?;
+    Ok(row.map(|row| (row, past)))
 }
 
 #[derive(sqlx::FromRow)]
