@@ -22,6 +22,10 @@ use crate::graphql::insert_loaders;
 
 /// Close code of graphql-transport-ws for a client that did not initialise in time.
 const INIT_TIMEOUT_CODE: u16 = 4408;
+/// Read buffer per socket.
+const SOCKET_BUFFER: usize = 4 * 1024;
+/// A socket whose client stops reading may not hold more than this in unsent data.
+const MAX_WRITE_BUFFER: usize = 1024 * 1024;
 /// Close code for a connection whose bearer token expired (4401: unauthorized).
 const TOKEN_EXPIRED_CODE: u16 = 4401;
 
@@ -50,7 +54,15 @@ pub(super) async fn graphql_ws(
         return (StatusCode::BAD_REQUEST, "ask for the graphql-transport-ws or graphql-ws subprotocol")
             .into_response();
     };
-    upgrade.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| serve_socket(socket, state, protocol))
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        // tungstenite's defaults reserve 128 KiB of read buffer per socket: 1.3 GB for 10,000
+        // subscribers. Subscription traffic is small messages, so small buffers do.
+        .read_buffer_size(SOCKET_BUFFER)
+        .write_buffer_size(0)
+        .max_write_buffer_size(MAX_WRITE_BUFFER)
+        .max_message_size(crate::server::MAX_BODY_BYTES)
+        .on_upgrade(move |socket| serve_socket(socket, state, protocol))
 }
 
 fn keepalive_message(protocol: WebSocketProtocols) -> &'static str {
