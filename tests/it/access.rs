@@ -391,12 +391,20 @@ async fn rs256_tokens_from_an_identity_provider_are_verified_with_its_public_key
     let private = include_bytes!("fixtures/rs256-test-private.pem");
     let auth = doetank_api::auth::Auth::rs256(public).expect("public key");
     let now = chrono::Utc::now().timestamp();
-    let claims = json!({ "sub": uuid::Uuid::new_v4().to_string(), "role": "member", "iat": now, "exp": now + 60 });
-    let token = encode(&Header::new(Algorithm::RS256), &claims, &EncodingKey::from_rsa_pem(private).expect("private key")).expect("sign");
+    let claims =
+        json!({ "sub": uuid::Uuid::new_v4().to_string(), "role": "member", "iat": now, "exp": now + 60 });
+    let token = encode(
+        &Header::new(Algorithm::RS256),
+        &claims,
+        &EncodingKey::from_rsa_pem(private).expect("private key"),
+    )
+    .expect("sign");
     let viewer = auth.verify(&token).expect("a token signed by the provider is accepted");
     assert_eq!(viewer.role, Some(Role::Member));
     // A token signed with a shared secret is not one of the provider's.
-    let forged = doetank_api::auth::Auth::hs256(b"secret").mint("x", Role::Facilitator, chrono::Duration::hours(1)).expect("mint");
+    let forged = doetank_api::auth::Auth::hs256(b"secret")
+        .mint("x", Role::Facilitator, chrono::Duration::hours(1))
+        .expect("mint");
     assert!(auth.verify(&forged).is_err());
     // And an RS256 server mints nothing.
     assert!(auth.mint("x", Role::Facilitator, chrono::Duration::hours(1)).is_err());
