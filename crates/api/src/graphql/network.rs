@@ -45,12 +45,7 @@ async fn page<T: sql::AnyRow, N: async_graphql::OutputType>(
         sql::fetch_count(backend, &format!("SELECT COUNT(*) FROM {table} t{}", f.where_sql()), &f.args)
             .await
             .gql()?;
-    let n = f.next_placeholder();
-    let sql_text = format!("{select}{} ORDER BY {order} LIMIT ${} OFFSET ${}", f.where_sql(), n, n + 1);
-    let mut args = f.args.clone();
-    args.push(sql::Arg::Int(window.limit));
-    args.push(sql::Arg::Int(window.offset));
-    let rows: Vec<T> = sql::fetch_all(backend, &sql_text, &args).await.gql()?;
+    let rows: Vec<T> = super::query::fetch_window(backend, select, &f, order, window).await?;
     Ok(window.connection(total, rows.into_iter().map(wrap).collect()))
 }
 

@@ -379,7 +379,7 @@ struct RankedLesson {
 }
 
 /// Runs `select` with the filter, an order and the page window.
-async fn fetch_window<T: sql::AnyRow>(
+pub(super) async fn fetch_window<T: sql::AnyRow>(
     backend: &Backend,
     select: &str,
     f: &Filter,
