@@ -20,15 +20,26 @@ pub enum Role {
     Researcher,
 }
 
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Facilitator, Role::Member, Role::Researcher];
+
+    /// The name used in tokens and in event metadata.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Facilitator => "facilitator",
+            Role::Member => "member",
+            Role::Researcher => "researcher",
+        }
+    }
+}
+
 impl std::str::FromStr for Role {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "facilitator" => Ok(Role::Facilitator),
-            "member" => Ok(Role::Member),
-            "researcher" => Ok(Role::Researcher),
-            other => Err(format!("unknown role {other:?}: use facilitator, member or researcher")),
-        }
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| format!("unknown role {s:?}: use facilitator, member or researcher"))
     }
 }
 
@@ -61,13 +72,7 @@ impl Viewer {
     /// What event metadata records as the actor.
     pub fn actor(&self) -> String {
         match (&self.role, &self.subject) {
-            (Some(role), Some(sub)) => format!(
-                "{}:{sub}",
-                serde_json::to_value(role)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default()
-            ),
+            (Some(role), Some(sub)) => format!("{}:{sub}", role.as_str()),
             _ => "anonymous".into(),
         }
     }

@@ -24,52 +24,48 @@ pub fn statements(event: &RecordedEvent) -> Result<Vec<Stmt>, CodecError> {
     let (mut out, chapter) = match event.stream_type.as_str() {
         Member::STREAM_TYPE => {
             let e: MemberEvent = decode(t, v, p)?;
-            (Vec::new(), story::member(&e)).with(member(event, e))
+            let chapter = story::member(&e);
+            (member(event, e), chapter)
         }
         Challenge::STREAM_TYPE => {
             let e: ChallengeEvent = decode(t, v, p)?;
-            (Vec::new(), story::challenge(id, &e)).with(challenge(event, e))
+            let chapter = story::challenge(id, &e);
+            (challenge(event, e), chapter)
         }
         Doetank::STREAM_TYPE => {
             let e: DoetankEvent = decode(t, v, p)?;
-            (Vec::new(), story::doetank(id, &e)).with(doetank(event, e))
+            let chapter = story::doetank(id, &e);
+            (doetank(event, e), chapter)
         }
         Cafe::STREAM_TYPE => {
             let e: CafeEvent = decode(t, v, p)?;
-            (Vec::new(), story::cafe(&e)).with(network::cafe(event, e))
+            let chapter = story::cafe(&e);
+            (network::cafe(event, e), chapter)
         }
         IdeationEvent::STREAM_TYPE => {
             let e: IdeationEventEvent = decode(t, v, p)?;
-            (Vec::new(), story::ideation(id, &e)).with(network::ideation(event, e))
+            let chapter = story::ideation(id, &e);
+            (network::ideation(event, e), chapter)
         }
         Pilot::STREAM_TYPE => {
             let e: PilotEvent = decode(t, v, p)?;
-            (Vec::new(), story::pilot(&e)).with(network::pilot(event, e))
+            let chapter = story::pilot(&e);
+            (network::pilot(event, e), chapter)
         }
         Charter::STREAM_TYPE => {
             let e: CharterEvent = decode(t, v, p)?;
-            (Vec::new(), story::charter(&e)).with(network::charter(event, e))
+            let chapter = story::charter(&e);
+            (network::charter(event, e), chapter)
         }
         KnowledgeReuse::STREAM_TYPE => {
             let e: KnowledgeReuseEvent = decode(t, v, p)?;
-            (Vec::new(), story::reuse(id, &e)).with(network::reuse(event, e))
+            let chapter = story::reuse(id, &e);
+            (network::reuse(event, e), chapter)
         }
         _ => return Ok(Vec::new()),
     };
     out.extend(story::write(event, chapter));
     Ok(out)
-}
-
-/// Puts an aggregate's statements before its chapter.
-trait With {
-    fn with(self, statements: Vec<Stmt>) -> Self;
-}
-
-impl With for (Vec<Stmt>, story::Chapter) {
-    fn with(mut self, statements: Vec<Stmt>) -> Self {
-        self.0.extend(statements);
-        self
-    }
 }
 
 /// The aggregate id: the part of the stream id after `type-`.
