@@ -86,6 +86,18 @@ pub async fn refused_as(
 ) {
     let head = app.head().await;
     let body = mutate_as(app, token, mutation, input_type, input).await;
+    assert_refused(app, head, &body, mutation, code, rule).await;
+}
+
+/// `body` answered `mutation` with one error of `code` (naming `rule`), and the log is still at `head`.
+pub async fn assert_refused(
+    app: &TestApp,
+    head: i64,
+    body: &Value,
+    mutation: &str,
+    code: &str,
+    rule: Option<&str>,
+) {
     let error = &body["errors"][0];
     assert_eq!(error["extensions"]["code"], code, "{mutation}: {body:#}");
     if let Some(rule) = rule {

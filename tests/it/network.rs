@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::api::{raise, register};
+use crate::api::{assert_refused, raise, register};
 use crate::both_backends;
 use crate::support::app::{facilitator, member};
 use crate::support::{TestApp, TestDb};
@@ -44,12 +44,7 @@ async fn refused(
 ) {
     let head = app.head().await;
     let body = send(app, token, name, input_type, input).await;
-    let ext = &body["errors"][0]["extensions"];
-    assert_eq!(ext["code"], code, "{name}: {body:#}");
-    if let Some(rule) = rule {
-        assert_eq!(ext["rule"], rule, "{name}: {body:#}");
-    }
-    assert_eq!(app.head().await, head, "{name} must write nothing");
+    assert_refused(app, head, &body, name, code, rule).await;
 }
 
 async fn a_cafe_lives_and_links_its_challenges(db: &TestDb) {
