@@ -30,6 +30,7 @@ both_backends!(
     a_repeated_command_id_writes_nothing_new,
     the_whole_log_reads_in_global_order_in_pages,
     the_log_refuses_updates_and_deletes,
+    appends_written_together_keep_their_own_verdicts_and_a_gap_free_order,
 );
 
 async fn appends_atomically_and_reads_a_stream_back_with_metadata(db: &TestDb) {
@@ -124,6 +125,69 @@ async fn sixteen_concurrent_writers_take_every_version_exactly_once(db: &TestDb)
     assert!(conflicts > 0, "16 writers on one stream must have collided");
     let positions: Vec<i64> = events.iter().map(|e| e.position).collect();
     assert_eq!(positions, (1..=WRITERS * PER_WRITER).collect::<Vec<_>>(), "gap-free global positions");
+}
+
+/// Concurrent appends share transactions (group commit): a conflict or a replayed command id in
+/// the same batch must not touch the others, and positions stay gap-free.
+async fn appends_written_together_keep_their_own_verdicts_and_a_gap_free_order(db: &TestDb) {
+    let store = db.store.clone();
+    let contested = stream();
+    let retried = stream();
+    let command = Metadata::new("t").with_command_id(Uuid::new_v4());
+    let mut tasks = Vec::new();
+    for round in 0..4 {
+        for n in 0..8 {
+            let (writer, own) = (store.clone(), stream());
+            tasks.push(tokio::spawn(async move {
+                (
+                    "own",
+                    writer
+                        .append(&own, ExpectedVersion::NoStream, &[event(n), event(n)], &Metadata::new("t"))
+                        .await,
+                )
+            }));
+            let (writer, contested) = (store.clone(), contested.clone());
+            tasks.push(tokio::spawn(async move {
+                let meta = Metadata::new("t");
+                (
+                    "contested",
+                    writer.append(&contested, ExpectedVersion::Exact(round), &[event(n)], &meta).await,
+                )
+            }));
+            let (writer, retried, command) = (store.clone(), retried.clone(), command.clone());
+            tasks.push(tokio::spawn(async move {
+                ("retried", writer.append(&retried, ExpectedVersion::Any, &[event(n)], &command).await)
+            }));
+        }
+    }
+    let (mut own, mut contested_won, mut retried_results) = (0, 0, Vec::new());
+    for task in tasks {
+        match task.await.expect("task") {
+            ("own", Ok(result)) => {
+                assert_eq!(result.last_position - result.first_position, 1, "both events, adjacent");
+                own += 1;
+            }
+            ("contested", Ok(_)) => contested_won += 1,
+            ("contested", Err(StoreError::VersionConflict { .. })) => {}
+            ("retried", Ok(result)) => retried_results.push(result),
+            (what, other) => panic!("{what}: unexpected {other:?}"),
+        }
+    }
+    assert_eq!(own, 32);
+    assert!((1..=4).contains(&contested_won), "each expected version wins at most once: {contested_won}");
+    assert_eq!(retried_results.len(), 32);
+    assert_eq!(retried_results.iter().filter(|r| !r.deduplicated).count(), 1, "one command id, one write");
+    assert!(retried_results.windows(2).all(|w| w[0].last_position == w[1].last_position));
+
+    let total = 64 + contested_won + 1;
+    assert_eq!(store.count_events().await.expect("count"), total);
+    assert_eq!(store.head_position().await.expect("head"), total, "the head moved only by what was written");
+    let log = store.read_log(&Default::default(), 0, 1000).await.expect("log");
+    let positions: Vec<i64> = log.iter().map(|e| e.position).collect();
+    assert_eq!(positions, (1..=total).collect::<Vec<_>>(), "gap-free global positions");
+    let versions: Vec<i64> =
+        store.read_stream(&contested, 1).await.expect("read").iter().map(|e| e.version).collect();
+    assert_eq!(versions, (1..=contested_won).collect::<Vec<_>>());
 }
 
 async fn a_repeated_command_id_writes_nothing_new(db: &TestDb) {

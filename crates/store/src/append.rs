@@ -1,17 +1,28 @@
 //! Appending to a stream: atomic, with optimistic concurrency and idempotent command ids.
+//!
+//! Appends are group-committed: concurrent callers queue their requests, one of them takes the
+//! writer's turn and writes everything queued in one transaction (one log-head bump, one commit,
+//! one fsync), then answers each caller with its own verdict. A refused request costs the others
+//! nothing; positions stay gap-free because the head moves only by what was written.
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::sync::{Arc, Mutex};
 
 use chrono::{SubsecRound, Utc};
 use doetank_domain::EncodedEvent;
 use sqlx::types::Json;
 use sqlx::{Postgres, Row, Sqlite, Transaction};
+use tokio::sync::{oneshot, OwnedMutexGuard};
 use uuid::Uuid;
 
 use crate::backend::EventStore;
 use crate::error::StoreError;
 use crate::model::{AppendResult, ExpectedVersion, Metadata, StreamId};
 use crate::on_pool;
+
+/// At most this many requests share one transaction, so one turn stays short.
+const MAX_BATCH: usize = 256;
 
 /// Opens a transaction that is going to write.
 pub trait BeginWrite {
@@ -59,7 +70,39 @@ impl NotifyOtherNodes for Transaction<'static, Postgres> {
     }
 }
 
-/// Why an append was turned down inside its transaction (which is then rolled back).
+/// One caller's append, owned so that another task can write it.
+struct Request {
+    stream: StreamId,
+    expected: ExpectedVersion,
+    events: Vec<EncodedEvent>,
+    metadata: Metadata,
+}
+
+type Outcome = Result<AppendResult, StoreError>;
+
+struct Pending {
+    request: Request,
+    reply: oneshot::Sender<Outcome>,
+}
+
+/// The queue of waiting appends and the single writer's turn (per process; across processes
+/// the `log_head` row lock serialises writers).
+#[derive(Debug, Default)]
+pub(crate) struct GroupCommit {
+    queue: Mutex<Vec<PendingSlot>>,
+    turn: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// `Pending` behind a Debug-able wrapper (the store handle derives Debug).
+struct PendingSlot(Pending);
+
+impl std::fmt::Debug for PendingSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pending").field("stream", &self.0.request.stream.to_string()).finish()
+    }
+}
+
+/// What a request comes to inside the batch's transaction.
 enum Verdict {
     Written(AppendResult),
     Replay(AppendResult),
@@ -69,7 +112,7 @@ enum Verdict {
 impl EventStore {
     /// Appends `events` to `stream` in one transaction, if the stream is at `expected`.
     ///
-    /// Every append first bumps the single `log_head` row: that row lock serialises writers
+    /// Every batch first bumps the single `log_head` row: that row lock serialises writers
     /// until commit, so global positions are committed in order and a reader that has seen
     /// position N will never later find an N-1 it missed. With a command id that was seen
     /// before, nothing is written and the first result is returned.
@@ -80,133 +123,204 @@ impl EventStore {
         events: &[EncodedEvent],
         metadata: &Metadata,
     ) -> Result<AppendResult, StoreError> {
-        let stream_id = stream.to_string();
-        let count = events.len() as i64;
+        let (reply, mut answer) = oneshot::channel();
+        let request =
+            Request { stream: stream.clone(), expected, events: events.to_vec(), metadata: metadata.clone() };
+        self.group_commit
+            .queue
+            .lock()
+            .map_err(|_| StoreError::WriterGone)?
+            .push(PendingSlot(Pending { request, reply }));
+        loop {
+            let turn = self.group_commit.turn.clone().lock_owned().await;
+            match answer.try_recv() {
+                Ok(outcome) => return outcome,
+                Err(oneshot::error::TryRecvError::Closed) => return Err(StoreError::WriterGone),
+                Err(oneshot::error::TryRecvError::Empty) => {}
+            }
+            let batch: Vec<Pending> = {
+                let mut queue = self.group_commit.queue.lock().map_err(|_| StoreError::WriterGone)?;
+                let take = queue.len().min(MAX_BATCH);
+                queue.drain(..take).map(|slot| slot.0).collect()
+            };
+            // The write runs in its own task: a caller that gives up (a dropped request) must
+            // not abort a transaction that carries other callers' events.
+            let store = self.clone();
+            let _ = tokio::spawn(async move { store.write_batch(batch, turn).await }).await;
+        }
+    }
+
+    /// Writes one batch and answers every caller in it; releases the turn only afterwards, so
+    /// the next one to take it finds its answer if it was in this batch.
+    async fn write_batch(&self, batch: Vec<Pending>, turn: OwnedMutexGuard<()>) {
+        if batch.is_empty() {
+            return;
+        }
+        let requests: Vec<&Request> = batch.iter().map(|p| &p.request).collect();
+        match self.write_requests(&requests).await {
+            Ok(outcomes) => {
+                for (pending, outcome) in batch.into_iter().zip(outcomes) {
+                    let _ = pending.reply.send(outcome);
+                }
+            }
+            Err(err) if batch.len() == 1 => {
+                if let Some(pending) = batch.into_iter().next() {
+                    let _ = pending.reply.send(Err(err));
+                }
+            }
+            Err(err) => {
+                // Something in the batch broke the transaction: write each alone, so that
+                // only the request at fault sees an error.
+                tracing::warn!(error = %err, size = batch.len(), "batched append failed; writing one by one");
+                for pending in batch {
+                    let outcome = match self.write_requests(&[&pending.request]).await {
+                        Ok(mut outcomes) => outcomes.pop().unwrap_or(Err(StoreError::WriterGone)),
+                        Err(err) => Err(err),
+                    };
+                    let _ = pending.reply.send(outcome);
+                }
+            }
+        }
+        drop(turn);
+    }
+
+    /// One transaction for all of `requests`; the outer error means nothing was written.
+    ///
+    /// Set-based: the statements per batch do not grow with its size (one lookup of command
+    /// ids, one of stream versions, one multi-row INSERT per table), so a batch of sixteen
+    /// costs little more than a batch of one.
+    async fn write_requests(&self, requests: &[&Request]) -> Result<Vec<Outcome>, StoreError> {
+        let total: i64 = requests.iter().map(|r| r.events.len() as i64).sum();
+        let stream_ids: Vec<String> = requests.iter().map(|r| r.stream.to_string()).collect();
+        let command_ids: Vec<Uuid> = requests.iter().filter_map(|r| r.metadata.command_id).collect();
+        let mut streams: Vec<&str> = stream_ids.iter().map(String::as_str).collect();
+        streams.sort_unstable();
+        streams.dedup();
         // Microseconds: what PostgreSQL keeps, so both backends export the same text.
         let now = Utc::now().trunc_subsecs(6);
-        let verdict = on_pool!(&self.backend, pool => {
+        let (verdicts, head) = on_pool!(&self.backend, pool => {
             let mut tx = pool.begin_write().await?;
-            let head: i64 = sqlx::query_scalar("UPDATE log_head SET position = position + $1 WHERE id = 1 RETURNING position")
-                .bind(count)
+            let bumped: i64 = sqlx::query_scalar("UPDATE log_head SET position = position + $1 WHERE id = 1 RETURNING position")
+                .bind(total)
                 .fetch_one(&mut *tx)
                 .await?;
-            let first_position = head - count + 1;
-
-            let seen = match metadata.command_id {
-                Some(command_id) => sqlx::query(
-                    "SELECT stream_id, stream_version, first_position, last_position FROM commands WHERE command_id = $1",
-                )
-                .bind(command_id)
-                .fetch_optional(&mut *tx)
-                .await?,
-                None => None,
-            };
-            let actual: i64 = sqlx::query_scalar("SELECT version FROM streams WHERE stream_id = $1")
-                .bind(&stream_id)
-                .fetch_optional(&mut *tx)
-                .await?
-                .unwrap_or(0);
-
-            let verdict = if let Some(row) = seen {
-                let seen_stream: String = row.try_get("stream_id")?;
-                if seen_stream == stream_id {
-                    Verdict::Replay(AppendResult {
-                        stream_version: row.try_get("stream_version")?,
-                        first_position: row.try_get("first_position")?,
-                        last_position: row.try_get("last_position")?,
-                        deduplicated: true,
-                    })
-                } else {
-                    Verdict::Refused(StoreError::CommandIdReused {
-                        command_id: metadata.command_id.unwrap_or_default(),
-                        stream_id: seen_stream,
-                    })
+            let mut seen: HashMap<Uuid, (String, AppendResult)> = HashMap::new();
+            if !command_ids.is_empty() {
+                let mut q = sqlx::QueryBuilder::new(
+                    "SELECT command_id, stream_id, stream_version, first_position, last_position FROM commands WHERE command_id IN (",
+                );
+                let mut list = q.separated(", ");
+                for id in &command_ids {
+                    list.push_bind(*id);
                 }
-            } else if !expected.matches(actual) {
-                Verdict::Refused(StoreError::VersionConflict { stream_id: stream_id.clone(), expected, actual })
-            } else if events.is_empty() {
-                Verdict::Replay(AppendResult {
-                    stream_version: actual,
-                    first_position: head,
-                    last_position: head,
-                    deduplicated: false,
-                })
-            } else {
-                for (i, event) in events.iter().enumerate() {
-                    let i = i as i64;
-                    sqlx::query(
+                q.push(")");
+                for row in q.build().persistent(command_ids.len() == 1).fetch_all(&mut *tx).await? {
+                    seen.insert(row.try_get("command_id")?, command_row(&row)?);
+                }
+            }
+            let mut q = sqlx::QueryBuilder::new("SELECT stream_id, version FROM streams WHERE stream_id IN (");
+            let mut list = q.separated(", ");
+            for stream in &streams {
+                list.push_bind(*stream);
+            }
+            q.push(")");
+            let mut versions: HashMap<String, i64> = HashMap::new();
+            for row in q.build().persistent(streams.len() == 1).fetch_all(&mut *tx).await? {
+                versions.insert(row.try_get("stream_id")?, row.try_get("version")?);
+            }
+
+            let (verdicts, head) = decide_batch(requests, &stream_ids, &mut seen, &versions, bumped - total);
+            if head > bumped - total {
+                for chunk in written_rows(requests, &stream_ids, &verdicts).chunks(ROWS_PER_INSERT) {
+                    let mut q = sqlx::QueryBuilder::new(
                         "INSERT INTO events (position, event_id, stream_id, stream_type, version, event_type, \
-                         schema_version, payload, actor, command_id, correlation_id, causation_id, recorded_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-                    )
-                    .bind(first_position + i)
-                    .bind(Uuid::now_v7())
-                    .bind(&stream_id)
-                    .bind(&stream.stream_type)
-                    .bind(actual + 1 + i)
-                    .bind(&event.event_type)
-                    .bind(event.schema_version)
-                    .bind(Json(&event.payload))
-                    .bind(metadata.actor.as_deref())
-                    .bind(metadata.command_id)
-                    .bind(metadata.correlation_id)
-                    .bind(metadata.causation_id)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
+                         schema_version, payload, actor, command_id, correlation_id, causation_id, recorded_at) ",
+                    );
+                    q.push_values(chunk, |mut row, (request, stream_id, position, version, event)| {
+                        row.push_bind(*position)
+                            .push_bind(Uuid::now_v7())
+                            .push_bind(*stream_id)
+                            .push_bind(request.stream.stream_type.as_str())
+                            .push_bind(*version)
+                            .push_bind(event.event_type.as_str())
+                            .push_bind(event.schema_version)
+                            .push_bind(Json(&event.payload))
+                            .push_bind(request.metadata.actor.as_deref())
+                            .push_bind(request.metadata.command_id)
+                            .push_bind(request.metadata.correlation_id)
+                            .push_bind(request.metadata.causation_id)
+                            .push_bind(now);
+                    });
+                    q.build().persistent(chunk.len() == 1).execute(&mut *tx).await?;
                 }
-                let version = actual + count;
-                sqlx::query(
-                    "INSERT INTO streams (stream_id, stream_type, version) VALUES ($1, $2, $3) \
-                     ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version",
-                )
-                .bind(&stream_id)
-                .bind(&stream.stream_type)
-                .bind(version)
-                .execute(&mut *tx)
-                .await?;
-                if let Some(command_id) = metadata.command_id {
-                    sqlx::query(
-                        "INSERT INTO commands (command_id, stream_id, stream_version, first_position, last_position, recorded_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6)",
-                    )
-                    .bind(command_id)
-                    .bind(&stream_id)
-                    .bind(version)
-                    .bind(first_position)
-                    .bind(head)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
+                let mut last: HashMap<&str, (&str, i64)> = HashMap::new();
+                for ((request, stream_id), verdict) in requests.iter().zip(&stream_ids).zip(&verdicts) {
+                    if let Verdict::Written(result) = verdict {
+                        last.insert(stream_id, (&request.stream.stream_type, result.stream_version));
+                    }
+                }
+                let mut q = sqlx::QueryBuilder::new("INSERT INTO streams (stream_id, stream_type, version) ");
+                q.push_values(&last, |mut row, (stream_id, (stream_type, version))| {
+                    row.push_bind(*stream_id).push_bind(*stream_type).push_bind(*version);
+                });
+                q.push(" ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version");
+                q.build().persistent(last.len() == 1).execute(&mut *tx).await?;
+
+                let recorded: Vec<(Uuid, &str, AppendResult)> = requests
+                    .iter()
+                    .zip(&stream_ids)
+                    .zip(&verdicts)
+                    .filter_map(|((request, stream_id), verdict)| match (request.metadata.command_id, verdict) {
+                        (Some(id), Verdict::Written(result)) => Some((id, stream_id.as_str(), *result)),
+                        _ => None,
+                    })
+                    .collect();
+                if !recorded.is_empty() {
+                    let mut q = sqlx::QueryBuilder::new(
+                        "INSERT INTO commands (command_id, stream_id, stream_version, first_position, last_position, recorded_at) ",
+                    );
+                    q.push_values(&recorded, |mut row, (id, stream_id, result)| {
+                        row.push_bind(*id)
+                            .push_bind(*stream_id)
+                            .push_bind(result.stream_version)
+                            .push_bind(result.first_position)
+                            .push_bind(result.last_position)
+                            .push_bind(now);
+                    });
+                    q.build().persistent(recorded.len() == 1).execute(&mut *tx).await?;
+                }
+                if head != bumped {
+                    // Some requests were refused: the head moves only by what was written.
+                    sqlx::query("UPDATE log_head SET position = $1 WHERE id = 1")
+                        .bind(head)
+                        .execute(&mut *tx)
+                        .await?;
                 }
                 // Wake the other nodes (delivered at commit, never for a rolled-back append).
                 // SQLite has no such channel: other processes on the machine poll.
                 tx.notify_other_nodes(head).await?;
-                Verdict::Written(AppendResult {
-                    stream_version: version,
-                    first_position,
-                    last_position: head,
-                    deduplicated: false,
-                })
-            };
-            match verdict {
-                Verdict::Written(_) => tx.commit().await?,
-                _ => tx.rollback().await?,
+                tx.commit().await?;
+            } else {
+                tx.rollback().await?;
             }
-            verdict
+            (verdicts, head)
         });
-        match verdict {
-            Verdict::Written(result) => {
-                self.advance_head(result.last_position);
-                tracing::debug!(stream = %stream_id, version = result.stream_version, position = result.last_position, "appended");
-                Ok(result)
-            }
-            Verdict::Replay(result) => Ok(result),
-            Verdict::Refused(err) => {
-                tracing::debug!(stream = %stream_id, error = %err, "append refused");
-                Err(err)
-            }
-        }
+        self.advance_head(head);
+        Ok(requests
+            .iter()
+            .zip(verdicts)
+            .map(|(request, verdict)| match verdict {
+                Verdict::Written(result) => {
+                    tracing::debug!(stream = %request.stream, version = result.stream_version, position = result.last_position, "appended");
+                    Ok(result)
+                }
+                Verdict::Replay(result) => Ok(result),
+                Verdict::Refused(err) => {
+                    tracing::debug!(stream = %request.stream, error = %err, "append refused");
+                    Err(err)
+                }
+            })
+            .collect())
     }
 
     /// The first result of a command id, if it was seen: lets callers skip re-deciding a retry.
@@ -215,25 +329,118 @@ impl EventStore {
         command_id: Uuid,
     ) -> Result<Option<(String, AppendResult)>, StoreError> {
         let row = on_pool!(&self.backend, pool => {
-            let row = sqlx::query(
+            sqlx::query(
                 "SELECT stream_id, stream_version, first_position, last_position FROM commands WHERE command_id = $1",
             )
             .bind(command_id)
             .fetch_optional(pool)
-            .await?;
-            match row {
-                Some(row) => Some((
-                    row.try_get::<String, _>("stream_id")?,
-                    AppendResult {
-                        stream_version: row.try_get("stream_version")?,
-                        first_position: row.try_get("first_position")?,
-                        last_position: row.try_get("last_position")?,
-                        deduplicated: true,
-                    },
-                )),
-                None => None,
-            }
+            .await?
+            .map(|row| command_row(&row))
+            .transpose()?
         });
         Ok(row)
     }
+}
+
+/// A `commands` row: the stream a command id was used on and what its append returned.
+fn command_row<R: Row>(row: &R) -> Result<(String, AppendResult), sqlx::Error>
+where
+    for<'r> &'r str: sqlx::ColumnIndex<R>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok((
+        row.try_get("stream_id")?,
+        AppendResult {
+            stream_version: row.try_get("stream_version")?,
+            first_position: row.try_get("first_position")?,
+            last_position: row.try_get("last_position")?,
+            deduplicated: true,
+        },
+    ))
+}
+
+/// Event rows per multi-row INSERT: 13 parameters each stays far below both backends' limits.
+const ROWS_PER_INSERT: usize = 500;
+
+/// Each request's verdict, in order, as if they had come one by one: later requests see the
+/// versions and command ids of earlier ones. Returns the verdicts and the new head.
+fn decide_batch(
+    requests: &[&Request],
+    stream_ids: &[String],
+    seen: &mut HashMap<Uuid, (String, AppendResult)>,
+    versions: &HashMap<String, i64>,
+    mut head: i64,
+) -> (Vec<Verdict>, i64) {
+    let mut versions = versions.clone();
+    let mut verdicts = Vec::with_capacity(requests.len());
+    for (request, stream_id) in requests.iter().zip(stream_ids) {
+        let actual = versions.get(stream_id).copied().unwrap_or(0);
+        let command_id = request.metadata.command_id;
+        let verdict = match command_id.and_then(|id| seen.get(&id)) {
+            Some((seen_stream, result)) if *seen_stream == *stream_id => {
+                Verdict::Replay(AppendResult { deduplicated: true, ..*result })
+            }
+            Some((seen_stream, _)) => Verdict::Refused(StoreError::CommandIdReused {
+                command_id: command_id.unwrap_or_default(),
+                stream_id: seen_stream.clone(),
+            }),
+            None if !request.expected.matches(actual) => Verdict::Refused(StoreError::VersionConflict {
+                stream_id: stream_id.clone(),
+                expected: request.expected,
+                actual,
+            }),
+            None if request.events.is_empty() => Verdict::Replay(AppendResult {
+                stream_version: actual,
+                first_position: head,
+                last_position: head,
+                deduplicated: false,
+            }),
+            None => {
+                let count = request.events.len() as i64;
+                let result = AppendResult {
+                    stream_version: actual + count,
+                    first_position: head + 1,
+                    last_position: head + count,
+                    deduplicated: false,
+                };
+                head += count;
+                versions.insert(stream_id.clone(), result.stream_version);
+                if let Some(id) = command_id {
+                    seen.insert(id, (stream_id.clone(), result));
+                }
+                Verdict::Written(result)
+            }
+        };
+        verdicts.push(verdict);
+    }
+    (verdicts, head)
+}
+
+/// One event row to insert: its request, stream id, position, version and event.
+type EventRow<'a> = (&'a Request, &'a str, i64, i64, &'a EncodedEvent);
+
+/// The rows of every written request, in position order.
+fn written_rows<'a>(
+    requests: &[&'a Request],
+    stream_ids: &'a [String],
+    verdicts: &[Verdict],
+) -> Vec<EventRow<'a>> {
+    let mut rows = Vec::new();
+    for ((request, stream_id), verdict) in requests.iter().zip(stream_ids).zip(verdicts) {
+        if let Verdict::Written(result) = verdict {
+            let first_version = result.stream_version - request.events.len() as i64 + 1;
+            for (i, event) in request.events.iter().enumerate() {
+                let i = i as i64;
+                rows.push((
+                    *request,
+                    stream_id.as_str(),
+                    result.first_position + i,
+                    first_version + i,
+                    event,
+                ));
+            }
+        }
+    }
+    rows
 }

@@ -10,6 +10,7 @@ use sqlx::sqlite::{
 };
 use tokio::sync::watch;
 
+use crate::append::GroupCommit;
 use crate::error::StoreError;
 
 /// Used when neither `--database-url` nor `DATABASE_URL` is given.
@@ -43,6 +44,8 @@ pub struct EventStore {
     pub(crate) backend: Backend,
     /// The last committed global position, for readers that wait for new events.
     pub(crate) head: Arc<watch::Sender<i64>>,
+    /// Concurrent appends of this process, written together.
+    pub(crate) group_commit: Arc<GroupCommit>,
 }
 
 impl EventStore {
@@ -76,7 +79,7 @@ impl EventStore {
         } else {
             return Err(StoreError::UnsupportedUrl(url.to_string()));
         };
-        let store = EventStore { backend, head: Arc::new(watch::channel(0).0) };
+        let store = EventStore { backend, head: Arc::new(watch::channel(0).0), group_commit: Arc::default() };
         Ok(store)
     }
 

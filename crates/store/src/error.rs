@@ -13,6 +13,8 @@ pub enum StoreError {
     NotEmpty(i64),
     #[error("the event at position {position} is corrupt: {reason}")]
     Corrupt { position: i64, reason: String },
+    #[error("the append was lost with the task writing it; retry with the same command id")]
+    WriterGone,
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
