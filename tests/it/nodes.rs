@@ -180,7 +180,7 @@ async fn kill_9_mid_write_loses_no_acknowledged_command(db: &TestDb) {
     }
     // No half-written command: every doetank stream holds both events of its one command.
     let (streams, events) = doetank_store::on_pool!(db.store.backend(), pool => {
-        let streams: Vec<(String, i64)> = sqlx::query_as("SELECT stream_id, version FROM streams WHERE stream_type = 'doetank'")
+        let streams: Vec<(String, i64)> = sqlx::query_as("SELECT stream_id, MAX(version) FROM events WHERE stream_type = 'doetank' GROUP BY stream_id")
             .fetch_all(pool).await.expect("streams");
         let events: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE stream_type = 'doetank'")
             .fetch_one(pool).await.expect("events");

@@ -106,6 +106,8 @@ pub async fn run(backend: &Backend, o: &Options, report: &mut Report) -> anyhow:
             })
             .await?
         };
+        let (transactions, requests) = store.group_commit_stats();
+        eprintln!("   doetank group commit: {requests} appends in {transactions} transactions");
         report.add(
             "append",
             backend.name(),

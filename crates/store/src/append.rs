@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{SubsecRound, Utc};
@@ -49,19 +50,100 @@ impl BeginWrite for sqlx::PgPool {
     }
 }
 
-/// Sends the new head on the `doetank_log` channel, where the backend has one.
-trait NotifyOtherNodes {
-    fn notify_other_nodes(&mut self, head: i64) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+/// The parts of a batch's transaction that differ per backend.
+trait LogWriter {
+    /// Serialises this batch against every other writer (of any process) and reads the head
+    /// before it and the current version of each of `streams`.
+    fn lock_log(
+        &mut self,
+        total: i64,
+        streams: &[&str],
+    ) -> impl Future<Output = Result<(i64, HashMap<String, i64>), sqlx::Error>> + Send;
+
+    /// Leaves the head at `head` (the batch took `total` positions after `before`) and wakes
+    /// other nodes at commit.
+    fn finish(
+        &mut self,
+        before: i64,
+        total: i64,
+        head: i64,
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
 }
 
-impl NotifyOtherNodes for Transaction<'static, Sqlite> {
-    async fn notify_other_nodes(&mut self, _head: i64) -> Result<(), sqlx::Error> {
+impl LogWriter for Transaction<'static, Sqlite> {
+    /// BEGIN IMMEDIATE has taken the lock; one statement reads head and versions.
+    async fn lock_log(
+        &mut self,
+        _total: i64,
+        streams: &[&str],
+    ) -> Result<(i64, HashMap<String, i64>), sqlx::Error> {
+        let mut q = sqlx::QueryBuilder::new(
+            "SELECT NULL AS stream_id, position AS version FROM log_head WHERE id = 1 UNION ALL \
+             SELECT stream_id, MAX(version) FROM events WHERE stream_id IN (",
+        );
+        let mut list = q.separated(", ");
+        for stream in streams {
+            list.push_bind(*stream);
+        }
+        q.push(") GROUP BY stream_id");
+        let (mut head, mut versions) = (0, HashMap::new());
+        for row in q.build().persistent(streams.len() == 1).fetch_all(&mut **self).await? {
+            match row.try_get::<Option<String>, _>("stream_id")? {
+                Some(stream) => versions.insert(stream, row.try_get("version")?),
+                None => {
+                    head = row.try_get("version")?;
+                    None
+                }
+            };
+        }
+        Ok((head, versions))
+    }
+
+    /// The `events_advance_head` trigger moved the head with the inserts; SQLite has no
+    /// channel to other processes (they poll).
+    async fn finish(&mut self, _before: i64, _total: i64, _head: i64) -> Result<(), sqlx::Error> {
         Ok(())
     }
 }
 
-impl NotifyOtherNodes for Transaction<'static, Postgres> {
-    async fn notify_other_nodes(&mut self, head: i64) -> Result<(), sqlx::Error> {
+impl LogWriter for Transaction<'static, Postgres> {
+    /// The `log_head` row lock, held to commit, is what serialises writers across nodes; the
+    /// versions are read after it is held (a statement's snapshot predates its lock wait).
+    async fn lock_log(
+        &mut self,
+        total: i64,
+        streams: &[&str],
+    ) -> Result<(i64, HashMap<String, i64>), sqlx::Error> {
+        let bumped: i64 = sqlx::query_scalar(
+            "UPDATE log_head SET position = position + $1 WHERE id = 1 RETURNING position",
+        )
+        .bind(total)
+        .fetch_one(&mut **self)
+        .await?;
+        let mut q = sqlx::QueryBuilder::new(
+            "SELECT stream_id, MAX(version) AS version FROM events WHERE stream_id IN (",
+        );
+        let mut list = q.separated(", ");
+        for stream in streams {
+            list.push_bind(*stream);
+        }
+        q.push(") GROUP BY stream_id");
+        let mut versions = HashMap::new();
+        for row in q.build().persistent(streams.len() == 1).fetch_all(&mut **self).await? {
+            versions.insert(row.try_get("stream_id")?, row.try_get("version")?);
+        }
+        Ok((bumped - total, versions))
+    }
+
+    async fn finish(&mut self, before: i64, total: i64, head: i64) -> Result<(), sqlx::Error> {
+        if head != before + total {
+            // Some requests were refused: the head moves only by what was written.
+            sqlx::query("UPDATE log_head SET position = $1 WHERE id = 1")
+                .bind(head)
+                .execute(&mut **self)
+                .await?;
+        }
+        // Delivered at commit, never for a rolled-back append.
         sqlx::query("SELECT pg_notify('doetank_log', $1)")
             .bind(head.to_string())
             .execute(&mut **self)
@@ -91,6 +173,9 @@ struct Pending {
 pub(crate) struct GroupCommit {
     queue: Mutex<Vec<PendingSlot>>,
     turn: Arc<tokio::sync::Mutex<()>>,
+    /// Transactions written and requests they carried, for `group_commit_stats`.
+    transactions: AtomicU64,
+    requests: AtomicU64,
 }
 
 /// `Pending` behind a Debug-able wrapper (the store handle derives Debug).
@@ -112,9 +197,9 @@ enum Verdict {
 impl EventStore {
     /// Appends `events` to `stream` in one transaction, if the stream is at `expected`.
     ///
-    /// Every batch first bumps the single `log_head` row: that row lock serialises writers
-    /// until commit, so global positions are committed in order and a reader that has seen
-    /// position N will never later find an N-1 it missed. With a command id that was seen
+    /// Every batch first takes the one writer's lock (PostgreSQL: the `log_head` row, held to
+    /// commit; SQLite: BEGIN IMMEDIATE), so global positions are committed in order and a
+    /// reader that has seen position N will never later find an N-1 it missed. With a command id that was seen
     /// before, nothing is written and the first result is returned.
     pub async fn append(
         &self,
@@ -157,6 +242,8 @@ impl EventStore {
             return;
         }
         let requests: Vec<&Request> = batch.iter().map(|p| &p.request).collect();
+        self.group_commit.transactions.fetch_add(1, Ordering::Relaxed);
+        self.group_commit.requests.fetch_add(requests.len() as u64, Ordering::Relaxed);
         match self.write_requests(&requests).await {
             Ok(outcomes) => {
                 for (pending, outcome) in batch.into_iter().zip(outcomes) {
@@ -200,10 +287,7 @@ impl EventStore {
         let now = Utc::now().trunc_subsecs(6);
         let (verdicts, head) = on_pool!(&self.backend, pool => {
             let mut tx = pool.begin_write().await?;
-            let bumped: i64 = sqlx::query_scalar("UPDATE log_head SET position = position + $1 WHERE id = 1 RETURNING position")
-                .bind(total)
-                .fetch_one(&mut *tx)
-                .await?;
+            let (before, versions) = tx.lock_log(total, &streams).await?;
             let mut seen: HashMap<Uuid, (String, AppendResult)> = HashMap::new();
             if !command_ids.is_empty() {
                 let mut q = sqlx::QueryBuilder::new(
@@ -218,19 +302,9 @@ impl EventStore {
                     seen.insert(row.try_get("command_id")?, command_row(&row)?);
                 }
             }
-            let mut q = sqlx::QueryBuilder::new("SELECT stream_id, version FROM streams WHERE stream_id IN (");
-            let mut list = q.separated(", ");
-            for stream in &streams {
-                list.push_bind(*stream);
-            }
-            q.push(")");
-            let mut versions: HashMap<String, i64> = HashMap::new();
-            for row in q.build().persistent(streams.len() == 1).fetch_all(&mut *tx).await? {
-                versions.insert(row.try_get("stream_id")?, row.try_get("version")?);
-            }
 
-            let (verdicts, head) = decide_batch(requests, &stream_ids, &mut seen, &versions, bumped - total);
-            if head > bumped - total {
+            let (verdicts, head) = decide_batch(requests, &stream_ids, &mut seen, &versions, before);
+            if head > before {
                 for chunk in written_rows(requests, &stream_ids, &verdicts).chunks(ROWS_PER_INSERT) {
                     let mut q = sqlx::QueryBuilder::new(
                         "INSERT INTO events (position, event_id, stream_id, stream_type, version, event_type, \
@@ -253,19 +327,6 @@ impl EventStore {
                     });
                     q.build().persistent(chunk.len() == 1).execute(&mut *tx).await?;
                 }
-                let mut last: HashMap<&str, (&str, i64)> = HashMap::new();
-                for ((request, stream_id), verdict) in requests.iter().zip(&stream_ids).zip(&verdicts) {
-                    if let Verdict::Written(result) = verdict {
-                        last.insert(stream_id, (&request.stream.stream_type, result.stream_version));
-                    }
-                }
-                let mut q = sqlx::QueryBuilder::new("INSERT INTO streams (stream_id, stream_type, version) ");
-                q.push_values(&last, |mut row, (stream_id, (stream_type, version))| {
-                    row.push_bind(*stream_id).push_bind(*stream_type).push_bind(*version);
-                });
-                q.push(" ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version");
-                q.build().persistent(last.len() == 1).execute(&mut *tx).await?;
-
                 let recorded: Vec<(Uuid, &str, AppendResult)> = requests
                     .iter()
                     .zip(&stream_ids)
@@ -289,16 +350,7 @@ impl EventStore {
                     });
                     q.build().persistent(recorded.len() == 1).execute(&mut *tx).await?;
                 }
-                if head != bumped {
-                    // Some requests were refused: the head moves only by what was written.
-                    sqlx::query("UPDATE log_head SET position = $1 WHERE id = 1")
-                        .bind(head)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                // Wake the other nodes (delivered at commit, never for a rolled-back append).
-                // SQLite has no such channel: other processes on the machine poll.
-                tx.notify_other_nodes(head).await?;
+                tx.finish(before, total, head).await?;
                 tx.commit().await?;
             } else {
                 tx.rollback().await?;
@@ -321,6 +373,15 @@ impl EventStore {
                 }
             })
             .collect())
+    }
+
+    /// Append transactions this handle has written and the requests they carried: their
+    /// ratio is how much group commit is saving.
+    pub fn group_commit_stats(&self) -> (u64, u64) {
+        (
+            self.group_commit.transactions.load(Ordering::Relaxed),
+            self.group_commit.requests.load(Ordering::Relaxed),
+        )
     }
 
     /// The first result of a command id, if it was seen: lets callers skip re-deciding a retry.

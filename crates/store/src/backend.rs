@@ -66,8 +66,13 @@ impl EventStore {
                 // Erased personal data is overwritten on delete, not left in free pages.
                 .pragma("secure_delete", "ON")
                 .busy_timeout(Duration::from_secs(30));
-            let pool =
-                SqlitePoolOptions::new().max_connections(max_connections).connect_with(options).await?;
+            // No ping before each checkout: an embedded database does not drop connections, and
+            // on SQLite every statement (the ping too) is a hop to the connection's thread.
+            let pool = SqlitePoolOptions::new()
+                .max_connections(max_connections)
+                .test_before_acquire(false)
+                .connect_with(options)
+                .await?;
             Backend::Sqlite(pool)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let pool = PgPoolOptions::new()

@@ -148,7 +148,7 @@ impl EventStore {
     /// stream's versions must count up from 1.
     pub async fn import(&self, events: &[RecordedEvent]) -> Result<i64, StoreError> {
         let invalid = |position: i64, reason: String| StoreError::Corrupt { position, reason };
-        let mut versions: HashMap<&str, (String, i64)> = HashMap::new();
+        let mut versions: HashMap<&str, i64> = HashMap::new();
         let mut commands: HashMap<uuid::Uuid, (String, i64, i64, i64, DateTime<Utc>)> = HashMap::new();
         let mut last = 0;
         for e in events {
@@ -156,14 +156,14 @@ impl EventStore {
                 return Err(invalid(e.position, format!("positions must increase (after {last})")));
             }
             last = e.position;
-            let entry = versions.entry(&e.stream_id).or_insert((e.stream_type.clone(), 0));
-            if e.version != entry.1 + 1 {
+            let version = versions.entry(&e.stream_id).or_insert(0);
+            if e.version != *version + 1 {
                 return Err(invalid(
                     e.position,
-                    format!("{} jumps from version {} to {}", e.stream_id, entry.1, e.version),
+                    format!("{} jumps from version {} to {}", e.stream_id, version, e.version),
                 ));
             }
-            entry.1 = e.version;
+            *version = e.version;
             if let Some(command_id) = e.metadata.command_id {
                 let c = commands.entry(command_id).or_insert((
                     e.stream_id.clone(),
@@ -204,14 +204,6 @@ impl EventStore {
                 .bind(e.recorded_at)
                 .execute(&mut *tx)
                 .await?;
-            }
-            for (stream_id, (stream_type, version)) in &versions {
-                sqlx::query("INSERT INTO streams (stream_id, stream_type, version) VALUES ($1, $2, $3)")
-                    .bind(*stream_id)
-                    .bind(stream_type)
-                    .bind(*version)
-                    .execute(&mut *tx)
-                    .await?;
             }
             for (command_id, (stream_id, version, first, last, at)) in &commands {
                 sqlx::query(

@@ -75,9 +75,9 @@ impl EventStore {
     pub async fn stream_version(&self, stream: &StreamId) -> Result<i64, StoreError> {
         let stream_id = stream.to_string();
         let version = on_pool!(&self.backend, pool => {
-            sqlx::query_scalar::<_, i64>("SELECT version FROM streams WHERE stream_id = $1")
+            sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(version) FROM events WHERE stream_id = $1")
                 .bind(&stream_id)
-                .fetch_optional(pool)
+                .fetch_one(pool)
                 .await?
         });
         Ok(version.unwrap_or(0))
