@@ -89,6 +89,11 @@ impl Options {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // Quiet unless RUST_LOG asks (e.g. `RUST_LOG=sqlx::query=debug` times every statement).
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
     let _ = rlimit::increase_nofile_limit(1 << 20);
     let (options, which): (Options, &[&str]) = match cli.command {
         Command::ServeChild { database_url } => return fanout::serve_child(&database_url).await,

@@ -217,7 +217,14 @@ impl EventStore {
             .map_err(|_| StoreError::WriterGone)?
             .push(PendingSlot(Pending { request, reply }));
         loop {
-            let turn = self.group_commit.turn.clone().lock_owned().await;
+            // Whichever comes first: the answer (a batch led by another caller carried this
+            // request) or the writer's turn. Waiting for the turn alone would keep an answered
+            // caller queued behind the next leader's whole batch.
+            let turn = tokio::select! {
+                biased;
+                outcome = &mut answer => return outcome.unwrap_or(Err(StoreError::WriterGone)),
+                turn = self.group_commit.turn.clone().lock_owned() => turn,
+            };
             match answer.try_recv() {
                 Ok(outcome) => return outcome,
                 Err(oneshot::error::TryRecvError::Closed) => return Err(StoreError::WriterGone),
