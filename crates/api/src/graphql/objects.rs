@@ -415,7 +415,7 @@ impl Doetank {
         let id =
             Uuid::parse_str(&self.row.id).map_err(|_| AppError::not_found("doetank", &self.row.id)).gql()?;
         let events = app.store.read_stream(&StreamId::new("doetank", id), 1).await.gql()?;
-        Ok(events.into_iter().map(Event).collect())
+        Ok(events.into_iter().map(|e| Event(Arc::new(e))).collect())
     }
 }
 
@@ -468,7 +468,8 @@ impl Lesson {
 }
 
 /// One event of the log.
-pub struct Event(pub RecordedEvent);
+/// Shared, not copied: a live event goes to every subscriber that may see it.
+pub struct Event(pub Arc<RecordedEvent>);
 
 #[Object]
 impl Event {

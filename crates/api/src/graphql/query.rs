@@ -1,6 +1,7 @@
 //! Queries: read models built by the projections.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use async_graphql::connection::{Connection, CursorType, Edge, OpaqueCursor};
 use async_graphql::{Context, InputObject, Object, Result, SimpleObject, ID};
@@ -346,7 +347,9 @@ impl Query {
             has_next,
             TotalCount { total_count: total },
         );
-        connection.edges.extend(events.into_iter().map(|e| Edge::new(OpaqueCursor(e.position), Event(e))));
+        connection
+            .edges
+            .extend(events.into_iter().map(|e| Edge::new(OpaqueCursor(e.position), Event(Arc::new(e)))));
         Ok(connection)
     }
 

@@ -77,7 +77,7 @@ impl Subscription {
                 }
                 match item {
                     Ok(event) => match visible_event(&app, &viewer, &event).await {
-                        Ok(true) => Some(Ok(Event(event.as_ref().clone()))),
+                        Ok(true) => Some(Ok(Event(event))),
                         Ok(false) => None,
                         Err(err) => Some(Err(err).gql()),
                     },
