@@ -294,6 +294,22 @@ async fn an_informal_doetank_leaks_through_no_door(db: &TestDb) {
     )
     .await;
     assert!(public.get("errors").is_none());
+    // ... live too: the researcher's log subscription now carries the doetank's events, and
+    // keeps doing so once the process remembers it as public.
+    for title in ["nu openbaar", "nog eens openbaar"] {
+        let lesson = json!({ "doetankId": d, "kind": "WORKS", "title": title, "body": "gedeeld" });
+        assert!(mutate_as(&app, &member(&teammate), "recordLesson", "RecordLessonInput", lesson)
+            .await
+            .get("errors")
+            .is_none());
+        loop {
+            let data = watcher.next_data().await.to_string();
+            if data.contains(title) {
+                assert!(data.contains(&d));
+                break;
+            }
+        }
+    }
     let data = app.gql_as(None, doors, vars).await;
     assert_eq!(data["data"]["doetank"]["id"], d.as_str());
     assert_eq!(data["data"]["search"]["totalCount"], 2);

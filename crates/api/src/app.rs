@@ -10,6 +10,7 @@ use uuid::Uuid;
 use crate::error::AppError;
 use crate::live::LogFeed;
 use crate::projection::Projector;
+use crate::visibility::PublicDoetanks;
 
 /// When the caller gave no expected version, a conflict means someone else wrote first: the
 /// command is decided again on the fresh state, this many times at most.
@@ -38,13 +39,15 @@ pub struct App {
     pub store: EventStore,
     pub projector: Projector,
     pub feed: LogFeed,
+    /// Shared by live subscribers: which doetanks need no visibility query any more.
+    pub public_doetanks: PublicDoetanks,
 }
 
 impl App {
     pub fn new(store: EventStore) -> Self {
         let projector = Projector::new(store.clone());
         let feed = LogFeed::new(store.clone());
-        App { store, projector, feed }
+        App { store, projector, feed, public_doetanks: PublicDoetanks::default() }
     }
 
     /// The aggregate's current state and stream version.

@@ -2,6 +2,9 @@
 //! lessons and its events are seen only by its members, its coach and facilitators. Every door
 //! that shows doetanks (queries, lists, counts, statistics, subscriptions, the log) asks here.
 
+use std::collections::HashSet;
+use std::sync::{Arc, RwLock};
+
 use doetank_store::{Backend, DoetankViewer};
 use uuid::Uuid;
 
@@ -58,6 +61,40 @@ pub async fn can_see(backend: &Backend, viewer: &Viewer, doetank_id: &str) -> Re
 
 pub async fn can_see_id(backend: &Backend, viewer: &Viewer, doetank_id: Uuid) -> Result<bool, AppError> {
     can_see(backend, viewer, &doetank_id.to_string()).await
+}
+
+/// Doetanks known to be public, shared by every live subscriber of a process. Going public is
+/// one-way (only `DoetankMadePublic` touches it), so an id once seen public stays public and the
+/// subscribers of the log need not ask the database again for each of its events.
+#[derive(Clone, Debug, Default)]
+pub struct PublicDoetanks(Arc<RwLock<HashSet<String>>>);
+
+impl PublicDoetanks {
+    /// `can_see`, answered from memory for doetanks already known to be public.
+    pub async fn can_see(
+        &self,
+        backend: &Backend,
+        viewer: &Viewer,
+        doetank_id: &str,
+    ) -> Result<bool, AppError> {
+        if viewer.is_facilitator() || self.0.read().is_ok_and(|known| known.contains(doetank_id)) {
+            return Ok(true);
+        }
+        let public = sql::fetch_count(
+            backend,
+            "SELECT COUNT(*) FROM rm_doetanks WHERE id = $1 AND is_public",
+            &[Arg::Text(doetank_id.to_string())],
+        )
+        .await?
+            > 0;
+        if public {
+            if let Ok(mut known) = self.0.write() {
+                known.insert(doetank_id.to_string());
+            }
+            return Ok(true);
+        }
+        can_see(backend, viewer, doetank_id).await
+    }
 }
 
 /// The log filter that hides informal doetanks' events from `viewer`.

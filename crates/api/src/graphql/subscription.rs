@@ -13,7 +13,6 @@ use crate::auth::Viewer;
 use crate::error::AppError;
 use crate::rows::{DoetankRow, DOETANK_SELECT};
 use crate::sql;
-use crate::visibility;
 
 pub struct Subscription;
 
@@ -34,7 +33,7 @@ async fn visible_event(app: &App, viewer: &Viewer, event: &RecordedEvent) -> Res
     }
     projected(app, event.position).await;
     let id = event.stream_id.get("doetank-".len()..).unwrap_or_default();
-    visibility::can_see(app.store.backend(), viewer, id).await
+    app.public_doetanks.can_see(app.store.backend(), viewer, id).await
 }
 
 #[Subscription]
@@ -110,7 +109,8 @@ impl Subscription {
                 async move {
                     let event = item.gql()?;
                     projected(&app, event.position).await;
-                    if !visibility::can_see_id(app.store.backend(), &viewer, uuid).await.gql()? {
+                    let id = uuid.to_string();
+                    if !app.public_doetanks.can_see(app.store.backend(), &viewer, &id).await.gql()? {
                         return Ok(None);
                     }
                     let sql_text = format!("{DOETANK_SELECT} WHERE d.id = $1");
