@@ -233,7 +233,8 @@ impl EventStore {
             let batch: Vec<Pending> = {
                 let mut queue = self.group_commit.queue.lock().map_err(|_| StoreError::WriterGone)?;
                 let take = queue.len().min(MAX_BATCH);
-                queue.drain(..take).map(|slot| slot.0).collect()
+                // A caller that gave up before its turn came is not written behind its back.
+                queue.drain(..take).map(|slot| slot.0).filter(|p| !p.reply.is_closed()).collect()
             };
             // The write runs in its own task: a caller that gives up (a dropped request) must
             // not abort a transaction that carries other callers' events.
