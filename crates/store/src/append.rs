@@ -21,6 +21,7 @@ use crate::backend::EventStore;
 use crate::error::StoreError;
 use crate::model::{AppendResult, ExpectedVersion, Metadata, StreamId};
 use crate::on_pool;
+use crate::read::COLUMNS;
 
 /// At most this many requests share one transaction, so one turn stays short.
 const MAX_BATCH: usize = 256;
@@ -314,10 +315,7 @@ impl EventStore {
             let (verdicts, head) = decide_batch(requests, &stream_ids, &mut seen, &versions, before);
             if head > before {
                 for chunk in written_rows(requests, &stream_ids, &verdicts).chunks(ROWS_PER_INSERT) {
-                    let mut q = sqlx::QueryBuilder::new(
-                        "INSERT INTO events (position, event_id, stream_id, stream_type, version, event_type, \
-                         schema_version, payload, actor, command_id, correlation_id, causation_id, recorded_at) ",
-                    );
+                    let mut q = sqlx::QueryBuilder::new(format!("INSERT INTO events ({COLUMNS}) "));
                     q.push_values(chunk, |mut row, (request, stream_id, position, version, event)| {
                         row.push_bind(*position)
                             .push_bind(Uuid::now_v7())

@@ -148,6 +148,10 @@ impl EventStore {
     /// stream's versions must count up from 1.
     pub async fn import(&self, events: &[RecordedEvent]) -> Result<i64, StoreError> {
         let invalid = |position: i64, reason: String| StoreError::Corrupt { position, reason };
+        let insert = format!(
+            "INSERT INTO events ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            crate::read::COLUMNS
+        );
         let mut versions: HashMap<&str, i64> = HashMap::new();
         let mut commands: HashMap<uuid::Uuid, (String, i64, i64, i64, DateTime<Utc>)> = HashMap::new();
         let mut last = 0;
@@ -185,9 +189,7 @@ impl EventStore {
             }
             for e in events {
                 sqlx::query(
-                    "INSERT INTO events (position, event_id, stream_id, stream_type, version, event_type, \
-                     schema_version, payload, actor, command_id, correlation_id, causation_id, recorded_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                    &insert,
                 )
                 .bind(e.position)
                 .bind(e.event_id)
