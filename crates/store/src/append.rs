@@ -1,8 +1,8 @@
 //! Appending to a stream: atomic, with optimistic concurrency and idempotent command ids.
 //!
 //! Appends are group-committed: concurrent callers queue their requests, one of them takes the
-//! writer's turn and writes everything queued in one transaction (one log-head bump, one commit,
-//! one fsync), then answers each caller with its own verdict. A refused request costs the others
+//! writer's turn and writes everything queued in one transaction (one lock of the log, one
+//! commit, one fsync), then answers each caller with its own verdict. A refused request costs the others
 //! nothing; positions stay gap-free because the head moves only by what was written.
 
 use std::collections::HashMap;
@@ -170,21 +170,24 @@ struct Pending {
 
 /// The queue of waiting appends and the single writer's turn (per process; across processes
 /// the `log_head` row lock serialises writers).
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct GroupCommit {
-    queue: Mutex<Vec<PendingSlot>>,
+    queue: Mutex<Vec<Pending>>,
     turn: Arc<tokio::sync::Mutex<()>>,
     /// Transactions written and requests they carried, for `group_commit_stats`.
     transactions: AtomicU64,
     requests: AtomicU64,
 }
 
-/// `Pending` behind a Debug-able wrapper (the store handle derives Debug).
-struct PendingSlot(Pending);
-
-impl std::fmt::Debug for PendingSlot {
+/// The store handle derives Debug; the queue's contents are not worth printing.
+impl std::fmt::Debug for GroupCommit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pending").field("stream", &self.0.request.stream.to_string()).finish()
+        let (transactions, requests) =
+            (self.transactions.load(Ordering::Relaxed), self.requests.load(Ordering::Relaxed));
+        f.debug_struct("GroupCommit")
+            .field("transactions", &transactions)
+            .field("requests", &requests)
+            .finish()
     }
 }
 
@@ -200,8 +203,8 @@ impl EventStore {
     ///
     /// Every batch first takes the one writer's lock (PostgreSQL: the `log_head` row, held to
     /// commit; SQLite: BEGIN IMMEDIATE), so global positions are committed in order and a
-    /// reader that has seen position N will never later find an N-1 it missed. With a command id that was seen
-    /// before, nothing is written and the first result is returned.
+    /// reader that has seen position N will never later find an N-1 it missed. With a command
+    /// id that was seen before, nothing is written and the first result is returned.
     pub async fn append(
         &self,
         stream: &StreamId,
@@ -212,11 +215,7 @@ impl EventStore {
         let (reply, mut answer) = oneshot::channel();
         let request =
             Request { stream: stream.clone(), expected, events: events.to_vec(), metadata: metadata.clone() };
-        self.group_commit
-            .queue
-            .lock()
-            .map_err(|_| StoreError::WriterGone)?
-            .push(PendingSlot(Pending { request, reply }));
+        self.group_commit.queue.lock().map_err(|_| StoreError::WriterGone)?.push(Pending { request, reply });
         loop {
             // Whichever comes first: the answer (a batch led by another caller carried this
             // request) or the writer's turn. Waiting for the turn alone would keep an answered
@@ -235,7 +234,7 @@ impl EventStore {
                 let mut queue = self.group_commit.queue.lock().map_err(|_| StoreError::WriterGone)?;
                 let take = queue.len().min(MAX_BATCH);
                 // A caller that gave up before its turn came is not written behind its back.
-                queue.drain(..take).map(|slot| slot.0).filter(|p| !p.reply.is_closed()).collect()
+                queue.drain(..take).filter(|p| !p.reply.is_closed()).collect()
             };
             // The write runs in its own task: a caller that gives up (a dropped request) must
             // not abort a transaction that carries other callers' events.
@@ -312,7 +311,7 @@ impl EventStore {
                 }
             }
 
-            let (verdicts, head) = decide_batch(requests, &stream_ids, &mut seen, &versions, before);
+            let (verdicts, head) = decide_batch(requests, &stream_ids, &mut seen, versions, before);
             if head > before {
                 for chunk in written_rows(requests, &stream_ids, &verdicts).chunks(ROWS_PER_INSERT) {
                     let mut q = sqlx::QueryBuilder::new(format!("INSERT INTO events ({COLUMNS}) "));
@@ -436,10 +435,9 @@ fn decide_batch(
     requests: &[&Request],
     stream_ids: &[String],
     seen: &mut HashMap<Uuid, (String, AppendResult)>,
-    versions: &HashMap<String, i64>,
+    mut versions: HashMap<String, i64>,
     mut head: i64,
 ) -> (Vec<Verdict>, i64) {
-    let mut versions = versions.clone();
     let mut verdicts = Vec::with_capacity(requests.len());
     for (request, stream_id) in requests.iter().zip(stream_ids) {
         let actual = versions.get(stream_id).copied().unwrap_or(0);
