@@ -23,6 +23,8 @@ pub enum AppError {
     Codec(#[from] CodecError),
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
 }
 
 impl From<StoreError> for AppError {

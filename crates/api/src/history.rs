@@ -3,12 +3,12 @@
 //! SQLite database. One projection, so the past can never be drawn differently from the present.
 
 use chrono::{DateTime, Utc};
-use doetank_store::{Backend, EventStore, StreamId};
+use doetank_store::{on_pool, Backend, EventStore, StreamId};
 use uuid::Uuid;
 
 use crate::error::AppError;
 use crate::projection::statements;
-use crate::sql;
+use crate::sql::RunBatch;
 
 /// Which prefix of a stream to replay.
 #[derive(Debug, Clone, Copy, Default)]
@@ -48,10 +48,10 @@ pub async fn replay(
     }
     let past = EventStore::connect_with("sqlite::memory:", 1).await?;
     past.migrate().await?;
+    let mut batch = Vec::new();
     for event in &events {
-        for stmt in statements(event)? {
-            sql::execute(past.backend(), stmt.sql, &stmt.args).await?;
-        }
+        batch.extend(statements(event)?);
     }
+    on_pool!(past.backend(), pool => pool.acquire().await?.run_batch(&batch).await?);
     Ok(Some(past.backend().clone()))
 }

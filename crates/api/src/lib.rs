@@ -14,6 +14,7 @@ pub mod rows;
 pub mod search;
 pub mod server;
 pub mod sql;
+mod sqlite_direct;
 pub mod visibility;
 
 pub use app::{App, CommandOptions, CommandOutcome};

@@ -6,6 +6,8 @@ use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 use sqlx::FromRow;
 
+use crate::error::AppError;
+
 /// A value bound to a placeholder. Read models keep ids and times as text on both backends.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Arg {
@@ -76,6 +78,26 @@ macro_rules! bind_args {
         }
         q
     }};
+}
+
+/// Runs a projection batch in order on a connection, inside its open transaction.
+pub(crate) trait RunBatch {
+    fn run_batch(&mut self, batch: &[Stmt]) -> impl std::future::Future<Output = Result<(), AppError>> + Send;
+}
+
+impl RunBatch for sqlx::SqliteConnection {
+    fn run_batch(&mut self, batch: &[Stmt]) -> impl std::future::Future<Output = Result<(), AppError>> + Send {
+        crate::sqlite_direct::execute_batch(self, batch)
+    }
+}
+
+impl RunBatch for sqlx::PgConnection {
+    async fn run_batch(&mut self, batch: &[Stmt]) -> Result<(), AppError> {
+        for stmt in batch {
+            bind_args!(sqlx::query(stmt.sql), &stmt.args).execute(&mut *self).await?;
+        }
+        Ok(())
+    }
 }
 
 /// Rows readable from both backends.

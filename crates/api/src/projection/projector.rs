@@ -9,10 +9,9 @@ use std::time::Duration;
 use doetank_store::{on_pool, BeginWrite, EventStore};
 use tokio::sync::{watch, Mutex};
 
-use crate::bind_args;
 use crate::error::AppError;
 use crate::projection::apply::statements;
-use crate::sql;
+use crate::sql::{self, RunBatch};
 
 const BATCH: i64 = 500;
 
@@ -121,9 +120,7 @@ impl Projector {
                 tx.rollback().await?;
                 false
             } else {
-                for stmt in &batch {
-                    bind_args!(sqlx::query(stmt.sql), &stmt.args).execute(&mut *tx).await?;
-                }
+                tx.run_batch(&batch).await?;
                 sqlx::query("UPDATE rm_checkpoint SET position = $1 WHERE name = 'read_models'")
                     .bind(last)
                     .execute(&mut *tx)
