@@ -222,6 +222,12 @@ async fn an_informal_doetank_leaks_through_no_door(db: &TestDb) {
         assert_eq!(data["data"]["doetank"]["id"], d.as_str(), "{who} sees it");
         assert_eq!(data["data"]["search"]["totalCount"], 1, "{who} finds its lesson");
     }
+    // Answers are kept per viewer: the insiders' answers, just given, are not handed to outsiders.
+    for (who, token) in &outsiders {
+        let data = app.gql_as(token.as_deref(), doors, vars.clone()).await;
+        assert_eq!(data["data"]["doetank"], Value::Null, "{who}, asking after insiders: doetank(id)");
+        assert_eq!(data["data"]["search"]["totalCount"], 0, "{who}, asking after insiders: search");
+    }
 
     // The log: the events query and /events.ndjson, for a member outside it and a researcher.
     let log = "{ events(first: 100) { edges { node { streamId payload } } } }";

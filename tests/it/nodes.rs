@@ -3,17 +3,21 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use doetank_api::server::ServerConfig;
 use doetank_api::App;
+use doetank_store::EventStore;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use crate::api::register;
 use crate::both_backends;
 use crate::projections::dump;
 use crate::support::app::facilitator;
 use crate::support::ws::MODERN;
-use crate::support::{ServerProcess, TestDb, WsClient};
+use crate::support::{ServerProcess, TestApp, TestDb, WsClient};
 
 both_backends!(
+    answers_kept_by_one_node_follow_writes_through_another,
     two_nodes_share_one_log_and_every_subscriber_sees_every_event_once,
     kill_9_mid_write_loses_no_acknowledged_command
 );
@@ -67,6 +71,33 @@ async fn collect(client: &mut WsClient, head: i64) -> Vec<i64> {
         positions.push(client.next_data().await["events"]["position"].as_i64().expect("position"));
     }
     positions
+}
+
+/// Node B keeps answers to repeated queries; a write through node A, with an event or without
+/// one (a member's name lives outside the log), is in B's very next answer.
+async fn answers_kept_by_one_node_follow_writes_through_another(db: &TestDb) {
+    let a = TestApp::spawn(db).await;
+    let own_store = EventStore::connect(&db.url).await.expect("second connection");
+    let b = TestApp::spawn_app(App::new(own_store), ServerConfig::default()).await;
+    let id = register(&a, "Lea", "Gemeente Utrecht", "PUBLIC").await;
+    let query = "query($id: ID!) { member(id: $id) { name organisation } }";
+    let ask_b = || async { b.data(query, json!({ "id": id })).await["member"].clone() };
+    let first = ask_b().await;
+    assert_eq!(first, json!({ "name": "Lea", "organisation": "Gemeente Utrecht" }));
+    assert_eq!(ask_b().await, first, "the same question, the same answer");
+
+    let member_id: Uuid = id.parse().expect("uuid");
+    a.app.update_member_name(member_id, "Lea de Vries").await.expect("rename");
+    assert_eq!(ask_b().await["name"], "Lea de Vries", "a write outside the log");
+
+    let updated = a
+        .data(
+            "mutation($input: UpdateMemberProfileInput!) { updateMemberProfile(input: $input) { member { id } } }",
+            json!({ "input": { "memberId": id, "organisation": "Gemeente Zeist" } }),
+        )
+        .await;
+    assert_eq!(updated["updateMemberProfile"]["member"]["id"], id.as_str());
+    assert_eq!(ask_b().await["organisation"], "Gemeente Zeist", "a write with an event");
 }
 
 async fn two_nodes_share_one_log_and_every_subscriber_sees_every_event_once(db: &TestDb) {

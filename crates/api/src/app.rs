@@ -10,6 +10,7 @@ use uuid::Uuid;
 use crate::error::AppError;
 use crate::live::LogFeed;
 use crate::projection::Projector;
+use crate::sql;
 use crate::visibility::PublicDoetanks;
 
 /// When the caller gave no expected version, a conflict means someone else wrote first: the
@@ -48,6 +49,18 @@ impl App {
         let projector = Projector::new(store.clone());
         let feed = LogFeed::new(store.clone());
         App { store, projector, feed, public_doetanks: PublicDoetanks::default() }
+    }
+
+    /// Records that personal data (kept outside the log) changed, so that answers cached before
+    /// it, on any node, are not served after it.
+    pub async fn personal_data_written(&self) -> Result<(), AppError> {
+        sql::execute(
+            self.store.backend(),
+            "UPDATE rm_checkpoint SET position = position + 1 WHERE name = 'personal_data'",
+            &[],
+        )
+        .await?;
+        Ok(())
     }
 
     /// The aggregate's current state and stream version.

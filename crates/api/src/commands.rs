@@ -64,6 +64,7 @@ impl App {
             &[member_id.into(), name.to_string().into(), email.map(str::to_string).into()],
         )
         .await?;
+        self.personal_data_written().await?;
         let result = self
             .execute::<Member>(member_id, options, |m| {
                 m.register(member_id, organisation, sector, expertise.clone())
@@ -77,6 +78,7 @@ impl App {
                 &[member_id.into()],
             )
             .await?;
+            self.personal_data_written().await?;
         }
         result
     }
@@ -94,6 +96,7 @@ impl App {
             &[member_id.into(), name.to_string().into()],
         )
         .await?;
+        self.personal_data_written().await?;
         Ok(())
     }
 

@@ -82,11 +82,15 @@ macro_rules! bind_args {
 
 /// Runs a projection batch in order on a connection, inside its open transaction.
 pub(crate) trait RunBatch {
-    fn run_batch(&mut self, batch: &[Stmt]) -> impl std::future::Future<Output = Result<(), AppError>> + Send;
+    fn run_batch(&mut self, batch: &[Stmt])
+        -> impl std::future::Future<Output = Result<(), AppError>> + Send;
 }
 
 impl RunBatch for sqlx::SqliteConnection {
-    fn run_batch(&mut self, batch: &[Stmt]) -> impl std::future::Future<Output = Result<(), AppError>> + Send {
+    fn run_batch(
+        &mut self,
+        batch: &[Stmt],
+    ) -> impl std::future::Future<Output = Result<(), AppError>> + Send {
         crate::sqlite_direct::execute_batch(self, batch)
     }
 }

@@ -1,6 +1,7 @@
 //! The HTTP server: GraphQL over POST, the GraphiQL playground on GET, subscriptions over
 //! WebSocket, the log as NDJSON, and a health check.
 
+mod answers;
 mod log;
 mod ws;
 
@@ -11,9 +12,10 @@ use std::net::SocketAddr;
 use async_graphql::http::GraphiQLSource;
 use async_graphql::{ErrorExtensions, Pos};
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
@@ -22,6 +24,7 @@ use tokio::sync::watch;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
+use self::answers::{Answers, Question};
 use crate::app::App;
 use crate::auth::{Auth, Viewer};
 use crate::error::AppError;
@@ -61,6 +64,7 @@ struct ServerState {
     app: App,
     schema: DoetankSchema,
     config: ServerConfig,
+    answers: Answers,
 }
 
 pub fn router(app: App, config: ServerConfig) -> Router {
@@ -73,7 +77,7 @@ pub fn router(app: App, config: ServerConfig) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(TraceLayer::new_for_http())
-        .with_state(ServerState { app, schema, config })
+        .with_state(ServerState { app, schema, config, answers: Answers::default() })
 }
 
 /// The viewer named by the `Authorization` header; a bad token is refused outright.
@@ -82,20 +86,43 @@ fn viewer_of(state: &ServerState, headers: &HeaderMap) -> Result<Viewer, AppErro
     state.config.auth.viewer_from_header(header)
 }
 
-async fn graphql(
-    State(state): State<ServerState>,
-    headers: HeaderMap,
-    request: GraphQLRequest,
-) -> GraphQLResponse {
+async fn graphql(State(state): State<ServerState>, headers: HeaderMap, request: GraphQLRequest) -> Response {
     let viewer = match viewer_of(&state, &headers) {
         Ok(viewer) => viewer,
-        Err(err) => {
-            let error = err.extend().into_server_error(Pos::default());
-            return async_graphql::Response::from_errors(vec![error]).into();
-        }
+        Err(err) => return error_response(err),
     };
-    let request = request_loaders(&state.app, request.into_inner()).data(viewer);
-    state.schema.execute(request).await.into()
+    let request = request.into_inner();
+    let question = Question::new(&request, &viewer);
+    let stamp = match state.answers.stamp(&state.app).await {
+        Ok(stamp) => stamp,
+        Err(err) => return error_response(err),
+    };
+    if let Some(answer) = state.answers.get(stamp, &question) {
+        return answer_response(answer);
+    }
+    let query = answers::is_query(&request);
+    let response = state.schema.execute(request_loaders(&state.app, request).data(viewer)).await;
+    if !query || !response.is_ok() || !response.http_headers.is_empty() {
+        return GraphQLResponse::from(response).into_response();
+    }
+    match serde_json::to_vec(&response) {
+        Ok(body) => {
+            let answer = Bytes::from(body);
+            state.answers.put(stamp, question, answer.clone());
+            answer_response(answer)
+        }
+        Err(_) => GraphQLResponse::from(response).into_response(),
+    }
+}
+
+fn error_response(err: AppError) -> Response {
+    let error = err.extend().into_server_error(Pos::default());
+    GraphQLResponse::from(async_graphql::Response::from_errors(vec![error])).into_response()
+}
+
+/// A successful answer, as `GraphQLResponse` would have written it.
+fn answer_response(answer: Bytes) -> Response {
+    ([(header::CONTENT_TYPE, "application/graphql-response+json")], answer).into_response()
 }
 
 async fn playground() -> Html<String> {

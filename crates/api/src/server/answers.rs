@@ -1,0 +1,176 @@
+//! Answers to queries already asked, served again while nothing they were computed from has
+//! moved. Every read model is a function of the log prefix the projector has applied (plus the
+//! personal data kept beside it, and today's date for "upcoming" lists), so an answer is stamped
+//! with those when its computation starts and is served only while the stamp still holds. The
+//! stamp is read before executing: an answer that raced a write is stamped with the older state
+//! and thrown away as soon as the newer one is seen.
+//!
+//! The stamp is read from the database on every request (one small query instead of the ten or
+//! so an answer takes), because other processes may write the same database: several nodes on
+//! PostgreSQL, or a second `serve` on one SQLite file. A write acknowledged by any node is
+//! therefore seen by the next query on every node, cached or not.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_graphql::parser::types::{DocumentOperations, OperationType};
+use axum::body::Bytes;
+use chrono::{NaiveDate, Utc};
+use uuid::Uuid;
+
+use crate::app::App;
+use crate::auth::{Role, Viewer};
+use crate::error::AppError;
+use crate::sql;
+
+/// Bytes of cached answers kept at most; past it the cache starts over.
+const CAPACITY_BYTES: usize = 32 * 1024 * 1024;
+
+/// What every read model an answer can see was computed from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    read_models: i64,
+    personal_data: i64,
+    log_head: i64,
+    today: NaiveDate,
+}
+
+/// One question: the same text, operation, variables and viewer get the same answer.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Question {
+    query: String,
+    operation: Option<String>,
+    variables: String,
+    viewer: (Option<String>, Option<Uuid>, Option<&'static str>),
+}
+
+impl Question {
+    pub fn new(request: &async_graphql::Request, viewer: &Viewer) -> Self {
+        Question {
+            query: request.query.clone(),
+            operation: request.operation_name.clone(),
+            variables: serde_json::to_string(&request.variables).unwrap_or_default(),
+            viewer: (viewer.subject.clone(), viewer.member_id, viewer.role.map(Role::as_str)),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Entries {
+    stamp: Option<Stamp>,
+    answers: HashMap<Question, Bytes>,
+    bytes: usize,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Answers {
+    entries: Arc<Mutex<Entries>>,
+}
+
+impl Answers {
+    /// The stamp as the database knows it now.
+    pub async fn stamp(&self, app: &App) -> Result<Stamp, AppError> {
+        let counters: Vec<(String, i64)> = sql::fetch_all(
+            app.store.backend(),
+            "SELECT name, position FROM rm_checkpoint UNION ALL SELECT 'log_head', position FROM log_head",
+            &[],
+        )
+        .await?;
+        let of = |name: &str| counters.iter().find(|(n, _)| n == name).map_or(0, |(_, p)| *p);
+        Ok(Stamp {
+            read_models: of("read_models"),
+            personal_data: of("personal_data"),
+            log_head: of("log_head"),
+            today: Utc::now().date_naive(),
+        })
+    }
+
+    /// The answer given to `question` under `stamp`, if any.
+    pub fn get(&self, stamp: Stamp, question: &Question) -> Option<Bytes> {
+        let entries = self.entries.lock().ok()?;
+        if entries.stamp != Some(stamp) {
+            return None;
+        }
+        entries.answers.get(question).cloned()
+    }
+
+    /// Keeps `answer` for `question` if it was computed under the newest stamp seen.
+    pub fn put(&self, stamp: Stamp, question: Question, answer: Bytes) {
+        let Ok(mut entries) = self.entries.lock() else { return };
+        if entries.stamp != Some(stamp) {
+            // Older answers were computed from an older state (or this one already is older).
+            if entries.stamp.is_some_and(|s| newer(s, stamp)) {
+                return;
+            }
+            *entries = Entries { stamp: Some(stamp), ..Entries::default() };
+        }
+        if entries.bytes + answer.len() > CAPACITY_BYTES {
+            entries.answers.clear();
+            entries.bytes = 0;
+        }
+        entries.bytes += answer.len();
+        entries.answers.insert(question, answer);
+    }
+}
+
+/// Whether `a` was seen after `b`: every counter only grows, except that a rebuild starts the
+/// read models over, which is then a new state whatever its position.
+fn newer(a: Stamp, b: Stamp) -> bool {
+    a != b
+        && a.personal_data >= b.personal_data
+        && a.log_head >= b.log_head
+        && a.read_models >= b.read_models
+        && a.today >= b.today
+}
+
+/// Whether the request is a query (not a mutation or subscription) that parses.
+pub fn is_query(request: &async_graphql::Request) -> bool {
+    let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
+        return false;
+    };
+    let operation = match (&document.operations, &request.operation_name) {
+        (DocumentOperations::Single(op), _) => Some(op),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name.as_str()),
+        // A lone named operation needs no name in the request.
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next(),
+        (DocumentOperations::Multiple(_), None) => None,
+    };
+    operation.is_some_and(|op| op.node.ty == OperationType::Query)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stamp(read_models: i64) -> Stamp {
+        Stamp { read_models, personal_data: 0, log_head: read_models, today: NaiveDate::MIN }
+    }
+
+    fn question(query: &str) -> Question {
+        Question::new(&async_graphql::Request::new(query), &Viewer::anonymous())
+    }
+
+    #[test]
+    fn an_answer_is_served_only_under_its_own_stamp() {
+        let answers = Answers::default();
+        answers.put(stamp(1), question("{ a }"), Bytes::from_static(b"1"));
+        assert_eq!(answers.get(stamp(1), &question("{ a }")), Some(Bytes::from_static(b"1")));
+        assert_eq!(answers.get(stamp(2), &question("{ a }")), None);
+        // A late answer computed before the newest state is not kept.
+        answers.put(stamp(2), question("{ b }"), Bytes::from_static(b"2"));
+        answers.put(stamp(1), question("{ c }"), Bytes::from_static(b"late"));
+        assert_eq!(answers.get(stamp(2), &question("{ c }")), None);
+        assert_eq!(answers.get(stamp(2), &question("{ b }")), Some(Bytes::from_static(b"2")));
+    }
+
+    #[test]
+    fn only_queries_are_kept() {
+        assert!(is_query(&async_graphql::Request::new("{ a }")));
+        assert!(is_query(&async_graphql::Request::new("query Q { a }")));
+        assert!(!is_query(&async_graphql::Request::new("mutation { a }")));
+        assert!(!is_query(&async_graphql::Request::new("subscription { a }")));
+        assert!(!is_query(&async_graphql::Request::new("query A { a } mutation B { b }")));
+        assert!(is_query(&async_graphql::Request::new("query A { a } mutation B { b }").operation_name("A")));
+        assert!(!is_query(&async_graphql::Request::new("{ a")));
+    }
+}
