@@ -57,16 +57,74 @@ fn rss_mb(pid: u32) -> (f64, f64) {
 pub async fn run(backend: &Backend, o: &Options, report: &mut Report) -> anyhow::Result<()> {
     let counts =
         o.subscribers.clone().unwrap_or(if o.quick { vec![200, 1_000] } else { vec![1_000, 10_000] });
+    let name = backend.name();
     for subscribers in counts {
-        one(backend, o, subscribers, report).await?;
+        let limit = one(backend, o, subscribers, true).await?;
+        let doetank = one(backend, o, subscribers, false).await?;
+        let subject = format!("{subscribers} subscribers, {RATE} commands/s");
+        let limit_subject = format!("{subject}: raw broadcast (baseline)");
+        for (subject, run, baseline) in [(&limit_subject, &limit, None), (&subject, &doetank, Some(&limit))] {
+            report.add(
+                "fanout",
+                name,
+                subject,
+                "delivered %",
+                run.delivered,
+                None,
+                "every event to every subscriber",
+            );
+            report.add("fanout", name, subject, "latency p50 ms", run.p50_ms, baseline.map(|b| b.p50_ms), "");
+            let note = if baseline.is_some() { "target < 100 ms at 10,000" } else { "the limit" };
+            report.add(
+                "fanout",
+                name,
+                subject,
+                "latency p99 ms",
+                run.p99_ms,
+                baseline.map(|b| b.p99_ms),
+                note,
+            );
+        }
+        report.add(
+            "memory",
+            name,
+            &format!("server idle (before {subscribers} subscribers)"),
+            "RSS MB",
+            doetank.idle_mb,
+            None,
+            "",
+        );
+        report.add(
+            "memory",
+            name,
+            &format!("server peak with {subscribers} subscribers"),
+            "RSS MB",
+            doetank.peak_mb,
+            None,
+            "target < 500 MB at 10,000",
+        );
     }
     Ok(())
 }
 
-async fn one(backend: &Backend, o: &Options, subscribers: usize, report: &mut Report) -> anyhow::Result<()> {
+/// What one fan-out run measured.
+struct Run {
+    delivered: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    idle_mb: f64,
+    peak_mb: f64,
+}
+
+/// One run against doetank, or with `limit` against the raw broadcast baseline.
+async fn one(backend: &Backend, o: &Options, subscribers: usize, limit: bool) -> anyhow::Result<Run> {
     let fresh = backend.fresh().await?;
+    let mut args = vec!["serve-child".to_string(), fresh.url.clone()];
+    if limit {
+        args.push("--limit".into());
+    }
     let mut child = tokio::process::Command::new(std::env::current_exe()?)
-        .args(["serve-child", &fresh.url])
+        .args(&args)
         .env("RUST_LOG", "error")
         .stdout(Stdio::piped())
         .kill_on_drop(true)
@@ -81,7 +139,6 @@ async fn one(backend: &Backend, o: &Options, subscribers: usize, report: &mut Re
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (idle, _) = rss_mb(pid);
-    let name = backend.name();
     let token =
         Auth::hs256(SECRET.as_bytes()).mint("bench", Role::Facilitator, chrono::Duration::hours(2))?;
 
@@ -133,7 +190,11 @@ async fn one(backend: &Backend, o: &Options, subscribers: usize, report: &mut Re
     }
     let _all_acked = ready.acquire_many(subscribers as u32).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    eprintln!("   {subscribers} subscribers connected in {:.1}s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "   {subscribers} subscribers connected to {} in {:.1}s",
+        if limit { "the raw broadcast" } else { "doetank" },
+        started.elapsed().as_secs_f64()
+    );
 
     // Commands at a steady rate.
     let http = reqwest::Client::new();
@@ -174,35 +235,11 @@ async fn one(backend: &Backend, o: &Options, subscribers: usize, report: &mut Re
             .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
             .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
     };
-    let subject = format!("{subscribers} subscribers, {RATE} commands/s");
-    report.add(
-        "fanout",
-        name,
-        &subject,
-        "delivered %",
-        100.0 * delivered as f64 / expected.max(1) as f64,
-        None,
-        "every event to every subscriber",
-    );
-    report.add("fanout", name, &subject, "latency p50 ms", pct(0.5), None, "from sending the command");
-    report.add("fanout", name, &subject, "latency p99 ms", pct(0.99), None, "target < 100 ms at 10,000");
-    report.add(
-        "memory",
-        name,
-        &format!("server idle (before {subscribers} subscribers)"),
-        "RSS MB",
-        idle,
-        None,
-        "",
-    );
-    report.add(
-        "memory",
-        name,
-        &format!("server peak with {subscribers} subscribers"),
-        "RSS MB",
-        peak,
-        None,
-        "target < 500 MB at 10,000",
-    );
-    Ok(())
+    Ok(Run {
+        delivered: 100.0 * delivered as f64 / expected.max(1) as f64,
+        p50_ms: pct(0.5),
+        p99_ms: pct(0.99),
+        idle_mb: idle,
+        peak_mb: peak,
+    })
 }

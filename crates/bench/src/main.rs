@@ -5,6 +5,7 @@
 mod append;
 mod db;
 mod fanout;
+mod fanout_limit;
 mod peer;
 mod query;
 mod replay;
@@ -36,6 +37,9 @@ enum Command {
     #[command(hide = true)]
     ServeChild {
         database_url: String,
+        /// Serve the fan-out baseline instead of doetank.
+        #[arg(long)]
+        limit: bool,
     },
 }
 
@@ -96,7 +100,8 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let _ = rlimit::increase_nofile_limit(1 << 20);
     let (options, which): (Options, &[&str]) = match cli.command {
-        Command::ServeChild { database_url } => return fanout::serve_child(&database_url).await,
+        Command::ServeChild { limit: true, .. } => return fanout_limit::serve().await,
+        Command::ServeChild { database_url, .. } => return fanout::serve_child(&database_url).await,
         Command::All(o) => (o, &["append", "replay", "query", "fanout"]),
         Command::Append(o) => (o, &["append"]),
         Command::Replay(o) => (o, &["replay"]),

@@ -17,25 +17,39 @@ use crate::Options;
 
 const CONNECTIONS: usize = 64;
 
+/// Loads the server with `body` from 64 connections; with `fresh`, each request is made a
+/// different question (a numbered comment in the query text) so no kept answer serves it.
 async fn load(
     url: &str,
     body: serde_json::Value,
+    fresh: bool,
     duration: Duration,
 ) -> anyhow::Result<crate::report::Stats> {
     let client = reqwest::Client::builder().pool_max_idle_per_host(CONNECTIONS).build()?;
-    let body = Arc::new(body.to_string());
+    let body = Arc::new(body);
+    let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let started = Instant::now();
     let tasks: Vec<_> = (0..CONNECTIONS)
         .map(|_| {
-            let (client, body, url) = (client.clone(), body.clone(), url.to_string());
+            let (client, body, url, asked) = (client.clone(), body.clone(), url.to_string(), asked.clone());
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
+                let same = body.to_string();
                 while started.elapsed() < duration {
+                    let text = if fresh {
+                        let n = asked.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let mut body = (*body).clone();
+                        body["query"] =
+                            format!("{} # {n}", body["query"].as_str().unwrap_or_default()).into();
+                        body.to_string()
+                    } else {
+                        same.clone()
+                    };
                     let sent = Instant::now();
                     let response = client
                         .post(&url)
                         .header("content-type", "application/json")
-                        .body(body.as_str().to_owned())
+                        .body(text)
                         .send()
                         .await?;
                     let ok = response.status().is_success();
@@ -70,7 +84,7 @@ pub async fn run(backend: &Backend, o: &Options, report: &mut Report) -> anyhow:
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     let name = backend.name();
-    let trivial = load(&url, json!({ "query": "{ __typename }" }), o.duration()).await?;
+    let trivial = load(&url, json!({ "query": "{ __typename }" }), true, o.duration()).await?;
     report.add(
         "query",
         name,
@@ -85,8 +99,14 @@ pub async fn run(backend: &Backend, o: &Options, report: &mut Report) -> anyhow:
     let by_id = json!({ "query": "query($id: ID!) { doetank(id: $id) { name status currentPhase lead { name } coach { name } \
         members { role member { name organisation } } phases { phase completedAt summary } lessons { kind title tags } } }", "variables": { "id": id } });
     let search = json!({ "query": "{ lessons(filter: { search: \"werkgevers koppels\" }, first: 20) { totalCount edges { node { title rank doetank { name } } } } }" });
-    for (subject, body) in [("doetank by id, 64 conns", by_id), ("lesson search, 64 conns", search)] {
-        let s = load(&url, body, o.duration()).await?;
+    let questions = [
+        ("doetank by id, 64 conns, each a new question", by_id.clone(), true),
+        ("doetank by id, 64 conns, repeated (kept answer)", by_id, false),
+        ("lesson search, 64 conns, each a new question", search.clone(), true),
+        ("lesson search, 64 conns, repeated (kept answer)", search, false),
+    ];
+    for (subject, body, fresh) in questions {
+        let s = load(&url, body, fresh, o.duration()).await?;
         report.add(
             "query",
             name,

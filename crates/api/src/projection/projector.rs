@@ -13,7 +13,11 @@ use crate::error::AppError;
 use crate::projection::apply::statements;
 use crate::sql::{self, RunBatch};
 
+/// Events per transaction while keeping up: small enough that the checkpoint row (which other
+/// nodes wait on) and the thread running the batch are soon free again.
 const BATCH: i64 = 500;
+/// Events per transaction in a rebuild, where nobody waits and fewer commits win.
+const REBUILD_BATCH: i64 = 5_000;
 
 /// Every projection table, in the order a rebuild empties them.
 pub const READ_MODEL_TABLES: &[&str] = &[
@@ -70,7 +74,7 @@ impl Projector {
 
     /// Applies everything committed so far; returns the checkpoint.
     pub async fn catch_up(&self) -> Result<i64, AppError> {
-        self.catch_up_with(&|_| {}).await
+        self.catch_up_with(BATCH, &|_| {}).await
     }
 
     /// Applies events until the read models include `position` (read-your-writes).
@@ -81,10 +85,10 @@ impl Projector {
         self.catch_up().await
     }
 
-    async fn catch_up_with(&self, progress: &(dyn Fn(i64) + Sync)) -> Result<i64, AppError> {
+    async fn catch_up_with(&self, batch: i64, progress: &(dyn Fn(i64) + Sync)) -> Result<i64, AppError> {
         let _one_at_a_time = self.gate.lock().await;
         loop {
-            let (checkpoint, applied) = self.apply_batch().await?;
+            let (checkpoint, applied) = self.apply_batch(batch).await?;
             self.applied.send_if_modified(|p| {
                 let changed = *p < checkpoint;
                 *p = (*p).max(checkpoint);
@@ -98,9 +102,11 @@ impl Projector {
     }
 
     /// Applies up to one batch; returns the checkpoint after it and how many events it applied.
-    async fn apply_batch(&self) -> Result<(i64, usize), AppError> {
+    async fn apply_batch(&self, limit: i64) -> Result<(i64, usize), AppError> {
+        let started = std::time::Instant::now();
         let seen = self.checkpoint().await?;
-        let events = self.store.read_all(seen, BATCH).await?;
+        let events = self.store.read_all(seen, limit).await?;
+        let read = started.elapsed();
         let Some(last) = events.last().map(|e| e.position) else {
             return Ok((seen, 0));
         };
@@ -108,6 +114,7 @@ impl Projector {
         for event in &events {
             batch.extend(statements(event)?);
         }
+        let decided = started.elapsed();
         let applied = on_pool!(self.store.backend(), pool => {
             let mut tx = pool.begin_write().await?;
             let locked: i64 = sqlx::query_scalar(
@@ -120,7 +127,10 @@ impl Projector {
                 tx.rollback().await?;
                 false
             } else {
+                let locked_at = started.elapsed();
                 tx.run_batch(&batch).await?;
+                tracing::trace!(statements = batch.len(), locked_ms = locked_at.as_secs_f64() * 1e3,
+                    written_ms = started.elapsed().as_secs_f64() * 1e3, "batch written");
                 sqlx::query("UPDATE rm_checkpoint SET position = $1 WHERE name = 'read_models'")
                     .bind(last)
                     .execute(&mut *tx)
@@ -130,7 +140,15 @@ impl Projector {
             }
         });
         if applied {
-            tracing::debug!(from = seen, to = last, events = events.len(), "read models advanced");
+            tracing::debug!(
+                from = seen,
+                to = last,
+                events = events.len(),
+                read_ms = read.as_secs_f64() * 1e3,
+                decided_ms = decided.as_secs_f64() * 1e3,
+                committed_ms = started.elapsed().as_secs_f64() * 1e3,
+                "read models advanced"
+            );
             Ok((last, events.len()))
         } else {
             Ok((self.checkpoint().await?, 1))
@@ -153,7 +171,7 @@ impl Projector {
             });
             self.applied.send_replace(0);
         }
-        let head = self.catch_up_with(progress).await?;
+        let head = self.catch_up_with(REBUILD_BATCH, progress).await?;
         tracing::info!(position = head, "read models rebuilt");
         Ok(head)
     }

@@ -120,7 +120,10 @@ async fn serve_socket(socket: WebSocket, state: ServerState, protocol: WebSocket
         let outgoing = tokio::select! {
             message = protocol_session.next() => match message {
                 Some(WsMessage::Text(text)) => {
-                    initialised |= is_ack(&text);
+                    // Only until the ack: parsing every event again would cost each subscriber.
+                    if !initialised {
+                        initialised = is_ack(&text);
+                    }
                     Message::Text(text.into())
                 }
                 Some(WsMessage::Close(code, reason)) => Message::Close(Some(CloseFrame { code, reason: reason.into() })),
