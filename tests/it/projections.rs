@@ -101,7 +101,7 @@ async fn rebuilt_read_models_equal_the_incremental_ones(db: &TestDb) {
                     phase: None,
                     kind: rng.pick(&[LessonKind::Works, LessonKind::DoesNotWork, LessonKind::Insight]),
                     title: format!("Les {step} over werkgevers"),
-                    body: "Wat werkte en wat niet.".into(),
+                    body: "Wat werkte\ten wat niet,\nin C:\\werk\\ (regel\r\n2).".into(),
                     tags: vec![format!("tag{}", rng.below(3))],
                 };
                 app.execute::<Doetank>(d, &o, |t| t.record_lesson(lesson.clone())).await

@@ -1,6 +1,7 @@
 //! Read models: tables built only from events, applied in global order with a checkpoint.
 
 mod apply;
+mod bulk;
 mod network;
 mod projector;
 mod story;

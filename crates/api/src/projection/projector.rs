@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use doetank_store::{on_pool, BeginWrite, EventStore};
+use doetank_store::{on_pool, Backend, BeginWrite, EventStore};
 use tokio::sync::{watch, Mutex};
 
 use crate::error::AppError;
@@ -157,6 +157,13 @@ impl Projector {
 
     /// Empties every read model and applies the whole log again; `progress` gets the position.
     pub async fn rebuild(&self, progress: &(dyn Fn(i64) + Sync)) -> Result<i64, AppError> {
+        if let Backend::Postgres(pool) = self.store.backend() {
+            let applied = super::bulk::rebuild_postgres(&self.store, pool, progress).await?;
+            self.applied.send_replace(applied);
+            let head = self.catch_up_with(BATCH, progress).await?;
+            tracing::info!(position = head, "read models rebuilt in bulk");
+            return Ok(head);
+        }
         {
             let _one_at_a_time = self.gate.lock().await;
             on_pool!(self.store.backend(), pool => {
