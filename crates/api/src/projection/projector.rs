@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use doetank_store::{on_pool, Backend, BeginWrite, EventStore};
+use doetank_store::{on_pool, BeginWrite, EventStore};
 use tokio::sync::{watch, Mutex};
 
 use crate::error::AppError;
@@ -16,8 +16,6 @@ use crate::sql::{self, RunBatch};
 /// Events per transaction while keeping up: small enough that the checkpoint row (which other
 /// nodes wait on) and the thread running the batch are soon free again.
 const BATCH: i64 = 500;
-/// Events per transaction in a rebuild, where nobody waits and fewer commits win.
-const REBUILD_BATCH: i64 = 5_000;
 
 /// Every projection table, in the order a rebuild empties them.
 pub const READ_MODEL_TABLES: &[&str] = &[
@@ -155,30 +153,13 @@ impl Projector {
         }
     }
 
-    /// Empties every read model and applies the whole log again; `progress` gets the position.
+    /// Builds every read model again from the whole log and swaps them in at once (see
+    /// `bulk`), then applies what was appended meanwhile; `progress` gets the position.
     pub async fn rebuild(&self, progress: &(dyn Fn(i64) + Sync)) -> Result<i64, AppError> {
-        if let Backend::Postgres(pool) = self.store.backend() {
-            let applied = super::bulk::rebuild_postgres(&self.store, pool, progress).await?;
-            self.applied.send_replace(applied);
-            let head = self.catch_up_with(BATCH, progress).await?;
-            tracing::info!(position = head, "read models rebuilt in bulk");
-            return Ok(head);
-        }
-        {
-            let _one_at_a_time = self.gate.lock().await;
-            on_pool!(self.store.backend(), pool => {
-                let mut tx = pool.begin_write().await?;
-                for table in READ_MODEL_TABLES {
-                    sqlx::query(&format!("DELETE FROM {table}")).execute(&mut *tx).await?;
-                }
-                sqlx::query("UPDATE rm_checkpoint SET position = 0 WHERE name = 'read_models'")
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-            });
-            self.applied.send_replace(0);
-        }
-        let head = self.catch_up_with(REBUILD_BATCH, progress).await?;
+        let applied = super::bulk::rebuild(&self.store, progress).await?;
+        self.applied.send_replace(applied);
+        // Whatever was appended while the scratch was built.
+        let head = self.catch_up_with(BATCH, progress).await?;
         tracing::info!(position = head, "read models rebuilt");
         Ok(head)
     }
