@@ -53,6 +53,10 @@ impl Scratch {
         {
             sqlx::query(&format!("PRAGMA {pragma}")).execute(&mut *conn).await?;
         }
+        // The full-text index is rebuilt where the lessons land; building it here too is waste.
+        for trigger in ["rm_lessons_fts_insert", "rm_lessons_fts_delete"] {
+            sqlx::query(&format!("DROP TRIGGER {trigger}")).execute(&mut *conn).await?;
+        }
         Ok(conn)
     }
 }
