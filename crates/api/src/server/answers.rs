@@ -53,6 +53,13 @@ impl Question {
             viewer: (viewer.subject.clone(), viewer.member_id, viewer.role.map(Role::as_str)),
         }
     }
+
+    fn size(&self) -> usize {
+        self.query.len()
+            + self.operation.as_ref().map_or(0, String::len)
+            + self.variables.len()
+            + self.viewer.0.as_ref().map_or(0, String::len)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -104,11 +111,13 @@ impl Answers {
             }
             *entries = Entries { stamp: Some(stamp), ..Entries::default() };
         }
-        if entries.bytes + answer.len() > CAPACITY_BYTES {
+        // Questions count too: a client sending large unique queries must not grow the cache.
+        let size = answer.len() + question.size();
+        if entries.bytes + size > CAPACITY_BYTES {
             entries.answers.clear();
             entries.bytes = 0;
         }
-        entries.bytes += answer.len();
+        entries.bytes += size;
         entries.answers.insert(question, answer);
     }
 }
@@ -161,6 +170,18 @@ mod tests {
         answers.put(stamp(1), question("{ c }"), Bytes::from_static(b"late"));
         assert_eq!(answers.get(stamp(2), &question("{ c }")), None);
         assert_eq!(answers.get(stamp(2), &question("{ b }")), Some(Bytes::from_static(b"2")));
+    }
+
+    #[test]
+    fn large_questions_count_against_the_bound() {
+        let answers = Answers::default();
+        let big = format!("{{ a }} # {}", "x".repeat(CAPACITY_BYTES / 3));
+        for n in 0..10 {
+            answers.put(stamp(1), question(&format!("{big}{n}")), Bytes::from_static(b"1"));
+        }
+        let entries = answers.entries.lock().expect("lock");
+        assert!(entries.bytes <= CAPACITY_BYTES, "{} bytes kept", entries.bytes);
+        assert!(entries.answers.len() <= 3);
     }
 
     #[test]
