@@ -1,7 +1,8 @@
 //! The fan-out baseline: the least any server can do to deliver one event to N WebSocket
 //! subscribers on this machine. Same sockets and buffer sizes, same client, same HTTP trigger as
 //! the real server; but each event is one frame, serialised once and written as is to every
-//! socket, with no log, no database and no GraphQL.
+//! socket, with no log, no database and no GraphQL. One task writes to every socket in turn, so
+//! an event costs one wake-up and one write per socket, and nothing else.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -11,19 +12,22 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use futures::stream::SplitSink;
 use futures::{SinkExt, StreamExt};
 use serde_json::json;
-use tokio::sync::broadcast;
+use tokio::sync::Mutex;
+
+type Sink = SplitSink<WebSocket, Message>;
 
 #[derive(Clone)]
 struct Limit {
-    frames: broadcast::Sender<Utf8Bytes>,
+    sinks: Arc<Mutex<Vec<Sink>>>,
     position: Arc<AtomicI64>,
 }
 
 /// Serves until killed; prints `listening on ADDR` like the real child.
 pub async fn serve() -> anyhow::Result<()> {
-    let state = Limit { frames: broadcast::channel(1024).0, position: Arc::default() };
+    let state = Limit { sinks: Arc::default(), position: Arc::default() };
     let router =
         Router::new().route("/graphql/ws", get(upgrade)).route("/graphql", post(command)).with_state(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -37,7 +41,11 @@ async fn command(State(limit): State<Limit>) -> Json<serde_json::Value> {
     let position = limit.position.fetch_add(1, Ordering::AcqRel) + 1;
     let frame =
         json!({ "id": "1", "type": "next", "payload": { "data": { "events": { "position": position } } } });
-    let _ = limit.frames.send(frame.to_string().into());
+    let frame: Utf8Bytes = frame.to_string().into();
+    let mut sinks = limit.sinks.lock().await;
+    for sink in sinks.iter_mut() {
+        let _ = sink.send(Message::Text(frame.clone())).await;
+    }
     Json(json!({ "data": { "registerMember": { "result": { "position": position } } } }))
 }
 
@@ -47,29 +55,23 @@ async fn upgrade(State(limit): State<Limit>, upgrade: WebSocketUpgrade) -> Respo
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
         .max_write_buffer_size(1024 * 1024)
-        .on_upgrade(move |socket| subscriber(socket, limit.frames.subscribe()))
+        .on_upgrade(move |socket| subscriber(socket, limit.sinks))
         .into_response()
 }
 
-async fn subscriber(socket: WebSocket, mut frames: broadcast::Receiver<Utf8Bytes>) {
+/// Acknowledges `connection_init`, then hands the socket's sending half to the broadcaster and
+/// keeps reading (pings, close) until the client goes.
+async fn subscriber(socket: WebSocket, sinks: Arc<Mutex<Vec<Sink>>>) {
     let (mut sink, mut source) = socket.split();
-    loop {
-        let outgoing = tokio::select! {
-            incoming = source.next() => match incoming {
-                Some(Ok(Message::Text(text))) if text.contains("connection_init") => {
-                    Message::Text(r#"{"type":"connection_ack"}"#.into())
+    while let Some(Ok(message)) = source.next().await {
+        if let Message::Text(text) = message {
+            if text.contains("connection_init") {
+                if sink.send(Message::Text(r#"{"type":"connection_ack"}"#.into())).await.is_ok() {
+                    sinks.lock().await.push(sink);
                 }
-                Some(Ok(_)) => continue,
-                _ => break,
-            },
-            frame = frames.recv() => match frame {
-                Ok(frame) => Message::Text(frame),
-                Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(broadcast::error::RecvError::Closed) => break,
-            },
-        };
-        if sink.send(outgoing).await.is_err() {
-            break;
+                break;
+            }
         }
     }
+    while let Some(Ok(_)) = source.next().await {}
 }
