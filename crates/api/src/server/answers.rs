@@ -5,8 +5,8 @@
 //! stamp is read before executing: an answer that raced a write is stamped with the older state
 //! and thrown away as soon as the newer one is seen.
 //!
-//! The stamp is read from the database on every request (one small query instead of the ten or
-//! so an answer takes), because other processes may write the same database: several nodes on
+//! The stamp is read from the database on every request (one small query instead of the several
+//! an answer takes), because other processes may write the same database: several nodes on
 //! PostgreSQL, or a second `serve` on one SQLite file. A write acknowledged by any node is
 //! therefore seen by the next query on every node, cached or not.
 
