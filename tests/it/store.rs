@@ -31,6 +31,7 @@ both_backends!(
     the_whole_log_reads_in_global_order_in_pages,
     the_log_refuses_updates_and_deletes,
     appends_written_together_keep_their_own_verdicts_and_a_gap_free_order,
+    a_batch_that_fails_is_written_again_one_by_one_and_only_the_bad_append_fails,
 );
 
 async fn appends_atomically_and_reads_a_stream_back_with_metadata(db: &TestDb) {
@@ -313,4 +314,57 @@ async fn a_reader_polling_during_32_concurrent_writers_skips_and_repeats_nothing
     let (last, reads) = reader.await.expect("reader");
     assert_eq!(last, total, "the reader saw every position");
     assert!(reads > 10, "the reader polled while the writers wrote ({reads} reads)");
+}
+
+/// The database refuses one event (a trigger stands in for any constraint the store cannot see
+/// coming). Appended together with 31 others, the batch fails as a whole; the store writes the
+/// requests again one by one, so only that caller gets the error and the log has no gap.
+async fn a_batch_that_fails_is_written_again_one_by_one_and_only_the_bad_append_fails(db: &TestDb) {
+    match db.store.backend() {
+        doetank_store::Backend::Sqlite(pool) => {
+            sqlx::query(
+                "CREATE TRIGGER refuse_poison BEFORE INSERT ON events WHEN NEW.event_type = 'Poison' \
+                 BEGIN SELECT RAISE(ABORT, 'poison refused'); END",
+            )
+            .execute(pool)
+            .await
+            .expect("trigger");
+        }
+        doetank_store::Backend::Postgres(pool) => {
+            sqlx::raw_sql(
+                "CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+                 IF NEW.event_type = 'Poison' THEN RAISE EXCEPTION 'poison refused'; END IF; RETURN NEW; END $$; \
+                 CREATE TRIGGER refuse_poison BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION refuse_poison();",
+            )
+            .execute(pool)
+            .await
+            .expect("trigger");
+        }
+    }
+    let store = db.store.clone();
+    let tasks: Vec<_> = (0..32)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut e = event(n);
+                if n == 16 {
+                    e.event_type = "Poison".into();
+                }
+                (n, store.append(&stream(), ExpectedVersion::NoStream, &[e], &Metadata::new("t")).await)
+            })
+        })
+        .collect();
+    for task in tasks {
+        match task.await.expect("task") {
+            (16, result) => assert!(result.is_err(), "the refused event's caller gets the error: {result:?}"),
+            (n, result) => assert!(result.is_ok(), "append {n} fails with the bad one: {result:?}"),
+        }
+    }
+    let (transactions, requests) = store.group_commit_stats();
+    eprintln!("{requests} appends in {transactions} transactions ({})", store.backend_name());
+    assert_eq!(store.count_events().await.expect("count"), 31);
+    assert_eq!(store.head_position().await.expect("head"), 31, "the head moved only by what was written");
+    let positions: Vec<i64> =
+        store.read_log(&Default::default(), 0, 100).await.expect("log").iter().map(|e| e.position).collect();
+    assert_eq!(positions, (1..=31).collect::<Vec<_>>(), "gap-free global positions");
 }
