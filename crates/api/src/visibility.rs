@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 
-use doetank_store::{Backend, DoetankViewer};
+use doetank_store::{doetank_visible_sql, Backend, DoetankViewer};
 use uuid::Uuid;
 
 use crate::auth::{Role, Viewer};
@@ -21,13 +21,9 @@ pub fn doetank_condition(f: &mut Filter, alias: &str, viewer: &Viewer) -> Option
     match (viewer.role, viewer.member_id) {
         (Some(Role::Member), Some(member)) => {
             f.args.push(Arg::Text(member.to_string()));
-            let m = f.args.len();
-            Some(format!(
-                "({alias}.is_public OR {alias}.coach_id = ${m} OR EXISTS (SELECT 1 FROM rm_doetank_members vm \
-                 WHERE vm.doetank_id = {alias}.id AND vm.member_id = ${m}))"
-            ))
+            Some(doetank_visible_sql(alias, Some(f.args.len())))
         }
-        _ => Some(format!("{alias}.is_public")),
+        _ => Some(doetank_visible_sql(alias, None)),
     }
 }
 

@@ -13,5 +13,5 @@ mod log;
 pub use append::BeginWrite;
 pub use backend::{Backend, EventStore, DEFAULT_DATABASE_URL};
 pub use error::StoreError;
-pub use log::{DoetankViewer, LogFilter};
+pub use log::{doetank_visible_sql, DoetankViewer, LogFilter};
 pub use model::{AppendResult, ExpectedVersion, Metadata, RecordedEvent, StreamId};

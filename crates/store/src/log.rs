@@ -33,6 +33,19 @@ pub struct DoetankViewer {
     pub member_id: Option<String>,
 }
 
+/// Rule 5 in SQL, the one place it is written: doetank `alias` (an `rm_doetanks` row) is seen
+/// when public, or by its coach and its members, the member id being placeholder `$member`.
+/// The API's every door and the log's filter both use it, so they cannot drift apart.
+pub fn doetank_visible_sql(alias: &str, member: Option<usize>) -> String {
+    match member {
+        Some(m) => format!(
+            "({alias}.is_public OR {alias}.coach_id = ${m} OR EXISTS (SELECT 1 FROM rm_doetank_members vm \
+             WHERE vm.doetank_id = {alias}.id AND vm.member_id = ${m}))"
+        ),
+        None => format!("{alias}.is_public"),
+    }
+}
+
 enum Bind {
     Text(String),
     Time(DateTime<Utc>),
@@ -75,8 +88,8 @@ impl LogFilter {
             let m = binds.len();
             clauses.push(format!(
                 "(stream_type <> 'doetank' OR EXISTS (SELECT 1 FROM rm_doetanks d WHERE d.id = substr(events.stream_id, 9) \
-                 AND (d.is_public OR d.coach_id = ${m} OR EXISTS (SELECT 1 FROM rm_doetank_members vm \
-                 WHERE vm.doetank_id = d.id AND vm.member_id = ${m}))))"
+                 AND {}))",
+                doetank_visible_sql("d", Some(m))
             ));
         }
         clauses.join(" AND ")
