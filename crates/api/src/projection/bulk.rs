@@ -71,6 +71,7 @@ impl Drop for Scratch {
 
 /// Rebuilds every read model of `store` from its log; returns the position applied.
 pub async fn rebuild(store: &EventStore, progress: &(dyn Fn(i64) + Sync)) -> Result<i64, AppError> {
+    let started = std::time::Instant::now();
     let scratch = Scratch::create().await?;
     let mut conn = scratch.connection().await?;
     let mut applied = 0;
@@ -87,6 +88,7 @@ pub async fn rebuild(store: &EventStore, progress: &(dyn Fn(i64) + Sync)) -> Res
         applied = last;
         progress(applied);
     }
+    let projected = started.elapsed();
     match store.backend() {
         Backend::Sqlite(pool) => {
             drop(conn);
@@ -94,6 +96,12 @@ pub async fn rebuild(store: &EventStore, progress: &(dyn Fn(i64) + Sync)) -> Res
         }
         Backend::Postgres(pool) => swap_into_postgres(pool, &mut conn, applied).await?,
     }
+    tracing::info!(
+        position = applied,
+        projected_ms = projected.as_millis() as u64,
+        swapped_ms = (started.elapsed() - projected).as_millis() as u64,
+        "read models rebuilt in a scratch file and swapped in"
+    );
     Ok(applied)
 }
 
