@@ -36,9 +36,7 @@ impl Scratch {
         store.migrate().await?;
         Ok(Scratch { path, store })
     }
-}
 
-impl Scratch {
     /// The scratch's one connection, set up for speed over durability.
     async fn connection(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Sqlite>, AppError> {
         let Backend::Sqlite(pool) = self.store.backend() else {
