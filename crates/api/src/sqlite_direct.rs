@@ -13,8 +13,12 @@ use crate::sql::{Arg, Stmt};
 /// Distinct statement texts of the projections, with room to spare, so none is prepared twice.
 const STATEMENT_CACHE: usize = 128;
 
-/// Executes `batch` in order on `conn`, inside whatever transaction `conn` has open.
-pub async fn execute_batch(conn: &mut SqliteConnection, batch: &[Stmt]) -> Result<(), AppError> {
+/// Runs `work` on `conn`'s SQLite handle in this thread, inside whatever transaction `conn` has
+/// open. The one place that borrows sqlx's handle.
+pub async fn on_handle<T>(
+    conn: &mut SqliteConnection,
+    work: impl FnOnce(&rusqlite::Connection) -> Result<T, rusqlite::Error>,
+) -> Result<T, AppError> {
     let mut locked = conn.lock_handle().await?;
     let raw = locked.as_raw_handle().as_ptr();
     let run = || {
@@ -22,6 +26,20 @@ pub async fn execute_batch(conn: &mut SqliteConnection, batch: &[Stmt]) -> Resul
         // this thread is its only user. `from_handle` does not close the handle, and the
         // connection (with its cached statements, finalised on drop) is dropped before `locked`.
         let db = unsafe { rusqlite::Connection::from_handle(raw.cast()) }?;
+        work(&db)
+    };
+    // Let other tasks move while long work runs, where the runtime can spare a thread.
+    let result = match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(run),
+        _ => run(),
+    };
+    drop(locked);
+    Ok(result?)
+}
+
+/// Executes `batch` in order on `conn`, inside whatever transaction `conn` has open.
+pub async fn execute_batch(conn: &mut SqliteConnection, batch: &[Stmt]) -> Result<(), AppError> {
+    on_handle(conn, |db| {
         db.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         for stmt in batch {
             let mut prepared = db.prepare_cached(stmt.sql)?;
@@ -34,15 +52,9 @@ pub async fn execute_batch(conn: &mut SqliteConnection, batch: &[Stmt]) -> Resul
             }
             prepared.raw_execute()?;
         }
-        Ok::<_, rusqlite::Error>(())
-    };
-    // Let other tasks move while a long batch runs, where the runtime can spare a thread.
-    let result = match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(run),
-        _ => run(),
-    };
-    drop(locked);
-    Ok(result?)
+        Ok(())
+    })
+    .await
 }
 
 fn value(arg: &Arg) -> ToSqlOutput<'_> {

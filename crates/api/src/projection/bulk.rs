@@ -17,6 +17,7 @@ use super::apply::statements;
 use super::projector::READ_MODEL_TABLES;
 use crate::error::AppError;
 use crate::sql::RunBatch;
+use crate::sqlite_direct::on_handle;
 
 /// Events read and applied per scratch transaction.
 const EVENTS_PER_BATCH: i64 = 5_000;
@@ -183,43 +184,37 @@ async fn copy_text(
     width: usize,
     after_rowid: i64,
 ) -> Result<(String, i64), AppError> {
-    let mut locked = conn.lock_handle().await?;
-    let raw = locked.as_raw_handle().as_ptr();
-    // SAFETY: as in `sqlite_direct`: sqlx's worker makes no call on the handle while `locked`
-    // lives, and this connection, which does not close the handle, is dropped first.
-    let db = unsafe { rusqlite::Connection::from_handle(raw.cast()) }?;
-    let mut statement = db.prepare(&format!(
-        "SELECT rowid, {columns} FROM {table} WHERE rowid > ?1 ORDER BY rowid LIMIT {ROWS_PER_CHUNK}"
-    ))?;
-    let mut rows = statement.query([after_rowid])?;
-    let mut out = String::new();
-    let mut last = after_rowid;
-    while let Some(row) = rows.next()? {
-        last = row.get(0)?;
-        for i in 0..width {
-            if i > 0 {
-                out.push('\t');
-            }
-            match row.get_ref(i + 1)? {
-                ValueRef::Null => out.push_str("\\N"),
-                ValueRef::Integer(v) => {
-                    let _ = write!(out, "{v}");
+    on_handle(conn, |db| {
+        let mut statement = db.prepare(&format!(
+            "SELECT rowid, {columns} FROM {table} WHERE rowid > ?1 ORDER BY rowid LIMIT {ROWS_PER_CHUNK}"
+        ))?;
+        let mut rows = statement.query([after_rowid])?;
+        let mut out = String::new();
+        let mut last = after_rowid;
+        while let Some(row) = rows.next()? {
+            last = row.get(0)?;
+            for i in 0..width {
+                if i > 0 {
+                    out.push('\t');
                 }
-                ValueRef::Real(v) => {
-                    let _ = write!(out, "{v}");
-                }
-                ValueRef::Text(bytes) | ValueRef::Blob(bytes) => {
-                    escape(&mut out, &String::from_utf8_lossy(bytes))
+                match row.get_ref(i + 1)? {
+                    ValueRef::Null => out.push_str("\\N"),
+                    ValueRef::Integer(v) => {
+                        let _ = write!(out, "{v}");
+                    }
+                    ValueRef::Real(v) => {
+                        let _ = write!(out, "{v}");
+                    }
+                    ValueRef::Text(bytes) | ValueRef::Blob(bytes) => {
+                        escape(&mut out, &String::from_utf8_lossy(bytes))
+                    }
                 }
             }
+            out.push('\n');
         }
-        out.push('\n');
-    }
-    drop(rows);
-    drop(statement);
-    drop(db);
-    drop(locked);
-    Ok((out, last))
+        Ok((out, last))
+    })
+    .await
 }
 
 /// COPY text format: backslash, tab, newline and carriage return are escaped.
