@@ -71,6 +71,20 @@ trait LogWriter {
     ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
 }
 
+/// Appends the query for each stream's version (`stream_id`, `version`): the highest version in
+/// the log, read from the `(stream_id, version)` index; a stream without events has no row.
+fn push_stream_versions<'a, DB: sqlx::Database>(q: &mut sqlx::QueryBuilder<'a, DB>, streams: &[&'a str])
+where
+    &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    q.push("SELECT stream_id, MAX(version) AS version FROM events WHERE stream_id IN (");
+    let mut list = q.separated(", ");
+    for stream in streams {
+        list.push_bind(*stream);
+    }
+    q.push(") GROUP BY stream_id");
+}
+
 impl LogWriter for Transaction<'static, Sqlite> {
     /// BEGIN IMMEDIATE has taken the lock; one statement reads head and versions.
     async fn lock_log(
@@ -79,14 +93,9 @@ impl LogWriter for Transaction<'static, Sqlite> {
         streams: &[&str],
     ) -> Result<(i64, HashMap<String, i64>), sqlx::Error> {
         let mut q = sqlx::QueryBuilder::new(
-            "SELECT NULL AS stream_id, position AS version FROM log_head WHERE id = 1 UNION ALL \
-             SELECT stream_id, MAX(version) FROM events WHERE stream_id IN (",
+            "SELECT NULL AS stream_id, position AS version FROM log_head WHERE id = 1 UNION ALL ",
         );
-        let mut list = q.separated(", ");
-        for stream in streams {
-            list.push_bind(*stream);
-        }
-        q.push(") GROUP BY stream_id");
+        push_stream_versions(&mut q, streams);
         let (mut head, mut versions) = (0, HashMap::new());
         for row in q.build().persistent(streams.len() == 1).fetch_all(&mut **self).await? {
             match row.try_get::<Option<String>, _>("stream_id")? {
@@ -121,14 +130,8 @@ impl LogWriter for Transaction<'static, Postgres> {
         .bind(total)
         .fetch_one(&mut **self)
         .await?;
-        let mut q = sqlx::QueryBuilder::new(
-            "SELECT stream_id, MAX(version) AS version FROM events WHERE stream_id IN (",
-        );
-        let mut list = q.separated(", ");
-        for stream in streams {
-            list.push_bind(*stream);
-        }
-        q.push(") GROUP BY stream_id");
+        let mut q = sqlx::QueryBuilder::new("");
+        push_stream_versions(&mut q, streams);
         let mut versions = HashMap::new();
         for row in q.build().persistent(streams.len() == 1).fetch_all(&mut **self).await? {
             versions.insert(row.try_get("stream_id")?, row.try_get("version")?);
