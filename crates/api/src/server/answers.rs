@@ -92,6 +92,11 @@ impl Answers {
         })
     }
 
+    /// Whether an answer to `question` is kept, under any stamp.
+    pub fn knows(&self, question: &Question) -> bool {
+        self.entries.lock().is_ok_and(|entries| entries.answers.contains_key(question))
+    }
+
     /// The answer given to `question` under `stamp`, if any.
     pub fn get(&self, stamp: Stamp, question: &Question) -> Option<Bytes> {
         let entries = self.entries.lock().ok()?;
