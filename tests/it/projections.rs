@@ -12,7 +12,10 @@ use uuid::Uuid;
 use crate::both_backends;
 use crate::support::TestDb;
 
-both_backends!(rebuilt_read_models_equal_the_incremental_ones);
+both_backends!(
+    rebuilt_read_models_equal_the_incremental_ones,
+    a_failed_rebuild_leaves_the_read_models_as_they_were
+);
 
 /// xorshift64*: a tiny seeded generator, so a failing sequence can be replayed from its seed.
 struct Rng(u64);
@@ -142,6 +145,47 @@ async fn rebuilt_read_models_equal_the_incremental_ones(db: &TestDb) {
         assert_eq!(Some(rows), again, "table {table} differs after rebuild (seed {seed})");
     }
     assert!(incremental.iter().any(|(t, rows)| t == "rm_lessons" && !rows.is_empty()) || refused > 0);
+}
+
+/// The log is read on another task while the scratch is written: an event that cannot be
+/// decoded must still stop the rebuild with its error, before anything is swapped in.
+async fn a_failed_rebuild_leaves_the_read_models_as_they_were(db: &TestDb) {
+    let app = App::new(db.store.clone());
+    let o = CommandOptions { actor: "test".into(), ..Default::default() };
+    let id = Uuid::new_v4();
+    app.execute::<Challenge>(id, &o, |c| {
+        c.raise(
+            id,
+            "Vraagstuk",
+            "Omschrijving",
+            Uuid::new_v4(),
+            aggregates::challenge::ChallengeOrigin::OwnFrustration,
+        )
+    })
+    .await
+    .expect("raise");
+    app.projector.catch_up().await.expect("catch up");
+    let before = dump(app.store.backend()).await;
+
+    let unknown =
+        EncodedEvent { event_type: "NoSuchEvent".into(), schema_version: 1, payload: serde_json::json!({}) };
+    let stream = doetank_store::StreamId::new(Doetank::STREAM_TYPE, Uuid::new_v4());
+    app.store
+        .append(
+            &stream,
+            doetank_store::ExpectedVersion::Any,
+            &[unknown],
+            &doetank_store::Metadata::new("test"),
+        )
+        .await
+        .expect("the store takes any event");
+
+    let failed = app.projector.rebuild(&|_| {}).await;
+    assert!(
+        matches!(failed, Err(doetank_api::error::AppError::Codec(_))),
+        "the rebuild should fail on the event it cannot decode: {failed:?}"
+    );
+    assert_eq!(before, dump(app.store.backend()).await, "a failed rebuild changed the read models");
 }
 
 /// Every read-model table as sorted rows of text.

@@ -25,6 +25,9 @@ pub enum AppError {
     Database(#[from] sqlx::Error),
     #[error("database: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// A task doing part of the work stopped before it finished (the runtime shut down).
+    #[error("{0} stopped before it finished")]
+    Interrupted(&'static str),
 }
 
 impl From<StoreError> for AppError {

@@ -4,14 +4,13 @@
 //! SQLite's work (measured: ~60 µs per statement against a few µs). The statements are the very
 //! ones the PostgreSQL path runs, so there is still one projection.
 
+use std::collections::hash_map::{Entry, HashMap};
+
 use rusqlite::types::ToSqlOutput;
 use sqlx::SqliteConnection;
 
 use crate::error::AppError;
 use crate::sql::{Arg, Stmt};
-
-/// Distinct statement texts of the projections, with room to spare, so none is prepared twice.
-const STATEMENT_CACHE: usize = 128;
 
 /// Runs `work` on `conn`'s SQLite handle in this thread, inside whatever transaction `conn` has
 /// open. The one place that borrows sqlx's handle.
@@ -40,21 +39,42 @@ pub async fn on_handle<T>(
 /// Executes `batch` in order on `conn`, inside whatever transaction `conn` has open.
 pub async fn execute_batch(conn: &mut SqliteConnection, batch: &[Stmt]) -> Result<(), AppError> {
     on_handle(conn, |db| {
-        db.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        // Statement texts are `'static`: their address names them, so finding a prepared
+        // statement hashes a pointer instead of the text (rusqlite's cache hashes and compares
+        // the whole text on every use, a measurable share of a rebuild).
+        let mut prepared: HashMap<*const u8, Prepared<'_>> = HashMap::new();
         for stmt in batch {
-            let mut prepared = db.prepare_cached(stmt.sql)?;
-            for (n, arg) in stmt.args.iter().enumerate() {
-                // `$n` parameters are numbered by first appearance in SQLite, not by `n`.
-                let Some(index) = prepared.parameter_index(&format!("${}", n + 1))? else {
-                    continue;
-                };
-                prepared.raw_bind_parameter(index, value(arg))?;
+            let entry = match prepared.entry(stmt.sql.as_ptr()) {
+                Entry::Occupied(entry) => entry.into_mut(),
+                Entry::Vacant(entry) => entry.insert(Prepared::new(db, stmt)?),
+            };
+            for (arg, index) in stmt.args.iter().zip(&entry.indexes) {
+                if let Some(index) = index {
+                    entry.statement.raw_bind_parameter(*index, value(arg))?;
+                }
             }
-            prepared.raw_execute()?;
+            entry.statement.raw_execute()?;
         }
         Ok(())
     })
     .await
+}
+
+/// A prepared statement and, for each argument `n`, the index SQLite gave `$n+1` (SQLite
+/// numbers parameters by first appearance; an argument the text does not use has none).
+struct Prepared<'db> {
+    statement: rusqlite::Statement<'db>,
+    indexes: Vec<Option<usize>>,
+}
+
+impl<'db> Prepared<'db> {
+    fn new(db: &'db rusqlite::Connection, stmt: &Stmt) -> Result<Self, rusqlite::Error> {
+        let statement = db.prepare(stmt.sql)?;
+        let indexes = (1..=stmt.args.len())
+            .map(|n| statement.parameter_index(&format!("${n}")))
+            .collect::<Result<_, _>>()?;
+        Ok(Prepared { statement, indexes })
+    }
 }
 
 fn value(arg: &Arg) -> ToSqlOutput<'_> {

@@ -42,7 +42,11 @@ impl ErrorExtensions for AppError {
             AppError::Forbidden(message) => {
                 Error::new(message.as_str()).extend_with(|_, e| e.set("code", "FORBIDDEN"))
             }
-            AppError::Store(_) | AppError::Codec(_) | AppError::Database(_) | AppError::Sqlite(_) => {
+            AppError::Store(_)
+            | AppError::Codec(_)
+            | AppError::Database(_)
+            | AppError::Sqlite(_)
+            | AppError::Interrupted(_) => {
                 tracing::error!(error = %self, "internal error");
                 Error::new("internal error; the server log has the details")
                     .extend_with(|_, e| e.set("code", "INTERNAL"))

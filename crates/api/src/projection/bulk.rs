@@ -16,7 +16,7 @@ use sqlx::{Connection, SqliteConnection, SqlitePool};
 use super::apply::statements;
 use super::projector::READ_MODEL_TABLES;
 use crate::error::AppError;
-use crate::sql::RunBatch;
+use crate::sql::{RunBatch, Stmt};
 use crate::sqlite_direct::on_handle;
 
 /// Events read and applied per scratch transaction.
@@ -46,15 +46,25 @@ impl Scratch {
             )));
         };
         let mut conn = pool.acquire().await?;
-        // A scratch file needs no journal, no fsync and no overwriting of deleted data.
+        // A scratch file needs no journal, no fsync and no overwriting of deleted data; its pages
+        // stay in memory up to 256 MiB and spill to the file beyond.
         for pragma in
-            ["journal_mode = OFF", "synchronous = OFF", "secure_delete = OFF", "cache_size = -65536"]
+            ["journal_mode = OFF", "synchronous = OFF", "secure_delete = OFF", "cache_size = -262144"]
         {
             sqlx::query(&format!("PRAGMA {pragma}")).execute(&mut *conn).await?;
         }
         // The full-text index is rebuilt where the lessons land; building it here too is waste.
         for trigger in ["rm_lessons_fts_insert", "rm_lessons_fts_delete"] {
             sqlx::query(&format!("DROP TRIGGER {trigger}")).execute(&mut *conn).await?;
+        }
+        // So are secondary indexes: projections look rows up by primary key only, and the
+        // tables the rows are swapped into keep their own indexes.
+        let indexes: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")
+                .fetch_all(&mut *conn)
+                .await?;
+        for index in indexes {
+            sqlx::query(&format!("DROP INDEX \"{index}\"")).execute(&mut *conn).await?;
         }
         Ok(conn)
     }
@@ -73,19 +83,24 @@ pub async fn rebuild(store: &EventStore, progress: &(dyn Fn(i64) + Sync)) -> Res
     let started = std::time::Instant::now();
     let scratch = Scratch::create().await?;
     let mut conn = scratch.connection().await?;
+    // Reading and decoding the next batch overlaps with SQLite applying this one.
+    let (batches, mut ready) = tokio::sync::mpsc::channel(2);
+    let reader = tokio::spawn(read_batches(store.clone(), batches));
     let mut applied = 0;
-    loop {
-        let events = store.read_all(applied, EVENTS_PER_BATCH).await?;
-        let Some(last) = events.last().map(|e| e.position) else { break };
-        let mut batch = Vec::with_capacity(events.len() * 5);
-        for event in &events {
-            batch.extend(statements(event)?);
-        }
-        sqlx::query("BEGIN").execute(&mut *conn).await?;
+    // One transaction: every page is written to the file once, at the end, rather than the
+    // busy ones (a doetank's row, the lineage nodes) again with every batch.
+    sqlx::query("BEGIN").execute(&mut *conn).await?;
+    while let Some(next) = ready.recv().await {
+        let (last, batch) = next?;
         conn.run_batch(&batch).await?;
-        sqlx::query("COMMIT").execute(&mut *conn).await?;
         applied = last;
         progress(applied);
+    }
+    sqlx::query("COMMIT").execute(&mut *conn).await?;
+    match reader.await {
+        Ok(()) => {}
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => return Err(AppError::Interrupted("the rebuild's log reader")),
     }
     let projected = started.elapsed();
     match store.backend() {
@@ -102,6 +117,36 @@ pub async fn rebuild(store: &EventStore, progress: &(dyn Fn(i64) + Sync)) -> Res
         "read models rebuilt in a scratch file and swapped in"
     );
     Ok(applied)
+}
+
+type Batch = Result<(i64, Vec<Stmt>), AppError>;
+
+/// Reads the log in batches and turns each into its statements, until the head or an error.
+async fn read_batches(store: EventStore, batches: tokio::sync::mpsc::Sender<Batch>) {
+    let mut after = 0;
+    loop {
+        let next = async {
+            let events = store.read_all(after, EVENTS_PER_BATCH).await?;
+            let Some(last) = events.last().map(|e| e.position) else { return Ok(None) };
+            let mut batch = Vec::with_capacity(events.len() * 5);
+            for event in &events {
+                batch.extend(statements(event)?);
+            }
+            Ok(Some((last, batch)))
+        }
+        .await;
+        let item = match next {
+            Ok(Some(item)) => Ok(item),
+            Ok(None) => return,
+            Err(e) => Err(e),
+        };
+        let failed = item.is_err();
+        after = item.as_ref().map_or(after, |(last, _)| *last);
+        // The receiver is gone only when applying failed; it reports that error.
+        if batches.send(item).await.is_err() || failed {
+            return;
+        }
+    }
 }
 
 /// Erasure removes personal data for good; the scratch had none to remove.
