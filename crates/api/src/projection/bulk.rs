@@ -163,11 +163,19 @@ async fn swap_into_sqlite(pool: &SqlitePool, scratch: &Scratch, applied: i64) ->
     let swapped = async {
         let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
         for table in READ_MODEL_TABLES {
+            let started = std::time::Instant::now();
             sqlx::query(&format!("DELETE FROM main.{table}")).execute(&mut *tx).await?;
+            let deleted = started.elapsed();
             // Both files were made by the same migrations: the columns are the same, in order.
             sqlx::query(&format!("INSERT INTO main.{table} SELECT * FROM scratch.{table}"))
                 .execute(&mut *tx)
                 .await?;
+            tracing::debug!(
+                table,
+                deleted_ms = deleted.as_millis() as u64,
+                inserted_ms = (started.elapsed() - deleted).as_millis() as u64,
+                "table swapped"
+            );
         }
         sqlx::query(FORGET_ERASED).execute(&mut *tx).await?;
         sqlx::query(SET_CHECKPOINT).bind(applied).execute(&mut *tx).await?;
