@@ -73,8 +73,9 @@ async fn collect(client: &mut WsClient, head: i64) -> Vec<i64> {
     positions
 }
 
-/// Node B keeps answers to repeated queries; a write through node A, with an event or without
-/// one (a member's name lives outside the log), is in B's very next answer.
+/// Node B keeps answers to repeated queries and the rows its loaders read; a write through
+/// node A, with an event or without one (a member's name lives outside the log), is in B's very
+/// next answer, to the same question and to a new one.
 async fn answers_kept_by_one_node_follow_writes_through_another(db: &TestDb) {
     let a = TestApp::spawn(db).await;
     let own_store = EventStore::connect(&db.url).await.expect("second connection");
@@ -82,12 +83,20 @@ async fn answers_kept_by_one_node_follow_writes_through_another(db: &TestDb) {
     let id = register(&a, "Lea", "Gemeente Utrecht", "PUBLIC").await;
     let query = "query($id: ID!) { member(id: $id) { name organisation } }";
     let ask_b = || async { b.data(query, json!({ "id": id })).await["member"].clone() };
+    // The same question in other words (a comment): no kept answer, but the kept rows.
+    let asked = std::sync::atomic::AtomicUsize::new(0);
+    let ask_b_anew = || async {
+        let n = asked.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        b.data(&format!("{query} # {n}"), json!({ "id": id })).await["member"].clone()
+    };
     let first = ask_b().await;
     assert_eq!(first, json!({ "name": "Lea", "organisation": "Gemeente Utrecht" }));
     assert_eq!(ask_b().await, first, "the same question, the same answer");
+    assert_eq!(ask_b_anew().await, first, "a new question about the same rows");
 
     let member_id: Uuid = id.parse().expect("uuid");
     a.app.update_member_name(member_id, "Lea de Vries").await.expect("rename");
+    assert_eq!(ask_b_anew().await["name"], "Lea de Vries", "a write outside the log, asked anew");
     assert_eq!(ask_b().await["name"], "Lea de Vries", "a write outside the log");
 
     let updated = a
@@ -97,7 +106,15 @@ async fn answers_kept_by_one_node_follow_writes_through_another(db: &TestDb) {
         )
         .await;
     assert_eq!(updated["updateMemberProfile"]["member"]["id"], id.as_str());
+    assert_eq!(ask_b_anew().await["organisation"], "Gemeente Zeist", "a write with an event, asked anew");
     assert_eq!(ask_b().await["organisation"], "Gemeente Zeist", "a write with an event");
+
+    // A node that keeps nothing (`serve --no-keep`) gives the same answers.
+    let own_store = EventStore::connect(&db.url).await.expect("third connection");
+    let c = TestApp::spawn_app(App::new(own_store), ServerConfig { keep: false, ..ServerConfig::default() })
+        .await;
+    let answer = c.data(query, json!({ "id": id })).await["member"].clone();
+    assert_eq!(answer, json!({ "name": "Lea de Vries", "organisation": "Gemeente Zeist" }));
 }
 
 async fn two_nodes_share_one_log_and_every_subscriber_sees_every_event_once(db: &TestDb) {

@@ -15,6 +15,7 @@ pub mod search;
 pub mod server;
 pub mod sql;
 mod sqlite_direct;
+pub mod stamp;
 pub mod visibility;
 
 pub use app::{App, CommandOptions, CommandOutcome};

@@ -44,6 +44,10 @@ enum Command {
         /// On an empty database, load the network's documented history first.
         #[arg(long)]
         demo: bool,
+        /// Compute every query from the database: keep no answers or rows between requests
+        /// (for a node short of memory, or to measure execution itself).
+        #[arg(long)]
+        no_keep: bool,
         #[command(flatten)]
         keys: JwtKeys,
     },
@@ -227,7 +231,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             bar.finish();
             println!("rebuilt the read models up to position {position}");
         }
-        Command::Serve { listen, demo, keys } => {
+        Command::Serve { listen, demo, no_keep, keys } => {
             let auth = keys.auth()?;
             let app = open(&cli.database_url).await?;
             app.projector.catch_up().await?;
@@ -248,7 +252,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     let _ = stop.send(true);
                 }
             });
-            let config = ServerConfig { auth, ..ServerConfig::default() };
+            let config = ServerConfig { auth, keep: !no_keep, ..ServerConfig::default() };
             doetank_api::server::serve(app, config, listener, shutdown).await?;
         }
         Command::Token { member, role, expires, jwt_secret } => {

@@ -1,6 +1,7 @@
 //! The GraphQL schema: queries over the read models, one mutation per domain command.
 
 mod errors;
+mod kept_rows;
 mod loaders;
 mod mutation;
 mod network;
@@ -15,9 +16,12 @@ use async_graphql::dataloader::DataLoader;
 use async_graphql::{MergedObject, Schema};
 
 pub use errors::GqlResult;
+pub use kept_rows::KeptRows;
 pub use pagination::MAX_PAGE_SIZE;
 
 use crate::app::App;
+use crate::stamp::Stamp;
+use kept_rows::Kept;
 
 /// Every query: the doetanks and their people, and the network around them.
 #[derive(MergedObject, Default)]
@@ -47,23 +51,35 @@ pub fn build_schema(app: App) -> DoetankSchema {
         .finish()
 }
 
-/// The per-request data loaders: they batch within one request.
-pub fn request_loaders(app: &App, mut request: async_graphql::Request) -> async_graphql::Request {
-    insert_loaders(&mut request.data, app);
+/// The per-request data loaders: they batch within one request, and with `kept` (a query over
+/// HTTP, with the stamp read for it) they look in the rows kept under that stamp first.
+pub fn request_loaders(
+    app: &App,
+    kept: Option<(KeptRows, Stamp)>,
+    mut request: async_graphql::Request,
+) -> async_graphql::Request {
+    insert_loaders(&mut request.data, app, kept);
     request
 }
 
-/// Data loaders batch within a request (or a WebSocket connection); they do not cache, so a
-/// long-lived subscription never serves stale rows.
-pub fn insert_loaders(data: &mut async_graphql::Data, app: &App) {
+/// Data loaders batch within a request (or a WebSocket connection). Without `kept` they keep
+/// nothing across requests, so a long-lived subscription never serves stale rows.
+pub fn insert_loaders(data: &mut async_graphql::Data, app: &App, kept: Option<(KeptRows, Stamp)>) {
     let backend = app.store.backend().clone();
-    data.insert(DataLoader::new(loaders::MemberLoader(backend.clone()), tokio::spawn));
-    data.insert(DataLoader::new(loaders::ChallengeLoader(backend.clone()), tokio::spawn));
-    data.insert(DataLoader::new(loaders::DoetankLoader(backend.clone()), tokio::spawn));
-    data.insert(DataLoader::new(loaders::MembershipsByDoetank(backend.clone()), tokio::spawn));
-    data.insert(DataLoader::new(loaders::LessonsByDoetank(backend.clone()), tokio::spawn));
-    data.insert(DataLoader::new(loaders::PhasesByDoetank(backend.clone()), tokio::spawn));
-    data.insert(DataLoader::new(loaders::ActivitiesByDoetank(backend), tokio::spawn));
+    data.insert(kept_loader(loaders::MemberLoader(backend.clone()), &kept));
+    data.insert(kept_loader(loaders::ChallengeLoader(backend.clone()), &kept));
+    data.insert(kept_loader(loaders::DoetankLoader(backend.clone()), &kept));
+    data.insert(kept_loader(loaders::MembershipsByDoetank(backend.clone()), &kept));
+    data.insert(kept_loader(loaders::LessonsByDoetank(backend.clone()), &kept));
+    data.insert(kept_loader(loaders::PhasesByDoetank(backend.clone()), &kept));
+    data.insert(kept_loader(loaders::ActivitiesByDoetank(backend), &kept));
+}
+
+fn kept_loader<L>(loader: L, kept: &Option<(KeptRows, Stamp)>) -> DataLoader<Kept<L>>
+where
+    Kept<L>: async_graphql::dataloader::Loader<String>,
+{
+    DataLoader::new(Kept::new(loader, kept.clone()), tokio::spawn)
 }
 
 /// The schema in SDL, as `schema.graphql` holds it.

@@ -1,39 +1,22 @@
 //! Answers to queries already asked, served again while nothing they were computed from has
-//! moved. Every read model is a function of the log prefix the projector has applied (plus the
-//! personal data kept beside it, and today's date for "upcoming" lists), so an answer is stamped
-//! with those when its computation starts and is served only while the stamp still holds. The
-//! stamp is read before executing: an answer that raced a write is stamped with the older state
-//! and thrown away as soon as the newer one is seen.
-//!
-//! The stamp is read from the database on every request (one small query instead of the several
-//! an answer takes), because other processes may write the same database: several nodes on
-//! PostgreSQL, or a second `serve` on one SQLite file. A write acknowledged by any node is
-//! therefore seen by the next query on every node, cached or not.
+//! moved (the [`Stamp`], read from the database before executing). An answer that raced a write
+//! is stamped with the older state and thrown away as soon as the newer one is seen, so a write
+//! acknowledged by any node is seen by the next query on every node, cached or not.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_graphql::parser::types::{DocumentOperations, OperationType};
 use axum::body::Bytes;
-use chrono::{NaiveDate, Utc};
 use uuid::Uuid;
 
 use crate::app::App;
 use crate::auth::{Role, Viewer};
 use crate::error::AppError;
-use crate::sql;
+use crate::stamp::Stamp;
 
 /// Bytes of cached answers kept at most; past it the cache starts over.
 const CAPACITY_BYTES: usize = 32 * 1024 * 1024;
-
-/// What every read model an answer can see was computed from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Stamp {
-    read_models: i64,
-    personal_data: i64,
-    log_head: i64,
-    today: NaiveDate,
-}
 
 /// One question: the same text, operation, variables and viewer get the same answer.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -77,19 +60,7 @@ pub struct Answers {
 impl Answers {
     /// The stamp as the database knows it now.
     pub async fn stamp(&self, app: &App) -> Result<Stamp, AppError> {
-        let counters: Vec<(String, i64)> = sql::fetch_all(
-            app.store.backend(),
-            "SELECT name, position FROM rm_checkpoint UNION ALL SELECT 'log_head', position FROM log_head",
-            &[],
-        )
-        .await?;
-        let of = |name: &str| counters.iter().find(|(n, _)| n == name).map_or(0, |(_, p)| *p);
-        Ok(Stamp {
-            read_models: of("read_models"),
-            personal_data: of("personal_data"),
-            log_head: of("log_head"),
-            today: Utc::now().date_naive(),
-        })
+        Stamp::read(app).await
     }
 
     /// Whether an answer to `question` is kept, under any stamp.
@@ -111,7 +82,7 @@ impl Answers {
         let Ok(mut entries) = self.entries.lock() else { return };
         if entries.stamp != Some(stamp) {
             // Older answers were computed from an older state (or this one already is older).
-            if entries.stamp.is_some_and(|s| newer(s, stamp)) {
+            if entries.stamp.is_some_and(|s| s.newer_than(stamp)) {
                 return;
             }
             *entries = Entries { stamp: Some(stamp), ..Entries::default() };
@@ -125,16 +96,6 @@ impl Answers {
         entries.bytes += size;
         entries.answers.insert(question, answer);
     }
-}
-
-/// Whether `a` was seen after `b`: every counter only grows, except that a rebuild starts the
-/// read models over, which is then a new state whatever its position.
-fn newer(a: Stamp, b: Stamp) -> bool {
-    a != b
-        && a.personal_data >= b.personal_data
-        && a.log_head >= b.log_head
-        && a.read_models >= b.read_models
-        && a.today >= b.today
 }
 
 /// Whether the request is a query (not a mutation or subscription) that parses.
@@ -157,7 +118,7 @@ mod tests {
     use super::*;
 
     fn stamp(read_models: i64) -> Stamp {
-        Stamp { read_models, personal_data: 0, log_head: read_models, today: NaiveDate::MIN }
+        Stamp::at(read_models)
     }
 
     fn question(query: &str) -> Question {

@@ -28,7 +28,7 @@ use self::answers::{Answers, Question};
 use crate::app::App;
 use crate::auth::{Auth, Viewer};
 use crate::error::AppError;
-use crate::graphql::{build_schema, request_loaders, DoetankSchema};
+use crate::graphql::{build_schema, request_loaders, DoetankSchema, KeptRows};
 
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -42,6 +42,9 @@ pub struct ServerConfig {
     pub init_timeout: Duration,
     /// How bearer tokens are verified (and, with a secret, minted).
     pub auth: Auth,
+    /// Keep answers to queries and the rows their loaders read between requests, served while
+    /// the read models' stamp holds. Off, every query is computed from the database.
+    pub keep: bool,
 }
 
 impl Default for ServerConfig {
@@ -50,6 +53,7 @@ impl Default for ServerConfig {
             keepalive: Duration::from_secs(15),
             init_timeout: Duration::from_secs(10),
             auth: Auth::hs256(random_secret().as_bytes()),
+            keep: true,
         }
     }
 }
@@ -65,6 +69,7 @@ struct ServerState {
     schema: DoetankSchema,
     config: ServerConfig,
     answers: Answers,
+    kept_rows: KeptRows,
 }
 
 pub fn router(app: App, config: ServerConfig) -> Router {
@@ -77,7 +82,13 @@ pub fn router(app: App, config: ServerConfig) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(TraceLayer::new_for_http())
-        .with_state(ServerState { app, schema, config, answers: Answers::default() })
+        .with_state(ServerState {
+            app,
+            schema,
+            config,
+            answers: Answers::default(),
+            kept_rows: KeptRows::default(),
+        })
 }
 
 /// The viewer named by the `Authorization` header; a bad token is refused outright.
@@ -92,12 +103,18 @@ async fn graphql(State(state): State<ServerState>, headers: HeaderMap, request: 
         Err(err) => return error_response(err),
     };
     let request = request.into_inner();
+    let computed = |request: async_graphql::Request, viewer: Viewer| async {
+        let response = state.schema.execute(request_loaders(&state.app, None, request).data(viewer)).await;
+        GraphQLResponse::from(response).into_response()
+    };
+    if !state.config.keep {
+        return computed(request, viewer).await;
+    }
     let question = Question::new(&request, &viewer);
     // Only queries are kept, so mutations pay neither the stamp read nor a lookup; a question
     // already kept is a query, so a hit is not parsed again.
     if !state.answers.knows(&question) && !answers::is_query(&request) {
-        let response = state.schema.execute(request_loaders(&state.app, request).data(viewer)).await;
-        return GraphQLResponse::from(response).into_response();
+        return computed(request, viewer).await;
     }
     let stamp = match state.answers.stamp(&state.app).await {
         Ok(stamp) => stamp,
@@ -106,7 +123,8 @@ async fn graphql(State(state): State<ServerState>, headers: HeaderMap, request: 
     if let Some(answer) = state.answers.get(stamp, &question) {
         return answer_response(answer);
     }
-    let response = state.schema.execute(request_loaders(&state.app, request).data(viewer)).await;
+    let kept = Some((state.kept_rows.clone(), stamp));
+    let response = state.schema.execute(request_loaders(&state.app, kept, request).data(viewer)).await;
     if !response.is_ok() || !response.http_headers.is_empty() {
         return GraphQLResponse::from(response).into_response();
     }

@@ -100,7 +100,8 @@ async fn serve_socket(socket: WebSocket, state: ServerState, protocol: WebSocket
                 let _ = expiry_tx.send(expires_at);
             }
             let mut data = Data::default();
-            insert_loaders(&mut data, &app);
+            // No kept rows: a connection lives across many states of the read models.
+            insert_loaders(&mut data, &app, None);
             data.insert(viewer);
             Ok(data)
         },

@@ -1,0 +1,57 @@
+//! The stamp of the read models' state: what every read model a reader can see was computed
+//! from. Every read model is a function of the log prefix the projector has applied, plus the
+//! personal data kept beside it and, for "upcoming" lists, today's date. Caches of answers and
+//! of rows keep what they hold under the stamp it was read under, and serve it only while the
+//! database still reports that stamp.
+//!
+//! It is read from the database, not from this process: other processes may write the same
+//! database (several nodes on PostgreSQL, or a second `serve` on one SQLite file).
+
+use chrono::{NaiveDate, Utc};
+
+use crate::app::App;
+use crate::error::AppError;
+use crate::sql;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Stamp {
+    read_models: i64,
+    personal_data: i64,
+    log_head: i64,
+    today: NaiveDate,
+}
+
+impl Stamp {
+    /// The stamp as the database knows it now: one small query.
+    pub async fn read(app: &App) -> Result<Stamp, AppError> {
+        let counters: Vec<(String, i64)> = sql::fetch_all(
+            app.store.backend(),
+            "SELECT name, position FROM rm_checkpoint UNION ALL SELECT 'log_head', position FROM log_head",
+            &[],
+        )
+        .await?;
+        let of = |name: &str| counters.iter().find(|(n, _)| n == name).map_or(0, |(_, p)| *p);
+        Ok(Stamp {
+            read_models: of("read_models"),
+            personal_data: of("personal_data"),
+            log_head: of("log_head"),
+            today: Utc::now().date_naive(),
+        })
+    }
+
+    /// Whether `self` was seen after `other`: every counter only grows, except that a rebuild
+    /// starts the read models over, which is then a new state whatever its position.
+    pub fn newer_than(self, other: Stamp) -> bool {
+        self != other
+            && self.personal_data >= other.personal_data
+            && self.log_head >= other.log_head
+            && self.read_models >= other.read_models
+            && self.today >= other.today
+    }
+
+    /// A stamp at a read-model position, for tests of the caches.
+    #[cfg(test)]
+    pub fn at(position: i64) -> Stamp {
+        Stamp { read_models: position, personal_data: 0, log_head: position, today: NaiveDate::MIN }
+    }
+}
