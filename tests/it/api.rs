@@ -272,6 +272,35 @@ async fn a_doetank_lives_through_http_and_every_rule_answers_with_its_code(db: &
     assert_eq!(node["organisation"], "Kennisland");
     assert_eq!(node["doetank"]["name"], "Kennisbehoud");
 
+    // By relevance (a match in the title weighs most), one page at a time, none twice.
+    ok_as(
+        &app,
+        &member(&coach),
+        "recordLesson",
+        "RecordLessonInput",
+        lesson(&coach, "Vacatures bleven open", "Een werkgever haakte af."),
+    )
+    .await;
+    let page = |after: Value| {
+        let app = &app;
+        async move {
+            app.data(
+                "query($after: String) { lessons(filter: { search: \"werkgever\" }, first: 1, after: $after) { totalCount edges { node { title rank } } pageInfo { endCursor hasNextPage } } }",
+                json!({ "after": after }),
+            )
+            .await["lessons"]
+                .clone()
+        }
+    };
+    let top = page(Value::Null).await;
+    let next = page(top["pageInfo"]["endCursor"].clone()).await;
+    assert_eq!(top["totalCount"], 2, "{top:#}");
+    assert_eq!(top["edges"][0]["node"]["title"], "Werkgevers twijfelen");
+    assert_eq!(next["edges"][0]["node"]["title"], "Vacatures bleven open");
+    assert_eq!(next["pageInfo"]["hasNextPage"], false);
+    let rank = |page: &Value| page["edges"][0]["node"]["rank"].as_f64().expect("a search ranks");
+    assert!(rank(&top) > rank(&next), "{top:#} {next:#}");
+
     // Rule 1: a tenth innovator is refused.
     for i in 0..5 {
         let m = register(&app, &format!("Extra {i}"), "Gemeente Utrecht", "PUBLIC").await;

@@ -307,9 +307,20 @@ impl Query {
             sql::fetch_count(backend, &format!("SELECT COUNT(*) FROM {from}{}", f.where_sql()), &f.args)
                 .await
                 .gql()?;
-        let select =
-            format!("{}, {rank} AS rank FROM {from}", LESSON_SELECT.trim_end_matches(" FROM rm_lessons l"));
-        let rows: Vec<RankedLesson> = fetch_window(backend, &select, &f, order, window).await?;
+        // Rank and order only what names a lesson, then read the page's rows (late
+        // materialisation): sorting hundreds of matches with their bodies cost more than ranking.
+        let n = f.next_placeholder();
+        let sql = format!(
+            "{}, m.rank AS rank FROM (SELECT l.id AS lesson_id, l.position AS position, {rank} AS rank FROM {from}{} \
+             ORDER BY {order} LIMIT ${n} OFFSET ${}) m JOIN rm_lessons l ON l.id = m.lesson_id \
+             ORDER BY m.rank DESC, m.position DESC",
+            LESSON_SELECT.trim_end_matches(" FROM rm_lessons l"),
+            f.where_sql(),
+            n + 1,
+        );
+        let mut args = f.args.clone();
+        args.extend([Arg::Int(window.limit), Arg::Int(window.offset)]);
+        let rows: Vec<RankedLesson> = sql::fetch_all(backend, &sql, &args).await.gql()?;
         Ok(window
             .connection(total, rows.into_iter().map(|r| Lesson { row: r.lesson, rank: r.rank }).collect()))
     }
