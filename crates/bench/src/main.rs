@@ -11,6 +11,10 @@ mod query;
 mod replay;
 mod report;
 
+/// The allocator the `doetank` binary runs with, so the figures are the product's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};

@@ -1,5 +1,10 @@
 //! `doetank`: the command line of the doetank event store and GraphQL server.
 
+/// GraphQL execution allocates many small, short-lived values on every worker thread; glibc's
+/// allocator spent a fifth of a query's CPU on them (measured with `perf`), mimalloc far less.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::net::SocketAddr;
