@@ -77,10 +77,20 @@ pub async fn run(backend: &Backend, o: &Options, report: &mut Report) -> anyhow:
     crate::replay::generate(&store, if o.quick { 5_000 } else { 50_000 }).await?;
     app.projector.catch_up().await?;
 
+    // One server as deployed, and one that keeps nothing (`serve --no-keep`), on the same app.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}/graphql", listener.local_addr()?);
+    let computing = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let computed_url = format!("http://{}/graphql", computing.local_addr()?);
     let (stop, shutdown) = watch::channel(false);
-    let server = tokio::spawn(doetank_api::server::serve(app, ServerConfig::default(), listener, shutdown));
+    let server = tokio::spawn(doetank_api::server::serve(
+        app.clone(),
+        ServerConfig::default(),
+        listener,
+        shutdown.clone(),
+    ));
+    let no_keep = ServerConfig { keep: false, ..ServerConfig::default() };
+    let computing_server = tokio::spawn(doetank_api::server::serve(app, no_keep, computing, shutdown));
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     let name = backend.name();
@@ -98,15 +108,26 @@ pub async fn run(backend: &Backend, o: &Options, report: &mut Report) -> anyhow:
     let id = doetank_api::demo::demo_id(doetank_api::demo::DOETANK_2010);
     let by_id = json!({ "query": "query($id: ID!) { doetank(id: $id) { name status currentPhase lead { name } coach { name } \
         members { role member { name organisation } } phases { phase completedAt summary } lessons { kind title tags } } }", "variables": { "id": id } });
-    let search = json!({ "query": "{ lessons(filter: { search: \"werkgevers koppels\" }, first: 20) { totalCount edges { node { title rank doetank { name } } } } }" });
+    let search = |words: &str| json!({ "query": format!("{{ lessons(filter: {{ search: \"{words}\" }}, first: 20) {{ totalCount edges {{ node {{ title rank doetank {{ name }} }} }} }} }}") });
+    // One topic in twenty (~5% of the lessons), and a word every lesson has (the worst case).
+    let topic = search("werkgevers koppels");
+    let every = search("werkt");
     let questions = [
-        ("doetank by id, 64 conns, each a new question", by_id.clone(), true),
-        ("doetank by id, 64 conns, repeated (kept answer)", by_id, false),
-        ("lesson search, 64 conns, each a new question", search.clone(), true),
-        ("lesson search, 64 conns, repeated (kept answer)", search, false),
+        ("doetank by id, 64 conns, computed each time (--no-keep)", &computed_url, by_id.clone(), true),
+        ("doetank by id, 64 conns, each a new question (kept rows)", &url, by_id.clone(), true),
+        ("doetank by id, 64 conns, repeated (kept answer)", &url, by_id, false),
+        ("lesson search for a topic, 64 conns, computed each time", &computed_url, topic.clone(), true),
+        ("lesson search for a topic, 64 conns, repeated (kept answer)", &url, topic, false),
+        (
+            "lesson search, every lesson matches, 64 conns, computed each time",
+            &computed_url,
+            every.clone(),
+            true,
+        ),
+        ("lesson search, every lesson matches, 64 conns, repeated (kept answer)", &url, every, false),
     ];
-    for (subject, body, fresh) in questions {
-        let s = load(&url, body, fresh, o.duration()).await?;
+    for (subject, url, body, fresh) in questions {
+        let s = load(url, body, fresh, o.duration()).await?;
         report.add(
             "query",
             name,
@@ -121,5 +142,6 @@ pub async fn run(backend: &Backend, o: &Options, report: &mut Report) -> anyhow:
     }
     let _ = stop.send(true);
     let _ = server.await;
+    let _ = computing_server.await;
     Ok(())
 }

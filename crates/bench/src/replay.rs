@@ -41,6 +41,31 @@ async fn append_all<E: DomainEvent>(
     Ok(encoded.len())
 }
 
+/// What lessons are about: a title and a body each. One topic in twenty is the one the query
+/// benchmark searches for, and every body says "werkt", its worst case.
+const TOPICS: [(&str, &str); 20] = [
+    ("Werkgevers en werknemers leren", "Koppels van oud en jong werken als de match klopt."),
+    ("Regels die in de weg zitten", "Een experimenteerbepaling gaf ruimte om af te wijken."),
+    ("Inwoners aan tafel", "Bewoners kwamen pas toen we bij hen thuis langsgingen."),
+    ("Data delen tussen diensten", "Een convenant kostte maanden; een pilot met nepdata niet."),
+    ("De lerende organisatie", "Intervisie na elke sprint hield het team scherp."),
+    ("Schulden vroeg signaleren", "Betalingsachterstanden bij de woningcorporatie waren het eerste signaal."),
+    ("Jongeren en de arbeidsmarkt", "Stages via het netwerk van ouders bereikten de meeste jongeren."),
+    ("Zorg in de wijk", "De wijkverpleegkundige bleek de sleutel tot vertrouwen."),
+    ("Aanbesteden anders", "Een innovatiepartnerschap liet de markt meedenken."),
+    ("Energiearmoede", "Een energiecoach aan huis bespaarde meer dan een folder."),
+    ("Digitale inclusie", "Het spreekuur in de bibliotheek trok ouderen die online vastliepen."),
+    ("Vergunningen versnellen", "Eén loket met één behandelaar halveerde de doorlooptijd."),
+    ("Laaggeletterdheid", "Brieven in eenvoudige taal leverden minder bezwaren op."),
+    ("Mantelzorg ontlasten", "Respijtzorg werd pas gebruikt toen het geen formulier meer vroeg."),
+    ("Statushouders aan het werk", "Taal leren op de werkvloer ging sneller dan in de klas."),
+    ("Kennis behouden bij vertrek", "Een overdrachtsgesprek met opname bewaarde wat in hoofden zat."),
+    ("Burgerbegroting", "Inwoners kozen andere prioriteiten dan de raad verwachtte."),
+    ("Circulair inkopen", "Leasen in plaats van kopen maakte hergebruik vanzelfsprekend."),
+    ("Wachtlijsten jeugdzorg", "Een praktijkondersteuner bij de huisarts ving de lichte vragen op."),
+    ("Eenzaamheid onder ouderen", "Een vaste wandelgroep deed meer dan een activiteitenkalender."),
+];
+
 /// One doetank's life: its lead registered, a challenge, the team, six phases with lessons.
 async fn one_doetank(store: &EventStore, n: usize) -> anyhow::Result<usize> {
     let at = Utc::now();
@@ -79,10 +104,8 @@ async fn one_doetank(store: &EventStore, n: usize) -> anyhow::Result<usize> {
                 recorded_by: lead,
                 phase: None,
                 kind,
-                title: format!("Werkgevers en werknemers leren {i}-{k}"),
-                body:
-                    "Koppels van oud en jong werken als de match klopt; een regeling van bovenaf werkt niet."
-                        .into(),
+                title: format!("{} {i}-{k}", TOPICS[(n + i) % TOPICS.len()].0),
+                body: format!("{} Wat werkt en wat niet, fase {i}.", TOPICS[(n + i) % TOPICS.len()].1),
                 tags: vec!["kennisbehoud".into(), format!("fase{i}")],
             };
             decide(&mut d, &mut log, |d| d.record_lesson(lesson))?;
