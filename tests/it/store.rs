@@ -368,3 +368,31 @@ async fn a_batch_that_fails_is_written_again_one_by_one_and_only_the_bad_append_
         store.read_log(&Default::default(), 0, 100).await.expect("log").iter().map(|e| e.position).collect();
     assert_eq!(positions, (1..=31).collect::<Vec<_>>(), "gap-free global positions");
 }
+
+/// Other nodes wake on `doetank_log` notifications: the insert's trigger sends one with the new
+/// head at commit, and an append that is refused sends none. (PostgreSQL only: SQLite has no
+/// channel between processes; they poll.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_notifies_other_nodes_of_the_new_head_at_commit() {
+    let Some(db) = TestDb::postgres().await else { return };
+    let doetank_store::Backend::Postgres(pool) = db.store.backend() else {
+        panic!("TestDb::postgres gave another backend")
+    };
+    let mut listener = sqlx::postgres::PgListener::connect_with(pool).await.expect("listener");
+    listener.listen("doetank_log").await.expect("listen");
+    let s = stream();
+    let meta = Metadata::new("test");
+    let written =
+        db.store.append(&s, ExpectedVersion::NoStream, &[event(1), event(2)], &meta).await.expect("append");
+    let notified = tokio::time::timeout(std::time::Duration::from_secs(5), listener.recv())
+        .await
+        .expect("a notification within 5 s")
+        .expect("notification");
+    assert_eq!(notified.payload(), written.last_position.to_string());
+
+    let refused = db.store.append(&s, ExpectedVersion::NoStream, &[event(3)], &meta).await;
+    assert!(matches!(refused, Err(StoreError::VersionConflict { .. })), "{refused:?}");
+    let quiet = tokio::time::timeout(std::time::Duration::from_millis(300), listener.recv()).await;
+    assert!(quiet.is_err(), "a refused append notified: {quiet:?}");
+    db.cleanup().await;
+}
