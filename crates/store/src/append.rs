@@ -10,9 +10,8 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use chrono::{SubsecRound, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use doetank_domain::EncodedEvent;
-use sqlx::types::Json;
 use sqlx::{Postgres, Row, Sqlite, Transaction};
 use tokio::sync::{oneshot, OwnedMutexGuard};
 use uuid::Uuid;
@@ -21,7 +20,7 @@ use crate::backend::EventStore;
 use crate::error::StoreError;
 use crate::model::{AppendResult, ExpectedVersion, Metadata, StreamId};
 use crate::on_pool;
-use crate::read::COLUMNS;
+use crate::rows::{insert_events, EventRow, ROWS_PER_INSERT};
 
 /// At most this many requests share one transaction, so one turn stays short.
 const MAX_BATCH: usize = 256;
@@ -312,26 +311,11 @@ impl EventStore {
 
             let (verdicts, head) = decide_batch(requests, &stream_ids, &mut seen, versions, before);
             if head > before {
-                for chunk in written_rows(requests, &stream_ids, &verdicts).chunks(ROWS_PER_INSERT) {
-                    let mut q = sqlx::QueryBuilder::new(format!("INSERT INTO events ({COLUMNS}) "));
-                    q.push_values(chunk, |mut row, (request, stream_id, position, version, event)| {
-                        row.push_bind(*position)
-                            .push_bind(Uuid::now_v7())
-                            .push_bind(*stream_id)
-                            .push_bind(request.stream.stream_type.as_str())
-                            .push_bind(*version)
-                            .push_bind(event.event_type.as_str())
-                            .push_bind(event.schema_version)
-                            .push_bind(Json(&event.payload))
-                            .push_bind(request.metadata.actor.as_deref())
-                            .push_bind(request.metadata.command_id)
-                            .push_bind(request.metadata.correlation_id)
-                            .push_bind(request.metadata.causation_id)
-                            .push_bind(now);
-                    });
+                let rows = written_rows(requests, &stream_ids, &verdicts, now);
+                for chunk in rows.chunks(ROWS_PER_INSERT) {
                     // Prepared once per row count and kept (sqlx's per-connection cache is LRU,
                     // 100 texts): preparing each batch anew cost PostgreSQL a round trip more.
-                    q.build().execute(&mut *tx).await?;
+                    insert_events(chunk).build().execute(&mut *tx).await?;
                 }
                 let recorded: Vec<(Uuid, &str, AppendResult)> = requests
                     .iter()
@@ -427,9 +411,6 @@ where
     ))
 }
 
-/// Event rows per multi-row INSERT: 13 parameters each stays far below both backends' limits.
-const ROWS_PER_INSERT: usize = 500;
-
 /// Each request's verdict, in order, as if they had come one by one: later requests see the
 /// versions and command ids of earlier ones. Returns the verdicts and the new head.
 fn decide_batch(
@@ -483,14 +464,12 @@ fn decide_batch(
     (verdicts, head)
 }
 
-/// One event row to insert: its request, stream id, position, version and event.
-type EventRow<'a> = (&'a Request, &'a str, i64, i64, &'a EncodedEvent);
-
-/// The rows of every written request, in position order.
+/// The rows of every written request, in position order, recorded at `now`.
 fn written_rows<'a>(
     requests: &[&'a Request],
     stream_ids: &'a [String],
     verdicts: &[Verdict],
+    now: DateTime<Utc>,
 ) -> Vec<EventRow<'a>> {
     let mut rows = Vec::new();
     for ((request, stream_id), verdict) in requests.iter().zip(stream_ids).zip(verdicts) {
@@ -498,13 +477,18 @@ fn written_rows<'a>(
             let first_version = result.stream_version - request.events.len() as i64 + 1;
             for (i, event) in request.events.iter().enumerate() {
                 let i = i as i64;
-                rows.push((
-                    *request,
-                    stream_id.as_str(),
-                    result.first_position + i,
-                    first_version + i,
-                    event,
-                ));
+                rows.push(EventRow {
+                    position: result.first_position + i,
+                    event_id: Uuid::now_v7(),
+                    stream_id: stream_id.as_str(),
+                    stream_type: request.stream.stream_type.as_str(),
+                    version: first_version + i,
+                    event_type: event.event_type.as_str(),
+                    schema_version: event.schema_version,
+                    payload: &event.payload,
+                    metadata: &request.metadata,
+                    recorded_at: now,
+                });
             }
         }
     }

@@ -9,6 +9,7 @@ mod model;
 #[macro_use]
 mod read;
 mod log;
+mod rows;
 
 pub use append::BeginWrite;
 pub use backend::{Backend, EventStore, DEFAULT_DATABASE_URL};

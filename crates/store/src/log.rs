@@ -11,6 +11,7 @@ use crate::backend::EventStore;
 use crate::error::StoreError;
 use crate::model::{Metadata, RecordedEvent};
 use crate::on_pool;
+use crate::rows::{insert_events, EventRow, ROWS_PER_INSERT};
 
 /// Which events of the log to read. Empty lists mean "all".
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -161,10 +162,6 @@ impl EventStore {
     /// stream's versions must count up from 1.
     pub async fn import(&self, events: &[RecordedEvent]) -> Result<i64, StoreError> {
         let invalid = |position: i64, reason: String| StoreError::Corrupt { position, reason };
-        let insert = format!(
-            "INSERT INTO events ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-            crate::read::COLUMNS
-        );
         let mut versions: HashMap<&str, i64> = HashMap::new();
         let mut commands: HashMap<uuid::Uuid, (String, i64, i64, i64, DateTime<Utc>)> = HashMap::new();
         let mut last = 0;
@@ -200,25 +197,9 @@ impl EventStore {
                 tx.rollback().await?;
                 return Err(StoreError::NotEmpty(existing));
             }
-            for e in events {
-                sqlx::query(
-                    &insert,
-                )
-                .bind(e.position)
-                .bind(e.event_id)
-                .bind(&e.stream_id)
-                .bind(&e.stream_type)
-                .bind(e.version)
-                .bind(&e.event_type)
-                .bind(e.schema_version)
-                .bind(Json(&e.payload))
-                .bind(e.metadata.actor.as_deref())
-                .bind(e.metadata.command_id)
-                .bind(e.metadata.correlation_id)
-                .bind(e.metadata.causation_id)
-                .bind(e.recorded_at)
-                .execute(&mut *tx)
-                .await?;
+            let rows: Vec<EventRow<'_>> = events.iter().map(EventRow::recorded).collect();
+            for chunk in rows.chunks(ROWS_PER_INSERT) {
+                insert_events(chunk).build().execute(&mut *tx).await?;
             }
             for (command_id, (stream_id, version, first, last, at)) in &commands {
                 sqlx::query(
