@@ -137,9 +137,30 @@ async fn rebuilt_read_models_equal_the_incremental_ones(db: &TestDb) {
 
     app.projector.catch_up().await.expect("catch up");
     let incremental = dump(app.store.backend()).await;
+    let indexes = schema_objects(app.store.backend()).await;
+    if let Backend::Sqlite(pool) = app.store.backend() {
+        // Empty the lessons' full-text index: the rebuild must make it whole again.
+        sqlx::query("INSERT INTO rm_lessons_fts (rm_lessons_fts) VALUES ('delete-all')")
+            .execute(pool)
+            .await
+            .expect("empty the full-text index");
+    }
     let head = app.projector.rebuild(&|_| {}).await.expect("rebuild");
     assert_eq!(head, app.store.head_position().await.expect("head"));
     let rebuilt = dump(app.store.backend()).await;
+    // The swap drops indexes and triggers for the load and makes them again.
+    assert_eq!(
+        indexes,
+        schema_objects(app.store.backend()).await,
+        "indexes or triggers differ after rebuild"
+    );
+    if let Backend::Sqlite(pool) = app.store.backend() {
+        // The full-text index agrees with the lessons it indexes (an error if not).
+        sqlx::query("INSERT INTO rm_lessons_fts (rm_lessons_fts, rank) VALUES ('integrity-check', 1)")
+            .execute(pool)
+            .await
+            .expect("the lessons' full-text index matches the lessons after a rebuild");
+    }
     for (table, rows) in &incremental {
         let again = rebuilt.iter().find(|(t, _)| t == table).map(|(_, r)| r);
         assert_eq!(Some(rows), again, "table {table} differs after rebuild (seed {seed})");
@@ -186,6 +207,23 @@ async fn a_failed_rebuild_leaves_the_read_models_as_they_were(db: &TestDb) {
         "the rebuild should fail on the event it cannot decode: {failed:?}"
     );
     assert_eq!(before, dump(app.store.backend()).await, "a failed rebuild changed the read models");
+}
+
+/// Every index and trigger of the database, by name, with its definition.
+async fn schema_objects(backend: &Backend) -> Vec<(String, String)> {
+    let sql = match backend {
+        Backend::Sqlite(_) => {
+            "SELECT name, sql FROM sqlite_master WHERE type IN ('index', 'trigger') AND sql IS NOT NULL ORDER BY name"
+        }
+        Backend::Postgres(_) => {
+            "SELECT indexname::text, indexdef FROM pg_indexes WHERE schemaname = current_schema() \
+             UNION ALL SELECT tgname::text, pg_get_triggerdef(oid) FROM pg_trigger WHERE NOT tgisinternal ORDER BY 1"
+        }
+    };
+    let objects: Vec<(String, String)> =
+        on_pool!(backend, pool => sqlx::query_as(sql).fetch_all(pool).await.expect("schema objects"));
+    assert!(objects.len() > 10, "too few indexes and triggers: {objects:?}");
+    objects
 }
 
 /// Every read-model table as sorted rows of text.
