@@ -410,6 +410,25 @@ async fn a_repeated_command_id_returns_the_first_result(db: &TestDb) {
     assert_eq!(again["result"]["position"], first["result"]["position"]);
     assert_eq!(again["doetank"]["id"], first["doetank"]["id"]);
     assert_eq!(app.head().await, head, "the retry wrote nothing");
+
+    // A retried registration changes nothing either, not even the personal data kept beside
+    // the log, whatever the retry says.
+    let (id, command_id) = (uuid::Uuid::new_v4().to_string(), uuid::Uuid::new_v4().to_string());
+    let input = |name: &str| json!({ "id": id, "commandId": command_id, "name": name, "organisation": "TNO", "sector": "PUBLIC" });
+    let register = |name: &str| {
+        app.data(
+            "mutation($input: RegisterMemberInput!) { registerMember(input: $input) { result { position deduplicated } } }",
+            json!({ "input": input(name) }),
+        )
+    };
+    let first = register("Eerste").await["registerMember"].clone();
+    let head = app.head().await;
+    let again = register("Tweede").await["registerMember"].clone();
+    assert_eq!(again["result"]["deduplicated"], true, "{again:#}");
+    assert_eq!(again["result"]["position"], first["result"]["position"]);
+    assert_eq!(app.head().await, head, "the retry wrote nothing");
+    let member = app.data("query($id: ID!) { member(id: $id) { name } }", json!({ "id": id })).await;
+    assert_eq!(member["member"]["name"], "Eerste", "a retry rewrote the personal data");
 }
 
 async fn bad_input_is_a_typed_error_never_a_500(db: &TestDb) {

@@ -101,6 +101,18 @@ impl App {
                 return Ok(CommandOutcome { id, ..first });
             }
         }
+        self.decide_and_append(id, options, decide).await
+    }
+
+    /// [`App::execute`] after its replay check: load, decide, append (deciding again on a
+    /// concurrent write when the caller gave no expected version).
+    pub(crate) async fn decide_and_append<A: Aggregate>(
+        &self,
+        id: Uuid,
+        options: &CommandOptions,
+        decide: impl Fn(&A) -> Result<Vec<A::Event>, DomainError>,
+    ) -> Result<CommandOutcome, AppError> {
+        let stream = StreamId::new(A::STREAM_TYPE, id);
         let metadata = Metadata {
             actor: Some(options.actor.clone()),
             command_id: options.command_id,
@@ -134,7 +146,11 @@ impl App {
     }
 
     /// The first outcome of a command id already seen on this stream.
-    async fn replay(&self, stream: &StreamId, command_id: Uuid) -> Result<Option<CommandOutcome>, AppError> {
+    pub(crate) async fn replay(
+        &self,
+        stream: &StreamId,
+        command_id: Uuid,
+    ) -> Result<Option<CommandOutcome>, AppError> {
         match self.store.command_result(command_id).await? {
             Some((seen_stream, result)) if seen_stream == stream.to_string() => {
                 Ok(Some(self.settle(stream.id, result).await?))

@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use doetank_domain::{Aggregate, Challenge, Doetank, Innovator, Member, MemberId, Sector};
+use doetank_store::StreamId;
 use uuid::Uuid;
 
 use crate::app::{App, CommandOptions, CommandOutcome};
@@ -49,11 +50,14 @@ impl App {
         if email.is_some_and(|e| !e.contains('@') || e.len() > 320) {
             return Err(AppError::bad_input("email", "is not an e-mail address"));
         }
-        let replay = match options.command_id {
-            Some(command_id) => self.store.command_result(command_id).await?.is_some(),
-            None => false,
-        };
-        if !replay && self.load::<Member>(member_id).await?.1 > 0 {
+        if let Some(command_id) = options.command_id {
+            let stream = StreamId::new(Member::STREAM_TYPE, member_id);
+            if let Some(first) = self.replay(&stream, command_id).await? {
+                // A retry: the first registration stands, its personal data included.
+                return Ok(first);
+            }
+        }
+        if self.load::<Member>(member_id).await?.1 > 0 {
             return Err(doetank_domain::DomainError::AlreadyExists("member").into());
         }
         let backend = self.store.backend();
@@ -66,7 +70,7 @@ impl App {
         .await?;
         self.personal_data_written().await?;
         let result = self
-            .execute::<Member>(member_id, options, |m| {
+            .decide_and_append::<Member>(member_id, options, |m| {
                 m.register(member_id, organisation, sector, expertise.clone())
             })
             .await;
