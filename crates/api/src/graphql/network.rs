@@ -1,7 +1,7 @@
 //! The network around the doetanks, as GraphQL: cafés, ideation days and their ideas, Right to
 //! Challenge pilots, charters, knowledge reuse; and the lineage and timeline built over them.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 
 use async_graphql::{ComplexObject, Context, Enum, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -12,8 +12,8 @@ use super::pagination::{Page, Window};
 use super::scalars::*;
 use super::viewer;
 use crate::app::App;
-use crate::rows::{LessonRow, LESSON_SELECT};
-use crate::sql::{self, Filter};
+use crate::rows::{placeholders, LessonRow, LESSON_SELECT};
+use crate::sql::{self, Arg, Filter};
 use crate::visibility;
 
 fn app<'a>(ctx: &'a Context<'_>) -> Result<&'a App> {
@@ -571,38 +571,77 @@ impl TimelineEntry {
     }
 }
 
-/// Lineage nodes hidden from the viewer: informal doetanks and their lessons.
-async fn hidden_nodes(ctx: &Context<'_>) -> Result<HashSet<(String, String)>> {
-    let viewer = viewer(ctx);
-    if viewer.is_facilitator() {
-        return Ok(HashSet::new());
-    }
+/// Pairs per `IN (VALUES ...)` list: well below both backends' parameter limits.
+const PAIRS_PER_QUERY: usize = 400;
+
+type NodeKey = (String, String);
+
+/// `(a, b) IN (VALUES ($n, $n+1), ...)` for `keys`, numbered from `first`, and its arguments.
+fn pairs_in(columns: &str, keys: &[NodeKey], first: usize) -> (String, Vec<Arg>) {
+    let list: Vec<String> =
+        (0..keys.len()).map(|i| format!("(${}, ${})", first + 2 * i, first + 2 * i + 1)).collect();
+    let args = keys.iter().flat_map(|(k, i)| [Arg::Text(k.clone()), Arg::Text(i.clone())]).collect();
+    (format!("({columns}) IN (VALUES {})", list.join(", ")), args)
+}
+
+/// Of `keys`, the nodes hidden from the viewer: informal doetanks and their lessons (rule 5).
+async fn hidden_among(ctx: &Context<'_>, keys: &[NodeKey]) -> Result<HashSet<NodeKey>> {
     let mut f = Filter::default();
-    let condition = visibility::doetank_condition(&mut f, "d", &viewer).unwrap_or_else(|| "TRUE".into());
+    let Some(condition) = visibility::doetank_condition(&mut f, "d", &viewer(ctx)) else {
+        return Ok(HashSet::new());
+    };
     let backend = app(ctx)?.store.backend();
-    let doetanks: Vec<IdRow> =
-        sql::fetch_all(backend, &format!("SELECT d.id FROM rm_doetanks d WHERE NOT {condition}"), &f.args)
-            .await
-            .gql()?;
-    let lessons: Vec<IdRow> = sql::fetch_all(
-        backend,
-        &format!(
-            "SELECT l.id FROM rm_lessons l JOIN rm_doetanks d ON d.id = l.doetank_id WHERE NOT {condition}"
-        ),
-        &f.args,
-    )
-    .await
-    .gql()?;
-    Ok(doetanks
+    let mut hidden = HashSet::new();
+    for (kind, select) in [
+        ("doetank", "SELECT d.id FROM rm_doetanks d WHERE"),
+        ("lesson", "SELECT l.id FROM rm_lessons l JOIN rm_doetanks d ON d.id = l.doetank_id WHERE"),
+    ] {
+        let ids: Vec<&String> = keys.iter().filter(|(k, _)| k == kind).map(|(_, id)| id).collect();
+        let column = if kind == "doetank" { "d.id" } else { "l.id" };
+        for chunk in ids.chunks(PAIRS_PER_QUERY) {
+            let mut args = f.args.clone();
+            let list = placeholders(args.len() + 1, chunk.len());
+            args.extend(chunk.iter().map(|id| Arg::Text((*id).clone())));
+            let sql_text = format!("{select} {column} IN ({list}) AND NOT {condition}");
+            let rows: Vec<IdRow> = sql::fetch_all(backend, &sql_text, &args).await.gql()?;
+            hidden.extend(rows.into_iter().map(|r| (kind.to_string(), r.id)));
+        }
+    }
+    Ok(hidden)
+}
+
+/// The links leaving `nodes` in the walk's direction (downstream: from them; upstream: to
+/// them), in log order.
+async fn links_of(ctx: &Context<'_>, nodes: &[NodeKey], downstream: bool) -> Result<Vec<LineageLink>> {
+    let backend = app(ctx)?.store.backend();
+    let columns = if downstream { "from_kind, from_id" } else { "to_kind, to_id" };
+    let mut links = Vec::new();
+    for chunk in nodes.chunks(PAIRS_PER_QUERY) {
+        let (condition, args) = pairs_in(columns, chunk, 1);
+        let sql_text = format!(
+            "SELECT from_kind, from_id, to_kind, to_id, relation, position FROM rm_lineage_links WHERE {condition}"
+        );
+        let rows: Vec<(String, String, String, String, String, i64)> =
+            sql::fetch_all(backend, &sql_text, &args).await.gql()?;
+        links.extend(rows);
+    }
+    links.sort_by_key(|l| l.5);
+    Ok(links
         .into_iter()
-        .map(|r| ("doetank".to_string(), r.id))
-        .chain(lessons.into_iter().map(|r| ("lesson".to_string(), r.id)))
+        .map(|(from_kind, from_id, to_kind, to_id, relation, _)| LineageLink {
+            from_kind,
+            from_id,
+            to_kind,
+            to_id,
+            relation,
+        })
         .collect())
 }
 
+/// Walks the lineage graph from `id` one frontier at a time: each step reads only the links of
+/// the nodes just reached (by index), so the cost follows the lineage, not the network.
 pub async fn lineage(ctx: &Context<'_>, id: &str) -> Result<Option<Lineage>> {
     let backend = app(ctx)?.store.backend();
-    let hidden = hidden_nodes(ctx).await?;
     let starts: Vec<LineageNode> = sql::fetch_all(
         backend,
         "SELECT kind, id, label FROM rm_lineage_nodes WHERE id = $1",
@@ -610,45 +649,64 @@ pub async fn lineage(ctx: &Context<'_>, id: &str) -> Result<Option<Lineage>> {
     )
     .await
     .gql()?;
+    let keys: Vec<NodeKey> = starts.iter().map(|n| (n.kind.clone(), n.id.clone())).collect();
+    let hidden = hidden_among(ctx, &keys).await?;
     let Some(root) = starts.into_iter().find(|n| !hidden.contains(&(n.kind.clone(), n.id.clone()))) else {
         return Ok(None);
     };
-    let all_links: Vec<LineageLink> = sql::fetch_all(
-        backend,
-        "SELECT from_kind, from_id, to_kind, to_id, relation FROM rm_lineage_links ORDER BY position",
-        &[],
-    )
-    .await
-    .gql()?;
-    let labels: Vec<LineageNode> =
-        sql::fetch_all(backend, "SELECT kind, id, label FROM rm_lineage_nodes", &[]).await.gql()?;
-    let labels: HashMap<(String, String), String> =
-        labels.into_iter().map(|n| ((n.kind, n.id), n.label)).collect();
-    let visible = |k: &(String, String)| !hidden.contains(k);
 
-    // Walk downstream along links, then upstream against them, from the root.
+    // Downstream along links, then upstream against them, breadth first: a node's distance is
+    // the step it was first reached at.
     let key = (root.kind.clone(), root.id.clone());
-    let mut distance: HashMap<(String, String), i64> = HashMap::from([(key.clone(), 0)]);
+    let mut distance: HashMap<NodeKey, i64> = HashMap::from([(key.clone(), 0)]);
     let mut links = Vec::new();
     for downstream in [true, false] {
-        let mut queue = VecDeque::from([(key.clone(), 0i64)]);
         let mut seen = HashSet::from([key.clone()]);
-        while let Some((at, d)) = queue.pop_front() {
-            for link in &all_links {
-                let (from, to) = (
-                    (link.from_kind.clone(), link.from_id.clone()),
-                    (link.to_kind.clone(), link.to_id.clone()),
-                );
-                let (here, next) = if downstream { (from, to) } else { (to, from) };
-                if here != at || !visible(&next) || !seen.insert(next.clone()) {
-                    continue;
+        let mut frontier = vec![key.clone()];
+        let mut step = 0;
+        while !frontier.is_empty() {
+            step += if downstream { 1 } else { -1 };
+            let found = links_of(ctx, &frontier, downstream).await?;
+            let ends = |link: &LineageLink| {
+                let from = (link.from_kind.clone(), link.from_id.clone());
+                let to = (link.to_kind.clone(), link.to_id.clone());
+                if downstream {
+                    (from, to)
+                } else {
+                    (to, from)
                 }
-                let step = if downstream { d + 1 } else { d - 1 };
-                distance.entry(next.clone()).or_insert(step);
-                links.push(link.clone());
-                queue.push_back((next, step));
+            };
+            let reached: Vec<NodeKey> = found.iter().map(|l| ends(l).1).collect();
+            let hidden = hidden_among(ctx, &reached).await?;
+            let mut next_frontier = Vec::new();
+            // Node by node in the order they were reached, each one's links in log order.
+            for at in &frontier {
+                for link in &found {
+                    let (here, next) = ends(link);
+                    if here != *at || hidden.contains(&next) || !seen.insert(next.clone()) {
+                        continue;
+                    }
+                    distance.entry(next.clone()).or_insert(step);
+                    links.push(link.clone());
+                    next_frontier.push(next);
+                }
             }
+            frontier = next_frontier;
         }
+    }
+
+    let keys: Vec<NodeKey> = distance.keys().cloned().collect();
+    let mut labels: HashMap<NodeKey, String> = HashMap::new();
+    for chunk in keys.chunks(PAIRS_PER_QUERY) {
+        let (condition, args) = pairs_in("kind, id", chunk, 1);
+        let rows: Vec<LineageNode> = sql::fetch_all(
+            backend,
+            &format!("SELECT kind, id, label FROM rm_lineage_nodes WHERE {condition}"),
+            &args,
+        )
+        .await
+        .gql()?;
+        labels.extend(rows.into_iter().map(|n| ((n.kind, n.id), n.label)));
     }
     let mut nodes: Vec<LineageNode> = distance
         .into_iter()
