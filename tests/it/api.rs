@@ -298,6 +298,10 @@ async fn a_doetank_lives_through_http_and_every_rule_answers_with_its_code(db: &
     assert_eq!(top["edges"][0]["node"]["title"], "Werkgevers twijfelen");
     assert_eq!(next["edges"][0]["node"]["title"], "Vacatures bleven open");
     assert_eq!(next["pageInfo"]["hasNextPage"], false);
+    // Past the end: no lessons, and still the count of all matches.
+    let past = page(next["pageInfo"]["endCursor"].clone()).await;
+    assert_eq!(past["edges"], json!([]));
+    assert_eq!(past["totalCount"], 2, "{past:#}");
     let rank = |page: &Value| page["edges"][0]["node"]["rank"].as_f64().expect("a search ranks");
     assert!(rank(&top) > rank(&next), "{top:#} {next:#}");
 

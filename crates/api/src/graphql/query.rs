@@ -277,8 +277,9 @@ impl Query {
         visibility::restrict_by_doetank(&mut f, "l", &viewer(ctx));
         let backend = app(ctx)?.store.backend();
         let search = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty());
-        let (from, rank, order) = match (search, backend) {
-            (None, _) => ("rm_lessons l", "CAST(NULL AS DOUBLE PRECISION)".to_string(), "l.position DESC"),
+        // Newest first; when searching, by relevance first (rank is NULL otherwise).
+        let (from, rank) = match (search, backend) {
+            (None, _) => ("rm_lessons l", "CAST(NULL AS DOUBLE PRECISION)".to_string()),
             (Some(text), Backend::Sqlite(_)) => {
                 let Some(query) = search::fts5_query(text) else {
                     return Ok(window.connection(0, Vec::new()));
@@ -287,7 +288,6 @@ impl Query {
                 (
                     "rm_lessons l JOIN rm_lessons_fts ON rm_lessons_fts.rowid = l.rowid",
                     "-bm25(rm_lessons_fts, 10.0, 1.0, 5.0)".to_string(),
-                    "rank DESC, l.position DESC",
                 )
             }
             (Some(text), Backend::Postgres(_)) => {
@@ -296,23 +296,18 @@ impl Query {
                 };
                 f.push("l.search @@ to_tsquery('dutch', ?)", query);
                 let n = f.args.len();
-                (
-                    "rm_lessons l",
-                    format!("ts_rank_cd(l.search, to_tsquery('dutch', ${n}))::float8"),
-                    "rank DESC, l.position DESC",
-                )
+                ("rm_lessons l", format!("ts_rank_cd(l.search, to_tsquery('dutch', ${n}))::float8"))
             }
         };
-        let total =
-            sql::fetch_count(backend, &format!("SELECT COUNT(*) FROM {from}{}", f.where_sql()), &f.args)
-                .await
-                .gql()?;
         // Rank and order only what names a lesson, then read the page's rows (late
         // materialisation): sorting hundreds of matches with their bodies cost more than ranking.
+        // The matches are counted in the same pass (a search evaluated once, not twice).
         let n = f.next_placeholder();
+        // (SQLite refuses bm25 beside a window function, hence the innermost query.)
         let sql = format!(
-            "{}, m.rank AS rank FROM (SELECT l.id AS lesson_id, l.position AS position, {rank} AS rank FROM {from}{} \
-             ORDER BY {order} LIMIT ${n} OFFSET ${}) m JOIN rm_lessons l ON l.id = m.lesson_id \
+            "{}, m.rank AS rank, m.total AS total FROM (SELECT lesson_id, position, rank, COUNT(*) OVER () AS total \
+             FROM (SELECT l.id AS lesson_id, l.position AS position, {rank} AS rank FROM {from}{}) matches \
+             ORDER BY rank DESC, position DESC LIMIT ${n} OFFSET ${}) m JOIN rm_lessons l ON l.id = m.lesson_id \
              ORDER BY m.rank DESC, m.position DESC",
             LESSON_SELECT.trim_end_matches(" FROM rm_lessons l"),
             f.where_sql(),
@@ -321,6 +316,15 @@ impl Query {
         let mut args = f.args.clone();
         args.extend([Arg::Int(window.limit), Arg::Int(window.offset)]);
         let rows: Vec<RankedLesson> = sql::fetch_all(backend, &sql, &args).await.gql()?;
+        let total = match rows.first() {
+            Some(row) => row.total,
+            // A page past the end has no row to carry the count.
+            None => {
+                sql::fetch_count(backend, &format!("SELECT COUNT(*) FROM {from}{}", f.where_sql()), &f.args)
+                    .await
+                    .gql()?
+            }
+        };
         Ok(window
             .connection(total, rows.into_iter().map(|r| Lesson { row: r.lesson, rank: r.rank }).collect()))
     }
@@ -390,6 +394,8 @@ struct RankedLesson {
     #[sqlx(flatten)]
     lesson: LessonRow,
     rank: Option<f64>,
+    /// Every lesson the filter matches, not only this page's.
+    total: i64,
 }
 
 /// Runs `select` with the filter, an order and the page window.
