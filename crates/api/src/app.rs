@@ -95,13 +95,21 @@ impl App {
         options: &CommandOptions,
         decide: impl Fn(&A) -> Result<Vec<A::Event>, DomainError>,
     ) -> Result<CommandOutcome, AppError> {
-        let stream = StreamId::new(A::STREAM_TYPE, id);
-        if let Some(command_id) = options.command_id {
-            if let Some(first) = self.replay(&stream, command_id).await? {
-                return Ok(CommandOutcome { id, ..first });
-            }
+        match self.replayed::<A>(id, options).await? {
+            Some(first) => Ok(first),
+            None => self.decide_and_append(id, options, decide).await,
         }
-        self.decide_and_append(id, options, decide).await
+    }
+
+    /// The first outcome, when `options` carries a command id already seen on `id`'s stream.
+    pub(crate) async fn replayed<A: Aggregate>(
+        &self,
+        id: Uuid,
+        options: &CommandOptions,
+    ) -> Result<Option<CommandOutcome>, AppError> {
+        let Some(command_id) = options.command_id else { return Ok(None) };
+        let first = self.replay(&StreamId::new(A::STREAM_TYPE, id), command_id).await?;
+        Ok(first.map(|first| CommandOutcome { id, ..first }))
     }
 
     /// [`App::execute`] after its replay check: load, decide, append (deciding again on a
@@ -146,11 +154,7 @@ impl App {
     }
 
     /// The first outcome of a command id already seen on this stream.
-    pub(crate) async fn replay(
-        &self,
-        stream: &StreamId,
-        command_id: Uuid,
-    ) -> Result<Option<CommandOutcome>, AppError> {
+    async fn replay(&self, stream: &StreamId, command_id: Uuid) -> Result<Option<CommandOutcome>, AppError> {
         match self.store.command_result(command_id).await? {
             Some((seen_stream, result)) if seen_stream == stream.to_string() => {
                 Ok(Some(self.settle(stream.id, result).await?))

@@ -4,7 +4,6 @@
 
 use chrono::{DateTime, Utc};
 use doetank_domain::{Aggregate, Challenge, Doetank, Innovator, Member, MemberId, Sector};
-use doetank_store::StreamId;
 use uuid::Uuid;
 
 use crate::app::{App, CommandOptions, CommandOutcome};
@@ -50,12 +49,9 @@ impl App {
         if email.is_some_and(|e| !e.contains('@') || e.len() > 320) {
             return Err(AppError::bad_input("email", "is not an e-mail address"));
         }
-        if let Some(command_id) = options.command_id {
-            let stream = StreamId::new(Member::STREAM_TYPE, member_id);
-            if let Some(first) = self.replay(&stream, command_id).await? {
-                // A retry: the first registration stands, its personal data included.
-                return Ok(first);
-            }
+        if let Some(first) = self.replayed::<Member>(member_id, options).await? {
+            // A retry: the first registration stands, its personal data included.
+            return Ok(first);
         }
         if self.load::<Member>(member_id).await?.1 > 0 {
             return Err(doetank_domain::DomainError::AlreadyExists("member").into());
