@@ -55,8 +55,7 @@ fn rss_mb(pid: u32) -> (f64, f64) {
 }
 
 pub async fn run(backend: &Backend, o: &Options, report: &mut Report) -> anyhow::Result<()> {
-    let counts =
-        o.subscribers.clone().unwrap_or(if o.quick { vec![200, 1_000] } else { vec![1_000, 10_000] });
+    let counts = o.subscribers.clone().unwrap_or(if o.quick { vec![100, 500] } else { vec![1_000, 10_000] });
     let name = backend.name();
     for subscribers in counts {
         let limit = one(backend, o, subscribers, true).await?;
@@ -201,7 +200,9 @@ async fn one(backend: &Backend, o: &Options, subscribers: usize, limit: bool) ->
     let mut sent: Vec<(i64, Instant)> = Vec::new();
     let mut tick = tokio::time::interval(Duration::from_millis(1000 / RATE));
     let writing = Instant::now();
-    while writing.elapsed() < o.duration().max(Duration::from_secs(3)) {
+    // At least 3 s (60 events) in a full run; a quick run only checks that it works.
+    let writing_for = if o.quick { o.duration() } else { o.duration().max(Duration::from_secs(3)) };
+    while writing.elapsed() < writing_for {
         tick.tick().await;
         let t0 = Instant::now();
         let body: Value = http
@@ -217,7 +218,8 @@ async fn one(backend: &Backend, o: &Options, subscribers: usize, limit: bool) ->
             .ok_or_else(|| anyhow::anyhow!("write failed: {body}"))?;
         sent.push((position, t0));
     }
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Time for the last events to reach every subscriber.
+    tokio::time::sleep(Duration::from_millis(if o.quick { 1_000 } else { 2_000 })).await;
     let (_, peak) = rss_mb(pid);
     child.kill().await?;
     for c in clients {

@@ -62,10 +62,10 @@ pub struct Options {
     /// Where the figures go as JSON.
     #[arg(long, default_value = "target/bench.json")]
     json: std::path::PathBuf,
-    /// Events for the replay scenario (default 1,000,000; 20,000 with --quick).
+    /// Events for the replay scenario (default 1,000,000; 10,000 with --quick).
     #[arg(long)]
     replay_events: Option<usize>,
-    /// Subscriber counts for the fan-out scenario (default 1000,10000; 200,1000 with --quick).
+    /// Subscriber counts for the fan-out scenario (default 1000,10000; 100,500 with --quick).
     #[arg(long, value_delimiter = ',')]
     subscribers: Option<Vec<usize>>,
 }
@@ -73,7 +73,7 @@ pub struct Options {
 impl Options {
     pub fn duration(&self) -> Duration {
         if self.quick {
-            Duration::from_millis(1500)
+            Duration::from_millis(600)
         } else {
             Duration::from_secs(8)
         }

@@ -74,7 +74,7 @@ pub async fn run(backend: &Backend, o: &Options, report: &mut Report) -> anyhow:
     store.migrate().await?;
     let app = App::new(store.clone());
     doetank_api::demo::load(&app).await?;
-    crate::replay::generate(&store, if o.quick { 5_000 } else { 50_000 }).await?;
+    crate::replay::generate(&store, if o.quick { 2_000 } else { 50_000 }).await?;
     app.projector.catch_up().await?;
 
     // One server as deployed, and one that keeps nothing (`serve --no-keep`), on the same app.

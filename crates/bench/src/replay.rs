@@ -140,7 +140,7 @@ pub async fn generate(store: &EventStore, events: usize) -> anyhow::Result<usize
 }
 
 pub async fn run(backend: &Backend, o: &Options, report: &mut Report) -> anyhow::Result<()> {
-    let target = o.replay_events.unwrap_or(if o.quick { 20_000 } else { 1_000_000 });
+    let target = o.replay_events.unwrap_or(if o.quick { 10_000 } else { 1_000_000 });
     let fresh = backend.fresh().await?;
     let store = EventStore::connect_with(&fresh.url, 8).await?;
     store.migrate().await?;
