@@ -676,14 +676,19 @@ pub async fn lineage(ctx: &Context<'_>, id: &str) -> Result<Option<Lineage>> {
                     (to, from)
                 }
             };
-            let reached: Vec<NodeKey> = found.iter().map(|l| ends(l).1).collect();
+            // Each link under the node it leaves from, in log order.
+            let mut leaving: HashMap<NodeKey, Vec<(NodeKey, &LineageLink)>> = HashMap::new();
+            for link in &found {
+                let (here, next) = ends(link);
+                leaving.entry(here).or_default().push((next, link));
+            }
+            let reached: Vec<NodeKey> = leaving.values().flatten().map(|(next, _)| next.clone()).collect();
             let hidden = hidden_among(ctx, &reached).await?;
             let mut next_frontier = Vec::new();
             // Node by node in the order they were reached, each one's links in log order.
             for at in &frontier {
-                for link in &found {
-                    let (here, next) = ends(link);
-                    if here != *at || hidden.contains(&next) || !seen.insert(next.clone()) {
+                for (next, link) in leaving.remove(at).unwrap_or_default() {
+                    if hidden.contains(&next) || !seen.insert(next.clone()) {
                         continue;
                     }
                     distance.entry(next.clone()).or_insert(step);
