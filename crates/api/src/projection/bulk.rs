@@ -55,19 +55,9 @@ impl Scratch {
         {
             sqlx::query(&format!("PRAGMA {pragma}")).execute(&mut *conn).await?;
         }
-        // The full-text index is built where the lessons land; building it here too is waste.
-        for trigger in ["rm_lessons_fts_insert", "rm_lessons_fts_delete"] {
-            sqlx::query(&format!("DROP TRIGGER {trigger}")).execute(&mut *conn).await?;
-        }
-        // So are secondary indexes: projections look rows up by primary key only, and the
-        // tables the rows are swapped into keep their own indexes.
-        let indexes: Vec<String> =
-            sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")
-                .fetch_all(&mut *conn)
-                .await?;
-        for index in indexes {
-            sqlx::query(&format!("DROP INDEX \"{index}\"")).execute(&mut *conn).await?;
-        }
+        // Secondary indexes and the full-text triggers are built where the rows land; building
+        // them here too is waste (projections look rows up by primary key only).
+        drop_indexes_and_triggers(&mut conn, "main").await?;
         Ok(conn)
     }
 }
@@ -126,29 +116,52 @@ type Batch = Result<(i64, Vec<Stmt>), AppError>;
 /// Reads the log in batches and turns each into its statements, until the head or an error.
 async fn read_batches(store: EventStore, batches: tokio::sync::mpsc::Sender<Batch>) {
     let mut after = 0;
-    loop {
-        let next = async {
-            let events = store.read_all(after, EVENTS_PER_BATCH).await?;
-            let Some(last) = events.last().map(|e| e.position) else { return Ok(None) };
-            let mut batch = Vec::with_capacity(events.len() * 5);
-            for event in &events {
-                batch.extend(statements(event)?);
+    while let Some(item) = next_batch(&store, after).await.transpose() {
+        let failed = match &item {
+            Ok((last, _)) => {
+                after = *last;
+                false
             }
-            Ok(Some((last, batch)))
-        }
-        .await;
-        let item = match next {
-            Ok(Some(item)) => Ok(item),
-            Ok(None) => return,
-            Err(e) => Err(e),
+            Err(_) => true,
         };
-        let failed = item.is_err();
-        after = item.as_ref().map_or(after, |(last, _)| *last);
         // The receiver is gone only when applying failed; it reports that error.
         if batches.send(item).await.is_err() || failed {
             return;
         }
     }
+}
+
+/// The statements of the events after `after`, and the last position among them; `None` at
+/// the head.
+async fn next_batch(store: &EventStore, after: i64) -> Result<Option<(i64, Vec<Stmt>)>, AppError> {
+    let events = store.read_all(after, EVENTS_PER_BATCH).await?;
+    let Some(last) = events.last().map(|e| e.position) else { return Ok(None) };
+    let mut batch = Vec::with_capacity(events.len() * 5);
+    for event in &events {
+        batch.extend(statements(event)?);
+    }
+    Ok(Some((last, batch)))
+}
+
+/// Drops every index and trigger of the read-model tables in `schema`; returns the SQL that
+/// makes them again.
+async fn drop_indexes_and_triggers(
+    conn: &mut SqliteConnection,
+    schema: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    let list = READ_MODEL_TABLES.iter().map(|t| format!("'{t}'")).collect::<Vec<_>>().join(", ");
+    let objects: Vec<(String, String, String)> = sqlx::query_as(&format!(
+        "SELECT type, name, sql FROM {schema}.sqlite_master \
+         WHERE type IN ('index', 'trigger') AND sql IS NOT NULL AND tbl_name IN ({list})"
+    ))
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut made_by = Vec::with_capacity(objects.len());
+    for (kind, name, sql) in objects {
+        sqlx::query(&format!("DROP {kind} {schema}.\"{name}\"")).execute(&mut *conn).await?;
+        made_by.push(sql);
+    }
+    Ok(made_by)
 }
 
 /// Erasure removes personal data for good; the scratch had none to remove.
@@ -167,16 +180,7 @@ async fn swap_into_sqlite(pool: &SqlitePool, scratch: &Scratch, applied: i64) ->
         // Indexes and triggers are dropped for the load and made again after it, within the
         // transaction: building an index from sorted rows once is far cheaper than keeping it up
         // to date row by row (at 1,000,000 events the swap took 16 s that way).
-        let list = READ_MODEL_TABLES.iter().map(|t| format!("'{t}'")).collect::<Vec<_>>().join(", ");
-        let schema: Vec<(String, String, String)> = sqlx::query_as(&format!(
-            "SELECT type, name, sql FROM main.sqlite_master \
-             WHERE type IN ('index', 'trigger') AND sql IS NOT NULL AND tbl_name IN ({list})"
-        ))
-        .fetch_all(&mut *tx)
-        .await?;
-        for (kind, name, _) in &schema {
-            sqlx::query(&format!("DROP {kind} main.\"{name}\"")).execute(&mut *tx).await?;
-        }
+        let made_by = drop_indexes_and_triggers(&mut tx, "main").await?;
         for table in READ_MODEL_TABLES {
             let started = std::time::Instant::now();
             sqlx::query(&format!("DELETE FROM main.{table}")).execute(&mut *tx).await?;
@@ -193,7 +197,7 @@ async fn swap_into_sqlite(pool: &SqlitePool, scratch: &Scratch, applied: i64) ->
             );
         }
         let started = std::time::Instant::now();
-        for (_, _, sql) in &schema {
+        for sql in &made_by {
             sqlx::query(sql).execute(&mut *tx).await?;
         }
         // Without its triggers the full-text index missed the swap: made again from the lessons.
