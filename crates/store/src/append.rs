@@ -313,8 +313,6 @@ impl EventStore {
             if head > before {
                 let rows = written_rows(requests, &stream_ids, &verdicts, now);
                 for chunk in rows.chunks(ROWS_PER_INSERT) {
-                    // Prepared once per row count and kept (sqlx's per-connection cache is LRU,
-                    // 100 texts): preparing each batch anew cost PostgreSQL a round trip more.
                     insert_events(chunk).build().execute(&mut *tx).await?;
                 }
                 let recorded: Vec<(Uuid, &str, AppendResult)> = requests

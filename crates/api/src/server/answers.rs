@@ -10,9 +10,7 @@ use async_graphql::parser::types::{DocumentOperations, OperationType};
 use axum::body::Bytes;
 use uuid::Uuid;
 
-use crate::app::App;
 use crate::auth::{Role, Viewer};
-use crate::error::AppError;
 use crate::stamp::Stamp;
 
 /// Bytes of cached answers kept at most; past it the cache starts over.
@@ -58,11 +56,6 @@ pub struct Answers {
 }
 
 impl Answers {
-    /// The stamp as the database knows it now.
-    pub async fn stamp(&self, app: &App) -> Result<Stamp, AppError> {
-        Stamp::read(app).await
-    }
-
     /// Whether an answer to `question` is kept, under any stamp.
     pub fn knows(&self, question: &Question) -> bool {
         self.entries.lock().is_ok_and(|entries| entries.answers.contains_key(question))

@@ -29,6 +29,7 @@ use crate::app::App;
 use crate::auth::{Auth, Viewer};
 use crate::error::AppError;
 use crate::graphql::{build_schema, request_loaders, DoetankSchema, KeptRows};
+use crate::stamp::Stamp;
 
 /// Largest request body accepted, in bytes.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -116,7 +117,7 @@ async fn graphql(State(state): State<ServerState>, headers: HeaderMap, request: 
     if !state.answers.knows(&question) && !answers::is_query(&request) {
         return computed(request, viewer).await;
     }
-    let stamp = match state.answers.stamp(&state.app).await {
+    let stamp = match Stamp::read(&state.app).await {
         Ok(stamp) => stamp,
         Err(err) => return error_response(err),
     };
