@@ -68,6 +68,10 @@ pub struct Options {
     /// Subscriber counts for the fan-out scenario (default 1000,10000; 100,500 with --quick).
     #[arg(long, value_delimiter = ',')]
     subscribers: Option<Vec<usize>>,
+    /// Query scenario: ask only the questions whose subject contains this text (the trivial
+    /// baseline is always measured), e.g. to profile one of them.
+    #[arg(long)]
+    only: Option<String>,
 }
 
 impl Options {

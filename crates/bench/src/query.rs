@@ -126,7 +126,10 @@ pub async fn run(backend: &Backend, o: &Options, report: &mut Report) -> anyhow:
         ),
         ("lesson search, every lesson matches, 64 conns, repeated (kept answer)", &url, every, false),
     ];
-    for (subject, url, body, fresh) in questions {
+    let asked = questions
+        .into_iter()
+        .filter(|(subject, ..)| o.only.as_ref().is_none_or(|only| subject.contains(only.as_str())));
+    for (subject, url, body, fresh) in asked {
         let s = load(url, body, fresh, o.duration()).await?;
         report.add(
             "query",
