@@ -57,6 +57,15 @@ async fn appends_atomically_and_reads_a_stream_back_with_metadata(db: &TestDb) {
     let from_two = store.read_stream(&s, 2).await.expect("read from version 2");
     assert_eq!(from_two.len(), 1);
     assert_eq!(store.stream_version(&s).await.expect("version"), 2);
+
+    // On SQLite a stream is read in the calling thread, the log through sqlx: both must decode
+    // every column alike (a metadata without actor or command id too).
+    let bare = Metadata { actor: None, command_id: None, correlation_id: Uuid::new_v4(), causation_id: None };
+    store.append(&s, ExpectedVersion::Exact(2), &[event(3)], &bare).await.expect("append bare");
+    let log = store.read_all(result.first_position - 1, 1_000).await.expect("read the log");
+    let log: Vec<_> = log.into_iter().filter(|e| e.stream_id == s.to_string()).collect();
+    assert_eq!(store.read_stream(&s, 1).await.expect("read"), log);
+    assert_eq!(log[2].metadata, bare);
 }
 
 async fn a_stale_expected_version_is_a_typed_conflict_that_writes_nothing(db: &TestDb) {

@@ -11,6 +11,7 @@ use sqlx::sqlite::{
 use tokio::sync::watch;
 
 use crate::append::GroupCommit;
+use crate::direct_reads::DirectReads;
 use crate::error::StoreError;
 
 /// Used when neither `--database-url` nor `DATABASE_URL` is given.
@@ -46,6 +47,8 @@ pub struct EventStore {
     pub(crate) head: Arc<watch::Sender<i64>>,
     /// Concurrent appends of this process, written together.
     pub(crate) group_commit: Arc<GroupCommit>,
+    /// SQLite file databases: stream reads in the calling thread (see `direct_reads`).
+    pub(crate) direct: Option<Arc<DirectReads>>,
 }
 
 impl EventStore {
@@ -55,6 +58,7 @@ impl EventStore {
     }
 
     pub async fn connect_with(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let mut direct = None;
         let backend = if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
@@ -68,11 +72,13 @@ impl EventStore {
                 .busy_timeout(Duration::from_secs(30));
             // No ping before each checkout: an embedded database does not drop connections, and
             // on SQLite every statement (the ping too) is a hop to the connection's thread.
+            let path = options.get_filename().to_path_buf();
             let pool = SqlitePoolOptions::new()
                 .max_connections(max_connections)
                 .test_before_acquire(false)
                 .connect_with(options)
                 .await?;
+            direct = DirectReads::of_file(&path).map(Arc::new);
             Backend::Sqlite(pool)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let pool = PgPoolOptions::new()
@@ -84,7 +90,8 @@ impl EventStore {
         } else {
             return Err(StoreError::UnsupportedUrl(url.to_string()));
         };
-        let store = EventStore { backend, head: Arc::new(watch::channel(0).0), group_commit: Arc::default() };
+        let store =
+            EventStore { backend, head: Arc::new(watch::channel(0).0), group_commit: Arc::default(), direct };
         Ok(store)
     }
 

@@ -4,6 +4,7 @@
 
 mod append;
 mod backend;
+mod direct_reads;
 mod error;
 mod model;
 #[macro_use]

@@ -46,6 +46,9 @@ impl EventStore {
         let sql =
             format!("SELECT {COLUMNS} FROM events WHERE stream_id = $1 AND version >= $2 ORDER BY version");
         let stream_id = stream.to_string();
+        if let Some(direct) = &self.direct {
+            return direct.read_stream(&stream_id, from_version);
+        }
         let events = on_pool!(&self.backend, pool => {
             let rows = sqlx::query(&sql).bind(&stream_id).bind(from_version).fetch_all(pool).await?;
             let mut events = Vec::with_capacity(rows.len());
