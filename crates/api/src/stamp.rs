@@ -24,12 +24,18 @@ pub struct Stamp {
 impl Stamp {
     /// The stamp as the database knows it now: one small query.
     pub async fn read(app: &App) -> Result<Stamp, AppError> {
-        let counters: Vec<(String, i64)> = sql::fetch_all(
-            app.store.backend(),
-            "SELECT name, position FROM rm_checkpoint UNION ALL SELECT 'log_head', position FROM log_head",
-            &[],
-        )
-        .await?;
+        const COUNTERS: &str =
+            "SELECT name, position FROM rm_checkpoint UNION ALL SELECT 'log_head', position FROM log_head";
+        // Every query asks for it: on a SQLite file it is read in this thread.
+        let inline = app.store.read_inline(|conn| {
+            let mut statement = conn.prepare_cached(COUNTERS)?;
+            let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            rows.collect::<Result<Vec<(String, i64)>, _>>()
+        });
+        let counters = match inline {
+            Some(counters) => counters?,
+            None => sql::fetch_all(app.store.backend(), COUNTERS, &[]).await?,
+        };
         let of = |name: &str| counters.iter().find(|(n, _)| n == name).map_or(0, |(_, p)| *p);
         Ok(Stamp {
             read_models: of("read_models"),
