@@ -12,11 +12,12 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, SubsecRound, Utc};
 use doetank_domain::EncodedEvent;
+use sqlx::types::Json;
 use sqlx::{Postgres, Row, Sqlite, Transaction};
 use tokio::sync::{oneshot, OwnedMutexGuard};
 use uuid::Uuid;
 
-use crate::backend::EventStore;
+use crate::backend::{Backend, EventStore};
 use crate::error::StoreError;
 use crate::model::{AppendResult, ExpectedVersion, Metadata, StreamId};
 use crate::on_pool;
@@ -50,105 +51,32 @@ impl BeginWrite for sqlx::PgPool {
     }
 }
 
-/// The parts of a batch's transaction that differ per backend.
-trait LogWriter {
-    /// Serialises this batch against every other writer (of any process) and reads the head
-    /// before it and the current version of each of `streams`.
-    fn lock_log(
-        &mut self,
-        total: i64,
-        streams: &[&str],
-    ) -> impl Future<Output = Result<(i64, HashMap<String, i64>), sqlx::Error>> + Send;
-
-    /// Leaves the head at `head` (the batch took `total` positions after `before`) and wakes
-    /// other nodes at commit.
-    fn finish(
-        &mut self,
-        before: i64,
-        total: i64,
-        head: i64,
-    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
-}
-
-/// Appends the query for each stream's version (`stream_id`, `version`): the highest version in
-/// the log, read from the `(stream_id, version)` index; a stream without events has no row.
-fn push_stream_versions<'a, DB: sqlx::Database>(q: &mut sqlx::QueryBuilder<'a, DB>, streams: &[&'a str])
-where
-    &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
-{
-    q.push("SELECT stream_id, MAX(version) AS version FROM events WHERE stream_id IN (");
+/// Reads the head and the current version of each of `streams` (BEGIN IMMEDIATE has taken the
+/// writer's lock): one statement. A stream without events has no row.
+async fn lock_log_sqlite(
+    tx: &mut Transaction<'static, Sqlite>,
+    streams: &[&str],
+) -> Result<(i64, HashMap<String, i64>), sqlx::Error> {
+    let mut q = sqlx::QueryBuilder::<Sqlite>::new(
+        "SELECT NULL AS stream_id, position AS version FROM log_head WHERE id = 1 UNION ALL \
+         SELECT stream_id, MAX(version) AS version FROM events WHERE stream_id IN (",
+    );
     let mut list = q.separated(", ");
     for stream in streams {
         list.push_bind(*stream);
     }
     q.push(") GROUP BY stream_id");
-}
-
-impl LogWriter for Transaction<'static, Sqlite> {
-    /// BEGIN IMMEDIATE has taken the lock; one statement reads head and versions.
-    async fn lock_log(
-        &mut self,
-        _total: i64,
-        streams: &[&str],
-    ) -> Result<(i64, HashMap<String, i64>), sqlx::Error> {
-        let mut q = sqlx::QueryBuilder::new(
-            "SELECT NULL AS stream_id, position AS version FROM log_head WHERE id = 1 UNION ALL ",
-        );
-        push_stream_versions(&mut q, streams);
-        let (mut head, mut versions) = (0, HashMap::new());
-        for row in q.build().fetch_all(&mut **self).await? {
-            match row.try_get::<Option<String>, _>("stream_id")? {
-                Some(stream) => versions.insert(stream, row.try_get("version")?),
-                None => {
-                    head = row.try_get("version")?;
-                    None
-                }
-            };
-        }
-        Ok((head, versions))
+    let (mut head, mut versions) = (0, HashMap::new());
+    for row in q.build().fetch_all(&mut **tx).await? {
+        match row.try_get::<Option<String>, _>("stream_id")? {
+            Some(stream) => versions.insert(stream, row.try_get("version")?),
+            None => {
+                head = row.try_get("version")?;
+                None
+            }
+        };
     }
-
-    /// The `events_advance_head` trigger moved the head with the inserts; SQLite has no
-    /// channel to other processes (they poll).
-    async fn finish(&mut self, _before: i64, _total: i64, _head: i64) -> Result<(), sqlx::Error> {
-        Ok(())
-    }
-}
-
-impl LogWriter for Transaction<'static, Postgres> {
-    /// The `log_head` row lock, held to commit, is what serialises writers across nodes; the
-    /// versions are read after it is held (a statement's snapshot predates its lock wait).
-    async fn lock_log(
-        &mut self,
-        total: i64,
-        streams: &[&str],
-    ) -> Result<(i64, HashMap<String, i64>), sqlx::Error> {
-        let bumped: i64 = sqlx::query_scalar(
-            "UPDATE log_head SET position = position + $1 WHERE id = 1 RETURNING position",
-        )
-        .bind(total)
-        .fetch_one(&mut **self)
-        .await?;
-        let mut q = sqlx::QueryBuilder::new("");
-        push_stream_versions(&mut q, streams);
-        let mut versions = HashMap::new();
-        for row in q.build().fetch_all(&mut **self).await? {
-            versions.insert(row.try_get("stream_id")?, row.try_get("version")?);
-        }
-        Ok((bumped - total, versions))
-    }
-
-    /// Other nodes are notified by the insert's trigger (`events_notify_appended`).
-    async fn finish(&mut self, before: i64, total: i64, head: i64) -> Result<(), sqlx::Error> {
-        if head != before + total {
-            // Some requests were refused: the head moves only by what was written.
-            sqlx::query("UPDATE log_head SET position = $1 WHERE id = 1")
-                .bind(head)
-                .execute(&mut **self)
-                .await?;
-        }
-        Ok(())
-    }
+    Ok((head, versions))
 }
 
 /// One caller's append, owned so that another task can write it.
@@ -279,72 +207,16 @@ impl EventStore {
 
     /// One transaction for all of `requests`; the outer error means nothing was written.
     ///
-    /// Set-based: the statements per batch do not grow with its size (one lookup of command
-    /// ids, one of stream versions, one multi-row INSERT per table), so a batch of sixteen
+    /// Set-based: the statements per batch do not grow with its size, so a batch of sixteen
     /// costs little more than a batch of one.
     async fn write_requests(&self, requests: &[&Request]) -> Result<Vec<Outcome>, StoreError> {
-        let total: i64 = requests.iter().map(|r| r.events.len() as i64).sum();
         let stream_ids: Vec<String> = requests.iter().map(|r| r.stream.to_string()).collect();
-        let command_ids: Vec<Uuid> = requests.iter().filter_map(|r| r.metadata.command_id).collect();
-        let mut streams: Vec<&str> = stream_ids.iter().map(String::as_str).collect();
-        streams.sort_unstable();
-        streams.dedup();
         // Microseconds: what PostgreSQL keeps, so both backends export the same text.
         let now = Utc::now().trunc_subsecs(6);
-        let (verdicts, head) = on_pool!(&self.backend, pool => {
-            let mut tx = pool.begin_write().await?;
-            let (before, versions) = tx.lock_log(total, &streams).await?;
-            let mut seen: HashMap<Uuid, (String, AppendResult)> = HashMap::new();
-            if !command_ids.is_empty() {
-                let mut q = sqlx::QueryBuilder::new(
-                    "SELECT command_id, stream_id, stream_version, first_position, last_position FROM commands WHERE command_id IN (",
-                );
-                let mut list = q.separated(", ");
-                for id in &command_ids {
-                    list.push_bind(*id);
-                }
-                q.push(")");
-                for row in q.build().fetch_all(&mut *tx).await? {
-                    seen.insert(row.try_get("command_id")?, command_row(&row)?);
-                }
-            }
-
-            let (verdicts, head) = decide_batch(requests, &stream_ids, &mut seen, versions, before);
-            if head > before {
-                let rows = written_rows(requests, &stream_ids, &verdicts, now);
-                for chunk in rows.chunks(ROWS_PER_INSERT) {
-                    insert_events(chunk).build().execute(&mut *tx).await?;
-                }
-                let recorded: Vec<(Uuid, &str, AppendResult)> = requests
-                    .iter()
-                    .zip(&stream_ids)
-                    .zip(&verdicts)
-                    .filter_map(|((request, stream_id), verdict)| match (request.metadata.command_id, verdict) {
-                        (Some(id), Verdict::Written(result)) => Some((id, stream_id.as_str(), *result)),
-                        _ => None,
-                    })
-                    .collect();
-                if !recorded.is_empty() {
-                    let mut q = sqlx::QueryBuilder::new(
-                        "INSERT INTO commands (command_id, stream_id, stream_version, first_position, last_position, recorded_at) ",
-                    );
-                    q.push_values(&recorded, |mut row, (id, stream_id, result)| {
-                        row.push_bind(*id)
-                            .push_bind(*stream_id)
-                            .push_bind(result.stream_version)
-                            .push_bind(result.first_position)
-                            .push_bind(result.last_position)
-                            .push_bind(now);
-                    });
-                    q.build().execute(&mut *tx).await?;
-                }
-                tx.finish(before, total, head).await?;
-                tx.commit().await?;
-            } else {
-                tx.rollback().await?;
-            }
-            (verdicts, head)
-        });
+        let (verdicts, head) = match &self.backend {
+            Backend::Sqlite(pool) => write_sqlite(pool, requests, &stream_ids, now).await?,
+            Backend::Postgres(pool) => write_postgres(pool, requests, &stream_ids, now).await?,
+        };
         self.advance_head(head);
         Ok(requests
             .iter()
@@ -407,6 +279,142 @@ where
             deduplicated: true,
         },
     ))
+}
+
+/// SQLite: BEGIN IMMEDIATE (the writer's lock), one lookup of head and versions, one of command
+/// ids, the decision here ([`decide_batch`]), one multi-row INSERT per table, COMMIT.
+async fn write_sqlite(
+    pool: &sqlx::SqlitePool,
+    requests: &[&Request],
+    stream_ids: &[String],
+    now: DateTime<Utc>,
+) -> Result<(Vec<Verdict>, i64), StoreError> {
+    let command_ids: Vec<Uuid> = requests.iter().filter_map(|r| r.metadata.command_id).collect();
+    let mut streams: Vec<&str> = stream_ids.iter().map(String::as_str).collect();
+    streams.sort_unstable();
+    streams.dedup();
+    let mut tx = pool.begin_write().await?;
+    let (before, versions) = lock_log_sqlite(&mut tx, &streams).await?;
+    let mut seen: HashMap<Uuid, (String, AppendResult)> = HashMap::new();
+    if !command_ids.is_empty() {
+        let mut q = sqlx::QueryBuilder::<Sqlite>::new(
+            "SELECT command_id, stream_id, stream_version, first_position, last_position FROM commands WHERE command_id IN (",
+        );
+        let mut list = q.separated(", ");
+        for id in &command_ids {
+            list.push_bind(*id);
+        }
+        q.push(")");
+        for row in q.build().fetch_all(&mut *tx).await? {
+            seen.insert(row.try_get("command_id")?, command_row(&row)?);
+        }
+    }
+    let (verdicts, head) = decide_batch(requests, stream_ids, &mut seen, versions, before);
+    if head == before {
+        tx.rollback().await?;
+        return Ok((verdicts, head));
+    }
+    let rows = written_rows(requests, stream_ids, &verdicts, now);
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        insert_events(chunk).build().execute(&mut *tx).await?;
+    }
+    let recorded: Vec<(Uuid, &str, AppendResult)> = requests
+        .iter()
+        .zip(stream_ids)
+        .zip(&verdicts)
+        .filter_map(|((request, stream_id), verdict)| match (request.metadata.command_id, verdict) {
+            (Some(id), Verdict::Written(result)) => Some((id, stream_id.as_str(), *result)),
+            _ => None,
+        })
+        .collect();
+    if !recorded.is_empty() {
+        let mut q = sqlx::QueryBuilder::<Sqlite>::new(
+            "INSERT INTO commands (command_id, stream_id, stream_version, first_position, last_position, recorded_at) ",
+        );
+        q.push_values(&recorded, |mut row, (id, stream_id, result)| {
+            row.push_bind(*id)
+                .push_bind(*stream_id)
+                .push_bind(result.stream_version)
+                .push_bind(result.first_position)
+                .push_bind(result.last_position)
+                .push_bind(now);
+        });
+        q.build().execute(&mut *tx).await?;
+    }
+    // The `events_advance_head` trigger moved the head with the inserts.
+    tx.commit().await?;
+    Ok((verdicts, head))
+}
+
+/// PostgreSQL: the whole batch is one call of `doetank_append` (migration 0007), which locks the
+/// `log_head` row (the cross-node writer's lock), decides each request by the same rules as
+/// [`decide_batch`] and writes what it accepted, in a statement of its own: one round trip and
+/// one commit per batch instead of six. Other nodes are notified by the insert's trigger.
+async fn write_postgres(
+    pool: &sqlx::PgPool,
+    requests: &[&Request],
+    stream_ids: &[String],
+    now: DateTime<Utc>,
+) -> Result<(Vec<Verdict>, i64), StoreError> {
+    let (kinds, expected): (Vec<i16>, Vec<i64>) = requests
+        .iter()
+        .map(|r| match r.expected {
+            ExpectedVersion::Any => (0, 0),
+            ExpectedVersion::NoStream => (1, 0),
+            ExpectedVersion::Exact(v) => (2, v),
+        })
+        .unzip();
+    let events = || requests.iter().flat_map(|r| r.events.iter());
+    let rows = sqlx::query(
+        "SELECT verdict, stream_version, first_position, last_position, detail \
+         FROM doetank_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+    )
+    .bind(stream_ids)
+    .bind(requests.iter().map(|r| r.stream.stream_type.as_str()).collect::<Vec<_>>())
+    .bind(kinds)
+    .bind(expected)
+    .bind(requests.iter().map(|r| r.events.len() as i32).collect::<Vec<_>>())
+    .bind(requests.iter().map(|r| r.metadata.actor.as_deref()).collect::<Vec<_>>())
+    .bind(requests.iter().map(|r| r.metadata.command_id).collect::<Vec<_>>())
+    .bind(requests.iter().map(|r| r.metadata.correlation_id).collect::<Vec<_>>())
+    .bind(requests.iter().map(|r| r.metadata.causation_id).collect::<Vec<_>>())
+    .bind(events().map(|_| Uuid::now_v7()).collect::<Vec<_>>())
+    .bind(events().map(|e| e.event_type.as_str()).collect::<Vec<_>>())
+    .bind(events().map(|e| e.schema_version).collect::<Vec<_>>())
+    .bind(events().map(|e| Json(&e.payload)).collect::<Vec<_>>())
+    .bind(now)
+    .fetch_all(pool)
+    .await?;
+    let mut head = 0;
+    let mut verdicts = Vec::with_capacity(rows.len());
+    for ((row, request), stream_id) in rows.iter().zip(requests).zip(stream_ids) {
+        let result = AppendResult {
+            stream_version: row.try_get("stream_version")?,
+            first_position: row.try_get("first_position")?,
+            last_position: row.try_get("last_position")?,
+            deduplicated: false,
+        };
+        head = head.max(result.last_position);
+        let verdict: String = row.try_get("verdict")?;
+        verdicts.push(match verdict.as_str() {
+            "written" => Verdict::Written(result),
+            "replay" => Verdict::Replay(AppendResult { deduplicated: true, ..result }),
+            "empty" => Verdict::Replay(result),
+            "conflict" => Verdict::Refused(StoreError::VersionConflict {
+                stream_id: stream_id.clone(),
+                expected: request.expected,
+                actual: result.stream_version,
+            }),
+            _ => Verdict::Refused(StoreError::CommandIdReused {
+                command_id: request.metadata.command_id.unwrap_or_default(),
+                stream_id: row.try_get::<Option<String>, _>("detail")?.unwrap_or_default(),
+            }),
+        });
+    }
+    if verdicts.len() != requests.len() {
+        return Err(StoreError::WriterGone);
+    }
+    Ok((verdicts, head))
 }
 
 /// Each request's verdict, in order, as if they had come one by one: later requests see the
