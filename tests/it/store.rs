@@ -405,3 +405,24 @@ async fn postgres_notifies_other_nodes_of_the_new_head_at_commit() {
     assert!(quiet.is_err(), "a refused append notified: {quiet:?}");
     db.cleanup().await;
 }
+
+/// A database in memory has no file the store's own connections could open: reads and appends
+/// go through sqlx's pool, with the same verdicts and order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_in_memory_sqlite_database_is_read_and_written_through_the_pool() {
+    let store = doetank_store::EventStore::connect_with("sqlite::memory:", 4).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    let s = stream();
+    let meta = Metadata::new("test").with_command_id(Uuid::new_v4());
+    let written =
+        store.append(&s, ExpectedVersion::NoStream, &[event(1), event(2)], &meta).await.expect("append");
+    let again =
+        store.append(&s, ExpectedVersion::NoStream, &[event(1), event(2)], &meta).await.expect("retry");
+    assert!(again.deduplicated && again.last_position == written.last_position);
+    let stale = store.append(&s, ExpectedVersion::Exact(1), &[event(3)], &Metadata::new("test")).await;
+    assert!(matches!(stale, Err(StoreError::VersionConflict { actual: 2, .. })), "{stale:?}");
+    let events = store.read_stream(&s, 1).await.expect("read");
+    assert_eq!(events.iter().map(|e| e.position).collect::<Vec<_>>(), vec![1, 2]);
+    assert_eq!(events[1].metadata, meta);
+    assert_eq!(store.head_position().await.expect("head"), 2);
+}

@@ -214,6 +214,10 @@ impl EventStore {
         // Microseconds: what PostgreSQL keeps, so both backends export the same text.
         let now = Utc::now().trunc_subsecs(6);
         let (verdicts, head) = match &self.backend {
+            Backend::Sqlite(_) if self.direct.is_some() => {
+                let direct = self.direct.as_deref().ok_or(StoreError::WriterGone)?;
+                direct.write(|conn| write_sqlite_direct(conn, requests, &stream_ids, now))?
+            }
             Backend::Sqlite(pool) => write_sqlite(pool, requests, &stream_ids, now).await?,
             Backend::Postgres(pool) => write_postgres(pool, requests, &stream_ids, now).await?,
         };
@@ -343,6 +347,107 @@ async fn write_sqlite(
     }
     // The `events_advance_head` trigger moved the head with the inserts.
     tx.commit().await?;
+    Ok((verdicts, head))
+}
+
+/// SQLite file: the same transaction as [`write_sqlite`], on the store's own writer connection
+/// in this thread (statements of a few µs each, where each was a hop to sqlx's thread).
+/// Values are bound as sqlx binds them: uuids as 16-byte blobs, JSON and times as text.
+fn write_sqlite_direct(
+    conn: &mut rusqlite::Connection,
+    requests: &[&Request],
+    stream_ids: &[String],
+    now: DateTime<Utc>,
+) -> Result<(Vec<Verdict>, i64), StoreError> {
+    use rusqlite::OptionalExtension;
+    let blob = |id: &Uuid| id.as_bytes().to_vec();
+    let mut streams: Vec<&str> = stream_ids.iter().map(String::as_str).collect();
+    streams.sort_unstable();
+    streams.dedup();
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let before: i64 = tx.query_row("SELECT position FROM log_head WHERE id = 1", [], |r| r.get(0))?;
+    let mut versions = HashMap::new();
+    {
+        let mut version = tx.prepare_cached("SELECT MAX(version) FROM events WHERE stream_id = ?1")?;
+        for stream in streams {
+            if let Some(v) = version.query_row([stream], |r| r.get::<_, Option<i64>>(0))? {
+                versions.insert(stream.to_string(), v);
+            }
+        }
+    }
+    let mut seen: HashMap<Uuid, (String, AppendResult)> = HashMap::new();
+    {
+        let mut command = tx.prepare_cached(
+            "SELECT stream_id, stream_version, first_position, last_position FROM commands WHERE command_id = ?1",
+        )?;
+        for id in requests.iter().filter_map(|r| r.metadata.command_id) {
+            let row = command
+                .query_row([blob(&id)], |r| {
+                    Ok((
+                        r.get(0)?,
+                        AppendResult {
+                            stream_version: r.get(1)?,
+                            first_position: r.get(2)?,
+                            last_position: r.get(3)?,
+                            deduplicated: true,
+                        },
+                    ))
+                })
+                .optional()?;
+            if let Some(row) = row {
+                seen.insert(id, row);
+            }
+        }
+    }
+    let (verdicts, head) = decide_batch(requests, stream_ids, &mut seen, versions, before);
+    if head == before {
+        tx.rollback()?;
+        return Ok((verdicts, head));
+    }
+    let recorded_at = now.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false);
+    {
+        let mut insert = tx.prepare_cached(&format!(
+            "INSERT INTO events ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            crate::read::COLUMNS
+        ))?;
+        for row in written_rows(requests, stream_ids, &verdicts, now) {
+            let payload = serde_json::to_string(row.payload)
+                .map_err(|e| StoreError::Corrupt { position: row.position, reason: e.to_string() })?;
+            insert.execute(rusqlite::params![
+                row.position,
+                blob(&row.event_id),
+                row.stream_id,
+                row.stream_type,
+                row.version,
+                row.event_type,
+                row.schema_version,
+                payload,
+                row.metadata.actor,
+                row.metadata.command_id.as_ref().map(blob),
+                blob(&row.metadata.correlation_id),
+                row.metadata.causation_id.as_ref().map(blob),
+                recorded_at,
+            ])?;
+        }
+        let mut command = tx.prepare_cached(
+            "INSERT INTO commands (command_id, stream_id, stream_version, first_position, last_position, recorded_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        for ((request, stream_id), verdict) in requests.iter().zip(stream_ids).zip(&verdicts) {
+            if let (Some(id), Verdict::Written(result)) = (request.metadata.command_id, verdict) {
+                command.execute(rusqlite::params![
+                    blob(&id),
+                    stream_id,
+                    result.stream_version,
+                    result.first_position,
+                    result.last_position,
+                    recorded_at,
+                ])?;
+            }
+        }
+    }
+    // The `events_advance_head` trigger moved the head with the inserts.
+    tx.commit()?;
     Ok((verdicts, head))
 }
 
