@@ -214,11 +214,10 @@ impl EventStore {
         // Microseconds: what PostgreSQL keeps, so both backends export the same text.
         let now = Utc::now().trunc_subsecs(6);
         let (verdicts, head) = match &self.backend {
-            Backend::Sqlite(_) if self.direct.is_some() => {
-                let direct = self.direct.as_deref().ok_or(StoreError::WriterGone)?;
-                direct.write(|conn| write_sqlite_direct(conn, requests, &stream_ids, now))?
-            }
-            Backend::Sqlite(pool) => write_sqlite(pool, requests, &stream_ids, now).await?,
+            Backend::Sqlite(pool) => match self.own.as_deref() {
+                Some(own) => own.write(|conn| write_sqlite_direct(conn, requests, &stream_ids, now))?,
+                None => write_sqlite(pool, requests, &stream_ids, now).await?,
+            },
             Backend::Postgres(pool) => write_postgres(pool, requests, &stream_ids, now).await?,
         };
         self.advance_head(head);

@@ -11,8 +11,8 @@ use sqlx::sqlite::{
 use tokio::sync::watch;
 
 use crate::append::GroupCommit;
-use crate::direct_reads::DirectReads;
 use crate::error::StoreError;
+use crate::own_connections::OwnConnections;
 
 /// Used when neither `--database-url` nor `DATABASE_URL` is given.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite:doetank.db";
@@ -47,8 +47,9 @@ pub struct EventStore {
     pub(crate) head: Arc<watch::Sender<i64>>,
     /// Concurrent appends of this process, written together.
     pub(crate) group_commit: Arc<GroupCommit>,
-    /// SQLite file databases: stream reads in the calling thread (see `direct_reads`).
-    pub(crate) direct: Option<Arc<DirectReads>>,
+    /// SQLite file databases: stream reads, appends and the stamp in the calling thread, on the
+    /// store's own connections (see `own_connections`).
+    pub(crate) own: Option<Arc<OwnConnections>>,
 }
 
 impl EventStore {
@@ -58,7 +59,7 @@ impl EventStore {
     }
 
     pub async fn connect_with(url: &str, max_connections: u32) -> Result<Self, StoreError> {
-        let mut direct = None;
+        let mut own = None;
         let backend = if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
@@ -78,7 +79,7 @@ impl EventStore {
                 .test_before_acquire(false)
                 .connect_with(options)
                 .await?;
-            direct = DirectReads::of_file(&path).map(Arc::new);
+            own = OwnConnections::of_file(&path).map(Arc::new);
             Backend::Sqlite(pool)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let pool = PgPoolOptions::new()
@@ -91,7 +92,7 @@ impl EventStore {
             return Err(StoreError::UnsupportedUrl(url.to_string()));
         };
         let store =
-            EventStore { backend, head: Arc::new(watch::channel(0).0), group_commit: Arc::default(), direct };
+            EventStore { backend, head: Arc::new(watch::channel(0).0), group_commit: Arc::default(), own };
         Ok(store)
     }
 

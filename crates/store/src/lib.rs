@@ -4,9 +4,9 @@
 
 mod append;
 mod backend;
-mod direct_reads;
 mod error;
 mod model;
+mod own_connections;
 #[macro_use]
 mod read;
 mod log;

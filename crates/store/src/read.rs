@@ -46,8 +46,8 @@ impl EventStore {
         let sql =
             format!("SELECT {COLUMNS} FROM events WHERE stream_id = $1 AND version >= $2 ORDER BY version");
         let stream_id = stream.to_string();
-        if let Some(direct) = &self.direct {
-            return direct.read_stream(&stream_id, from_version);
+        if let Some(own) = &self.own {
+            return own.read_stream(&stream_id, from_version);
         }
         let events = on_pool!(&self.backend, pool => {
             let rows = sqlx::query(&sql).bind(&stream_id).bind(from_version).fetch_all(pool).await?;
@@ -67,8 +67,8 @@ impl EventStore {
         &self,
         read: impl FnOnce(&rusqlite::Connection) -> Result<T, rusqlite::Error>,
     ) -> Option<Result<T, StoreError>> {
-        let direct = self.direct.as_ref()?;
-        Some(direct.with(|conn| Ok(read(conn)?)))
+        let own = self.own.as_ref()?;
+        Some(own.with(|conn| Ok(read(conn)?)))
     }
 
     /// Up to `limit` events of the whole log after global position `after`, in order.

@@ -1,4 +1,5 @@
-//! Reads of one stream on SQLite, run in the calling thread on connections of the store's own.
+//! The store's own SQLite connections (a database file): stream reads and appends in the calling
+//! thread, without sqlx's connection threads.
 //!
 //! sqlx runs every SQLite statement on its connection's worker thread: a stream read is a
 //! message there, one message back per row, and a second round (a ping) when the connection goes
@@ -30,24 +31,24 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the writer waits for another process's write lock (as sqlx's connections do).
 const WRITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub(crate) struct DirectReads {
+pub(crate) struct OwnConnections {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
     /// The connection appends are written on (one writer per process: group commit's turn).
     writer: Mutex<Option<Connection>>,
 }
 
-impl std::fmt::Debug for DirectReads {
+impl std::fmt::Debug for OwnConnections {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DirectReads").field("path", &self.path).finish()
+        f.debug_struct("OwnConnections").field("path", &self.path).finish()
     }
 }
 
-impl DirectReads {
+impl OwnConnections {
     /// Readers of the database file at `path`; `None` for a database that lives in memory (only
     /// sqlx's own connections can see it).
     pub fn of_file(path: &Path) -> Option<Self> {
-        path.is_file().then(|| DirectReads {
+        path.is_file().then(|| OwnConnections {
             path: path.to_path_buf(),
             idle: Mutex::new(Vec::new()),
             writer: Mutex::new(None),
