@@ -19,6 +19,7 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// From the store's own SQLite connections (`own_connections`).
     #[error("database error: {0}")]
-    DirectRead(#[from] rusqlite::Error),
+    OwnConnection(#[from] rusqlite::Error),
 }

@@ -20,7 +20,6 @@ use uuid::Uuid;
 
 use crate::error::StoreError;
 use crate::model::{Metadata, RecordedEvent};
-use crate::read::COLUMNS;
 
 /// Idle connections kept; more may be open at once under load, the rest are closed on return.
 const IDLE: usize = 8;
@@ -115,12 +114,17 @@ impl OwnConnections {
         result
     }
 
-    /// The events of `stream_id` with version >= `from_version`, in order.
-    pub fn read_stream(&self, stream_id: &str, from_version: i64) -> Result<Vec<RecordedEvent>, StoreError> {
+    /// The events of `stream_id` with version >= `from_version`, in order, read by `sql` (the
+    /// pool's text: SQLite numbers `$1` and `$2` 1 and 2 by first appearance, so they bind by
+    /// position).
+    pub fn read_stream(
+        &self,
+        sql: &str,
+        stream_id: &str,
+        from_version: i64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
         self.with(|conn| {
-            let mut statement = conn.prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM events WHERE stream_id = ?1 AND version >= ?2 ORDER BY version"
-            ))?;
+            let mut statement = conn.prepare_cached(sql)?;
             let mut rows = statement.query((stream_id, from_version))?;
             let mut events = Vec::new();
             while let Some(row) = rows.next()? {

@@ -47,7 +47,7 @@ impl EventStore {
             format!("SELECT {COLUMNS} FROM events WHERE stream_id = $1 AND version >= $2 ORDER BY version");
         let stream_id = stream.to_string();
         if let Some(own) = &self.own {
-            return own.read_stream(&stream_id, from_version);
+            return own.read_stream(&sql, &stream_id, from_version);
         }
         let events = on_pool!(&self.backend, pool => {
             let rows = sqlx::query(&sql).bind(&stream_id).bind(from_version).fetch_all(pool).await?;
