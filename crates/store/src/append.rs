@@ -293,9 +293,7 @@ async fn write_sqlite(
     now: DateTime<Utc>,
 ) -> Result<(Vec<Verdict>, i64), StoreError> {
     let command_ids: Vec<Uuid> = requests.iter().filter_map(|r| r.metadata.command_id).collect();
-    let mut streams: Vec<&str> = stream_ids.iter().map(String::as_str).collect();
-    streams.sort_unstable();
-    streams.dedup();
+    let streams = distinct(stream_ids);
     let mut tx = pool.begin_write().await?;
     let (before, versions) = lock_log_sqlite(&mut tx, &streams).await?;
     let mut seen: HashMap<Uuid, (String, AppendResult)> = HashMap::new();
@@ -321,15 +319,7 @@ async fn write_sqlite(
     for chunk in rows.chunks(ROWS_PER_INSERT) {
         insert_events(chunk).build().execute(&mut *tx).await?;
     }
-    let recorded: Vec<(Uuid, &str, AppendResult)> = requests
-        .iter()
-        .zip(stream_ids)
-        .zip(&verdicts)
-        .filter_map(|((request, stream_id), verdict)| match (request.metadata.command_id, verdict) {
-            (Some(id), Verdict::Written(result)) => Some((id, stream_id.as_str(), *result)),
-            _ => None,
-        })
-        .collect();
+    let recorded = recorded_commands(requests, stream_ids, &verdicts);
     if !recorded.is_empty() {
         let mut q = sqlx::QueryBuilder::<Sqlite>::new(
             "INSERT INTO commands (command_id, stream_id, stream_version, first_position, last_position, recorded_at) ",
@@ -360,9 +350,7 @@ fn write_sqlite_direct(
 ) -> Result<(Vec<Verdict>, i64), StoreError> {
     use rusqlite::OptionalExtension;
     let blob = |id: &Uuid| id.as_bytes().to_vec();
-    let mut streams: Vec<&str> = stream_ids.iter().map(String::as_str).collect();
-    streams.sort_unstable();
-    streams.dedup();
+    let streams = distinct(stream_ids);
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let before: i64 = tx.query_row("SELECT position FROM log_head WHERE id = 1", [], |r| r.get(0))?;
     let mut versions = HashMap::new();
@@ -432,17 +420,15 @@ fn write_sqlite_direct(
             "INSERT INTO commands (command_id, stream_id, stream_version, first_position, last_position, recorded_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
-        for ((request, stream_id), verdict) in requests.iter().zip(stream_ids).zip(&verdicts) {
-            if let (Some(id), Verdict::Written(result)) = (request.metadata.command_id, verdict) {
-                command.execute(rusqlite::params![
-                    blob(&id),
-                    stream_id,
-                    result.stream_version,
-                    result.first_position,
-                    result.last_position,
-                    recorded_at,
-                ])?;
-            }
+        for (id, stream_id, result) in recorded_commands(requests, stream_ids, &verdicts) {
+            command.execute(rusqlite::params![
+                blob(&id),
+                stream_id,
+                result.stream_version,
+                result.first_position,
+                result.last_position,
+                recorded_at,
+            ])?;
         }
     }
     // The `events_advance_head` trigger moved the head with the inserts.
@@ -572,6 +558,31 @@ fn decide_batch(
         verdicts.push(verdict);
     }
     (verdicts, head)
+}
+
+/// Each stream of a batch once, in order (their versions are looked up once each).
+fn distinct(stream_ids: &[String]) -> Vec<&str> {
+    let mut streams: Vec<&str> = stream_ids.iter().map(String::as_str).collect();
+    streams.sort_unstable();
+    streams.dedup();
+    streams
+}
+
+/// The `commands` rows a batch records: each written request that carried a command id.
+fn recorded_commands<'a>(
+    requests: &[&Request],
+    stream_ids: &'a [String],
+    verdicts: &[Verdict],
+) -> Vec<(Uuid, &'a str, AppendResult)> {
+    requests
+        .iter()
+        .zip(stream_ids)
+        .zip(verdicts)
+        .filter_map(|((request, stream_id), verdict)| match (request.metadata.command_id, verdict) {
+            (Some(id), Verdict::Written(result)) => Some((id, stream_id.as_str(), *result)),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The rows of every written request, in position order, recorded at `now`.
