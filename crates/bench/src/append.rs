@@ -223,7 +223,12 @@ async fn peer(backend: &Backend, url: &str, writers: usize, duration: Duration) 
             .await
         }
         Backend::Postgres(_) => {
-            let pool = sqlx::postgres::PgPoolOptions::new().max_connections(20).connect(url).await?;
+            // The same pool settings as the store's (no ping before each checkout), so the pools do not differ.
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(20)
+                .test_before_acquire(false)
+                .connect(url)
+                .await?;
             sqlx::query(crate::peer::POSTGRES_SCHEMA).execute(&pool).await?;
             let cqrs = Arc::new(postgres_es::postgres_cqrs::<Notebook>(pool, vec![], ()));
             measure(writers, duration, move |w, i| {

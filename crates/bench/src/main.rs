@@ -72,6 +72,9 @@ pub struct Options {
     /// baseline is always measured), e.g. to profile one of them.
     #[arg(long)]
     only: Option<String>,
+    /// Skip SQLite and measure PostgreSQL only (with `--postgres-url none`, nothing is skipped).
+    #[arg(long)]
+    postgres_only: bool,
 }
 
 impl Options {
@@ -84,7 +87,8 @@ impl Options {
     }
 
     async fn backends(&self) -> Vec<Backend> {
-        let mut out = vec![Backend::Sqlite];
+        let mut out =
+            if self.postgres_only && self.postgres_url != "none" { vec![] } else { vec![Backend::Sqlite] };
         if self.postgres_url != "none" {
             match sqlx::PgPool::connect(&self.postgres_url).await {
                 Ok(pool) => {

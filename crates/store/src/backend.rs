@@ -82,8 +82,12 @@ impl EventStore {
             own = OwnConnections::of_file(&path).map(Arc::new);
             Backend::Sqlite(pool)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            // No ping before each checkout either: sqlx already pings every connection when it
+            // goes back to the pool, so a second round trip per query bought little. A server
+            // that went away between the two still fails that one query, with a typed error.
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections)
+                .test_before_acquire(false)
                 .acquire_timeout(Duration::from_secs(10))
                 .connect(url)
                 .await?;
