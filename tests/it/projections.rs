@@ -252,3 +252,45 @@ pub async fn dump(backend: &Backend) -> Vec<(String, Vec<Vec<Option<String>>>)> 
     }
     out
 }
+
+/// The data loaders read their rows on the store's own SQLite connections (in the calling
+/// thread) where sqlx's pool would hop threads: both must decode the same rows, NULLs, booleans
+/// and numbers included.
+#[tokio::test]
+async fn loader_rows_read_inline_equal_the_pools() {
+    use doetank_api::rows::*;
+    use doetank_api::sql::{fetch_all, fetch_small, AnyRow, OwnRow};
+
+    async fn same<T: AnyRow + OwnRow + std::fmt::Debug>(db: &TestDb, select: &str) -> usize {
+        let inline: Vec<T> = fetch_small(&db.store, select, &[]).await.expect("inline");
+        let pooled: Vec<T> = fetch_all(db.store.backend(), select, &[]).await.expect("pool");
+        assert_eq!(format!("{inline:?}"), format!("{pooled:?}"), "{select}");
+        inline.len()
+    }
+
+    let db = TestDb::sqlite().await;
+    let app = App::new(db.store.clone());
+    assert!(doetank_api::demo::load(&app).await.expect("demo"));
+    assert!(same::<MemberRow>(&db, &format!("{MEMBER_SELECT} ORDER BY m.id")).await > 0);
+    assert!(same::<ChallengeRow>(&db, &format!("{CHALLENGE_SELECT} ORDER BY id")).await > 0);
+    assert!(same::<DoetankRow>(&db, &format!("{DOETANK_SELECT} ORDER BY d.id")).await > 0);
+    assert!(
+        same::<MembershipRow>(&db, &format!("{MEMBERSHIP_SELECT} ORDER BY doetank_id, member_id")).await > 0
+    );
+    assert!(same::<PhaseRow>(&db, &format!("{PHASE_SELECT} ORDER BY doetank_id, ordinal")).await > 0);
+    assert!(same::<ActivityRow>(&db, &format!("{ACTIVITY_SELECT} ORDER BY position")).await > 0);
+    assert!(same::<LessonRow>(&db, &format!("{LESSON_SELECT} ORDER BY l.position")).await > 0);
+
+    // `$n` binds the n-th argument wherever it stands, repeated or out of order.
+    let select = format!("{DOETANK_SELECT} WHERE d.id IN ($2, $1, $2) ORDER BY d.id");
+    let doetanks: Vec<DoetankRow> =
+        fetch_all(db.store.backend(), &format!("{DOETANK_SELECT} ORDER BY d.id LIMIT 2"), &[])
+            .await
+            .expect("two");
+    let args = [doetanks[0].id.clone().into(), doetanks[1].id.clone().into()];
+    let inline: Vec<DoetankRow> = fetch_small(&db.store, &select, &args).await.expect("inline");
+    let pooled: Vec<DoetankRow> = fetch_all(db.store.backend(), &select, &args).await.expect("pool");
+    assert_eq!(inline.len(), 2);
+    assert_eq!(format!("{inline:?}"), format!("{pooled:?}"));
+    db.cleanup().await;
+}

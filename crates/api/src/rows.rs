@@ -1,114 +1,139 @@
 //! Rows of the read models, as both backends return them.
 
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct MemberRow {
-    pub id: String,
-    pub name: Option<String>,
-    pub organisation: String,
-    pub sector: String,
-    pub expertise: String,
-    pub support_committee: bool,
-    pub erased: bool,
-    pub registered_at: String,
-    pub version: i64,
+/// A row type readable through sqlx (both pools) and through the store's own SQLite
+/// connections ([`crate::sql::OwnRow`]), column by column by name like sqlx's `FromRow`.
+macro_rules! read_model_row {
+    ($(#[$meta:meta])* pub struct $name:ident { $(pub $field:ident: $ty:ty,)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, sqlx::FromRow)]
+        pub struct $name {
+            $(pub $field: $ty,)*
+        }
+
+        impl crate::sql::OwnRow for $name {
+            fn from_own(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+                Ok($name { $($field: row.get(stringify!($field))?,)* })
+            }
+        }
+    };
+}
+
+read_model_row! {
+    pub struct MemberRow {
+        pub id: String,
+        pub name: Option<String>,
+        pub organisation: String,
+        pub sector: String,
+        pub expertise: String,
+        pub support_committee: bool,
+        pub erased: bool,
+        pub registered_at: String,
+        pub version: i64,
+    }
 }
 
 pub const MEMBER_SELECT: &str = "SELECT m.id, p.name, m.organisation, m.sector, m.expertise, m.support_committee, \
      m.erased, m.registered_at, m.version FROM rm_members m LEFT JOIN member_personal_data p ON p.member_id = m.id";
 
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct ChallengeRow {
-    pub id: String,
-    pub title: String,
-    pub description: String,
-    pub raised_by: String,
-    pub origin: String,
-    pub commissioner: Option<String>,
-    pub raised_at: String,
-    pub version: i64,
+read_model_row! {
+    pub struct ChallengeRow {
+        pub id: String,
+        pub title: String,
+        pub description: String,
+        pub raised_by: String,
+        pub origin: String,
+        pub commissioner: Option<String>,
+        pub raised_at: String,
+        pub version: i64,
+    }
 }
 
 pub const CHALLENGE_SELECT: &str =
     "SELECT id, title, description, raised_by, origin, commissioner, raised_at, version \
      FROM rm_challenges";
 
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct DoetankRow {
-    pub id: String,
-    pub name: String,
-    pub challenge_id: String,
-    pub lead_id: String,
-    pub coach_id: Option<String>,
-    pub commissioner: Option<String>,
-    pub current_phase: Option<String>,
-    pub status: String,
-    pub is_public: bool,
-    pub formed_at: String,
-    pub concluded_at: Option<String>,
-    pub reflection: Option<String>,
-    pub version: i64,
-    pub updated_at: String,
+read_model_row! {
+    pub struct DoetankRow {
+        pub id: String,
+        pub name: String,
+        pub challenge_id: String,
+        pub lead_id: String,
+        pub coach_id: Option<String>,
+        pub commissioner: Option<String>,
+        pub current_phase: Option<String>,
+        pub status: String,
+        pub is_public: bool,
+        pub formed_at: String,
+        pub concluded_at: Option<String>,
+        pub reflection: Option<String>,
+        pub version: i64,
+        pub updated_at: String,
+    }
 }
 
 pub const DOETANK_SELECT: &str = "SELECT d.id, d.name, d.challenge_id, d.lead_id, d.coach_id, d.commissioner, \
      d.current_phase, d.status, d.is_public, d.formed_at, d.concluded_at, d.reflection, d.version, d.updated_at \
      FROM rm_doetanks d";
 
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct MembershipRow {
-    pub doetank_id: String,
-    pub member_id: String,
-    pub sector: String,
-    pub role: String,
-    pub joined_at: String,
+read_model_row! {
+    pub struct MembershipRow {
+        pub doetank_id: String,
+        pub member_id: String,
+        pub sector: String,
+        pub role: String,
+        pub joined_at: String,
+    }
 }
 
 pub const MEMBERSHIP_SELECT: &str =
     "SELECT doetank_id, member_id, sector, role, joined_at FROM rm_doetank_members";
 
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct PhaseRow {
-    pub doetank_id: String,
-    pub phase: String,
-    pub started_at: String,
-    pub completed_at: Option<String>,
-    pub summary: Option<String>,
+read_model_row! {
+    pub struct PhaseRow {
+        pub doetank_id: String,
+        pub phase: String,
+        pub started_at: String,
+        pub completed_at: Option<String>,
+        pub summary: Option<String>,
+    }
 }
 
 pub const PHASE_SELECT: &str =
     "SELECT doetank_id, phase, started_at, completed_at, summary FROM rm_doetank_phases";
 
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct ActivityRow {
-    pub position: i64,
-    pub doetank_id: String,
-    pub kind: String,
-    pub title: String,
-    pub detail: String,
-    pub organisation: Option<String>,
-    pub channel: Option<String>,
-    pub link: Option<String>,
-    pub on_date: Option<String>,
-    pub at: String,
+read_model_row! {
+    pub struct ActivityRow {
+        pub position: i64,
+        pub doetank_id: String,
+        pub kind: String,
+        pub title: String,
+        pub detail: String,
+        pub organisation: Option<String>,
+        pub channel: Option<String>,
+        pub link: Option<String>,
+        pub on_date: Option<String>,
+        pub at: String,
+    }
 }
 
 pub const ACTIVITY_SELECT: &str =
     "SELECT position, doetank_id, kind, title, detail, organisation, channel, link, \
      on_date, at FROM rm_doetank_activities";
 
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct LessonRow {
-    pub id: String,
-    pub doetank_id: String,
-    pub recorded_by: String,
-    pub organisation: Option<String>,
-    pub phase: String,
-    pub kind: String,
-    pub title: String,
-    pub body: String,
-    pub tags: String,
-    pub recorded_at: String,
-    pub position: i64,
+read_model_row! {
+    pub struct LessonRow {
+        pub id: String,
+        pub doetank_id: String,
+        pub recorded_by: String,
+        pub organisation: Option<String>,
+        pub phase: String,
+        pub kind: String,
+        pub title: String,
+        pub body: String,
+        pub tags: String,
+        pub recorded_at: String,
+        pub position: i64,
+    }
 }
 
 pub const LESSON_SELECT: &str =

@@ -1,7 +1,7 @@
 //! A thin layer that lets read-model code write one SQL text with `$n` placeholders and run it
 //! on either typed pool: arguments are plain values, bound per backend in one place.
 
-use doetank_store::{on_pool, Backend};
+use doetank_store::{on_pool, Backend, EventStore};
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 use sqlx::FromRow;
@@ -118,6 +118,55 @@ pub async fn fetch_optional<T: AnyRow>(
     args: &[Arg],
 ) -> Result<Option<T>, sqlx::Error> {
     on_pool!(backend, pool => bind_args!(sqlx::query_as::<_, T>(sql), args).fetch_optional(pool).await)
+}
+
+/// A row readable on the store's own SQLite connections (see `read_model_row!`).
+pub trait OwnRow: Sized {
+    fn from_own(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self>;
+}
+
+impl rusqlite::ToSql for Arg {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        match self {
+            Arg::Text(v) => v.to_sql(),
+            Arg::OptText(v) => v.to_sql(),
+            Arg::Int(v) => v.to_sql(),
+            Arg::Bool(v) => v.to_sql(),
+        }
+    }
+}
+
+/// [`fetch_all`] for the small look-ups a request makes several of (the data loaders' rows by
+/// key): on a SQLite file they run in the calling thread on the store's own connections, as a
+/// hop to sqlx's connection thread per query (and a ping when the connection goes back) cost
+/// more than the look-up itself. Large reads (a search that ranks every match) stay on the
+/// pool, off the async threads.
+pub async fn fetch_small<T: AnyRow + OwnRow>(
+    store: &EventStore,
+    sql: &str,
+    args: &[Arg],
+) -> Result<Vec<T>, AppError> {
+    let inline = store.read_inline(|conn| {
+        let mut statement = conn.prepare_cached(sql)?;
+        // `$n` binds the n-th argument wherever it stands, as sqlx binds it.
+        for index in 1..=statement.parameter_count() {
+            let number =
+                statement.parameter_name(index).and_then(|name| name.get(1..)?.parse::<usize>().ok());
+            let arg = number.and_then(|n| args.get(n.checked_sub(1)?));
+            let arg = arg.ok_or(rusqlite::Error::InvalidParameterCount(index, args.len()))?;
+            statement.raw_bind_parameter(index, arg)?;
+        }
+        let mut rows = statement.raw_query();
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            out.push(T::from_own(row)?);
+        }
+        Ok(out)
+    });
+    match inline {
+        Some(rows) => Ok(rows?),
+        None => Ok(fetch_all(store.backend(), sql, args).await?),
+    }
 }
 
 pub async fn fetch_count(backend: &Backend, sql: &str, args: &[Arg]) -> Result<i64, sqlx::Error> {

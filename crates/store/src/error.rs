@@ -15,6 +15,8 @@ pub enum StoreError {
     Corrupt { position: i64, reason: String },
     #[error("the append was lost with the task writing it; retry with the same command id")]
     WriterGone,
+    #[error("the read was cut off: the runtime is shutting down")]
+    Interrupted,
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]

@@ -60,6 +60,8 @@ impl OwnConnections {
         conn.busy_timeout(BUSY_TIMEOUT)?;
         // Readers only: a bug here must not become a write.
         conn.pragma_update(None, "query_only", true)?;
+        // The data loaders' look-ups differ by how many keys they batch: room for each.
+        conn.set_prepared_statement_cache_capacity(64);
         Ok(conn)
     }
 
@@ -114,18 +116,16 @@ impl OwnConnections {
         result
     }
 
-    /// The events of `stream_id` with version >= `from_version`, in order, read by `sql` (the
-    /// pool's text: SQLite numbers `$1` and `$2` 1 and 2 by first appearance, so they bind by
-    /// position).
-    pub fn read_stream(
+    /// The events `sql` selects (`SELECT {COLUMNS} ...`), in its order. `sql` is the pool's
+    /// text: SQLite numbers `$1`, `$2` 1, 2 by first appearance, so `params` bind by position.
+    pub fn read_events(
         &self,
         sql: &str,
-        stream_id: &str,
-        from_version: i64,
+        params: impl rusqlite::Params,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         self.with(|conn| {
             let mut statement = conn.prepare_cached(sql)?;
-            let mut rows = statement.query((stream_id, from_version))?;
+            let mut rows = statement.query(params)?;
             let mut events = Vec::new();
             while let Some(row) = rows.next()? {
                 events.push(recorded(row)?);

@@ -47,7 +47,7 @@ impl EventStore {
             format!("SELECT {COLUMNS} FROM events WHERE stream_id = $1 AND version >= $2 ORDER BY version");
         let stream_id = stream.to_string();
         if let Some(own) = &self.own {
-            return own.read_stream(&sql, &stream_id, from_version);
+            return own.read_events(&sql, (&stream_id, from_version));
         }
         let events = on_pool!(&self.backend, pool => {
             let rows = sqlx::query(&sql).bind(&stream_id).bind(from_version).fetch_all(pool).await?;
@@ -74,6 +74,16 @@ impl EventStore {
     /// Up to `limit` events of the whole log after global position `after`, in order.
     pub async fn read_all(&self, after: i64, limit: i64) -> Result<Vec<RecordedEvent>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2");
+        if let Some(own) = self.own.clone() {
+            // A page may be thousands of events (a rebuild, an export): one hop to a blocking
+            // thread per page, where sqlx would hop once per row.
+            let read = tokio::task::spawn_blocking(move || own.read_events(&sql, (after, limit)));
+            return match read.await {
+                Ok(events) => events,
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(_) => Err(StoreError::Interrupted),
+            };
+        }
         let events = on_pool!(&self.backend, pool => {
             let rows = sqlx::query(&sql).bind(after).bind(limit).fetch_all(pool).await?;
             let mut events = Vec::with_capacity(rows.len());

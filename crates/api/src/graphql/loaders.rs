@@ -4,26 +4,26 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::dataloader::Loader;
-use doetank_store::Backend;
+use doetank_store::EventStore;
 
 use crate::error::AppError;
 use crate::rows::*;
 use crate::sql::{self, Arg};
 
-pub struct MemberLoader(pub Backend);
-pub struct ChallengeLoader(pub Backend);
-pub struct DoetankLoader(pub Backend);
-pub struct MembershipsByDoetank(pub Backend);
-pub struct LessonsByDoetank(pub Backend);
-pub struct PhasesByDoetank(pub Backend);
-pub struct ActivitiesByDoetank(pub Backend);
+pub struct MemberLoader(pub EventStore);
+pub struct ChallengeLoader(pub EventStore);
+pub struct DoetankLoader(pub EventStore);
+pub struct MembershipsByDoetank(pub EventStore);
+pub struct LessonsByDoetank(pub EventStore);
+pub struct PhasesByDoetank(pub EventStore);
+pub struct ActivitiesByDoetank(pub EventStore);
 
 fn in_list(keys: &[String]) -> (String, Vec<Arg>) {
     (placeholders(1, keys.len()), keys.iter().cloned().map(Arg::Text).collect())
 }
 
-async fn by_key<T: sql::AnyRow>(
-    backend: &Backend,
+async fn by_key<T: sql::AnyRow + sql::OwnRow>(
+    store: &EventStore,
     select: &str,
     column: &str,
     order: &str,
@@ -31,7 +31,7 @@ async fn by_key<T: sql::AnyRow>(
 ) -> Result<Vec<T>, Arc<AppError>> {
     let (list, args) = in_list(keys);
     let sql = format!("{select} WHERE {column} IN ({list}) {order}");
-    sql::fetch_all(backend, &sql, &args).await.map_err(|e| Arc::new(e.into()))
+    sql::fetch_small(store, &sql, &args).await.map_err(Arc::new)
 }
 
 impl Loader<String> for MemberLoader {
@@ -104,10 +104,8 @@ impl Loader<String> for ActivitiesByDoetank {
     type Value = Vec<ActivityRow>;
     type Error = Arc<AppError>;
     async fn load(&self, keys: &[String]) -> Result<HashMap<String, Vec<ActivityRow>>, Self::Error> {
-        let select =
-            "SELECT position, doetank_id, kind, title, detail, organisation, channel, link, on_date, at \
-                      FROM rm_doetank_activities";
-        let rows: Vec<ActivityRow> = by_key(&self.0, select, "doetank_id", "ORDER BY position", keys).await?;
+        let rows: Vec<ActivityRow> =
+            by_key(&self.0, ACTIVITY_SELECT, "doetank_id", "ORDER BY position", keys).await?;
         Ok(group(rows, |r| r.doetank_id.clone()))
     }
 }

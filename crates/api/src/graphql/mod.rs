@@ -65,14 +65,14 @@ pub fn request_loaders(
 /// Data loaders batch within a request (or a WebSocket connection). Without `kept` they keep
 /// nothing across requests, so a long-lived subscription never serves stale rows.
 pub fn insert_loaders(data: &mut async_graphql::Data, app: &App, kept: Option<(KeptRows, Stamp)>) {
-    let backend = app.store.backend().clone();
-    data.insert(kept_loader(loaders::MemberLoader(backend.clone()), &kept));
-    data.insert(kept_loader(loaders::ChallengeLoader(backend.clone()), &kept));
-    data.insert(kept_loader(loaders::DoetankLoader(backend.clone()), &kept));
-    data.insert(kept_loader(loaders::MembershipsByDoetank(backend.clone()), &kept));
-    data.insert(kept_loader(loaders::LessonsByDoetank(backend.clone()), &kept));
-    data.insert(kept_loader(loaders::PhasesByDoetank(backend.clone()), &kept));
-    data.insert(kept_loader(loaders::ActivitiesByDoetank(backend), &kept));
+    let store = app.store.clone();
+    data.insert(kept_loader(loaders::MemberLoader(store.clone()), &kept));
+    data.insert(kept_loader(loaders::ChallengeLoader(store.clone()), &kept));
+    data.insert(kept_loader(loaders::DoetankLoader(store.clone()), &kept));
+    data.insert(kept_loader(loaders::MembershipsByDoetank(store.clone()), &kept));
+    data.insert(kept_loader(loaders::LessonsByDoetank(store.clone()), &kept));
+    data.insert(kept_loader(loaders::PhasesByDoetank(store.clone()), &kept));
+    data.insert(kept_loader(loaders::ActivitiesByDoetank(store), &kept));
 }
 
 fn kept_loader<L>(loader: L, kept: &Option<(KeptRows, Stamp)>) -> DataLoader<Kept<L>>
