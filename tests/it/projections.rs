@@ -292,5 +292,14 @@ async fn loader_rows_read_inline_equal_the_pools() {
     let pooled: Vec<DoetankRow> = fetch_all(db.store.backend(), &select, &args).await.expect("pool");
     assert_eq!(inline.len(), 2);
     assert_eq!(format!("{inline:?}"), format!("{pooled:?}"));
+
+    // Fields are read by position: a select whose columns differ from the fields is refused.
+    let swapped = "SELECT doetank_id, member_id, role, sector, joined_at FROM rm_doetank_members";
+    let refused =
+        fetch_small::<MembershipRow>(&db.store, swapped, &[]).await.expect_err("columns in another order");
+    assert!(
+        refused.to_string().contains("expected doetank_id, member_id, sector, role, joined_at"),
+        "{refused}"
+    );
     db.cleanup().await;
 }

@@ -1,7 +1,8 @@
 //! Rows of the read models, as both backends return them.
 
 /// A row type readable through sqlx (both pools) and through the store's own SQLite
-/// connections ([`crate::sql::OwnRow`]), column by column by name like sqlx's `FromRow`.
+/// connections ([`crate::sql::OwnRow`]): by name like sqlx's `FromRow`, or by position where
+/// the statement's column names were checked once against the fields.
 macro_rules! read_model_row {
     ($(#[$meta:meta])* pub struct $name:ident { $(pub $field:ident: $ty:ty,)* }) => {
         $(#[$meta])*
@@ -11,8 +12,11 @@ macro_rules! read_model_row {
         }
 
         impl crate::sql::OwnRow for $name {
+            const COLUMNS: &'static [&'static str] = &[$(stringify!($field)),*];
+
             fn from_own(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
-                Ok($name { $($field: row.get(stringify!($field))?,)* })
+                let mut column = 0..;
+                Ok($name { $($field: row.get(column.next().unwrap_or_default())?,)* })
             }
         }
     };

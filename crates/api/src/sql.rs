@@ -122,6 +122,11 @@ pub async fn fetch_optional<T: AnyRow>(
 
 /// A row readable on the store's own SQLite connections (see `read_model_row!`).
 pub trait OwnRow: Sized {
+    /// The columns in field order; a statement must select exactly these, in this order.
+    const COLUMNS: &'static [&'static str];
+
+    /// Reads the fields by position (finding each column by name showed in the profile of
+    /// computed queries): callers check the statement's columns against [`Self::COLUMNS`] first.
     fn from_own(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self>;
 }
 
@@ -155,6 +160,13 @@ pub async fn fetch_small<T: AnyRow + OwnRow>(
             let arg = number.and_then(|n| args.get(n.checked_sub(1)?));
             let arg = arg.ok_or(rusqlite::Error::InvalidParameterCount(index, args.len()))?;
             statement.raw_bind_parameter(index, arg)?;
+        }
+        if !statement.column_names().iter().eq(T::COLUMNS.iter()) {
+            let selected = statement.column_names().join(", ");
+            return Err(rusqlite::Error::InvalidColumnName(format!(
+                "{selected} (expected {})",
+                T::COLUMNS.join(", ")
+            )));
         }
         let mut rows = statement.raw_query();
         let mut out = Vec::new();
