@@ -35,6 +35,9 @@ pub(crate) struct OwnConnections {
     idle: Mutex<Vec<Connection>>,
     /// The connection appends are written on (one writer per process: group commit's turn).
     writer: Mutex<Option<Connection>>,
+    /// Pages of the log read at once on blocking threads: without a bound, thousands of live
+    /// cursors catching up at once would each open a connection (and its page cache).
+    pub(crate) page_readers: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for OwnConnections {
@@ -51,6 +54,7 @@ impl OwnConnections {
             path: path.to_path_buf(),
             idle: Mutex::new(Vec::new()),
             writer: Mutex::new(None),
+            page_readers: tokio::sync::Semaphore::new(IDLE),
         })
     }
 

@@ -75,9 +75,11 @@ impl EventStore {
     pub async fn read_all(&self, after: i64, limit: i64) -> Result<Vec<RecordedEvent>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2");
         if let Some(own) = self.own.clone() {
-            // A page may be thousands of events (a rebuild, an export): one hop to a blocking
-            // thread per page, where sqlx would hop once per row.
-            let read = tokio::task::spawn_blocking(move || own.read_events(&sql, (after, limit)));
+            // A page may be thousands of events (a rebuild, a projector catching up): one hop
+            // to a blocking thread per page, where sqlx would hop once per row.
+            let _turn = own.page_readers.acquire().await.map_err(|_| StoreError::Interrupted)?;
+            let reader = own.clone();
+            let read = tokio::task::spawn_blocking(move || reader.read_events(&sql, (after, limit)));
             return match read.await {
                 Ok(events) => events,
                 Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
