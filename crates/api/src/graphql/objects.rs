@@ -185,7 +185,7 @@ impl Challenge {
         f.push("d.challenge_id = ?", self.0.id.clone());
         visibility::restrict_doetanks(&mut f, "d", &viewer(ctx));
         let sql = format!("{DOETANK_SELECT}{} ORDER BY d.created_position", f.where_sql());
-        let rows: Vec<DoetankRow> = crate::sql::fetch_all(app.store.backend(), &sql, &f.args).await.gql()?;
+        let rows: Vec<DoetankRow> = crate::sql::fetch_small(&app.store, &sql, &f.args).await.gql()?;
         Ok(rows.into_iter().map(Doetank::live).collect())
     }
 }

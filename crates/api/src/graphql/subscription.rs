@@ -114,8 +114,11 @@ impl Subscription {
                         return Ok(None);
                     }
                     let sql_text = format!("{DOETANK_SELECT} WHERE d.id = $1");
-                    let row: Option<DoetankRow> =
-                        sql::fetch_optional(app.store.backend(), &sql_text, &[uuid.into()]).await.gql()?;
+                    let row: Option<DoetankRow> = sql::fetch_small(&app.store, &sql_text, &[uuid.into()])
+                        .await
+                        .gql()?
+                        .into_iter()
+                        .next();
                     row.map(|row| Some(Doetank::live(row)))
                         .ok_or_else(|| AppError::not_found("doetank", uuid))
                         .gql()
