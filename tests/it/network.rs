@@ -14,6 +14,7 @@ both_backends!(
     a_pilot_suspends_a_rule_only_with_a_mandate_and_an_end,
     a_charter_is_signed_once_per_signatory,
     a_reuse_pledge_is_fulfilled_once,
+    a_reuse_of_one_lesson_names_it,
     lineage_follows_the_rocket_both_ways_on_the_demo,
     the_timeline_tells_the_demo_history_in_order,
 );
@@ -477,6 +478,30 @@ async fn a_reuse_pledge_is_fulfilled_once(db: &TestDb) {
 }
 
 const LINEAGE: &str = "query($id: ID!) { lineage(id: $id) { root { kind label } nodes { kind id label distance } links { relation } } }";
+
+async fn a_reuse_of_one_lesson_names_it(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    doetank_api::demo::load(&app.app).await.expect("demo");
+    use doetank_api::demo::*;
+    let (doetank, lesson) = (demo_id(DOETANK_HACK_DE_OR), demo_id(0x510));
+    let input = json!({ "organisation": "Gemeente Zeist", "doetankId": doetank, "lessonId": lesson, "pledge": "Wij proberen andere vergadertijden" });
+    ok(&app, "reuseKnowledge", "ReuseKnowledgeInput", input).await;
+    let reuses = app
+        .data(
+            "{ reuses(fulfilled: false) { edges { node { organisation sourceLesson { id title } } } } }",
+            json!({}),
+        )
+        .await;
+    let taken = reuses["reuses"]["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .find(|e| e["node"]["organisation"] == "Gemeente Zeist")
+        .cloned();
+    let source = taken.map(|e| e["node"]["sourceLesson"].clone()).unwrap_or_default();
+    assert_eq!(source["id"], lesson.to_string(), "{reuses:#}");
+    assert_eq!(source["title"], "Jongeren willen wel, maar niet op dinsdagavond");
+}
 
 async fn lineage_follows_the_rocket_both_ways_on_the_demo(db: &TestDb) {
     let app = TestApp::spawn(db).await;
