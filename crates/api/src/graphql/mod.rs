@@ -79,7 +79,11 @@ fn kept_loader<L>(loader: L, kept: &Option<(KeptRows, Stamp)>) -> DataLoader<Kep
 where
     Kept<L>: async_graphql::dataloader::Loader<String>,
 {
-    DataLoader::new(Kept::new(loader, kept.clone()), tokio::spawn)
+    // No wait for more keys: the keys of one level of the query are all asked for in the same
+    // pass over its fields, before the spawned load runs, so the batches are as large as with
+    // async-graphql's default 1 ms wait (`RUST_LOG=doetank_api::graphql::loaders=debug` logs
+    // them), and a lone doetank query (three levels) no longer waits 3 ms: 7.4 → 4.3 ms.
+    DataLoader::new(Kept::new(loader, kept.clone()), tokio::spawn).delay(std::time::Duration::ZERO)
 }
 
 /// The schema in SDL, as `schema.graphql` holds it.
