@@ -219,6 +219,8 @@ async fn a_repeated_command_id_writes_nothing_new(db: &TestDb) {
         store.command_result(meta.command_id.expect("id")).await.expect("lookup").expect("seen");
     assert_eq!(stream_id, s.to_string());
     assert_eq!(recorded.last_position, first.last_position);
+    assert!(recorded.deduplicated);
+    assert!(store.command_result(Uuid::new_v4()).await.expect("lookup").is_none());
 
     let elsewhere = store.append(&stream(), ExpectedVersion::Any, &[event(2)], &meta).await;
     assert!(matches!(elsewhere, Err(StoreError::CommandIdReused { .. })), "{elsewhere:?}");

@@ -252,10 +252,28 @@ impl EventStore {
         &self,
         command_id: Uuid,
     ) -> Result<Option<(String, AppendResult)>, StoreError> {
+        const SELECT: &str =
+            "SELECT stream_id, stream_version, first_position, last_position FROM commands WHERE command_id = $1";
+        // Asked before deciding every command that carries an id: in this thread on a SQLite
+        // file (the id is the 16-byte blob sqlx writes).
+        let inline = self.read_inline(|conn| {
+            let mut statement = conn.prepare_cached(SELECT)?;
+            let found = statement.query_row([command_id.as_bytes().as_slice()], |row| {
+                let result = AppendResult {
+                    stream_version: row.get(1)?,
+                    first_position: row.get(2)?,
+                    last_position: row.get(3)?,
+                    deduplicated: true,
+                };
+                Ok((row.get(0)?, result))
+            });
+            rusqlite::OptionalExtension::optional(found)
+        });
+        if let Some(found) = inline {
+            return found;
+        }
         let row = on_pool!(&self.backend, pool => {
-            sqlx::query(
-                "SELECT stream_id, stream_version, first_position, last_position FROM commands WHERE command_id = $1",
-            )
+            sqlx::query(SELECT)
             .bind(command_id)
             .fetch_optional(pool)
             .await?
