@@ -252,28 +252,18 @@ impl EventStore {
         &self,
         command_id: Uuid,
     ) -> Result<Option<(String, AppendResult)>, StoreError> {
-        const SELECT: &str =
-            "SELECT stream_id, stream_version, first_position, last_position FROM commands WHERE command_id = $1";
         // Asked before deciding every command that carries an id: in this thread on a SQLite
         // file (the id is the 16-byte blob sqlx writes).
         let inline = self.read_inline(|conn| {
-            let mut statement = conn.prepare_cached(SELECT)?;
-            let found = statement.query_row([command_id.as_bytes().as_slice()], |row| {
-                let result = AppendResult {
-                    stream_version: row.get(1)?,
-                    first_position: row.get(2)?,
-                    last_position: row.get(3)?,
-                    deduplicated: true,
-                };
-                Ok((row.get(0)?, result))
-            });
+            let mut statement = conn.prepare_cached(COMMAND_BY_ID)?;
+            let found = statement.query_row([command_id.as_bytes().as_slice()], own_command_row);
             rusqlite::OptionalExtension::optional(found)
         });
         if let Some(found) = inline {
             return found;
         }
         let row = on_pool!(&self.backend, pool => {
-            sqlx::query(SELECT)
+            sqlx::query(COMMAND_BY_ID)
             .bind(command_id)
             .fetch_optional(pool)
             .await?
@@ -282,6 +272,22 @@ impl EventStore {
         });
         Ok(row)
     }
+}
+
+/// A command id's `commands` row; `$1` is position 1 on SQLite too, so both paths share it.
+const COMMAND_BY_ID: &str =
+    "SELECT stream_id, stream_version, first_position, last_position FROM commands WHERE command_id = $1";
+
+/// A `commands` row read on the store's own SQLite connections: the columns of
+/// [`COMMAND_BY_ID`], in order, as [`command_row`] reads them through sqlx.
+fn own_command_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(String, AppendResult)> {
+    let result = AppendResult {
+        stream_version: row.get(1)?,
+        first_position: row.get(2)?,
+        last_position: row.get(3)?,
+        deduplicated: true,
+    };
+    Ok((row.get(0)?, result))
 }
 
 /// A `commands` row: the stream a command id was used on and what its append returned.
@@ -382,23 +388,9 @@ fn write_sqlite_direct(
     }
     let mut seen: HashMap<Uuid, (String, AppendResult)> = HashMap::new();
     {
-        let mut command = tx.prepare_cached(
-            "SELECT stream_id, stream_version, first_position, last_position FROM commands WHERE command_id = ?1",
-        )?;
+        let mut command = tx.prepare_cached(COMMAND_BY_ID)?;
         for id in requests.iter().filter_map(|r| r.metadata.command_id) {
-            let row = command
-                .query_row([blob(&id)], |r| {
-                    Ok((
-                        r.get(0)?,
-                        AppendResult {
-                            stream_version: r.get(1)?,
-                            first_position: r.get(2)?,
-                            last_position: r.get(3)?,
-                            deduplicated: true,
-                        },
-                    ))
-                })
-                .optional()?;
+            let row = command.query_row([blob(&id)], own_command_row).optional()?;
             if let Some(row) = row {
                 seen.insert(id, row);
             }

@@ -74,11 +74,11 @@ impl EventStore {
     /// Up to `limit` events of the whole log after global position `after`, in order.
     pub async fn read_all(&self, after: i64, limit: i64) -> Result<Vec<RecordedEvent>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2");
-        if let Some(own) = self.own.clone() {
+        if let Some(own) = &self.own {
             // A page may be thousands of events (a rebuild, a projector catching up): one hop
             // to a blocking thread per page, where sqlx would hop once per row.
             let _turn = own.page_readers.acquire().await.map_err(|_| StoreError::Interrupted)?;
-            let reader = own.clone();
+            let reader = std::sync::Arc::clone(own);
             let read = tokio::task::spawn_blocking(move || reader.read_events(&sql, (after, limit)));
             return match read.await {
                 Ok(events) => events,
