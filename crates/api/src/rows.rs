@@ -150,6 +150,14 @@ pub struct KeyCount {
     pub count: i64,
 }
 
+read_model_row! {
+    /// A counter the read models' stamp is made of (`crate::stamp`).
+    pub struct CounterRow {
+        pub name: String,
+        pub position: i64,
+    }
+}
+
 /// `$start, $start+1, ...` for an IN list of `n` values.
 pub fn placeholders(start: usize, n: usize) -> String {
     (start..start + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")

@@ -141,8 +141,9 @@ impl rusqlite::ToSql for Arg {
     }
 }
 
-/// [`fetch_all`] for the small look-ups by key a request makes several of (the data loaders',
-/// a mutation's payload, a live doetank's update for each subscriber): on a SQLite file they run in the calling thread on the store's own connections, as a
+/// [`fetch_all`] for the small reads a request makes (the read models' stamp, look-ups by key:
+/// the data loaders', a mutation's payload, a live doetank's update for each subscriber): on a
+/// SQLite file they run in the calling thread on the store's own connections, as a
 /// hop to sqlx's connection thread per query (and a ping when the connection goes back) cost
 /// more than the look-up itself. Large reads (a search that ranks every match) stay on the
 /// pool, off the async threads.

@@ -11,6 +11,7 @@ use chrono::{NaiveDate, Utc};
 
 use crate::app::App;
 use crate::error::AppError;
+use crate::rows::CounterRow;
 use crate::sql;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -27,16 +28,8 @@ impl Stamp {
         const COUNTERS: &str =
             "SELECT name, position FROM rm_checkpoint UNION ALL SELECT 'log_head', position FROM log_head";
         // Every query asks for it: on a SQLite file it is read in this thread.
-        let inline = app.store.read_inline(|conn| {
-            let mut statement = conn.prepare_cached(COUNTERS)?;
-            let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
-            rows.collect::<Result<Vec<(String, i64)>, _>>()
-        });
-        let counters = match inline {
-            Some(counters) => counters?,
-            None => sql::fetch_all(app.store.backend(), COUNTERS, &[]).await?,
-        };
-        let of = |name: &str| counters.iter().find(|(n, _)| n == name).map_or(0, |(_, p)| *p);
+        let counters: Vec<CounterRow> = sql::fetch_small(&app.store, COUNTERS, &[]).await?;
+        let of = |name: &str| counters.iter().find(|c| c.name == name).map_or(0, |c| c.position);
         Ok(Stamp {
             read_models: of("read_models"),
             personal_data: of("personal_data"),
