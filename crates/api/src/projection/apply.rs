@@ -19,9 +19,25 @@ use crate::stmt;
 /// The statements that apply `event`: its aggregate's read model, then its line of the story
 /// (timeline and lineage). Events of unknown streams yield none.
 pub fn statements(event: &RecordedEvent) -> Result<Vec<Stmt>, CodecError> {
+    let Parts { mut models, story } = statements_in_parts(event)?;
+    models.extend(story);
+    Ok(models)
+}
+
+/// An event's statements, split by the tables they touch: neither part reads or writes a table
+/// of the other ([`story::TABLES`]), so a rebuild can apply the two on two connections at once.
+#[derive(Debug, Default)]
+pub struct Parts {
+    /// The aggregates' read models.
+    pub models: Vec<Stmt>,
+    /// The timeline and the lineage.
+    pub story: Vec<Stmt>,
+}
+
+pub fn statements_in_parts(event: &RecordedEvent) -> Result<Parts, CodecError> {
     let (t, v, p) = (&event.event_type, event.schema_version, &event.payload);
     let id = id_of(event);
-    let (mut out, chapter) = match event.stream_type.as_str() {
+    let (models, chapter) = match event.stream_type.as_str() {
         Member::STREAM_TYPE => {
             let e: MemberEvent = decode(t, v, p)?;
             let chapter = story::member(&e);
@@ -62,10 +78,9 @@ pub fn statements(event: &RecordedEvent) -> Result<Vec<Stmt>, CodecError> {
             let chapter = story::reuse(id, &e);
             (network::reuse(event, e), chapter)
         }
-        _ => return Ok(Vec::new()),
+        _ => return Ok(Parts::default()),
     };
-    out.extend(story::write(event, chapter));
-    Ok(out)
+    Ok(Parts { models, story: story::write(event, chapter) })
 }
 
 /// The aggregate id: the part of the stream id after `type-`.

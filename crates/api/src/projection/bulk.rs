@@ -13,8 +13,9 @@ use rusqlite::types::ValueRef;
 use sqlx::postgres::PgPool;
 use sqlx::{Connection, SqliteConnection, SqlitePool};
 
-use super::apply::statements;
+use super::apply::{statements_in_parts, Parts};
 use super::projector::READ_MODEL_TABLES;
+use super::story;
 use crate::error::AppError;
 use crate::sql::{RunBatch, Stmt};
 use crate::sqlite_direct::on_handle;
@@ -73,14 +74,62 @@ impl Drop for Scratch {
 /// Rebuilds every read model of `store` from its log; returns the position applied.
 pub async fn rebuild(store: &EventStore, progress: &(dyn Fn(i64) + Sync)) -> Result<i64, AppError> {
     let started = std::time::Instant::now();
-    let scratch = Scratch::create().await?;
-    let mut conn = scratch.connection().await?;
-    // Reading and decoding the next batch overlaps with SQLite applying this one.
-    let (batches, mut ready) = tokio::sync::mpsc::channel(2);
-    let reader = tokio::spawn(read_batches(store.clone(), batches));
+    // The aggregates' read models and the story touch disjoint tables: each part is projected
+    // into a scratch file of its own on its own connection, so SQLite works on two cores while
+    // a third task reads and decodes the next batch.
+    let (models, story) = (Scratch::create().await?, Scratch::create().await?);
+    let (mut models_conn, story_conn) = (models.connection().await?, story.connection().await?);
+    let (to_models, models_ready) = tokio::sync::mpsc::channel(2);
+    let (to_story, story_ready) = tokio::sync::mpsc::channel(2);
+    let reader = tokio::spawn(read_batches(store.clone(), to_models, to_story));
+    let story_applier = tokio::spawn(async move {
+        let mut conn = story_conn;
+        apply_all(&mut conn, story_ready, &|_| {}).await.map(|_| conn)
+    });
+    let applied = apply_all(&mut models_conn, models_ready, progress).await;
+    let story_conn = joined(story_applier, "the rebuild's story").await;
+    let read = joined(reader, "the rebuild's log reader").await;
+    let (applied, mut story_conn, ()) = (applied?, story_conn?, read?);
+    let projected = started.elapsed();
+    match store.backend() {
+        Backend::Sqlite(pool) => {
+            drop((models_conn, story_conn));
+            swap_into_sqlite(pool, &models, &story, applied).await?
+        }
+        Backend::Postgres(pool) => {
+            swap_into_postgres(pool, &mut models_conn, &mut story_conn, applied).await?
+        }
+    }
+    tracing::info!(
+        position = applied,
+        projected_ms = projected.as_millis() as u64,
+        swapped_ms = (started.elapsed() - projected).as_millis() as u64,
+        "read models rebuilt in scratch files and swapped in"
+    );
+    Ok(applied)
+}
+
+/// The outcome of a task of the rebuild; a panic goes on as a panic.
+async fn joined<T>(
+    task: tokio::task::JoinHandle<Result<T, AppError>>,
+    what: &'static str,
+) -> Result<T, AppError> {
+    match task.await {
+        Ok(outcome) => outcome,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(AppError::Interrupted(what)),
+    }
+}
+
+/// Applies every batch that arrives on `conn`, in one transaction: every page is written to
+/// the file once, at the end, rather than the busy ones (a doetank's row, the lineage nodes)
+/// again with every batch. Returns the last position applied.
+async fn apply_all(
+    conn: &mut SqliteConnection,
+    mut ready: tokio::sync::mpsc::Receiver<Batch>,
+    progress: &(dyn Fn(i64) + Sync),
+) -> Result<i64, AppError> {
     let mut applied = 0;
-    // One transaction: every page is written to the file once, at the end, rather than the
-    // busy ones (a doetank's row, the lineage nodes) again with every batch.
     sqlx::query("BEGIN").execute(&mut *conn).await?;
     while let Some(next) = ready.recv().await {
         let (last, batch) = next?;
@@ -89,56 +138,50 @@ pub async fn rebuild(store: &EventStore, progress: &(dyn Fn(i64) + Sync)) -> Res
         progress(applied);
     }
     sqlx::query("COMMIT").execute(&mut *conn).await?;
-    match reader.await {
-        Ok(()) => {}
-        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Err(_) => return Err(AppError::Interrupted("the rebuild's log reader")),
-    }
-    let projected = started.elapsed();
-    match store.backend() {
-        Backend::Sqlite(pool) => {
-            drop(conn);
-            swap_into_sqlite(pool, &scratch, applied).await?
-        }
-        Backend::Postgres(pool) => swap_into_postgres(pool, &mut conn, applied).await?,
-    }
-    tracing::info!(
-        position = applied,
-        projected_ms = projected.as_millis() as u64,
-        swapped_ms = (started.elapsed() - projected).as_millis() as u64,
-        "read models rebuilt in a scratch file and swapped in"
-    );
     Ok(applied)
 }
 
 type Batch = Result<(i64, Vec<Stmt>), AppError>;
 
-/// Reads the log in batches and turns each into its statements, until the head or an error.
-async fn read_batches(store: EventStore, batches: tokio::sync::mpsc::Sender<Batch>) {
+/// Reads the log in batches and hands each part's statements to its applier, until the head
+/// or an error. A read error goes to the models' applier, which reports it; when either
+/// applier has stopped (it failed), reading stops too.
+async fn read_batches(
+    store: EventStore,
+    models: tokio::sync::mpsc::Sender<Batch>,
+    story: tokio::sync::mpsc::Sender<Batch>,
+) -> Result<(), AppError> {
     let mut after = 0;
-    while let Some(item) = next_batch(&store, after).await.transpose() {
-        let failed = match &item {
-            Ok((last, _)) => {
-                after = *last;
-                false
+    loop {
+        match next_batch(&store, after).await {
+            Ok(None) => return Ok(()),
+            Ok(Some((last, parts))) => {
+                after = last;
+                if models.send(Ok((last, parts.models))).await.is_err()
+                    || story.send(Ok((last, parts.story))).await.is_err()
+                {
+                    return Ok(());
+                }
             }
-            Err(_) => true,
-        };
-        // The receiver is gone only when applying failed; it reports that error.
-        if batches.send(item).await.is_err() || failed {
-            return;
+            Err(e) => {
+                let _ = models.send(Err(e)).await;
+                return Ok(());
+            }
         }
     }
 }
 
-/// The statements of the events after `after`, and the last position among them; `None` at
-/// the head.
-async fn next_batch(store: &EventStore, after: i64) -> Result<Option<(i64, Vec<Stmt>)>, AppError> {
+/// The statements of the events after `after`, in their two parts, and the last position
+/// among them; `None` at the head.
+async fn next_batch(store: &EventStore, after: i64) -> Result<Option<(i64, Parts)>, AppError> {
     let events = store.read_all(after, EVENTS_PER_BATCH).await?;
     let Some(last) = events.last().map(|e| e.position) else { return Ok(None) };
-    let mut batch = Vec::with_capacity(events.len() * 5);
+    let mut batch =
+        Parts { models: Vec::with_capacity(events.len() * 3), story: Vec::with_capacity(events.len() * 3) };
     for event in &events {
-        batch.extend(statements(event)?);
+        let Parts { models, story } = statements_in_parts(event)?;
+        batch.models.extend(models);
+        batch.story.extend(story);
     }
     Ok(Some((last, batch)))
 }
@@ -169,13 +212,31 @@ const FORGET_ERASED: &str =
     "DELETE FROM member_personal_data WHERE member_id IN (SELECT id FROM rm_members WHERE erased)";
 const SET_CHECKPOINT: &str = "UPDATE rm_checkpoint SET position = $1 WHERE name = 'read_models'";
 
-async fn swap_into_sqlite(pool: &SqlitePool, scratch: &Scratch, applied: i64) -> Result<(), AppError> {
+/// The scratch schema a table's rows are in, as `swap_into_sqlite` attaches them.
+fn scratch_of(table: &str) -> &'static str {
+    if story::TABLES.contains(&table) {
+        "scratch_story"
+    } else {
+        "scratch_models"
+    }
+}
+
+async fn swap_into_sqlite(
+    pool: &SqlitePool,
+    models: &Scratch,
+    story: &Scratch,
+    applied: i64,
+) -> Result<(), AppError> {
     let mut conn = pool.acquire().await?;
-    sqlx::query("ATTACH DATABASE $1 AS scratch")
-        .bind(scratch.path.display().to_string())
-        .execute(&mut *conn)
-        .await?;
+    let mut attached = Vec::new();
     let swapped = async {
+        for (scratch, schema) in [(models, "scratch_models"), (story, "scratch_story")] {
+            sqlx::query(&format!("ATTACH DATABASE $1 AS {schema}"))
+                .bind(scratch.path.display().to_string())
+                .execute(&mut *conn)
+                .await?;
+            attached.push(schema);
+        }
         let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
         // Indexes and triggers are dropped for the load and made again after it, within the
         // transaction: building an index from sorted rows once is far cheaper than keeping it up
@@ -186,7 +247,8 @@ async fn swap_into_sqlite(pool: &SqlitePool, scratch: &Scratch, applied: i64) ->
             sqlx::query(&format!("DELETE FROM main.{table}")).execute(&mut *tx).await?;
             let deleted = started.elapsed();
             // Both files were made by the same migrations: the columns are the same, in order.
-            sqlx::query(&format!("INSERT INTO main.{table} SELECT * FROM scratch.{table}"))
+            let scratch = scratch_of(table);
+            sqlx::query(&format!("INSERT INTO main.{table} SELECT * FROM {scratch}.{table}"))
                 .execute(&mut *tx)
                 .await?;
             tracing::debug!(
@@ -211,7 +273,11 @@ async fn swap_into_sqlite(pool: &SqlitePool, scratch: &Scratch, applied: i64) ->
     }
     .await;
     // Detach even after a failure: the connection goes back to the pool.
-    let detached = sqlx::query("DETACH DATABASE scratch").execute(&mut *conn).await;
+    let mut detached = Ok(());
+    for schema in attached {
+        let outcome = sqlx::query(&format!("DETACH DATABASE {schema}")).execute(&mut *conn).await;
+        detached = detached.and(outcome.map(drop));
+    }
     swapped?;
     detached?;
     Ok(())
@@ -219,7 +285,8 @@ async fn swap_into_sqlite(pool: &SqlitePool, scratch: &Scratch, applied: i64) ->
 
 async fn swap_into_postgres(
     pool: &PgPool,
-    scratch: &mut SqliteConnection,
+    models: &mut SqliteConnection,
+    story: &mut SqliteConnection,
     applied: i64,
 ) -> Result<(), AppError> {
     let mut tx = pool.begin_write().await?;
@@ -238,6 +305,7 @@ async fn swap_into_postgres(
         .fetch_all(&mut *tx)
         .await?;
         let list = columns.join(", ");
+        let scratch = if story::TABLES.contains(table) { &mut *story } else { &mut *models };
         let mut after_rowid = 0;
         loop {
             let (chunk, last_rowid) = copy_text(scratch, table, &list, columns.len(), after_rowid).await?;

@@ -274,6 +274,9 @@ pub fn reuse(id: &str, event: &KnowledgeReuseEvent) -> Chapter {
     }
 }
 
+/// The tables the story's statements touch, and no other statement does.
+pub const TABLES: &[&str] = &["rm_lineage_nodes", "rm_lineage_links", "rm_timeline", "rm_stream_clock"];
+
 /// The statements that write a chapter for `event`.
 pub fn write(e: &RecordedEvent, c: Chapter) -> Vec<Stmt> {
     let kind = e.stream_type.clone();
