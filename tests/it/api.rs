@@ -14,6 +14,7 @@ both_backends!(
     bad_input_is_a_typed_error_never_a_500,
     lists_filter_and_paginate_as_relay_connections,
     the_demo_history_loads,
+    one_text_asked_with_other_variables_answers_each,
 );
 
 pub async fn register(app: &TestApp, name: &str, organisation: &str, sector: &str) -> String {
@@ -569,6 +570,38 @@ async fn lists_filter_and_paginate_as_relay_connections(db: &TestDb) {
         .data("{ members(organisation: \"TNO\") { totalCount edges { node { name } } } }", json!({}))
         .await;
     assert_eq!(members["members"]["totalCount"], 1);
+}
+
+/// A text asked again is served from its kept parse (from its second sighting on): each answer
+/// must still follow its own variables, with and without kept answers, and a text that does not
+/// parse must keep failing as a syntax error.
+async fn one_text_asked_with_other_variables_answers_each(db: &TestDb) {
+    let keeping = TestApp::spawn(db).await;
+    let organisations = ["Gemeente Zwolle", "Provincie Utrecht", "UWV"];
+    let mut ids = Vec::new();
+    for (n, organisation) in organisations.iter().enumerate() {
+        ids.push(register(&keeping, &format!("Lid {n}"), organisation, "PUBLIC").await);
+    }
+    let computing = TestApp::spawn_app(
+        keeping.app.clone(),
+        doetank_api::server::ServerConfig { keep: false, ..doetank_api::server::ServerConfig::default() },
+    )
+    .await;
+    let text = "query($id: ID!) { member(id: $id) { id organisation } }";
+    for app in [&keeping, &computing] {
+        for round in 0..3 {
+            for (id, organisation) in ids.iter().zip(organisations) {
+                let data = app.data(text, json!({ "id": id })).await;
+                assert_eq!(data["member"]["id"], id.as_str(), "round {round}");
+                assert_eq!(data["member"]["organisation"], organisation, "round {round}");
+            }
+        }
+        for _ in 0..3 {
+            let body = app.gql("{ member(id: ", json!({})).await;
+            let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+            assert!(message.contains("expected"), "a syntax error each time: {body}");
+        }
+    }
 }
 
 async fn the_demo_history_loads(db: &TestDb) {

@@ -17,12 +17,61 @@ use crate::Options;
 
 const CONNECTIONS: usize = 64;
 
-/// Loads the server with `body` from 64 connections; with `fresh`, each request is made a
-/// different question (a numbered comment in the query text) so no kept answer serves it.
+/// How the requests of one load differ from each other.
+#[derive(Clone)]
+enum Asking {
+    /// The same text and variables each time: a kept answer serves them.
+    Repeated,
+    /// Each a different text (a numbered comment): nothing parsed or answered before serves it.
+    NewText,
+    /// The same text, each request about another of these doetanks (`$id`), as a dashboard
+    /// going through them asks: the parsed text can be kept, the answer cannot.
+    EachDoetank(Arc<Vec<String>>),
+}
+
+impl Asking {
+    /// The body of the `n`th request.
+    fn body(&self, body: &serde_json::Value, n: usize) -> String {
+        match self {
+            Asking::Repeated => body.to_string(),
+            Asking::NewText => {
+                let mut body = body.clone();
+                body["query"] = format!("{} # {n}", body["query"].as_str().unwrap_or_default()).into();
+                body.to_string()
+            }
+            Asking::EachDoetank(ids) => {
+                let mut body = body.clone();
+                body["variables"]["id"] = ids[n % ids.len()].clone().into();
+                body.to_string()
+            }
+        }
+    }
+}
+
+/// The ids of up to 100 doetanks anyone may see.
+async fn public_doetanks(url: &str) -> anyhow::Result<Vec<String>> {
+    let page: serde_json::Value = reqwest::Client::new()
+        .post(url)
+        .json(&json!({ "query": "{ doetanks(first: 100) { edges { node { id } } } }" }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let ids: Vec<String> = page["data"]["doetanks"]["edges"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|edge| edge["node"]["id"].as_str().map(str::to_string))
+        .collect();
+    anyhow::ensure!(!ids.is_empty(), "no public doetanks to ask about: {page}");
+    Ok(ids)
+}
+
+/// Loads the server with requests made from `body` as `asking` says, from 64 connections.
 async fn load(
     url: &str,
     body: serde_json::Value,
-    fresh: bool,
+    asking: Asking,
     duration: Duration,
 ) -> anyhow::Result<crate::report::Stats> {
     let client = reqwest::Client::builder().pool_max_idle_per_host(CONNECTIONS).build()?;
@@ -32,19 +81,12 @@ async fn load(
     let tasks: Vec<_> = (0..CONNECTIONS)
         .map(|_| {
             let (client, body, url, asked) = (client.clone(), body.clone(), url.to_string(), asked.clone());
+            let asking = asking.clone();
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
-                let same = body.to_string();
                 while started.elapsed() < duration {
-                    let text = if fresh {
-                        let n = asked.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let mut body = (*body).clone();
-                        body["query"] =
-                            format!("{} # {n}", body["query"].as_str().unwrap_or_default()).into();
-                        body.to_string()
-                    } else {
-                        same.clone()
-                    };
+                    let n = asked.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let text = asking.body(&body, n);
                     let sent = Instant::now();
                     let response = client
                         .post(&url)
@@ -94,7 +136,7 @@ pub async fn run(backend: &Backend, o: &Options, report: &mut Report) -> anyhow:
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     let name = backend.name();
-    let trivial = load(&url, json!({ "query": "{ __typename }" }), true, o.duration()).await?;
+    let trivial = load(&url, json!({ "query": "{ __typename }" }), Asking::NewText, o.duration()).await?;
     report.add(
         "query",
         name,
@@ -112,25 +154,47 @@ pub async fn run(backend: &Backend, o: &Options, report: &mut Report) -> anyhow:
     // One topic in twenty (~5% of the lessons), and a word every lesson has (the worst case).
     let topic = search("werkgevers koppels");
     let every = search("werkt");
+    let doetanks = Asking::EachDoetank(Arc::new(public_doetanks(&url).await?));
     let questions = [
-        ("doetank by id, 64 conns, computed each time (--no-keep)", &computed_url, by_id.clone(), true),
-        ("doetank by id, 64 conns, each a new question (kept rows)", &url, by_id.clone(), true),
-        ("doetank by id, 64 conns, repeated (kept answer)", &url, by_id, false),
-        ("lesson search for a topic, 64 conns, computed each time", &computed_url, topic.clone(), true),
-        ("lesson search for a topic, 64 conns, repeated (kept answer)", &url, topic, false),
+        (
+            "doetank by id, 64 conns, computed each time (--no-keep)",
+            &computed_url,
+            by_id.clone(),
+            Asking::NewText,
+        ),
+        (
+            "doetank by id, 64 conns, computed, same text for 100 doetanks (--no-keep)",
+            &computed_url,
+            by_id.clone(),
+            doetanks,
+        ),
+        ("doetank by id, 64 conns, each a new question (kept rows)", &url, by_id.clone(), Asking::NewText),
+        ("doetank by id, 64 conns, repeated (kept answer)", &url, by_id, Asking::Repeated),
+        (
+            "lesson search for a topic, 64 conns, computed each time",
+            &computed_url,
+            topic.clone(),
+            Asking::NewText,
+        ),
+        ("lesson search for a topic, 64 conns, repeated (kept answer)", &url, topic, Asking::Repeated),
         (
             "lesson search, every lesson matches, 64 conns, computed each time",
             &computed_url,
             every.clone(),
-            true,
+            Asking::NewText,
         ),
-        ("lesson search, every lesson matches, 64 conns, repeated (kept answer)", &url, every, false),
+        (
+            "lesson search, every lesson matches, 64 conns, repeated (kept answer)",
+            &url,
+            every,
+            Asking::Repeated,
+        ),
     ];
     let asked = questions
         .into_iter()
         .filter(|(subject, ..)| o.only.as_ref().is_none_or(|only| subject.contains(only.as_str())));
-    for (subject, url, body, fresh) in asked {
-        let s = load(url, body, fresh, o.duration()).await?;
+    for (subject, url, body, asking) in asked {
+        let s = load(url, body, asking, o.duration()).await?;
         report.add(
             "query",
             name,

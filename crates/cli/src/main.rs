@@ -50,7 +50,8 @@ enum Command {
         #[arg(long)]
         demo: bool,
         /// Compute every query from the database: keep no answers or rows between requests
-        /// (for a node short of memory, or to measure execution itself).
+        /// (for a node short of memory, or to measure execution itself). Parsed query texts are
+        /// still kept (at most 512): they do not depend on the data.
         #[arg(long)]
         no_keep: bool,
         #[command(flatten)]

@@ -2,6 +2,7 @@
 //! WebSocket, the log as NDJSON, and a health check.
 
 mod answers;
+mod documents;
 mod log;
 mod ws;
 
@@ -25,6 +26,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
 use self::answers::{Answers, Question};
+use self::documents::Documents;
 use crate::app::App;
 use crate::auth::{Auth, Viewer};
 use crate::error::AppError;
@@ -44,7 +46,8 @@ pub struct ServerConfig {
     /// How bearer tokens are verified (and, with a secret, minted).
     pub auth: Auth,
     /// Keep answers to queries and the rows their loaders read between requests, served while
-    /// the read models' stamp holds. Off, every query is computed from the database.
+    /// the read models' stamp holds. Off, every query is computed from the database. Parsed
+    /// query texts are kept either way: they do not depend on the data.
     pub keep: bool,
 }
 
@@ -71,6 +74,7 @@ struct ServerState {
     config: ServerConfig,
     answers: Answers,
     kept_rows: KeptRows,
+    documents: Documents,
 }
 
 pub fn router(app: App, config: ServerConfig) -> Router {
@@ -89,6 +93,7 @@ pub fn router(app: App, config: ServerConfig) -> Router {
             config,
             answers: Answers::default(),
             kept_rows: KeptRows::default(),
+            documents: Documents::default(),
         })
 }
 
@@ -109,13 +114,18 @@ async fn graphql(State(state): State<ServerState>, headers: HeaderMap, request: 
         GraphQLResponse::from(response).into_response()
     };
     if !state.config.keep {
+        state.documents.attach(&mut request);
         return computed(request, viewer).await;
     }
     let question = Question::new(&request, &viewer);
     // Only queries are kept, so mutations pay neither the stamp read nor a lookup; a question
     // already kept is a query, so a hit is not parsed again.
-    if !state.answers.knows(&question) && !answers::is_query(&mut request) {
-        return computed(request, viewer).await;
+    let known = state.answers.knows(&question);
+    if !known {
+        state.documents.attach(&mut request);
+        if !answers::is_query(&mut request) {
+            return computed(request, viewer).await;
+        }
     }
     let stamp = match Stamp::read(&state.app).await {
         Ok(stamp) => stamp,
@@ -123,6 +133,9 @@ async fn graphql(State(state): State<ServerState>, headers: HeaderMap, request: 
     };
     if let Some(answer) = state.answers.get(stamp, &question) {
         return answer_response(answer);
+    }
+    if known {
+        state.documents.attach(&mut request);
     }
     let kept = Some((state.kept_rows.clone(), stamp));
     let response = state.schema.execute(request_loaders(&state.app, kept, request).data(viewer)).await;
