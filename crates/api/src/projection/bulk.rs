@@ -131,8 +131,7 @@ async fn apply_all(
 ) -> Result<i64, AppError> {
     let mut applied = 0;
     sqlx::query("BEGIN").execute(&mut *conn).await?;
-    while let Some(next) = ready.recv().await {
-        let (last, batch) = next?;
+    while let Some((last, batch)) = ready.recv().await {
         conn.run_batch(&batch).await?;
         applied = last;
         progress(applied);
@@ -141,34 +140,27 @@ async fn apply_all(
     Ok(applied)
 }
 
-type Batch = Result<(i64, Vec<Stmt>), AppError>;
+/// The last position of a batch of events, and one part's statements for them.
+type Batch = (i64, Vec<Stmt>);
 
-/// Reads the log in batches and hands each part's statements to its applier, until the head
-/// or an error. A read error goes to the models' applier, which reports it; when either
-/// applier has stopped (it failed), reading stops too.
+/// Reads the log in batches and hands each part's statements to its applier, until the head.
+/// A read error is this task's outcome: the appliers see their channels close and finish, and
+/// the rebuild reports the error without swapping anything in.
 async fn read_batches(
     store: EventStore,
     models: tokio::sync::mpsc::Sender<Batch>,
     story: tokio::sync::mpsc::Sender<Batch>,
 ) -> Result<(), AppError> {
     let mut after = 0;
-    loop {
-        match next_batch(&store, after).await {
-            Ok(None) => return Ok(()),
-            Ok(Some((last, parts))) => {
-                after = last;
-                if models.send(Ok((last, parts.models))).await.is_err()
-                    || story.send(Ok((last, parts.story))).await.is_err()
-                {
-                    return Ok(());
-                }
-            }
-            Err(e) => {
-                let _ = models.send(Err(e)).await;
-                return Ok(());
-            }
+    while let Some((last, parts)) = next_batch(&store, after).await? {
+        after = last;
+        // A receiver is gone only when its applier failed; the applier reports that error.
+        if models.send((last, parts.models)).await.is_err() || story.send((last, parts.story)).await.is_err()
+        {
+            break;
         }
     }
+    Ok(())
 }
 
 /// The statements of the events after `after`, in their two parts, and the last position
