@@ -84,9 +84,9 @@ pub async fn rebuild(store: &EventStore, progress: &(dyn Fn(i64) + Sync)) -> Res
     let reader = tokio::spawn(read_batches(store.clone(), to_models, to_story));
     let story_applier = tokio::spawn(async move {
         let mut conn = story_conn;
-        apply_all(&mut conn, story_ready, &|_| {}).await.map(|_| conn)
+        apply_all(&mut conn, story_ready, "story", &|_| {}).await.map(|_| conn)
     });
-    let applied = apply_all(&mut models_conn, models_ready, progress).await;
+    let applied = apply_all(&mut models_conn, models_ready, "models", progress).await;
     let story_conn = joined(story_applier, "the rebuild's story").await;
     let read = joined(reader, "the rebuild's log reader").await;
     let (applied, mut story_conn, ()) = (applied?, story_conn?, read?);
@@ -127,16 +127,22 @@ async fn joined<T>(
 async fn apply_all(
     conn: &mut SqliteConnection,
     mut ready: tokio::sync::mpsc::Receiver<Batch>,
+    part: &'static str,
     progress: &(dyn Fn(i64) + Sync),
 ) -> Result<i64, AppError> {
-    let mut applied = 0;
+    let (mut applied, mut statements, mut busy) = (0, 0, std::time::Duration::ZERO);
     sqlx::query("BEGIN").execute(&mut *conn).await?;
     while let Some((last, batch)) = ready.recv().await {
+        let started = std::time::Instant::now();
         conn.run_batch(&batch).await?;
+        busy += started.elapsed();
+        statements += batch.len();
         applied = last;
         progress(applied);
     }
     sqlx::query("COMMIT").execute(&mut *conn).await?;
+    // Which part keeps the other (and the reader) waiting.
+    tracing::debug!(part, statements, busy_ms = busy.as_millis() as u64, "part applied");
     Ok(applied)
 }
 
