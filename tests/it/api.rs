@@ -434,6 +434,36 @@ async fn a_repeated_command_id_returns_the_first_result(db: &TestDb) {
     assert_eq!(app.head().await, head, "the retry wrote nothing");
     let member = app.data("query($id: ID!) { member(id: $id) { name } }", json!({ "id": id })).await;
     assert_eq!(member["member"]["name"], "Eerste", "a retry rewrote the personal data");
+
+    // Without an id, the command id names the new member and the new challenge, so a retry
+    // finds the first result (a fresh id would be a stream that never saw the key).
+    let mutations = [
+        (
+            "registerMember",
+            "RegisterMemberInput",
+            "member",
+            json!({ "name": "Zonder id", "organisation": "TNO", "sector": "PUBLIC" }),
+        ),
+        (
+            "raiseChallenge",
+            "RaiseChallengeInput",
+            "challenge",
+            json!({ "title": "Zonder id", "description": "Opnieuw gestuurd", "raisedBy": lead, "origin": { "kind": "OWN_FRUSTRATION" } }),
+        ),
+    ];
+    for (mutation, input_type, entity, mut input) in mutations {
+        input["commandId"] = uuid::Uuid::new_v4().to_string().into();
+        let query = format!(
+            "mutation($input: {input_type}!) {{ {mutation}(input: $input) {{ {entity} {{ id }} result {{ position deduplicated }} }} }}"
+        );
+        let first = app.data(&query, json!({ "input": input })).await[mutation].clone();
+        let head = app.head().await;
+        let again = app.data(&query, json!({ "input": input })).await[mutation].clone();
+        assert_eq!(again["result"]["deduplicated"], true, "{mutation}: {again:#}");
+        assert_eq!(again[entity]["id"], first[entity]["id"], "{mutation}");
+        assert_eq!(again[entity]["id"], input["commandId"], "{mutation}");
+        assert_eq!(app.head().await, head, "{mutation}: the retry wrote nothing");
+    }
 }
 
 async fn bad_input_is_a_typed_error_never_a_500(db: &TestDb) {

@@ -40,10 +40,14 @@ pub(super) fn app<'a>(ctx: &'a Context<'_>) -> Result<&'a App> {
     ctx.data::<App>()
 }
 
-pub(super) fn new_or(field: &str, id: &Option<ID>) -> Result<Uuid> {
-    match id {
-        Some(id) => parse_id(field, id).gql(),
-        None => Ok(Uuid::new_v4()),
+/// A new entity's id: the one given, else the command id, else a fresh one. Taking the command
+/// id means a retry with the same idempotency key names the same entity, so it finds the first
+/// result instead of a new id whose stream never saw that key.
+pub(super) fn new_or(field: &str, id: &Option<ID>, control: &CommandControl) -> Result<Uuid> {
+    match (id, &control.command_id) {
+        (Some(id), _) => parse_id(field, id).gql(),
+        (None, Some(command_id)) => parse_id("commandId", command_id).gql(),
+        (None, None) => Ok(Uuid::new_v4()),
     }
 }
 
@@ -127,7 +131,8 @@ async fn doetank_payload(app: &App, outcome: CommandOutcome) -> Result<DoetankPa
 
 #[derive(InputObject)]
 pub struct RegisterMemberInput {
-    /// Chosen by the client for idempotent retries; a new one is made when absent.
+    /// The new id. Without it, the `commandId` when one is given (so a retry names the same
+    /// thing and gets the first result), else a fresh one.
     pub id: Option<ID>,
     /// Personal data: kept outside the event log and erased for good by `eraseMember`.
     pub name: String,
@@ -202,6 +207,8 @@ impl ChallengeOriginInput {
 
 #[derive(InputObject)]
 pub struct RaiseChallengeInput {
+    /// The new id. Without it, the `commandId` when one is given (so a retry names the same
+    /// thing and gets the first result), else a fresh one.
     pub id: Option<ID>,
     pub title: String,
     pub description: String,
@@ -229,6 +236,8 @@ pub struct FindCommissionerInput {
 
 #[derive(InputObject)]
 pub struct FormDoetankInput {
+    /// The new id. Without it, the `commandId` when one is given (so a retry names the same
+    /// thing and gets the first result), else a fresh one.
     pub id: Option<ID>,
     pub name: String,
     pub challenge_id: ID,
@@ -308,6 +317,8 @@ pub struct ConsultExpertInput {
 #[derive(InputObject)]
 pub struct RecordLessonInput {
     pub doetank_id: ID,
+    /// The new id. Without it, the `commandId` when one is given (so a retry names the same
+    /// thing and gets the first result), else a fresh one.
     pub lesson_id: Option<ID>,
     /// A member or the coach of the doetank (rule 4): the signed-in member; defaults to them.
     pub recorded_by: Option<ID>,
@@ -359,7 +370,7 @@ impl Mutation {
     async fn register_member(&self, ctx: &Context<'_>, input: RegisterMemberInput) -> Result<MemberPayload> {
         viewer(ctx).require_facilitator().gql()?;
         let app = app(ctx)?;
-        let member_id = new_or("id", &input.id)?;
+        let member_id = new_or("id", &input.id, &input.control)?;
         let personal = PersonalData { name: input.name, email: input.email };
         let outcome = app
             .register_member(
@@ -429,7 +440,7 @@ impl Mutation {
     ) -> Result<ChallengePayload> {
         viewer(ctx).require_self_or_facilitator(id("raisedBy", &input.raised_by)?).gql()?;
         let app = app(ctx)?;
-        let challenge_id = new_or("id", &input.id)?;
+        let challenge_id = new_or("id", &input.id, &input.control)?;
         let raised_by = id("raisedBy", &input.raised_by)?;
         app.innovator(raised_by).await.gql()?;
         let origin = input.origin.into_domain()?;
@@ -477,7 +488,7 @@ impl Mutation {
     async fn form_doetank(&self, ctx: &Context<'_>, input: FormDoetankInput) -> Result<DoetankPayload> {
         viewer(ctx).require_self_or_facilitator(id("leadId", &input.lead_id)?).gql()?;
         let app = app(ctx)?;
-        let doetank_id = new_or("id", &input.id)?;
+        let doetank_id = new_or("id", &input.id, &input.control)?;
         let members = input.member_ids.iter().map(|m| id("memberIds", m)).collect::<Result<Vec<_>>>()?;
         let outcome = app
             .form_doetank(
@@ -584,7 +595,7 @@ impl Mutation {
 
     async fn record_lesson(&self, ctx: &Context<'_>, input: RecordLessonInput) -> Result<DoetankPayload> {
         let lesson = NewLesson {
-            lesson_id: new_or("lessonId", &input.lesson_id)?,
+            lesson_id: new_or("lessonId", &input.lesson_id, &input.control)?,
             recorded_by: recorder(ctx, &input.recorded_by)?,
             phase: input.phase.map(Into::into),
             kind: input.kind.into(),

@@ -35,6 +35,8 @@ impl From<CommandOutcome> for NetworkPayload {
 
 #[derive(InputObject)]
 pub struct ScheduleCafeInput {
+    /// The new id. Without it, the `commandId` when one is given (so a retry names the same
+    /// thing and gets the first result), else a fresh one.
     pub id: Option<ID>,
     pub title: String,
     pub date: NaiveDate,
@@ -72,6 +74,8 @@ pub struct CancelCafeInput {
 
 #[derive(InputObject)]
 pub struct ScheduleIdeationEventInput {
+    /// The new id. Without it, the `commandId` when one is given (so a retry names the same
+    /// thing and gets the first result), else a fresh one.
     pub id: Option<ID>,
     pub name: String,
     pub central_question: String,
@@ -84,6 +88,8 @@ pub struct ScheduleIdeationEventInput {
 #[derive(InputObject)]
 pub struct SubmitIdeaInput {
     pub ideation_event_id: ID,
+    /// The new id. Without it, the `commandId` when one is given (so a retry names the same
+    /// thing and gets the first result), else a fresh one.
     pub idea_id: Option<ID>,
     pub title: String,
     pub description: String,
@@ -157,6 +163,8 @@ pub enum PilotOutcomeInput {
 
 #[derive(InputObject)]
 pub struct ProposePilotInput {
+    /// The new id. Without it, the `commandId` when one is given (so a retry names the same
+    /// thing and gets the first result), else a fresh one.
     pub id: Option<ID>,
     pub hindering_rule: String,
     pub alternative: String,
@@ -207,6 +215,8 @@ pub struct ConcludePilotInput {
 
 #[derive(InputObject)]
 pub struct PublishCharterInput {
+    /// The new id. Without it, the `commandId` when one is given (so a retry names the same
+    /// thing and gets the first result), else a fresh one.
     pub id: Option<ID>,
     pub title: String,
     pub text: String,
@@ -227,6 +237,8 @@ pub struct SignCharterInput {
 
 #[derive(InputObject)]
 pub struct ReuseKnowledgeInput {
+    /// The new id. Without it, the `commandId` when one is given (so a retry names the same
+    /// thing and gets the first result), else a fresh one.
     pub id: Option<ID>,
     pub organisation: String,
     pub doetank_id: ID,
@@ -267,7 +279,7 @@ pub struct NetworkMutation;
 impl NetworkMutation {
     async fn schedule_cafe(&self, ctx: &Context<'_>, input: ScheduleCafeInput) -> Result<NetworkPayload> {
         facilitator(ctx)?;
-        let cafe_id = new_or("id", &input.id)?;
+        let cafe_id = new_or("id", &input.id, &input.control)?;
         run::<Cafe>(ctx, cafe_id, &input.control, |c| {
             c.schedule(cafe_id, &input.title, input.date, &input.venue)
         })
@@ -306,7 +318,7 @@ impl NetworkMutation {
         input: ScheduleIdeationEventInput,
     ) -> Result<NetworkPayload> {
         facilitator(ctx)?;
-        let event_id = new_or("id", &input.id)?;
+        let event_id = new_or("id", &input.id, &input.control)?;
         run::<IdeationEvent>(ctx, event_id, &input.control, |e| {
             e.schedule(event_id, &input.name, &input.central_question, input.date, &input.venue)
         })
@@ -318,7 +330,7 @@ impl NetworkMutation {
         let viewer = viewer(ctx);
         viewer.require_signed_in().gql()?;
         let submitted_by = if viewer.is_facilitator() { None } else { viewer.member_id };
-        let idea_id = new_or("ideaId", &input.idea_id)?;
+        let idea_id = new_or("ideaId", &input.idea_id, &input.control)?;
         run::<IdeationEvent>(ctx, id("ideationEventId", &input.ideation_event_id)?, &input.control, |e| {
             e.submit_idea(idea_id, &input.title, &input.description, submitted_by)
         })
@@ -394,7 +406,7 @@ impl NetworkMutation {
         };
         viewer.require_self_or_facilitator(applicant_id).gql()?;
         app(ctx)?.innovator(applicant_id).await.gql()?;
-        let pilot_id = new_or("id", &input.id)?;
+        let pilot_id = new_or("id", &input.id, &input.control)?;
         let applicant = Applicant {
             member_id: applicant_id,
             function: ApplicantFunction::from(input.applicant_function),
@@ -446,7 +458,7 @@ impl NetworkMutation {
 
     async fn publish_charter(&self, ctx: &Context<'_>, input: PublishCharterInput) -> Result<NetworkPayload> {
         facilitator(ctx)?;
-        let charter_id = new_or("id", &input.id)?;
+        let charter_id = new_or("id", &input.id, &input.control)?;
         run::<Charter>(ctx, charter_id, &input.control, |c| {
             c.publish(charter_id, &input.title, &input.text, input.initiators.clone())
         })
@@ -490,7 +502,7 @@ impl NetworkMutation {
                 ReuseSource::Lesson { doetank_id, lesson_id }
             }
         };
-        let reuse_id = new_or("id", &input.id)?;
+        let reuse_id = new_or("id", &input.id, &input.control)?;
         run::<KnowledgeReuse>(ctx, reuse_id, &input.control, |r| {
             r.reuse(reuse_id, &input.organisation, source.clone(), &input.pledge)
         })
