@@ -15,6 +15,7 @@ both_backends!(
     lists_filter_and_paginate_as_relay_connections,
     the_demo_history_loads,
     one_text_asked_with_other_variables_answers_each,
+    concurrent_retries_of_a_registration_make_one_member,
 );
 
 pub async fn register(app: &TestApp, name: &str, organisation: &str, sector: &str) -> String {
@@ -600,6 +601,27 @@ async fn lists_filter_and_paginate_as_relay_connections(db: &TestDb) {
         .data("{ members(organisation: \"TNO\") { totalCount edges { node { name } } } }", json!({}))
         .await;
     assert_eq!(members["members"]["totalCount"], 1);
+}
+
+/// A client that sends its registration twice at once (a retry racing the first attempt) gets
+/// one member: both answers name it, one of them deduplicated, and one event was written.
+async fn concurrent_retries_of_a_registration_make_one_member(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let query = "mutation($input: RegisterMemberInput!) { registerMember(input: $input) { member { id name } result { position deduplicated } } }";
+    for round in 0..5 {
+        let command_id = uuid::Uuid::new_v4().to_string();
+        let input = json!({ "input": { "commandId": command_id, "name": "Tegelijk", "organisation": "TNO", "sector": "PUBLIC" } });
+        let head = app.head().await;
+        let (a, b) = tokio::join!(app.data(query, input.clone()), app.data(query, input.clone()));
+        let (a, b) = (&a["registerMember"], &b["registerMember"]);
+        assert_eq!(a["member"]["id"], command_id.as_str(), "round {round}");
+        assert_eq!(b["member"]["id"], command_id.as_str(), "round {round}");
+        assert_eq!(a["result"]["position"], b["result"]["position"], "round {round}");
+        assert_eq!(a["member"]["name"], "Tegelijk", "round {round}");
+        let deduplicated = [a, b].iter().filter(|r| r["result"]["deduplicated"] == true).count();
+        assert_eq!(deduplicated, 1, "round {round}: {a:#} {b:#}");
+        assert_eq!(app.head().await, head + 1, "round {round}: one event");
+    }
 }
 
 /// A text asked again is served from its kept parse (from its second sighting on): each answer

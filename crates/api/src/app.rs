@@ -112,9 +112,38 @@ impl App {
         Ok(first.map(|first| CommandOutcome { id, ..first }))
     }
 
+    /// `refused`, unless the command id was written on `id`'s stream in the meantime: a retry
+    /// racing its first attempt finds the stream changed (a conflict, or a rule such as "already
+    /// exists") by that very attempt, and must get its result like any later retry.
+    pub(crate) async fn unless_replayed<A: Aggregate>(
+        &self,
+        id: Uuid,
+        options: &CommandOptions,
+        refused: AppError,
+    ) -> Result<CommandOutcome, AppError> {
+        match self.replayed::<A>(id, options).await? {
+            Some(first) => Ok(first),
+            None => Err(refused),
+        }
+    }
+
     /// [`App::execute`] after its replay check: load, decide, append (deciding again on a
     /// concurrent write when the caller gave no expected version).
     pub(crate) async fn decide_and_append<A: Aggregate>(
+        &self,
+        id: Uuid,
+        options: &CommandOptions,
+        decide: impl Fn(&A) -> Result<Vec<A::Event>, DomainError>,
+    ) -> Result<CommandOutcome, AppError> {
+        match self.try_decide_and_append(id, options, decide).await {
+            Err(refused) if options.command_id.is_some() && refused.is_refusal() => {
+                self.unless_replayed::<A>(id, options, refused).await
+            }
+            outcome => outcome,
+        }
+    }
+
+    async fn try_decide_and_append<A: Aggregate>(
         &self,
         id: Uuid,
         options: &CommandOptions,

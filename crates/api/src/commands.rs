@@ -54,7 +54,8 @@ impl App {
             return Ok(first);
         }
         if self.load::<Member>(member_id).await?.1 > 0 {
-            return Err(doetank_domain::DomainError::AlreadyExists("member").into());
+            let exists = doetank_domain::DomainError::AlreadyExists("member").into();
+            return self.unless_replayed::<Member>(member_id, options, exists).await;
         }
         let backend = self.store.backend();
         sql::execute(

@@ -53,4 +53,10 @@ impl AppError {
     pub fn not_found(what: &'static str, id: impl ToString) -> Self {
         AppError::NotFound { what, id: id.to_string() }
     }
+
+    /// Whether a command was refused for the state of its stream (a rule, a concurrent write)
+    /// rather than for its input or a failure.
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, AppError::Domain(_) | AppError::VersionConflict { .. })
+    }
 }
