@@ -6,11 +6,10 @@
 
 use std::collections::hash_map::{Entry, HashMap};
 
-use rusqlite::types::ToSqlOutput;
 use sqlx::SqliteConnection;
 
 use crate::error::AppError;
-use crate::sql::{Arg, Stmt};
+use crate::sql::Stmt;
 
 /// Runs `work` on `conn`'s SQLite handle in this thread, inside whatever transaction `conn` has
 /// open. The one place that borrows sqlx's handle.
@@ -50,7 +49,7 @@ pub async fn execute_batch(conn: &mut SqliteConnection, batch: &[Stmt]) -> Resul
             };
             for (arg, index) in stmt.args.iter().zip(&entry.indexes) {
                 if let Some(index) = index {
-                    entry.statement.raw_bind_parameter(*index, value(arg))?;
+                    entry.statement.raw_bind_parameter(*index, arg)?;
                 }
             }
             entry.statement.raw_execute()?;
@@ -74,16 +73,5 @@ impl<'db> Prepared<'db> {
             .map(|n| statement.parameter_index(&format!("${n}")))
             .collect::<Result<_, _>>()?;
         Ok(Prepared { statement, indexes })
-    }
-}
-
-fn value(arg: &Arg) -> ToSqlOutput<'_> {
-    use rusqlite::types::{Value, ValueRef};
-    match arg {
-        Arg::Text(v) => ToSqlOutput::Borrowed(ValueRef::Text(v.as_bytes())),
-        Arg::OptText(Some(v)) => ToSqlOutput::Borrowed(ValueRef::Text(v.as_bytes())),
-        Arg::OptText(None) => ToSqlOutput::Owned(Value::Null),
-        Arg::Int(v) => ToSqlOutput::Owned(Value::Integer(*v)),
-        Arg::Bool(v) => ToSqlOutput::Owned(Value::Integer(i64::from(*v))),
     }
 }
