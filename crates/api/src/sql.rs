@@ -182,6 +182,15 @@ pub async fn fetch_small<T: AnyRow + OwnRow>(
     }
 }
 
+/// [`fetch_optional`] for a small read: the first row [`fetch_small`] returns, if any.
+pub async fn fetch_small_optional<T: AnyRow + OwnRow>(
+    store: &EventStore,
+    sql: &str,
+    args: &[Arg],
+) -> Result<Option<T>, AppError> {
+    Ok(fetch_small(store, sql, args).await?.into_iter().next())
+}
+
 pub async fn fetch_count(backend: &Backend, sql: &str, args: &[Arg]) -> Result<i64, sqlx::Error> {
     on_pool!(backend, pool => bind_args!(sqlx::query_scalar::<_, i64>(sql), args).fetch_one(pool).await)
 }

@@ -111,21 +111,21 @@ pub struct DoetankPayload {
 async fn member_payload(app: &App, outcome: CommandOutcome) -> Result<MemberPayload> {
     let sql_text = format!("{MEMBER_SELECT} WHERE m.id = $1");
     let row: Option<MemberRow> =
-        sql::fetch_small(&app.store, &sql_text, &[outcome.id.into()]).await.gql()?.into_iter().next();
+        sql::fetch_small_optional(&app.store, &sql_text, &[outcome.id.into()]).await.gql()?;
     Ok(MemberPayload { member: row.map(Member), result: outcome.into() })
 }
 
 async fn challenge_payload(app: &App, outcome: CommandOutcome) -> Result<ChallengePayload> {
     let sql_text = format!("{CHALLENGE_SELECT} WHERE id = $1");
     let row: Option<ChallengeRow> =
-        sql::fetch_small(&app.store, &sql_text, &[outcome.id.into()]).await.gql()?.into_iter().next();
+        sql::fetch_small_optional(&app.store, &sql_text, &[outcome.id.into()]).await.gql()?;
     Ok(ChallengePayload { challenge: row.map(Challenge), result: outcome.into() })
 }
 
 async fn doetank_payload(app: &App, outcome: CommandOutcome) -> Result<DoetankPayload> {
     let sql_text = format!("{DOETANK_SELECT} WHERE d.id = $1");
     let row: Option<DoetankRow> =
-        sql::fetch_small(&app.store, &sql_text, &[outcome.id.into()]).await.gql()?.into_iter().next();
+        sql::fetch_small_optional(&app.store, &sql_text, &[outcome.id.into()]).await.gql()?;
     Ok(DoetankPayload { doetank: row.map(Doetank::live), result: outcome.into() })
 }
 

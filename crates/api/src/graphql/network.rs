@@ -489,15 +489,13 @@ impl Reuse {
         if load_doetank(ctx, &self.0.source_doetank_id).await?.is_none() {
             return Ok(None);
         }
-        let row: Option<LessonRow> = sql::fetch_small(
+        let row: Option<LessonRow> = sql::fetch_small_optional(
             &app(ctx)?.store,
             &format!("{LESSON_SELECT} WHERE l.id = $1"),
             &[lesson_id.clone().into()],
         )
         .await
-        .gql()?
-        .into_iter()
-        .next();
+        .gql()?;
         Ok(row.map(|row| Lesson { row, rank: None }))
     }
     async fn pledge(&self) -> &str {

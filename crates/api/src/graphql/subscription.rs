@@ -114,11 +114,8 @@ impl Subscription {
                         return Ok(None);
                     }
                     let sql_text = format!("{DOETANK_SELECT} WHERE d.id = $1");
-                    let row: Option<DoetankRow> = sql::fetch_small(&app.store, &sql_text, &[uuid.into()])
-                        .await
-                        .gql()?
-                        .into_iter()
-                        .next();
+                    let row: Option<DoetankRow> =
+                        sql::fetch_small_optional(&app.store, &sql_text, &[uuid.into()]).await.gql()?;
                     row.map(|row| Some(Doetank::live(row)))
                         .ok_or_else(|| AppError::not_found("doetank", uuid))
                         .gql()
