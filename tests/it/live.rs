@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::api::{mutate, raise, register};
 use crate::both_backends;
-use crate::support::app::{facilitator, token};
+use crate::support::app::{facilitator, member, token};
 use crate::support::ws::{Incoming, LEGACY, MODERN};
 use crate::support::{TestApp, TestDb, WsClient};
 use doetank_api::auth::Role;
@@ -25,6 +25,7 @@ both_backends!(
     the_events_query_filters_and_pages_the_log,
     as_of_and_at_version_return_the_past,
     a_slow_subscriber_falls_back_to_the_log_and_holds_no_one_up,
+    subscribers_asking_the_same_from_now_share_one_execution,
 );
 
 const EVENTS: &str = "subscription($after: Int, $streams: [String!]) { events(after: $after, streams: $streams) { position streamId version type } }";
@@ -322,4 +323,94 @@ async fn a_slow_subscriber_falls_back_to_the_log_and_holds_no_one_up(db: &TestDb
     let head = app.head().await;
     let slow_positions = collect_positions(&mut slow, head).await;
     assert_eq!(slow_positions, (1..=head).collect::<Vec<_>>(), "the slow subscriber catches up from the log");
+}
+
+/// The events a subscriber hears up to `position`.
+async fn events_until(client: &mut WsClient, position: i64) -> Vec<Value> {
+    let mut heard: Vec<Value> = Vec::new();
+    while heard.last().and_then(|e| e["position"].as_i64()).unwrap_or(0) < position {
+        heard.push(client.next_data().await["events"].clone());
+    }
+    heard
+}
+
+/// `/healthz`'s count of shared executions and their subscribers, once it equals `want`.
+async fn shared_becomes(app: &TestApp, want: (u64, u64)) {
+    let mut seen = Value::Null;
+    for _ in 0..200 {
+        let health: Value =
+            app.http.get(app.url("/healthz")).send().await.expect("get").json().await.expect("json");
+        seen = health["sharedSubscriptions"].clone();
+        if (seen["executions"].as_u64(), seen["subscribers"].as_u64()) == (Some(want.0), Some(want.1)) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("shared subscriptions: want {want:?}, last seen {seen}");
+}
+
+async fn subscribers_asking_the_same_from_now_share_one_execution(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let lead = register(&app, "Anna", "Gemeente Utrecht", "PUBLIC").await;
+    let challenge = raise(&app, &lead).await;
+    let from_now = "subscription { events(streams: [\"doetank\"]) { position type } }";
+    let connect = |token: String| {
+        let app = &app;
+        async move {
+            let mut client = WsClient::connect(app, MODERN).await;
+            client.init(json!({ "token": token })).await;
+            client.subscribe("1", from_now, json!({})).await;
+            client
+        }
+    };
+    // Two facilitators' dashboards share one execution; an outside member, same text, has its own.
+    let mut first = connect(facilitator()).await;
+    let mut second = connect(facilitator()).await;
+    let mut outsider = connect(member(&Uuid::new_v4().to_string())).await;
+    shared_becomes(&app, (2, 3)).await;
+    // With `after`, a subscriber replays on its own cursor: not shared.
+    let mut replaying = WsClient::connect(&app, MODERN).await;
+    replaying.init(json!({ "token": facilitator() })).await;
+    replaying.subscribe("1", EVENTS, json!({ "after": 0, "streams": ["doetank"] })).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    shared_becomes(&app, (2, 3)).await;
+
+    // An informal doetank: its events reach the facilitators only (rule 5), shared or not.
+    let form = json!({ "name": "Gedeeld", "challengeId": challenge, "leadId": lead });
+    let formed = mutate(&app, "formDoetank", "FormDoetankInput", form).await;
+    let position = formed["data"]["formDoetank"]["result"]["position"].as_i64().expect("position");
+    let formed_at = position;
+    let heard = events_until(&mut first, position).await;
+    assert_eq!(heard[0]["type"], "DoetankFormed", "{heard:?}");
+    assert_eq!(events_until(&mut second, position).await, heard);
+    let replayed = events_until(&mut replaying, position).await;
+    assert_eq!(
+        replayed.iter().map(|e| &e["position"]).collect::<Vec<_>>(),
+        heard.iter().map(|e| &e["position"]).collect::<Vec<_>>()
+    );
+    assert!(outsider.next(Duration::from_millis(300)).await.is_none(), "an informal doetank's event leaked");
+
+    // One leaves; the other still hears. A late joiner hears from its joining on, like the rest.
+    first.close().await;
+    shared_becomes(&app, (2, 2)).await;
+    let mut late = connect(facilitator()).await;
+    shared_becomes(&app, (2, 3)).await;
+    let d = formed["data"]["formDoetank"]["doetank"]["id"].as_str().expect("id").to_string();
+    let commissioned = mutate(
+        &app,
+        "attachCommissioner",
+        "AttachCommissionerInput",
+        json!({ "doetankId": d, "organisation": "BZK" }),
+    )
+    .await;
+    let position =
+        commissioned["data"]["attachCommissioner"]["result"]["position"].as_i64().expect("position");
+    let heard = events_until(&mut second, position).await;
+    assert!(heard.iter().all(|e| e["position"].as_i64() > Some(formed_at)), "{heard:?}");
+    assert_eq!(events_until(&mut late, position).await, heard, "the late joiner hears what the others hear");
+    // When the last subscriber of an execution goes, so does the execution.
+    for client in [second, late, outsider] {
+        client.close().await;
+    }
+    shared_becomes(&app, (0, 0)).await;
 }

@@ -4,6 +4,7 @@
 mod answers;
 mod documents;
 mod log;
+mod shared_subscriptions;
 mod ws;
 
 use std::time::Duration;
@@ -27,6 +28,7 @@ use tower_http::trace::TraceLayer;
 
 use self::answers::{Answers, Question};
 use self::documents::Documents;
+use self::shared_subscriptions::SharedSubscriptions;
 use crate::app::App;
 use crate::auth::{Auth, Viewer};
 use crate::error::AppError;
@@ -75,6 +77,7 @@ struct ServerState {
     answers: Answers,
     kept_rows: KeptRows,
     documents: Documents,
+    shared: SharedSubscriptions,
 }
 
 pub fn router(app: App, config: ServerConfig) -> Router {
@@ -94,6 +97,7 @@ pub fn router(app: App, config: ServerConfig) -> Router {
             answers: Answers::default(),
             kept_rows: KeptRows::default(),
             documents: Documents::default(),
+            shared: SharedSubscriptions::default(),
         })
 }
 
@@ -169,7 +173,15 @@ async fn playground() -> Html<String> {
 async fn healthz(State(state): State<ServerState>) -> impl IntoResponse {
     match state.app.store.ping().await {
         Ok(()) => {
-            (StatusCode::OK, Json(json!({ "status": "ok", "backend": state.app.store.backend_name() })))
+            let shared = state.shared.stats();
+            (
+                StatusCode::OK,
+                Json(json!({
+                    "status": "ok",
+                    "backend": state.app.store.backend_name(),
+                    "sharedSubscriptions": shared,
+                })),
+            )
         }
         Err(err) => {
             tracing::warn!(error = %err, "health check failed");

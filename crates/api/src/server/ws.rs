@@ -15,6 +15,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
 
+use super::shared_subscriptions::SharingExecutor;
 use super::ServerState;
 use crate::auth::Viewer;
 use crate::error::AppError;
@@ -84,11 +85,12 @@ async fn serve_socket(socket: WebSocket, state: ServerState, protocol: WebSocket
             _ => None,
         })
     });
+    let executor = SharingExecutor { schema: state.schema.clone(), shared: state.shared.clone() };
     let app = state.app.clone();
     let auth = state.config.auth.clone();
     let (expiry_tx, mut expiry_rx) = tokio::sync::oneshot::channel::<chrono::DateTime<chrono::Utc>>();
-    let protocol_session = GqlWebSocket::new(state.schema.clone(), input, protocol).on_connection_init(
-        move |payload| async move {
+    let protocol_session =
+        GqlWebSocket::new(executor, input, protocol).on_connection_init(move |payload| async move {
             // Browsers cannot set headers on a WebSocket: the token travels in the payload.
             let viewer = match token_in(&payload) {
                 None => Viewer::anonymous(),
@@ -104,8 +106,7 @@ async fn serve_socket(socket: WebSocket, state: ServerState, protocol: WebSocket
             insert_loaders(&mut data, &app, None);
             data.insert(viewer);
             Ok(data)
-        },
-    );
+        });
     futures::pin_mut!(protocol_session);
 
     let mut initialised = false;
