@@ -11,14 +11,12 @@ use doetank_api::auth::{Auth, Role};
 use doetank_api::server::ServerConfig;
 use doetank_api::App;
 use doetank_store::EventStore;
-use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::Mutex;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::Message;
 
 use crate::db::Backend;
+use crate::fanout_client::Subscriber;
 use crate::report::Report;
 use crate::Options;
 
@@ -152,17 +150,14 @@ async fn one(backend: &Backend, o: &Options, subscribers: usize, limit: bool) ->
             let (addr, token, received, ready) =
                 (addr.clone(), token.clone(), received.clone(), ready.clone());
             connecting.push(tokio::spawn(async move {
-                let mut request = format!("ws://{addr}/graphql/ws").into_client_request()?;
-                request.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse()?);
-                let (mut socket, _) = tokio_tungstenite::connect_async(request).await?;
-                socket.send(Message::Text(json!({ "type": "connection_init", "payload": { "token": token } }).to_string().into())).await?;
-                socket.send(Message::Text(json!({ "type": "subscribe", "id": "1", "payload": { "query": "subscription { events { position } }" } }).to_string().into())).await?;
+                let mut socket = Subscriber::connect(&addr).await?;
+                socket.send(&json!({ "type": "connection_init", "payload": { "token": token } }).to_string()).await?;
+                socket.send(&json!({ "type": "subscribe", "id": "1", "payload": { "query": "subscription { events { position } }" } }).to_string()).await?;
                 anyhow::Ok(tokio::spawn(async move {
                     let mut mine = Vec::new();
                     let mut acked = false;
-                    while let Some(Ok(message)) = socket.next().await {
-                        let Message::Text(text) = message else { continue };
-                        let v: Value = serde_json::from_str(&text).unwrap_or_default();
+                    while let Ok(Some((text, at))) = socket.next_text().await {
+                        let v: Value = serde_json::from_slice(text).unwrap_or_default();
                         match v["type"].as_str() {
                             Some("connection_ack") if !acked => {
                                 acked = true;
@@ -170,11 +165,11 @@ async fn one(backend: &Backend, o: &Options, subscribers: usize, limit: bool) ->
                             }
                             Some("next") => {
                                 if let Some(p) = v["payload"]["data"]["events"]["position"].as_i64() {
-                                    mine.push((p, Instant::now()));
+                                    mine.push((p, at));
                                 }
                             }
                             Some("ping") => {
-                                let _ = socket.send(Message::Text(json!({ "type": "pong" }).to_string().into())).await;
+                                let _ = socket.send(&json!({ "type": "pong" }).to_string()).await;
                             }
                             _ => {}
                         }

@@ -5,6 +5,7 @@
 mod append;
 mod db;
 mod fanout;
+mod fanout_client;
 mod fanout_limit;
 mod peer;
 mod query;
