@@ -9,7 +9,7 @@ use doetank_store::EventStore;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::api::register;
+use crate::api::{mutate, raise, register};
 use crate::both_backends;
 use crate::projections::dump;
 use crate::support::app::facilitator;
@@ -19,7 +19,8 @@ use crate::support::{ServerProcess, TestApp, TestDb, WsClient};
 both_backends!(
     answers_kept_by_one_node_follow_writes_through_another,
     two_nodes_share_one_log_and_every_subscriber_sees_every_event_once,
-    kill_9_mid_write_loses_no_acknowledged_command
+    kill_9_mid_write_loses_no_acknowledged_command,
+    a_node_decides_on_what_another_node_wrote,
 );
 
 async fn post(
@@ -244,4 +245,42 @@ async fn kill_9_mid_write_loses_no_acknowledged_command(db: &TestDb) {
         streams.len()
     );
     assert_projections_equal_a_rebuild(db).await;
+}
+
+/// Node A keeps the doetank it formed to decide its next command on; node B writes to it in
+/// between. A's next commands see B's write: one that A's kept state would refuse (an expected
+/// version A has not seen) is decided again on the log, and one that would overwrite B's write
+/// is refused by the append and decided again.
+async fn a_node_decides_on_what_another_node_wrote(db: &TestDb) {
+    let a = TestApp::spawn(db).await;
+    let b = TestApp::spawn_app(
+        App::new(EventStore::connect(&db.url).await.expect("B's store")),
+        ServerConfig::default(),
+    )
+    .await;
+    let lead = register(&a, "Anna", "Gemeente Utrecht", "PUBLIC").await;
+    let challenge = raise(&a, &lead).await;
+    let form = json!({ "name": "Twee knopen", "challengeId": challenge, "leadId": lead });
+    let formed = mutate(&a, "formDoetank", "FormDoetankInput", form).await;
+    let d = formed["data"]["formDoetank"]["doetank"]["id"].as_str().expect("id").to_string();
+    let attach = |node: &'static str, organisation: &str, expected: Option<i64>| {
+        let input = json!({ "doetankId": d, "organisation": organisation, "expectedVersion": expected });
+        let node = if node == "a" { &a } else { &b };
+        mutate(node, "attachCommissioner", "AttachCommissionerInput", input)
+    };
+    let version =
+        |response: &Value| response["data"]["attachCommissioner"]["result"]["streamVersion"].clone();
+
+    assert_eq!(version(&attach("b", "BZK", Some(2)).await), 3, "B writes version 3");
+    let after_b = attach("a", "VWS", Some(3)).await;
+    assert_eq!(version(&after_b), 4, "A is held to B's version, not its own: {after_b}");
+    assert_eq!(version(&attach("b", "EZK", None).await), 5);
+    let overwrite = attach("a", "OCW", None).await;
+    assert_eq!(version(&overwrite), 6, "{overwrite}");
+    let stale = attach("a", "JenV", Some(4)).await;
+    assert_eq!(
+        stale["errors"][0]["extensions"]["code"], "VERSION_CONFLICT",
+        "a stale expected version is still refused"
+    );
+    assert_eq!(stale["errors"][0]["extensions"]["actual"], 6);
 }

@@ -32,6 +32,7 @@ both_backends!(
     the_log_refuses_updates_and_deletes,
     appends_written_together_keep_their_own_verdicts_and_a_gap_free_order,
     a_batch_that_fails_is_written_again_one_by_one_and_only_the_bad_append_fails,
+    a_stream_kept_for_deciding_never_hides_another_writers_events,
 );
 
 async fn appends_atomically_and_reads_a_stream_back_with_metadata(db: &TestDb) {
@@ -427,4 +428,37 @@ async fn an_in_memory_sqlite_database_is_read_and_written_through_the_pool() {
     assert_eq!(events.iter().map(|e| e.position).collect::<Vec<_>>(), vec![1, 2]);
     assert_eq!(events[1].metadata, meta);
     assert_eq!(store.head_position().await.expect("head"), 2);
+}
+
+/// A process keeps the streams it wrote, to decide its next command on one without reading it.
+/// Another process (another node) writing in between must not be lost: the kept state is
+/// only ever a prefix of the stream, an append decided on it is refused, and the next load
+/// reads the log.
+async fn a_stream_kept_for_deciding_never_hides_another_writers_events(db: &TestDb) {
+    let here = &db.store;
+    let other = doetank_store::EventStore::connect(&db.url).await.expect("another process");
+    let s = stream();
+    let meta = Metadata::new("test");
+    here.append(&s, ExpectedVersion::NoStream, &[event(1), event(2)], &meta).await.expect("append");
+    let kept = here.stream_to_decide(&s, false).await.expect("load");
+    assert_eq!((kept.version, kept.events.len(), kept.cached), (2, 2, true), "kept from its own append");
+    assert_eq!(kept.events[1].payload, event(2).payload);
+
+    other.append(&s, ExpectedVersion::Exact(2), &[event(3)], &meta).await.expect("the other writes");
+    let stale = here.stream_to_decide(&s, false).await.expect("load");
+    assert_eq!((stale.version, stale.cached), (2, true), "this process cannot know yet");
+    let refused = here.append(&s, ExpectedVersion::Exact(stale.version), &[event(4)], &meta).await;
+    assert!(matches!(refused, Err(StoreError::VersionConflict { actual: 3, .. })), "{refused:?}");
+    let read = here.stream_to_decide(&s, false).await.expect("load");
+    assert_eq!(
+        (read.version, read.events.len(), read.cached),
+        (3, 3, false),
+        "read again after the conflict"
+    );
+    assert_eq!(read.events[2].payload, event(3).payload);
+
+    here.append(&s, ExpectedVersion::Exact(3), &[event(4)], &meta).await.expect("append");
+    other.append(&s, ExpectedVersion::Any, &[event(5)], &meta).await.expect("the other writes");
+    let fresh = here.stream_to_decide(&s, true).await.expect("load");
+    assert_eq!((fresh.version, fresh.cached), (5, false), "`fresh` always reads");
 }

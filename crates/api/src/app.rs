@@ -3,8 +3,8 @@
 //! before answering, so every response reflects its own write.
 
 use doetank_domain::codec::{decode, encode};
-use doetank_domain::{Aggregate, DomainError};
-use doetank_store::{AppendResult, EventStore, ExpectedVersion, Metadata, StoreError, StreamId};
+use doetank_domain::{Aggregate, DomainError, EncodedEvent};
+use doetank_store::{AppendResult, EventStore, ExpectedVersion, Metadata, StreamId, StreamState};
 use uuid::Uuid;
 
 use crate::error::AppError;
@@ -158,28 +158,58 @@ impl App {
         };
         let attempts = if options.expected_version.is_some() { 1 } else { RETRIES_WITHOUT_EXPECTED_VERSION };
         let mut attempt = 0;
+        let mut fresh = false;
         loop {
             attempt += 1;
-            let (state, version) = self.load::<A>(id).await?;
-            if let Some(expected) = options.expected_version {
-                if expected != version {
-                    return Err(AppError::VersionConflict {
-                        stream_id: stream.to_string(),
-                        expected: expected.to_string(),
-                        actual: version,
-                    });
-                }
-            }
-            let events = decide(&state)?;
-            let encoded = events.iter().map(encode).collect::<Result<Vec<_>, _>>()?;
-            match self.store.append(&stream, ExpectedVersion::Exact(version), &encoded, &metadata).await {
+            let known = self.store.stream_to_decide(&stream, fresh).await?;
+            fresh = true;
+            let outcome = match self.decide_on::<A>(&stream, &known, options, &decide) {
+                Ok(encoded) => self
+                    .store
+                    .append(&stream, ExpectedVersion::Exact(known.version), &encoded, &metadata)
+                    .await
+                    .map_err(AppError::from),
+                Err(refused) => Err(refused),
+            };
+            match outcome {
                 Ok(result) => return self.settle(id, result).await,
-                Err(StoreError::VersionConflict { .. }) if attempt < attempts => {
+                // What this process last wrote may be old: another node or process can have
+                // written since. Refuse only what the log itself refuses.
+                Err(_) if known.cached => {
+                    attempt -= 1;
+                    tracing::debug!(stream = %stream, "decided on a kept state; deciding again on the log");
+                }
+                Err(AppError::VersionConflict { .. }) if attempt < attempts => {
                     tracing::debug!(stream = %stream, attempt, "concurrent write; deciding again");
                 }
-                Err(err) => return Err(err.into()),
+                Err(err) => return Err(err),
             }
         }
+    }
+
+    /// The events `decide` makes of the stream's state, encoded for the log.
+    fn decide_on<A: Aggregate>(
+        &self,
+        stream: &StreamId,
+        known: &StreamState,
+        options: &CommandOptions,
+        decide: impl Fn(&A) -> Result<Vec<A::Event>, DomainError>,
+    ) -> Result<Vec<EncodedEvent>, AppError> {
+        if let Some(expected) = options.expected_version {
+            if expected != known.version {
+                return Err(AppError::VersionConflict {
+                    stream_id: stream.to_string(),
+                    expected: expected.to_string(),
+                    actual: known.version,
+                });
+            }
+        }
+        let mut state = A::default();
+        for event in known.events.iter() {
+            state.apply(&decode::<A::Event>(&event.event_type, event.schema_version, &event.payload)?);
+        }
+        let events = decide(&state)?;
+        Ok(events.iter().map(encode).collect::<Result<Vec<_>, _>>()?)
     }
 
     /// The first outcome of a command id already seen on this stream.

@@ -18,6 +18,7 @@ use tokio::sync::{oneshot, OwnedMutexGuard};
 use uuid::Uuid;
 
 use crate::backend::{Backend, EventStore};
+use crate::decisions::StreamState;
 use crate::error::StoreError;
 use crate::model::{AppendResult, ExpectedVersion, Metadata, StreamId};
 use crate::on_pool;
@@ -132,6 +133,48 @@ impl EventStore {
     /// reader that has seen position N will never later find an N-1 it missed. With a command
     /// id that was seen before, nothing is written and the first result is returned.
     pub async fn append(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: &[EncodedEvent],
+        metadata: &Metadata,
+    ) -> Result<AppendResult, StoreError> {
+        let outcome = self.append_in_turn(stream, expected, events, metadata).await;
+        let key = stream.to_string();
+        match &outcome {
+            Ok(result) => self.decisions.appended(&key, events, result),
+            Err(_) => self.decisions.forget(&key),
+        }
+        outcome
+    }
+
+    /// The stream's events and version to decide a command on: as this process last wrote it
+    /// when it still knows (no read; see `decisions` for why that is safe and what a caller
+    /// owes), else read from the log. `fresh` always reads.
+    pub async fn stream_to_decide(&self, stream: &StreamId, fresh: bool) -> Result<StreamState, StoreError> {
+        let key = stream.to_string();
+        if !fresh {
+            if let Some(known) = self.decisions.get(&key) {
+                return Ok(known);
+            }
+        }
+        let read = self.read_stream(stream, 1).await?;
+        let version = read.last().map_or(0, |e| e.version);
+        let events: Vec<EncodedEvent> = read
+            .into_iter()
+            .map(|e| EncodedEvent {
+                event_type: e.event_type,
+                schema_version: e.schema_version,
+                payload: e.payload,
+            })
+            .collect();
+        let events = Arc::new(events);
+        self.decisions.put(&key, version, events.clone());
+        Ok(StreamState { version, events, cached: false })
+    }
+
+    /// [`EventStore::append`] without what it keeps for the next decision.
+    async fn append_in_turn(
         &self,
         stream: &StreamId,
         expected: ExpectedVersion,

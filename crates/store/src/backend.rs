@@ -11,6 +11,7 @@ use sqlx::sqlite::{
 use tokio::sync::watch;
 
 use crate::append::GroupCommit;
+use crate::decisions::DecisionCache;
 use crate::error::StoreError;
 use crate::own_connections::OwnConnections;
 
@@ -47,6 +48,8 @@ pub struct EventStore {
     pub(crate) head: Arc<watch::Sender<i64>>,
     /// Concurrent appends of this process, written together.
     pub(crate) group_commit: Arc<GroupCommit>,
+    /// Streams as this process last wrote them, to decide the next command on (`decisions`).
+    pub(crate) decisions: Arc<DecisionCache>,
     /// SQLite file databases: stream reads, appends and the stamp in the calling thread, on the
     /// store's own connections (see `own_connections`).
     pub(crate) own: Option<Arc<OwnConnections>>,
@@ -95,8 +98,13 @@ impl EventStore {
         } else {
             return Err(StoreError::UnsupportedUrl(url.to_string()));
         };
-        let store =
-            EventStore { backend, head: Arc::new(watch::channel(0).0), group_commit: Arc::default(), own };
+        let store = EventStore {
+            backend,
+            head: Arc::new(watch::channel(0).0),
+            group_commit: Arc::default(),
+            decisions: Arc::default(),
+            own,
+        };
         Ok(store)
     }
 

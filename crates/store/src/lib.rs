@@ -4,6 +4,7 @@
 
 mod append;
 mod backend;
+mod decisions;
 mod error;
 mod model;
 mod own_connections;
@@ -14,6 +15,7 @@ mod rows;
 
 pub use append::BeginWrite;
 pub use backend::{Backend, EventStore, DEFAULT_DATABASE_URL};
+pub use decisions::StreamState;
 pub use error::StoreError;
 pub use log::{doetank_visible_sql, DoetankViewer, LogFilter};
 pub use model::{AppendResult, ExpectedVersion, Metadata, RecordedEvent, StreamId};
