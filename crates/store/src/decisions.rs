@@ -18,8 +18,8 @@ use doetank_domain::EncodedEvent;
 
 use crate::model::AppendResult;
 
-/// Streams kept; past it, an arbitrary one makes room.
-const STREAMS: usize = 4_096;
+/// Events kept in all (tens of MB at most); past it, arbitrary streams make room.
+const EVENTS: usize = 65_536;
 /// Longer streams are read each time rather than held.
 const EVENTS_PER_STREAM: usize = 1_000;
 
@@ -37,28 +37,52 @@ type Kept = (i64, Arc<Vec<EncodedEvent>>);
 
 #[derive(Debug, Default)]
 pub(crate) struct DecisionCache {
-    streams: Mutex<HashMap<String, Kept>>,
+    kept: Mutex<Streams>,
+}
+
+#[derive(Debug, Default)]
+struct Streams {
+    streams: HashMap<String, Kept>,
+    /// Events in all of `streams`.
+    events: usize,
+}
+
+impl Streams {
+    fn remove(&mut self, stream: &str) {
+        if let Some((_, events)) = self.streams.remove(stream) {
+            self.events -= events.len();
+        }
+    }
+
+    fn insert(&mut self, stream: &str, version: i64, events: Arc<Vec<EncodedEvent>>) {
+        self.remove(stream);
+        while self.events + events.len() > EVENTS {
+            match self.streams.keys().next().cloned() {
+                Some(any) => self.remove(&any),
+                None => break,
+            }
+        }
+        self.events += events.len();
+        self.streams.insert(stream.to_string(), (version, events));
+    }
 }
 
 impl DecisionCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Streams> {
+        self.kept.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     pub(crate) fn get(&self, stream: &str) -> Option<StreamState> {
-        let streams = self.streams.lock().unwrap_or_else(PoisonError::into_inner);
-        let (version, events) = streams.get(stream)?;
+        let kept = self.lock();
+        let (version, events) = kept.streams.get(stream)?;
         Some(StreamState { version: *version, events: events.clone(), cached: true })
     }
 
     /// Keeps what a read found.
     pub(crate) fn put(&self, stream: &str, version: i64, events: Arc<Vec<EncodedEvent>>) {
-        if events.len() > EVENTS_PER_STREAM {
-            return;
+        if events.len() <= EVENTS_PER_STREAM {
+            self.lock().insert(stream, version, events);
         }
-        let mut streams = self.streams.lock().unwrap_or_else(PoisonError::into_inner);
-        if streams.len() >= STREAMS && !streams.contains_key(stream) {
-            if let Some(any) = streams.keys().next().cloned() {
-                streams.remove(&any);
-            }
-        }
-        streams.insert(stream.to_string(), (version, events));
     }
 
     /// After this process wrote `events` to `stream`: extends the entry when it held exactly
@@ -68,25 +92,27 @@ impl DecisionCache {
             return;
         }
         let before = result.stream_version - events.len() as i64;
-        let mut streams = self.streams.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut kept = self.lock();
+        let room = kept.events + events.len() <= EVENTS;
+        let Streams { streams, events: total } = &mut *kept;
         match streams.get_mut(stream) {
-            Some((version, kept)) if *version == before && kept.len() + events.len() <= EVENTS_PER_STREAM => {
-                Arc::make_mut(kept).extend_from_slice(events);
+            Some((version, known))
+                if *version == before && known.len() + events.len() <= EVENTS_PER_STREAM && room =>
+            {
+                // Unshared unless a decision is reading it right now: no copy.
+                Arc::make_mut(known).extend_from_slice(events);
                 *version = result.stream_version;
+                *total += events.len();
             }
-            Some(_) => {
-                streams.remove(stream);
+            None if before == 0 && events.len() <= EVENTS_PER_STREAM => {
+                kept.insert(stream, result.stream_version, Arc::new(events.to_vec()))
             }
-            None if before == 0 => {
-                drop(streams);
-                self.put(stream, result.stream_version, Arc::new(events.to_vec()));
-            }
-            None => {}
+            _ => kept.remove(stream),
         }
     }
 
     pub(crate) fn forget(&self, stream: &str) {
-        self.streams.lock().unwrap_or_else(PoisonError::into_inner).remove(stream);
+        self.lock().remove(stream);
     }
 }
 
@@ -137,9 +163,12 @@ mod tests {
     #[test]
     fn the_cache_stays_within_its_bound() {
         let cache = DecisionCache::default();
-        for n in 0..2 * STREAMS {
-            cache.put(&n.to_string(), 1, Arc::new(vec![note(1)]));
+        let ten: Vec<EncodedEvent> = (0..10).map(note).collect();
+        for n in 0..EVENTS {
+            cache.put(&n.to_string(), 10, Arc::new(ten.clone()));
         }
-        assert_eq!(cache.streams.lock().map(|s| s.len()).unwrap_or_default(), STREAMS);
+        let kept = cache.lock();
+        assert_eq!(kept.events, EVENTS / 10 * 10);
+        assert_eq!(kept.events, kept.streams.values().map(|(_, e)| e.len()).sum::<usize>());
     }
 }
