@@ -174,8 +174,9 @@ impl App {
             match outcome {
                 Ok(result) => return self.settle(id, result).await,
                 // What this process last wrote may be old: another node or process can have
-                // written since. Refuse only what the log itself refuses.
-                Err(_) if known.cached => {
+                // written since. Refuse only what the log itself refuses. (Not after other
+                // errors: a commit that failed midway may have written.)
+                Err(refused) if known.cached && refused.is_refusal() => {
                     attempt -= 1;
                     tracing::debug!(stream = %stream, "decided on a kept state; deciding again on the log");
                 }
