@@ -157,13 +157,12 @@ impl App {
             causation_id: options.command_id,
         };
         let attempts = if options.expected_version.is_some() { 1 } else { RETRIES_WITHOUT_EXPECTED_VERSION };
-        let mut attempt = 0;
+        let mut conflicts = 0;
         let mut fresh = false;
         loop {
-            attempt += 1;
             let known = self.store.stream_to_decide(&stream, fresh).await?;
             fresh = true;
-            let outcome = match self.decide_on::<A>(&stream, &known, options, &decide) {
+            let outcome = match decide_on::<A>(&stream, &known, options, &decide) {
                 Ok(encoded) => self
                     .store
                     .append(&stream, ExpectedVersion::Exact(known.version), &encoded, &metadata)
@@ -177,40 +176,15 @@ impl App {
                 // written since. Refuse only what the log itself refuses. (Not after other
                 // errors: a commit that failed midway may have written.)
                 Err(refused) if known.cached && refused.is_refusal() => {
-                    attempt -= 1;
                     tracing::debug!(stream = %stream, "decided on a kept state; deciding again on the log");
                 }
-                Err(AppError::VersionConflict { .. }) if attempt < attempts => {
-                    tracing::debug!(stream = %stream, attempt, "concurrent write; deciding again");
+                Err(AppError::VersionConflict { .. }) if conflicts + 1 < attempts => {
+                    conflicts += 1;
+                    tracing::debug!(stream = %stream, conflicts, "concurrent write; deciding again");
                 }
                 Err(err) => return Err(err),
             }
         }
-    }
-
-    /// The events `decide` makes of the stream's state, encoded for the log.
-    fn decide_on<A: Aggregate>(
-        &self,
-        stream: &StreamId,
-        known: &StreamState,
-        options: &CommandOptions,
-        decide: impl Fn(&A) -> Result<Vec<A::Event>, DomainError>,
-    ) -> Result<Vec<EncodedEvent>, AppError> {
-        if let Some(expected) = options.expected_version {
-            if expected != known.version {
-                return Err(AppError::VersionConflict {
-                    stream_id: stream.to_string(),
-                    expected: expected.to_string(),
-                    actual: known.version,
-                });
-            }
-        }
-        let mut state = A::default();
-        for event in known.events.iter() {
-            state.apply(&decode::<A::Event>(&event.event_type, event.schema_version, &event.payload)?);
-        }
-        let events = decide(&state)?;
-        Ok(events.iter().map(encode).collect::<Result<Vec<_>, _>>()?)
     }
 
     /// The first outcome of a command id already seen on this stream.
@@ -236,4 +210,28 @@ impl App {
             deduplicated: result.deduplicated,
         })
     }
+}
+
+/// The events `decide` makes of the stream's state, encoded for the log.
+fn decide_on<A: Aggregate>(
+    stream: &StreamId,
+    known: &StreamState,
+    options: &CommandOptions,
+    decide: impl Fn(&A) -> Result<Vec<A::Event>, DomainError>,
+) -> Result<Vec<EncodedEvent>, AppError> {
+    if let Some(expected) = options.expected_version {
+        if expected != known.version {
+            return Err(AppError::VersionConflict {
+                stream_id: stream.to_string(),
+                expected: expected.to_string(),
+                actual: known.version,
+            });
+        }
+    }
+    let mut state = A::default();
+    for event in known.events.iter() {
+        state.apply(&decode::<A::Event>(&event.event_type, event.schema_version, &event.payload)?);
+    }
+    let events = decide(&state)?;
+    Ok(events.iter().map(encode).collect::<Result<Vec<_>, _>>()?)
 }
