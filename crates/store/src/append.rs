@@ -18,7 +18,6 @@ use tokio::sync::{oneshot, OwnedMutexGuard};
 use uuid::Uuid;
 
 use crate::backend::{Backend, EventStore};
-use crate::decisions::StreamState;
 use crate::error::StoreError;
 use crate::model::{AppendResult, ExpectedVersion, Metadata, StreamId};
 use crate::on_pool;
@@ -146,31 +145,6 @@ impl EventStore {
             Err(_) => self.decisions.forget(&key),
         }
         outcome
-    }
-
-    /// The stream's events and version to decide a command on: as this process last wrote it
-    /// when it still knows (no read; see `decisions` for why that is safe and what a caller
-    /// owes), else read from the log. `fresh` always reads.
-    pub async fn stream_to_decide(&self, stream: &StreamId, fresh: bool) -> Result<StreamState, StoreError> {
-        let key = stream.to_string();
-        if !fresh {
-            if let Some(known) = self.decisions.get(&key) {
-                return Ok(known);
-            }
-        }
-        let read = self.read_stream(stream, 1).await?;
-        let version = read.last().map_or(0, |e| e.version);
-        let events: Vec<EncodedEvent> = read
-            .into_iter()
-            .map(|e| EncodedEvent {
-                event_type: e.event_type,
-                schema_version: e.schema_version,
-                payload: e.payload,
-            })
-            .collect();
-        let events = Arc::new(events);
-        self.decisions.put(&key, version, events.clone());
-        Ok(StreamState { version, events, cached: false })
     }
 
     /// [`EventStore::append`] without what it keeps for the next decision.

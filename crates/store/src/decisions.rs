@@ -16,7 +16,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use doetank_domain::EncodedEvent;
 
-use crate::model::AppendResult;
+use crate::backend::EventStore;
+use crate::error::StoreError;
+use crate::model::{AppendResult, StreamId};
 
 /// Events kept in all (tens of MB at most); past it, arbitrary streams make room.
 const EVENTS: usize = 65_536;
@@ -30,6 +32,33 @@ pub struct StreamState {
     pub events: Arc<Vec<EncodedEvent>>,
     /// Taken from memory rather than read: another writer may have moved the stream on since.
     pub cached: bool,
+}
+
+impl EventStore {
+    /// The stream's events and version to decide a command on: as this process last wrote it
+    /// when it still knows (no read; the module doc says why that is safe and what a caller
+    /// owes), else read from the log. `fresh` always reads.
+    pub async fn stream_to_decide(&self, stream: &StreamId, fresh: bool) -> Result<StreamState, StoreError> {
+        let key = stream.to_string();
+        if !fresh {
+            if let Some(known) = self.decisions.get(&key) {
+                return Ok(known);
+            }
+        }
+        let read = self.read_stream(stream, 1).await?;
+        let version = read.last().map_or(0, |e| e.version);
+        let events: Vec<EncodedEvent> = read
+            .into_iter()
+            .map(|e| EncodedEvent {
+                event_type: e.event_type,
+                schema_version: e.schema_version,
+                payload: e.payload,
+            })
+            .collect();
+        let events = Arc::new(events);
+        self.decisions.put(&key, version, events.clone());
+        Ok(StreamState { version, events, cached: false })
+    }
 }
 
 /// A kept stream: its version and its events in order.
