@@ -21,8 +21,6 @@ use crate::report::Report;
 use crate::Options;
 
 const SECRET: &str = "bench-secret";
-/// Commands per second while the subscribers listen.
-const RATE: u64 = 20;
 
 /// The child: serves until killed.
 pub async fn serve_child(database_url: &str) -> anyhow::Result<()> {
@@ -58,29 +56,43 @@ pub async fn run(backend: &Backend, o: &Options, report: &mut Report) -> anyhow:
     for subscribers in counts {
         let limit = one(backend, o, subscribers, true).await?;
         let doetank = one(backend, o, subscribers, false).await?;
-        let subject = format!("{subscribers} subscribers, {RATE} commands/s");
-        let limit_subject = format!("{subject}: raw broadcast (baseline)");
-        for (subject, run, baseline) in [(&limit_subject, &limit, None), (&subject, &doetank, Some(&limit))] {
-            report.add(
-                "fanout",
-                name,
-                subject,
-                "delivered %",
-                run.delivered,
-                None,
-                "every event to every subscriber",
-            );
-            report.add("fanout", name, subject, "latency p50 ms", run.p50_ms, baseline.map(|b| b.p50_ms), "");
-            let note = if baseline.is_some() { "target < 100 ms at 10,000" } else { "the limit" };
-            report.add(
-                "fanout",
-                name,
-                subject,
-                "latency p99 ms",
-                run.p99_ms,
-                baseline.map(|b| b.p99_ms),
-                note,
-            );
+        for (rate, (limit_run, run)) in
+            o.fanout_rates().into_iter().zip(limit.phases.iter().zip(&doetank.phases))
+        {
+            let subject = format!("{subscribers} subscribers, {rate} commands/s");
+            let limit_subject = format!("{subject}: raw broadcast (baseline)");
+            for (subject, run, baseline) in
+                [(&limit_subject, limit_run, None), (&subject, run, Some(limit_run))]
+            {
+                report.add(
+                    "fanout",
+                    name,
+                    subject,
+                    "delivered %",
+                    run.delivered,
+                    None,
+                    "every event to every subscriber",
+                );
+                report.add(
+                    "fanout",
+                    name,
+                    subject,
+                    "latency p50 ms",
+                    run.p50_ms,
+                    baseline.map(|b| b.p50_ms),
+                    "",
+                );
+                let note = if baseline.is_some() { "target < 100 ms at 10,000" } else { "the limit" };
+                report.add(
+                    "fanout",
+                    name,
+                    subject,
+                    "latency p99 ms",
+                    run.p99_ms,
+                    baseline.map(|b| b.p99_ms),
+                    note,
+                );
+            }
         }
         report.add(
             "memory",
@@ -104,13 +116,18 @@ pub async fn run(backend: &Backend, o: &Options, report: &mut Report) -> anyhow:
     Ok(())
 }
 
-/// What one fan-out run measured.
+/// What one fan-out run measured: a phase per command rate, the server's memory.
 struct Run {
+    phases: Vec<Phase>,
+    idle_mb: f64,
+    peak_mb: f64,
+}
+
+/// Deliveries at one command rate.
+struct Phase {
     delivered: f64,
     p50_ms: f64,
     p99_ms: f64,
-    idle_mb: f64,
-    peak_mb: f64,
 }
 
 /// One run against doetank, or with `limit` against the raw broadcast baseline.
@@ -190,37 +207,73 @@ async fn one(backend: &Backend, o: &Options, subscribers: usize, limit: bool) ->
         started.elapsed().as_secs_f64()
     );
 
-    // Commands at a steady rate.
-    let http = reqwest::Client::new();
-    let mut sent: Vec<(i64, Instant)> = Vec::new();
-    let mut tick = tokio::time::interval(Duration::from_millis(1000 / RATE));
-    let writing = Instant::now();
-    // At least 3 s (60 events) in a full run; a quick run only checks that it works.
-    let writing_for = if o.quick { o.duration() } else { o.duration().max(Duration::from_secs(3)) };
-    while writing.elapsed() < writing_for {
-        tick.tick().await;
-        let t0 = Instant::now();
-        let body: Value = http
-            .post(format!("http://{addr}/graphql"))
-            .bearer_auth(&token)
-            .json(&json!({ "query": "mutation { registerMember(input: { name: \"Bench\", organisation: \"TNO\", sector: PUBLIC }) { result { position } } }" }))
-            .send()
-            .await?
-            .json()
-            .await?;
-        let position = body["data"]["registerMember"]["result"]["position"]
-            .as_i64()
-            .ok_or_else(|| anyhow::anyhow!("write failed: {body}"))?;
-        sent.push((position, t0));
+    // A second of commands not measured: the first events after connecting pay for warming up
+    // (buffers, caches) on both ends.
+    let warm = Options { quick: true, ..o.clone() };
+    commands_at(o.fanout_rates().first().copied().unwrap_or(10), &warm, &addr, &token).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The rates in turn, on the same subscribers, each after the one before has been delivered.
+    let mut sent_per_rate = Vec::new();
+    for rate in o.fanout_rates() {
+        sent_per_rate.push(commands_at(rate, o, &addr, &token).await?);
+        // Time for the last events to reach every subscriber.
+        tokio::time::sleep(Duration::from_millis(if o.quick { 1_000 } else { 2_000 })).await;
     }
-    // Time for the last events to reach every subscriber.
-    tokio::time::sleep(Duration::from_millis(if o.quick { 1_000 } else { 2_000 })).await;
     let (_, peak) = rss_mb(pid);
     child.kill().await?;
     for c in clients {
         let _ = tokio::time::timeout(Duration::from_secs(10), c).await;
     }
     let received = received.lock().await;
+    let phases = sent_per_rate.into_iter().map(|sent| deliveries(&received, sent, subscribers)).collect();
+    Ok(Run { phases, idle_mb: idle, peak_mb: peak })
+}
+
+/// Sends commands at `rate` per second for the run's duration, each on its tick whether or not
+/// the one before has been answered: a server slow to answer must not slow the load it is
+/// measured under. The position each command wrote and when it was sent.
+async fn commands_at(rate: u64, o: &Options, addr: &str, token: &str) -> anyhow::Result<Vec<(i64, Instant)>> {
+    let http = reqwest::Client::new();
+    let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rate.max(1)));
+    let writing = Instant::now();
+    // At least 3 s in a full run; a quick run only checks that it works.
+    let writing_for = if o.quick { o.duration() } else { o.duration().max(Duration::from_secs(3)) };
+    let mut commands = tokio::task::JoinSet::new();
+    while writing.elapsed() < writing_for {
+        tick.tick().await;
+        let t0 = Instant::now();
+        let (http, addr, token) = (http.clone(), addr.to_string(), token.to_string());
+        commands.spawn(async move {
+            let body: Value = http
+                .post(format!("http://{addr}/graphql"))
+                .bearer_auth(&token)
+                .json(&json!({ "query": "mutation { registerMember(input: { name: \"Bench\", organisation: \"TNO\", sector: PUBLIC }) { result { position } } }" }))
+                .send()
+                .await?
+                .json()
+                .await?;
+            let position = body["data"]["registerMember"]["result"]["position"]
+                .as_i64()
+                .ok_or_else(|| anyhow::anyhow!("write failed: {body}"))?;
+            anyhow::Ok((position, t0))
+        });
+    }
+    let sending_took = writing.elapsed();
+    let mut sent = Vec::new();
+    while let Some(command) = commands.join_next().await {
+        sent.push(command??);
+    }
+    eprintln!(
+        "   {} commands at {:.1}/s; the last answered {:.0} ms after the last was sent",
+        sent.len(),
+        sent.len() as f64 / sending_took.as_secs_f64(),
+        (writing.elapsed() - sending_took).as_secs_f64() * 1000.0
+    );
+    Ok(sent)
+}
+
+/// Delivery of the events `sent` to `subscribers`, from what they `received`.
+fn deliveries(received: &[(i64, Instant)], sent: Vec<(i64, Instant)>, subscribers: usize) -> Phase {
     let sent: std::collections::HashMap<i64, Instant> = sent.into_iter().collect();
     let mut latencies: Vec<Duration> =
         received.iter().filter_map(|(p, at)| sent.get(p).map(|t0| at.duration_since(*t0))).collect();
@@ -232,11 +285,9 @@ async fn one(backend: &Backend, o: &Options, subscribers: usize, limit: bool) ->
             .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
             .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
     };
-    Ok(Run {
+    Phase {
         delivered: 100.0 * delivered as f64 / expected.max(1) as f64,
         p50_ms: pct(0.5),
         p99_ms: pct(0.99),
-        idle_mb: idle,
-        peak_mb: peak,
-    })
+    }
 }

@@ -73,6 +73,10 @@ pub struct Options {
     /// baseline is always measured), e.g. to profile one of them.
     #[arg(long)]
     only: Option<String>,
+    /// Command rates (per second) of the fan-out scenario, each measured in turn on the same
+    /// subscribers, sent on schedule whether or not earlier commands have been answered.
+    #[arg(long, value_delimiter = ',', default_values_t = [10, 20])]
+    fanout_rates: Vec<u64>,
     /// Skip SQLite and measure PostgreSQL only (with `--postgres-url none`, nothing is skipped).
     #[arg(long)]
     postgres_only: bool,
@@ -85,6 +89,10 @@ impl Options {
         } else {
             Duration::from_secs(8)
         }
+    }
+
+    pub fn fanout_rates(&self) -> Vec<u64> {
+        self.fanout_rates.clone()
     }
 
     async fn backends(&self) -> Vec<Backend> {
