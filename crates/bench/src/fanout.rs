@@ -28,7 +28,7 @@ pub async fn serve_child(database_url: &str) -> anyhow::Result<()> {
     store.migrate().await?;
     let app = App::new(store);
     app.projector.catch_up().await?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let listener = doetank_api::server::listen(([127, 0, 0, 1], 0).into())?;
     println!("listening on {}", listener.local_addr()?);
     let (_stop, shutdown) = tokio::sync::watch::channel(false);
     let config = ServerConfig { auth: Auth::hs256(SECRET.as_bytes()), ..ServerConfig::default() };

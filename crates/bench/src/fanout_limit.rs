@@ -38,7 +38,7 @@ pub async fn serve() -> anyhow::Result<()> {
     };
     let router =
         Router::new().route("/graphql/ws", get(upgrade)).route("/graphql", post(command)).with_state(state);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let listener = doetank_api::server::listen(([127, 0, 0, 1], 0).into())?;
     println!("listening on {}", listener.local_addr()?);
     axum::serve(listener, router).await?;
     Ok(())

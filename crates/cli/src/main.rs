@@ -245,9 +245,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 doetank_api::demo::load(&app).await?;
                 print_demo_tokens(&auth)?;
             }
-            let listener = tokio::net::TcpListener::bind(listen)
-                .await
-                .with_context(|| format!("cannot listen on {listen}"))?;
+            let listener =
+                doetank_api::server::listen(listen).with_context(|| format!("cannot listen on {listen}"))?;
             let addr = listener.local_addr()?;
             println!("doetank is serving {} on http://{addr}", app.store.backend_name());
             println!("  playground: http://{addr}/graphql");

@@ -49,7 +49,7 @@ impl TestApp {
     pub async fn spawn_app(app: App, config: ServerConfig) -> TestApp {
         let config = ServerConfig { auth: auth(), ..config };
         app.projector.catch_up().await.expect("catch up");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = doetank_api::server::listen(([127, 0, 0, 1], 0).into()).expect("listen");
         let addr = listener.local_addr().expect("addr");
         let (stop, shutdown) = watch::channel(false);
         let served = app.clone();

@@ -64,6 +64,20 @@ impl Default for ServerConfig {
     }
 }
 
+/// Connections a listener holds before they are accepted. The default (1,024) overflows when
+/// thousands of dashboards connect at once (after a restart): the kernel drops the rest of
+/// their SYNs and each retries a second or more later.
+const ACCEPT_BACKLOG: u32 = 8_192;
+
+/// A listener on `addr` with room for a crowd of connections arriving at once.
+pub fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket =
+        if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(ACCEPT_BACKLOG)
+}
+
 /// A secret for a server started without one: its tokens die with the process.
 pub fn random_secret() -> String {
     format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
