@@ -27,6 +27,8 @@ both_backends!(
     a_slow_subscriber_falls_back_to_the_log_and_holds_no_one_up,
     subscribers_asking_the_same_from_now_share_one_execution,
     a_shared_subscription_refused_at_its_start_is_refused_to_each_subscriber,
+    misuse_of_the_protocol_closes_the_socket_with_its_code,
+    a_stopped_subscription_hears_nothing_more_and_frees_its_id,
 );
 
 const EVENTS: &str = "subscription($after: Int, $streams: [String!]) { events(after: $after, streams: $streams) { position streamId version type } }";
@@ -446,4 +448,74 @@ async fn a_shared_subscription_refused_at_its_start_is_refused_to_each_subscribe
         }
     }
     shared_becomes(&app, (0, 0)).await;
+}
+
+/// The close code a socket ended with.
+async fn close_code(client: &mut WsClient) -> Option<u16> {
+    match client.next(Duration::from_secs(5)).await {
+        Some(Incoming::Closed(code, _)) => code,
+        other => panic!("expected the socket to close, got {other:?}"),
+    }
+}
+
+async fn misuse_of_the_protocol_closes_the_socket_with_its_code(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let mut early = WsClient::connect(&app, MODERN).await;
+    early.subscribe("1", EVENTS, json!({})).await;
+    assert_eq!(close_code(&mut early).await, Some(4401), "subscribe before connection_init");
+
+    let mut garbled = WsClient::connect(&app, MODERN).await;
+    garbled.send_text("{ not json").await;
+    assert_eq!(close_code(&mut garbled).await, Some(4400), "not a message");
+
+    let mut forged = WsClient::connect(&app, MODERN).await;
+    forged.send(json!({ "type": "connection_init", "payload": { "token": "not.a.token" } })).await;
+    assert_eq!(close_code(&mut forged).await, Some(4403), "a bad token");
+
+    let mut legacy = WsClient::connect(&app, LEGACY).await;
+    legacy.send(json!({ "type": "connection_init", "payload": { "token": "not.a.token" } })).await;
+    match legacy.next(Duration::from_secs(5)).await {
+        Some(Incoming::Other(v)) => assert_eq!(v["type"], "connection_error", "{v}"),
+        other => panic!("expected connection_error, got {other:?}"),
+    }
+    assert_eq!(close_code(&mut legacy).await, Some(4403));
+
+    let mut twice = WsClient::connect(&app, MODERN).await;
+    twice.init(json!({ "token": facilitator() })).await;
+    twice.send(json!({ "type": "connection_init", "payload": {} })).await;
+    assert_eq!(close_code(&mut twice).await, Some(4429), "a second connection_init");
+
+    let mut same_id = WsClient::connect(&app, MODERN).await;
+    same_id.init(json!({ "token": facilitator() })).await;
+    same_id.send(json!({ "type": "ping" })).await;
+    match same_id.next(Duration::from_secs(5)).await {
+        Some(Incoming::Other(v)) => assert_eq!(v["type"], "pong", "{v}"),
+        other => panic!("expected pong, got {other:?}"),
+    }
+    same_id.subscribe("a", EVENTS, json!({})).await;
+    same_id.subscribe("a", EVENTS, json!({ "after": 0 })).await;
+    assert_eq!(close_code(&mut same_id).await, Some(4409), "an id already running");
+}
+
+async fn a_stopped_subscription_hears_nothing_more_and_frees_its_id(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    // One shared (from the head, no `after`), one executed for its socket alone.
+    for query in ["subscription { events { position } }", EVENTS] {
+        let mut client = WsClient::connect(&app, MODERN).await;
+        client.init(json!({ "token": facilitator() })).await;
+        client.subscribe("a", query, json!({})).await;
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        write_notes(db, 1).await;
+        let head = app.head().await;
+        assert_eq!(client.next_data().await["events"]["position"], head);
+        client.send(json!({ "type": "complete", "id": "a" })).await;
+        match client.next(Duration::from_secs(5)).await {
+            Some(Incoming::Other(v)) => assert_eq!(v, json!({ "type": "complete", "id": "a" })),
+            other => panic!("expected complete, got {other:?}"),
+        }
+        write_notes(db, 1).await;
+        assert!(client.next(Duration::from_millis(300)).await.is_none(), "nothing after complete");
+        client.subscribe("a", EVENTS, json!({ "after": head })).await;
+        assert_eq!(client.next_data().await["events"]["position"], head + 1, "the id is free again");
+    }
 }

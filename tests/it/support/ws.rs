@@ -49,6 +49,11 @@ impl WsClient {
         self.socket.send(Message::Text(message.to_string().into())).await.expect("send");
     }
 
+    /// Sends `text` as it is (for messages that are not JSON).
+    pub async fn send_text(&mut self, text: &str) {
+        self.socket.send(Message::Text(text.to_string().into())).await.expect("send");
+    }
+
     pub async fn init(&mut self, payload: Value) {
         self.send(json!({ "type": "connection_init", "payload": payload })).await;
         match self.next(Duration::from_secs(10)).await {

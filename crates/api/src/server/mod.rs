@@ -4,8 +4,10 @@
 mod answers;
 mod documents;
 mod log;
+mod outbox;
 mod shared_subscriptions;
 mod ws;
+mod ws_protocol;
 
 use std::time::Duration;
 

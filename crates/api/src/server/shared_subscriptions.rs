@@ -9,36 +9,47 @@
 //! have received alone (it starts "from now" either way). `events(after: N)` replays from its
 //! own position and keeps its own cursor.
 //!
-//! A subscriber that falls more than the backlog behind the others is dropped with `LAGGED`
-//! rather than holding answers for it without bound; resubscribing with `after` (the last
-//! position it saw) loses nothing.
+//! An execution writes each answer to its subscribers' sockets itself, serialised once
+//! (`outbox`). A subscriber whose socket has more than its bound waiting (its client does not
+//! read) is dropped with `LAGGED` rather than holding answers for it without bound;
+//! resubscribing with `after` (the last position it saw) loses nothing.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_graphql::parser::types::{DocumentOperations, OperationType, Selection};
-use async_graphql::{Data, ErrorExtensions, Executor, Pos, Request, Response};
-use futures::stream::{self, BoxStream};
+use async_graphql::{Data, ErrorExtensions, Pos, Request, Response};
+use axum::extract::ws::Message;
+use futures::stream::BoxStream;
 use futures::StreamExt;
-use tokio::sync::broadcast;
+use tokio::sync::Notify;
 
+use super::outbox::{Mailbox, Refused};
+use super::ws_protocol::{complete, Envelope};
 use crate::auth::Viewer;
 use crate::graphql::DoetankSchema;
 
-/// Answers a shared subscription holds for its slowest subscriber.
-pub const BACKLOG: usize = 1_024;
+/// One answer of a subscription, a GraphQL response serialised as JSON.
+pub type Answer = Arc<str>;
 
-/// The shared executions of a server, by what they compute.
-#[derive(Clone)]
-pub struct SharedSubscriptions {
-    running: Arc<Mutex<HashMap<String, broadcast::Sender<Arc<Response>>>>>,
-    backlog: usize,
+/// `response` as an [`Answer`].
+pub fn serialise(response: &Response) -> Answer {
+    match serde_json::to_string(response) {
+        Ok(json) => json.into(),
+        // A response is a tree of JSON values; this is not expected, but must not panic.
+        Err(error) => {
+            tracing::error!(%error, "a subscription answer could not be serialised");
+            r#"{"errors":[{"message":"the answer could not be serialised","extensions":{"code":"INTERNAL"}}]}"#
+                .into()
+        }
+    }
 }
 
-impl Default for SharedSubscriptions {
-    fn default() -> Self {
-        Self::with_backlog(BACKLOG)
-    }
+/// The shared executions of a server, by what they compute.
+#[derive(Clone, Default)]
+pub struct SharedSubscriptions {
+    running: Arc<Mutex<HashMap<String, Arc<Execution>>>>,
 }
 
 /// How many shared executions run and how many subscribers they serve (for `/healthz`).
@@ -48,157 +59,288 @@ pub struct SharingStats {
     pub subscribers: usize,
 }
 
-impl SharedSubscriptions {
-    pub fn with_backlog(backlog: usize) -> Self {
-        SharedSubscriptions { running: Arc::default(), backlog: backlog.max(1) }
+/// One execution and whom it writes to.
+struct Execution {
+    members: Mutex<HashMap<u64, Arc<Member>>>,
+    /// A member left: the execution ends with its last member.
+    left: Notify,
+}
+
+/// A subscriber of a shared execution: its socket and subscription id.
+struct Member {
+    mailbox: Arc<dyn Mailbox>,
+    envelope: Envelope,
+    id: String,
+    state: Mutex<MemberState>,
+}
+
+#[derive(Default)]
+struct MemberState {
+    heard: bool,
+    /// Stopped by its client, dropped, or completed: nothing more is written for it.
+    done: bool,
+}
+
+/// What a socket holds of its subscription to a shared execution. Dropping it leaves.
+pub struct Joined {
+    execution: Arc<Execution>,
+    token: u64,
+    member: Arc<Member>,
+}
+
+impl Joined {
+    /// Whether the execution completed this subscription (its id is free again).
+    pub fn is_done(&self) -> bool {
+        self.member.lock().done
     }
 
+    /// The client's `complete`: nothing more for this id, and `complete` back, once.
+    pub fn stop(&self) {
+        let mut state = self.member.lock();
+        if !std::mem::replace(&mut state.done, true) {
+            let _ = self.member.mailbox.post(Message::Text(complete(&self.member.id).into()), true);
+        }
+    }
+}
+
+impl Drop for Joined {
+    fn drop(&mut self) {
+        self.member.lock().done = true;
+        self.execution.lock().remove(&self.token);
+        self.execution.left.notify_one();
+    }
+}
+
+impl Member {
+    fn lock(&self) -> std::sync::MutexGuard<'_, MemberState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Writes `answer` to this member unless it is done; false once it is done.
+    fn deliver(&self, answer: &str) -> bool {
+        let mut state = self.lock();
+        if state.done {
+            return false;
+        }
+        match self.mailbox.post(Message::Text(self.envelope.wrap(answer).into()), false) {
+            Ok(()) => {
+                state.heard = true;
+                true
+            }
+            Err(Refused::Full) => {
+                // Its client reads too slowly to keep up: dropped rather than queued without bound.
+                let _ = self.mailbox.post(Message::Text(self.envelope.wrap(&lagged()).into()), true);
+                let _ = self.mailbox.post(Message::Text(complete(&self.id).into()), true);
+                state.done = true;
+                false
+            }
+            Err(Refused::Gone) => {
+                state.done = true;
+                false
+            }
+        }
+    }
+
+    /// The end of the execution: `last_error` to a member that heard nothing (it joined as the
+    /// execution was refused), then `complete`.
+    fn finish(&self, last_error: Option<&str>) {
+        let mut state = self.lock();
+        if std::mem::replace(&mut state.done, true) {
+            return;
+        }
+        if let (false, Some(error)) = (state.heard, last_error) {
+            let _ = self.mailbox.post(Message::Text(self.envelope.wrap(error).into()), true);
+        }
+        let _ = self.mailbox.post(Message::Text(complete(&self.id).into()), true);
+    }
+}
+
+impl Execution {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Member>>> {
+        self.members.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn members(&self) -> Vec<Arc<Member>> {
+        self.lock().values().cloned().collect()
+    }
+}
+
+/// Members written to between two yields of an execution's task, so that ten thousand
+/// subscribers do not hold a worker thread for the whole round.
+const YIELD_EVERY: usize = 256;
+
+/// Tells members apart within an execution.
+static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);
+
+impl SharedSubscriptions {
     pub fn stats(&self) -> SharingStats {
-        let running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
+        let running = self.lock();
         SharingStats {
             executions: running.len(),
-            subscribers: running.values().map(broadcast::Sender::receiver_count).sum(),
+            subscribers: running.values().map(|execution| execution.lock().len()).sum(),
         }
     }
 
-    /// The answers of `key`'s execution from now on; starts it (with this subscriber's request
-    /// and session) when none runs.
-    fn join(&self, schema: &DoetankSchema, key: String, request: &Request, data: &Arc<Data>) -> Receiver {
-        let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(sender) = running.get(&key) {
-            return sender.subscribe();
-        }
-        let (sender, receiver) = broadcast::channel(self.backlog);
-        running.insert(key.clone(), sender.clone());
-        let answers = schema.execute_stream_with_session_data(copy_request(request), data.clone());
-        tokio::spawn(self.clone().produce(key, answers, sender));
-        receiver
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Execution>>> {
+        self.running.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Runs one shared execution until it ends or its last subscriber has gone. The entry is
-    /// removed under the same lock joiners take, so a joiner always finds a running execution.
-    async fn produce(self, key: String, mut answers: BoxStream<'static, Response>, sender: Sender) {
+    /// Joins `key`'s execution from its next answer on; starts it (with this subscriber's
+    /// request and session) when none runs. Joining happens under the lock the execution
+    /// takes to end, so a joiner always finds a running execution.
+    fn join(
+        &self,
+        schema: &DoetankSchema,
+        key: String,
+        request: &Request,
+        data: &Arc<Data>,
+        member: Member,
+    ) -> Joined {
+        let member = Arc::new(member);
+        let token = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
+        let mut running = self.lock();
+        let execution = match running.get(&key) {
+            Some(execution) => execution.clone(),
+            None => {
+                let execution = Arc::new(Execution { members: Mutex::default(), left: Notify::new() });
+                running.insert(key.clone(), execution.clone());
+                let answers = schema.execute_stream_with_session_data(copy_request(request), data.clone());
+                // Writes are attempted without waiting: a coop budget running out would make
+                // each of them look like a full socket (the task yields on its own instead).
+                tokio::spawn(tokio::task::unconstrained(self.clone().produce(
+                    key,
+                    answers,
+                    execution.clone(),
+                )));
+                execution
+            }
+        };
+        execution.lock().insert(token, member.clone());
+        Joined { execution, token, member }
+    }
+
+    /// Runs one shared execution until it ends or its last member has gone, writing each
+    /// answer to every member's socket in turn.
+    async fn produce(
+        self,
+        key: String,
+        mut answers: BoxStream<'static, Response>,
+        execution: Arc<Execution>,
+    ) {
+        let mut last_error: Option<Answer> = None;
         loop {
             let answer = tokio::select! {
                 answer = answers.next() => answer,
-                () = sender.closed() => {
-                    let mut running = self.running.lock().unwrap_or_else(PoisonError::into_inner);
-                    if sender.receiver_count() == 0 {
-                        running.remove(&key);
+                () = execution.left.notified() => {
+                    if self.end_if_empty(&key, &execution) {
                         return;
                     }
                     continue;
                 }
             };
-            match answer {
-                Some(answer) => {
-                    // No receiver left is not an error: `closed` ends the loop on its next turn.
-                    let _ = sender.send(Arc::new(answer));
+            let Some(answer) = answer else {
+                self.lock().remove(&key);
+                for member in execution.members() {
+                    member.finish(last_error.as_deref());
                 }
-                None => {
-                    self.running.lock().unwrap_or_else(PoisonError::into_inner).remove(&key);
-                    return;
-                }
+                return;
+            };
+            let is_error = answer.is_err();
+            let answer = serialise(&answer);
+            deliver_in_parallel(&execution, &answer).await;
+            last_error = is_error.then_some(answer);
+            if self.end_if_empty(&key, &execution) {
+                return;
             }
         }
     }
+
+    /// Ends `execution` if no member is left; under the joiners' lock.
+    fn end_if_empty(&self, key: &str, execution: &Execution) -> bool {
+        let mut running = self.lock();
+        if execution.lock().is_empty() {
+            running.remove(key);
+            return true;
+        }
+        false
+    }
 }
 
-type Sender = broadcast::Sender<Arc<Response>>;
-type Receiver = broadcast::Receiver<Arc<Response>>;
+/// Writes `answer` to every member, in as many parts as there are worker threads: one task
+/// writing to ten thousand sockets in turn leaves the other cores idle.
+async fn deliver_in_parallel(execution: &Arc<Execution>, answer: &Answer) {
+    let members = execution.members();
+    if members.len() <= YIELD_EVERY {
+        for member in &members {
+            if !member.deliver(answer) {
+                execution.lock().retain(|_, m| !Arc::ptr_eq(m, member));
+            }
+        }
+        return;
+    }
+    let parts = tokio::runtime::Handle::current().metrics().num_workers().max(1);
+    let size = members.len().div_ceil(parts).max(YIELD_EVERY);
+    let mut writing = tokio::task::JoinSet::new();
+    for part in members.chunks(size) {
+        let (part, answer, execution) = (part.to_vec(), answer.clone(), execution.clone());
+        writing.spawn(tokio::task::unconstrained(async move {
+            for (n, member) in part.iter().enumerate() {
+                if !member.deliver(&answer) {
+                    execution.lock().retain(|_, m| !Arc::ptr_eq(m, member));
+                }
+                if n % YIELD_EVERY == YIELD_EVERY - 1 {
+                    tokio::task::yield_now().await;
+                }
+            }
+        }));
+    }
+    while writing.join_next().await.is_some() {}
+}
 
-/// async-graphql's executor for the WebSocket endpoint: shares what can be shared, executes the
-/// rest per subscriber as before.
+/// The answers to what WebSocket clients subscribe to: shared where they can be, executed per
+/// subscriber otherwise.
 #[derive(Clone)]
-pub struct SharingExecutor {
+pub struct Subscriptions {
     pub schema: DoetankSchema,
     pub shared: SharedSubscriptions,
 }
 
-impl Executor for SharingExecutor {
-    async fn execute(&self, request: Request) -> Response {
-        self.schema.execute(request).await
-    }
+/// How a subscription is answered.
+pub enum Subscribed {
+    /// By its own execution, whose answers the socket's task writes.
+    Alone(BoxStream<'static, Answer>),
+    /// By a shared execution, which writes to the socket itself.
+    Shared(Joined),
+}
 
-    fn execute_stream(
+impl Subscriptions {
+    /// Starts answering `request` (any operation: a query or mutation answers once) as
+    /// subscription `id` of the connection whose session is `data` and whose frames go to
+    /// `mailbox`.
+    pub fn subscribe(
         &self,
         request: Request,
-        session_data: Option<Arc<Data>>,
-    ) -> BoxStream<'static, Response> {
-        let data = session_data.unwrap_or_default();
+        data: Arc<Data>,
+        id: &str,
+        envelope: Envelope,
+        mailbox: Arc<dyn Mailbox>,
+    ) -> Subscribed {
         let Some(key) = share_key(&request, &data) else {
-            return self.schema.execute_stream_with_session_data(request, data);
+            let answers = self.schema.execute_stream_with_session_data(request, data);
+            return Subscribed::Alone(answers.map(|answer| serialise(&answer)).boxed());
         };
-        let receiver = self.shared.join(&self.schema, key, &request, &data);
-        follow(receiver, self.schema.clone(), request, data)
+        let member = Member { mailbox, envelope, id: id.to_string(), state: Mutex::default() };
+        Subscribed::Shared(self.shared.join(&self.schema, key, &request, &data, member))
     }
 }
 
-/// What a subscriber's stream is doing.
-enum Following {
-    /// Reading the shared answers; `heard` once one has arrived.
-    Shared {
-        receiver: Receiver,
-        heard: bool,
-        alone: Box<(DoetankSchema, Request, Arc<Data>)>,
-    },
-    /// Executing on its own (see [`follow`]).
-    Alone(BoxStream<'static, Response>),
-    Done,
-}
-
-/// The shared answers as this subscriber's own. An execution that ended before this subscriber
-/// heard anything (it joined as an execution's error was being sent) is run again for it
-/// alone, so it gets that answer too instead of an empty stream.
-fn follow(
-    receiver: Receiver,
-    schema: DoetankSchema,
-    request: Request,
-    data: Arc<Data>,
-) -> BoxStream<'static, Response> {
-    let start = Following::Shared { receiver, heard: false, alone: Box::new((schema, request, data)) };
-    stream::unfold(start, |mut state| async move {
-        loop {
-            match state {
-                Following::Shared { mut receiver, heard, alone } => match receiver.recv().await {
-                    Ok(answer) => {
-                        let answer = copy_response(&answer);
-                        return Some((answer, Following::Shared { receiver, heard: true, alone }));
-                    }
-                    Err(broadcast::error::RecvError::Closed) if !heard => {
-                        let (schema, request, data) = *alone;
-                        state = Following::Alone(schema.execute_stream_with_session_data(request, data));
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return None,
-                    Err(broadcast::error::RecvError::Lagged(missed)) => {
-                        return Some((lagged(missed), Following::Done));
-                    }
-                },
-                Following::Alone(mut answers) => {
-                    let answer = answers.next().await?;
-                    return Some((answer, Following::Alone(answers)));
-                }
-                Following::Done => return None,
-            }
-        }
-    })
-    .boxed()
-}
-
-fn lagged(missed: u64) -> Response {
-    let error = async_graphql::Error::new(format!(
-        "this subscriber fell {missed} answers behind the others and was dropped; subscribe again \
-         (to the log with `after`: the last position you saw)"
-    ))
+fn lagged() -> Answer {
+    let error = async_graphql::Error::new(
+        "this subscriber fell too far behind the others and was dropped; subscribe again \
+         (to the log with `after`: the last position you saw)",
+    )
     .extend_with(|_, e| e.set("code", "LAGGED"));
-    Response::from_errors(vec![error.into_server_error(Pos::default())])
-}
-
-fn copy_response(answer: &Response) -> Response {
-    let mut copy = Response::new(answer.data.clone());
-    copy.errors = answer.errors.clone();
-    copy.extensions = answer.extensions.clone();
-    copy
+    serialise(&Response::from_errors(vec![error.into_server_error(Pos::default())]))
 }
 
 /// A WebSocket request carries text, operation name and variables only.
@@ -298,35 +440,62 @@ mod tests {
         assert_eq!(share_key(&request("subscription { events { position } }"), &Data::default()), None);
     }
 
-    /// A subscriber that reads nothing while the others go on falls behind the backlog and
-    /// gets `LAGGED` instead of holding answers for it; the others hear everything.
+    /// A subscriber whose client reads nothing while the others go on fills its socket's
+    /// bound and gets `LAGGED` and `complete` instead of holding answers for it; the others
+    /// hear everything, and the execution goes on without it.
     #[tokio::test]
-    async fn a_subscriber_behind_the_backlog_is_dropped_with_lagged() {
+    async fn a_subscriber_behind_its_bound_is_dropped_with_lagged() {
+        use super::super::outbox::Outbox;
         use doetank_domain::EncodedEvent;
         use doetank_store::{EventStore, ExpectedVersion, Metadata, StreamId};
+        use futures::channel::mpsc;
 
         let store = EventStore::connect_with("sqlite::memory:", 1).await.expect("store");
         store.migrate().await.expect("migrate");
         let app = crate::App::new(store.clone());
         let (_stop, shutdown) = tokio::sync::watch::channel(false);
         tokio::spawn(app.feed.clone().follow(shutdown));
-        let executor = SharingExecutor {
+        let subscriptions = Subscriptions {
             schema: crate::graphql::build_schema(app.clone()),
-            shared: SharedSubscriptions::with_backlog(2),
+            shared: SharedSubscriptions::default(),
         };
         let session = || {
             let mut data = Data::default();
             crate::graphql::insert_loaders(&mut data, &app, None);
             data.insert(Viewer { role: Some(crate::auth::Role::Facilitator), ..Viewer::default() });
-            Some(Arc::new(data))
+            Arc::new(data)
         };
         let query = "subscription { events { position } }";
-        let mut reading = executor.execute_stream(Request::new(query), session());
-        let mut idle = executor.execute_stream(Request::new(query), session());
+        let protocol = super::super::ws_protocol::Protocol::TransportWs;
+        let (sink, mut reading) = mpsc::channel::<Message>(64);
+        let reader = Arc::new(Outbox::new(sink));
+        // Room for one frame in the socket and one more in the queue.
+        let (sink, mut idle) = mpsc::channel::<Message>(0);
+        let stalled = Arc::new(Outbox::with_bound(sink, 100));
+        let _a = subscriptions.subscribe(
+            Request::new(query),
+            session(),
+            "a",
+            protocol.envelope("a"),
+            reader.clone(),
+        );
+        let _b = subscriptions.subscribe(
+            Request::new(query),
+            session(),
+            "b",
+            protocol.envelope("b"),
+            stalled.clone(),
+        );
         // The execution starts on its own task; let it take its place at the head first.
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        assert_eq!(executor.shared.stats(), SharingStats { executions: 1, subscribers: 2 });
+        assert_eq!(subscriptions.shared.stats(), SharingStats { executions: 1, subscribers: 2 });
 
+        let text = |frame: Option<Message>| -> serde_json::Value {
+            match frame {
+                Some(Message::Text(text)) => serde_json::from_str(&text).expect("json"),
+                other => panic!("expected a text frame, got {other:?}"),
+            }
+        };
         let stream = StreamId::new("note", uuid::Uuid::new_v4());
         for position in 1..=5 {
             let note = EncodedEvent {
@@ -338,15 +507,33 @@ mod tests {
                 .append(&stream, ExpectedVersion::Any, &[note], &Metadata::new("test"))
                 .await
                 .expect("append");
-            let answer = reading.next().await.expect("an answer");
-            assert!(answer.errors.is_empty(), "{:?}", answer.errors);
-            let heard = answer.data.into_json().expect("json");
-            assert_eq!(heard, serde_json::json!({ "events": { "position": position } }));
+            let heard = text(reading.next().await);
+            assert_eq!(heard["id"], "a");
+            assert_eq!(
+                heard["payload"],
+                serde_json::json!({ "data": { "events": { "position": position } } })
+            );
         }
-        let dropped = idle.next().await.expect("an answer");
-        let error = dropped.errors.first().expect("an error");
-        let code = error.extensions.as_ref().and_then(|e| e.get("code")).cloned();
-        assert_eq!(code, Some(async_graphql::Value::from("LAGGED")));
-        assert!(idle.next().await.is_none(), "the dropped subscriber's stream ends");
+        assert_eq!(subscriptions.shared.stats(), SharingStats { executions: 1, subscribers: 1 });
+        // The stalled client reads at last: what fitted, then LAGGED and complete.
+        let draining = tokio::spawn(async move { stalled.drain().await });
+        let mut frames = Vec::new();
+        loop {
+            let frame = text(idle.next().await);
+            let done = frame["type"] == "complete";
+            frames.push(frame);
+            if done {
+                break;
+            }
+        }
+        draining.await.expect("drain task").expect("drained");
+        let lagged = &frames[frames.len() - 2];
+        assert_eq!(lagged["payload"]["errors"][0]["extensions"]["code"], "LAGGED", "{frames:?}");
+        let positions: Vec<_> = frames[..frames.len() - 2]
+            .iter()
+            .map(|f| f["payload"]["data"]["events"]["position"].as_i64().expect("a position"))
+            .collect();
+        assert!(!positions.is_empty() && positions.len() < 5, "{positions:?}");
+        assert_eq!(positions, (1..=positions.len() as i64).collect::<Vec<_>>());
     }
 }

@@ -1,34 +1,41 @@
 //! `/graphql/ws`: subscriptions over WebSocket in both subprotocols, `graphql-transport-ws`
-//! (the graphql-ws library) and the legacy `graphql-ws` (subscriptions-transport-ws). The
-//! protocol itself is async-graphql's; around it this adds server keep-alive pings and a
-//! deadline for `connection_init`.
+//! (the graphql-ws library) and the legacy `graphql-ws` (subscriptions-transport-ws).
+//!
+//! The session is ours rather than async-graphql's so that a shared execution can write its
+//! answer, serialised once, straight to each subscriber's socket (`outbox`) without waking the
+//! socket's task. Around the protocol: server keep-alives, a deadline for `connection_init`,
+//! and the end of a connection whose token expires.
 
-use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
 
-use async_graphql::http::{
-    WebSocket as GqlWebSocket, WebSocketProtocols, WsMessage, ALL_WEBSOCKET_PROTOCOLS,
-};
+use async_graphql::http::ClientMessage;
 use async_graphql::Data;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use futures::{SinkExt, StreamExt};
+use futures::stream::{self, BoxStream, SplitSink};
+use futures::StreamExt;
+use tokio_stream::StreamMap;
 
-use super::shared_subscriptions::SharingExecutor;
+use super::outbox::{Mailbox, Outbox, Refused};
+use super::shared_subscriptions::{Joined, Subscribed, Subscriptions};
+use super::ws_protocol::{close, complete, parse, Protocol, ACK, PONG};
 use super::ServerState;
 use crate::auth::Viewer;
-use crate::error::AppError;
 use crate::graphql::insert_loaders;
 
-/// Close code of graphql-transport-ws for a client that did not initialise in time.
-const INIT_TIMEOUT_CODE: u16 = 4408;
 /// Read buffer per socket.
 const SOCKET_BUFFER: usize = 4 * 1024;
 /// A socket whose client stops reading may not hold more than this in unsent data.
 const MAX_WRITE_BUFFER: usize = 1024 * 1024;
+/// Bytes of a close frame's reason (125 of payload, less the code).
+const MAX_CLOSE_REASON: usize = 123;
+/// How long a closing socket may take to write what it still has queued.
+const CLOSING_TIME: Duration = Duration::from_secs(5);
 /// Close code for a connection whose bearer token expired (4401: unauthorized).
-const TOKEN_EXPIRED_CODE: u16 = 4401;
+const TOKEN_EXPIRED_CODE: u16 = close::UNAUTHORIZED;
 
 /// `{"token": "..."}` or `{"Authorization": "Bearer ..."}` in the `connection_init` payload.
 fn token_in(payload: &serde_json::Value) -> Option<&str> {
@@ -50,13 +57,13 @@ pub(super) async fn graphql_ws(
     let protocol = headers
         .get(header::SEC_WEBSOCKET_PROTOCOL)
         .and_then(|v| v.to_str().ok())
-        .and_then(|list| list.split(',').find_map(|p| WebSocketProtocols::from_str(p.trim()).ok()));
+        .and_then(Protocol::asked_for);
     let Some(protocol) = protocol else {
         return (StatusCode::BAD_REQUEST, "ask for the graphql-transport-ws or graphql-ws subprotocol")
             .into_response();
     };
     upgrade
-        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .protocols(Protocol::NAMES)
         // tungstenite's defaults reserve 128 KiB of read buffer per socket: 1.3 GB for 10,000
         // subscribers. Subscription traffic is small messages, so small buffers do.
         .read_buffer_size(SOCKET_BUFFER)
@@ -66,96 +73,219 @@ pub(super) async fn graphql_ws(
         .on_upgrade(move |socket| serve_socket(socket, state, protocol))
 }
 
-fn keepalive_message(protocol: WebSocketProtocols) -> &'static str {
-    match protocol {
-        WebSocketProtocols::GraphQLWS => r#"{"type":"ping"}"#,
-        WebSocketProtocols::SubscriptionsTransportWS => r#"{"type":"ka"}"#,
+type SocketOutbox = Outbox<SplitSink<WebSocket, Message>>;
+
+/// One connection's protocol state.
+struct Session {
+    protocol: Protocol,
+    state: ServerState,
+    subscriptions: Subscriptions,
+    outbox: Arc<SocketOutbox>,
+    /// The connection's session data, once `connection_init` was accepted.
+    data: Option<Arc<Data>>,
+    /// When the accepted token stops being valid.
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Operations executed for this socket alone, by the client's id; each yields its frames,
+    /// `complete` last.
+    alone: StreamMap<String, BoxStream<'static, String>>,
+    /// Subscriptions to shared executions (which write to the socket themselves), by id.
+    shared: std::collections::HashMap<String, Joined>,
+}
+
+/// What the socket does after a client's message.
+enum Reply {
+    Nothing,
+    Send(String),
+    Close(u16, String),
+    /// The legacy subprotocol's `connection_error`, then closing.
+    RefuseAndClose(Option<String>, u16, String),
+}
+
+impl Session {
+    fn receive(&mut self, bytes: &[u8]) -> Reply {
+        let message = match parse(bytes) {
+            Ok(message) => message,
+            Err(reason) => return Reply::Close(close::INVALID_MESSAGE, reason),
+        };
+        match message {
+            ClientMessage::ConnectionInit { payload } => self.initialise(payload.unwrap_or_default()),
+            ClientMessage::Start { id, payload } => {
+                let Some(data) = self.data.clone() else {
+                    return Reply::Close(close::UNAUTHORIZED, "Unauthorized".into());
+                };
+                if self.is_running(&id) {
+                    match self.protocol {
+                        Protocol::TransportWs => {
+                            return Reply::Close(
+                                close::SUBSCRIBER_EXISTS,
+                                format!("Subscriber for {id} already exists"),
+                            );
+                        }
+                        // subscriptions-transport-ws servers stop the old operation of that id.
+                        Protocol::Legacy => {
+                            self.alone.remove(&id);
+                            self.shared.remove(&id);
+                        }
+                    }
+                }
+                let envelope = self.protocol.envelope(&id);
+                let mailbox: Arc<dyn Mailbox> = self.outbox.clone();
+                match self.subscriptions.subscribe(payload, data, &id, envelope.clone(), mailbox) {
+                    Subscribed::Alone(answers) => {
+                        let frames = answers
+                            .map(move |answer| envelope.wrap(&answer))
+                            .chain(stream::once(futures::future::ready(complete(&id))));
+                        self.alone.insert(id, frames.boxed());
+                    }
+                    Subscribed::Shared(joined) => {
+                        self.shared.insert(id, joined);
+                    }
+                }
+                Reply::Nothing
+            }
+            ClientMessage::Stop { id } => {
+                if self.alone.remove(&id).is_some() {
+                    return Reply::Send(complete(&id));
+                }
+                if let Some(joined) = self.shared.remove(&id) {
+                    joined.stop();
+                }
+                Reply::Nothing
+            }
+            ClientMessage::ConnectionTerminate => Reply::Close(1000, String::new()),
+            ClientMessage::Ping { .. } => Reply::Send(PONG.into()),
+            ClientMessage::Pong { .. } => Reply::Nothing,
+        }
+    }
+
+    fn is_running(&mut self, id: &str) -> bool {
+        self.shared.retain(|_, joined| !joined.is_done());
+        self.alone.contains_key(id) || self.shared.contains_key(id)
+    }
+
+    /// Accepts or refuses `connection_init`. Browsers cannot set headers on a WebSocket: the
+    /// token travels in its payload.
+    fn initialise(&mut self, payload: serde_json::Value) -> Reply {
+        if self.data.is_some() {
+            let reason = "Too many initialisation requests".to_string();
+            return Reply::RefuseAndClose(
+                self.protocol.connection_error(&reason),
+                close::TOO_MANY_INITS,
+                reason,
+            );
+        }
+        let viewer = match token_in(&payload) {
+            None => Viewer::anonymous(),
+            Some(token) => match self.state.config.auth.verify(token) {
+                Ok(viewer) => viewer,
+                Err(error) => {
+                    let reason = format!("Forbidden: {error}");
+                    return Reply::RefuseAndClose(
+                        self.protocol.connection_error(&reason),
+                        close::FORBIDDEN,
+                        reason,
+                    );
+                }
+            },
+        };
+        self.expires_at = viewer.expires_at;
+        let mut data = Data::default();
+        // No kept rows: a connection lives across many states of the read models.
+        insert_loaders(&mut data, &self.state.app, None);
+        data.insert(viewer);
+        self.data = Some(Arc::new(data));
+        Reply::Send(ACK.into())
     }
 }
 
-fn is_ack(text: &str) -> bool {
-    serde_json::from_str::<serde_json::Value>(text).is_ok_and(|v| v["type"] == "connection_ack")
+/// A close frame; its reason cut to the 123 bytes a close frame has room for.
+fn closing(code: u16, mut reason: String) -> Message {
+    if reason.len() > MAX_CLOSE_REASON {
+        let cut = (0..=MAX_CLOSE_REASON).rev().find(|&i| reason.is_char_boundary(i)).unwrap_or(0);
+        reason.truncate(cut);
+    }
+    Message::Close(Some(CloseFrame { code, reason: reason.into() }))
 }
 
-async fn serve_socket(socket: WebSocket, state: ServerState, protocol: WebSocketProtocols) {
-    let (mut sink, source) = socket.split();
-    let input = source.take_while(|m| futures::future::ready(m.is_ok())).filter_map(|m| {
-        futures::future::ready(match m {
-            Ok(m @ (Message::Text(_) | Message::Binary(_))) => Some(m.into_data()),
-            _ => None,
-        })
-    });
-    let executor = SharingExecutor { schema: state.schema.clone(), shared: state.shared.clone() };
-    let app = state.app.clone();
-    let auth = state.config.auth.clone();
-    let (expiry_tx, mut expiry_rx) = tokio::sync::oneshot::channel::<chrono::DateTime<chrono::Utc>>();
-    let protocol_session =
-        GqlWebSocket::new(executor, input, protocol).on_connection_init(move |payload| async move {
-            // Browsers cannot set headers on a WebSocket: the token travels in the payload.
-            let viewer = match token_in(&payload) {
-                None => Viewer::anonymous(),
-                Some(token) => {
-                    auth.verify(token).map_err(|e: AppError| async_graphql::Error::new(e.to_string()))?
-                }
-            };
-            if let Some(expires_at) = viewer.expires_at {
-                let _ = expiry_tx.send(expires_at);
-            }
-            let mut data = Data::default();
-            // No kept rows: a connection lives across many states of the read models.
-            insert_loaders(&mut data, &app, None);
-            data.insert(viewer);
-            Ok(data)
-        });
-    futures::pin_mut!(protocol_session);
+/// A far-off instant for a timer that is not running.
+fn never() -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_secs(365 * 24 * 3600)
+}
 
-    let mut initialised = false;
+async fn serve_socket(socket: WebSocket, state: ServerState, protocol: Protocol) {
+    let (sink, mut source) = socket.split();
+    let outbox = Arc::new(Outbox::new(sink));
+    let subscriptions = Subscriptions { schema: state.schema.clone(), shared: state.shared.clone() };
+    let mut keepalive = tokio::time::interval(state.config.keepalive);
+    keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    keepalive.tick().await;
     let init_deadline = tokio::time::sleep(state.config.init_timeout);
     tokio::pin!(init_deadline);
-    let mut keepalive = tokio::time::interval(state.config.keepalive);
-    keepalive.tick().await;
-    let expiry = tokio::time::sleep(std::time::Duration::from_secs(365 * 24 * 3600));
+    let expiry = tokio::time::sleep_until(never());
     tokio::pin!(expiry);
-    let mut expiry_known = false;
+    let mut session = Session {
+        protocol,
+        state,
+        subscriptions,
+        outbox: outbox.clone(),
+        data: None,
+        expires_at: None,
+        alone: StreamMap::new(),
+        shared: Default::default(),
+    };
 
-    loop {
+    let last_words = loop {
+        let initialised = session.data.is_some();
+        // Answers of this socket's own executions are taken only while its client keeps up.
+        let keeping_up = !session.alone.is_empty() && !outbox.is_behind();
         let outgoing = tokio::select! {
-            message = protocol_session.next() => match message {
-                Some(WsMessage::Text(text)) => {
-                    // Only until the ack: parsing every event again would cost each subscriber.
-                    if !initialised {
-                        initialised = is_ack(&text);
-                    }
-                    Message::Text(text.into())
-                }
-                Some(WsMessage::Close(code, reason)) => Message::Close(Some(CloseFrame { code, reason: reason.into() })),
-                None => break,
-            },
-            _ = keepalive.tick(), if initialised => Message::Text(keepalive_message(protocol).into()),
-            expires_at = &mut expiry_rx, if !expiry_known => {
-                expiry_known = true;
-                if let Ok(at) = expires_at {
+            incoming = source.next() => {
+                let reply = match incoming {
+                    Some(Ok(Message::Text(text))) => session.receive(text.as_bytes()),
+                    Some(Ok(Message::Binary(bytes))) => session.receive(&bytes),
+                    // Pings are answered by the WebSocket layer itself.
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                    Some(Ok(Message::Close(_)) | Err(_)) | None => break None,
+                };
+                if let Some(at) = session.expires_at.take() {
                     let left = (at - chrono::Utc::now()).to_std().unwrap_or_default();
                     expiry.as_mut().reset(tokio::time::Instant::now() + left);
                 }
-                continue;
+                match reply {
+                    Reply::Nothing => continue,
+                    Reply::Send(text) => text,
+                    Reply::Close(code, reason) => break Some(closing(code, reason)),
+                    Reply::RefuseAndClose(error, code, reason) => {
+                        if let Some(error) = error {
+                            let _ = outbox.post(Message::Text(error.into()), true);
+                        }
+                        break Some(closing(code, reason));
+                    }
+                }
             }
+            () = outbox.owed() => match outbox.drain().await {
+                Ok(()) => continue,
+                Err(_) => break None,
+            },
+            Some((_, frame)) = session.alone.next(), if keeping_up => frame,
+            _ = keepalive.tick(), if initialised => protocol.keepalive().to_string(),
             _ = &mut expiry => {
                 tracing::debug!("closing a WebSocket whose token expired");
-                Message::Close(Some(CloseFrame { code: TOKEN_EXPIRED_CODE, reason: "Token expired".into() }))
+                break Some(closing(TOKEN_EXPIRED_CODE, "Token expired".into()));
             }
             _ = &mut init_deadline, if !initialised => {
                 tracing::debug!("closing a WebSocket that sent no connection_init");
-                Message::Close(Some(CloseFrame {
-                    code: INIT_TIMEOUT_CODE,
-                    reason: "Connection initialisation timeout".into(),
-                }))
+                break Some(closing(close::INIT_TIMEOUT, "Connection initialisation timeout".into()));
             }
         };
-        let closing = matches!(outgoing, Message::Close(_));
-        if sink.send(outgoing).await.is_err() || closing {
-            break;
+        // The socket's own frames wait their turn behind what shared executions queued.
+        if outbox.post(Message::Text(outgoing.into()), true) == Err(Refused::Gone) {
+            break None;
         }
+    };
+    // Leave shared executions before the socket closes, so none writes to it after.
+    session.shared.clear();
+    if tokio::time::timeout(CLOSING_TIME, outbox.close(last_words)).await.is_err() {
+        tracing::debug!("a closing WebSocket's client read nothing for {CLOSING_TIME:?}");
     }
-    let _ = sink.close().await;
 }
