@@ -163,6 +163,13 @@ impl Execution {
     fn members(&self) -> Vec<Arc<Member>> {
         self.lock().values().cloned().collect()
     }
+
+    /// Writes `answer` to `member`; one that is done (dropped, gone, stopped) leaves.
+    fn deliver(&self, member: &Arc<Member>, answer: &str) {
+        if !member.deliver(answer) {
+            self.lock().retain(|_, m| !Arc::ptr_eq(m, member));
+        }
+    }
 }
 
 /// Members written to between two yields of an execution's task, so that ten thousand
@@ -272,9 +279,7 @@ async fn deliver_in_parallel(execution: &Arc<Execution>, answer: &Answer) {
     let members = execution.members();
     if members.len() <= YIELD_EVERY {
         for member in &members {
-            if !member.deliver(answer) {
-                execution.lock().retain(|_, m| !Arc::ptr_eq(m, member));
-            }
+            execution.deliver(member, answer);
         }
         return;
     }
@@ -285,9 +290,7 @@ async fn deliver_in_parallel(execution: &Arc<Execution>, answer: &Answer) {
         let (part, answer, execution) = (part.to_vec(), answer.clone(), execution.clone());
         writing.spawn(tokio::task::unconstrained(async move {
             for (n, member) in part.iter().enumerate() {
-                if !member.deliver(&answer) {
-                    execution.lock().retain(|_, m| !Arc::ptr_eq(m, member));
-                }
+                execution.deliver(member, &answer);
                 if n % YIELD_EVERY == YIELD_EVERY - 1 {
                     tokio::task::yield_now().await;
                 }
@@ -472,20 +475,11 @@ mod tests {
         // Room for one frame in the socket and one more in the queue.
         let (sink, mut idle) = mpsc::channel::<Message>(0);
         let stalled = Arc::new(Outbox::with_bound(sink, 100));
-        let _a = subscriptions.subscribe(
-            Request::new(query),
-            session(),
-            "a",
-            protocol.envelope("a"),
-            reader.clone(),
-        );
-        let _b = subscriptions.subscribe(
-            Request::new(query),
-            session(),
-            "b",
-            protocol.envelope("b"),
-            stalled.clone(),
-        );
+        let subscribe = |id: &str, mailbox: Arc<dyn Mailbox>| {
+            subscriptions.subscribe(Request::new(query), session(), id, protocol.envelope(id), mailbox)
+        };
+        let _a = subscribe("a", reader.clone());
+        let _b = subscribe("b", stalled.clone());
         // The execution starts on its own task; let it take its place at the head first.
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         assert_eq!(subscriptions.shared.stats(), SharingStats { executions: 1, subscribers: 2 });
