@@ -2,7 +2,7 @@
 //! Pure: no I/O here, so the same event always yields the same statements.
 
 use doetank_domain::aggregates::challenge::ChallengeOrigin;
-use doetank_domain::codec::decode;
+use doetank_domain::codec::decode_owned as decode;
 use doetank_domain::{
     Aggregate, Cafe, CafeEvent, Challenge, ChallengeEvent, Charter, CharterEvent, CodecError, Doetank,
     DoetankEvent, DoetankOutcome, IdeationEvent, IdeationEventEvent, KnowledgeReuse, KnowledgeReuseEvent,
@@ -11,7 +11,8 @@ use doetank_domain::{
 use doetank_store::RecordedEvent;
 use serde_json::json;
 
-use super::{network, story};
+use super::network;
+use super::story::{self, Chapter};
 use crate::search::stems;
 use crate::sql::{ts, Stmt};
 use crate::stmt;
@@ -19,13 +20,15 @@ use crate::stmt;
 /// The statements that apply `event`: its aggregate's read model, then its line of the story
 /// (timeline and lineage). Events of unknown streams yield none.
 pub fn statements(event: &RecordedEvent) -> Result<Vec<Stmt>, CodecError> {
-    let Parts { mut models, story } = statements_in_parts(event)?;
-    models.extend(story);
+    let (mut models, chapter) = models_and_chapter(event, event.payload.clone())?;
+    if let Some(chapter) = chapter {
+        models.extend(story::write(event, chapter));
+    }
     Ok(models)
 }
 
-/// An event's statements, split by the tables they touch: neither part reads or writes a table
-/// of the other ([`story::TABLES`]), so a rebuild can apply the two on two connections at once.
+/// Statements split by the tables they touch: neither part reads or writes a table of the
+/// other ([`story::TABLES`]), so a rebuild can apply the two on two connections at once.
 #[derive(Debug, Default)]
 pub struct Parts {
     /// The aggregates' read models.
@@ -34,8 +37,14 @@ pub struct Parts {
     pub story: Vec<Stmt>,
 }
 
-pub fn statements_in_parts(event: &RecordedEvent) -> Result<Parts, CodecError> {
-    let (t, v, p) = (&event.event_type, event.schema_version, &event.payload);
+/// An event's read-model statements, and its chapter of the story still to be written (by
+/// [`story::write`]). Events of unknown streams have neither. `payload` is the event's, given apart so that a caller done with the event
+/// hands it over instead of having it copied.
+pub fn models_and_chapter(
+    event: &RecordedEvent,
+    payload: serde_json::Value,
+) -> Result<(Vec<Stmt>, Option<Chapter>), CodecError> {
+    let (t, v, p) = (&event.event_type, event.schema_version, payload);
     let id = id_of(event);
     let (models, chapter) = match event.stream_type.as_str() {
         Member::STREAM_TYPE => {
@@ -78,9 +87,9 @@ pub fn statements_in_parts(event: &RecordedEvent) -> Result<Parts, CodecError> {
             let chapter = story::reuse(id, &e);
             (network::reuse(event, e), chapter)
         }
-        _ => return Ok(Parts::default()),
+        _ => return Ok((Vec::new(), None)),
     };
-    Ok(Parts { models, story: story::write(event, chapter) })
+    Ok((models, Some(chapter)))
 }
 
 /// The aggregate id: the part of the stream id after `type-`.

@@ -1,6 +1,6 @@
-//! Rebuilding the read models in bulk. The log is projected into a scratch SQLite file, with
+//! Rebuilding the read models in bulk. The log is projected into scratch SQLite files, with
 //! the very statements of the incremental path run on SQLite's own handle and no durability
-//! (the file is thrown away), and every table is then swapped into the real database in one
+//! (the files are thrown away), and every table is then swapped into the real database in one
 //! transaction: `INSERT ... SELECT` from the attached scratch on SQLite, COPY on PostgreSQL
 //! (where applying statement by statement would cost a round trip each, about five per event).
 //! Readers see the old read models until that commit and the new ones after it, never a
@@ -13,7 +13,7 @@ use rusqlite::types::ValueRef;
 use sqlx::postgres::PgPool;
 use sqlx::{Connection, SqliteConnection, SqlitePool};
 
-use super::apply::{statements_in_parts, Parts};
+use super::apply::{models_and_chapter, Parts};
 use super::projector::READ_MODEL_TABLES;
 use super::story;
 use crate::error::AppError;
@@ -158,14 +158,22 @@ async fn read_batches(
     story: tokio::sync::mpsc::Sender<Batch>,
 ) -> Result<(), AppError> {
     let mut after = 0;
-    while let Some((last, parts)) = next_batch(&store, after).await? {
+    let (mut busy, mut waiting) = (std::time::Duration::ZERO, std::time::Duration::ZERO);
+    loop {
+        let started = std::time::Instant::now();
+        let Some((last, parts)) = next_batch(&store, after).await? else { break };
+        let read = std::time::Instant::now();
+        busy += read - started;
         after = last;
         // A receiver is gone only when its applier failed; the applier reports that error.
         if models.send((last, parts.models)).await.is_err() || story.send((last, parts.story)).await.is_err()
         {
             break;
         }
+        waiting += read.elapsed();
     }
+    // Whether the reader keeps the appliers waiting (busy), or waits for them.
+    tracing::debug!(busy_ms = busy.as_millis() as u64, waiting_ms = waiting.as_millis() as u64, "log read");
     Ok(())
 }
 
@@ -176,10 +184,14 @@ async fn next_batch(store: &EventStore, after: i64) -> Result<Option<(i64, Parts
     let Some(last) = events.last().map(|e| e.position) else { return Ok(None) };
     let mut batch =
         Parts { models: Vec::with_capacity(events.len() * 3), story: Vec::with_capacity(events.len() * 3) };
-    for event in &events {
-        let Parts { models, story } = statements_in_parts(event)?;
+    for mut event in events {
+        // Each event is read once: its payload is handed to the decoder rather than copied.
+        let payload = std::mem::take(&mut event.payload);
+        let (models, chapter) = models_and_chapter(&event, payload)?;
         batch.models.extend(models);
-        batch.story.extend(story);
+        if let Some(chapter) = chapter {
+            batch.story.extend(story::write(&event, chapter));
+        }
     }
     Ok(Some((last, batch)))
 }
