@@ -29,8 +29,6 @@ async fn by_key<T: sql::AnyRow + sql::OwnRow>(
     order: &str,
     keys: &[String],
 ) -> Result<Vec<T>, Arc<AppError>> {
-    // How well requests batch: one line per look-up, with its number of keys.
-    tracing::debug!(rows = std::any::type_name::<T>(), keys = keys.len(), "loader batch");
     let (list, args) = in_list(keys);
     let sql = format!("{select} WHERE {column} IN ({list}) {order}");
     sql::fetch_small(store, &sql, &args).await.map_err(Arc::new)

@@ -2,12 +2,12 @@
 
 use std::sync::Arc;
 
-use async_graphql::dataloader::DataLoader;
 use async_graphql::{ComplexObject, Context, ErrorExtensions, Json, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, NaiveDate, Utc};
 use doetank_store::{Backend, RecordedEvent, StreamId};
 use uuid::Uuid;
 
+use super::batcher::Batcher;
 use super::errors::GqlResult;
 use super::kept_rows::Kept;
 use super::loaders::*;
@@ -23,14 +23,14 @@ fn loader_error(e: Arc<AppError>) -> async_graphql::Error {
 }
 
 pub async fn load_member(ctx: &Context<'_>, id: &str) -> Result<Option<Member>> {
-    let loader = ctx.data::<DataLoader<Kept<MemberLoader>>>()?;
+    let loader = ctx.data::<Batcher<Kept<MemberLoader>>>()?;
     Ok(loader.load_one(id.to_string()).await.map_err(loader_error)?.map(Member))
 }
 
 /// The doetank, if it exists and the viewer may see it (rule 5: informal doetanks are seen only
 /// by their team and facilitators).
 pub async fn load_doetank(ctx: &Context<'_>, id: &str) -> Result<Option<Doetank>> {
-    let loader = ctx.data::<DataLoader<Kept<DoetankLoader>>>()?;
+    let loader = ctx.data::<Batcher<Kept<DoetankLoader>>>()?;
     let Some(row) = loader.load_one(id.to_string()).await.map_err(loader_error)? else {
         return Ok(None);
     };
@@ -42,7 +42,7 @@ pub async fn load_doetank(ctx: &Context<'_>, id: &str) -> Result<Option<Doetank>
 }
 
 pub async fn load_challenge(ctx: &Context<'_>, id: &str) -> Result<Option<Challenge>> {
-    let loader = ctx.data::<DataLoader<Kept<ChallengeLoader>>>()?;
+    let loader = ctx.data::<Batcher<Kept<ChallengeLoader>>>()?;
     Ok(loader.load_one(id.to_string()).await.map_err(loader_error)?.map(Challenge))
 }
 
@@ -260,7 +260,7 @@ pub struct HandOver {
 impl Doetank {
     async fn activities(&self, ctx: &Context<'_>, kind: &str) -> Result<Vec<ActivityRow>> {
         let now = async {
-            let loader = ctx.data::<DataLoader<Kept<ActivitiesByDoetank>>>()?;
+            let loader = ctx.data::<Batcher<Kept<ActivitiesByDoetank>>>()?;
             Ok(loader.load_one(self.row.id.clone()).await.map_err(loader_error)?.unwrap_or_default())
         };
         let rows = self.nested(now, ACTIVITY_SELECT, "position").await?;
@@ -285,7 +285,7 @@ impl Doetank {
     /// The innovators (lead included), with their roles; the coach is not one of them.
     async fn members(&self, ctx: &Context<'_>) -> Result<Vec<Membership>> {
         let now = async {
-            let loader = ctx.data::<DataLoader<Kept<MembershipsByDoetank>>>()?;
+            let loader = ctx.data::<Batcher<Kept<MembershipsByDoetank>>>()?;
             Ok(loader.load_one(self.row.id.clone()).await.map_err(loader_error)?.unwrap_or_default())
         };
         let rows = self.nested(now, MEMBERSHIP_SELECT, "role, joined_at, member_id").await?;
@@ -317,7 +317,7 @@ impl Doetank {
     /// Every phase started so far, in order, with dates and (once completed) the summary.
     async fn phases(&self, ctx: &Context<'_>) -> Result<Vec<PhaseProgress>> {
         let now = async {
-            let loader = ctx.data::<DataLoader<Kept<PhasesByDoetank>>>()?;
+            let loader = ctx.data::<Batcher<Kept<PhasesByDoetank>>>()?;
             Ok(loader.load_one(self.row.id.clone()).await.map_err(loader_error)?.unwrap_or_default())
         };
         let rows = self.nested(now, PHASE_SELECT, "ordinal").await?;
@@ -336,7 +336,7 @@ impl Doetank {
     }
     async fn lessons(&self, ctx: &Context<'_>) -> Result<Vec<Lesson>> {
         let now = async {
-            let loader = ctx.data::<DataLoader<Kept<LessonsByDoetank>>>()?;
+            let loader = ctx.data::<Batcher<Kept<LessonsByDoetank>>>()?;
             Ok(loader.load_one(self.row.id.clone()).await.map_err(loader_error)?.unwrap_or_default())
         };
         let rows = self.nested(now, LESSON_SELECT, "l.position").await?;
