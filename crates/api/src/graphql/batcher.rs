@@ -139,6 +139,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn fields_resolved_as_async_graphql_does_share_one_batch() {
+        // An object's fields are polled through a FuturesUnordered; a field that answers at
+        // once must not close the batch for the ones behind it.
+        use futures::stream::{FuturesUnordered, StreamExt};
+        let batcher = Batcher::new(Doubles::default());
+        let fields: FuturesUnordered<_> = (1..=6)
+            .map(|n| {
+                let batcher = &batcher;
+                async move {
+                    if n % 2 == 0 {
+                        Ok(Some(n))
+                    } else {
+                        batcher.load_one(n.to_string()).await
+                    }
+                }
+            })
+            .collect();
+        let mut found: Vec<Option<i64>> = fields.map(|r| r.expect("loaded")).collect().await;
+        found.sort_unstable();
+        assert_eq!(found, vec![Some(2), Some(2), Some(4), Some(6), Some(6), Some(10)]);
+        assert_eq!(batcher.loader.loads.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
     async fn a_failed_batch_fails_everyone_in_it_and_the_next_batch_starts_afresh() {
         let batcher = Batcher::new(Doubles::default());
         let (a, b) = futures::join!(batcher.load_one("1".into()), batcher.load_one("fail".into()));
