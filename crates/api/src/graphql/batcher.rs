@@ -79,7 +79,9 @@ where
             };
         };
         tokio::task::yield_now().await;
-        let mut keys = self.close(number).unwrap_or_default();
+        // Only a follower that saw this leader gone closes its batch, so this finds it open; if
+        // not, the leader still loads its own key.
+        let mut keys = self.close(number).unwrap_or_else(|| vec![key.clone()]);
         keys.sort_unstable();
         keys.dedup();
         // How well requests batch: one line per look-up, with its number of keys.
