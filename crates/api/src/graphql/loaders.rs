@@ -1,4 +1,5 @@
-//! DataLoaders batch the lookups that nested lists would otherwise make one by one (N+1).
+//! Loaders: the lookups that nested lists would otherwise make one by one (N+1), by key in
+//! batches (see `batcher`).
 
 use std::collections::HashMap;
 use std::sync::Arc;

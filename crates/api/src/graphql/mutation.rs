@@ -106,7 +106,7 @@ pub struct DoetankPayload {
     pub result: CommandResult,
 }
 
-// Payloads read the row directly, not through the request's DataLoader cache, so a request
+// Payloads read the row directly, not through the request's loaders, so a request
 // with several mutations sees each one's write.
 async fn member_payload(app: &App, outcome: CommandOutcome) -> Result<MemberPayload> {
     let sql_text = format!("{MEMBER_SELECT} WHERE m.id = $1");

@@ -1,4 +1,4 @@
-//! The read models as GraphQL objects. Nested lists go through DataLoaders.
+//! The read models as GraphQL objects. Nested lists go through the request's batched loaders.
 
 use std::sync::Arc;
 
