@@ -11,8 +11,7 @@ use doetank_domain::{
 use doetank_store::RecordedEvent;
 use serde_json::json;
 
-use super::network;
-use super::story::{self, Chapter};
+use super::{network, story};
 use crate::search::stems;
 use crate::sql::{ts, Stmt};
 use crate::stmt;
@@ -20,15 +19,13 @@ use crate::stmt;
 /// The statements that apply `event`: its aggregate's read model, then its line of the story
 /// (timeline and lineage). Events of unknown streams yield none.
 pub fn statements(event: &RecordedEvent) -> Result<Vec<Stmt>, CodecError> {
-    let (mut models, chapter) = models_and_chapter(event, event.payload.clone())?;
-    if let Some(chapter) = chapter {
-        models.extend(story::write(event, chapter));
-    }
+    let Parts { mut models, story } = statements_in_parts(event, event.payload.clone())?;
+    models.extend(story);
     Ok(models)
 }
 
-/// Statements split by the tables they touch: neither part reads or writes a table of the
-/// other ([`story::TABLES`]), so a rebuild can apply the two on two connections at once.
+/// An event's statements, split by the tables they touch: neither part reads or writes a table
+/// of the other ([`story::TABLES`]), so a rebuild can apply the two on two connections at once.
 #[derive(Debug, Default)]
 pub struct Parts {
     /// The aggregates' read models.
@@ -37,13 +34,9 @@ pub struct Parts {
     pub story: Vec<Stmt>,
 }
 
-/// An event's read-model statements, and its chapter of the story still to be written (by
-/// [`story::write`]). Events of unknown streams have neither. `payload` is the event's, given apart so that a caller done with the event
-/// hands it over instead of having it copied.
-pub fn models_and_chapter(
-    event: &RecordedEvent,
-    payload: serde_json::Value,
-) -> Result<(Vec<Stmt>, Option<Chapter>), CodecError> {
+/// `payload` is the event's, given apart so that a caller done with the event (a rebuild) hands
+/// it over instead of having it copied.
+pub fn statements_in_parts(event: &RecordedEvent, payload: serde_json::Value) -> Result<Parts, CodecError> {
     let (t, v, p) = (&event.event_type, event.schema_version, payload);
     let id = id_of(event);
     let (models, chapter) = match event.stream_type.as_str() {
@@ -87,9 +80,9 @@ pub fn models_and_chapter(
             let chapter = story::reuse(id, &e);
             (network::reuse(event, e), chapter)
         }
-        _ => return Ok((Vec::new(), None)),
+        _ => return Ok(Parts::default()),
     };
-    Ok((models, Some(chapter)))
+    Ok(Parts { models, story: story::write(event, chapter) })
 }
 
 /// The aggregate id: the part of the stream id after `type-`.

@@ -13,7 +13,7 @@ use rusqlite::types::ValueRef;
 use sqlx::postgres::PgPool;
 use sqlx::{Connection, SqliteConnection, SqlitePool};
 
-use super::apply::{models_and_chapter, Parts};
+use super::apply::{statements_in_parts, Parts};
 use super::projector::READ_MODEL_TABLES;
 use super::story;
 use crate::error::AppError;
@@ -187,11 +187,9 @@ async fn next_batch(store: &EventStore, after: i64) -> Result<Option<(i64, Parts
     for mut event in events {
         // Each event is read once: its payload is handed to the decoder rather than copied.
         let payload = std::mem::take(&mut event.payload);
-        let (models, chapter) = models_and_chapter(&event, payload)?;
+        let Parts { models, story } = statements_in_parts(&event, payload)?;
         batch.models.extend(models);
-        if let Some(chapter) = chapter {
-            batch.story.extend(story::write(&event, chapter));
-        }
+        batch.story.extend(story);
     }
     Ok(Some((last, batch)))
 }
