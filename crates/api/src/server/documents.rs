@@ -4,8 +4,9 @@
 //! the parsed tree costs a fraction of that. Only the parse is kept: validation and execution
 //! run for every request, as they depend on the schema's rules, the variables and the viewer.
 //!
-//! A text is kept on its second sighting, so a stream of one-off texts costs a hash each and
-//! does not push the texts that do come back out.
+//! A text is parsed by our own parser where it can (`query_text`, a fraction of the cost of
+//! async-graphql's) and kept on its second sighting, so a stream of one-off texts costs a hash
+//! and a parse each and does not push the texts that do come back out.
 
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, HashSet};
@@ -33,11 +34,21 @@ pub struct Documents {
     kept: Arc<Mutex<Kept>>,
 }
 
+/// Gives `request` the document our parser reads from its text; leaves it to async-graphql's
+/// parser where ours gives up (a syntax error among them, so the error is async-graphql's).
+fn parse_fast(request: &mut async_graphql::Request) {
+    if let Some(document) = super::query_text::parse(&request.query) {
+        request.set_parsed_query(document);
+    }
+}
+
 impl Documents {
     /// Gives `request` its parsed document if its text is kept, and keeps it when the text comes
     /// back. A text that does not parse is never kept: execution reports the syntax error.
+    /// A text not kept is parsed by our own parser where it can (see `query_text`).
     pub fn attach(&self, request: &mut async_graphql::Request) {
         if request.query.len() > MAX_TEXT_BYTES {
+            parse_fast(request);
             return;
         }
         let Ok(mut kept) = self.kept.lock() else { return };
@@ -52,9 +63,12 @@ impl Documents {
                 kept.seen_once.clear();
             }
             kept.seen_once.insert(hash);
+            drop(kept);
+            parse_fast(request);
             return;
         }
         drop(kept);
+        parse_fast(request);
         let Ok(document) = request.parsed_query() else { return };
         let document = Arc::new(document.clone());
         let Ok(mut kept) = self.kept.lock() else { return };

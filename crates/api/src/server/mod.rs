@@ -5,6 +5,7 @@ mod answers;
 mod documents;
 mod log;
 mod outbox;
+mod query_text;
 mod shared_subscriptions;
 mod ws;
 mod ws_protocol;

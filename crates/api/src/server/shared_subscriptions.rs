@@ -370,7 +370,9 @@ fn share_key(request: &Request, data: &Data) -> Option<String> {
 /// A subscription whose every root field is `doetankUpdated`, `events` without `after`, or
 /// `__typename`: its answers begin with the next event, whoever computes them.
 fn starts_at_the_head(request: &Request) -> bool {
-    let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
+    let Some(document) = super::query_text::parse(&request.query)
+        .or_else(|| async_graphql::parser::parse_query(&request.query).ok())
+    else {
         return false;
     };
     let operation = match (&document.operations, request.operation_name.as_deref()) {
