@@ -202,8 +202,11 @@ impl<'a> Parser<'a> {
         if self.raw_name()? != "on" || whitespace_len(self.rest()) == 0 {
             return None;
         }
-        while whitespace_len(self.rest()) > 0 {
-            self.at += whitespace_len(self.rest());
+        loop {
+            match whitespace_len(self.rest()) {
+                0 => break,
+                n => self.at += n,
+            }
         }
         let on = self.name()?;
         Some(Positioned::new(TypeCondition { on }, pos))
