@@ -42,33 +42,29 @@ fn parse_fast(request: &mut async_graphql::Request) {
     }
 }
 
+/// What the cache knows of a text.
+enum Sighting {
+    Kept(Arc<ExecutableDocument>),
+    /// Seen for the first time (or too long to keep): parsed, not kept.
+    New,
+    /// Seen once before: parsed and kept.
+    Again,
+}
+
 impl Documents {
     /// Gives `request` its parsed document if its text is kept, and keeps it when the text comes
     /// back. A text that does not parse is never kept: execution reports the syntax error.
     /// A text not kept is parsed by our own parser where it can (see `query_text`).
     pub fn attach(&self, request: &mut async_graphql::Request) {
-        if request.query.len() > MAX_TEXT_BYTES {
-            parse_fast(request);
+        let sighting = self.sighting(&request.query);
+        if let Sighting::Kept(document) = &sighting {
+            request.set_parsed_query((**document).clone());
             return;
         }
-        let Ok(mut kept) = self.kept.lock() else { return };
-        if let Some(document) = kept.documents.get(&request.query).cloned() {
-            drop(kept);
-            request.set_parsed_query((*document).clone());
-            return;
-        }
-        let hash = kept.hasher.hash_one(&request.query);
-        if !kept.seen_once.remove(&hash) {
-            if kept.seen_once.len() >= SEEN_CAPACITY {
-                kept.seen_once.clear();
-            }
-            kept.seen_once.insert(hash);
-            drop(kept);
-            parse_fast(request);
-            return;
-        }
-        drop(kept);
         parse_fast(request);
+        if !matches!(sighting, Sighting::Again) {
+            return;
+        }
         let Ok(document) = request.parsed_query() else { return };
         let document = Arc::new(document.clone());
         let Ok(mut kept) = self.kept.lock() else { return };
@@ -76,6 +72,26 @@ impl Documents {
             kept.documents.clear();
         }
         kept.documents.insert(request.query.clone(), document);
+    }
+
+    /// Looks `text` up, and remembers a first sighting.
+    fn sighting(&self, text: &str) -> Sighting {
+        if text.len() > MAX_TEXT_BYTES {
+            return Sighting::New;
+        }
+        let Ok(mut kept) = self.kept.lock() else { return Sighting::New };
+        if let Some(document) = kept.documents.get(text) {
+            return Sighting::Kept(document.clone());
+        }
+        let hash = kept.hasher.hash_one(text);
+        if kept.seen_once.remove(&hash) {
+            return Sighting::Again;
+        }
+        if kept.seen_once.len() >= SEEN_CAPACITY {
+            kept.seen_once.clear();
+        }
+        kept.seen_once.insert(hash);
+        Sighting::New
     }
 
     #[cfg(test)]
