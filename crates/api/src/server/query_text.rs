@@ -648,7 +648,7 @@ mod tests {
             let text = if named {
                 format!("{gap}query Q($v: [ID!] = [1]){gap}{{{gap}{}{gap}}}{gap}", selections.join(" "))
             } else {
-                format!("{gap}{{{}}}", selections.join(&gap))
+                format!("{gap}{{{}}}", selections.join(&format!(" {gap}")))
             };
             prop_assert!(agrees(&text), "left to async-graphql: {text:?}");
         }
