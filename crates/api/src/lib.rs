@@ -8,6 +8,7 @@ pub mod error;
 pub mod export;
 pub mod graphql;
 pub mod history;
+pub mod lesson_ranking;
 pub mod live;
 pub mod projection;
 pub mod rows;

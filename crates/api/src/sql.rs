@@ -152,34 +152,46 @@ pub async fn fetch_small<T: AnyRow + OwnRow>(
     sql: &str,
     args: &[Arg],
 ) -> Result<Vec<T>, AppError> {
-    let inline = store.read_inline(|conn| {
-        let mut statement = conn.prepare_cached(sql)?;
-        // `$n` binds the n-th argument wherever it stands, as sqlx binds it.
-        for index in 1..=statement.parameter_count() {
-            let number =
-                statement.parameter_name(index).and_then(|name| name.get(1..)?.parse::<usize>().ok());
-            let arg = number.and_then(|n| args.get(n.checked_sub(1)?));
-            let arg = arg.ok_or(rusqlite::Error::InvalidParameterCount(index, args.len()))?;
-            statement.raw_bind_parameter(index, arg)?;
-        }
-        if !statement.column_names().iter().eq(T::COLUMNS.iter()) {
-            let selected = statement.column_names().join(", ");
-            return Err(rusqlite::Error::InvalidColumnName(format!(
-                "{selected} (expected {})",
-                T::COLUMNS.join(", ")
-            )));
-        }
-        let mut rows = statement.raw_query();
-        let mut out = Vec::new();
-        while let Some(row) = rows.next()? {
-            out.push(T::from_own(row)?);
-        }
-        Ok(out)
-    });
-    match inline {
+    match store.read_inline(|conn| own_rows(conn, sql, args)) {
         Some(rows) => Ok(rows?),
         None => Ok(fetch_all(store.backend(), sql, args).await?),
     }
+}
+
+/// The rows `sql` (with `$n` placeholders, as the pool's text) selects on one of the store's own
+/// SQLite connections.
+pub fn own_rows<T: OwnRow>(conn: &rusqlite::Connection, sql: &str, args: &[Arg]) -> rusqlite::Result<Vec<T>> {
+    let mut statement = prepare_bound(conn, sql, args)?;
+    if !statement.column_names().iter().eq(T::COLUMNS.iter()) {
+        let selected = statement.column_names().join(", ");
+        return Err(rusqlite::Error::InvalidColumnName(format!(
+            "{selected} (expected {})",
+            T::COLUMNS.join(", ")
+        )));
+    }
+    let mut rows = statement.raw_query();
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(T::from_own(row)?);
+    }
+    Ok(out)
+}
+
+/// `sql` prepared (and kept) on `conn` with `args` bound: `$n` binds the n-th argument wherever
+/// it stands, as sqlx binds it.
+pub fn prepare_bound<'c>(
+    conn: &'c rusqlite::Connection,
+    sql: &str,
+    args: &[Arg],
+) -> rusqlite::Result<rusqlite::CachedStatement<'c>> {
+    let mut statement = conn.prepare_cached(sql)?;
+    for index in 1..=statement.parameter_count() {
+        let number = statement.parameter_name(index).and_then(|name| name.get(1..)?.parse::<usize>().ok());
+        let arg = number.and_then(|n| args.get(n.checked_sub(1)?));
+        let arg = arg.ok_or(rusqlite::Error::InvalidParameterCount(index, args.len()))?;
+        statement.raw_bind_parameter(index, arg)?;
+    }
+    Ok(statement)
 }
 
 /// [`fetch_optional`] for a small read: the first row [`fetch_small`] returns, if any.

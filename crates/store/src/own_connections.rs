@@ -35,9 +35,10 @@ pub(crate) struct OwnConnections {
     idle: Mutex<Vec<Connection>>,
     /// The connection appends are written on (one writer per process: group commit's turn).
     writer: Mutex<Option<Connection>>,
-    /// Pages of the log read at once on blocking threads: without a bound, thousands of live
-    /// cursors catching up at once would each open a connection (and its page cache).
-    pub(crate) page_readers: tokio::sync::Semaphore,
+    /// Large reads at once on blocking threads (pages of the log, searches): without a bound,
+    /// thousands of live cursors catching up at once would each open a connection (and its
+    /// page cache).
+    large_readers: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for OwnConnections {
@@ -54,7 +55,7 @@ impl OwnConnections {
             path: path.to_path_buf(),
             idle: Mutex::new(Vec::new()),
             writer: Mutex::new(None),
-            page_readers: tokio::sync::Semaphore::new(IDLE),
+            large_readers: tokio::sync::Semaphore::new(IDLE),
         })
     }
 
@@ -98,6 +99,20 @@ impl OwnConnections {
         match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
             Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(run),
             _ => run(),
+        }
+    }
+
+    /// Runs `read` (a large read on these connections) on a blocking thread, at most [`IDLE`]
+    /// at once.
+    pub(crate) async fn blocking<T: Send + 'static>(
+        &self,
+        read: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let _turn = self.large_readers.acquire().await.map_err(|_| StoreError::Interrupted)?;
+        match tokio::task::spawn_blocking(read).await {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Err(StoreError::Interrupted),
         }
     }
 

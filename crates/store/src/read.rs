@@ -71,20 +71,27 @@ impl EventStore {
         Some(own.with(|conn| Ok(read(conn)?)))
     }
 
+    /// Runs a large read (every match of a search: hundreds or thousands of rows) on a blocking
+    /// thread, on one of the store's own SQLite readers; `None` without them (PostgreSQL, a
+    /// database in memory), and the caller reads through the pool. sqlx would send each row
+    /// from its connection thread on its own; inline, the read would hold an async thread.
+    pub async fn read_blocking<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&rusqlite::Connection) -> Result<T, rusqlite::Error> + Send + 'static,
+    ) -> Option<Result<T, StoreError>> {
+        let own = self.own.as_ref()?;
+        let reader = std::sync::Arc::clone(own);
+        Some(own.blocking(move || reader.with(|conn| Ok(read(conn)?))).await)
+    }
+
     /// Up to `limit` events of the whole log after global position `after`, in order.
     pub async fn read_all(&self, after: i64, limit: i64) -> Result<Vec<RecordedEvent>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2");
         if let Some(own) = &self.own {
             // A page may be thousands of events (a rebuild, a projector catching up): one hop
             // to a blocking thread per page, where sqlx would hop once per row.
-            let _turn = own.page_readers.acquire().await.map_err(|_| StoreError::Interrupted)?;
             let reader = std::sync::Arc::clone(own);
-            let read = tokio::task::spawn_blocking(move || reader.read_events(&sql, (after, limit)));
-            return match read.await {
-                Ok(events) => events,
-                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-                Err(_) => Err(StoreError::Interrupted),
-            };
+            return own.blocking(move || reader.read_events(&sql, (after, limit))).await;
         }
         let events = on_pool!(&self.backend, pool => {
             let rows = sqlx::query(&sql).bind(after).bind(limit).fetch_all(pool).await?;

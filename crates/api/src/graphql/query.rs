@@ -16,6 +16,7 @@ use super::viewer;
 use crate::app::App;
 use crate::error::AppError;
 use crate::history::{self, AsOf};
+use crate::lesson_ranking;
 use crate::rows::*;
 use crate::search;
 use crate::sql::{self, Arg, Filter};
@@ -299,6 +300,25 @@ impl Query {
                 ("rm_lessons l", format!("ts_rank_cd(l.search, to_tsquery('dutch', ${n}))::float8"))
             }
         };
+        // On a SQLite file the matches are ordered and counted in memory (see `lesson_ranking`).
+        if search.is_some() && matches!(backend, Backend::Sqlite(_)) {
+            let store = &app(ctx)?.store;
+            let (where_sql, args) = (f.where_sql(), f.args.clone());
+            let ranked = lesson_ranking::on_own_readers(
+                store,
+                from,
+                &where_sql,
+                &rank,
+                args,
+                window.limit,
+                window.offset,
+            );
+            if let Some(page) = ranked.await {
+                let page = page.gql()?;
+                let lessons = page.lessons.into_iter().map(|(row, rank)| Lesson { row, rank: Some(rank) });
+                return Ok(window.connection(page.total, lessons.collect()));
+            }
+        }
         // Rank and order only what names a lesson, then read the page's rows (late
         // materialisation): sorting hundreds of matches with their bodies cost more than ranking.
         // The matches are counted in the same pass (a search evaluated once, not twice).
