@@ -145,8 +145,8 @@ impl rusqlite::ToSql for Arg {
 /// the data loaders', a mutation's payload, a live doetank's update for each subscriber): on a
 /// SQLite file they run in the calling thread on the store's own connections, as a
 /// hop to sqlx's connection thread per query (and a ping when the connection goes back) cost
-/// more than the look-up itself. Large reads (a search that ranks every match) stay on the
-/// pool, off the async threads.
+/// more than the look-up itself. Large reads (a search that ranks every match) stay off the
+/// async threads (`EventStore::read_blocking`, `lesson_ranking`).
 pub async fn fetch_small<T: AnyRow + OwnRow>(
     store: &EventStore,
     sql: &str,
