@@ -63,13 +63,15 @@ pub async fn on_own_readers(
     let read = store.read_blocking(move |conn| {
         // Both statements see one snapshot: a lesson ranked is a lesson read.
         let snapshot = conn.unchecked_transaction()?;
-        let mut statement = sql::prepare_bound(conn, &ranked, &args)?;
-        let mut rows = statement.raw_query();
-        let mut matches = Vec::new();
-        while let Some(row) = rows.next()? {
-            matches.push(Match { rowid: row.get(0)?, position: row.get(1)?, rank: row.get(2)? });
-        }
-        drop(rows);
+        let matches = {
+            let mut statement = sql::prepare_bound(conn, &ranked, &args)?;
+            let mut rows = statement.raw_query();
+            let mut matches = Vec::new();
+            while let Some(row) = rows.next()? {
+                matches.push(Match { rowid: row.get(0)?, position: row.get(1)?, rank: row.get(2)? });
+            }
+            matches
+        };
         let total = matches.len() as i64;
         let select = format!("{LESSON_SELECT} WHERE l.rowid = $1");
         let mut lessons = Vec::with_capacity(limit.min(matches.len()));
