@@ -105,12 +105,12 @@ mod tests {
     #[test]
     fn best_first_and_among_equals_the_newest() {
         let all = [(1, 0.5), (2, 2.0), (3, 0.5), (4, 1.0), (5, 2.0), (6, 0.1)];
-        assert_eq!(positions(&page_of(matches(&all), 0, 10)), [5, 2, 4, 3, 1, 6]);
+        let whole = positions(&page_of(matches(&all), 0, 10));
+        assert_eq!(whole, [5, 2, 4, 3, 1, 6]);
         // Every page agrees with the whole order, whether or not the rest was sorted.
         for limit in 1..=6 {
             for offset in 0..=6 {
-                let whole = positions(&page_of(matches(&all), 0, 10));
-                let expected: Vec<i64> = whole.into_iter().skip(offset).take(limit).collect();
+                let expected: Vec<i64> = whole.iter().copied().skip(offset).take(limit).collect();
                 assert_eq!(positions(&page_of(matches(&all), offset, limit)), expected, "{offset} {limit}");
             }
         }
