@@ -19,7 +19,8 @@ use crate::stmt;
 /// The statements that apply `event`: its aggregate's read model, then its line of the story
 /// (timeline and lineage). Events of unknown streams yield none.
 pub fn statements(event: &RecordedEvent) -> Result<Vec<Stmt>, CodecError> {
-    let Parts { mut models, story } = statements_in_parts(event, event.payload.clone())?;
+    let Parts { mut models, version, story } = statements_in_parts(event, event.payload.clone())?;
+    models.extend(version);
     models.extend(story);
     Ok(models)
 }
@@ -30,6 +31,8 @@ pub fn statements(event: &RecordedEvent) -> Result<Vec<Stmt>, CodecError> {
 pub struct Parts {
     /// The aggregates' read models.
     pub models: Vec<Stmt>,
+    /// The stream's version on its aggregate's row: see [`version_bump`].
+    pub version: Option<Stmt>,
     /// The timeline and the lineage.
     pub story: Vec<Stmt>,
 }
@@ -82,7 +85,34 @@ pub fn statements_in_parts(event: &RecordedEvent, payload: serde_json::Value) ->
         }
         _ => return Ok(Parts::default()),
     };
-    Ok(Parts { models, story: story::write(event, chapter) })
+    Ok(Parts { models, version: version_bump(event), story: story::write(event, chapter) })
+}
+
+/// Records the stream's version on its aggregate's row (a doetank's also when it last
+/// changed). Kept apart from the event's other statements because these columns are only ever
+/// written by it, never read by a projection statement: a rebuild runs just the last bump of
+/// each stream in a batch (a fifth of all its statements were bumps).
+fn version_bump(e: &RecordedEvent) -> Option<Stmt> {
+    let (id, version) = (id_of(e).to_string(), e.version);
+    let table = match e.stream_type.as_str() {
+        Doetank::STREAM_TYPE => {
+            return Some(stmt!(
+                "UPDATE rm_doetanks SET version = $2, updated_at = $3 WHERE id = $1",
+                id,
+                version,
+                ts(e.recorded_at)
+            ))
+        }
+        Member::STREAM_TYPE => "UPDATE rm_members SET version = $2 WHERE id = $1",
+        Challenge::STREAM_TYPE => "UPDATE rm_challenges SET version = $2 WHERE id = $1",
+        Cafe::STREAM_TYPE => "UPDATE rm_cafes SET version = $2 WHERE id = $1",
+        IdeationEvent::STREAM_TYPE => "UPDATE rm_ideation_events SET version = $2 WHERE id = $1",
+        Pilot::STREAM_TYPE => "UPDATE rm_pilots SET version = $2 WHERE id = $1",
+        Charter::STREAM_TYPE => "UPDATE rm_charters SET version = $2 WHERE id = $1",
+        KnowledgeReuse::STREAM_TYPE => "UPDATE rm_reuses SET version = $2 WHERE id = $1",
+        _ => return None,
+    };
+    Some(stmt!(table, id, version))
 }
 
 /// The aggregate id: the part of the stream id after `type-`.
@@ -92,7 +122,7 @@ pub(super) fn id_of(event: &RecordedEvent) -> &str {
 
 fn member(e: &RecordedEvent, event: MemberEvent) -> Vec<Stmt> {
     let id = id_of(e).to_string();
-    let mut out = match event {
+    match event {
         MemberEvent::MemberRegistered { organisation, sector, expertise, .. } => vec![stmt!(
             "INSERT INTO rm_members (id, organisation, sector, expertise, support_committee, erased, registered_at, \
              version, created_position) VALUES ($1, $2, $3, $4, FALSE, FALSE, $5, $6, $7)",
@@ -118,14 +148,12 @@ fn member(e: &RecordedEvent, event: MemberEvent) -> Vec<Stmt> {
             stmt!("UPDATE rm_members SET erased = TRUE, expertise = '[]' WHERE id = $1", id.clone()),
             stmt!("DELETE FROM member_personal_data WHERE member_id = $1", id.clone()),
         ],
-    };
-    out.push(stmt!("UPDATE rm_members SET version = $2 WHERE id = $1", id, e.version));
-    out
+    }
 }
 
 fn challenge(e: &RecordedEvent, event: ChallengeEvent) -> Vec<Stmt> {
     let id = id_of(e).to_string();
-    let mut out = match event {
+    match event {
         ChallengeEvent::ChallengeRaised { title, description, raised_by, origin, .. } => {
             let commissioner = match &origin {
                 ChallengeOrigin::Commissioner { organisation } => Some(organisation.clone()),
@@ -153,9 +181,7 @@ fn challenge(e: &RecordedEvent, event: ChallengeEvent) -> Vec<Stmt> {
         ChallengeEvent::CommissionerFound { organisation } => {
             vec![stmt!("UPDATE rm_challenges SET commissioner = $2 WHERE id = $1", id.clone(), organisation)]
         }
-    };
-    out.push(stmt!("UPDATE rm_challenges SET version = $2 WHERE id = $1", id, e.version));
-    out
+    }
 }
 
 fn activity(e: &RecordedEvent, kind: &str, title: String, detail: String) -> Stmt {
@@ -173,7 +199,7 @@ fn activity(e: &RecordedEvent, kind: &str, title: String, detail: String) -> Stm
 fn doetank(e: &RecordedEvent, event: DoetankEvent) -> Vec<Stmt> {
     use DoetankEvent::*;
     let id = id_of(e).to_string();
-    let mut out = match event {
+    match event {
         DoetankFormed { name, challenge_id, lead, founding_members, at, .. } => {
             let mut out = vec![stmt!(
                 "INSERT INTO rm_doetanks (id, name, challenge_id, lead_id, status, is_public, formed_at, version, \
@@ -307,14 +333,7 @@ fn doetank(e: &RecordedEvent, event: DoetankEvent) -> Vec<Stmt> {
             ts(at),
             reflection,
         )],
-    };
-    out.push(stmt!(
-        "UPDATE rm_doetanks SET version = $2, updated_at = $3 WHERE id = $1",
-        id,
-        e.version,
-        ts(e.recorded_at)
-    ));
-    out
+    }
 }
 
 fn ordinal(phase: Phase) -> i64 {

@@ -6,6 +6,7 @@
 //! Readers see the old read models until that commit and the new ones after it, never a
 //! half-built state.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use doetank_store::{Backend, BeginWrite, EventStore};
@@ -182,16 +183,23 @@ async fn read_batches(
 async fn next_batch(store: &EventStore, after: i64) -> Result<Option<(i64, Parts)>, AppError> {
     let events = store.read_all(after, EVENTS_PER_BATCH).await?;
     let Some(last) = events.last().map(|e| e.position) else { return Ok(None) };
-    let mut batch =
-        Parts { models: Vec::with_capacity(events.len() * 3), story: Vec::with_capacity(events.len() * 3) };
+    let (mut models, mut story) =
+        (Vec::with_capacity(events.len() * 2), Vec::with_capacity(events.len() * 3));
+    // A stream's version bump is write-only (see `version_bump`): the last of the batch is the
+    // one that counts, and it runs after every other statement of its stream.
+    let mut bumps = HashMap::new();
     for mut event in events {
         // Each event is read once: its payload is handed to the decoder rather than copied.
         let payload = std::mem::take(&mut event.payload);
-        let Parts { models, story } = statements_in_parts(&event, payload)?;
-        batch.models.extend(models);
-        batch.story.extend(story);
+        let parts = statements_in_parts(&event, payload)?;
+        models.extend(parts.models);
+        if let Some(bump) = parts.version {
+            bumps.insert(event.stream_id, bump);
+        }
+        story.extend(parts.story);
     }
-    Ok(Some((last, batch)))
+    models.extend(bumps.into_values());
+    Ok(Some((last, Parts { models, version: None, story })))
 }
 
 /// Drops every index and trigger of the read-model tables in `schema`; returns the SQL that

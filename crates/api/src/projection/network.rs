@@ -17,7 +17,7 @@ fn name<T: serde::Serialize>(value: T) -> String {
 
 pub fn cafe(e: &RecordedEvent, event: CafeEvent) -> Vec<Stmt> {
     let id = id_of(e).to_string();
-    let mut out = match event {
+    match event {
         CafeEvent::CafeScheduled { title, date, venue, .. } => vec![stmt!(
             "INSERT INTO rm_cafes (id, title, date, venue, status, version, created_position) \
              VALUES ($1, $2, $3, $4, 'SCHEDULED', $5, $6)",
@@ -52,15 +52,13 @@ pub fn cafe(e: &RecordedEvent, event: CafeEvent) -> Vec<Stmt> {
             id.clone(),
             reason,
         )],
-    };
-    out.push(stmt!("UPDATE rm_cafes SET version = $2 WHERE id = $1", id, e.version));
-    out
+    }
 }
 
 pub fn ideation(e: &RecordedEvent, event: IdeationEventEvent) -> Vec<Stmt> {
     use IdeationEventEvent::*;
     let id = id_of(e).to_string();
-    let mut out = match event {
+    match event {
         IdeationEventScheduled { name, central_question, date, venue, .. } => vec![stmt!(
             "INSERT INTO rm_ideation_events (id, name, central_question, date, venue, status, version, created_position) \
              VALUES ($1, $2, $3, $4, $5, 'SCHEDULED', $6, $7)",
@@ -107,14 +105,12 @@ pub fn ideation(e: &RecordedEvent, event: IdeationEventEvent) -> Vec<Stmt> {
             idea_id,
             doetank_id,
         )],
-    };
-    out.push(stmt!("UPDATE rm_ideation_events SET version = $2 WHERE id = $1", id, e.version));
-    out
+    }
 }
 
 pub fn pilot(e: &RecordedEvent, event: PilotEvent) -> Vec<Stmt> {
     let id = id_of(e).to_string();
-    let mut out = match event {
+    match event {
         PilotEvent::PilotProposed { hindering_rule, alternative, expected_gain, applicant, .. } => vec![stmt!(
             "INSERT INTO rm_pilots (id, hindering_rule, alternative, expected_gain, applicant_id, applicant_function, \
              status, version, created_position) VALUES ($1, $2, $3, $4, $5, $6, 'PROPOSED', $7, $8)",
@@ -149,14 +145,12 @@ pub fn pilot(e: &RecordedEvent, event: PilotEvent) -> Vec<Stmt> {
             name(outcome),
             note,
         )],
-    };
-    out.push(stmt!("UPDATE rm_pilots SET version = $2 WHERE id = $1", id, e.version));
-    out
+    }
 }
 
 pub fn charter(e: &RecordedEvent, event: CharterEvent) -> Vec<Stmt> {
     let id = id_of(e).to_string();
-    let mut out = match event {
+    match event {
         CharterEvent::CharterPublished { title, text, initiators, .. } => vec![stmt!(
             "INSERT INTO rm_charters (id, title, text, initiators, version, created_position) VALUES ($1, $2, $3, $4, $5, $6)",
             id.clone(),
@@ -182,14 +176,12 @@ pub fn charter(e: &RecordedEvent, event: CharterEvent) -> Vec<Stmt> {
                 ts(e.recorded_at),
             )]
         }
-    };
-    out.push(stmt!("UPDATE rm_charters SET version = $2 WHERE id = $1", id, e.version));
-    out
+    }
 }
 
 pub fn reuse(e: &RecordedEvent, event: KnowledgeReuseEvent) -> Vec<Stmt> {
     let id = id_of(e).to_string();
-    let mut out = match event {
+    match event {
         KnowledgeReuseEvent::KnowledgeReused { organisation, source, pledge, .. } => {
             let (kind, doetank, lesson) = match source {
                 ReuseSource::Doetank { doetank_id } => ("DOETANK", doetank_id, None),
@@ -216,7 +208,5 @@ pub fn reuse(e: &RecordedEvent, event: KnowledgeReuseEvent) -> Vec<Stmt> {
             id.clone(),
             note,
         )],
-    };
-    out.push(stmt!("UPDATE rm_reuses SET version = $2 WHERE id = $1", id, e.version));
-    out
+    }
 }
