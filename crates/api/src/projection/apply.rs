@@ -126,7 +126,7 @@ fn member(e: &RecordedEvent, event: MemberEvent) -> Vec<Stmt> {
         MemberEvent::MemberRegistered { organisation, sector, expertise, .. } => vec![stmt!(
             "INSERT INTO rm_members (id, organisation, sector, expertise, support_committee, erased, registered_at, \
              version, created_position) VALUES ($1, $2, $3, $4, FALSE, FALSE, $5, $6, $7)",
-            id.clone(),
+            id,
             organisation,
             json!(sector).as_str().unwrap_or_default().to_string(),
             json!(expertise).to_string(),
@@ -136,17 +136,17 @@ fn member(e: &RecordedEvent, event: MemberEvent) -> Vec<Stmt> {
         )],
         MemberEvent::MemberProfileUpdated { organisation, expertise } => vec![stmt!(
             "UPDATE rm_members SET organisation = $2, expertise = $3 WHERE id = $1",
-            id.clone(),
+            id,
             organisation,
             json!(expertise).to_string(),
         )],
         MemberEvent::SupportCommitteeAppointed {} => {
-            vec![stmt!("UPDATE rm_members SET support_committee = TRUE WHERE id = $1", id.clone())]
+            vec![stmt!("UPDATE rm_members SET support_committee = TRUE WHERE id = $1", id)]
         }
         // Erasure removes the person's data for good, here and after every rebuild.
         MemberEvent::MemberErased {} => vec![
             stmt!("UPDATE rm_members SET erased = TRUE, expertise = '[]' WHERE id = $1", id.clone()),
-            stmt!("DELETE FROM member_personal_data WHERE member_id = $1", id.clone()),
+            stmt!("DELETE FROM member_personal_data WHERE member_id = $1", id),
         ],
     }
 }
@@ -162,7 +162,7 @@ fn challenge(e: &RecordedEvent, event: ChallengeEvent) -> Vec<Stmt> {
             vec![stmt!(
                 "INSERT INTO rm_challenges (id, title, description, raised_by, origin, commissioner, raised_at, \
                  version, created_position) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                id.clone(),
+                id,
                 title,
                 description,
                 raised_by,
@@ -175,11 +175,11 @@ fn challenge(e: &RecordedEvent, event: ChallengeEvent) -> Vec<Stmt> {
         }
         ChallengeEvent::SupportPledged { member_id } => vec![stmt!(
             "INSERT INTO rm_challenge_supporters (challenge_id, member_id) VALUES ($1, $2)",
-            id.clone(),
+            id,
             member_id,
         )],
         ChallengeEvent::CommissionerFound { organisation } => {
-            vec![stmt!("UPDATE rm_challenges SET commissioner = $2 WHERE id = $1", id.clone(), organisation)]
+            vec![stmt!("UPDATE rm_challenges SET commissioner = $2 WHERE id = $1", id, organisation)]
         }
     }
 }
@@ -226,14 +226,14 @@ fn doetank(e: &RecordedEvent, event: DoetankEvent) -> Vec<Stmt> {
         }
         MemberJoined { member, at } => vec![stmt!(
             "INSERT INTO rm_doetank_members (doetank_id, member_id, sector, role, joined_at) VALUES ($1, $2, $3, 'MEMBER', $4)",
-            id.clone(),
+            id,
             member.member_id,
             json!(member.sector).as_str().unwrap_or_default().to_string(),
             ts(at),
         )],
         MemberLeft { member_id, .. } => vec![stmt!(
             "DELETE FROM rm_doetank_members WHERE doetank_id = $1 AND member_id = $2",
-            id.clone(),
+            id,
             member_id
         )],
         LeadChanged { member_id } => vec![
@@ -242,20 +242,20 @@ fn doetank(e: &RecordedEvent, event: DoetankEvent) -> Vec<Stmt> {
                 id.clone(),
                 member_id,
             ),
-            stmt!("UPDATE rm_doetanks SET lead_id = $2 WHERE id = $1", id.clone(), member_id),
+            stmt!("UPDATE rm_doetanks SET lead_id = $2 WHERE id = $1", id, member_id),
         ],
         CoachAssigned { coach_id } => {
-            vec![stmt!("UPDATE rm_doetanks SET coach_id = $2 WHERE id = $1", id.clone(), coach_id)]
+            vec![stmt!("UPDATE rm_doetanks SET coach_id = $2 WHERE id = $1", id, coach_id)]
         }
-        CoachReleased { .. } => vec![stmt!("UPDATE rm_doetanks SET coach_id = NULL WHERE id = $1", id.clone())],
+        CoachReleased { .. } => vec![stmt!("UPDATE rm_doetanks SET coach_id = NULL WHERE id = $1", id)],
         CommissionerAttached { organisation } => {
-            vec![stmt!("UPDATE rm_doetanks SET commissioner = $2 WHERE id = $1", id.clone(), organisation)]
+            vec![stmt!("UPDATE rm_doetanks SET commissioner = $2 WHERE id = $1", id, organisation)]
         }
         KickoffHeld { date, venue, attendees } => vec![stmt!(
             "INSERT INTO rm_doetank_activities (position, doetank_id, kind, title, detail, on_date, at) \
              VALUES ($1, $2, 'KICKOFF', $3, $4, $5, $6)",
             e.position,
-            id.clone(),
+            id,
             venue,
             json!(attendees).to_string(),
             date.to_string(),
@@ -269,11 +269,11 @@ fn doetank(e: &RecordedEvent, event: DoetankEvent) -> Vec<Stmt> {
                 ordinal(phase),
                 ts(at),
             ),
-            stmt!("UPDATE rm_doetanks SET current_phase = $2 WHERE id = $1", id.clone(), phase.as_str()),
+            stmt!("UPDATE rm_doetanks SET current_phase = $2 WHERE id = $1", id, phase.as_str()),
         ],
         PhaseCompleted { phase, summary, at } => vec![stmt!(
             "UPDATE rm_doetank_phases SET completed_at = $3, summary = $4 WHERE doetank_id = $1 AND phase = $2",
-            id.clone(),
+            id,
             phase.as_str(),
             ts(at),
             summary,
@@ -286,7 +286,7 @@ fn doetank(e: &RecordedEvent, event: DoetankEvent) -> Vec<Stmt> {
                  title_stems, body_stems, recorded_at, position) \
                  VALUES ($1, $2, $3, (SELECT organisation FROM rm_members WHERE id = $3), $4, $5, $6, $7, $8, $9, $10, $11, $12)",
                 lesson_id,
-                id.clone(),
+                id,
                 recorded_by,
                 phase.as_str(),
                 kind.as_str(),
@@ -307,7 +307,7 @@ fn doetank(e: &RecordedEvent, event: DoetankEvent) -> Vec<Stmt> {
             "INSERT INTO rm_doetank_activities (position, doetank_id, kind, title, detail, channel, link, at) \
              VALUES ($1, $2, 'UPDATE', $3, '', $4, $5, $6)",
             e.position,
-            id.clone(),
+            id,
             title,
             json!(channel).as_str().unwrap_or_default().to_string(),
             link,
@@ -317,15 +317,15 @@ fn doetank(e: &RecordedEvent, event: DoetankEvent) -> Vec<Stmt> {
             "INSERT INTO rm_doetank_activities (position, doetank_id, kind, title, detail, organisation, at) \
              VALUES ($1, $2, 'HAND_OVER', $3, $4, $3, $5)",
             e.position,
-            id.clone(),
+            id,
             organisation,
             summary,
             ts(e.recorded_at),
         )],
-        DoetankMadePublic {} => vec![stmt!("UPDATE rm_doetanks SET is_public = TRUE WHERE id = $1", id.clone())],
+        DoetankMadePublic {} => vec![stmt!("UPDATE rm_doetanks SET is_public = TRUE WHERE id = $1", id)],
         DoetankConcluded { outcome, reflection, at } => vec![stmt!(
             "UPDATE rm_doetanks SET status = $2, concluded_at = $3, reflection = $4 WHERE id = $1",
-            id.clone(),
+            id,
             match outcome {
                 DoetankOutcome::Completed => "COMPLETED",
                 DoetankOutcome::Discontinued => "DISCONTINUED",

@@ -21,7 +21,7 @@ pub fn cafe(e: &RecordedEvent, event: CafeEvent) -> Vec<Stmt> {
         CafeEvent::CafeScheduled { title, date, venue, .. } => vec![stmt!(
             "INSERT INTO rm_cafes (id, title, date, venue, status, version, created_position) \
              VALUES ($1, $2, $3, $4, 'SCHEDULED', $5, $6)",
-            id.clone(),
+            id,
             title,
             date.to_string(),
             venue,
@@ -31,25 +31,25 @@ pub fn cafe(e: &RecordedEvent, event: CafeEvent) -> Vec<Stmt> {
         CafeEvent::SpeakerAnnounced { speaker, topic } => vec![stmt!(
             "INSERT INTO rm_cafe_program (position, cafe_id, kind, title, person) VALUES ($1, $2, 'SPEAKER', $3, $4)",
             e.position,
-            id.clone(),
+            id,
             topic,
             speaker,
         )],
         CafeEvent::WorkshopAnnounced { title, host } => vec![stmt!(
             "INSERT INTO rm_cafe_program (position, cafe_id, kind, title, person) VALUES ($1, $2, 'WORKSHOP', $3, $4)",
             e.position,
-            id.clone(),
+            id,
             title,
             host,
         )],
         CafeEvent::CafeHeld { attendance } => vec![stmt!(
             "UPDATE rm_cafes SET status = 'HELD', attendance = $2 WHERE id = $1",
-            id.clone(),
+            id,
             i64::from(attendance),
         )],
         CafeEvent::CafeCancelled { reason } => vec![stmt!(
             "UPDATE rm_cafes SET status = 'CANCELLED', cancel_reason = $2 WHERE id = $1",
-            id.clone(),
+            id,
             reason,
         )],
     }
@@ -62,7 +62,7 @@ pub fn ideation(e: &RecordedEvent, event: IdeationEventEvent) -> Vec<Stmt> {
         IdeationEventScheduled { name, central_question, date, venue, .. } => vec![stmt!(
             "INSERT INTO rm_ideation_events (id, name, central_question, date, venue, status, version, created_position) \
              VALUES ($1, $2, $3, $4, $5, 'SCHEDULED', $6, $7)",
-            id.clone(),
+            id,
             name,
             central_question,
             date.to_string(),
@@ -74,7 +74,7 @@ pub fn ideation(e: &RecordedEvent, event: IdeationEventEvent) -> Vec<Stmt> {
             "INSERT INTO rm_ideas (id, ideation_event_id, title, description, submitted_by, pitched, position) \
              VALUES ($1, $2, $3, $4, $5, FALSE, $6)",
             idea_id,
-            id.clone(),
+            id,
             title,
             description,
             submitted_by.map(|m| m.to_string()),
@@ -82,7 +82,7 @@ pub fn ideation(e: &RecordedEvent, event: IdeationEventEvent) -> Vec<Stmt> {
         )],
         IdeaPitched { idea_id } => vec![stmt!("UPDATE rm_ideas SET pitched = TRUE WHERE id = $1", idea_id)],
         JuryVerdictGiven { ranking, motivation } => {
-            let mut out = vec![stmt!("UPDATE rm_ideation_events SET jury_motivation = $2 WHERE id = $1", id.clone(), motivation)];
+            let mut out = vec![stmt!("UPDATE rm_ideation_events SET jury_motivation = $2 WHERE id = $1", id, motivation)];
             for (rank, idea) in ranking.iter().enumerate() {
                 out.push(stmt!("UPDATE rm_ideas SET jury_rank = $2 WHERE id = $1", *idea, rank as i64 + 1));
             }
@@ -90,7 +90,7 @@ pub fn ideation(e: &RecordedEvent, event: IdeationEventEvent) -> Vec<Stmt> {
         }
         IdeationEventConcluded { participant_count } => vec![stmt!(
             "UPDATE rm_ideation_events SET status = 'CONCLUDED', participant_count = $2 WHERE id = $1",
-            id.clone(),
+            id,
             i64::from(participant_count),
         )],
         IdeaAdopted { idea_id, organisation } => vec![stmt!(
@@ -114,7 +114,7 @@ pub fn pilot(e: &RecordedEvent, event: PilotEvent) -> Vec<Stmt> {
         PilotEvent::PilotProposed { hindering_rule, alternative, expected_gain, applicant, .. } => vec![stmt!(
             "INSERT INTO rm_pilots (id, hindering_rule, alternative, expected_gain, applicant_id, applicant_function, \
              status, version, created_position) VALUES ($1, $2, $3, $4, $5, $6, 'PROPOSED', $7, $8)",
-            id.clone(),
+            id,
             hindering_rule,
             alternative,
             expected_gain,
@@ -125,23 +125,23 @@ pub fn pilot(e: &RecordedEvent, event: PilotEvent) -> Vec<Stmt> {
         )],
         PilotEvent::MandateGranted { granted_by } => vec![stmt!(
             "UPDATE rm_pilots SET status = 'MANDATED', mandate_granted_by = $2 WHERE id = $1",
-            id.clone(),
+            id,
             granted_by,
         )],
         PilotEvent::RuleSuspended { from, until } => vec![stmt!(
             "UPDATE rm_pilots SET status = 'RULE_SUSPENDED', suspended_from = $2, suspended_until = $3 WHERE id = $1",
-            id.clone(),
+            id,
             from.to_string(),
             until.to_string(),
         )],
         PilotEvent::PilotEvaluated { findings } => vec![stmt!(
             "UPDATE rm_pilots SET status = 'EVALUATED', findings = $2 WHERE id = $1",
-            id.clone(),
+            id,
             findings,
         )],
         PilotEvent::PilotConcluded { outcome, note } => vec![stmt!(
             "UPDATE rm_pilots SET status = 'CONCLUDED', outcome = $2, note = $3 WHERE id = $1",
-            id.clone(),
+            id,
             name(outcome),
             note,
         )],
@@ -153,7 +153,7 @@ pub fn charter(e: &RecordedEvent, event: CharterEvent) -> Vec<Stmt> {
     match event {
         CharterEvent::CharterPublished { title, text, initiators, .. } => vec![stmt!(
             "INSERT INTO rm_charters (id, title, text, initiators, version, created_position) VALUES ($1, $2, $3, $4, $5, $6)",
-            id.clone(),
+            id,
             title,
             text,
             json!(initiators).to_string(),
@@ -169,7 +169,7 @@ pub fn charter(e: &RecordedEvent, event: CharterEvent) -> Vec<Stmt> {
                 "INSERT INTO rm_charter_signatures (position, charter_id, kind, member_id, organisation, signed_at) \
                  VALUES ($1, $2, $3, $4, $5, $6)",
                 e.position,
-                id.clone(),
+                id,
                 kind,
                 member,
                 organisation,
@@ -192,7 +192,7 @@ pub fn reuse(e: &RecordedEvent, event: KnowledgeReuseEvent) -> Vec<Stmt> {
             vec![stmt!(
                 "INSERT INTO rm_reuses (id, organisation, source_kind, source_doetank_id, source_lesson_id, pledge, fulfilled, \
                  reused_at, version, created_position) VALUES ($1, $2, $3, $4, $5, $6, FALSE, $7, $8, $9)",
-                id.clone(),
+                id,
                 organisation,
                 kind,
                 doetank,
@@ -203,10 +203,10 @@ pub fn reuse(e: &RecordedEvent, event: KnowledgeReuseEvent) -> Vec<Stmt> {
                 e.position,
             )]
         }
-        KnowledgeReuseEvent::PledgeFulfilled { note } => vec![stmt!(
-            "UPDATE rm_reuses SET fulfilled = TRUE, fulfilment_note = $2 WHERE id = $1",
-            id.clone(),
-            note,
-        )],
+        KnowledgeReuseEvent::PledgeFulfilled { note } => {
+            vec![
+                stmt!("UPDATE rm_reuses SET fulfilled = TRUE, fulfilment_note = $2 WHERE id = $1", id, note,),
+            ]
+        }
     }
 }
