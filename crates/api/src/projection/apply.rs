@@ -19,27 +19,30 @@ use crate::stmt;
 /// The statements that apply `event`: its aggregate's read model, then its line of the story
 /// (timeline and lineage). Events of unknown streams yield none.
 pub fn statements(event: &RecordedEvent) -> Result<Vec<Stmt>, CodecError> {
-    let Parts { mut models, version, story } = statements_in_parts(event, event.payload.clone())?;
+    let Some(Projected { mut models, version, chapter }) = project(event, event.payload.clone())? else {
+        return Ok(Vec::new());
+    };
     models.extend(version);
-    models.extend(story);
+    models.extend(story::write(event, chapter));
     Ok(models)
 }
 
-/// An event's statements, split by the tables they touch: neither part reads or writes a table
-/// of the other ([`story::TABLES`]), so a rebuild can apply the two on two connections at once.
-#[derive(Debug, Default)]
-pub struct Parts {
+/// What an event brings about, in parts a rebuild applies apart: neither the models' statements
+/// nor the story read or write a table of the other ([`story::TABLES`]).
+#[derive(Debug)]
+pub struct Projected {
     /// The aggregates' read models.
     pub models: Vec<Stmt>,
     /// The stream's version on its aggregate's row: see [`version_bump`].
     pub version: Option<Stmt>,
-    /// The timeline and the lineage.
-    pub story: Vec<Stmt>,
+    /// Its chapter of the story (timeline and lineage), told by [`story::write`] or, in a
+    /// rebuild, by [`story::StoryFold`].
+    pub chapter: story::Chapter,
 }
 
 /// `payload` is the event's, given apart so that a caller done with the event (a rebuild) hands
-/// it over instead of having it copied.
-pub fn statements_in_parts(event: &RecordedEvent, payload: serde_json::Value) -> Result<Parts, CodecError> {
+/// it over instead of having it copied. `None` for an event of a stream type no read model has.
+pub fn project(event: &RecordedEvent, payload: serde_json::Value) -> Result<Option<Projected>, CodecError> {
     let (t, v, p) = (&event.event_type, event.schema_version, payload);
     let id = id_of(event);
     let (models, chapter) = match event.stream_type.as_str() {
@@ -83,9 +86,9 @@ pub fn statements_in_parts(event: &RecordedEvent, payload: serde_json::Value) ->
             let chapter = story::reuse(id, &e);
             (network::reuse(event, e), chapter)
         }
-        _ => return Ok(Parts::default()),
+        _ => return Ok(None),
     };
-    Ok(Parts { models, version: version_bump(event), story: story::write(event, chapter) })
+    Ok(Some(Projected { models, version: version_bump(event), chapter }))
 }
 
 /// Records the stream's version on its aggregate's row (a doetank's also when it last

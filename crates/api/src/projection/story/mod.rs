@@ -9,12 +9,16 @@ use doetank_domain::aggregates::reuse::ReuseSource;
 use doetank_domain::*;
 use doetank_store::RecordedEvent;
 
+mod fold;
+
+pub use fold::{Line, StoryFold};
+
 use super::apply::id_of;
 use crate::sql::{ts, Stmt};
 use crate::stmt;
 
 /// What one event adds to the story.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct Chapter {
     /// The subject's display label, when this event names it.
     label: Option<String>,
