@@ -2,8 +2,8 @@
 //! look a label and a clock up for every event and upsert nodes and clocks that later events
 //! change again: a third of a rebuild's statements, the slowest third (a timeline line selects
 //! three times). Here those look-ups are map look-ups, each node, link and clock is written once
-//! at the end, and a timeline line is a plain insert. The rows are the statements' rows, in the
-//! order the statements would have made them (the rebuild tests compare the two whole).
+//! at the end, and a timeline line is a plain insert. The rows are the statements' rows (the
+//! rebuild tests compare the two whole); only the rowids of nodes, links and clocks differ.
 
 use std::collections::HashMap;
 
@@ -14,53 +14,12 @@ pub struct Line {
     pub position: i64,
     pub stream_type: String,
     pub stream_id: String,
+    /// The subject's id within its stream type (`apply::id_of`).
+    pub subject_id: String,
     pub event_type: String,
     /// When it was recorded, as stored (`ts`).
     pub recorded_at: String,
     pub chapter: Chapter,
-}
-
-/// Rows keyed as their table's primary key, kept in the order they were first written (their
-/// rowid order, had each been inserted by a statement).
-struct Rows<K, V> {
-    at: HashMap<K, usize>,
-    rows: Vec<(K, V)>,
-}
-
-impl<K, V> Default for Rows<K, V> {
-    fn default() -> Self {
-        Rows { at: HashMap::new(), rows: Vec::new() }
-    }
-}
-
-impl<K: std::hash::Hash + Eq + Clone, V> Rows<K, V> {
-    /// `INSERT ... ON CONFLICT DO UPDATE`: a new key goes last, a known one keeps its place.
-    fn upsert(&mut self, key: K, value: V) {
-        match self.at.get(&key) {
-            Some(&i) => self.rows[i].1 = value,
-            None => self.insert(key, value),
-        }
-    }
-
-    /// `INSERT ... ON CONFLICT DO NOTHING`.
-    fn insert_new(&mut self, key: K, value: V) {
-        if !self.at.contains_key(&key) {
-            self.insert(key, value);
-        }
-    }
-
-    fn insert(&mut self, key: K, value: V) {
-        self.at.insert(key.clone(), self.rows.len());
-        self.rows.push((key, value));
-    }
-
-    fn get<Q>(&self, key: &Q) -> Option<&V>
-    where
-        K: std::borrow::Borrow<Q>,
-        Q: std::hash::Hash + Eq + ?Sized,
-    {
-        self.at.get(key).map(|&i| &self.rows[i].1)
-    }
 }
 
 /// A lineage node's key, `kind` and `id` in one string (so a look-up borrows instead of
@@ -74,11 +33,11 @@ fn node_key(kind: &str, id: &str) -> String {
 #[derive(Default)]
 pub struct StoryFold {
     /// `rm_lineage_nodes`: (kind, id) to label.
-    nodes: Rows<String, String>,
+    nodes: HashMap<String, String>,
     /// `rm_lineage_links`: (from kind, from id, to kind, to id, relation) to the first position.
-    links: Rows<(&'static str, String, &'static str, String, &'static str), i64>,
+    links: HashMap<(&'static str, String, &'static str, String, &'static str), i64>,
     /// `rm_stream_clock`: stream id to the latest domain time.
-    clock: Rows<String, String>,
+    clock: HashMap<String, String>,
 }
 
 /// A line of `rm_timeline`: position, kind, subject id, event type, when it occurred, summary.
@@ -89,18 +48,16 @@ impl StoryFold {
     /// its timeline line, which names things by their labels as they stand after this event.
     fn tell(&mut self, line: Line) -> TimelineRow {
         let c = line.chapter;
-        // The subject's id: the stream id after `type-`, as `apply::id_of` takes it.
-        let subject_id =
-            line.stream_id.get(line.stream_type.len() + 1..).unwrap_or(&line.stream_id).to_string();
-        let subject = node_key(&line.stream_type, &subject_id);
+        let subject = node_key(&line.stream_type, &line.subject_id);
+        // Upserts (`ON CONFLICT DO UPDATE`).
         if let Some(label) = c.label {
-            self.nodes.upsert(subject.clone(), label);
+            self.nodes.insert(subject.clone(), label);
         }
         for (kind, id, label) in c.nodes {
-            self.nodes.upsert(node_key(kind, &id), label);
+            self.nodes.insert(node_key(kind, &id), label);
         }
         if let Some(at) = &c.at {
-            self.clock.upsert(line.stream_id.clone(), at.clone());
+            self.clock.insert(line.stream_id.clone(), at.clone());
         }
         let occurred_at =
             c.at.or_else(|| self.clock.get(line.stream_id.as_str()).cloned())
@@ -110,9 +67,10 @@ impl StoryFold {
         let summary =
             c.summary.replace("{name}", label(Some(&subject))).replace("{other}", label(other.as_deref()));
         for (from_kind, from_id, to_kind, to_id, relation) in c.links {
-            self.links.insert_new((from_kind, from_id, to_kind, to_id, relation), line.position);
+            // `ON CONFLICT DO NOTHING`: a link keeps the position that first made it.
+            self.links.entry((from_kind, from_id, to_kind, to_id, relation)).or_insert(line.position);
         }
-        (line.position, line.stream_type, subject_id, line.event_type, occurred_at, summary)
+        (line.position, line.stream_type, line.subject_id, line.event_type, occurred_at, summary)
     }
 
     /// Tells every line of a batch, in order, writing their timeline lines on `db`.
@@ -139,7 +97,9 @@ impl StoryFold {
     /// order of their primary keys: each insert then appends to the key's B-tree, here and in
     /// the swap, instead of landing on a random page of it. No reader depends on their rowids.
     pub fn finish(self, db: &rusqlite::Connection) -> rusqlite::Result<()> {
-        let (mut nodes, mut links, mut clocks) = (self.nodes.rows, self.links.rows, self.clock.rows);
+        let mut nodes: Vec<_> = self.nodes.into_iter().collect();
+        let mut links: Vec<_> = self.links.into_iter().collect();
+        let mut clocks: Vec<_> = self.clock.into_iter().collect();
         nodes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         links.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         clocks.sort_unstable_by(|a, b| a.0.cmp(&b.0));
