@@ -2,8 +2,8 @@
 //! the very statements of the incremental path run on SQLite's own handle and no durability
 //! (the files are thrown away); the story alone is folded in memory ([`StoryFold`]), which
 //! makes the same rows for about a third less CPU. Every table is then swapped into the real
-//! database in one transaction: `INSERT ... SELECT` from the attached scratch on SQLite, COPY on PostgreSQL
-//! (where applying statement by statement would cost a round trip each, about five per event).
+//! database in one transaction: `INSERT ... SELECT` from the attached scratch on SQLite, COPY
+//! on PostgreSQL (where applying statement by statement would cost a round trip each).
 //! Readers see the old read models until that commit and the new ones after it, never a
 //! half-built state.
 
