@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use doetank_domain::EncodedEvent;
-use doetank_store::{ExpectedVersion, Metadata, StoreError, StreamId};
+use doetank_store::{ExpectedVersion, Metadata, RecordedEvent, StoreError, StreamId};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -33,6 +33,7 @@ both_backends!(
     appends_written_together_keep_their_own_verdicts_and_a_gap_free_order,
     a_batch_that_fails_is_written_again_one_by_one_and_only_the_bad_append_fails,
     a_stream_kept_for_deciding_never_hides_another_writers_events,
+    the_log_read_with_payload_texts_is_the_log_read_with_values,
 );
 
 async fn appends_atomically_and_reads_a_stream_back_with_metadata(db: &TestDb) {
@@ -428,6 +429,36 @@ async fn an_in_memory_sqlite_database_is_read_and_written_through_the_pool() {
     assert_eq!(events.iter().map(|e| e.position).collect::<Vec<_>>(), vec![1, 2]);
     assert_eq!(events[1].metadata, meta);
     assert_eq!(store.head_position().await.expect("head"), 2);
+    assert_same_log_as_text(&store).await;
+}
+
+/// A rebuild reads the log with its payloads as text; every other field is the same, and the
+/// text parses to the same payload (PostgreSQL's `jsonb` written out by the server).
+async fn the_log_read_with_payload_texts_is_the_log_read_with_values(db: &TestDb) {
+    let store = &db.store;
+    for n in 0..7 {
+        let payload = EncodedEvent {
+            payload: serde_json::json!({ "n": n, "text": "tab\t \"quoted\" é \\ line\n", "list": [1.5, null, true] }),
+            ..event(n)
+        };
+        store.append(&stream(), ExpectedVersion::Any, &[payload], &Metadata::new("t")).await.expect("append");
+    }
+    assert_same_log_as_text(store).await;
+}
+
+async fn assert_same_log_as_text(store: &doetank_store::EventStore) {
+    let values = store.read_all(0, 1_000).await.expect("values");
+    let texts = store.read_all_text(0, 1_000).await.expect("texts");
+    assert!(!values.is_empty());
+    assert_eq!(values.len(), texts.len());
+    for (value, (event, text)) in values.iter().zip(texts) {
+        assert_eq!(event.payload, serde_json::Value::Null);
+        let parsed: serde_json::Value = serde_json::from_str(&text).expect("payload text is JSON");
+        assert_eq!(parsed, value.payload);
+        assert_eq!(RecordedEvent { payload: parsed, ..event }, *value);
+    }
+    let page = store.read_all_text(values[0].position, 1).await.expect("a page");
+    assert_eq!(page.iter().map(|(e, _)| e.position).collect::<Vec<_>>(), vec![values[1].position]);
 }
 
 /// A process keeps the streams it wrote, to decide its next command on one without reading it.

@@ -50,7 +50,7 @@ pub async fn replay(
     past.migrate().await?;
     let mut batch = Vec::new();
     for event in &events {
-        batch.extend(statements(event)?);
+        batch.extend(statements(event, (&event.payload).into())?);
     }
     on_pool!(past.backend(), pool => pool.acquire().await?.run_batch(&batch).await?);
     Ok(Some(past.backend().clone()))

@@ -8,7 +8,7 @@ use chrono::Utc;
 use doetank_api::App;
 use doetank_domain::aggregates::challenge::ChallengeOrigin;
 use doetank_domain::aggregates::doetank::NewLesson;
-use doetank_domain::codec::{decode, encode};
+use doetank_domain::codec::{decode_text, encode};
 use doetank_domain::*;
 use doetank_store::{EventStore, ExpectedVersion, Metadata, StreamId};
 use uuid::Uuid;
@@ -147,19 +147,21 @@ pub async fn run(backend: &Backend, o: &Options, report: &mut Report) -> anyhow:
     let events = generate(&store, target).await?;
     let name = backend.name();
 
-    // Baseline: read every page and decode every payload into its domain event.
+    // Baseline: read every page and decode every payload into its domain event, straight from
+    // the text as a rebuild does.
     let started = Instant::now();
     let mut after = 0;
     let mut scanned = 0usize;
     loop {
-        let page = store.read_all(after, 1_000).await?;
-        let Some(last) = page.last() else { break };
+        let page = store.read_all_text(after, 1_000).await?;
+        let Some((last, _)) = page.last() else { break };
         after = last.position;
-        for e in &page {
+        for (e, payload) in &page {
+            let (t, v) = (e.event_type.as_str(), e.schema_version);
             let ok = match e.stream_type.as_str() {
-                "member" => decode::<MemberEvent>(&e.event_type, e.schema_version, &e.payload).is_ok(),
-                "challenge" => decode::<ChallengeEvent>(&e.event_type, e.schema_version, &e.payload).is_ok(),
-                _ => decode::<DoetankEvent>(&e.event_type, e.schema_version, &e.payload).is_ok(),
+                "member" => decode_text::<MemberEvent>(t, v, payload).is_ok(),
+                "challenge" => decode_text::<ChallengeEvent>(t, v, payload).is_ok(),
+                _ => decode_text::<DoetankEvent>(t, v, payload).is_ok(),
             };
             scanned += usize::from(ok);
         }

@@ -63,3 +63,58 @@ pub fn decode_owned<E: DomainEvent>(
     tagged.insert(event_type.to_string(), current);
     serde_json::from_value(Value::Object(tagged)).map_err(|e| fail(e.to_string()))
 }
+
+/// A payload as a reader of the log has it: parsed, or as the log's JSON text.
+#[derive(Debug, Clone, Copy)]
+pub enum Payload<'a> {
+    Value(&'a Value),
+    Text(&'a str),
+}
+
+impl<'a> From<&'a Value> for Payload<'a> {
+    fn from(value: &'a Value) -> Self {
+        Payload::Value(value)
+    }
+}
+
+/// [`decode`] or [`decode_text`], as the payload comes.
+pub fn decode_payload<E: DomainEvent>(
+    event_type: &str,
+    schema_version: i32,
+    payload: Payload<'_>,
+) -> Result<E, CodecError> {
+    match payload {
+        Payload::Value(value) => decode(event_type, schema_version, value),
+        Payload::Text(text) => decode_text(event_type, schema_version, text),
+    }
+}
+
+/// [`decode`] of a payload as the log's JSON text. A payload of the current schema version goes
+/// straight from the text into its type: a rebuild decodes every event, and building a
+/// `Value` tree first and then the type from it cost twice the parse (a tenth of a rebuild's
+/// CPU). An older payload is parsed to a `Value` and upcast, as [`decode`] does.
+pub fn decode_text<E: DomainEvent>(
+    event_type: &str,
+    schema_version: i32,
+    payload: &str,
+) -> Result<E, CodecError> {
+    let fail = |reason: String| CodecError::Deserialise {
+        event_type: event_type.to_string(),
+        schema_version,
+        reason,
+    };
+    if schema_version != upcast::current_version(event_type) {
+        let value = serde_json::from_str(payload).map_err(|e| fail(e.to_string()))?;
+        return decode_owned(event_type, schema_version, value);
+    }
+    // Serde's external tagging, `{"Type": payload}`. The type name is written as a JSON string
+    // so that no name can break out of it.
+    let name = serde_json::to_string(event_type).map_err(|e| fail(e.to_string()))?;
+    let mut tagged = String::with_capacity(name.len() + payload.len() + 3);
+    tagged.push('{');
+    tagged.push_str(&name);
+    tagged.push(':');
+    tagged.push_str(payload);
+    tagged.push('}');
+    serde_json::from_str(&tagged).map_err(|e| fail(e.to_string()))
+}

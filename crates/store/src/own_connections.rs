@@ -142,20 +142,46 @@ impl OwnConnections {
         sql: &str,
         params: impl rusqlite::Params,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.read_rows(sql, params, recorded)
+    }
+
+    /// [`Self::read_events`] with each payload as its JSON text (see `EventStore::read_all_text`).
+    pub fn read_events_text(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<(RecordedEvent, String)>, StoreError> {
+        self.read_rows(sql, params, |row| recorded_text(row).map(|(e, payload)| (e, payload.to_string())))
+    }
+
+    fn read_rows<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        each: impl Fn(&Row<'_>) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
         self.with(|conn| {
             let mut statement = conn.prepare_cached(sql)?;
             let mut rows = statement.query(params)?;
-            let mut events = Vec::new();
+            let mut out = Vec::new();
             while let Some(row) = rows.next()? {
-                events.push(recorded(row)?);
+                out.push(each(row)?);
             }
-            Ok(events)
+            Ok(out)
         })
     }
 }
 
 /// A row of `SELECT {COLUMNS}`, as sqlx wrote it: uuids as 16-byte blobs, JSON and times as text.
 fn recorded(row: &Row<'_>) -> Result<RecordedEvent, StoreError> {
+    let (mut event, payload) = recorded_text(row)?;
+    event.payload = serde_json::from_str(payload)
+        .map_err(|e| StoreError::Corrupt { position: event.position, reason: e.to_string() })?;
+    Ok(event)
+}
+
+/// [`recorded`] with the payload left as the row's JSON text (the event's `payload` is `Null`).
+fn recorded_text<'row>(row: &'row Row<'_>) -> Result<(RecordedEvent, &'row str), StoreError> {
     let position: i64 = row.get(0)?;
     let corrupt = |reason: String| StoreError::Corrupt { position, reason };
     let uuid = |index: usize| -> Result<Option<Uuid>, StoreError> {
@@ -166,7 +192,7 @@ fn recorded(row: &Row<'_>) -> Result<RecordedEvent, StoreError> {
     };
     let text = |index: usize| row.get_ref(index)?.as_str().map_err(|e| corrupt(e.to_string()));
     let (payload, recorded_at) = (text(7)?, text(12)?);
-    Ok(RecordedEvent {
+    let event = RecordedEvent {
         position,
         event_id: uuid(1)?.ok_or_else(|| corrupt("no event id".into()))?,
         stream_id: row.get(2)?,
@@ -174,7 +200,7 @@ fn recorded(row: &Row<'_>) -> Result<RecordedEvent, StoreError> {
         version: row.get(4)?,
         event_type: row.get(5)?,
         schema_version: row.get(6)?,
-        payload: serde_json::from_str(payload).map_err(|e| corrupt(e.to_string()))?,
+        payload: serde_json::Value::Null,
         metadata: Metadata {
             actor: row.get(8)?,
             command_id: uuid(9)?,
@@ -184,5 +210,6 @@ fn recorded(row: &Row<'_>) -> Result<RecordedEvent, StoreError> {
         recorded_at: DateTime::parse_from_rfc3339(recorded_at)
             .map_err(|e| corrupt(format!("recorded_at {recorded_at:?}: {e}")))?
             .with_timezone(&Utc),
-    })
+    };
+    Ok((event, payload))
 }

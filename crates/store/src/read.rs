@@ -12,10 +12,18 @@ pub(crate) const COLUMNS: &str =
     "position, event_id, stream_id, stream_type, version, event_type, schema_version, payload, \
                        actor, command_id, correlation_id, causation_id, recorded_at";
 
+/// [`COLUMNS`] with the payload as its JSON text (PostgreSQL keeps it as `jsonb`).
+const COLUMNS_PAYLOAD_TEXT: &str =
+    "position, event_id, stream_id, stream_type, version, event_type, schema_version, \
+     CAST(payload AS TEXT) AS payload, actor, command_id, correlation_id, causation_id, recorded_at";
+
 macro_rules! decode_row {
     ($row:expr) => {{
+        let payload: Json<serde_json::Value> = $row.try_get("payload")?;
+        decode_row!($row, payload.0)
+    }};
+    ($row:expr, $payload:expr) => {{
         let row = $row;
-        let payload: Json<serde_json::Value> = row.try_get("payload")?;
         RecordedEvent {
             position: row.try_get("position")?,
             event_id: row.try_get("event_id")?,
@@ -24,7 +32,7 @@ macro_rules! decode_row {
             version: row.try_get("version")?,
             event_type: row.try_get("event_type")?,
             schema_version: row.try_get("schema_version")?,
-            payload: payload.0,
+            payload: $payload,
             metadata: Metadata {
                 actor: row.try_get("actor")?,
                 command_id: row.try_get("command_id")?,
@@ -98,6 +106,33 @@ impl EventStore {
             let mut events = Vec::with_capacity(rows.len());
             for row in &rows {
                 events.push(decode_row!(row));
+            }
+            events
+        });
+        Ok(events)
+    }
+
+    /// [`Self::read_all`] for a reader that decodes each payload straight into its typed event
+    /// (a rebuild, the projector; see `doetank_domain::codec::decode_text`): each event comes
+    /// with its payload as JSON text, and the event's own `payload` is `Null`.
+    pub async fn read_all_text(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<(RecordedEvent, String)>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS_PAYLOAD_TEXT} FROM events WHERE position > $1 ORDER BY position LIMIT $2"
+        );
+        if let Some(own) = &self.own {
+            let reader = std::sync::Arc::clone(own);
+            return own.blocking(move || reader.read_events_text(&sql, (after, limit))).await;
+        }
+        let events = on_pool!(&self.backend, pool => {
+            let rows = sqlx::query(&sql).bind(after).bind(limit).fetch_all(pool).await?;
+            let mut events = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let payload: String = row.try_get("payload")?;
+                events.push((decode_row!(row, serde_json::Value::Null), payload));
             }
             events
         });

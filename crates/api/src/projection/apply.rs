@@ -2,7 +2,7 @@
 //! Pure: no I/O here, so the same event always yields the same statements.
 
 use doetank_domain::aggregates::challenge::ChallengeOrigin;
-use doetank_domain::codec::decode_owned as decode;
+use doetank_domain::codec::{decode_payload as decode, Payload};
 use doetank_domain::{
     Aggregate, Cafe, CafeEvent, Challenge, ChallengeEvent, Charter, CharterEvent, CodecError, Doetank,
     DoetankEvent, DoetankOutcome, IdeationEvent, IdeationEventEvent, KnowledgeReuse, KnowledgeReuseEvent,
@@ -16,10 +16,11 @@ use crate::search::stems;
 use crate::sql::{ts, Stmt};
 use crate::stmt;
 
-/// The statements that apply `event`: its aggregate's read model, then its line of the story
-/// (timeline and lineage). Events of unknown streams yield none.
-pub fn statements(event: &RecordedEvent) -> Result<Vec<Stmt>, CodecError> {
-    let Some(Projected { mut models, version, chapter }) = project(event, event.payload.clone())? else {
+/// The statements that apply `event`, whose payload is `payload` (its own, or its text as
+/// `EventStore::read_all_text` reads it): its aggregate's read model, then its line of the
+/// story (timeline and lineage). Events of unknown streams yield none.
+pub fn statements(event: &RecordedEvent, payload: Payload<'_>) -> Result<Vec<Stmt>, CodecError> {
+    let Some(Projected { mut models, version, chapter }) = project(event, payload)? else {
         return Ok(Vec::new());
     };
     models.extend(version);
@@ -40,9 +41,9 @@ pub struct Projected {
     pub chapter: story::Chapter,
 }
 
-/// `payload` is the event's, given apart so that a caller done with the event (a rebuild) hands
-/// it over instead of having it copied. `None` for an event of a stream type no read model has.
-pub fn project(event: &RecordedEvent, payload: serde_json::Value) -> Result<Option<Projected>, CodecError> {
+/// `payload` is the event's, given apart: a reader of the log's text decodes it straight into
+/// the event's type. `None` for an event of a stream type no read model has.
+pub fn project(event: &RecordedEvent, payload: Payload<'_>) -> Result<Option<Projected>, CodecError> {
     let (t, v, p) = (&event.event_type, event.schema_version, payload);
     let id = id_of(event);
     let (models, chapter) = match event.stream_type.as_str() {

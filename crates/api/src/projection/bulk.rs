@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
+use doetank_domain::codec::Payload;
 use doetank_store::{Backend, BeginWrite, EventStore};
 use rusqlite::types::ValueRef;
 use sqlx::postgres::PgPool;
@@ -211,17 +212,16 @@ async fn read_batches(
 
 /// The events after `after`, in their two parts; `None` at the head.
 async fn next_batch(store: &EventStore, after: i64) -> Result<Option<Parts>, AppError> {
-    let events = store.read_all(after, EVENTS_PER_BATCH).await?;
-    let Some(last) = events.last().map(|e| e.position) else { return Ok(None) };
+    let events = store.read_all_text(after, EVENTS_PER_BATCH).await?;
+    let Some(last) = events.last().map(|(e, _)| e.position) else { return Ok(None) };
     let (mut models, mut story) = (Vec::with_capacity(events.len() * 2), Vec::with_capacity(events.len()));
     // A stream's version bump is write-only (see `version_bump`): the last of the batch is the
     // one that counts, and it runs after every other statement of its stream.
     let mut bumps = HashMap::new();
-    for mut event in events {
-        // Each event is read once: its payload is handed to the decoder rather than copied, and
-        // its ids to its line of the story.
-        let payload = std::mem::take(&mut event.payload);
-        let Some(projected) = project(&event, payload)? else { continue };
+    for (event, payload) in events {
+        // Each event is read once: its payload's text goes straight into its type, and its ids
+        // to its line of the story.
+        let Some(projected) = project(&event, Payload::Text(&payload))? else { continue };
         models.extend(projected.models);
         if let Some(bump) = projected.version {
             bumps.insert(event.stream_id.clone(), bump);

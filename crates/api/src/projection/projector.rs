@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use doetank_domain::codec::Payload;
 use doetank_store::{on_pool, BeginWrite, EventStore};
 use tokio::sync::{watch, Mutex};
 
@@ -103,14 +104,14 @@ impl Projector {
     async fn apply_batch(&self, limit: i64) -> Result<(i64, usize), AppError> {
         let started = std::time::Instant::now();
         let seen = self.checkpoint().await?;
-        let events = self.store.read_all(seen, limit).await?;
+        let events = self.store.read_all_text(seen, limit).await?;
         let read = started.elapsed();
-        let Some(last) = events.last().map(|e| e.position) else {
+        let Some(last) = events.last().map(|(e, _)| e.position) else {
             return Ok((seen, 0));
         };
         let mut batch = Vec::with_capacity(events.len() * 3);
-        for event in &events {
-            batch.extend(statements(event)?);
+        for (event, payload) in &events {
+            batch.extend(statements(event, Payload::Text(payload))?);
         }
         let decided = started.elapsed();
         let applied = on_pool!(self.store.backend(), pool => {

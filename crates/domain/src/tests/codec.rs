@@ -1,7 +1,7 @@
 use serde_json::json;
 
 use super::fixtures::*;
-use crate::codec::{decode, encode};
+use crate::codec::{decode, decode_text, encode};
 use crate::*;
 
 #[test]
@@ -14,6 +14,10 @@ fn every_doetank_event_round_trips_through_the_codec() {
         let decoded: DoetankEvent =
             decode(&encoded.event_type, encoded.schema_version, &encoded.payload).expect("decode");
         assert_eq!(decoded, event);
+        let text = encoded.payload.to_string();
+        let from_text: DoetankEvent =
+            decode_text(&encoded.event_type, encoded.schema_version, &text).expect("decode text");
+        assert_eq!(from_text, event);
     }
 }
 
@@ -59,4 +63,23 @@ fn a_v1_lesson_payload_is_read_as_v2() {
 fn a_payload_from_a_newer_build_is_refused_not_misread() {
     let err = decode::<DoetankEvent>("LessonRecorded", 3, &json!({})).expect_err("too new");
     assert!(err.to_string().contains("newer"), "{err}");
+}
+
+#[test]
+fn a_v1_lesson_payload_as_text_is_upcast_like_a_value() {
+    let v1 = json!({ "lesson_id": id(1), "recorded_by": id(2), "phase": "LEARN", "kind": "WORKS", "text": "Eén zin." });
+    let from_value: DoetankEvent = decode("LessonRecorded", 1, &v1).expect("value");
+    let from_text: DoetankEvent = decode_text("LessonRecorded", 1, &v1.to_string()).expect("text");
+    assert_eq!(from_text, from_value);
+}
+
+#[test]
+fn a_broken_payload_text_is_an_error_that_names_the_event() {
+    for (version, text) in [(1, "{\"by\": 1"), (1, "[]"), (2, "not json")] {
+        let err = decode_text::<DoetankEvent>("LessonRecorded", version, text).expect_err("broken");
+        assert!(err.to_string().contains("LessonRecorded"), "{err}");
+    }
+    // A type name cannot reach into the payload's JSON.
+    let err = decode_text::<DoetankEvent>("DoetankMadePublic\":{},\"x", 1, "{}").expect_err("name");
+    assert!(err.to_string().contains("could not be read"), "{err}");
 }
