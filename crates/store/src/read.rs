@@ -8,14 +8,22 @@ use crate::error::StoreError;
 use crate::model::{Metadata, RecordedEvent, StreamId};
 use crate::on_pool;
 
-pub(crate) const COLUMNS: &str =
-    "position, event_id, stream_id, stream_type, version, event_type, schema_version, payload, \
-                       actor, command_id, correlation_id, causation_id, recorded_at";
+/// The events' columns in the order every reader of them takes (the store's own SQLite readers
+/// read them by position), with `$payload` for the payload's column.
+macro_rules! columns {
+    ($payload:literal) => {
+        concat!(
+            "position, event_id, stream_id, stream_type, version, event_type, schema_version, ",
+            $payload,
+            ", actor, command_id, correlation_id, causation_id, recorded_at"
+        )
+    };
+}
+
+pub(crate) const COLUMNS: &str = columns!("payload");
 
 /// [`COLUMNS`] with the payload as its JSON text (PostgreSQL keeps it as `jsonb`).
-const COLUMNS_PAYLOAD_TEXT: &str =
-    "position, event_id, stream_id, stream_type, version, event_type, schema_version, \
-     CAST(payload AS TEXT) AS payload, actor, command_id, correlation_id, causation_id, recorded_at";
+const COLUMNS_PAYLOAD_TEXT: &str = columns!("CAST(payload AS TEXT) AS payload");
 
 macro_rules! decode_row {
     ($row:expr) => {{
