@@ -5,7 +5,8 @@
 //! about a millisecond: a lone doetank query took 4.2 ms where the trivial one takes 0.4. Here
 //! the first key of a batch opens it and yields once, so that every field resolved in the same
 //! pass adds its key (as the timer allowed); it then loads the batch in the request's own task
-//! and hands the rows to everyone who asked.
+//! and hands the rows to everyone who asked. The load is boxed so that the fields awaiting a
+//! batch carry a pointer, not the loader's future (see `objects`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -74,7 +75,7 @@ where
                 // The leader was dropped (its request given up) before loading: this key alone.
                 Err(oneshot::Canceled) => {
                     self.close(number);
-                    Ok(self.loader.load(std::slice::from_ref(&key)).await?.remove(&key))
+                    Ok(Box::pin(self.loader.load(std::slice::from_ref(&key))).await?.remove(&key))
                 }
             };
         };
@@ -86,7 +87,7 @@ where
         keys.dedup();
         // How well requests batch: one line per look-up, with its number of keys.
         tracing::debug!(loader = std::any::type_name::<L>(), keys = keys.len(), "loader batch");
-        let loaded = self.loader.load(&keys).await.map(Arc::new);
+        let loaded = Box::pin(self.loader.load(&keys)).await.map(Arc::new);
         let _ = rows.send(loaded.clone());
         Ok(loaded?.get(&key).cloned())
     }

@@ -1,4 +1,10 @@
 //! The read models as GraphQL objects. Nested lists go through the request's batched loaders.
+//!
+//! The database calls inside resolvers are boxed (`Box::pin(...)`): async-graphql boxes each
+//! field's whole future, sized by its largest inner future, and allocates and moves it for every
+//! field resolved; boxing the sqlx futures shrank a doetank's field future from 2,264 to 680
+//! bytes and took ~3 ms off the p99 of the doetank query at 64 connections (README, seventeenth
+//! session).
 
 use std::sync::Arc;
 
@@ -35,7 +41,9 @@ pub async fn load_doetank(ctx: &Context<'_>, id: &str) -> Result<Option<Doetank>
         return Ok(None);
     };
     let app = ctx.data::<App>()?;
-    if !row.is_public && !visibility::can_see(app.store.backend(), &viewer(ctx), &row.id).await.gql()? {
+    if !row.is_public
+        && !Box::pin(visibility::can_see(app.store.backend(), &viewer(ctx), &row.id)).await.gql()?
+    {
         return Ok(None);
     }
     Ok(Some(Doetank::live(row)))
@@ -90,7 +98,7 @@ impl Member {
         let sql = "SELECT doetank_id AS key, role AS role FROM rm_doetank_members WHERE member_id = $1 \
                    UNION ALL SELECT id AS key, 'COACH' AS role FROM rm_doetanks WHERE coach_id = $1";
         let rows: Vec<RoleRow> =
-            crate::sql::fetch_all(backend, sql, &[self.0.id.clone().into()]).await.gql()?;
+            Box::pin(crate::sql::fetch_all(backend, sql, &[self.0.id.clone().into()])).await.gql()?;
         let mut out = Vec::new();
         for row in rows {
             if let Some(doetank) = load_doetank(ctx, &row.key).await? {
@@ -166,11 +174,11 @@ impl Challenge {
     }
     async fn supporters(&self, ctx: &Context<'_>) -> Result<Vec<Member>> {
         let app = ctx.data::<App>()?;
-        let ids: Vec<RoleRow> = crate::sql::fetch_all(
+        let ids: Vec<RoleRow> = Box::pin(crate::sql::fetch_all(
             app.store.backend(),
             "SELECT member_id AS key, '' AS role FROM rm_challenge_supporters WHERE challenge_id = $1 ORDER BY member_id",
             &[self.0.id.clone().into()],
-        )
+        ))
         .await
         .gql()?;
         let mut out = Vec::new();
@@ -185,7 +193,8 @@ impl Challenge {
         f.push("d.challenge_id = ?", self.0.id.clone());
         visibility::restrict_doetanks(&mut f, "d", &viewer(ctx));
         let sql = format!("{DOETANK_SELECT}{} ORDER BY d.created_position", f.where_sql());
-        let rows: Vec<DoetankRow> = crate::sql::fetch_small(&app.store, &sql, &f.args).await.gql()?;
+        let rows: Vec<DoetankRow> =
+            Box::pin(crate::sql::fetch_small(&app.store, &sql, &f.args)).await.gql()?;
         Ok(rows.into_iter().map(Doetank::live).collect())
     }
 }
@@ -214,7 +223,7 @@ impl Doetank {
             None => now.await,
             Some(past) => {
                 let sql = format!("{select} WHERE doetank_id = $1 ORDER BY {order}");
-                crate::sql::fetch_all(past, &sql, &[self.row.id.clone().into()]).await.gql()
+                Box::pin(crate::sql::fetch_all(past, &sql, &[self.row.id.clone().into()])).await.gql()
             }
         }
     }
