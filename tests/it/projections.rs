@@ -151,7 +151,7 @@ async fn rebuilt_read_models_equal_the_incremental_ones(db: &TestDb) {
     let head = app.projector.rebuild(&|_| {}).await.expect("rebuild");
     assert_eq!(head, app.store.head_position().await.expect("head"));
     let rebuilt = dump(app.store.backend()).await;
-    // The swap drops indexes and triggers for the load and makes them again.
+    // The swap drops the triggers for the load and makes them again; the scratch its indexes.
     assert_eq!(
         indexes,
         schema_objects(app.store.backend()).await,
