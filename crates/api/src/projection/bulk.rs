@@ -66,11 +66,8 @@ impl Scratch {
         // Projections look rows up by primary key only: the secondary indexes are built once
         // all rows are in (or not at all, for PostgreSQL), and the full-text index from the
         // lessons in one go rather than row by row through its triggers.
-        let indexes = drop_schema_objects(&mut conn, "main", &["index", "trigger"])
-            .await?
-            .into_iter()
-            .filter(|sql| sql.starts_with("CREATE INDEX"))
-            .collect();
+        drop_schema_objects(&mut conn, "main", "trigger").await?;
+        let indexes = drop_schema_objects(&mut conn, "main", "index").await?;
         Ok((conn, indexes))
     }
 }
@@ -101,13 +98,13 @@ pub async fn rebuild(store: &EventStore, progress: &(dyn Fn(i64) + Sync)) -> Res
         let mut conn = story_conn;
         tell_all(&mut conn, story_ready).await?;
         if into_sqlite {
-            index_scratch(&mut conn, &story_indexes, "story").await?;
+            index_scratch(&mut conn, &story_indexes, "story", false).await?;
         }
         Ok(conn)
     });
     let mut applied = apply_all(&mut models_conn, models_ready, progress).await;
     if into_sqlite && applied.is_ok() {
-        applied = index_scratch(&mut models_conn, &models_indexes, "models").await.and(applied);
+        applied = index_scratch(&mut models_conn, &models_indexes, "models", true).await.and(applied);
     }
     let story_conn = joined(story_applier, "the rebuild's story").await;
     let read = joined(reader, "the rebuild's log reader").await;
@@ -261,12 +258,17 @@ async fn next_batch(store: &EventStore, after: i64) -> Result<Option<Parts>, App
 
 /// Builds a scratch's indexes once its rows are all in, and (in the scratch that holds the
 /// lessons) their full-text index, so that the swap copies them ready-made.
-async fn index_scratch(conn: &mut SqliteConnection, indexes: &[String], part: &str) -> Result<(), AppError> {
+async fn index_scratch(
+    conn: &mut SqliteConnection,
+    indexes: &[String],
+    part: &'static str,
+    lesson_index: bool,
+) -> Result<(), AppError> {
     let started = std::time::Instant::now();
     for sql in indexes {
         sqlx::query(sql).execute(&mut *conn).await?;
     }
-    if part == "models" {
+    if lesson_index {
         sqlx::query(&format!("INSERT INTO {LESSON_INDEX} ({LESSON_INDEX}) VALUES ('rebuild')"))
             .execute(&mut *conn)
             .await?;
@@ -275,19 +277,19 @@ async fn index_scratch(conn: &mut SqliteConnection, indexes: &[String], part: &s
     Ok(())
 }
 
-/// Drops the objects of the given kinds (`index`, `trigger`) on the read-model tables in
-/// `schema`; returns the SQL that makes them again.
+/// Drops the objects of one kind (`index` or `trigger`) on the read-model tables in `schema`;
+/// returns the SQL that makes them again.
 async fn drop_schema_objects(
     conn: &mut SqliteConnection,
     schema: &str,
-    kinds: &[&str],
+    kind: &str,
 ) -> Result<Vec<String>, sqlx::Error> {
     let list = READ_MODEL_TABLES.iter().map(|t| format!("'{t}'")).collect::<Vec<_>>().join(", ");
-    let kinds = kinds.iter().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(", ");
     let objects: Vec<(String, String, String)> = sqlx::query_as(&format!(
         "SELECT type, name, sql FROM {schema}.sqlite_master \
-         WHERE type IN ({kinds}) AND sql IS NOT NULL AND tbl_name IN ({list})"
+         WHERE type = $1 AND sql IS NOT NULL AND tbl_name IN ({list})"
     ))
+    .bind(kind)
     .fetch_all(&mut *conn)
     .await?;
     let mut made_by = Vec::with_capacity(objects.len());
@@ -333,7 +335,7 @@ async fn swap_into_sqlite(
         // table without triggers that is empty: the triggers are dropped for the load and made
         // again after it. (Building the indexes here instead, from the copied rows, took 2–2.7 s
         // of a 6.6–7.1 s swap at 1,000,000 events, on one core; the scratches build theirs on two.)
-        let triggers = drop_schema_objects(&mut tx, "main", &["trigger"]).await?;
+        let triggers = drop_schema_objects(&mut tx, "main", "trigger").await?;
         for table in READ_MODEL_TABLES {
             let started = std::time::Instant::now();
             sqlx::query(&format!("DELETE FROM main.{table}")).execute(&mut *tx).await?;
