@@ -269,9 +269,7 @@ async fn index_scratch(
         sqlx::query(sql).execute(&mut *conn).await?;
     }
     if lesson_index {
-        sqlx::query(&format!("INSERT INTO {LESSON_INDEX} ({LESSON_INDEX}) VALUES ('rebuild')"))
-            .execute(&mut *conn)
-            .await?;
+        make_lesson_index(conn, "main").await?;
     }
     tracing::debug!(part, indexed_ms = started.elapsed().as_millis() as u64, "scratch indexed");
     Ok(())
@@ -372,6 +370,14 @@ async fn swap_into_sqlite(
     Ok(())
 }
 
+/// Makes the lessons' full-text index in `schema` from its lessons, all over again.
+async fn make_lesson_index(conn: &mut SqliteConnection, schema: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!("INSERT INTO {schema}.{LESSON_INDEX} ({LESSON_INDEX}) VALUES ('rebuild')"))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 /// The full-text index's own tables (FTS5's shadow tables of an external-content index).
 const LESSON_INDEX_TABLES: [&str; 4] = ["data", "idx", "docsize", "config"];
 
@@ -399,9 +405,7 @@ async fn copy_lesson_index(tx: &mut SqliteConnection) -> Result<bool, sqlx::Erro
         }
     } else {
         tracing::warn!("the swapped lessons have rowids of their own: their full-text index is made again");
-        sqlx::query(&format!("INSERT INTO main.{LESSON_INDEX} ({LESSON_INDEX}) VALUES ('rebuild')"))
-            .execute(&mut *tx)
-            .await?;
+        make_lesson_index(tx, "main").await?;
     }
     tracing::debug!(same_rowids, ms = started.elapsed().as_millis() as u64, "full-text index swapped");
     Ok(same_rowids)
