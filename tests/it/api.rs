@@ -695,3 +695,53 @@ fn schema_graphql_matches_the_served_schema() {
         "schema.graphql is stale: run `cargo run -p doetank -- schema > schema.graphql`"
     );
 }
+
+/// A query's answer is one state of the read models (on a SQLite file, where its look-ups
+/// share one read snapshot): while lessons are recorded one after another, every answer holds
+/// exactly as many lessons as its doetank's version says, though the doetank and its lessons
+/// are looked up one after the other. Computed each time (`--no-keep`) and through the kept
+/// rows alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_is_one_state_of_the_read_models_while_writes_go_on() {
+    for keep in [false, true] {
+        let db = TestDb::sqlite().await;
+        let config = doetank_api::server::ServerConfig { keep, ..Default::default() };
+        let app = std::sync::Arc::new(TestApp::spawn_with(&db, config).await);
+        let lead = register(&app, "Anna Test", "Gemeente Utrecht", "PUBLIC").await;
+        let challenge = raise(&app, &lead).await;
+        let formed = ok(
+            &app,
+            "formDoetank",
+            "FormDoetankInput",
+            json!({ "name": "Eén toestand", "challengeId": challenge, "leadId": lead }),
+        )
+        .await;
+        let d = formed["doetank"]["id"].as_str().expect("doetank id").to_string();
+        let formed_at = formed["doetank"]["version"].as_i64().expect("version");
+
+        let (writer_app, doetank, by) = (app.clone(), d.clone(), lead.clone());
+        let writer = tokio::spawn(async move {
+            for n in 0..40 {
+                let lesson = json!({ "doetankId": doetank, "recordedBy": by, "kind": "WORKS",
+                                     "title": format!("Les {n}"), "body": "Werkt.", "tags": [] });
+                ok_as(&writer_app, &member(&by), "recordLesson", "RecordLessonInput", lesson).await;
+            }
+        });
+        let (mut asked, mut torn) = (0, Vec::new());
+        while !writer.is_finished() {
+            let data = app
+                .data("query($id: ID!) { doetank(id: $id) { version lessons { id } } }", json!({ "id": d }))
+                .await;
+            let version = data["doetank"]["version"].as_i64().expect("version");
+            let lessons = data["doetank"]["lessons"].as_array().map_or(0, Vec::len) as i64;
+            if lessons != version - formed_at {
+                torn.push((version, lessons));
+            }
+            asked += 1;
+        }
+        writer.await.expect("writer");
+        assert!(asked >= 10, "the answers were asked while the lessons were written ({asked})");
+        assert!(torn.is_empty(), "keep {keep}: answers of two states (version, lessons): {torn:?}");
+        db.cleanup().await;
+    }
+}

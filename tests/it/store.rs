@@ -493,3 +493,45 @@ async fn a_stream_kept_for_deciding_never_hides_another_writers_events(db: &Test
     let fresh = here.stream_to_decide(&s, true).await.expect("load");
     assert_eq!((fresh.version, fresh.cached), (5, false), "`fresh` always reads");
 }
+
+/// The small reads a query makes in one snapshot (on a SQLite file) see one state of the log,
+/// however many look-ups they take and whatever another writer commits meanwhile; a read on
+/// another task, or after the snapshot, sees the write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_in_one_snapshot_see_one_state_while_another_writer_commits() {
+    let db = TestDb::sqlite().await;
+    let store = &db.store;
+    let s = stream();
+    let meta = Metadata::new("t");
+    store.append(&s, ExpectedVersion::NoStream, &[event(1)], &meta).await.expect("first");
+    let versions = |events: Vec<RecordedEvent>| events.iter().map(|e| e.version).collect::<Vec<_>>();
+
+    let (first, during, elsewhere) = store
+        .in_one_snapshot(async {
+            let first = versions(store.read_stream(&s, 1).await.expect("first read"));
+            let (writer, s2, meta2) = (store.clone(), s.clone(), meta.clone());
+            tokio::spawn(
+                async move { writer.append(&s2, ExpectedVersion::Exact(1), &[event(2)], &meta2).await },
+            )
+            .await
+            .expect("writer task")
+            .expect("second append");
+            let during = versions(store.read_stream(&s, 1).await.expect("read after the commit"));
+            let (reader, s3) = (store.clone(), s.clone());
+            let elsewhere = tokio::spawn(async move { reader.read_stream(&s3, 1).await })
+                .await
+                .expect("reader task")
+                .expect("read on another task");
+            (first, during, versions(elsewhere))
+        })
+        .await;
+    assert_eq!(first, vec![1]);
+    assert_eq!(during, vec![1], "a later look-up of the same query sees the state of its first");
+    assert_eq!(elsewhere, vec![1, 2], "another task reads outside the snapshot");
+    assert_eq!(versions(store.read_stream(&s, 1).await.expect("read after")), vec![1, 2]);
+
+    // The snapshot's connection went back ended: the next snapshot starts at the new state.
+    let again = store.in_one_snapshot(async { store.read_stream(&s, 1).await.expect("read") }).await;
+    assert_eq!(versions(again), vec![1, 2]);
+    db.cleanup().await;
+}

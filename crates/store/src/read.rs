@@ -87,6 +87,18 @@ impl EventStore {
         Some(own.with(|conn| Ok(read(conn)?)))
     }
 
+    /// Runs `work` with every small read it makes in this task ([`Self::read_inline`], stream
+    /// reads) in one read transaction on a SQLite file: what `work` reads is one state of the
+    /// database, however many look-ups it takes. For a query's execution, never for a command's
+    /// (a command reads its own writes). Elsewhere (PostgreSQL, a database in memory) `work`
+    /// runs as it is.
+    pub async fn in_one_snapshot<F: std::future::Future>(&self, work: F) -> F::Output {
+        match &self.own {
+            Some(own) => crate::own_connections::in_one_snapshot(own, work).await,
+            None => work.await,
+        }
+    }
+
     /// Runs a large read (every match of a search: hundreds or thousands of rows) on a blocking
     /// thread, on one of the store's own SQLite readers; `None` without them (PostgreSQL, a
     /// database in memory), and the caller reads through the pool. sqlx would send each row

@@ -130,13 +130,13 @@ async fn graphql(State(state): State<ServerState>, headers: HeaderMap, request: 
         Err(err) => return error_response(err),
     };
     let mut request = request.into_inner();
-    let computed = |request: async_graphql::Request, viewer: Viewer| async {
-        let response = state.schema.execute(request_loaders(&state.app, None, request).data(viewer)).await;
-        GraphQLResponse::from(response).into_response()
-    };
     if !state.config.keep {
         state.documents.attach(&mut request);
-        return computed(request, viewer).await;
+        return if answers::is_query(&mut request) {
+            state.app.store.in_one_snapshot(computed(&state, request, viewer)).await
+        } else {
+            computed(&state, request, viewer).await
+        };
     }
     let question = Question::new(&request, &viewer);
     // Only queries are kept, so mutations pay neither the stamp read nor a lookup; a question
@@ -145,9 +145,29 @@ async fn graphql(State(state): State<ServerState>, headers: HeaderMap, request: 
     if !known {
         state.documents.attach(&mut request);
         if !answers::is_query(&mut request) {
-            return computed(request, viewer).await;
+            return computed(&state, request, viewer).await;
         }
     }
+    // The stamp and every row of the answer are read in one snapshot (on a SQLite file), so an
+    // answer is kept under the very state it was computed from.
+    state.app.store.in_one_snapshot(kept_or_computed(&state, request, viewer, question, known)).await
+}
+
+/// The response to `request`, computed from the database.
+async fn computed(state: &ServerState, request: async_graphql::Request, viewer: Viewer) -> Response {
+    let response = state.schema.execute(request_loaders(&state.app, None, request).data(viewer)).await;
+    GraphQLResponse::from(response).into_response()
+}
+
+/// The answer kept for a query under the current stamp, or one computed (with kept rows) and
+/// kept.
+async fn kept_or_computed(
+    state: &ServerState,
+    mut request: async_graphql::Request,
+    viewer: Viewer,
+    question: Question,
+    known: bool,
+) -> Response {
     let stamp = match Stamp::read(&state.app).await {
         Ok(stamp) => stamp,
         Err(err) => return error_response(err),
