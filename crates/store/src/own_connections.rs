@@ -221,20 +221,22 @@ impl ReadSnapshot {
         F: FnOnce(&Connection) -> Result<T, StoreError>,
     {
         let Ok(mut slot) = self.conn.try_lock() else { return Err(read) };
-        if slot.is_none() {
-            let begun = self.own.take().and_then(|conn| {
-                conn.prepare_cached("BEGIN")?.execute([])?;
-                Ok(conn)
-            });
-            match begun {
-                Ok(conn) => *slot = Some(conn),
+        let conn = match &mut *slot {
+            Some(conn) => conn,
+            empty => match self.begin() {
+                Ok(conn) => empty.insert(conn),
                 Err(error) => return Ok(Err(error)),
-            }
-        }
-        match slot.as_ref() {
-            Some(conn) => Ok(read(conn)),
-            None => Err(read),
-        }
+            },
+        };
+        Ok(read(conn))
+    }
+
+    /// A connection with the snapshot's transaction begun (SQLite takes the snapshot at its
+    /// first read).
+    fn begin(&self) -> Result<Connection, StoreError> {
+        let conn = self.own.take()?;
+        conn.prepare_cached("BEGIN")?.execute([])?;
+        Ok(conn)
     }
 }
 
