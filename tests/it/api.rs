@@ -366,19 +366,26 @@ async fn a_doetank_lives_through_http_and_every_rule_answers_with_its_code(db: &
     assert!(events.iter().enumerate().all(|(i, e)| e["version"] == json!(i + 1)));
 }
 
-async fn a_stale_expected_version_is_a_version_conflict(db: &TestDb) {
-    let app = TestApp::spawn(db).await;
-    let lead = register(&app, "Anna", "Gemeente Utrecht", "PUBLIC").await;
-    let challenge = raise(&app, &lead).await;
+/// A member, a challenge she raised and a doetank `name` she leads, formed by a facilitator:
+/// (her id, the doetank's id, its version).
+async fn led_doetank(app: &TestApp, name: &str) -> (String, String, i64) {
+    let lead = register(app, "Anna", "Gemeente Utrecht", "PUBLIC").await;
+    let challenge = raise(app, &lead).await;
     let formed = ok(
-        &app,
+        app,
         "formDoetank",
         "FormDoetankInput",
-        json!({ "name": "V", "challengeId": challenge, "leadId": lead }),
+        json!({ "name": name, "challengeId": challenge, "leadId": lead }),
     )
     .await;
-    let d = formed["doetank"]["id"].as_str().expect("id").to_string();
+    let d = formed["doetank"]["id"].as_str().expect("doetank id").to_string();
     let version = formed["doetank"]["version"].as_i64().expect("version");
+    (lead, d, version)
+}
+
+async fn a_stale_expected_version_is_a_version_conflict(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let (_, d, version) = led_doetank(&app, "V").await;
     ok(
         &app,
         "attachCommissioner",
@@ -707,17 +714,7 @@ async fn an_answer_is_one_state_of_the_read_models_while_writes_go_on() {
         let db = TestDb::sqlite().await;
         let config = doetank_api::server::ServerConfig { keep, ..Default::default() };
         let app = std::sync::Arc::new(TestApp::spawn_with(&db, config).await);
-        let lead = register(&app, "Anna Test", "Gemeente Utrecht", "PUBLIC").await;
-        let challenge = raise(&app, &lead).await;
-        let formed = ok(
-            &app,
-            "formDoetank",
-            "FormDoetankInput",
-            json!({ "name": "Eén toestand", "challengeId": challenge, "leadId": lead }),
-        )
-        .await;
-        let d = formed["doetank"]["id"].as_str().expect("doetank id").to_string();
-        let formed_at = formed["doetank"]["version"].as_i64().expect("version");
+        let (lead, d, formed_at) = led_doetank(&app, "Eén toestand").await;
 
         let (writer_app, doetank, by) = (app.clone(), d.clone(), lead.clone());
         let writer = tokio::spawn(async move {
