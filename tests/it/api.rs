@@ -16,6 +16,8 @@ both_backends!(
     the_demo_history_loads,
     one_text_asked_with_other_variables_answers_each,
     concurrent_retries_of_a_registration_make_one_member,
+    an_answer_is_one_state_of_the_read_models_while_writes_go_on,
+    the_reads_of_one_answer_see_one_state_or_the_answer_moves,
 );
 
 pub async fn register(app: &TestApp, name: &str, organisation: &str, sector: &str) -> String {
@@ -703,17 +705,16 @@ fn schema_graphql_matches_the_served_schema() {
     );
 }
 
-/// A query's answer is one state of the read models (on a SQLite file, where its look-ups
-/// share one read snapshot): while lessons are recorded one after another, every answer holds
-/// exactly as many lessons as its doetank's version says, though the doetank and its lessons
-/// are looked up one after the other. Computed each time (`--no-keep`) and through the kept
-/// rows alike.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_answer_is_one_state_of_the_read_models_while_writes_go_on() {
+/// A query's answer is one state of the read models: while lessons are recorded one after
+/// another, every answer holds exactly as many lessons as its doetank's version says, and a
+/// list of them counts as many as it shows, though the doetank, its lessons, the list and its
+/// count are read one after the other (on a SQLite file the list and its count through sqlx's
+/// pool, beside the store's own snapshot). Computed each time (`--no-keep`) and through the
+/// kept rows alike.
+async fn an_answer_is_one_state_of_the_read_models_while_writes_go_on(db: &TestDb) {
     for keep in [false, true] {
-        let db = TestDb::sqlite().await;
         let config = doetank_api::server::ServerConfig { keep, ..Default::default() };
-        let app = std::sync::Arc::new(TestApp::spawn_with(&db, config).await);
+        let app = std::sync::Arc::new(TestApp::spawn_with(db, config).await);
         let (lead, d, formed_at) = led_doetank(&app, "Eén toestand").await;
 
         let (writer_app, doetank, by) = (app.clone(), d.clone(), lead.clone());
@@ -727,18 +728,85 @@ async fn an_answer_is_one_state_of_the_read_models_while_writes_go_on() {
         let (mut asked, mut torn) = (0, Vec::new());
         while !writer.is_finished() {
             let data = app
-                .data("query($id: ID!) { doetank(id: $id) { version lessons { id } } }", json!({ "id": d }))
+                .data(
+                    "query($id: ID!) { doetank(id: $id) { version lessons { id } } \
+                     lessons(filter: { doetankId: $id }, first: 100) { totalCount nodes { id } } }",
+                    json!({ "id": d }),
+                )
                 .await;
             let version = data["doetank"]["version"].as_i64().expect("version");
             let lessons = data["doetank"]["lessons"].as_array().map_or(0, Vec::len) as i64;
-            if lessons != version - formed_at {
-                torn.push((version, lessons));
+            let total = data["lessons"]["totalCount"].as_i64().expect("totalCount");
+            let listed = data["lessons"]["nodes"].as_array().map_or(0, Vec::len) as i64;
+            if lessons != version - formed_at || total != lessons || listed != lessons {
+                torn.push((version, lessons, total, listed));
             }
             asked += 1;
         }
         writer.await.expect("writer");
         assert!(asked >= 10, "the answers were asked while the lessons were written ({asked})");
-        assert!(torn.is_empty(), "keep {keep}: answers of two states (version, lessons): {torn:?}");
-        db.cleanup().await;
+        assert!(
+            torn.is_empty(),
+            "keep {keep}: answers of two states (version, lessons, total, listed): {torn:?}"
+        );
     }
+}
+
+/// Records a lesson of `d` by `by` from a task of its own: outside the answer being read.
+async fn lesson_recorded_meanwhile(app: &std::sync::Arc<TestApp>, d: &str, by: &str) {
+    let (app, d, by) = (app.clone(), d.to_string(), by.to_string());
+    tokio::spawn(async move {
+        let lesson = json!({ "doetankId": d, "recordedBy": by, "kind": "WORKS",
+                             "title": "Intussen", "body": "Werkt.", "tags": [] });
+        ok_as(&app, &member(&by), "recordLesson", "RecordLessonInput", lesson).await;
+    })
+    .await
+    .expect("writer");
+}
+
+/// The mechanism under `an_answer_is_one_state_...`, step by step: reads of one answer see the
+/// state of its first read, though a lesson is recorded (and projected) between two of them;
+/// and where two transactions of the answer saw two states, the answer is marked moved and its
+/// later reads fail, so that the server computes it again.
+async fn the_reads_of_one_answer_see_one_state_or_the_answer_moves(db: &TestDb) {
+    use doetank_api::one_state::{OneState, Turns};
+    use doetank_api::{sql, stamp::Stamp};
+
+    let app = std::sync::Arc::new(TestApp::spawn(db).await);
+    let (lead, d, _) = led_doetank(&app, "Stap voor stap").await;
+    let (store, turns) = (&app.app.store, Turns::for_store(&app.app.store));
+    let count = "SELECT COUNT(*) FROM rm_lessons WHERE doetank_id = $1";
+    let args = [sql::Arg::from(d.as_str())];
+
+    // The stamp, a count, a lesson recorded meanwhile, and the count again (on PostgreSQL the
+    // stamp read in the answer's transaction, as when it is computed again).
+    let state = OneState::new(store, &turns, 1);
+    let counts = store
+        .in_one_snapshot(state.scope(async {
+            Stamp::read(&app.app).await.expect("stamp");
+            let before = sql::fetch_count(store.backend(), count, &args).await.expect("count");
+            lesson_recorded_meanwhile(&app, &d, &lead).await;
+            (before, sql::fetch_count(store.backend(), count, &args).await.expect("count again"))
+        }))
+        .await;
+    assert_eq!(counts, (0, 0), "the second count saw the lesson recorded after the first");
+    assert!(!state.moved());
+    assert_eq!(sql::fetch_count(store.backend(), count, &args).await.expect("count now"), 1);
+
+    // The stamp read, a lesson recorded, and only then the first read of the list: on a SQLite
+    // file the pool's transaction begins after the store's snapshot; on PostgreSQL the first
+    // computation reads the stamp before its transaction.
+    let state = OneState::new(store, &turns, 0);
+    let read = store
+        .in_one_snapshot(state.scope(async {
+            Stamp::read(&app.app).await.expect("stamp");
+            lesson_recorded_meanwhile(&app, &d, &lead).await;
+            sql::fetch_count(store.backend(), count, &args).await
+        }))
+        .await;
+    assert!(
+        matches!(read, Err(doetank_api::error::AppError::Moved)),
+        "a read of a later state than the stamp's: {read:?}"
+    );
+    assert!(state.moved());
 }

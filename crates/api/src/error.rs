@@ -25,6 +25,10 @@ pub enum AppError {
     Database(#[from] sqlx::Error),
     #[error("database: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// A commit fell between two transactions of one answer, each time it was computed (see
+    /// `one_state`).
+    #[error("the read models changed while this answer was read, every time it was computed; ask again")]
+    Moved,
     /// A task doing part of the work stopped before it finished (the runtime shut down).
     #[error("{0} stopped before it finished")]
     Interrupted(&'static str),

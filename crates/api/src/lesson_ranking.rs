@@ -12,7 +12,8 @@ use std::cmp::Ordering;
 use doetank_store::EventStore;
 
 use crate::error::AppError;
-use crate::rows::{LessonRow, LESSON_SELECT};
+use crate::one_state::{OneState, COUNTERS};
+use crate::rows::{CounterRow, LessonRow, LESSON_SELECT};
 use crate::sql::{self, Arg};
 
 /// A page of ranked lessons, best first, and how many lessons match in all.
@@ -60,9 +61,17 @@ pub async fn on_own_readers(
 ) -> Option<Result<RankedPage, AppError>> {
     let ranked = format!("SELECT l.rowid, l.position, {rank} FROM {from}{where_sql}");
     let (limit, offset) = (usize::try_from(limit).unwrap_or(0), usize::try_from(offset).unwrap_or(0));
+    // Part of an answer's one state: this transaction must see the answer's counters.
+    let state = OneState::current_for(store.backend());
+    if let Some(state) = &state {
+        if let Err(moved) = state.before_own_transaction() {
+            return Some(Err(moved));
+        }
+    }
     let read = store.read_blocking(move |conn| {
         // Both statements see one snapshot: a lesson ranked is a lesson read.
         let snapshot = conn.unchecked_transaction()?;
+        let counters = sql::own_rows::<CounterRow>(conn, COUNTERS, &[])?;
         let matches = {
             let mut statement = sql::prepare_bound(conn, &ranked, &args)?;
             let mut rows = statement.raw_query();
@@ -81,9 +90,18 @@ pub async fn on_own_readers(
             lessons.extend(row.map(|row| (row, m.rank)));
         }
         snapshot.finish()?;
-        Ok(RankedPage { lessons, total })
+        Ok((RankedPage { lessons, total }, counters))
     });
-    Some(read.await?.map_err(AppError::from))
+    let (page, counters) = match read.await? {
+        Ok(read) => read,
+        Err(e) => return Some(Err(e.into())),
+    };
+    if let Some(state) = state {
+        if let Err(moved) = state.check(counters) {
+            return Some(Err(moved));
+        }
+    }
+    Some(Ok(page))
 }
 
 #[cfg(test)]

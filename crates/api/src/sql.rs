@@ -7,6 +7,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::FromRow;
 
 use crate::error::AppError;
+use crate::one_state::OneState;
 
 /// A value bound to a placeholder. Read models keep ids and times as text on both backends.
 #[derive(Debug, Clone, PartialEq)]
@@ -108,16 +109,22 @@ impl RunBatch for sqlx::PgConnection {
 pub trait AnyRow: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin {}
 impl<T> AnyRow for T where T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin {}
 
-pub async fn fetch_all<T: AnyRow>(backend: &Backend, sql: &str, args: &[Arg]) -> Result<Vec<T>, sqlx::Error> {
-    on_pool!(backend, pool => bind_args!(sqlx::query_as::<_, T>(sql), args).fetch_all(pool).await)
+/// The rows `sql` selects: in the answer's one state when this task computes one (see
+/// `one_state`), otherwise on the pool.
+pub async fn fetch_all<T: AnyRow>(backend: &Backend, sql: &str, args: &[Arg]) -> Result<Vec<T>, AppError> {
+    if let Some(state) = OneState::current_for(backend) {
+        return state.fetch_all(sql, args).await;
+    }
+    Ok(on_pool!(backend, pool => bind_args!(sqlx::query_as::<_, T>(sql), args).fetch_all(pool).await)?)
 }
 
+/// The first row `sql` selects, read as [`fetch_all`] reads.
 pub async fn fetch_optional<T: AnyRow>(
     backend: &Backend,
     sql: &str,
     args: &[Arg],
-) -> Result<Option<T>, sqlx::Error> {
-    on_pool!(backend, pool => bind_args!(sqlx::query_as::<_, T>(sql), args).fetch_optional(pool).await)
+) -> Result<Option<T>, AppError> {
+    Ok(fetch_all(backend, sql, args).await?.into_iter().next())
 }
 
 /// A row readable on the store's own SQLite connections (see `read_model_row!`).
@@ -154,7 +161,7 @@ pub async fn fetch_small<T: AnyRow + OwnRow>(
 ) -> Result<Vec<T>, AppError> {
     match store.read_inline(|conn| own_rows(conn, sql, args)) {
         Some(rows) => Ok(rows?),
-        None => Ok(fetch_all(store.backend(), sql, args).await?),
+        None => fetch_all(store.backend(), sql, args).await,
     }
 }
 
@@ -203,8 +210,12 @@ pub async fn fetch_small_optional<T: AnyRow + OwnRow>(
     Ok(fetch_small(store, sql, args).await?.into_iter().next())
 }
 
-pub async fn fetch_count(backend: &Backend, sql: &str, args: &[Arg]) -> Result<i64, sqlx::Error> {
-    on_pool!(backend, pool => bind_args!(sqlx::query_scalar::<_, i64>(sql), args).fetch_one(pool).await)
+/// The count `sql` selects, read as [`fetch_all`] reads.
+pub async fn fetch_count(backend: &Backend, sql: &str, args: &[Arg]) -> Result<i64, AppError> {
+    if let Some(state) = OneState::current_for(backend) {
+        return state.fetch_count(sql, args).await;
+    }
+    Ok(on_pool!(backend, pool => bind_args!(sqlx::query_scalar::<_, i64>(sql), args).fetch_one(pool).await)?)
 }
 
 pub async fn execute(backend: &Backend, sql: &str, args: &[Arg]) -> Result<u64, sqlx::Error> {

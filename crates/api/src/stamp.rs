@@ -11,6 +11,7 @@ use chrono::{NaiveDate, Utc};
 
 use crate::app::App;
 use crate::error::AppError;
+use crate::one_state::{OneState, COUNTERS};
 use crate::rows::CounterRow;
 use crate::sql;
 
@@ -25,10 +26,12 @@ pub struct Stamp {
 impl Stamp {
     /// The stamp as the database knows it now: one small query.
     pub async fn read(app: &App) -> Result<Stamp, AppError> {
-        const COUNTERS: &str =
-            "SELECT name, position FROM rm_checkpoint UNION ALL SELECT 'log_head', position FROM log_head";
-        // Every query asks for it: on a SQLite file it is read in this thread.
-        let counters: Vec<CounterRow> = sql::fetch_small(&app.store, COUNTERS, &[]).await?;
+        // Every query asks for it: on a SQLite file it is read in this thread. An answer's first
+        // read of it sets what every transaction of the answer must see (`one_state`).
+        let counters: Vec<CounterRow> = match OneState::current_for(app.store.backend()) {
+            Some(state) => state.stamp().await?,
+            None => sql::fetch_small(&app.store, COUNTERS, &[]).await?,
+        };
         let of = |name: &str| counters.iter().find(|c| c.name == name).map_or(0, |c| c.position);
         Ok(Stamp {
             read_models: of("read_models"),

@@ -28,6 +28,22 @@ pub enum Backend {
     Postgres(PgPool),
 }
 
+impl Backend {
+    /// Whether `self` and `other` are the same pool (clones of one handle), not merely two
+    /// pools of one database.
+    pub fn is(&self, other: &Backend) -> bool {
+        match (self, other) {
+            (Backend::Sqlite(a), Backend::Sqlite(b)) => {
+                Arc::ptr_eq(&a.connect_options(), &b.connect_options())
+            }
+            (Backend::Postgres(a), Backend::Postgres(b)) => {
+                Arc::ptr_eq(&a.connect_options(), &b.connect_options())
+            }
+            _ => false,
+        }
+    }
+}
+
 /// Runs the same code, SQL text included, against whichever typed pool is in use.
 /// (SQLite accepts `$1` placeholders, so one SQL text serves both.)
 #[macro_export]
@@ -126,6 +142,11 @@ impl EventStore {
 
     pub fn backend(&self) -> &Backend {
         &self.backend
+    }
+
+    /// Whether small reads run on the store's own SQLite connections ([`Self::read_inline`]).
+    pub fn has_own_readers(&self) -> bool {
+        self.own.is_some()
     }
 
     pub fn backend_name(&self) -> &'static str {

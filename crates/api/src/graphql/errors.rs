@@ -42,6 +42,9 @@ impl ErrorExtensions for AppError {
             AppError::Forbidden(message) => {
                 Error::new(message.as_str()).extend_with(|_, e| e.set("code", "FORBIDDEN"))
             }
+            AppError::Moved => {
+                Error::new(self.to_string()).extend_with(|_, e| e.set("code", "READ_MODELS_MOVED"))
+            }
             AppError::Store(_)
             | AppError::Codec(_)
             | AppError::Database(_)

@@ -63,12 +63,12 @@ impl Projector {
     }
 
     pub async fn checkpoint(&self) -> Result<i64, AppError> {
-        Ok(sql::fetch_count(
+        sql::fetch_count(
             self.store.backend(),
             "SELECT position FROM rm_checkpoint WHERE name = 'read_models'",
             &[],
         )
-        .await?)
+        .await
     }
 
     /// Applies everything committed so far; returns the checkpoint.

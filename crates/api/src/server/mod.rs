@@ -36,6 +36,7 @@ use crate::app::App;
 use crate::auth::{Auth, Viewer};
 use crate::error::AppError;
 use crate::graphql::{build_schema, request_loaders, DoetankSchema, KeptRows};
+use crate::one_state::{OneState, Turns};
 use crate::stamp::Stamp;
 
 /// Largest request body accepted, in bytes.
@@ -95,6 +96,8 @@ struct ServerState {
     kept_rows: KeptRows,
     documents: Documents,
     shared: SharedSubscriptions,
+    /// Answers holding a connection of the pool at once (see `one_state`).
+    turns: Turns,
 }
 
 pub fn router(app: App, config: ServerConfig) -> Router {
@@ -108,13 +111,14 @@ pub fn router(app: App, config: ServerConfig) -> Router {
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(TraceLayer::new_for_http())
         .with_state(ServerState {
-            app,
             schema,
             config,
             answers: Answers::default(),
             kept_rows: KeptRows::default(),
             documents: Documents::default(),
             shared: SharedSubscriptions::default(),
+            turns: Turns::for_store(&app.store),
+            app,
         })
 }
 
@@ -133,7 +137,7 @@ async fn graphql(State(state): State<ServerState>, headers: HeaderMap, request: 
     if !state.config.keep {
         state.documents.attach(&mut request);
         return if answers::is_query(&mut request) {
-            state.app.store.in_one_snapshot(computed(&state, request, viewer)).await
+            in_one_state(&state, request, |request| computed(&state, request, viewer.clone())).await
         } else {
             computed(&state, request, viewer).await
         };
@@ -148,9 +152,51 @@ async fn graphql(State(state): State<ServerState>, headers: HeaderMap, request: 
             return computed(&state, request, viewer).await;
         }
     }
-    // The stamp and every row of the answer are read in one snapshot (on a SQLite file), so an
-    // answer is kept under the very state it was computed from.
-    state.app.store.in_one_snapshot(kept_or_computed(&state, request, viewer, question, known)).await
+    // The stamp and every row of the answer are read in one state, so an answer is kept under
+    // the very state it was computed from.
+    in_one_state(&state, request, |request| {
+        kept_or_computed(&state, request, viewer.clone(), question.clone(), known)
+    })
+    .await
+}
+
+/// How many times a query is computed at most while commits keep falling between two of its
+/// transactions. On PostgreSQL the second time reads everything in one transaction, stamp
+/// included, so it cannot move; on a SQLite file the snapshot of the store's own connections
+/// and the pool's transaction begin apart, a few microseconds from each other.
+const ATTEMPTS: u32 = 3;
+
+/// The response of `answer` to `request`, computed with every read in one state of the read
+/// models (see `one_state`), and computed again where a commit fell between two of its reads.
+async fn in_one_state<F, Fut>(state: &ServerState, request: async_graphql::Request, answer: F) -> Response
+where
+    F: Fn(async_graphql::Request) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
+    let mut request = request;
+    for attempt in 0..ATTEMPTS {
+        // A request is consumed by its execution: what another computation would need.
+        let again = (attempt + 1 < ATTEMPTS).then(|| copy_of(&request));
+        let one = OneState::new(&state.app.store, &state.turns, attempt);
+        let response = state.app.store.in_one_snapshot(one.scope(answer(request))).await;
+        if !one.moved() {
+            return response;
+        }
+        let Some(mut next) = again else { break };
+        tracing::debug!(attempt, "a commit fell between two reads of an answer; it is computed again");
+        state.documents.attach(&mut next);
+        request = next;
+    }
+    error_response(AppError::Moved)
+}
+
+/// What `request` asks, as a request of its own (its parsed document is parsed again, or found
+/// among the kept ones).
+fn copy_of(request: &async_graphql::Request) -> async_graphql::Request {
+    let mut copy = async_graphql::Request::new(request.query.clone()).variables(request.variables.clone());
+    copy.operation_name.clone_from(&request.operation_name);
+    copy.extensions.clone_from(&request.extensions);
+    copy
 }
 
 /// The response to `request`, computed from the database.

@@ -1,0 +1,325 @@
+//! One state of the read models per answer, on both backends.
+//!
+//! A query's resolvers read the read models in many statements: a doetank and its lessons, a
+//! page of rows and their count. Each in a transaction of its own, an answer could join rows of
+//! two states when the projector commits between two of them (a version with the lessons of the
+//! next commit, a count that does not match its page). So every read of one answer runs in one
+//! [`OneState`]:
+//! - On PostgreSQL, on one connection in one `REPEATABLE READ, READ ONLY` transaction, begun at
+//!   the first read that needs the database (an answer kept under the stamp needs none).
+//! - On a SQLite file the small reads run in the store's read snapshot on its own connections
+//!   (`EventStore::in_one_snapshot`); the reads through sqlx's pool (lists, counts) share one
+//!   read transaction of the pool, and a search's ranking takes one on a blocking thread.
+//!
+//! Two transactions see one state when they see the same stamp counters: the projector moves
+//! them in the very commit that changes the read models, and personal data moves its own. So
+//! each transaction of an answer reads the counters in its first round trip, and must see what
+//! the answer's first read of them saw. Where it does not, a commit fell between the two: the
+//! answer is [`OneState::moved`], its later reads fail, and the server computes it again
+//! (`server::in_one_state`).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use doetank_store::{on_pool, Backend, EventStore};
+use futures::future::BoxFuture;
+use sqlx::pool::PoolConnection;
+use sqlx::{FromRow, Postgres, Sqlite};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::error::AppError;
+use crate::projection::READ_MODEL_TABLES;
+use crate::rows::CounterRow;
+use crate::sql::{self, AnyRow, Arg};
+
+/// The counters the read models' stamp is made of (`crate::stamp`).
+pub const COUNTERS: &str =
+    "SELECT name, position FROM rm_checkpoint UNION ALL SELECT 'log_head', position FROM log_head";
+
+/// A state's transaction begins with the counters it sees, in the same round trip. On
+/// PostgreSQL it first takes a share of every read model's table (`LOCK` takes no snapshot): a
+/// rebuild swaps those tables for new ones under an exclusive lock, and a transaction whose
+/// snapshot came before the swap would find the new tables empty, or deadlock with the swap
+/// by taking the tables one by one. So a transaction either holds them all before the swap,
+/// which waits for it, or waits for the swap and takes its snapshot after.
+static BEGIN_POSTGRES: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; LOCK TABLE {} IN ACCESS SHARE MODE; {COUNTERS}",
+        READ_MODEL_TABLES.join(", ")
+    )
+});
+const BEGIN_SQLITE: &str =
+    "BEGIN; SELECT name, position FROM rm_checkpoint UNION ALL SELECT 'log_head', position FROM log_head";
+
+/// The stamp's counters as one transaction saw them, by name.
+type Counters = Vec<(String, i64)>;
+
+fn counters(rows: Vec<CounterRow>) -> Counters {
+    let mut counters: Counters = rows.into_iter().map(|c| (c.name, c.position)).collect();
+    counters.sort_unstable();
+    counters
+}
+
+/// A connection of the pool in the answer's transaction, and its turn (see [`Turns`]).
+enum Held {
+    Postgres(PoolConnection<Postgres>, OwnedSemaphorePermit),
+    Sqlite(PoolConnection<Sqlite>, OwnedSemaphorePermit),
+}
+
+impl Held {
+    /// Ends the read-only transaction and gives the connection back; one whose transaction
+    /// cannot be ended is closed rather than given back in it.
+    async fn end(self) {
+        let ended = match self {
+            Held::Postgres(mut conn, _turn) => {
+                let ended = end_on_postgres(&mut conn).await;
+                if ended.is_err() {
+                    drop(conn.detach());
+                }
+                ended
+            }
+            Held::Sqlite(mut conn, _turn) => {
+                let ended = end_on_sqlite(&mut conn).await;
+                if ended.is_err() {
+                    drop(conn.detach());
+                }
+                ended
+            }
+        };
+        if let Err(error) = ended {
+            tracing::warn!(%error, "an answer's read transaction could not be ended; its connection is closed");
+        }
+    }
+}
+
+/// How many answers hold a connection of the pool at once: half the pool, so that reads
+/// outside an answer's transaction (the log, a stream replayed as of a time) always find one,
+/// even while every answer holding one waits for such a read.
+#[derive(Clone, Debug)]
+pub struct Turns(Arc<Semaphore>);
+
+impl Turns {
+    pub fn for_store(store: &EventStore) -> Self {
+        let pool_size = on_pool!(store.backend(), pool => pool.options().get_max_connections());
+        Turns(Arc::new(Semaphore::new((pool_size as usize / 2).max(1))))
+    }
+}
+
+tokio::task_local! {
+    /// The state the answer this task computes is read in.
+    static CURRENT: Arc<OneState>;
+}
+
+/// One answer's reads of the read models (see the module's doc).
+pub struct OneState {
+    store: EventStore,
+    /// Whether the stamp is read in the answer's transaction (PostgreSQL, computing again after
+    /// a move) rather than before it, where an answer kept under it needs no transaction.
+    stamp_inside: bool,
+    /// What every transaction of the answer must see: the counters the first read of them saw.
+    expected: Mutex<Option<Counters>>,
+    moved: AtomicBool,
+    held: tokio::sync::Mutex<Option<Held>>,
+    turns: Turns,
+}
+
+impl OneState {
+    /// The state of an answer's `attempt`-th computation (0 the first).
+    pub fn new(store: &EventStore, turns: &Turns, attempt: u32) -> Arc<Self> {
+        Arc::new(OneState {
+            store: store.clone(),
+            stamp_inside: attempt > 0 && matches!(store.backend(), Backend::Postgres(_)),
+            expected: Mutex::new(None),
+            moved: AtomicBool::new(false),
+            held: tokio::sync::Mutex::new(None),
+            turns: turns.clone(),
+        })
+    }
+
+    /// Runs `work` (an answer's computation) with its reads in this state.
+    pub async fn scope<F: std::future::Future>(self: &Arc<Self>, work: F) -> F::Output {
+        CURRENT.scope(Arc::clone(self), work).await
+    }
+
+    /// Whether a commit fell between two transactions of the answer: it must be computed again.
+    pub fn moved(&self) -> bool {
+        self.moved.load(Ordering::Acquire)
+    }
+
+    /// The state this task's reads of `backend` run in, if any. Not for a database in memory
+    /// (its pool may have one connection, which a state would keep from every other read), nor
+    /// for another database than the store's (a stream replayed as of a time).
+    pub fn current_for(backend: &Backend) -> Option<Arc<OneState>> {
+        let state = CURRENT.try_with(Arc::clone).ok()?;
+        let applies = state.store.backend().is(backend)
+            && (state.store.has_own_readers() || matches!(backend, Backend::Postgres(_)));
+        applies.then_some(state)
+    }
+
+    /// The stamp's counters for the answer (`Stamp::read`): read first, they are what every
+    /// later transaction of the answer must see.
+    pub async fn stamp(&self) -> Result<Vec<CounterRow>, AppError> {
+        let rows: Vec<CounterRow> = match self.store.backend() {
+            Backend::Postgres(_) if self.stamp_inside => {
+                drop(self.begun().await?);
+                let expected =
+                    self.expected.lock().map_err(|_| AppError::Interrupted("an answer's reads"))?;
+                let rows = expected
+                    .iter()
+                    .flatten()
+                    .map(|(name, position)| CounterRow { name: name.clone(), position: *position });
+                return Ok(rows.collect());
+            }
+            Backend::Postgres(pool) => {
+                let rows: Result<Vec<CounterRow>, sqlx::Error> =
+                    Box::pin(async { sqlx::query_as(COUNTERS).fetch_all(pool).await }).await;
+                rows?
+            }
+            Backend::Sqlite(_) => sql::fetch_small(&self.store, COUNTERS, &[]).await?,
+        };
+        self.agree(counters(rows.clone()))?;
+        Ok(rows)
+    }
+
+    /// The counters of the store's own read snapshot (a SQLite file), which the other
+    /// transactions of the answer are checked against; read there now if nothing read them yet.
+    fn expected_on_own_readers(&self) -> Result<(), AppError> {
+        let known = self.expected.lock().map_err(|_| AppError::Interrupted("an answer's reads"))?.is_some();
+        if known {
+            return Ok(());
+        }
+        if let Some(rows) = self.store.read_inline(|conn| sql::own_rows::<CounterRow>(conn, COUNTERS, &[])) {
+            self.agree(counters(rows?))?;
+        }
+        Ok(())
+    }
+
+    /// Checks counters a transaction of the answer saw against the answer's (the first seen
+    /// become the answer's).
+    fn agree(&self, seen: Counters) -> Result<(), AppError> {
+        let mut expected = self.expected.lock().map_err(|_| AppError::Interrupted("an answer's reads"))?;
+        match &*expected {
+            None => *expected = Some(seen),
+            Some(counters) if *counters == seen => {}
+            Some(_) => {
+                self.moved.store(true, Ordering::Release);
+                return Err(AppError::Moved);
+            }
+        }
+        Ok(())
+    }
+
+    /// The answer's transaction on the pool, begun (with its counters checked) if it was not.
+    async fn begun(&self) -> Result<tokio::sync::MutexGuard<'_, Option<Held>>, AppError> {
+        if self.moved() {
+            return Err(AppError::Moved);
+        }
+        let mut held = self.held.lock().await;
+        if held.is_some() {
+            return Ok(held);
+        }
+        self.expected_on_own_readers()?;
+        let turn = Arc::clone(&self.turns.0)
+            .acquire_owned()
+            .await
+            .map_err(|_| AppError::Interrupted("an answer's reads"))?;
+        let (seen, begun) = match self.store.backend() {
+            Backend::Postgres(pool) => {
+                let mut conn = pool.acquire().await?;
+                (begin_on_postgres(&mut conn, &BEGIN_POSTGRES).await, Held::Postgres(conn, turn))
+            }
+            Backend::Sqlite(pool) => {
+                let mut conn = pool.acquire().await?;
+                (begin_on_sqlite(&mut conn, BEGIN_SQLITE).await, Held::Sqlite(conn, turn))
+            }
+        };
+        // Held even when the first round trip failed: its transaction may have begun, and is
+        // ended with the state's.
+        *held = Some(begun);
+        let seen: Vec<CounterRow> = seen?;
+        self.agree(counters(seen))?;
+        Ok(held)
+    }
+
+    pub async fn fetch_all<T: AnyRow>(&self, sql: &str, args: &[Arg]) -> Result<Vec<T>, AppError> {
+        let mut held = self.begun().await?;
+        Ok(match held.as_mut() {
+            Some(Held::Postgres(conn, _)) => all_on_postgres(conn, sql, args).await?,
+            Some(Held::Sqlite(conn, _)) => all_on_sqlite(conn, sql, args).await?,
+            None => return Err(AppError::Interrupted("an answer's reads")),
+        })
+    }
+
+    pub async fn fetch_count(&self, sql: &str, args: &[Arg]) -> Result<i64, AppError> {
+        let mut held = self.begun().await?;
+        Ok(match held.as_mut() {
+            Some(Held::Postgres(conn, _)) => count_on_postgres(conn, sql, args).await?,
+            Some(Held::Sqlite(conn, _)) => count_on_sqlite(conn, sql, args).await?,
+            None => return Err(AppError::Interrupted("an answer's reads")),
+        })
+    }
+
+    /// Before a read in a transaction of its own (a search's ranking on a blocking thread):
+    /// makes sure the answer's counters are known, so that [`Self::check`] compares with them.
+    pub fn before_own_transaction(&self) -> Result<(), AppError> {
+        self.expected_on_own_readers()
+    }
+
+    /// Checks what a read in a transaction of its own saw of the counters ([`COUNTERS`]).
+    pub fn check(&self, seen: Vec<CounterRow>) -> Result<(), AppError> {
+        self.agree(counters(seen))
+    }
+}
+
+/// A read's future on one connection, boxed: its type then names one lifetime, where the
+/// compiler cannot otherwise show that a resolver's future holding it is `Send` for them all.
+macro_rules! reads_on {
+    ($all:ident, $count:ident, $begin:ident, $end:ident, $connection:ty) => {
+        fn $all<'c, T: AnyRow + 'c>(
+            conn: &'c mut $connection,
+            sql: &'c str,
+            args: &'c [Arg],
+        ) -> BoxFuture<'c, Result<Vec<T>, sqlx::Error>> {
+            Box::pin(crate::bind_args!(sqlx::query_as::<_, T>(sql), args).fetch_all(conn))
+        }
+
+        fn $begin<'c>(
+            conn: &'c mut $connection,
+            sql: &'static str,
+        ) -> BoxFuture<'c, Result<Vec<CounterRow>, sqlx::Error>> {
+            let rows = sqlx::Executor::fetch_all(conn, sqlx::raw_sql(sql));
+            Box::pin(async move { rows.await?.iter().map(CounterRow::from_row).collect() })
+        }
+
+        fn $end<'c>(conn: &'c mut $connection) -> BoxFuture<'c, Result<(), sqlx::Error>> {
+            let ended = sqlx::Executor::execute(conn, sqlx::raw_sql("COMMIT"));
+            Box::pin(async move { ended.await.map(drop) })
+        }
+
+        fn $count<'c>(
+            conn: &'c mut $connection,
+            sql: &'c str,
+            args: &'c [Arg],
+        ) -> BoxFuture<'c, Result<i64, sqlx::Error>> {
+            Box::pin(crate::bind_args!(sqlx::query_scalar::<_, i64>(sql), args).fetch_one(conn))
+        }
+    };
+}
+
+reads_on!(all_on_postgres, count_on_postgres, begin_on_postgres, end_on_postgres, sqlx::PgConnection);
+reads_on!(all_on_sqlite, count_on_sqlite, begin_on_sqlite, end_on_sqlite, sqlx::SqliteConnection);
+
+impl Drop for OneState {
+    fn drop(&mut self) {
+        let Some(held) = self.held.get_mut().take() else { return };
+        match tokio::runtime::Handle::try_current() {
+            // The answer is sent without waiting for its transaction's end.
+            Ok(runtime) => drop(runtime.spawn(held.end())),
+            // No runtime to end it on: the connection is closed, not given back in it.
+            Err(_) => match held {
+                Held::Postgres(conn, _) => drop(conn.detach()),
+                Held::Sqlite(conn, _) => drop(conn.detach()),
+            },
+        }
+    }
+}
