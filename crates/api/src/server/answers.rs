@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use async_graphql::parser::types::{DocumentOperations, OperationType};
 use axum::body::Bytes;
+use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::auth::{Role, Viewer};
@@ -53,6 +54,52 @@ struct Entries {
 #[derive(Debug, Clone, Default)]
 pub struct Answers {
     entries: Arc<Mutex<Entries>>,
+    /// Answers being computed, by stamp and question: one computation for many clients asking
+    /// the same at once (after a commit every dashboard asks again).
+    computing: InFlight,
+}
+
+/// The answers being computed, each with what its waiting requests receive it on.
+type InFlight = Arc<Mutex<HashMap<(Stamp, Question), watch::Receiver<Option<Bytes>>>>>;
+
+/// Who computes an answer asked by several clients at once.
+pub enum Turn {
+    /// This request computes it, and hands it on with [`Computing::done`].
+    Compute(Computing),
+    /// Another request computes it: its answer, or `None` where it failed or gave up, and this
+    /// one computes it after all.
+    Await(watch::Receiver<Option<Bytes>>),
+}
+
+/// An answer being computed; dropped without [`Self::done`], it lets the waiting requests go
+/// compute it themselves.
+pub struct Computing {
+    key: Option<(Stamp, Question)>,
+    computing: InFlight,
+    answer: watch::Sender<Option<Bytes>>,
+}
+
+impl Computing {
+    /// Hands the answer to every request waiting for it.
+    pub fn done(self, answer: Bytes) {
+        self.answer.send_replace(Some(answer));
+    }
+}
+
+impl Drop for Computing {
+    fn drop(&mut self) {
+        if let (Some(key), Ok(mut computing)) = (self.key.take(), self.computing.lock()) {
+            computing.remove(&key);
+        }
+    }
+}
+
+impl Turn {
+    /// The answer another request computed, once it has; `None` where it did not.
+    pub async fn awaited(mut receiver: watch::Receiver<Option<Bytes>>) -> Option<Bytes> {
+        let answer = receiver.wait_for(Option::is_some).await.ok()?;
+        answer.clone()
+    }
 }
 
 impl Answers {
@@ -68,6 +115,20 @@ impl Answers {
             return None;
         }
         entries.answers.get(question).cloned()
+    }
+
+    /// Whether this request computes the answer to `question` under `stamp`, or awaits another's.
+    pub fn turn(&self, stamp: Stamp, question: &Question) -> Turn {
+        let (answer, receiver) = watch::channel(None);
+        let Ok(mut computing) = self.computing.lock() else {
+            return Turn::Compute(Computing { key: None, computing: Arc::clone(&self.computing), answer });
+        };
+        let key = (stamp, question.clone());
+        if let Some(other) = computing.get(&key) {
+            return Turn::Await(other.clone());
+        }
+        computing.insert(key.clone(), receiver);
+        Turn::Compute(Computing { key: Some(key), computing: Arc::clone(&self.computing), answer })
     }
 
     /// Keeps `answer` for `question` if it was computed under the newest stamp seen.
@@ -132,6 +193,38 @@ mod tests {
         answers.put(stamp(1), question("{ c }"), Bytes::from_static(b"late"));
         assert_eq!(answers.get(stamp(2), &question("{ c }")), None);
         assert_eq!(answers.get(stamp(2), &question("{ b }")), Some(Bytes::from_static(b"2")));
+    }
+
+    #[tokio::test]
+    async fn one_request_computes_an_answer_asked_by_many_at_once() {
+        let answers = Answers::default();
+        let Turn::Compute(first) = answers.turn(stamp(1), &question("{ a }")) else {
+            panic!("nobody computes it yet")
+        };
+        let Turn::Await(second) = answers.turn(stamp(1), &question("{ a }")) else {
+            panic!("the first computes it")
+        };
+        // Another question, or the same under another stamp, is computed apart.
+        assert!(matches!(answers.turn(stamp(1), &question("{ b }")), Turn::Compute(_)));
+        assert!(matches!(answers.turn(stamp(2), &question("{ a }")), Turn::Compute(_)));
+        first.done(Bytes::from_static(b"a"));
+        assert_eq!(Turn::awaited(second).await, Some(Bytes::from_static(b"a")));
+        // Done, the next request asking computes it (or finds it kept).
+        assert!(matches!(answers.turn(stamp(1), &question("{ a }")), Turn::Compute(_)));
+    }
+
+    #[tokio::test]
+    async fn requests_awaiting_an_answer_that_failed_compute_it_themselves() {
+        let answers = Answers::default();
+        let Turn::Compute(first) = answers.turn(stamp(1), &question("{ a }")) else {
+            panic!("nobody computes it yet")
+        };
+        let Turn::Await(second) = answers.turn(stamp(1), &question("{ a }")) else {
+            panic!("the first computes it")
+        };
+        drop(first);
+        assert_eq!(Turn::awaited(second).await, None);
+        assert!(matches!(answers.turn(stamp(1), &question("{ a }")), Turn::Compute(_)));
     }
 
     #[test]

@@ -29,7 +29,7 @@ use tokio::sync::watch;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
-use self::answers::{Answers, Question};
+use self::answers::{Answers, Question, Turn};
 use self::documents::Documents;
 use self::shared_subscriptions::SharedSubscriptions;
 use crate::app::App;
@@ -221,6 +221,15 @@ async fn kept_or_computed(
     if let Some(answer) = state.answers.get(stamp, &question) {
         return answer_response(answer);
     }
+    // Many clients asking the same at once (every dashboard, after a commit) wait for one
+    // computation of it; where that one fails, each computes its own.
+    let computing = match state.answers.turn(stamp, &question) {
+        Turn::Compute(computing) => Some(computing),
+        Turn::Await(other) => match Turn::awaited(other).await {
+            Some(answer) => return answer_response(answer),
+            None => None,
+        },
+    };
     if known {
         state.documents.attach(&mut request);
     }
@@ -233,6 +242,9 @@ async fn kept_or_computed(
         Ok(body) => {
             let answer = Bytes::from(body);
             state.answers.put(stamp, question, answer.clone());
+            if let Some(computing) = computing {
+                computing.done(answer.clone());
+            }
             answer_response(answer)
         }
         Err(_) => GraphQLResponse::from(response).into_response(),
