@@ -168,8 +168,7 @@ impl OneState {
         let rows: Vec<CounterRow> = match self.store.backend() {
             Backend::Postgres(_) if self.stamp_inside => {
                 drop(self.begun().await?);
-                let expected =
-                    self.expected.lock().map_err(|_| AppError::Interrupted("an answer's reads"))?;
+                let expected = self.expected()?;
                 let rows = expected
                     .iter()
                     .flatten()
@@ -190,7 +189,7 @@ impl OneState {
     /// The counters of the store's own read snapshot (a SQLite file), which the other
     /// transactions of the answer are checked against; read there now if nothing read them yet.
     fn expected_on_own_readers(&self) -> Result<(), AppError> {
-        let known = self.expected.lock().map_err(|_| AppError::Interrupted("an answer's reads"))?.is_some();
+        let known = self.expected()?.is_some();
         if known {
             return Ok(());
         }
@@ -200,10 +199,14 @@ impl OneState {
         Ok(())
     }
 
+    fn expected(&self) -> Result<std::sync::MutexGuard<'_, Option<Counters>>, AppError> {
+        self.expected.lock().map_err(|_| AppError::Interrupted("an answer's reads"))
+    }
+
     /// Checks counters a transaction of the answer saw against the answer's (the first seen
     /// become the answer's).
     fn agree(&self, seen: Counters) -> Result<(), AppError> {
-        let mut expected = self.expected.lock().map_err(|_| AppError::Interrupted("an answer's reads"))?;
+        let mut expected = self.expected()?;
         match &*expected {
             None => *expected = Some(seen),
             Some(counters) if *counters == seen => {}

@@ -195,15 +195,22 @@ mod tests {
         assert_eq!(answers.get(stamp(2), &question("{ b }")), Some(Bytes::from_static(b"2")));
     }
 
-    #[tokio::test]
-    async fn one_request_computes_an_answer_asked_by_many_at_once() {
-        let answers = Answers::default();
+    /// `{ a }` asked twice at once under one stamp: the first request's computation, and what
+    /// the second awaits.
+    fn asked_twice(answers: &Answers) -> (Computing, watch::Receiver<Option<Bytes>>) {
         let Turn::Compute(first) = answers.turn(stamp(1), &question("{ a }")) else {
             panic!("nobody computes it yet")
         };
         let Turn::Await(second) = answers.turn(stamp(1), &question("{ a }")) else {
             panic!("the first computes it")
         };
+        (first, second)
+    }
+
+    #[tokio::test]
+    async fn one_request_computes_an_answer_asked_by_many_at_once() {
+        let answers = Answers::default();
+        let (first, second) = asked_twice(&answers);
         // Another question, or the same under another stamp, is computed apart.
         assert!(matches!(answers.turn(stamp(1), &question("{ b }")), Turn::Compute(_)));
         assert!(matches!(answers.turn(stamp(2), &question("{ a }")), Turn::Compute(_)));
@@ -216,12 +223,7 @@ mod tests {
     #[tokio::test]
     async fn requests_awaiting_an_answer_that_failed_compute_it_themselves() {
         let answers = Answers::default();
-        let Turn::Compute(first) = answers.turn(stamp(1), &question("{ a }")) else {
-            panic!("nobody computes it yet")
-        };
-        let Turn::Await(second) = answers.turn(stamp(1), &question("{ a }")) else {
-            panic!("the first computes it")
-        };
+        let (first, second) = asked_twice(&answers);
         drop(first);
         assert_eq!(Turn::awaited(second).await, None);
         assert!(matches!(answers.turn(stamp(1), &question("{ a }")), Turn::Compute(_)));
