@@ -18,6 +18,7 @@ both_backends!(
     concurrent_retries_of_a_registration_make_one_member,
     an_answer_is_one_state_of_the_read_models_while_writes_go_on,
     the_reads_of_one_answer_see_one_state_or_the_answer_moves,
+    a_small_pool_answers_lists_beside_the_log_to_many_at_once,
 );
 
 pub async fn register(app: &TestApp, name: &str, organisation: &str, sector: &str) -> String {
@@ -809,4 +810,33 @@ async fn the_reads_of_one_answer_see_one_state_or_the_answer_moves(db: &TestDb) 
         "a read of a later state than the stamp's: {read:?}"
     );
     assert!(state.moved());
+}
+
+/// Answers hold a connection of the pool for their transaction, but never all of them: many
+/// clients asking at once, on a pool of three, for a list (read in the answer's transaction)
+/// beside the log (read outside it, on the pool) all get their answers, and none waits for a
+/// connection that another answer holds while it waits too.
+async fn a_small_pool_answers_lists_beside_the_log_to_many_at_once(db: &TestDb) {
+    let store = doetank_store::EventStore::connect_with(&db.url, 3).await.expect("a pool of three");
+    let no_keep = doetank_api::server::ServerConfig { keep: false, ..Default::default() };
+    let app = std::sync::Arc::new(TestApp::spawn_app(doetank_api::app::App::new(store), no_keep).await);
+    led_doetank(&app, "Klein").await;
+    let asks = (0..24).map(|_| {
+        let app = app.clone();
+        tokio::spawn(async move {
+            app.data(
+                "{ doetanks(first: 5) { totalCount nodes { name } } events(first: 5) { totalCount } }",
+                json!({}),
+            )
+            .await
+        })
+    });
+    let answers = tokio::time::timeout(std::time::Duration::from_secs(30), futures::future::join_all(asks))
+        .await
+        .expect("every answer within 30 s");
+    for answer in answers {
+        let answer = answer.expect("asked");
+        assert_eq!(answer["doetanks"]["totalCount"], 1, "{answer:#}");
+        assert!(answer["events"]["totalCount"].as_i64() >= Some(3), "{answer:#}");
+    }
 }
