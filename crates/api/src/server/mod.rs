@@ -31,7 +31,7 @@ use tower_http::trace::TraceLayer;
 
 use self::answers::{Answers, Question, Turn};
 use self::documents::Documents;
-use self::shared_subscriptions::SharedSubscriptions;
+use self::shared_subscriptions::{copy_request, SharedSubscriptions};
 use crate::app::App;
 use crate::auth::{Auth, Viewer};
 use crate::error::AppError;
@@ -176,9 +176,13 @@ where
     let mut request = request;
     for attempt in 0..ATTEMPTS {
         // A request is consumed by its execution: what another computation would need.
-        let again = (attempt + 1 < ATTEMPTS).then(|| copy_of(&request));
+        let again = (attempt + 1 < ATTEMPTS).then(|| copy_request(&request));
         let one = OneState::new(&state.app.store, &state.turns, attempt);
-        let response = state.app.store.in_one_snapshot(one.scope(answer(request))).await;
+        let computed = async {
+            one.begin_if_again().await;
+            answer(request).await
+        };
+        let response = state.app.store.in_one_snapshot(one.scope(computed)).await;
         if !one.moved() {
             return response;
         }
@@ -188,15 +192,6 @@ where
         request = next;
     }
     error_response(AppError::Moved)
-}
-
-/// What `request` asks, as a request of its own (its parsed document is parsed again, or found
-/// among the kept ones).
-fn copy_of(request: &async_graphql::Request) -> async_graphql::Request {
-    let mut copy = async_graphql::Request::new(request.query.clone()).variables(request.variables.clone());
-    copy.operation_name.clone_from(&request.operation_name);
-    copy.extensions.clone_from(&request.extensions);
-    copy
 }
 
 /// The response to `request`, computed from the database.

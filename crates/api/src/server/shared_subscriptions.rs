@@ -346,10 +346,13 @@ fn lagged() -> Answer {
     serialise(&Response::from_errors(vec![error.into_server_error(Pos::default())]))
 }
 
-/// A WebSocket request carries text, operation name and variables only.
-fn copy_request(request: &Request) -> Request {
+/// What `request` asks, as a request of its own: its text, operation name, variables and
+/// extensions (the parsed document is parsed again, or found among the kept ones; a WebSocket
+/// request carries no more).
+pub(super) fn copy_request(request: &Request) -> Request {
     let mut copy = Request::new(request.query.clone()).variables(request.variables.clone());
-    copy.operation_name = request.operation_name.clone();
+    copy.operation_name.clone_from(&request.operation_name);
+    copy.extensions.clone_from(&request.extensions);
     copy
 }
 
