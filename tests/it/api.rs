@@ -19,6 +19,7 @@ both_backends!(
     an_answer_is_one_state_of_the_read_models_while_writes_go_on,
     the_reads_of_one_answer_see_one_state_or_the_answer_moves,
     a_small_pool_answers_lists_beside_the_log_to_many_at_once,
+    a_query_over_a_websocket_is_one_state_too,
 );
 
 pub async fn register(app: &TestApp, name: &str, organisation: &str, sector: &str) -> String {
@@ -839,4 +840,52 @@ async fn a_small_pool_answers_lists_beside_the_log_to_many_at_once(db: &TestDb) 
         assert_eq!(answer["doetanks"]["totalCount"], 1, "{answer:#}");
         assert!(answer["events"]["totalCount"].as_i64() >= Some(3), "{answer:#}");
     }
+}
+
+/// A query sent over a WebSocket (graphql-transport-ws lets a client `subscribe` to one) is
+/// read in one state too: the HTTP test's question, asked over one socket while lessons are
+/// recorded.
+async fn a_query_over_a_websocket_is_one_state_too(db: &TestDb) {
+    use crate::support::ws::{WsClient, MODERN};
+
+    let app = std::sync::Arc::new(TestApp::spawn(db).await);
+    let (lead, d, formed_at) = led_doetank(&app, "Over de socket").await;
+    let (writer_app, doetank, by) = (app.clone(), d.clone(), lead.clone());
+    let writer = tokio::spawn(async move {
+        for n in 0..80 {
+            let lesson = json!({ "doetankId": doetank, "recordedBy": by, "kind": "WORKS",
+                                 "title": format!("Les {n}"), "body": "Werkt.", "tags": [] });
+            ok_as(&writer_app, &member(&by), "recordLesson", "RecordLessonInput", lesson).await;
+        }
+    });
+    let mut socket = WsClient::connect(&app, MODERN).await;
+    socket.init(json!({ "token": facilitator() })).await;
+    let (mut asked, mut torn) = (0, Vec::new());
+    while !writer.is_finished() {
+        asked += 1;
+        socket
+            .subscribe(
+                &format!("q{asked}"),
+                "query($id: ID!) { doetank(id: $id) { version lessons { id } } \
+                 lessons(filter: { doetankId: $id }, first: 100) { totalCount nodes { id } } }",
+                json!({ "id": d }),
+            )
+            .await;
+        let data = socket.next_data().await;
+        match socket.next(std::time::Duration::from_secs(10)).await {
+            Some(crate::support::ws::Incoming::Other(frame)) if frame["type"] == "complete" => {}
+            other => panic!("expected the query's `complete`, got {other:?}"),
+        }
+        let version = data["doetank"]["version"].as_i64().expect("version");
+        let lessons = data["doetank"]["lessons"].as_array().map_or(0, Vec::len) as i64;
+        let total = data["lessons"]["totalCount"].as_i64().expect("totalCount");
+        let listed = data["lessons"]["nodes"].as_array().map_or(0, Vec::len) as i64;
+        if lessons != version - formed_at || total != lessons || listed != lessons {
+            torn.push((version, lessons, total, listed));
+        }
+    }
+    writer.await.expect("writer");
+    assert!(asked >= 10, "the answers were asked while the lessons were written ({asked})");
+    assert!(torn.is_empty(), "answers of two states (version, lessons, total, listed): {torn:?}");
+    socket.close().await;
 }

@@ -111,6 +111,55 @@ impl Turns {
     }
 }
 
+/// How many times an answer is computed at most while commits keep falling between two of its
+/// transactions. A computation after a move begins its transaction first
+/// ([`OneState::begin_if_again`]): on PostgreSQL it cannot move again.
+pub const ATTEMPTS: u32 = 3;
+
+/// The answer `compute` gives to `request` with every read in one state of the read models,
+/// computed again (from a copy of the request, which `prepare` readies) where a commit fell
+/// between two of its reads; `None` where that happened every time.
+pub async fn answered<T, F, Fut>(
+    store: &EventStore,
+    turns: &Turns,
+    request: async_graphql::Request,
+    prepare: impl Fn(&mut async_graphql::Request),
+    compute: F,
+) -> Option<T>
+where
+    F: Fn(async_graphql::Request) -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let mut request = request;
+    for attempt in 0..ATTEMPTS {
+        // A request is consumed by its execution: what another computation would need.
+        let again = (attempt + 1 < ATTEMPTS).then(|| copy_request(&request));
+        let one = OneState::new(store, turns, attempt);
+        let computed = async {
+            one.begin_if_again().await;
+            compute(request).await
+        };
+        let answer = store.in_one_snapshot(one.scope(computed)).await;
+        if !one.moved() {
+            return Some(answer);
+        }
+        let Some(mut next) = again else { break };
+        tracing::debug!(attempt, "a commit fell between two reads of an answer; it is computed again");
+        prepare(&mut next);
+        request = next;
+    }
+    None
+}
+
+/// What `request` asks, as a request of its own: its text, operation name, variables and
+/// extensions (the parsed document is parsed again, or found among the kept ones).
+pub fn copy_request(request: &async_graphql::Request) -> async_graphql::Request {
+    let mut copy = async_graphql::Request::new(request.query.clone()).variables(request.variables.clone());
+    copy.operation_name.clone_from(&request.operation_name);
+    copy.extensions.clone_from(&request.extensions);
+    copy
+}
+
 tokio::task_local! {
     /// The state the answer this task computes is read in.
     static CURRENT: Arc<OneState>;

@@ -31,12 +31,12 @@ use tower_http::trace::TraceLayer;
 
 use self::answers::{Answers, Question, Turn};
 use self::documents::Documents;
-use self::shared_subscriptions::{copy_request, SharedSubscriptions};
+use self::shared_subscriptions::SharedSubscriptions;
 use crate::app::App;
 use crate::auth::{Auth, Viewer};
 use crate::error::AppError;
 use crate::graphql::{build_schema, request_loaders, DoetankSchema, KeptRows};
-use crate::one_state::{OneState, Turns};
+use crate::one_state::{self, Turns};
 use crate::stamp::Stamp;
 
 /// Largest request body accepted, in bytes.
@@ -160,38 +160,16 @@ async fn graphql(State(state): State<ServerState>, headers: HeaderMap, request: 
     .await
 }
 
-/// How many times a query is computed at most while commits keep falling between two of its
-/// transactions. On PostgreSQL the second time reads everything in one transaction, stamp
-/// included, so it cannot move; on a SQLite file the snapshot of the store's own connections
-/// and the pool's transaction begin apart, a few microseconds from each other.
-const ATTEMPTS: u32 = 3;
-
 /// The response of `answer` to `request`, computed with every read in one state of the read
-/// models (see `one_state`), and computed again where a commit fell between two of its reads.
+/// models (see `one_state`).
 async fn in_one_state<F, Fut>(state: &ServerState, request: async_graphql::Request, answer: F) -> Response
 where
     F: Fn(async_graphql::Request) -> Fut,
     Fut: std::future::Future<Output = Response>,
 {
-    let mut request = request;
-    for attempt in 0..ATTEMPTS {
-        // A request is consumed by its execution: what another computation would need.
-        let again = (attempt + 1 < ATTEMPTS).then(|| copy_request(&request));
-        let one = OneState::new(&state.app.store, &state.turns, attempt);
-        let computed = async {
-            one.begin_if_again().await;
-            answer(request).await
-        };
-        let response = state.app.store.in_one_snapshot(one.scope(computed)).await;
-        if !one.moved() {
-            return response;
-        }
-        let Some(mut next) = again else { break };
-        tracing::debug!(attempt, "a commit fell between two reads of an answer; it is computed again");
-        state.documents.attach(&mut next);
-        request = next;
-    }
-    error_response(AppError::Moved)
+    let again = |request: &mut async_graphql::Request| state.documents.attach(request);
+    let answered = one_state::answered(&state.app.store, &state.turns, request, again, answer).await;
+    answered.unwrap_or_else(|| error_response(AppError::Moved))
 }
 
 /// The response to `request`, computed from the database.

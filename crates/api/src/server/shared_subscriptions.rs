@@ -21,14 +21,19 @@ use std::sync::{Arc, Mutex, PoisonError};
 use async_graphql::parser::types::{DocumentOperations, OperationType, Selection};
 use async_graphql::{Data, ErrorExtensions, Pos, Request, Response};
 use axum::extract::ws::Message;
+use doetank_store::EventStore;
+use futures::stream;
 use futures::stream::BoxStream;
 use futures::StreamExt;
 use tokio::sync::Notify;
 
+use super::answers::is_query;
 use super::outbox::{Mailbox, Refused};
 use super::ws_protocol::{complete, Envelope};
 use crate::auth::Viewer;
+use crate::error::AppError;
 use crate::graphql::DoetankSchema;
+use crate::one_state::{self, copy_request, Turns};
 
 /// One answer of a subscription, a GraphQL response serialised as JSON.
 pub type Answer = Arc<str>;
@@ -306,6 +311,8 @@ async fn deliver_in_parallel(execution: &Arc<Execution>, answer: &Answer) {
 pub struct Subscriptions {
     pub schema: DoetankSchema,
     pub shared: SharedSubscriptions,
+    /// Where a query sent over the socket reads its one state (see `one_state`).
+    pub reads: Option<(EventStore, Turns)>,
 }
 
 /// How a subscription is answered.
@@ -329,12 +336,35 @@ impl Subscriptions {
         mailbox: Arc<dyn Mailbox>,
     ) -> Subscribed {
         let Some(key) = share_key(&request, &data) else {
+            let mut request = request;
+            if let Some((store, turns)) = self.reads.clone().filter(|_| is_query(&mut request)) {
+                let answer = query_in_one_state(self.schema.clone(), request, data, store, turns);
+                return Subscribed::Alone(stream::once(answer).boxed());
+            }
             let answers = self.schema.execute_stream_with_session_data(request, data);
             return Subscribed::Alone(answers.map(|answer| serialise(&answer)).boxed());
         };
         let member = Member { mailbox, envelope, id: id.to_string(), state: Mutex::default() };
         Subscribed::Shared(self.shared.join(&self.schema, key, &request, &data, member))
     }
+}
+
+/// A query's one answer over a socket, every read of it in one state, as over HTTP.
+async fn query_in_one_state(
+    schema: DoetankSchema,
+    request: Request,
+    data: Arc<Data>,
+    store: EventStore,
+    turns: Turns,
+) -> Answer {
+    let compute = |request| {
+        let mut answers = schema.execute_stream_with_session_data(request, Arc::clone(&data));
+        async move { answers.next().await.unwrap_or_default() }
+    };
+    let answered = one_state::answered(&store, &turns, request, |_| {}, compute).await;
+    serialise(&answered.unwrap_or_else(|| {
+        Response::from_errors(vec![AppError::Moved.extend().into_server_error(Pos::default())])
+    }))
 }
 
 fn lagged() -> Answer {
@@ -344,16 +374,6 @@ fn lagged() -> Answer {
     )
     .extend_with(|_, e| e.set("code", "LAGGED"));
     serialise(&Response::from_errors(vec![error.into_server_error(Pos::default())]))
-}
-
-/// What `request` asks, as a request of its own: its text, operation name, variables and
-/// extensions (the parsed document is parsed again, or found among the kept ones; a WebSocket
-/// request carries no more).
-pub(super) fn copy_request(request: &Request) -> Request {
-    let mut copy = Request::new(request.query.clone()).variables(request.variables.clone());
-    copy.operation_name.clone_from(&request.operation_name);
-    copy.extensions.clone_from(&request.extensions);
-    copy
 }
 
 /// What an execution's answers depend on, when it may be shared: its text, operation,
@@ -466,6 +486,7 @@ mod tests {
         let subscriptions = Subscriptions {
             schema: crate::graphql::build_schema(app.clone()),
             shared: SharedSubscriptions::default(),
+            reads: None,
         };
         let session = || {
             let mut data = Data::default();

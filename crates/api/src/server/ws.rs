@@ -215,7 +215,11 @@ fn never() -> tokio::time::Instant {
 async fn serve_socket(socket: WebSocket, state: ServerState, protocol: Protocol) {
     let (sink, mut source) = socket.split();
     let outbox = Arc::new(Outbox::new(sink));
-    let subscriptions = Subscriptions { schema: state.schema.clone(), shared: state.shared.clone() };
+    let subscriptions = Subscriptions {
+        schema: state.schema.clone(),
+        shared: state.shared.clone(),
+        reads: Some((state.app.store.clone(), state.turns.clone())),
+    };
     let mut keepalive = tokio::time::interval(state.config.keepalive);
     keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     keepalive.tick().await;
