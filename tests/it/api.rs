@@ -707,6 +707,39 @@ fn schema_graphql_matches_the_served_schema() {
     );
 }
 
+/// A doetank's version and lessons, and the list of its lessons with their count: four
+/// figures of one state that agree (see [`two_states`]).
+const ONE_STATE_QUESTION: &str = "query($id: ID!) { doetank(id: $id) { version lessons { id } } \
+     lessons(filter: { doetankId: $id }, first: 100) { totalCount nodes { id } } }";
+
+/// `(version, lessons, total, listed)` of an answer to [`ONE_STATE_QUESTION`] whose figures
+/// are of two states, for a doetank formed at version `formed_at` that gets a version per lesson.
+fn two_states(data: &Value, formed_at: i64) -> Option<(i64, i64, i64, i64)> {
+    let version = data["doetank"]["version"].as_i64().expect("version");
+    let lessons = data["doetank"]["lessons"].as_array().map_or(0, Vec::len) as i64;
+    let total = data["lessons"]["totalCount"].as_i64().expect("totalCount");
+    let listed = data["lessons"]["nodes"].as_array().map_or(0, Vec::len) as i64;
+    let one_state = lessons == version - formed_at && total == lessons && listed == lessons;
+    (!one_state).then_some((version, lessons, total, listed))
+}
+
+/// Records `count` lessons of `d` by `by`, one after another, in a task of its own.
+fn lessons_written(
+    app: &std::sync::Arc<TestApp>,
+    d: &str,
+    by: &str,
+    count: usize,
+) -> tokio::task::JoinHandle<()> {
+    let (app, d, by) = (app.clone(), d.to_string(), by.to_string());
+    tokio::spawn(async move {
+        for n in 0..count {
+            let lesson = json!({ "doetankId": d, "recordedBy": by, "kind": "WORKS",
+                                 "title": format!("Les {n}"), "body": "Werkt.", "tags": [] });
+            ok_as(&app, &member(&by), "recordLesson", "RecordLessonInput", lesson).await;
+        }
+    })
+}
+
 /// A query's answer is one state of the read models: while lessons are recorded one after
 /// another, every answer holds exactly as many lessons as its doetank's version says, and a
 /// list of them counts as many as it shows, though the doetank, its lessons, the list and its
@@ -719,30 +752,11 @@ async fn an_answer_is_one_state_of_the_read_models_while_writes_go_on(db: &TestD
         let app = std::sync::Arc::new(TestApp::spawn_with(db, config).await);
         let (lead, d, formed_at) = led_doetank(&app, "Eén toestand").await;
 
-        let (writer_app, doetank, by) = (app.clone(), d.clone(), lead.clone());
-        let writer = tokio::spawn(async move {
-            for n in 0..40 {
-                let lesson = json!({ "doetankId": doetank, "recordedBy": by, "kind": "WORKS",
-                                     "title": format!("Les {n}"), "body": "Werkt.", "tags": [] });
-                ok_as(&writer_app, &member(&by), "recordLesson", "RecordLessonInput", lesson).await;
-            }
-        });
+        let writer = lessons_written(&app, &d, &lead, 40);
         let (mut asked, mut torn) = (0, Vec::new());
         while !writer.is_finished() {
-            let data = app
-                .data(
-                    "query($id: ID!) { doetank(id: $id) { version lessons { id } } \
-                     lessons(filter: { doetankId: $id }, first: 100) { totalCount nodes { id } } }",
-                    json!({ "id": d }),
-                )
-                .await;
-            let version = data["doetank"]["version"].as_i64().expect("version");
-            let lessons = data["doetank"]["lessons"].as_array().map_or(0, Vec::len) as i64;
-            let total = data["lessons"]["totalCount"].as_i64().expect("totalCount");
-            let listed = data["lessons"]["nodes"].as_array().map_or(0, Vec::len) as i64;
-            if lessons != version - formed_at || total != lessons || listed != lessons {
-                torn.push((version, lessons, total, listed));
-            }
+            let data = app.data(ONE_STATE_QUESTION, json!({ "id": d })).await;
+            torn.extend(two_states(&data, formed_at));
             asked += 1;
         }
         writer.await.expect("writer");
@@ -756,14 +770,7 @@ async fn an_answer_is_one_state_of_the_read_models_while_writes_go_on(db: &TestD
 
 /// Records a lesson of `d` by `by` from a task of its own: outside the answer being read.
 async fn lesson_recorded_meanwhile(app: &std::sync::Arc<TestApp>, d: &str, by: &str) {
-    let (app, d, by) = (app.clone(), d.to_string(), by.to_string());
-    tokio::spawn(async move {
-        let lesson = json!({ "doetankId": d, "recordedBy": by, "kind": "WORKS",
-                             "title": "Intussen", "body": "Werkt.", "tags": [] });
-        ok_as(&app, &member(&by), "recordLesson", "RecordLessonInput", lesson).await;
-    })
-    .await
-    .expect("writer");
+    lessons_written(app, d, by, 1).await.expect("writer");
 }
 
 /// The mechanism under `an_answer_is_one_state_...`, step by step: reads of one answer see the
@@ -850,39 +857,19 @@ async fn a_query_over_a_websocket_is_one_state_too(db: &TestDb) {
 
     let app = std::sync::Arc::new(TestApp::spawn(db).await);
     let (lead, d, formed_at) = led_doetank(&app, "Over de socket").await;
-    let (writer_app, doetank, by) = (app.clone(), d.clone(), lead.clone());
-    let writer = tokio::spawn(async move {
-        for n in 0..80 {
-            let lesson = json!({ "doetankId": doetank, "recordedBy": by, "kind": "WORKS",
-                                 "title": format!("Les {n}"), "body": "Werkt.", "tags": [] });
-            ok_as(&writer_app, &member(&by), "recordLesson", "RecordLessonInput", lesson).await;
-        }
-    });
+    let writer = lessons_written(&app, &d, &lead, 80);
     let mut socket = WsClient::connect(&app, MODERN).await;
     socket.init(json!({ "token": facilitator() })).await;
     let (mut asked, mut torn) = (0, Vec::new());
     while !writer.is_finished() {
         asked += 1;
-        socket
-            .subscribe(
-                &format!("q{asked}"),
-                "query($id: ID!) { doetank(id: $id) { version lessons { id } } \
-                 lessons(filter: { doetankId: $id }, first: 100) { totalCount nodes { id } } }",
-                json!({ "id": d }),
-            )
-            .await;
+        socket.subscribe(&format!("q{asked}"), ONE_STATE_QUESTION, json!({ "id": d })).await;
         let data = socket.next_data().await;
         match socket.next(std::time::Duration::from_secs(10)).await {
             Some(crate::support::ws::Incoming::Other(frame)) if frame["type"] == "complete" => {}
             other => panic!("expected the query's `complete`, got {other:?}"),
         }
-        let version = data["doetank"]["version"].as_i64().expect("version");
-        let lessons = data["doetank"]["lessons"].as_array().map_or(0, Vec::len) as i64;
-        let total = data["lessons"]["totalCount"].as_i64().expect("totalCount");
-        let listed = data["lessons"]["nodes"].as_array().map_or(0, Vec::len) as i64;
-        if lessons != version - formed_at || total != lessons || listed != lessons {
-            torn.push((version, lessons, total, listed));
-        }
+        torn.extend(two_states(&data, formed_at));
     }
     writer.await.expect("writer");
     assert!(asked >= 10, "the answers were asked while the lessons were written ({asked})");
