@@ -64,7 +64,7 @@ pub async fn on_own_readers(
     // Part of an answer's one state: this transaction must see the answer's counters.
     let state = OneState::current_for(store.backend());
     if let Some(state) = &state {
-        if let Err(moved) = state.before_own_transaction() {
+        if let Err(moved) = state.expected_on_own_readers() {
             return Some(Err(moved));
         }
     }

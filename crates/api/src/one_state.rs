@@ -32,9 +32,15 @@ use crate::projection::READ_MODEL_TABLES;
 use crate::rows::CounterRow;
 use crate::sql::{self, AnyRow, Arg};
 
+/// The SQL of [`COUNTERS`], as a literal for the `BEGIN` texts that end with it.
+macro_rules! counters_sql {
+    () => {
+        "SELECT name, position FROM rm_checkpoint UNION ALL SELECT 'log_head', position FROM log_head"
+    };
+}
+
 /// The counters the read models' stamp is made of (`crate::stamp`).
-pub const COUNTERS: &str =
-    "SELECT name, position FROM rm_checkpoint UNION ALL SELECT 'log_head', position FROM log_head";
+pub const COUNTERS: &str = counters_sql!();
 
 /// A state's transaction begins with the counters it sees, in the same round trip. On
 /// PostgreSQL it first takes a share of every read model's table (`LOCK` takes no snapshot): a
@@ -48,8 +54,7 @@ static BEGIN_POSTGRES: std::sync::LazyLock<String> = std::sync::LazyLock::new(||
         READ_MODEL_TABLES.join(", ")
     )
 });
-const BEGIN_SQLITE: &str =
-    "BEGIN; SELECT name, position FROM rm_checkpoint UNION ALL SELECT 'log_head', position FROM log_head";
+const BEGIN_SQLITE: &str = concat!("BEGIN; ", counters_sql!());
 
 /// The stamp's counters as one transaction saw them, by name.
 type Counters = Vec<(String, i64)>;
@@ -250,7 +255,9 @@ impl OneState {
 
     /// The counters of the store's own read snapshot (a SQLite file), which the other
     /// transactions of the answer are checked against; read there now if nothing read them yet.
-    fn expected_on_own_readers(&self) -> Result<(), AppError> {
+    /// Called before a read in a transaction of its own (a search's ranking on a blocking
+    /// thread), so that [`Self::check`] compares with them.
+    pub fn expected_on_own_readers(&self) -> Result<(), AppError> {
         let known = self.expected()?.is_some();
         if known {
             return Ok(());
@@ -328,12 +335,6 @@ impl OneState {
             Some(Held::Sqlite(conn, _)) => count_on_sqlite(conn, sql, args).await?,
             None => return Err(AppError::Interrupted("an answer's reads")),
         })
-    }
-
-    /// Before a read in a transaction of its own (a search's ranking on a blocking thread):
-    /// makes sure the answer's counters are known, so that [`Self::check`] compares with them.
-    pub fn before_own_transaction(&self) -> Result<(), AppError> {
-        self.expected_on_own_readers()
     }
 
     /// Checks what a read in a transaction of its own saw of the counters ([`COUNTERS`]).
