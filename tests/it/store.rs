@@ -410,6 +410,44 @@ async fn postgres_notifies_other_nodes_of_the_new_head_at_commit() {
     db.cleanup().await;
 }
 
+/// A production PostgreSQL is reached over TLS: `sslmode=require` in the URL encrypts every
+/// connection of the store, and appends and reads go through it. (Where the server offers no
+/// TLS, as a throwaway cluster of `.ci/run` does not, the server's refusal is what fails.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_connections_are_encrypted_when_the_url_asks() {
+    let Some(db) = TestDb::postgres().await else { return };
+    let doetank_store::Backend::Postgres(pool) = db.store.backend() else {
+        panic!("TestDb::postgres gave another backend")
+    };
+    let offered: String = sqlx::query_scalar("SHOW ssl").fetch_one(pool).await.expect("the ssl setting");
+    let url = format!("{}{}sslmode=require", db.url, if db.url.contains('?') { '&' } else { '?' });
+    let connected = doetank_store::EventStore::connect_with(&url, 2).await;
+    match (offered.as_str(), connected) {
+        ("on", Ok(store)) => {
+            let doetank_store::Backend::Postgres(pool) = store.backend() else { panic!("not PostgreSQL") };
+            let encrypted: bool =
+                sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+                    .fetch_one(pool)
+                    .await
+                    .expect("this connection's TLS state");
+            assert!(encrypted, "sslmode=require gave a connection in clear text");
+            let meta = Metadata::new("test");
+            let written =
+                store.append(&stream(), ExpectedVersion::NoStream, &[event(1)], &meta).await.expect("append");
+            let read = store.read_log(&Default::default(), 0, 10).await.expect("read");
+            assert_eq!(read.last().map(|e| e.position), Some(written.last_position));
+            store.close().await;
+        }
+        ("off", Err(refused)) => {
+            assert!(!refused.to_string().contains("built without TLS"), "{refused}");
+        }
+        (offered, outcome) => {
+            panic!("server ssl={offered}, connecting with sslmode=require: {:?}", outcome.err())
+        }
+    }
+    db.cleanup().await;
+}
+
 /// A database in memory has no file the store's own connections could open: reads and appends
 /// go through sqlx's pool, with the same verdicts and order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
