@@ -35,10 +35,35 @@ impl Backend {
                 let name = format!("doetank_bench_{}", Uuid::new_v4().simple());
                 let mut conn = sqlx::PgConnection::connect(admin).await?;
                 sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await?;
-                let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
-                Ok(Fresh { url: format!("{base}/{name}"), _dir: None, postgres: Some((admin.clone(), name)) })
+                Ok(Fresh {
+                    url: with_database(admin, &name),
+                    _dir: None,
+                    postgres: Some((admin.clone(), name)),
+                })
             }
         }
+    }
+}
+
+/// `url` naming database `name` instead, its parameters (`?sslmode=...`) kept.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, parameters) = url.split_once('?').map_or((url, None), |(b, p)| (b, Some(p)));
+    let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
+    match parameters {
+        Some(parameters) => format!("{server}/{name}?{parameters}"),
+        None => format!("{server}/{name}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn another_database_keeps_the_parameters() {
+        assert_eq!(super::with_database("postgres://p@h:5432/test", "b"), "postgres://p@h:5432/b");
+        assert_eq!(
+            super::with_database("postgres://p@h:5432/test?sslmode=disable", "b"),
+            "postgres://p@h:5432/b?sslmode=disable"
+        );
     }
 }
 
