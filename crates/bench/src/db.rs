@@ -55,18 +55,6 @@ fn with_database(url: &str, name: &str) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn another_database_keeps_the_parameters() {
-        assert_eq!(super::with_database("postgres://p@h:5432/test", "b"), "postgres://p@h:5432/b");
-        assert_eq!(
-            super::with_database("postgres://p@h:5432/test?sslmode=disable", "b"),
-            "postgres://p@h:5432/b?sslmode=disable"
-        );
-    }
-}
-
 impl Drop for Fresh {
     fn drop(&mut self) {
         if let Some((admin, name)) = self.postgres.take() {
@@ -84,5 +72,17 @@ impl Drop for Fresh {
             })
             .join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn another_database_keeps_the_parameters() {
+        assert_eq!(super::with_database("postgres://p@h:5432/test", "b"), "postgres://p@h:5432/b");
+        assert_eq!(
+            super::with_database("postgres://p@h:5432/test?sslmode=disable", "b"),
+            "postgres://p@h:5432/b?sslmode=disable"
+        );
     }
 }
