@@ -476,6 +476,9 @@ async fn swap_into_postgres(
     sqlx::query("UPDATE rm_checkpoint SET position = position WHERE name = 'read_models'")
         .execute(&mut *tx)
         .await?;
+    // Answers share the guard before their snapshot (`one_state`): taken first, it lets the
+    // ones reading now finish and holds the next back until the new tables are in.
+    sqlx::query("LOCK TABLE read_model_swap_guard IN ACCESS EXCLUSIVE MODE").execute(&mut *tx).await?;
     sqlx::query(&format!("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", READ_MODEL_TABLES.join(", ")))
         .execute(&mut *tx)
         .await?;
