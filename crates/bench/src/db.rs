@@ -36,22 +36,12 @@ impl Backend {
                 let mut conn = sqlx::PgConnection::connect(admin).await?;
                 sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await?;
                 Ok(Fresh {
-                    url: with_database(admin, &name),
+                    url: doetank_store::with_database(admin, &name),
                     _dir: None,
                     postgres: Some((admin.clone(), name)),
                 })
             }
         }
-    }
-}
-
-/// `url` naming database `name` instead, its parameters (`?sslmode=...`) kept.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, parameters) = url.split_once('?').map_or((url, None), |(b, p)| (b, Some(p)));
-    let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
-    match parameters {
-        Some(parameters) => format!("{server}/{name}?{parameters}"),
-        None => format!("{server}/{name}"),
     }
 }
 
@@ -72,17 +62,5 @@ impl Drop for Fresh {
             })
             .join();
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn another_database_keeps_the_parameters() {
-        assert_eq!(super::with_database("postgres://p@h:5432/test", "b"), "postgres://p@h:5432/b");
-        assert_eq!(
-            super::with_database("postgres://p@h:5432/test?sslmode=disable", "b"),
-            "postgres://p@h:5432/b?sslmode=disable"
-        );
     }
 }

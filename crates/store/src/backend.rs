@@ -208,3 +208,36 @@ impl EventStore {
         on_pool!(&self.backend, pool => pool.close().await)
     }
 }
+
+/// A PostgreSQL `url` naming database `name` instead, its parameters (`?sslmode=...`) kept: for
+/// tools that make databases of their own on one server (the tests, the benchmarks).
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[scheme_end..].find('/') {
+        Some(slash) => &base[..scheme_end + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::with_database;
+
+    #[test]
+    fn another_database_keeps_the_server_and_the_parameters() {
+        assert_eq!(with_database("postgres://p@h:5432/test", "b"), "postgres://p@h:5432/b");
+        assert_eq!(with_database("postgres://p@h:5432", "b"), "postgres://p@h:5432/b");
+        assert_eq!(
+            with_database("postgres://p@h:5432/test?sslmode=disable", "b"),
+            "postgres://p@h:5432/b?sslmode=disable"
+        );
+    }
+}

@@ -14,7 +14,7 @@ mod log;
 mod rows;
 
 pub use append::BeginWrite;
-pub use backend::{Backend, EventStore, DEFAULT_DATABASE_URL};
+pub use backend::{with_database, Backend, EventStore, DEFAULT_DATABASE_URL};
 pub use decisions::StreamState;
 pub use error::StoreError;
 pub use log::{doetank_visible_sql, DoetankViewer, LogFilter};

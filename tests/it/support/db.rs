@@ -42,7 +42,7 @@ impl TestDb {
             .await
             .expect("create test database");
         admin.close().await.ok();
-        let url = with_database(&admin_url, &name);
+        let url = doetank_store::with_database(&admin_url, &name);
         let store = EventStore::connect_with(&url, 20).await.expect("connect test database");
         store.migrate().await.expect("migrate postgres");
         Some(TestDb { store, url, _dir: None, postgres: Some((admin_url, name)) })
@@ -57,23 +57,6 @@ impl TestDb {
                     .await;
             }
         }
-    }
-}
-
-/// Replaces the database name in a postgres:// URL.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let base = match base[scheme_end..].find('/') {
-        Some(slash) => &base[..scheme_end + slash],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{base}/{name}?{q}"),
-        None => format!("{base}/{name}"),
     }
 }
 
