@@ -50,6 +50,38 @@ fn rss_mb(pid: u32) -> (f64, f64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
+/// The CPU seconds a process has used so far, user and system, its ended threads included.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The name (field 2) may hold spaces and parentheses; the fields after its last `)` are
+    // plain, starting with field 3: `utime` and `stime` (14 and 15) are the 12th and 13th.
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map_or_else(Vec::new, |(_, rest)| rest.split_whitespace().collect());
+    let ticks = |i: usize| fields.get(i).and_then(|t| t.parse::<f64>().ok()).unwrap_or(0.0);
+    // SAFETY: sysconf only reads a constant of the system.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (ticks(11) + ticks(12)) / if per_second > 0 { per_second as f64 } else { 100.0 }
+}
+
+/// The machine's CPU time so far, (busy, all), in ticks of `/proc/stat`: with the client and
+/// the server on the same cores, a phase with no idle time left measures queueing as well.
+fn machine_ticks() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    // user nice system idle iowait irq softirq steal (guest time is counted in user).
+    let times: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    let all: u64 = times.iter().sum();
+    let idle = times.get(3).copied().unwrap_or(0) + times.get(4).copied().unwrap_or(0);
+    (all.saturating_sub(idle), all)
+}
+
 pub async fn run(backend: &Backend, o: &Options, report: &mut Report) -> anyhow::Result<()> {
     let counts = o.subscribers.clone().unwrap_or(if o.quick { vec![100, 500] } else { vec![1_000, 10_000] });
     let name = backend.name();
@@ -92,6 +124,24 @@ pub async fn run(backend: &Backend, o: &Options, report: &mut Report) -> anyhow:
                     baseline.map(|b| b.p99_ms),
                     note,
                 );
+                report.add(
+                    "fanout",
+                    name,
+                    subject,
+                    "server CPU µs per delivery",
+                    run.server_cpu_us_per_delivery,
+                    baseline.map(|b| b.server_cpu_us_per_delivery),
+                    "user and system, from sending the first command until the last had time to arrive",
+                );
+                report.add(
+                    "fanout",
+                    name,
+                    subject,
+                    "machine CPU busy %",
+                    run.machine_busy_percent,
+                    None,
+                    "both cores, client and server, while commands were sent",
+                );
             }
         }
         report.add(
@@ -128,6 +178,15 @@ struct Phase {
     delivered: f64,
     p50_ms: f64,
     p99_ms: f64,
+    server_cpu_us_per_delivery: f64,
+    machine_busy_percent: f64,
+}
+
+/// What was sent at one rate, and the CPU it took.
+struct Sending {
+    sent: Vec<(i64, Instant)>,
+    server_cpu_s: f64,
+    machine_busy_percent: f64,
 }
 
 /// One run against doetank, or with `limit` against the raw broadcast baseline.
@@ -217,9 +276,17 @@ async fn one(backend: &Backend, o: &Options, subscribers: usize, limit: bool) ->
     // The rates in turn, on the same subscribers, each after the one before has been delivered.
     let mut sent_per_rate = Vec::new();
     for rate in o.fanout_rates() {
-        sent_per_rate.push(commands_at(rate, o, &addr, &token).await?);
+        let (cpu, machine) = (cpu_seconds(pid), machine_ticks());
+        let sent = commands_at(rate, o, &addr, &token).await?;
+        let ((busy, all), (busy_before, all_before)) = (machine_ticks(), machine);
         // Time for the last events to reach every subscriber.
         tokio::time::sleep(Duration::from_millis(if o.quick { 1_000 } else { 2_000 })).await;
+        sent_per_rate.push(Sending {
+            sent,
+            server_cpu_s: cpu_seconds(pid) - cpu,
+            machine_busy_percent: 100.0 * busy.saturating_sub(busy_before) as f64
+                / all.saturating_sub(all_before).max(1) as f64,
+        });
     }
     let (_, peak) = rss_mb(pid);
     child.kill().await?;
@@ -275,7 +342,8 @@ async fn commands_at(rate: u64, o: &Options, addr: &str, token: &str) -> anyhow:
 }
 
 /// Delivery of the events `sent` to `subscribers`, from what they `received`.
-fn deliveries(received: &[(i64, Instant)], sent: Vec<(i64, Instant)>, subscribers: usize) -> Phase {
+fn deliveries(received: &[(i64, Instant)], sending: Sending, subscribers: usize) -> Phase {
+    let Sending { sent, server_cpu_s, machine_busy_percent } = sending;
     let sent: std::collections::HashMap<i64, Instant> = sent.into_iter().collect();
     let mut latencies: Vec<Duration> =
         received.iter().filter_map(|(p, at)| sent.get(p).map(|t0| at.duration_since(*t0))).collect();
@@ -291,5 +359,7 @@ fn deliveries(received: &[(i64, Instant)], sent: Vec<(i64, Instant)>, subscriber
         delivered: 100.0 * delivered as f64 / expected.max(1) as f64,
         p50_ms: pct(0.5),
         p99_ms: pct(0.99),
+        server_cpu_us_per_delivery: server_cpu_s * 1e6 / delivered.max(1) as f64,
+        machine_busy_percent,
     }
 }
