@@ -11,6 +11,7 @@ use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use futures::stream::SplitSink;
 use futures::{SinkExt, StreamExt};
@@ -40,7 +41,8 @@ pub async fn serve() -> anyhow::Result<()> {
         Router::new().route("/graphql/ws", get(upgrade)).route("/graphql", post(command)).with_state(state);
     let listener = doetank_api::server::listen(([127, 0, 0, 1], 0).into())?;
     println!("listening on {}", listener.local_addr()?);
-    axum::serve(listener, router).await?;
+    // Sockets as the real server sets them.
+    axum::serve(listener.tap_io(doetank_api::server::without_delay), router).await?;
     Ok(())
 }
 
