@@ -284,3 +284,34 @@ async fn a_node_decides_on_what_another_node_wrote(db: &TestDb) {
     );
     assert_eq!(stale["errors"][0]["extensions"]["actual"], 6);
 }
+
+/// SIGTERM (what `docker stop`, systemd and Kubernetes send) stops a node gracefully: its
+/// WebSocket subscribers are told with 1001 (going away: reconnect elsewhere) and the process
+/// exits with success. Until the twenty-first session SIGTERM killed it outright: the socket
+/// ended with no close frame and the process by the signal.
+#[tokio::test]
+async fn sigterm_closes_subscribers_with_going_away_and_exits_cleanly() {
+    use crate::support::ws::Incoming;
+
+    let db = TestDb::sqlite().await;
+    let mut node = ServerProcess::start(&db.url).await;
+    let mut client = WsClient::connect_to(node.addr, MODERN).await;
+    client.init(json!({ "token": facilitator() })).await;
+    client.subscribe("live", "subscription { events { position } }", json!({})).await;
+    // The subscription is running once a query on the same socket has been answered after it.
+    client.subscribe("q", "{ __typename }", json!({})).await;
+    assert!(matches!(client.next(Duration::from_secs(10)).await, Some(Incoming::Next(_))));
+
+    // Read while the node stops: the close handshake is answered, as a client would.
+    let terminated = tokio::task::spawn_blocking(move || node.terminate());
+    let closed = loop {
+        match client.next(Duration::from_secs(10)).await {
+            Some(Incoming::Closed(code, reason)) => break (code, reason),
+            Some(Incoming::Other(frame)) if frame["type"] == "complete" => continue,
+            other => panic!("expected the socket to close, got {other:?}"),
+        }
+    };
+    assert_eq!(closed.0, Some(1001), "closed with {closed:?}");
+    let status = terminated.await.expect("join").expect("the node did not exit within 20 s of SIGTERM");
+    assert!(status.success(), "the node exited with {status}");
+}

@@ -252,10 +252,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("  playground: http://{addr}/graphql");
             let (stop, shutdown) = watch::channel(false);
             tokio::spawn(async move {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    tracing::info!("shutting down");
-                    let _ = stop.send(true);
-                }
+                stop_signal().await;
+                tracing::info!("shutting down");
+                let _ = stop.send(true);
             });
             let config = ServerConfig { auth, keep: !no_keep, ..ServerConfig::default() };
             doetank_api::server::serve(app, config, listener, shutdown).await?;
@@ -296,4 +295,34 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Resolves at Ctrl-C or, on Unix, at SIGTERM: what `docker stop`, systemd and Kubernetes send
+/// to stop a server. Until the twenty-first session only Ctrl-C was heard, and SIGTERM's default
+/// ended the process mid-request, its WebSockets without a close frame.
+async fn stop_signal() {
+    let interrupted = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            tracing::warn!("cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminated) => {
+                tokio::select! {
+                    () = interrupted => {}
+                    _ = terminated.recv() => {}
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops the server gracefully");
+                interrupted.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    interrupted.await;
 }

@@ -43,6 +43,21 @@ impl ServerProcess {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// SIGTERM, as `docker stop` and systemd send it; the exit status, once the process has
+    /// ended (`None` if it had not within 20 s).
+    pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
+        let sent = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        assert!(sent.is_ok_and(|status| status.success()), "kill -TERM failed");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        None
+    }
+
     /// SIGKILL: no shutdown, no flushing, mid-write.
     pub fn kill9(&mut self) {
         let _ = self.child.kill();

@@ -13,6 +13,7 @@ mod ws_protocol;
 use std::time::Duration;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use async_graphql::http::GraphiQLSource;
 use async_graphql::{ErrorExtensions, Pos};
@@ -110,9 +111,63 @@ struct ServerState {
     shared: SharedSubscriptions,
     /// Answers holding a connection of the pool at once (see `one_state`).
     turns: Turns,
+    /// When the server stops, and how many WebSockets are still open (see [`Sockets`]).
+    sockets: Sockets,
 }
 
+/// The WebSockets of a server. Upgraded connections are not awaited by `axum::serve`'s graceful
+/// shutdown: without this, a stopping server dropped them with no close frame, and each
+/// dashboard learned of it only from a dead TCP connection. Now each socket closes with 1001
+/// (going away, reconnect elsewhere) and `serve` waits for them before it returns.
+#[derive(Clone)]
+pub(crate) struct Sockets {
+    stopping: watch::Receiver<bool>,
+    open: Arc<watch::Sender<usize>>,
+}
+
+impl Sockets {
+    fn new(stopping: watch::Receiver<bool>) -> Self {
+        Sockets { stopping, open: Arc::new(watch::Sender::new(0)) }
+    }
+
+    /// Resolves once the server is stopping; never for a server that cannot be stopped.
+    pub(crate) async fn stopping(&self) {
+        let mut stopping = self.stopping.clone();
+        if stopping.wait_for(|stop| *stop).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// Counts a socket as open until the returned guard is dropped.
+    pub(crate) fn opened(&self) -> OpenSocket {
+        self.open.send_modify(|open| *open += 1);
+        OpenSocket(self.open.clone())
+    }
+
+    /// Waits until every socket has closed, or `patience` has passed.
+    async fn all_closed(&self, patience: Duration) {
+        let mut open = self.open.subscribe();
+        if tokio::time::timeout(patience, open.wait_for(|open| *open == 0)).await.is_err() {
+            tracing::warn!(open = *open.borrow(), "WebSockets still open when the server stopped");
+        }
+    }
+}
+
+/// An open WebSocket, counted in [`Sockets`].
+pub(crate) struct OpenSocket(Arc<watch::Sender<usize>>);
+
+impl Drop for OpenSocket {
+    fn drop(&mut self) {
+        self.0.send_modify(|open| *open = open.saturating_sub(1));
+    }
+}
+
+/// The routes of a server that is never stopped; [`serve`] builds its own.
 pub fn router(app: App, config: ServerConfig) -> Router {
+    routes(app, config, Sockets::new(watch::channel(false).1))
+}
+
+fn routes(app: App, config: ServerConfig, sockets: Sockets) -> Router {
     let schema = build_schema(app.clone());
     Router::new()
         .route("/graphql", get(playground).post(graphql))
@@ -130,6 +185,7 @@ pub fn router(app: App, config: ServerConfig) -> Router {
             documents: Documents::default(),
             shared: SharedSubscriptions::default(),
             turns: Turns::for_store(&app.store),
+            sockets,
             app,
         })
 }
@@ -289,8 +345,9 @@ pub async fn serve(
     let feed = tokio::spawn(app.feed.clone().follow(shutdown.clone()));
     let addr: Option<SocketAddr> = listener.local_addr().ok();
     tracing::info!(?addr, "serving GraphQL");
+    let sockets = Sockets::new(shutdown.clone());
     let mut stop = shutdown;
-    let result = axum::serve(listener.tap_io(without_delay), router(app, config))
+    let result = axum::serve(listener.tap_io(without_delay), routes(app, config, sockets.clone()))
         .with_graceful_shutdown(async move {
             while !*stop.borrow() {
                 if stop.changed().await.is_err() {
@@ -299,6 +356,8 @@ pub async fn serve(
             }
         })
         .await;
+    // Each socket has been told (1001) and gets the time a closing socket gets to say so.
+    sockets.all_closed(ws::CLOSING_TIME + Duration::from_secs(1)).await;
     projector.abort();
     feed.abort();
     if let Some(task) = listener_task {

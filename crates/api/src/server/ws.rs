@@ -33,9 +33,11 @@ const MAX_WRITE_BUFFER: usize = 1024 * 1024;
 /// Bytes of a close frame's reason (125 of payload, less the code).
 const MAX_CLOSE_REASON: usize = 123;
 /// How long a closing socket may take to write what it still has queued.
-const CLOSING_TIME: Duration = Duration::from_secs(5);
+pub(super) const CLOSING_TIME: Duration = Duration::from_secs(5);
 /// Close code for a connection whose bearer token expired (4401: unauthorized).
 const TOKEN_EXPIRED_CODE: u16 = close::UNAUTHORIZED;
+/// WebSocket's own code for an endpoint that goes away (RFC 6455): clients reconnect.
+const GOING_AWAY: u16 = 1001;
 
 /// `{"token": "..."}` or `{"Authorization": "Bearer ..."}` in the `connection_init` payload.
 fn token_in(payload: &serde_json::Value) -> Option<&str> {
@@ -213,6 +215,10 @@ fn never() -> tokio::time::Instant {
 }
 
 async fn serve_socket(socket: WebSocket, state: ServerState, protocol: Protocol) {
+    let _open = state.sockets.opened();
+    let sockets = state.sockets.clone();
+    let stopping = sockets.stopping();
+    tokio::pin!(stopping);
     let (sink, mut source) = socket.split();
     let outbox = Arc::new(Outbox::new(sink));
     let subscriptions = Subscriptions {
@@ -276,6 +282,10 @@ async fn serve_socket(socket: WebSocket, state: ServerState, protocol: Protocol)
             _ = &mut expiry => {
                 tracing::debug!("closing a WebSocket whose token expired");
                 break Some(closing(TOKEN_EXPIRED_CODE, "Token expired".into()));
+            }
+            () = &mut stopping => {
+                tracing::debug!("closing a WebSocket: the server is stopping");
+                break Some(closing(GOING_AWAY, "The server is stopping".into()));
             }
             _ = &mut init_deadline, if !initialised => {
                 tracing::debug!("closing a WebSocket that sent no connection_init");
