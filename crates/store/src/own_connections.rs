@@ -253,6 +253,23 @@ impl Drop for ReadSnapshot {
     }
 }
 
+/// Ends the task's [`ReadSnapshot`] of `own` if it has begun: its next read begins a new one,
+/// of the database as it is then. For a query that has read nothing in it yet.
+pub(crate) fn restart_snapshot(own: &Arc<OwnConnections>) {
+    let Ok(snapshot) = SNAPSHOT.try_with(Arc::clone) else { return };
+    if !Arc::ptr_eq(&snapshot.own, own) {
+        return;
+    }
+    let Ok(mut slot) = snapshot.conn.try_lock() else { return };
+    if let Some(conn) = slot.take() {
+        let ended =
+            conn.is_autocommit() || conn.prepare_cached("COMMIT").and_then(|mut s| s.execute([])).is_ok();
+        if ended {
+            own.give_back(conn);
+        }
+    }
+}
+
 /// Runs `work` with every small read it makes on `own` in one [`ReadSnapshot`].
 pub(crate) async fn in_one_snapshot<F: std::future::Future>(own: &Arc<OwnConnections>, work: F) -> F::Output {
     let snapshot = Arc::new(ReadSnapshot { own: Arc::clone(own), conn: Mutex::new(None) });

@@ -99,6 +99,16 @@ impl EventStore {
         }
     }
 
+    /// Ends this task's read snapshot ([`Self::in_one_snapshot`]) if it has begun, so that its
+    /// next read takes a new one; nothing happens elsewhere. Only for work that has read nothing
+    /// in the snapshot yet: an answer whose first two transactions saw two states begins both
+    /// again before it reads anything.
+    pub fn restart_snapshot(&self) {
+        if let Some(own) = &self.own {
+            crate::own_connections::restart_snapshot(own);
+        }
+    }
+
     /// Runs a large read (every match of a search: hundreds or thousands of rows) on a blocking
     /// thread, on one of the store's own SQLite readers; `None` without them (PostgreSQL, a
     /// database in memory), and the caller reads through the pool. sqlx would send each row
