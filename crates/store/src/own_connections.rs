@@ -238,17 +238,23 @@ impl ReadSnapshot {
         conn.prepare_cached("BEGIN")?.execute([])?;
         Ok(conn)
     }
-}
 
-impl Drop for ReadSnapshot {
-    fn drop(&mut self) {
-        let Some(conn) = self.conn.get_mut().ok().and_then(Option::take) else { return };
-        // A read-only transaction: ending it only lets go of the snapshot. A connection whose
-        // transaction cannot be ended is not used again.
+    /// Ends the snapshot's transaction, if it began, and gives its connection back. A
+    /// read-only transaction: ending it only lets go of the snapshot. A connection whose
+    /// transaction cannot be ended is not used again.
+    fn end(&self, conn: Connection) {
         let ended =
             conn.is_autocommit() || conn.prepare_cached("COMMIT").and_then(|mut s| s.execute([])).is_ok();
         if ended {
             self.own.give_back(conn);
+        }
+    }
+}
+
+impl Drop for ReadSnapshot {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.get_mut().ok().and_then(Option::take) {
+            self.end(conn);
         }
     }
 }
@@ -262,11 +268,7 @@ pub(crate) fn restart_snapshot(own: &Arc<OwnConnections>) {
     }
     let Ok(mut slot) = snapshot.conn.try_lock() else { return };
     if let Some(conn) = slot.take() {
-        let ended =
-            conn.is_autocommit() || conn.prepare_cached("COMMIT").and_then(|mut s| s.execute([])).is_ok();
-        if ended {
-            own.give_back(conn);
-        }
+        snapshot.end(conn);
     }
 }
 
