@@ -121,20 +121,22 @@ struct ServerState {
 /// (going away, reconnect elsewhere) and `serve` waits for them before it returns.
 #[derive(Clone)]
 pub(crate) struct Sockets {
-    stopping: watch::Receiver<bool>,
+    /// `None` for a server that is never stopped ([`router`]).
+    stopping: Option<watch::Receiver<bool>>,
     open: Arc<watch::Sender<usize>>,
 }
 
 impl Sockets {
-    fn new(stopping: watch::Receiver<bool>) -> Self {
+    fn new(stopping: Option<watch::Receiver<bool>>) -> Self {
         Sockets { stopping, open: Arc::new(watch::Sender::new(0)) }
     }
 
-    /// Resolves once the server is stopping; never for a server that cannot be stopped.
+    /// Resolves once the server is stopping: its shutdown turned true, or the shutdown's sender
+    /// is gone (nothing can tell it to go on). Never for a server that is never stopped.
     pub(crate) async fn stopping(&self) {
-        let mut stopping = self.stopping.clone();
-        if stopping.wait_for(|stop| *stop).await.is_err() {
-            std::future::pending::<()>().await;
+        match self.stopping.clone() {
+            Some(mut stopping) => drop(stopping.wait_for(|stop| *stop).await),
+            None => std::future::pending().await,
         }
     }
 
@@ -164,7 +166,7 @@ impl Drop for OpenSocket {
 
 /// The routes of a server that is never stopped; [`serve`] builds its own.
 pub fn router(app: App, config: ServerConfig) -> Router {
-    routes(app, config, Sockets::new(watch::channel(false).1))
+    routes(app, config, Sockets::new(None))
 }
 
 fn routes(app: App, config: ServerConfig, sockets: Sockets) -> Router {
@@ -345,16 +347,10 @@ pub async fn serve(
     let feed = tokio::spawn(app.feed.clone().follow(shutdown.clone()));
     let addr: Option<SocketAddr> = listener.local_addr().ok();
     tracing::info!(?addr, "serving GraphQL");
-    let sockets = Sockets::new(shutdown.clone());
-    let mut stop = shutdown;
+    let sockets = Sockets::new(Some(shutdown));
+    let stopping = sockets.clone();
     let result = axum::serve(listener.tap_io(without_delay), routes(app, config, sockets.clone()))
-        .with_graceful_shutdown(async move {
-            while !*stop.borrow() {
-                if stop.changed().await.is_err() {
-                    break;
-                }
-            }
-        })
+        .with_graceful_shutdown(async move { stopping.stopping().await })
         .await;
     // Each socket has been told (1001) and gets the time a closing socket gets to say so.
     sockets.all_closed(ws::CLOSING_TIME + Duration::from_secs(1)).await;
