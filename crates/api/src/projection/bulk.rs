@@ -108,16 +108,14 @@ pub async fn rebuild(store: &EventStore, progress: &(dyn Fn(i64) + Sync)) -> Res
     }
     let story_conn = joined(story_applier, "the rebuild's story").await;
     let read = joined(reader, "the rebuild's log reader").await;
-    let (applied, mut story_conn, ()) = (applied?, story_conn?, read?);
+    let (applied, story_conn, ()) = (applied?, story_conn?, read?);
     let projected = started.elapsed();
     match store.backend() {
         Backend::Sqlite(pool) => {
             drop((models_conn, story_conn));
             swap_into_sqlite(pool, &models, &story, applied).await?
         }
-        Backend::Postgres(pool) => {
-            swap_into_postgres(pool, &mut models_conn, &mut story_conn, applied).await?
-        }
+        Backend::Postgres(pool) => swap_into_postgres(pool, models_conn, story_conn, applied).await?,
     }
     tracing::info!(
         position = applied,
@@ -424,39 +422,44 @@ const REBUILT: &str = "__rebuilt";
 /// is one transaction, so a failure leaves no twin behind and the old tables as they were.
 async fn swap_into_postgres(
     pool: &PgPool,
-    models: &mut SqliteConnection,
-    story: &mut SqliteConnection,
+    models: Scratched,
+    story: Scratched,
     applied: i64,
 ) -> Result<(), AppError> {
     let mut tx = pool.begin_write().await?;
+    // Index builds sort in memory up to this much (the default 64 MB spilled the lessons' GIN
+    // index to disk in batches); for this transaction only.
+    sqlx::query("SET LOCAL maintenance_work_mem = '256MB'").execute(&mut *tx).await?;
+    let columns = copied_columns(&mut tx).await?;
+    // The rows are read from the scratches and written as COPY text on a task of their own,
+    // while this one hands the previous chunk to PostgreSQL and has it build the previous
+    // table's indexes: the two sides of the copy on two cores instead of taking turns.
+    let (pieces, mut next_piece) = tokio::sync::mpsc::channel(COPY_AHEAD);
+    let reader = tokio::spawn(copy_text_of_every_table(models, story, columns.clone(), pieces));
     let mut index_names = Vec::new();
-    for table in READ_MODEL_TABLES {
+    for (table, list) in READ_MODEL_TABLES.iter().zip(&columns) {
         let started = std::time::Instant::now();
         let twin = format!("{table}{REBUILT}");
         sqlx::query(&format!("CREATE TABLE {twin} (LIKE {table} INCLUDING ALL EXCLUDING INDEXES)"))
             .execute(&mut *tx)
             .await?;
-        let columns: Vec<String> = sqlx::query_scalar(
-            "SELECT column_name::text FROM information_schema.columns \
-             WHERE table_schema = current_schema() AND table_name = $1 AND is_generated = 'NEVER' \
-             ORDER BY ordinal_position",
-        )
-        .bind(table)
-        .fetch_all(&mut *tx)
-        .await?;
-        let list = columns.join(", ");
-        let scratch = if story::TABLES.contains(table) { &mut *story } else { &mut *models };
-        let mut after_rowid = 0;
+        let mut copy = tx.copy_in_raw(&format!("COPY {twin} ({list}) FROM STDIN")).await?;
         loop {
-            let (chunk, last_rowid) = copy_text(scratch, table, &list, columns.len(), after_rowid).await?;
-            if chunk.is_empty() {
-                break;
+            match next_piece.recv().await {
+                Some(CopyPiece::Rows(text)) => {
+                    copy.send(text.into_bytes()).await?;
+                }
+                Some(CopyPiece::TableDone) => break,
+                // The reader stopped early: its outcome says why.
+                None => {
+                    let read = joined(reader, "the rebuild's copy reader").await;
+                    copy.abort("the scratch could not be read").await?;
+                    read?;
+                    return Err(AppError::Interrupted("the rebuild's copy reader"));
+                }
             }
-            let mut copy = tx.copy_in_raw(&format!("COPY {twin} ({list}) FROM STDIN")).await?;
-            copy.send(chunk.into_bytes()).await?;
-            copy.finish().await?;
-            after_rowid = last_rowid;
         }
+        copy.finish().await?;
         let copied = started.elapsed();
         index_names.extend(index_like(&mut tx, table, &twin).await?);
         // Fresh tables have no statistics: without them the planner would guess until
@@ -469,6 +472,7 @@ async fn swap_into_postgres(
             "table rebuilt beside the old one"
         );
     }
+    joined(reader, "the rebuild's copy reader").await?;
     let started = std::time::Instant::now();
     // Other nodes' projectors wait on the checkpoint row (they hold it while they write, and
     // then go on from the position set here); readers wait for the lock only while the tables
@@ -587,6 +591,67 @@ async fn copy_text(
         Ok((out, last))
     })
     .await
+}
+
+/// The column list COPY writes, per table of [`READ_MODEL_TABLES`] in order: every column but
+/// the generated ones (PostgreSQL computes those, e.g. the lessons' `search`).
+async fn copied_columns(tx: &mut sqlx::PgConnection) -> Result<Vec<String>, AppError> {
+    let mut lists = Vec::with_capacity(READ_MODEL_TABLES.len());
+    for table in READ_MODEL_TABLES {
+        let columns: Vec<String> = sqlx::query_scalar(
+            "SELECT column_name::text FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND table_name = $1 AND is_generated = 'NEVER' \
+             ORDER BY ordinal_position",
+        )
+        .bind(table)
+        .fetch_all(&mut *tx)
+        .await?;
+        lists.push(columns.join(", "));
+    }
+    Ok(lists)
+}
+
+/// The scratch connections, handed to the task that reads them for the copy.
+type Scratched = sqlx::pool::PoolConnection<sqlx::Sqlite>;
+
+/// Chunks of COPY text read ahead of the one PostgreSQL is taking in.
+const COPY_AHEAD: usize = 4;
+
+/// What the copy reader hands over, table after table in [`READ_MODEL_TABLES`] order.
+enum CopyPiece {
+    /// Rows of the current table in COPY's text format.
+    Rows(String),
+    /// The current table has no more rows.
+    TableDone,
+}
+
+/// Reads every table of the scratches as COPY text, in chunks of `ROWS_PER_CHUNK` rows, and
+/// hands them over in order; stops early (without an error of its own) when nobody takes them.
+async fn copy_text_of_every_table(
+    mut models: Scratched,
+    mut story: Scratched,
+    columns: Vec<String>,
+    pieces: tokio::sync::mpsc::Sender<CopyPiece>,
+) -> Result<(), AppError> {
+    for (table, list) in READ_MODEL_TABLES.iter().zip(&columns) {
+        let scratch = if story::TABLES.contains(table) { &mut *story } else { &mut *models };
+        let width = list.split(", ").count();
+        let mut after_rowid = 0;
+        loop {
+            let (chunk, last_rowid) = copy_text(scratch, table, list, width, after_rowid).await?;
+            if chunk.is_empty() {
+                break;
+            }
+            if pieces.send(CopyPiece::Rows(chunk)).await.is_err() {
+                return Ok(());
+            }
+            after_rowid = last_rowid;
+        }
+        if pieces.send(CopyPiece::TableDone).await.is_err() {
+            return Ok(());
+        }
+    }
+    Ok(())
 }
 
 /// COPY text format: backslash, tab, newline and carriage return are escaped; the text between
