@@ -17,7 +17,8 @@ both_backends!(
     rebuilt_read_models_equal_the_incremental_ones,
     the_whole_network_rebuilt_equals_its_incremental_read_models,
     a_failed_rebuild_leaves_the_read_models_as_they_were,
-    readers_get_the_same_answers_all_through_a_rebuild
+    readers_get_the_same_answers_all_through_a_rebuild,
+    two_nodes_rebuilding_at_once_both_end_with_the_read_models_of_the_log
 );
 
 /// xorshift64*: a tiny seeded generator, so a failing sequence can be replayed from its seed.
@@ -254,6 +255,62 @@ async fn a_failed_rebuild_leaves_the_read_models_as_they_were(db: &TestDb) {
         "the rebuild should fail on the event it cannot decode: {failed:?}"
     );
     assert_eq!(before, dump(app.store.backend()).await, "a failed rebuild changed the read models");
+}
+
+/// Two nodes may start a rebuild at the same moment. On PostgreSQL the twins of the one are
+/// not dropped or taken by the other (one waits for the other's lock); on SQLite the swaps wait
+/// for the write lock in turn. Both end with the read models the log gives, and no twin is left.
+async fn two_nodes_rebuilding_at_once_both_end_with_the_read_models_of_the_log(db: &TestDb) {
+    let app = App::new(db.store.clone());
+    assert!(doetank_api::demo::load(&app).await.expect("demo"));
+    app.projector.catch_up().await.expect("catch up");
+    let incremental = dump(app.store.backend()).await;
+    let other = App::new(doetank_store::EventStore::connect_with(&db.url, 10).await.expect("a second node"));
+    for round in 0..3 {
+        let (one, two) = tokio::join!(app.projector.rebuild(&|_| {}), other.projector.rebuild(&|_| {}));
+        one.unwrap_or_else(|e| panic!("the first node's rebuild failed in round {round}: {e}"));
+        two.unwrap_or_else(|e| panic!("the second node's rebuild failed in round {round}: {e}"));
+        assert_eq!(incremental, dump(app.store.backend()).await, "after round {round}");
+    }
+    assert_eq!(twins_left(app.store.backend()).await, 0);
+    other.store.close().await;
+}
+
+/// A PostgreSQL rebuild builds its twins in transactions of their own: a process that dies
+/// before its swap leaves them behind, and the next rebuild drops them before it makes its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rebuild_drops_the_twins_a_dead_rebuild_left_behind() {
+    let Some(db) = TestDb::postgres().await else { return };
+    let app = App::new(db.store.clone());
+    assert!(doetank_api::demo::load(&app).await.expect("demo"));
+    app.projector.catch_up().await.expect("catch up");
+    let incremental = dump(app.store.backend()).await;
+    let Backend::Postgres(pool) = app.store.backend() else { unreachable!("a PostgreSQL database") };
+    for left_behind in [
+        "CREATE TABLE rm_lessons__rebuilt (LIKE rm_lessons INCLUDING ALL)",
+        "CREATE TABLE rm_timeline__rebuilt (LIKE rm_timeline)",
+        "INSERT INTO rm_timeline__rebuilt SELECT * FROM rm_timeline",
+        "CREATE INDEX rm_timeline_kind__rebuilt ON rm_timeline__rebuilt (kind)",
+    ] {
+        sqlx::query(left_behind).execute(pool).await.expect(left_behind);
+    }
+    app.projector.rebuild(&|_| {}).await.expect("a rebuild over the twins left behind");
+    assert_eq!(incremental, dump(app.store.backend()).await);
+    assert_eq!(twins_left(app.store.backend()).await, 0);
+    db.cleanup().await;
+}
+
+/// How many tables or indexes are named as a rebuild names its twins (PostgreSQL; none on SQLite).
+async fn twins_left(backend: &Backend) -> i64 {
+    match backend {
+        Backend::Sqlite(_) => 0,
+        Backend::Postgres(pool) => {
+            sqlx::query_scalar("SELECT count(*) FROM pg_class WHERE relname LIKE '%\\_\\_rebuilt'")
+                .fetch_one(pool)
+                .await
+                .expect("twins")
+        }
+    }
 }
 
 /// Every index and trigger of the database, by name, with its definition.
