@@ -64,7 +64,7 @@ pub async fn execute_batch(conn: &mut SqliteConnection, batch: &[Stmt]) -> Resul
 ///
 /// Text is bound without a copy (`SQLITE_STATIC`): rusqlite binds every string as
 /// `SQLITE_TRANSIENT`, so SQLite allocated and copied each one before reading it once — 7% of a
-/// rebuild's CPU (`perf`), the lessons' bodies and the timeline's summaries among them. Here the
+/// rebuild's CPU (`perf`), the lessons' bodies among them. Here the
 /// arguments are borrowed for one [`Prepared::execute`], which clears them before it returns.
 struct Prepared<'db> {
     db: &'db rusqlite::Connection,
