@@ -241,7 +241,7 @@ async fn next_batch(store: &EventStore, after: i64) -> Result<Option<Parts>, App
         }
         story.push(Line {
             position: event.position,
-            recorded_at: crate::sql::ts(event.recorded_at),
+            recorded_at: event.recorded_at,
             subject_id: super::apply::id_of(&event).to_string(),
             stream_type: event.stream_type,
             stream_id: event.stream_id,

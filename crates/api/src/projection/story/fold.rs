@@ -18,8 +18,9 @@ pub struct Line {
     /// The subject's id within its stream type (`apply::id_of`).
     pub subject_id: String,
     pub event_type: String,
-    /// When it was recorded, as stored (`ts`).
-    pub recorded_at: String,
+    /// When it was recorded: a line's time only where neither the event nor its stream's
+    /// clock says when it happened, so it is written out (`ts`) only then.
+    pub recorded_at: chrono::DateTime<chrono::Utc>,
     pub chapter: Chapter,
 }
 
@@ -31,6 +32,17 @@ fn node_key(kind: &str, id: &str) -> String {
     key.push('\u{1}');
     key.push_str(id);
     key
+}
+
+/// `summary` with `{name}` and then `{other}` replaced, as SQL's nested `REPLACE` does, in one
+/// string instead of one per replacement.
+fn fill(summary: &str, name: &str, other: &str) -> String {
+    let named = summary.replace("{name}", name);
+    if named.contains("{other}") {
+        named.replace("{other}", other)
+    } else {
+        named
+    }
 }
 
 /// The story so far: the tables of [`super::TABLES`] but the timeline, which is written as it
@@ -62,15 +74,18 @@ impl StoryFold {
             self.nodes.insert(node_key(kind, &id), label);
         }
         if let Some(at) = &c.at {
-            self.clock.insert(line.stream_id.clone(), at.clone());
+            match self.clock.get_mut(line.stream_id.as_str()) {
+                Some(clock) => clock.clone_from(at),
+                None => {
+                    self.clock.insert(line.stream_id.clone(), at.clone());
+                }
+            }
         }
-        let occurred_at =
-            c.at.or_else(|| self.clock.get(line.stream_id.as_str()).cloned())
-                .unwrap_or_else(|| line.recorded_at.clone());
-        let label = |key: Option<&str>| key.and_then(|k| self.nodes.get(k)).map_or("?", String::as_str);
+        let occurred_at = c.at.or_else(|| self.clock.get(line.stream_id.as_str()).cloned());
+        let occurred_at = occurred_at.unwrap_or_else(|| crate::sql::ts(line.recorded_at));
         let other = c.other.map(|(kind, id)| node_key(kind, &id));
-        let summary =
-            c.summary.replace("{name}", label(Some(&subject))).replace("{other}", label(other.as_deref()));
+        let label = |key: Option<&str>| key.and_then(|k| self.nodes.get(k)).map_or("?", String::as_str);
+        let summary = fill(&c.summary, label(Some(&subject)), label(other.as_deref()));
         for (from_kind, from_id, to_kind, to_id, relation) in c.links {
             // `ON CONFLICT DO NOTHING`: a link keeps the position that first made it.
             self.links.entry((from_kind, from_id, to_kind, to_id, relation)).or_insert(line.position);
