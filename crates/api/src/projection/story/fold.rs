@@ -34,8 +34,8 @@ fn node_key(kind: &str, id: &str) -> String {
     key
 }
 
-/// `summary` with `{name}` and then `{other}` replaced, as SQL's nested `REPLACE` does, in one
-/// string instead of one per replacement.
+/// `summary` with `{name}` and then `{other}` replaced, as SQL's nested `REPLACE` does; the
+/// second replacement (and its string) only where `{other}` is there to replace.
 fn fill(summary: &str, name: &str, other: &str) -> String {
     let named = summary.replace("{name}", name);
     if named.contains("{other}") {
