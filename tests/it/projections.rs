@@ -82,8 +82,13 @@ async fn rebuilt_read_models_equal_the_incremental_ones(db: &TestDb) {
             .await
             .expect("form");
     }
+    // Most random commands are refused (a phase out of turn, a member not in the team): the
+    // sequence runs until enough were accepted, so no seed leaves the projections unexercised.
     let (mut accepted, mut refused) = (0, 0);
-    for step in 0..300 {
+    for step in 0..3_000 {
+        if accepted >= 60 {
+            break;
+        }
         let d = rng.pick(&doetanks);
         let m = rng.pick(&members);
         let result = match rng.below(16) {
@@ -137,7 +142,7 @@ async fn rebuilt_read_models_equal_the_incremental_ones(db: &TestDb) {
         }
     }
     eprintln!("{accepted} commands accepted, {refused} refused");
-    assert!(accepted > 40, "the sequence should exercise the projections (seed {seed})");
+    assert!(accepted >= 60, "the sequence should exercise the projections (seed {seed})");
 
     app.projector.catch_up().await.expect("catch up");
     let incremental = dump(app.store.backend()).await;
