@@ -13,6 +13,7 @@ both_backends!(
     a_repeated_command_id_returns_the_first_result,
     bad_input_is_a_typed_error_never_a_500,
     lists_filter_and_paginate_as_relay_connections,
+    a_doetank_s_people_are_the_members_asked_for_by_id,
     the_demo_history_loads,
     one_text_asked_with_other_variables_answers_each,
     concurrent_retries_of_a_registration_make_one_member,
@@ -385,6 +386,43 @@ async fn led_doetank(app: &TestApp, name: &str) -> (String, String, i64) {
     let d = formed["doetank"]["id"].as_str().expect("doetank id").to_string();
     let version = formed["doetank"]["version"].as_i64().expect("version");
     (lead, d, version)
+}
+
+/// A doetank's lead, coach and members are read together with the memberships (one statement
+/// for all three): each must be the member `member(id:)` reads alone, and the coach must not
+/// pass for a member.
+async fn a_doetank_s_people_are_the_members_asked_for_by_id(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let (lead, d, _) = led_doetank(&app, "Mensen").await;
+    let second = register(&app, "Bas", "Belastingdienst", "PUBLIC").await;
+    let coach = register(&app, "Dirk Coach", "Kennisland", "PUBLIC").await;
+    ok(&app, "joinDoetank", "DoetankMemberInput", json!({ "doetankId": d, "memberId": second })).await;
+    ok(&app, "assignCoach", "AssignCoachInput", json!({ "doetankId": d, "coachId": coach })).await;
+
+    let fields = "id name organisation sector expertise onSupportCommittee erased registeredAt version";
+    let query = format!(
+        "query($d: ID!, $lead: ID!, $second: ID!, $coach: ID!) {{ \
+         doetank(id: $d) {{ lead {{ {fields} }} coach {{ {fields} }} members {{ role sector member {{ {fields} }} }} }} \
+         l: member(id: $lead) {{ {fields} }} s: member(id: $second) {{ {fields} }} c: member(id: $coach) {{ {fields} }} }}"
+    );
+    let data = app.data(&query, json!({ "d": d, "lead": lead, "second": second, "coach": coach })).await;
+    let doetank = &data["doetank"];
+    assert_eq!(doetank["lead"], data["l"], "{data:#}");
+    assert_eq!(doetank["coach"], data["c"], "{data:#}");
+    assert_eq!(data["c"]["name"], "Dirk Coach");
+    let members = doetank["members"].as_array().expect("members");
+    assert_eq!(members.len(), 2, "the coach is not one of the members: {data:#}");
+    assert_eq!(members[0]["role"], "LEAD");
+    assert_eq!(members[0]["member"], data["l"]);
+    assert_eq!(members[1]["role"], "MEMBER");
+    assert_eq!(members[1]["sector"], "PUBLIC");
+    assert_eq!(members[1]["member"], data["s"]);
+
+    // The coach released: no coach, the same members.
+    ok(&app, "releaseCoach", "DoetankCommandInput", json!({ "doetankId": d })).await;
+    let data = app.data(&query, json!({ "d": d, "lead": lead, "second": second, "coach": coach })).await;
+    assert_eq!(data["doetank"]["coach"], Value::Null, "{data:#}");
+    assert_eq!(data["doetank"]["members"].as_array().map(Vec::len), Some(2));
 }
 
 async fn a_stale_expected_version_is_a_version_conflict(db: &TestDb) {
