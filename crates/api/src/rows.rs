@@ -93,64 +93,6 @@ pub const MEMBERSHIP_SELECT: &str =
     "SELECT doetank_id, member_id, sector, role, joined_at FROM rm_doetank_members";
 
 read_model_row! {
-    /// One of a doetank's people: a membership, or its coach (role `COACH`, from the doetank),
-    /// with the member's own row beside it (absent only where the member has none).
-    pub struct PersonOfDoetankRow {
-        pub doetank_id: String,
-        pub member_id: String,
-        pub membership_sector: String,
-        pub role: String,
-        pub joined_at: String,
-        pub id: Option<String>,
-        pub name: Option<String>,
-        pub organisation: Option<String>,
-        pub sector: Option<String>,
-        pub expertise: Option<String>,
-        pub support_committee: Option<bool>,
-        pub erased: Option<bool>,
-        pub registered_at: Option<String>,
-        pub version: Option<i64>,
-    }
-}
-
-/// The role a doetank's coach has among its people; not a membership.
-pub const COACH_ROLE: &str = "COACH";
-
-/// The people of the doetanks whose ids are `$1..$n`, in the order of their memberships. A
-/// doetank asked with its lead, coach and members costs one statement instead of three in two
-/// rounds (the memberships, then the members; the lead and coach beside them).
-pub fn people_select(n: usize) -> String {
-    let list = placeholders(1, n);
-    format!(
-        "SELECT t.doetank_id, t.member_id, t.membership_sector, t.role, t.joined_at, m.id, p.name, \
-         m.organisation, m.sector, m.expertise, m.support_committee, m.erased, m.registered_at, m.version \
-         FROM (SELECT doetank_id, member_id, sector AS membership_sector, role, joined_at \
-               FROM rm_doetank_members WHERE doetank_id IN ({list}) \
-               UNION ALL SELECT id, coach_id, '', '{COACH_ROLE}', '' \
-               FROM rm_doetanks WHERE id IN ({list}) AND coach_id IS NOT NULL) t \
-         LEFT JOIN rm_members m ON m.id = t.member_id LEFT JOIN member_personal_data p ON p.member_id = m.id \
-         ORDER BY t.role, t.joined_at, t.member_id"
-    )
-}
-
-impl PersonOfDoetankRow {
-    /// The member's own row, as [`MEMBER_SELECT`] reads it.
-    pub fn member(&self) -> Option<MemberRow> {
-        Some(MemberRow {
-            id: self.id.clone()?,
-            name: self.name.clone(),
-            organisation: self.organisation.clone()?,
-            sector: self.sector.clone()?,
-            expertise: self.expertise.clone()?,
-            support_committee: self.support_committee?,
-            erased: self.erased?,
-            registered_at: self.registered_at.clone()?,
-            version: self.version?,
-        })
-    }
-}
-
-read_model_row! {
     pub struct PhaseRow {
         pub doetank_id: String,
         pub phase: String,

@@ -14,7 +14,7 @@ use crate::sql::{self, Arg};
 pub struct MemberLoader(pub EventStore);
 pub struct ChallengeLoader(pub EventStore);
 pub struct DoetankLoader(pub EventStore);
-pub struct PeopleByDoetank(pub EventStore);
+pub struct MembershipsByDoetank(pub EventStore);
 pub struct LessonsByDoetank(pub EventStore);
 pub struct PhasesByDoetank(pub EventStore);
 pub struct ActivitiesByDoetank(pub EventStore);
@@ -70,15 +70,14 @@ fn group<T>(rows: Vec<T>, key: impl Fn(&T) -> String) -> HashMap<String, Vec<T>>
     map
 }
 
-impl Loader<String> for PeopleByDoetank {
-    /// Shared: a doetank's lead, coach and members all look in the same people.
-    type Value = Arc<Vec<PersonOfDoetankRow>>;
+impl Loader<String> for MembershipsByDoetank {
+    type Value = Vec<MembershipRow>;
     type Error = Arc<AppError>;
-    async fn load(&self, keys: &[String]) -> Result<HashMap<String, Self::Value>, Self::Error> {
-        let args: Vec<Arg> = keys.iter().cloned().map(Arg::Text).collect();
-        let rows: Vec<PersonOfDoetankRow> =
-            sql::fetch_small(&self.0, &people_select(keys.len()), &args).await.map_err(Arc::new)?;
-        Ok(group(rows, |r| r.doetank_id.clone()).into_iter().map(|(k, v)| (k, Arc::new(v))).collect())
+    async fn load(&self, keys: &[String]) -> Result<HashMap<String, Vec<MembershipRow>>, Self::Error> {
+        let rows: Vec<MembershipRow> =
+            by_key(&self.0, MEMBERSHIP_SELECT, "doetank_id", "ORDER BY role, joined_at, member_id", keys)
+                .await?;
+        Ok(group(rows, |r| r.doetank_id.clone()))
     }
 }
 

@@ -70,7 +70,7 @@ pub fn insert_loaders(data: &mut async_graphql::Data, app: &App, kept: Option<(K
     data.insert(kept_loader(loaders::MemberLoader(store.clone()), &kept));
     data.insert(kept_loader(loaders::ChallengeLoader(store.clone()), &kept));
     data.insert(kept_loader(loaders::DoetankLoader(store.clone()), &kept));
-    data.insert(kept_loader(loaders::PeopleByDoetank(store.clone()), &kept));
+    data.insert(kept_loader(loaders::MembershipsByDoetank(store.clone()), &kept));
     data.insert(kept_loader(loaders::LessonsByDoetank(store.clone()), &kept));
     data.insert(kept_loader(loaders::PhasesByDoetank(store.clone()), &kept));
     data.insert(kept_loader(loaders::ActivitiesByDoetank(store), &kept));

@@ -130,9 +130,6 @@ pub struct DoetankRoleOf {
 pub struct Membership {
     #[graphql(skip)]
     pub member_id: String,
-    /// The member's row where it was read with the membership (see `Doetank::people`).
-    #[graphql(skip)]
-    pub member_row: Option<MemberRow>,
     pub role: DoetankRole,
     pub sector: Option<Sector>,
     pub joined_at: DateTime<Utc>,
@@ -141,10 +138,7 @@ pub struct Membership {
 #[ComplexObject]
 impl Membership {
     async fn member(&self, ctx: &Context<'_>) -> Result<Option<Member>> {
-        match &self.member_row {
-            Some(row) => Ok(Some(Member(row.clone()))),
-            None => load_member(ctx, &self.member_id).await,
-        }
+        load_member(ctx, &self.member_id).await
     }
 }
 
@@ -227,19 +221,11 @@ impl Doetank {
     ) -> Result<Vec<T>> {
         match &self.past {
             None => now.await,
-            Some(past) => self.past_rows(past, select, order).await,
+            Some(past) => {
+                let sql = format!("{select} WHERE doetank_id = $1 ORDER BY {order}");
+                Box::pin(crate::sql::fetch_all(past, &sql, &[self.row.id.clone().into()])).await.gql()
+            }
         }
-    }
-
-    /// Rows of a nested list in the replayed past.
-    async fn past_rows<T: crate::sql::AnyRow>(
-        &self,
-        past: &Backend,
-        select: &str,
-        order: &str,
-    ) -> Result<Vec<T>> {
-        let sql = format!("{select} WHERE doetank_id = $1 ORDER BY {order}");
-        Box::pin(crate::sql::fetch_all(past, &sql, &[self.row.id.clone().into()])).await.gql()
     }
 }
 
@@ -289,26 +275,6 @@ impl Doetank {
         let rows = self.nested(now, ACTIVITY_SELECT, "position").await?;
         Ok(rows.into_iter().filter(|r| r.kind == kind).collect())
     }
-
-    /// The doetank's people (members and coach, with their member rows), read once per request
-    /// for its lead, coach and members alike.
-    async fn people(&self, ctx: &Context<'_>) -> Result<Arc<Vec<PersonOfDoetankRow>>> {
-        let loader = ctx.data::<Batcher<Kept<PeopleByDoetank>>>()?;
-        Ok(loader.load_one(self.row.id.clone()).await.map_err(loader_error)?.unwrap_or_default())
-    }
-
-    /// Member `id` as the doetank's people hold them; loaded alone for a past state (whose
-    /// people are read as they were, the members as they are) or where the people lack it.
-    async fn person(&self, ctx: &Context<'_>, id: &str) -> Result<Option<Member>> {
-        if self.past.is_none() {
-            let people = self.people(ctx).await?;
-            if let Some(row) = people.iter().find(|p| p.member_id == id).and_then(PersonOfDoetankRow::member)
-            {
-                return Ok(Some(Member(row)));
-            }
-        }
-        load_member(ctx, id).await
-    }
 }
 
 #[Object]
@@ -323,33 +289,23 @@ impl Doetank {
         load_challenge(ctx, &self.row.challenge_id).await
     }
     async fn lead(&self, ctx: &Context<'_>) -> Result<Option<Member>> {
-        self.person(ctx, &self.row.lead_id).await
+        load_member(ctx, &self.row.lead_id).await
     }
     /// The innovators (lead included), with their roles; the coach is not one of them.
     async fn members(&self, ctx: &Context<'_>) -> Result<Vec<Membership>> {
-        let membership =
-            |member_id: String, role: &str, sector: &str, joined_at: &str, member_row| Membership {
-                role: parse_enum(role).unwrap_or(DoetankRole::Member),
-                sector: parse_enum(sector),
-                joined_at: parse_time(joined_at),
-                member_id,
-                member_row,
-            };
-        let Some(past) = &self.past else {
-            let people = self.people(ctx).await?;
-            return Ok(people
-                .iter()
-                .filter(|p| p.role != COACH_ROLE)
-                .map(|p| {
-                    membership(p.member_id.clone(), &p.role, &p.membership_sector, &p.joined_at, p.member())
-                })
-                .collect());
+        let now = async {
+            let loader = ctx.data::<Batcher<Kept<MembershipsByDoetank>>>()?;
+            Ok(loader.load_one(self.row.id.clone()).await.map_err(loader_error)?.unwrap_or_default())
         };
-        let rows: Vec<MembershipRow> =
-            self.past_rows(past, MEMBERSHIP_SELECT, "role, joined_at, member_id").await?;
+        let rows = self.nested(now, MEMBERSHIP_SELECT, "role, joined_at, member_id").await?;
         Ok(rows
             .into_iter()
-            .map(|r| membership(r.member_id, &r.role, &r.sector, &r.joined_at, None))
+            .map(|r| Membership {
+                role: parse_enum(&r.role).unwrap_or(DoetankRole::Member),
+                sector: parse_enum(&r.sector),
+                joined_at: parse_time(&r.joined_at),
+                member_id: r.member_id,
+            })
             .collect())
     }
     async fn member_count(&self, ctx: &Context<'_>) -> Result<usize> {
@@ -357,7 +313,7 @@ impl Doetank {
     }
     async fn coach(&self, ctx: &Context<'_>) -> Result<Option<Member>> {
         match &self.row.coach_id {
-            Some(id) => self.person(ctx, id).await,
+            Some(id) => load_member(ctx, id).await,
             None => Ok(None),
         }
     }
