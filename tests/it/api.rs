@@ -388,9 +388,9 @@ async fn led_doetank(app: &TestApp, name: &str) -> (String, String, i64) {
     (lead, d, version)
 }
 
-/// A doetank's lead, coach and members are read together with the memberships (one statement
-/// for all three): each must be the member `member(id:)` reads alone, and the coach must not
-/// pass for a member.
+/// A doetank's lead, coach and members each come out as the member `member(id:)` reads alone,
+/// however the loaders gather them (batched, or joined to the memberships as the twenty-third
+/// session tried), and the coach never passes for a member.
 async fn a_doetank_s_people_are_the_members_asked_for_by_id(db: &TestDb) {
     let app = TestApp::spawn(db).await;
     let (lead, d, _) = led_doetank(&app, "Mensen").await;
