@@ -449,9 +449,9 @@ async fn swap_into_postgres(
     let (apart, rest): (Vec<_>, Vec<_>) = READ_MODEL_TABLES
         .iter()
         .zip(columns)
-        .map(|(table, list)| TableCopy {
+        .map(|(table, columns)| TableCopy {
             table,
-            list,
+            columns,
             scratch: if story::TABLES.contains(table) { story.to_path_buf() } else { models.to_path_buf() },
         })
         .partition(|copy| BUILT_APART.contains(&copy.table));
@@ -510,8 +510,15 @@ fn left_behind(dropped: Result<(), AppError>) {
 /// One table to copy: its name, the columns COPY writes, and the scratch file that holds it.
 struct TableCopy {
     table: &'static str,
-    list: String,
+    columns: Vec<String>,
     scratch: std::path::PathBuf,
+}
+
+impl TableCopy {
+    /// The columns as SQL lists them.
+    fn list(&self) -> String {
+        self.columns.join(", ")
+    }
 }
 
 /// Builds the twins of `tables` in one transaction on a connection of its own, and commits
@@ -521,7 +528,7 @@ async fn build_twins(pool: &PgPool, tables: Vec<TableCopy>) -> Result<Vec<String
     // Index builds sort in memory up to this much (the default 64 MB spilled the lessons' GIN
     // index to disk in batches); for this transaction only.
     sqlx::query("SET LOCAL maintenance_work_mem = '256MB'").execute(&mut *tx).await?;
-    let names: Vec<(&'static str, String)> = tables.iter().map(|t| (t.table, t.list.clone())).collect();
+    let names: Vec<(&'static str, String)> = tables.iter().map(|t| (t.table, t.list())).collect();
     // The rows are read from the scratch and written as COPY text on a thread of their own,
     // while this task hands the previous chunk to PostgreSQL and has it build the previous
     // table's indexes: the two sides of the copy at once instead of taking turns.
@@ -653,10 +660,10 @@ fn index_on_twin(definition: &str, name: &str, table: &str, twin: &str) -> Optio
     Some(format!("{head}{name}{REBUILT} ON {schema}{twin} USING {using}"))
 }
 
-/// The column list COPY writes, per table of [`READ_MODEL_TABLES`] in order: every column but
+/// The columns COPY writes, per table of [`READ_MODEL_TABLES`] in order: every column but
 /// the generated ones (PostgreSQL computes those, e.g. the lessons' `search`).
-async fn copied_columns(tx: &mut sqlx::PgConnection) -> Result<Vec<String>, AppError> {
-    let mut lists = Vec::with_capacity(READ_MODEL_TABLES.len());
+async fn copied_columns(tx: &mut sqlx::PgConnection) -> Result<Vec<Vec<String>>, AppError> {
+    let mut per_table = Vec::with_capacity(READ_MODEL_TABLES.len());
     for table in READ_MODEL_TABLES {
         let columns: Vec<String> = sqlx::query_scalar(
             "SELECT column_name::text FROM information_schema.columns \
@@ -666,9 +673,9 @@ async fn copied_columns(tx: &mut sqlx::PgConnection) -> Result<Vec<String>, AppE
         .bind(table)
         .fetch_all(&mut *tx)
         .await?;
-        lists.push(columns.join(", "));
+        per_table.push(columns);
     }
-    Ok(lists)
+    Ok(per_table)
 }
 
 /// Chunks of COPY text read ahead of the one PostgreSQL is taking in.
@@ -698,10 +705,11 @@ fn copy_text_of(tables: &[TableCopy], pieces: &tokio::sync::mpsc::Sender<CopyPie
                 )?)
             }
         };
-        let width = copy.list.split(", ").count();
+        let width = copy.columns.len();
         let mut statement = db.prepare(&format!(
             "SELECT rowid, {} FROM {} WHERE rowid > ?1 ORDER BY rowid LIMIT {ROWS_PER_CHUNK}",
-            copy.list, copy.table
+            copy.list(),
+            copy.table
         ))?;
         let mut after_rowid = 0;
         loop {
