@@ -5,13 +5,16 @@ use serde_json::{json, Value};
 
 use crate::both_backends;
 use crate::support::app::{facilitator, member};
+use crate::support::ws::{Incoming, WsClient, LEGACY, MODERN};
 use crate::support::{TestApp, TestDb};
+use doetank_api::server::ServerConfig;
 
 both_backends!(
     a_doetank_lives_through_http_and_every_rule_answers_with_its_code,
     a_stale_expected_version_is_a_version_conflict,
     a_repeated_command_id_returns_the_first_result,
     bad_input_is_a_typed_error_never_a_500,
+    every_error_has_a_code_also_those_of_the_request_itself,
     lists_filter_and_paginate_as_relay_connections,
     a_doetank_s_people_are_the_members_asked_for_by_id,
     the_demo_history_loads,
@@ -587,6 +590,87 @@ async fn bad_input_is_a_typed_error_never_a_500(db: &TestDb) {
     let playground =
         app.http.get(app.url("/graphql")).send().await.expect("playground").text().await.expect("html");
     assert!(playground.contains("graphiql") && playground.contains("/graphql/ws"));
+}
+
+/// Errors async-graphql raises itself (a text that does not parse, one that does not fit the
+/// schema, a variable it cannot coerce) and bodies that are no GraphQL request at all carry a
+/// code like every other error, over HTTP (whether answers are kept or not) and over a
+/// WebSocket, and none names a place that is not in the text.
+async fn every_error_has_a_code_also_those_of_the_request_itself(db: &TestDb) {
+    let asked: [(Value, &str); 8] = [
+        (json!({ "query": "query { " }), "GRAPHQL_PARSE_FAILED"),
+        (json!({ "query": "{ nope }" }), "GRAPHQL_VALIDATION_FAILED"),
+        (json!({ "query": "{ doetank { name } }" }), "GRAPHQL_VALIDATION_FAILED"),
+        (json!({ "query": "{ cafes(when: NOPE) { totalCount } }" }), "GRAPHQL_VALIDATION_FAILED"),
+        (
+            json!({ "query": "query($n: Int) { doetanks(first: $n) { totalCount } }", "variables": { "n": "x" } }),
+            "GRAPHQL_VALIDATION_FAILED",
+        ),
+        (json!({ "query": "query A { __typename } query B { __typename }" }), "GRAPHQL_VALIDATION_FAILED"),
+        (json!({ "query": "query A { __typename }", "operationName": "C" }), "GRAPHQL_VALIDATION_FAILED"),
+        (json!({ "query": "query($n: Int!) { doetanks(first: $n) { totalCount } }" }), "BAD_INPUT"),
+    ];
+    let coded = |body: &Value, code: &str, what: &str| {
+        let errors = body["errors"].as_array().unwrap_or_else(|| panic!("{what}: no errors in {body:#}"));
+        assert!(!errors.is_empty(), "{what}: {body:#}");
+        for error in errors {
+            assert_eq!(error["extensions"]["code"], code, "{what}: {body:#}");
+            for location in error["locations"].as_array().into_iter().flatten() {
+                assert!(location["line"].as_u64() >= Some(1), "{what}: a location not in the text: {body:#}");
+            }
+        }
+    };
+    for keep in [true, false] {
+        let app = TestApp::spawn_with(db, ServerConfig { keep, ..ServerConfig::default() }).await;
+        for (body, code) in &asked {
+            // Twice: a text asked again is served from what the server kept of it.
+            for round in 0..2 {
+                let response =
+                    app.http.post(app.url("/graphql")).json(body).send().await.expect("POST /graphql");
+                assert_eq!(response.status().as_u16(), 200, "{body}");
+                let answer: Value = response.json().await.expect("JSON");
+                coded(&answer, code, &format!("{body} (keep {keep}, round {round})"));
+            }
+        }
+        let refusals: [(&str, u16, &str); 3] = [
+            ("{not json", 400, "BAD_REQUEST"),
+            (r#"[{"query":"{ __typename }"},{"query":"{ __typename }"}]"#, 400, "BAD_REQUEST"),
+            (&"x".repeat(doetank_api::server::MAX_BODY_BYTES + 1), 413, "REQUEST_TOO_LARGE"),
+        ];
+        for (sent, status, code) in refusals {
+            // Its own client: the server closes the connection after a 413.
+            let response = reqwest::Client::new()
+                .post(app.url("/graphql"))
+                .header("content-type", "application/json")
+                .body(sent.to_string())
+                .send()
+                .await
+                .expect("post");
+            assert_eq!(response.status().as_u16(), status, "{code}");
+            let answer: Value = response.json().await.expect("a GraphQL answer, not plain text");
+            coded(&answer, code, code);
+        }
+    }
+
+    let app = TestApp::spawn(db).await;
+    for protocol in [MODERN, LEGACY] {
+        let mut client = WsClient::connect(&app, protocol).await;
+        client.init(json!({})).await;
+        for (n, (body, code)) in asked.iter().enumerate() {
+            let id = n.to_string();
+            let kind = if protocol == MODERN { "subscribe" } else { "start" };
+            client.send(json!({ "type": kind, "id": id, "payload": body })).await;
+            match client.next(std::time::Duration::from_secs(5)).await {
+                Some(Incoming::Next(payload)) => coded(&payload, code, &format!("{protocol}: {body}")),
+                other => panic!("{protocol}: {body}: expected an answer, got {other:?}"),
+            }
+            match client.next(std::time::Duration::from_secs(5)).await {
+                Some(Incoming::Other(done)) if done["type"] == "complete" && done["id"] == id.as_str() => {}
+                other => panic!("{protocol}: {body}: expected its completion, got {other:?}"),
+            }
+        }
+        client.close().await;
+    }
 }
 
 async fn lists_filter_and_paginate_as_relay_connections(db: &TestDb) {

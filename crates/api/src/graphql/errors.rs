@@ -1,6 +1,6 @@
 //! The one place where application errors become GraphQL errors with `extensions.code`.
 
-use async_graphql::{Error, ErrorExtensions};
+use async_graphql::{Error, ErrorExtensionValues, ErrorExtensions, Response, ServerError};
 use doetank_domain::DomainError;
 
 use crate::error::AppError;
@@ -54,6 +54,49 @@ impl ErrorExtensions for AppError {
                 Error::new("internal error; the server log has the details")
                     .extend_with(|_, e| e.set("code", "INTERNAL"))
             }
+        }
+    }
+}
+
+/// The code of a text that does not parse as GraphQL.
+pub const PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
+/// The code of a text that parses but does not fit the schema or its limits (an unknown field,
+/// a missing or ill-typed argument, an operation to pick, nesting too deep).
+pub const VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
+/// The code of a request that is not a GraphQL request at all (not JSON, a batch).
+pub const BAD_REQUEST: &str = "BAD_REQUEST";
+/// The code of a request body over the server's limit.
+pub const REQUEST_TOO_LARGE: &str = "REQUEST_TOO_LARGE";
+
+/// The answer to a text that does not parse: async-graphql's error, with its code.
+pub fn parse_failed(mut error: ServerError) -> Response {
+    error.extensions.get_or_insert_with(ErrorExtensionValues::default).set("code", PARSE_FAILED);
+    Response::from_errors(vec![error])
+}
+
+/// An answer refusing a request before GraphQL sees it, with `code`.
+pub fn refused(code: &str, message: impl Into<String>) -> Response {
+    answer_of(Error::new(message).extend_with(|_, e| e.set("code", code)))
+}
+
+/// An answer of `error` alone, which belongs to the request as a whole: it names no place in
+/// the text (a location of line 0 would be none the spec allows).
+pub fn answer_of(error: Error) -> Response {
+    let mut server_error = ServerError::new(error.message, None);
+    server_error.extensions = error.extensions;
+    Response::from_errors(vec![server_error])
+}
+
+/// Gives a code to the errors async-graphql raises itself, which come without one: those
+/// without a path are the request's (validation, the operation to run, the limits), those
+/// with one an argument or variable it could not coerce as it ran. Every error our
+/// resolvers raise already has its code (`AppError::extend` above). Texts that do
+/// not parse are answered before they run ([`parse_failed`]).
+pub fn give_codes(response: &mut Response) {
+    for error in &mut response.errors {
+        let extensions = error.extensions.get_or_insert_with(ErrorExtensionValues::default);
+        if extensions.get("code").is_none() {
+            extensions.set("code", if error.path.is_empty() { VALIDATION_FAILED } else { "BAD_INPUT" });
         }
     }
 }

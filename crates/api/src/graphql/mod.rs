@@ -1,7 +1,7 @@
 //! The GraphQL schema: queries over the read models, one mutation per domain command.
 
 mod batcher;
-mod errors;
+pub(crate) mod errors;
 mod kept_rows;
 mod loaders;
 mod mutation;

@@ -16,7 +16,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use async_graphql::http::GraphiQLSource;
-use async_graphql::{ErrorExtensions, Pos};
+use async_graphql::ErrorExtensions;
+use async_graphql::ParseRequestError;
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
@@ -37,6 +38,7 @@ use self::shared_subscriptions::SharedSubscriptions;
 use crate::app::App;
 use crate::auth::{Auth, Viewer};
 use crate::error::AppError;
+use crate::graphql::errors::{self, answer_of, give_codes, parse_failed, refused};
 use crate::graphql::{build_schema, request_loaders, DoetankSchema, KeptRows};
 use crate::one_state::{self, Turns};
 use crate::stamp::Stamp;
@@ -178,6 +180,7 @@ fn routes(app: App, config: ServerConfig, sockets: Sockets) -> Router {
         .route("/healthz", get(healthz))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(axum::middleware::map_response(too_large_as_graphql))
         .layer(TraceLayer::new_for_http())
         .with_state(ServerState {
             schema,
@@ -198,7 +201,11 @@ fn viewer_of(state: &ServerState, headers: &HeaderMap) -> Result<Viewer, AppErro
     state.config.auth.viewer_from_header(header)
 }
 
-async fn graphql(State(state): State<ServerState>, headers: HeaderMap, request: GraphQLRequest) -> Response {
+async fn graphql(
+    State(state): State<ServerState>,
+    headers: HeaderMap,
+    request: GraphQLRequest<NotGraphql>,
+) -> Response {
     let viewer = match viewer_of(&state, &headers) {
         Ok(viewer) => viewer,
         Err(err) => return error_response(err),
@@ -206,6 +213,9 @@ async fn graphql(State(state): State<ServerState>, headers: HeaderMap, request: 
     let mut request = request.into_inner();
     if !state.config.keep {
         state.documents.attach(&mut request);
+        if let Some(unparsed) = unparsed(&mut request) {
+            return unparsed;
+        }
         return if answers::is_query(&mut request) {
             in_one_state(&state, request, |request| computed(&state, request, viewer.clone())).await
         } else {
@@ -218,6 +228,9 @@ async fn graphql(State(state): State<ServerState>, headers: HeaderMap, request: 
     let known = state.answers.knows(&question);
     if !known {
         state.documents.attach(&mut request);
+        if let Some(unparsed) = unparsed(&mut request) {
+            return unparsed;
+        }
         if !answers::is_query(&mut request) {
             return computed(&state, request, viewer).await;
         }
@@ -242,10 +255,78 @@ where
     answered.unwrap_or_else(|| error_response(AppError::Moved))
 }
 
+/// The answer to a text that does not parse, which is never executed; `None` if it parses.
+fn unparsed(request: &mut async_graphql::Request) -> Option<Response> {
+    let error = request.parsed_query().err()?;
+    Some(GraphQLResponse::from(parse_failed(error)).into_response())
+}
+
+/// A body that is not a GraphQL request, answered (400, or 413 when too large) as a GraphQL
+/// error with its code rather than as async-graphql's plain text.
+struct NotGraphql(ParseRequestError);
+
+impl From<ParseRequestError> for NotGraphql {
+    fn from(rejection: ParseRequestError) -> Self {
+        NotGraphql(rejection)
+    }
+}
+
+impl IntoResponse for NotGraphql {
+    fn into_response(self) -> Response {
+        // The body stream's errors reach async-graphql as text: the limit's is "length limit
+        // exceeded" (tower-http), for a body sent without a length.
+        let too_large = match &self.0 {
+            ParseRequestError::PayloadTooLarge => true,
+            ParseRequestError::Io(e) => e.to_string().contains("length limit exceeded"),
+            _ => false,
+        };
+        if too_large {
+            return too_large_response();
+        }
+        let message = match self.0 {
+            ParseRequestError::UnsupportedBatch => {
+                "batches of requests are not supported: send one at a time".to_string()
+            }
+            other => format!("not a GraphQL request: {other}"),
+        };
+        (StatusCode::BAD_REQUEST, GraphQLResponse::from(refused(errors::BAD_REQUEST, message)))
+            .into_response()
+    }
+}
+
+fn too_large_response() -> Response {
+    let message = format!("the request body is over the limit of {MAX_BODY_BYTES} bytes");
+    (StatusCode::PAYLOAD_TOO_LARGE, GraphQLResponse::from(refused(errors::REQUEST_TOO_LARGE, message)))
+        .into_response()
+}
+
+/// A body refused by the size limit before any handler saw it (its length was given) is
+/// answered as a GraphQL error too, with its code.
+async fn too_large_as_graphql(response: Response) -> Response {
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_json(&response) {
+        return too_large_response();
+    }
+    response
+}
+
+fn is_json(response: &Response) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json"))
+}
+
+/// `response` with a code on every error, as the client gets it.
+fn graphql_response(mut response: async_graphql::Response) -> Response {
+    give_codes(&mut response);
+    GraphQLResponse::from(response).into_response()
+}
+
 /// The response to `request`, computed from the database.
 async fn computed(state: &ServerState, request: async_graphql::Request, viewer: Viewer) -> Response {
     let response = state.schema.execute(request_loaders(&state.app, None, request).data(viewer)).await;
-    GraphQLResponse::from(response).into_response()
+    graphql_response(response)
 }
 
 /// The answer kept for a query under the current stamp, or one computed (with kept rows) and
@@ -279,7 +360,7 @@ async fn kept_or_computed(
     let kept = Some((state.kept_rows.clone(), stamp));
     let response = state.schema.execute(request_loaders(&state.app, kept, request).data(viewer)).await;
     if !response.is_ok() || !response.http_headers.is_empty() {
-        return GraphQLResponse::from(response).into_response();
+        return graphql_response(response);
     }
     match serde_json::to_vec(&response) {
         Ok(body) => {
@@ -295,8 +376,7 @@ async fn kept_or_computed(
 }
 
 fn error_response(err: AppError) -> Response {
-    let error = err.extend().into_server_error(Pos::default());
-    GraphQLResponse::from(async_graphql::Response::from_errors(vec![error])).into_response()
+    GraphQLResponse::from(answer_of(err.extend())).into_response()
 }
 
 /// A successful answer, as `GraphQLResponse` would have written it.

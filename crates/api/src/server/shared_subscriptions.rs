@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_graphql::parser::types::{DocumentOperations, OperationType, Selection};
-use async_graphql::{Data, ErrorExtensions, Pos, Request, Response};
+use async_graphql::{Data, ErrorExtensions, Request, Response};
 use axum::extract::ws::Message;
 use doetank_store::EventStore;
 use futures::stream;
@@ -32,6 +32,7 @@ use super::outbox::{Mailbox, Refused};
 use super::ws_protocol::{complete, Envelope};
 use crate::auth::Viewer;
 use crate::error::AppError;
+use crate::graphql::errors::{answer_of, give_codes, parse_failed};
 use crate::graphql::DoetankSchema;
 use crate::one_state::{self, copy_request, Turns};
 
@@ -257,6 +258,8 @@ impl SharedSubscriptions {
                 }
                 return;
             };
+            let mut answer = answer;
+            give_codes(&mut answer);
             let is_error = answer.is_err();
             let answer = serialise(&answer);
             deliver_in_parallel(&execution, &answer).await;
@@ -335,14 +338,25 @@ impl Subscriptions {
         envelope: Envelope,
         mailbox: Arc<dyn Mailbox>,
     ) -> Subscribed {
+        let mut request = request;
+        if let Err(error) = request.parsed_query() {
+            let answer = serialise(&parse_failed(error));
+            return Subscribed::Alone(stream::once(futures::future::ready(answer)).boxed());
+        }
         let Some(key) = share_key(&request, &data) else {
-            let mut request = request;
             if let Some((store, turns)) = self.reads.clone().filter(|_| is_query(&mut request)) {
                 let answer = query_in_one_state(self.schema.clone(), request, data, store, turns);
                 return Subscribed::Alone(stream::once(answer).boxed());
             }
             let answers = self.schema.execute_stream_with_session_data(request, data);
-            return Subscribed::Alone(answers.map(|answer| serialise(&answer)).boxed());
+            return Subscribed::Alone(
+                answers
+                    .map(|mut answer| {
+                        give_codes(&mut answer);
+                        serialise(&answer)
+                    })
+                    .boxed(),
+            );
         };
         let member = Member { mailbox, envelope, id: id.to_string(), state: Mutex::default() };
         Subscribed::Shared(self.shared.join(&self.schema, key, &request, &data, member))
@@ -362,9 +376,9 @@ async fn query_in_one_state(
         async move { answers.next().await.unwrap_or_default() }
     };
     let answered = one_state::answered(&store, &turns, request, |_| {}, compute).await;
-    serialise(&answered.unwrap_or_else(|| {
-        Response::from_errors(vec![AppError::Moved.extend().into_server_error(Pos::default())])
-    }))
+    let mut answer = answered.unwrap_or_else(|| answer_of(AppError::Moved.extend()));
+    give_codes(&mut answer);
+    serialise(&answer)
 }
 
 fn lagged() -> Answer {
@@ -373,7 +387,7 @@ fn lagged() -> Answer {
          (to the log with `after`: the last position you saw)",
     )
     .extend_with(|_, e| e.set("code", "LAGGED"));
-    serialise(&Response::from_errors(vec![error.into_server_error(Pos::default())]))
+    serialise(&answer_of(error))
 }
 
 /// What an execution's answers depend on, when it may be shared: its text, operation,
