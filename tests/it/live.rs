@@ -236,6 +236,21 @@ async fn the_events_query_filters_and_pages_the_log(db: &TestDb) {
 
     let anonymous = app.http.get(app.url("/events.ndjson")).send().await.expect("ndjson");
     assert_eq!(anonymous.status().as_u16(), 401, "the log is for signed-in readers");
+    let refusal: Value = anonymous.json().await.expect("a refusal is JSON");
+    assert_eq!(refusal["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{refusal}");
+    for after in ["-5", "abc"] {
+        let bad = app
+            .http
+            .get(app.url(&format!("/events.ndjson?after={after}")))
+            .bearer_auth(token("r", Role::Researcher))
+            .send()
+            .await
+            .expect("ndjson");
+        assert_eq!(bad.status().as_u16(), 400, "after={after}");
+        let refusal: Value = bad.json().await.expect("a refusal is JSON");
+        assert_eq!(refusal["errors"][0]["extensions"]["code"], "BAD_INPUT", "{refusal}");
+        assert_eq!(refusal["errors"][0]["extensions"]["field"], "after", "{refusal}");
+    }
     let body = app
         .http
         .get(app.url("/events.ndjson?after=4"))

@@ -375,6 +375,19 @@ async fn kept_or_computed(
     }
 }
 
+/// `err` outside GraphQL (the log's endpoint): its HTTP status, and the body a GraphQL answer
+/// refusing it would have.
+fn refusal(err: AppError) -> Response {
+    let status = match &err {
+        AppError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+        AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+        AppError::BadInput { .. } | AppError::Domain(_) => StatusCode::BAD_REQUEST,
+        AppError::NotFound { .. } => StatusCode::NOT_FOUND,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    (status, GraphQLResponse::from(answer_of(err.extend()))).into_response()
+}
+
 fn error_response(err: AppError) -> Response {
     GraphQLResponse::from(answer_of(err.extend())).into_response()
 }
