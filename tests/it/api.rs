@@ -15,6 +15,7 @@ both_backends!(
     a_repeated_command_id_returns_the_first_result,
     bad_input_is_a_typed_error_never_a_500,
     every_error_has_a_code_also_those_of_the_request_itself,
+    a_query_over_get_is_answered_and_a_mutation_refused,
     lists_filter_and_paginate_as_relay_connections,
     a_doetank_s_people_are_the_members_asked_for_by_id,
     the_demo_history_loads,
@@ -670,6 +671,58 @@ async fn every_error_has_a_code_also_those_of_the_request_itself(db: &TestDb) {
             }
         }
         client.close().await;
+    }
+}
+
+/// GraphQL over HTTP's GET: a query in the URL is answered as over POST (variables as JSON
+/// text, an operation picked by name), in either server mode; a mutation is refused with 405
+/// and writes nothing; without `query` a browser gets the playground.
+async fn a_query_over_get_is_answered_and_a_mutation_refused(db: &TestDb) {
+    type Params = Vec<(&'static str, String)>;
+    for keep in [true, false] {
+        let app = TestApp::spawn_with(db, ServerConfig { keep, ..ServerConfig::default() }).await;
+        register(&app, "Anna", "Gemeente Utrecht", "PUBLIC").await;
+        let get = |params: Params| {
+            let request = app.http.get(app.url("/graphql")).query(&params).bearer_auth(facilitator());
+            async move { request.send().await.expect("GET /graphql") }
+        };
+        let query = "query($n: Int) { members(first: $n) { totalCount edges { node { name } } } }";
+        let posted = app.data(query, json!({ "n": 1 })).await;
+        for _ in 0..2 {
+            let response = get(vec![("query", query.into()), ("variables", r#"{"n":1}"#.into())]).await;
+            assert_eq!(response.status().as_u16(), 200);
+            let body: Value = response.json().await.expect("JSON");
+            assert_eq!(body["data"], posted, "keep {keep}: {body:#}");
+        }
+        let two = "query A { members { totalCount } } query B { __typename }";
+        let picked: Value =
+            get(vec![("query", two.into()), ("operationName", "B".into())]).await.json().await.expect("JSON");
+        assert_eq!(picked["data"]["__typename"], "Query", "{picked:#}");
+
+        let head = app.head().await;
+        let mutation = r#"mutation { registerMember(input: { name: "Bas", organisation: "TNO", sector: PUBLIC }) { member { id } } }"#;
+        let refused = get(vec![("query", mutation.into())]).await;
+        assert_eq!(refused.status().as_u16(), 405);
+        assert!(refused
+            .headers()
+            .get("allow")
+            .is_some_and(|allow| allow.to_str().is_ok_and(|a| a.contains("POST"))));
+        let body: Value = refused.json().await.expect("JSON");
+        assert_eq!(body["errors"][0]["extensions"]["code"], "METHOD_NOT_ALLOWED", "{body:#}");
+        assert_eq!(app.head().await, head, "a GET wrote nothing");
+
+        let bad: [(Params, u16, &str); 2] = [
+            (vec![("query", query.into()), ("variables", "{n:".into())], 400, "BAD_REQUEST"),
+            (vec![("query", "{ members {".into())], 200, "GRAPHQL_PARSE_FAILED"),
+        ];
+        for (params, status, code) in bad {
+            let response = get(params).await;
+            assert_eq!(response.status().as_u16(), status, "{code}");
+            let body: Value = response.json().await.expect("JSON");
+            assert_eq!(body["errors"][0]["extensions"]["code"], code, "{body:#}");
+        }
+        let playground = get(Vec::new()).await.text().await.expect("html");
+        assert!(playground.contains("graphiql"), "without a query, the playground");
     }
 }
 

@@ -65,6 +65,8 @@ pub const PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
 pub const VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
 /// The code of a request that is not a GraphQL request at all (not JSON, a batch).
 pub const BAD_REQUEST: &str = "BAD_REQUEST";
+/// The code of an operation sent by a method that may not carry it (a mutation over GET).
+pub const METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
 /// The code of a request body over the server's limit.
 pub const REQUEST_TOO_LARGE: &str = "REQUEST_TOO_LARGE";
 

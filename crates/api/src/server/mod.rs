@@ -20,7 +20,8 @@ use async_graphql::ErrorExtensions;
 use async_graphql::ParseRequestError;
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -174,7 +175,7 @@ pub fn router(app: App, config: ServerConfig) -> Router {
 fn routes(app: App, config: ServerConfig, sockets: Sockets) -> Router {
     let schema = build_schema(app.clone());
     Router::new()
-        .route("/graphql", get(playground).post(graphql))
+        .route("/graphql", get(get_graphql).post(graphql))
         .route("/graphql/ws", get(ws::graphql_ws))
         .route("/events.ndjson", get(log::events_ndjson))
         .route("/healthz", get(healthz))
@@ -206,20 +207,71 @@ async fn graphql(
     headers: HeaderMap,
     request: GraphQLRequest<NotGraphql>,
 ) -> Response {
-    let viewer = match viewer_of(&state, &headers) {
+    answer(&state, &headers, request.into_inner(), Method::Post).await
+}
+
+/// The query string of `GET /graphql` (GraphQL over HTTP): `variables` is JSON text.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GetParams {
+    query: Option<String>,
+    operation_name: Option<String>,
+    variables: Option<String>,
+}
+
+/// `GET /graphql`: the playground for a browser; with `?query=` a query answered as over POST
+/// (cacheable by URL). Only queries: a mutation over GET is refused (405), as GraphQL over HTTP
+/// requires, since a GET must change nothing.
+async fn get_graphql(
+    State(state): State<ServerState>,
+    headers: HeaderMap,
+    params: Result<Query<GetParams>, QueryRejection>,
+) -> Response {
+    let params = match params {
+        Ok(Query(params)) => params,
+        Err(rejection) => return bad_request(format!("not a GraphQL request: {}", rejection.body_text())),
+    };
+    let Some(query) = params.query else {
+        return playground().await.into_response();
+    };
+    let variables = match params.variables.as_deref().map(serde_json::from_str).transpose() {
+        Ok(variables) => async_graphql::Variables::from_json(variables.unwrap_or_default()),
+        Err(e) => return bad_request(format!("variables are not JSON: {e}")),
+    };
+    let mut request = async_graphql::Request::new(query).variables(variables);
+    if let Some(name) = params.operation_name {
+        request = request.operation_name(name);
+    }
+    answer(&state, &headers, request, Method::Get).await
+}
+
+/// How a request came: over GET only queries are answered.
+#[derive(Clone, Copy, PartialEq)]
+enum Method {
+    Get,
+    Post,
+}
+
+/// The answer to a GraphQL request, however it came.
+async fn answer(
+    state: &ServerState,
+    headers: &HeaderMap,
+    mut request: async_graphql::Request,
+    method: Method,
+) -> Response {
+    let viewer = match viewer_of(state, headers) {
         Ok(viewer) => viewer,
         Err(err) => return error_response(err),
     };
-    let mut request = request.into_inner();
     if !state.config.keep {
         state.documents.attach(&mut request);
-        if let Some(unparsed) = unparsed(&mut request) {
-            return unparsed;
+        if let Some(refused) = unparsed(&mut request).or_else(|| not_over(method, &mut request)) {
+            return refused;
         }
         return if answers::is_query(&mut request) {
-            in_one_state(&state, request, |request| computed(&state, request, viewer.clone())).await
+            in_one_state(state, request, |request| computed(state, request, viewer.clone())).await
         } else {
-            computed(&state, request, viewer).await
+            computed(state, request, viewer).await
         };
     }
     let question = Question::new(&request, &viewer);
@@ -228,19 +280,36 @@ async fn graphql(
     let known = state.answers.knows(&question);
     if !known {
         state.documents.attach(&mut request);
-        if let Some(unparsed) = unparsed(&mut request) {
-            return unparsed;
+        if let Some(refused) = unparsed(&mut request).or_else(|| not_over(method, &mut request)) {
+            return refused;
         }
         if !answers::is_query(&mut request) {
-            return computed(&state, request, viewer).await;
+            return computed(state, request, viewer).await;
         }
     }
     // The stamp and every row of the answer are read in one state, so an answer is kept under
     // the very state it was computed from.
-    in_one_state(&state, request, |request| {
-        kept_or_computed(&state, request, viewer.clone(), question.clone(), known)
+    in_one_state(state, request, |request| {
+        kept_or_computed(state, request, viewer.clone(), question.clone(), known)
     })
     .await
+}
+
+/// The refusal of anything but a query over GET (405, with `Allow: POST`); `None` otherwise.
+fn not_over(method: Method, request: &mut async_graphql::Request) -> Option<Response> {
+    if method == Method::Post || answers::is_query(request) {
+        return None;
+    }
+    let answer =
+        refused(errors::METHOD_NOT_ALLOWED, "only queries are answered over GET: send this with POST");
+    Some(
+        (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "GET, POST")], GraphQLResponse::from(answer))
+            .into_response(),
+    )
+}
+
+fn bad_request(message: String) -> Response {
+    (StatusCode::BAD_REQUEST, GraphQLResponse::from(refused(errors::BAD_REQUEST, message))).into_response()
 }
 
 /// The response of `answer` to `request`, computed with every read in one state of the read
