@@ -337,16 +337,23 @@ mod tests {
 
     #[test]
     fn readers_map_the_file_and_cannot_write() {
-        let path = std::env::temp_dir().join(format!("doetank-own-{}.db", uuid::Uuid::new_v4()));
-        Connection::open(&path).and_then(|c| c.execute_batch("CREATE TABLE t (x INTEGER)")).expect("create");
-        let own = OwnConnections::of_file(&path).expect("a file");
+        /// Removes the file however the test ends, a failed assertion included.
+        struct Removed(PathBuf);
+        impl Drop for Removed {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_file(&self.0);
+            }
+        }
+        let file = Removed(std::env::temp_dir().join(format!("doetank-own-{}.db", uuid::Uuid::new_v4())));
+        let path = &file.0;
+        Connection::open(path).and_then(|c| c.execute_batch("CREATE TABLE t (x INTEGER)")).expect("create");
+        let own = OwnConnections::of_file(path).expect("a file");
         let (mapped, written) = own
             .with(|conn| {
                 let mapped: i64 = conn.pragma_query_value(None, "mmap_size", |row| row.get(0))?;
                 Ok((mapped, conn.execute("INSERT INTO t VALUES (1)", []).is_ok()))
             })
             .expect("read");
-        let _ = std::fs::remove_file(&path);
         assert_eq!(mapped, READ_MAP_BYTES, "readers share the OS's pages through the mapping");
         assert!(!written, "a reader must not write");
     }
