@@ -8,7 +8,8 @@ use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use serde::Deserialize;
 
-use super::{refusal, viewer_of, ServerState};
+use super::refusals::refusal;
+use super::{viewer_of, ServerState};
 use crate::error::AppError;
 use crate::export;
 use crate::visibility;

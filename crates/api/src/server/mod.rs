@@ -6,6 +6,7 @@ mod documents;
 mod log;
 mod outbox;
 mod query_text;
+mod refusals;
 mod shared_subscriptions;
 mod ws;
 mod ws_protocol;
@@ -17,7 +18,6 @@ use std::sync::Arc;
 
 use async_graphql::http::GraphiQLSource;
 use async_graphql::ErrorExtensions;
-use async_graphql::ParseRequestError;
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
@@ -35,11 +35,12 @@ use tower_http::trace::TraceLayer;
 
 use self::answers::{Answers, Question, Turn};
 use self::documents::Documents;
+use self::refusals::{bad_request, NotGraphql};
 use self::shared_subscriptions::SharedSubscriptions;
 use crate::app::App;
 use crate::auth::{Auth, Viewer};
 use crate::error::AppError;
-use crate::graphql::errors::{self, answer_of, give_codes, parse_failed, refused};
+use crate::graphql::errors::{answer_of, give_codes, parse_failed};
 use crate::graphql::{build_schema, request_loaders, DoetankSchema, KeptRows};
 use crate::one_state::{self, Turns};
 use crate::stamp::Stamp;
@@ -181,7 +182,7 @@ fn routes(app: App, config: ServerConfig, sockets: Sockets) -> Router {
         .route("/healthz", get(healthz))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
-        .layer(axum::middleware::map_response(too_large_as_graphql))
+        .layer(axum::middleware::map_response(refusals::too_large_as_graphql))
         .layer(TraceLayer::new_for_http())
         .with_state(ServerState {
             schema,
@@ -295,21 +296,9 @@ async fn answer(
     .await
 }
 
-/// The refusal of anything but a query over GET (405, with `Allow: POST`); `None` otherwise.
+/// The refusal of anything but a query over GET; `None` otherwise.
 fn not_over(method: Method, request: &mut async_graphql::Request) -> Option<Response> {
-    if method == Method::Post || answers::is_query(request) {
-        return None;
-    }
-    let answer =
-        refused(errors::METHOD_NOT_ALLOWED, "only queries are answered over GET: send this with POST");
-    Some(
-        (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "GET, POST")], GraphQLResponse::from(answer))
-            .into_response(),
-    )
-}
-
-fn bad_request(message: String) -> Response {
-    (StatusCode::BAD_REQUEST, GraphQLResponse::from(refused(errors::BAD_REQUEST, message))).into_response()
+    (method == Method::Get && !answers::is_query(request)).then(refusals::mutation_over_get)
 }
 
 /// The response of `answer` to `request`, computed with every read in one state of the read
@@ -328,62 +317,6 @@ where
 fn unparsed(request: &mut async_graphql::Request) -> Option<Response> {
     let error = request.parsed_query().err()?;
     Some(GraphQLResponse::from(parse_failed(error)).into_response())
-}
-
-/// A body that is not a GraphQL request, answered (400, or 413 when too large) as a GraphQL
-/// error with its code rather than as async-graphql's plain text.
-struct NotGraphql(ParseRequestError);
-
-impl From<ParseRequestError> for NotGraphql {
-    fn from(rejection: ParseRequestError) -> Self {
-        NotGraphql(rejection)
-    }
-}
-
-impl IntoResponse for NotGraphql {
-    fn into_response(self) -> Response {
-        // The body stream's errors reach async-graphql as text: the limit's is "length limit
-        // exceeded" (tower-http), for a body sent without a length.
-        let too_large = match &self.0 {
-            ParseRequestError::PayloadTooLarge => true,
-            ParseRequestError::Io(e) => e.to_string().contains("length limit exceeded"),
-            _ => false,
-        };
-        if too_large {
-            return too_large_response();
-        }
-        let message = match self.0 {
-            ParseRequestError::UnsupportedBatch => {
-                "batches of requests are not supported: send one at a time".to_string()
-            }
-            other => format!("not a GraphQL request: {other}"),
-        };
-        (StatusCode::BAD_REQUEST, GraphQLResponse::from(refused(errors::BAD_REQUEST, message)))
-            .into_response()
-    }
-}
-
-fn too_large_response() -> Response {
-    let message = format!("the request body is over the limit of {MAX_BODY_BYTES} bytes");
-    (StatusCode::PAYLOAD_TOO_LARGE, GraphQLResponse::from(refused(errors::REQUEST_TOO_LARGE, message)))
-        .into_response()
-}
-
-/// A body refused by the size limit before any handler saw it (its length was given) is
-/// answered as a GraphQL error too, with its code.
-async fn too_large_as_graphql(response: Response) -> Response {
-    if response.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_json(&response) {
-        return too_large_response();
-    }
-    response
-}
-
-fn is_json(response: &Response) -> bool {
-    response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("json"))
 }
 
 /// `response` with a code on every error, as the client gets it.
@@ -442,19 +375,6 @@ async fn kept_or_computed(
         }
         Err(_) => GraphQLResponse::from(response).into_response(),
     }
-}
-
-/// `err` outside GraphQL (the log's endpoint): its HTTP status, and the body a GraphQL answer
-/// refusing it would have.
-fn refusal(err: AppError) -> Response {
-    let status = match &err {
-        AppError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-        AppError::Forbidden(_) => StatusCode::FORBIDDEN,
-        AppError::BadInput { .. } | AppError::Domain(_) => StatusCode::BAD_REQUEST,
-        AppError::NotFound { .. } => StatusCode::NOT_FOUND,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    };
-    (status, GraphQLResponse::from(answer_of(err.extend()))).into_response()
 }
 
 fn error_response(err: AppError) -> Response {

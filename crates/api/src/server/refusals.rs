@@ -1,0 +1,93 @@
+//! Requests refused before GraphQL runs, and refusals outside GraphQL, answered in the shape of
+//! a GraphQL answer with `extensions.code` and the HTTP status that fits, never as plain text.
+
+use async_graphql::{ErrorExtensions, ParseRequestError};
+use async_graphql_axum::GraphQLResponse;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::MAX_BODY_BYTES;
+use crate::error::AppError;
+use crate::graphql::errors::{self, answer_of, refused};
+
+/// A body that is not a GraphQL request, answered (400, or 413 when too large) as a GraphQL
+/// error with its code rather than as async-graphql's plain text.
+pub(super) struct NotGraphql(ParseRequestError);
+
+impl From<ParseRequestError> for NotGraphql {
+    fn from(rejection: ParseRequestError) -> Self {
+        NotGraphql(rejection)
+    }
+}
+
+impl IntoResponse for NotGraphql {
+    fn into_response(self) -> Response {
+        // The body stream's errors reach async-graphql as text: the limit's is "length limit
+        // exceeded" (tower-http), for a body sent without a length.
+        let too_large = match &self.0 {
+            ParseRequestError::PayloadTooLarge => true,
+            ParseRequestError::Io(e) => e.to_string().contains("length limit exceeded"),
+            _ => false,
+        };
+        if too_large {
+            return too_large_response();
+        }
+        let message = match self.0 {
+            ParseRequestError::UnsupportedBatch => {
+                "batches of requests are not supported: send one at a time".to_string()
+            }
+            other => format!("not a GraphQL request: {other}"),
+        };
+        bad_request(message)
+    }
+}
+
+fn too_large_response() -> Response {
+    let message = format!("the request body is over the limit of {MAX_BODY_BYTES} bytes");
+    (StatusCode::PAYLOAD_TOO_LARGE, GraphQLResponse::from(refused(errors::REQUEST_TOO_LARGE, message)))
+        .into_response()
+}
+
+/// A body refused by the size limit before any handler saw it (its length was given) is
+/// answered as a GraphQL error too, with its code.
+pub(super) async fn too_large_as_graphql(response: Response) -> Response {
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_json(&response) {
+        return too_large_response();
+    }
+    response
+}
+
+fn is_json(response: &Response) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json"))
+}
+
+/// A mutation (or subscription) sent over GET: 405, as GraphQL over HTTP requires, since a GET
+/// must change nothing.
+pub(super) fn mutation_over_get() -> Response {
+    let answer =
+        refused(errors::METHOD_NOT_ALLOWED, "only queries are answered over GET: send this with POST");
+    (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "GET, POST")], GraphQLResponse::from(answer))
+        .into_response()
+}
+
+/// A request that is no GraphQL request: 400, with `BAD_REQUEST`.
+pub(super) fn bad_request(message: String) -> Response {
+    (StatusCode::BAD_REQUEST, GraphQLResponse::from(refused(errors::BAD_REQUEST, message))).into_response()
+}
+
+/// `err` outside GraphQL (the log's endpoint): its HTTP status, and the body a GraphQL answer
+/// refusing it would have.
+pub(super) fn refusal(err: AppError) -> Response {
+    let status = match &err {
+        AppError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+        AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+        AppError::BadInput { .. } | AppError::Domain(_) => StatusCode::BAD_REQUEST,
+        AppError::NotFound { .. } => StatusCode::NOT_FOUND,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    (status, GraphQLResponse::from(answer_of(err.extend()))).into_response()
+}
