@@ -21,6 +21,8 @@ const WINDOW: usize = 10_000;
 const PAGE: usize = 256;
 /// How often the follower looks for events written by other processes.
 const POLL: Duration = Duration::from_millis(250);
+/// Events the feed reads from the log at once.
+const FOLLOW_BATCH: i64 = 1_000;
 
 #[derive(Clone, Debug)]
 pub struct LogFeed {
@@ -61,27 +63,38 @@ impl LogFeed {
             }
         };
         self.head.send_replace(last);
+        // Whether the log may hold more than the feed has read: always after a poll, after an
+        // append only when it is past what was read (the append that woke the feed was often
+        // read already, together with the one before it).
+        let mut due = true;
         loop {
-            match self.store.read_all(last, 1_000).await {
-                Ok(events) if !events.is_empty() => {
-                    last = events.last().map_or(last, |e| e.position);
-                    if let Ok(mut window) = self.window.write() {
-                        window.extend(events.into_iter().map(Arc::new));
-                        while window.len() > self.capacity {
-                            window.pop_front();
+            if due {
+                match self.store.read_all(last, FOLLOW_BATCH).await {
+                    Ok(events) if !events.is_empty() => {
+                        // Short of a full batch, this read reached the head: the next append
+                        // wakes the feed, so it does not read again only to find nothing new.
+                        let full = events.len() as i64 >= FOLLOW_BATCH;
+                        last = events.last().map_or(last, |e| e.position);
+                        if let Ok(mut window) = self.window.write() {
+                            window.extend(events.into_iter().map(Arc::new));
+                            while window.len() > self.capacity {
+                                window.pop_front();
+                            }
+                        }
+                        self.head.send_replace(last);
+                        if full {
+                            continue;
                         }
                     }
-                    self.head.send_replace(last);
-                    continue;
+                    Ok(_) => {}
+                    Err(err) => tracing::warn!(error = %err, "log feed read failed; retrying"),
                 }
-                Ok(_) => {}
-                Err(err) => tracing::warn!(error = %err, "log feed read failed; retrying"),
             }
-            tokio::select! {
-                _ = appended.changed() => {}
-                _ = tokio::time::sleep(POLL) => {}
+            due = tokio::select! {
+                _ = appended.changed() => *appended.borrow_and_update() > last,
+                _ = tokio::time::sleep(POLL) => true,
                 _ = shutdown.changed() => return,
-            }
+            };
         }
     }
 

@@ -73,7 +73,7 @@ impl Projector {
 
     /// Applies everything committed so far; returns the checkpoint.
     pub async fn catch_up(&self) -> Result<i64, AppError> {
-        self.catch_up_with(BATCH, &|_| {}).await
+        self.catch_up_with(BATCH, &|_| {}, None).await
     }
 
     /// Applies events until the read models include `position` (read-your-writes).
@@ -81,34 +81,51 @@ impl Projector {
         if *self.applied.borrow() >= position {
             return Ok(*self.applied.borrow());
         }
-        self.catch_up().await
+        self.catch_up_with(BATCH, &|_| {}, Some(position)).await
     }
 
-    async fn catch_up_with(&self, batch: i64, progress: &(dyn Fn(i64) + Sync)) -> Result<i64, AppError> {
+    /// Applies what is committed, batch by batch; with `until`, not if a catch-up that held the
+    /// turn meanwhile applied that position already (the projector's own, woken by the same
+    /// append, most often has).
+    async fn catch_up_with(
+        &self,
+        batch: i64,
+        progress: &(dyn Fn(i64) + Sync),
+        until: Option<i64>,
+    ) -> Result<i64, AppError> {
         let _one_at_a_time = self.gate.lock().await;
+        let applied = *self.applied.borrow();
+        if until.is_some_and(|position| applied >= position) {
+            return Ok(applied);
+        }
         loop {
-            let (checkpoint, applied) = self.apply_batch(batch).await?;
+            let (checkpoint, more) = self.apply_batch(batch).await?;
             self.applied.send_if_modified(|p| {
                 let changed = *p < checkpoint;
                 *p = (*p).max(checkpoint);
                 changed
             });
             progress(checkpoint);
-            if applied == 0 {
+            if !more {
                 return Ok(checkpoint);
             }
         }
     }
 
-    /// Applies up to one batch; returns the checkpoint after it and how many events it applied.
-    async fn apply_batch(&self, limit: i64) -> Result<(i64, usize), AppError> {
+    /// Applies up to one batch; returns the checkpoint after it and whether there may be more to
+    /// apply. A batch short of `limit` that this process applied reached the head as it stood
+    /// when the batch was read: it is not read again only to find nothing new (two statements
+    /// of every command), since whatever is appended later wakes the projector again (`run`,
+    /// `catch_up_to`). A batch another process applied meanwhile says nothing of the head.
+    async fn apply_batch(&self, limit: i64) -> Result<(i64, bool), AppError> {
         let started = std::time::Instant::now();
         let seen = self.checkpoint().await?;
         let events = self.store.read_all_text(seen, limit).await?;
         let read = started.elapsed();
         let Some(last) = events.last().map(|(e, _)| e.position) else {
-            return Ok((seen, 0));
+            return Ok((seen, false));
         };
+        let full = events.len() as i64 >= limit;
         let mut batch = Vec::with_capacity(events.len() * 3);
         for (event, payload) in &events {
             batch.extend(statements(event, Payload::Text(payload))?);
@@ -148,9 +165,9 @@ impl Projector {
                 committed_ms = started.elapsed().as_secs_f64() * 1e3,
                 "read models advanced"
             );
-            Ok((last, events.len()))
+            Ok((last, full))
         } else {
-            Ok((self.checkpoint().await?, 1))
+            Ok((self.checkpoint().await?, true))
         }
     }
 
@@ -160,7 +177,7 @@ impl Projector {
         let applied = super::bulk::rebuild(&self.store, progress).await?;
         self.applied.send_replace(applied);
         // Whatever was appended while the scratch was built.
-        let head = self.catch_up_with(BATCH, progress).await?;
+        let head = self.catch_up_with(BATCH, progress, None).await?;
         tracing::info!(position = head, "read models rebuilt");
         Ok(head)
     }
@@ -169,15 +186,24 @@ impl Projector {
     /// processes' appends, until `shutdown` fires.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let mut head = self.store.watch_head();
+        // What to catch up to: after a poll everything there is (`Some(None)`); after an append
+        // its position, and only while it is past the checkpoint (the command that appended it
+        // has most often applied it already, to read its own write).
+        let mut due = Some(None);
         loop {
-            if let Err(err) = self.catch_up().await {
-                tracing::error!(error = %err, "projection failed; retrying");
+            if let Some(until) = due {
+                if let Err(err) = self.catch_up_with(BATCH, &|_| {}, until).await {
+                    tracing::error!(error = %err, "projection failed; retrying");
+                }
             }
-            tokio::select! {
-                _ = head.changed() => {}
-                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            due = tokio::select! {
+                _ = head.changed() => {
+                    let appended = *head.borrow_and_update();
+                    (appended > *self.applied.borrow()).then_some(Some(appended))
+                }
+                _ = tokio::time::sleep(Duration::from_millis(500)) => Some(None),
                 _ = shutdown.changed() => return,
-            }
+            };
         }
     }
 }
