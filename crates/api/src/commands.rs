@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use doetank_domain::{Aggregate, Challenge, Doetank, Innovator, Member, MemberId, Sector};
+use doetank_store::StreamId;
 use uuid::Uuid;
 
 use crate::app::{App, CommandOptions, CommandOutcome};
@@ -53,7 +54,10 @@ impl App {
             // A retry: the first registration stands, its personal data included.
             return Ok(first);
         }
-        if self.load::<Member>(member_id).await?.1 > 0 {
+        // Read afresh, not taken from what this process last wrote: personal data is written
+        // before the event. The read is kept, so the decision below does not read it again.
+        let stream = StreamId::new(Member::STREAM_TYPE, member_id);
+        if self.store.stream_to_decide(&stream, true).await?.version > 0 {
             let exists = doetank_domain::DomainError::AlreadyExists("member").into();
             return self.unless_replayed::<Member>(member_id, options, exists).await;
         }
