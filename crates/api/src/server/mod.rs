@@ -221,8 +221,8 @@ struct GetParams {
 }
 
 /// `GET /graphql`: the playground for a browser; with `?query=` a query answered as over POST
-/// (a URL a dashboard can keep). Only queries: a mutation over GET is refused (405), as GraphQL over HTTP
-/// requires, since a GET must change nothing.
+/// (a URL a dashboard can keep). Only queries: a mutation over GET is refused (405), as GraphQL
+/// over HTTP requires, since a GET must change nothing.
 async fn get_graphql(
     State(state): State<ServerState>,
     headers: HeaderMap,
