@@ -31,6 +31,41 @@ fn an_unknown_database_scheme_is_a_clear_error() {
 
 both_backends!(export_then_import_then_export_gives_identical_bytes);
 
+/// A file that is no export (or a CSV with its columns moved) is refused, not misread or taken
+/// as an empty log; an empty file is an export of nothing.
+#[tokio::test]
+async fn an_import_that_is_no_export_is_refused_and_writes_nothing() {
+    let db = TestDb::sqlite().await;
+    let dir = std::env::temp_dir().join(format!("doetank-import-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let header = doetank_api::export::CSV_HEADER;
+    let mut swapped = header;
+    swapped.swap(2, 3);
+    let files = [
+        ("garbage.csv", "garbage\n".to_string()),
+        ("swapped.csv", format!("{}\n", swapped.join(","))),
+        ("other.txt", "position;event_id\n1;x\n".to_string()),
+    ];
+    for (name, content) in &files {
+        let path = dir.join(name);
+        std::fs::write(&path, content).expect("write");
+        let out = Command::new(env!("CARGO_BIN_EXE_doetank"))
+            .args(["import", &path.display().to_string(), "--database-url", &db.url])
+            .output()
+            .expect("run doetank");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{name} was taken for an export");
+        assert!(stderr.contains("not a doetank export"), "{name}: {stderr}");
+        assert_eq!(db.store.head_position().await.expect("head"), 0, "{name} wrote something");
+    }
+    let empty = dir.join("empty.ndjson");
+    std::fs::write(&empty, "").expect("write");
+    let out = doetank(&["import", &empty.display().to_string(), "--database-url", &db.url]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("imported 0 events"), "{out:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+    db.cleanup().await;
+}
+
 fn doetank(args: &[&str]) -> std::process::Output {
     let out = Command::new(env!("CARGO_BIN_EXE_doetank")).args(args).output().expect("run doetank");
     assert!(out.status.success(), "doetank {args:?}: {}", String::from_utf8_lossy(&out.stderr));

@@ -132,7 +132,20 @@ pub fn read_export(bytes: &[u8]) -> Result<Vec<RecordedEvent>, AppError> {
             .map(|(i, line)| serde_json::from_slice(line).map_err(|e| bad(i + 1, e.to_string())))
             .collect();
     }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        // An export of nothing (NDJSON of an empty log, or past its head).
+        return Ok(Vec::new());
+    }
     let mut reader = csv::Reader::from_reader(bytes);
+    // Columns are read by position: a file with other columns, or these in another order (a
+    // spreadsheet's), would be misread, and one that is no CSV at all would import nothing.
+    let header = reader.headers().map_err(|e| bad(1, e.to_string()))?;
+    if !header.iter().eq(CSV_HEADER) {
+        return Err(bad(
+            1,
+            format!("not a doetank export: NDJSON, or CSV whose header is {}", CSV_HEADER.join(",")),
+        ));
+    }
     let mut events = Vec::new();
     for (i, record) in reader.records().enumerate() {
         let r = record.map_err(|e| bad(i + 2, e.to_string()))?;
