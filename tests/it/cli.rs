@@ -41,12 +41,21 @@ async fn an_import_that_is_no_export_is_refused_and_writes_nothing() {
     let header = doetank_api::export::CSV_HEADER;
     let mut swapped = header;
     swapped.swap(2, 3);
+    // Well formed, but of a type no read model can read: the log would be written and its read
+    // models could never be built.
+    let unknown = serde_json::json!({
+        "position": 1, "event_id": uuid::Uuid::new_v4(), "stream_id": format!("member-{}", uuid::Uuid::new_v4()),
+        "stream_type": "member", "version": 1, "event_type": "NoSuchEvent", "schema_version": 1,
+        "payload": {}, "metadata": { "actor": null, "command_id": null, "correlation_id": uuid::Uuid::new_v4(),
+        "causation_id": null }, "recorded_at": "2026-01-01T00:00:00Z"
+    });
     let files = [
-        ("garbage.csv", "garbage\n".to_string()),
-        ("swapped.csv", format!("{}\n", swapped.join(","))),
-        ("other.txt", "position;event_id\n1;x\n".to_string()),
+        ("garbage.csv", "garbage\n".to_string(), "not a doetank export"),
+        ("swapped.csv", format!("{}\n", swapped.join(",")), "not a doetank export"),
+        ("other.txt", "position;event_id\n1;x\n".to_string(), "not a doetank export"),
+        ("unknown.ndjson", format!("{unknown}\n"), "the event at position 1 cannot be read"),
     ];
-    for (name, content) in &files {
+    for (name, content, refusal) in &files {
         let path = dir.join(name);
         std::fs::write(&path, content).expect("write");
         let out = Command::new(env!("CARGO_BIN_EXE_doetank"))
@@ -55,7 +64,7 @@ async fn an_import_that_is_no_export_is_refused_and_writes_nothing() {
             .expect("run doetank");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{name} was taken for an export");
-        assert!(stderr.contains("not a doetank export"), "{name}: {stderr}");
+        assert!(stderr.contains(refusal), "{name}: {stderr}");
         assert_eq!(db.store.head_position().await.expect("head"), 0, "{name} wrote something");
     }
     let empty = dir.join("empty.ndjson");

@@ -4,6 +4,7 @@
 
 use std::io::Write;
 
+use doetank_domain::codec::Payload;
 use doetank_store::{EventStore, LogFilter, Metadata, RecordedEvent};
 use futures::Stream;
 
@@ -180,4 +181,20 @@ pub fn read_export(bytes: &[u8]) -> Result<Vec<RecordedEvent>, AppError> {
         });
     }
     Ok(events)
+}
+
+/// Fails unless every event of `events` can be read by the read models: an import writes the
+/// log first, and an event no projection can decode (a type this version does not know, a
+/// payload that does not fit it) would leave a log whose read models can never be built.
+/// Events of stream types no read model has are kept as they are.
+pub fn check_readable(events: &[RecordedEvent]) -> Result<(), AppError> {
+    for event in events {
+        crate::projection::statements(event, Payload::Value(&event.payload)).map_err(|e| {
+            AppError::bad_input(
+                "file",
+                format!("the event at position {} cannot be read: {e}", event.position),
+            )
+        })?;
+    }
+    Ok(())
 }

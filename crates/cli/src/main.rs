@@ -283,6 +283,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import { file } => {
             let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let events = doetank_api::export::read_export(&bytes)?;
+            doetank_api::export::check_readable(&events)?;
             let app = open(&cli.database_url).await?;
             let head = app.store.import(&events).await?;
             let bar = progress(head, true);
