@@ -29,6 +29,16 @@ fn an_unknown_database_scheme_is_a_clear_error() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("unsupported database URL"));
 }
 
+#[test]
+fn export_refuses_a_negative_after_as_the_log_endpoint_does() {
+    let out = Command::new(env!("CARGO_BIN_EXE_doetank"))
+        .args(["export", "--after=-3", "--database-url", "sqlite::memory:"])
+        .output()
+        .expect("run doetank");
+    assert!(!out.status.success(), "a negative --after exported the whole log");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("'-3'"), "{out:?}");
+}
+
 both_backends!(export_then_import_then_export_gives_identical_bytes);
 
 /// A file that is no export (or a CSV with its columns moved) is refused, not misread or taken

@@ -80,8 +80,8 @@ enum Command {
     Export {
         #[arg(long, value_enum, default_value = "ndjson")]
         format: ExportFormat,
-        /// Only events after this global position.
-        #[arg(long, default_value_t = 0)]
+        /// Only events after this global position (0 or more, as `/events.ndjson` takes it).
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(i64).range(0..))]
         after: i64,
         /// The file to write; standard output when absent.
         #[arg(long, short)]
