@@ -453,6 +453,18 @@ async fn a_stale_expected_version_is_a_version_conflict(db: &TestDb) {
     assert_eq!(ext["expected"], version.to_string());
     assert_eq!(ext["actual"], version + 1);
     assert_eq!(app.head().await, head);
+
+    // A version no stream can be at is a mistake in the input, not a race.
+    let body = mutate(
+        &app,
+        "attachCommissioner",
+        "AttachCommissionerInput",
+        json!({ "doetankId": d, "organisation": "TNO", "expectedVersion": -1 }),
+    )
+    .await;
+    let ext = &body["errors"][0]["extensions"];
+    assert_eq!((&ext["code"], &ext["field"]), (&json!("BAD_INPUT"), &json!("expectedVersion")), "{body:#}");
+    assert_eq!(app.head().await, head);
 }
 
 async fn a_repeated_command_id_returns_the_first_result(db: &TestDb) {

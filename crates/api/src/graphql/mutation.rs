@@ -33,6 +33,10 @@ pub struct CommandControl {
 pub(super) fn options(ctx: &Context<'_>, control: &CommandControl) -> Result<CommandOptions> {
     let actor = viewer(ctx).actor();
     let command_id = control.command_id.as_ref().map(|id| parse_id("commandId", id)).transpose().gql()?;
+    if control.expected_version.is_some_and(|v| v < 0) {
+        // No stream is ever at a negative version: that is a mistake in the input, not a race.
+        return Err(AppError::bad_input("expectedVersion", "must be 0 or more")).gql();
+    }
     Ok(CommandOptions { actor, expected_version: control.expected_version, command_id, correlation_id: None })
 }
 
