@@ -39,9 +39,11 @@ use crate::one_state::{self, copy_request, Turns};
 /// One answer of a subscription, a GraphQL response serialised as JSON.
 pub type Answer = Arc<str>;
 
-/// `response` as an [`Answer`].
-pub fn serialise(response: &Response) -> Answer {
-    match serde_json::to_string(response) {
+/// `response` as an [`Answer`], every error with its code (see `give_codes`): each answer to a
+/// socket passes here.
+pub fn serialise(mut response: Response) -> Answer {
+    give_codes(&mut response);
+    match serde_json::to_string(&response) {
         Ok(json) => json.into(),
         // A response is a tree of JSON values; this is not expected, but must not panic.
         Err(error) => {
@@ -258,10 +260,8 @@ impl SharedSubscriptions {
                 }
                 return;
             };
-            let mut answer = answer;
-            give_codes(&mut answer);
             let is_error = answer.is_err();
-            let answer = serialise(&answer);
+            let answer = serialise(answer);
             deliver_in_parallel(&execution, &answer).await;
             last_error = is_error.then_some(answer);
             if self.end_if_empty(&key, &execution) {
@@ -332,15 +332,14 @@ impl Subscriptions {
     /// `mailbox`.
     pub fn subscribe(
         &self,
-        request: Request,
+        mut request: Request,
         data: Arc<Data>,
         id: &str,
         envelope: Envelope,
         mailbox: Arc<dyn Mailbox>,
     ) -> Subscribed {
-        let mut request = request;
         if let Err(error) = request.parsed_query() {
-            let answer = serialise(&parse_failed(error));
+            let answer = serialise(parse_failed(error));
             return Subscribed::Alone(stream::once(futures::future::ready(answer)).boxed());
         }
         let Some(key) = share_key(&request, &data) else {
@@ -349,14 +348,7 @@ impl Subscriptions {
                 return Subscribed::Alone(stream::once(answer).boxed());
             }
             let answers = self.schema.execute_stream_with_session_data(request, data);
-            return Subscribed::Alone(
-                answers
-                    .map(|mut answer| {
-                        give_codes(&mut answer);
-                        serialise(&answer)
-                    })
-                    .boxed(),
-            );
+            return Subscribed::Alone(answers.map(serialise).boxed());
         };
         let member = Member { mailbox, envelope, id: id.to_string(), state: Mutex::default() };
         Subscribed::Shared(self.shared.join(&self.schema, key, &request, &data, member))
@@ -376,9 +368,7 @@ async fn query_in_one_state(
         async move { answers.next().await.unwrap_or_default() }
     };
     let answered = one_state::answered(&store, &turns, request, |_| {}, compute).await;
-    let mut answer = answered.unwrap_or_else(|| answer_of(AppError::Moved.extend()));
-    give_codes(&mut answer);
-    serialise(&answer)
+    serialise(answered.unwrap_or_else(|| answer_of(AppError::Moved.extend())))
 }
 
 fn lagged() -> Answer {
@@ -387,7 +377,7 @@ fn lagged() -> Answer {
          (to the log with `after`: the last position you saw)",
     )
     .extend_with(|_, e| e.set("code", "LAGGED"));
-    serialise(&answer_of(error))
+    serialise(answer_of(error))
 }
 
 /// What an execution's answers depend on, when it may be shared: its text, operation,
