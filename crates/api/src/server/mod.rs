@@ -265,14 +265,12 @@ async fn answer(
         Err(err) => return error_response(err),
     };
     if !state.config.keep {
-        state.documents.attach(&mut request);
-        if let Some(refused) = unparsed(&mut request).or_else(|| not_over(method, &mut request)) {
-            return refused;
-        }
-        return if answers::is_query(&mut request) {
-            in_one_state(state, request, |request| computed(state, request, viewer.clone())).await
-        } else {
-            computed(state, request, viewer).await
+        return match parsed(state, &mut request, method) {
+            Parsed::Query => {
+                in_one_state(state, request, |request| computed(state, request, viewer.clone())).await
+            }
+            Parsed::Other => computed(state, request, viewer).await,
+            Parsed::Refused(refused) => refused,
         };
     }
     let question = Question::new(&request, &viewer);
@@ -280,12 +278,10 @@ async fn answer(
     // already kept is a query, so a hit is not parsed again.
     let known = state.answers.knows(&question);
     if !known {
-        state.documents.attach(&mut request);
-        if let Some(refused) = unparsed(&mut request).or_else(|| not_over(method, &mut request)) {
-            return refused;
-        }
-        if !answers::is_query(&mut request) {
-            return computed(state, request, viewer).await;
+        match parsed(state, &mut request, method) {
+            Parsed::Query => {}
+            Parsed::Other => return computed(state, request, viewer).await,
+            Parsed::Refused(refused) => return refused,
         }
     }
     // The stamp and every row of the answer are read in one state, so an answer is kept under
@@ -296,9 +292,26 @@ async fn answer(
     .await
 }
 
-/// The refusal of anything but a query over GET; `None` otherwise.
-fn not_over(method: Method, request: &mut async_graphql::Request) -> Option<Response> {
-    (method == Method::Get && !answers::is_query(request)).then(refusals::mutation_over_get)
+/// What a request is once parsed.
+enum Parsed {
+    Query,
+    /// A mutation or subscription, sent by a method that may carry it.
+    Other,
+    /// A text that does not parse (never executed), or anything but a query over GET.
+    Refused(Response),
+}
+
+/// Gives `request` its parsed document, and says what it is.
+fn parsed(state: &ServerState, request: &mut async_graphql::Request, method: Method) -> Parsed {
+    state.documents.attach(request);
+    if let Err(error) = request.parsed_query() {
+        return Parsed::Refused(GraphQLResponse::from(parse_failed(error)).into_response());
+    }
+    match (answers::is_query(request), method) {
+        (true, _) => Parsed::Query,
+        (false, Method::Post) => Parsed::Other,
+        (false, Method::Get) => Parsed::Refused(refusals::mutation_over_get()),
+    }
 }
 
 /// The response of `answer` to `request`, computed with every read in one state of the read
@@ -311,12 +324,6 @@ where
     let again = |request: &mut async_graphql::Request| state.documents.attach(request);
     let answered = one_state::answered(&state.app.store, &state.turns, request, again, answer).await;
     answered.unwrap_or_else(|| error_response(AppError::Moved))
-}
-
-/// The answer to a text that does not parse, which is never executed; `None` if it parses.
-fn unparsed(request: &mut async_graphql::Request) -> Option<Response> {
-    let error = request.parsed_query().err()?;
-    Some(GraphQLResponse::from(parse_failed(error)).into_response())
 }
 
 /// `response` with a code on every error, as the client gets it.
