@@ -607,8 +607,10 @@ async fn bad_input_is_a_typed_error_never_a_500(db: &TestDb) {
 
 /// Errors async-graphql raises itself (a text that does not parse, one that does not fit the
 /// schema, a variable it cannot coerce) and bodies that are no GraphQL request at all carry a
-/// code like every other error, over HTTP (whether answers are kept or not) and over a
-/// WebSocket, and none names a place that is not in the text.
+/// code like every other error, over HTTP (whether answers are kept or not; with the status
+/// and media type GraphQL over HTTP gives each) and over a WebSocket (where
+/// graphql-transport-ws refuses a text with an `error` message), and none names a place that
+/// is not in the text.
 async fn every_error_has_a_code_also_those_of_the_request_itself(db: &TestDb) {
     let asked: [(Value, &str); 8] = [
         (json!({ "query": "query { " }), "GRAPHQL_PARSE_FAILED"),
@@ -633,16 +635,39 @@ async fn every_error_has_a_code_also_those_of_the_request_itself(db: &TestDb) {
             }
         }
     };
+    const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
     for keep in [true, false] {
         let app = TestApp::spawn_with(db, ServerConfig { keep, ..ServerConfig::default() }).await;
         for (body, code) in &asked {
-            // Twice: a text asked again is served from what the server kept of it.
-            for round in 0..2 {
-                let response =
-                    app.http.post(app.url("/graphql")).json(body).send().await.expect("POST /graphql");
-                assert_eq!(response.status().as_u16(), 200, "{body}");
-                let answer: Value = response.json().await.expect("JSON");
-                coded(&answer, code, &format!("{body} (keep {keep}, round {round})"));
+            // GraphQL over HTTP: a client that accepts application/graphql-response+json learns
+            // from the status that the request was refused as a whole; one that knows only
+            // application/json gets 200 (the errors say it). A variable that cannot be
+            // coerced is found as the operation runs: its answer has `data`, and 200.
+            let refused = *code != "BAD_INPUT";
+            for (accept, status, media) in [
+                (GRAPHQL_RESPONSE, if refused { 400 } else { 200 }, GRAPHQL_RESPONSE),
+                ("application/json", 200, "application/json"),
+                ("*/*", if refused { 400 } else { 200 }, GRAPHQL_RESPONSE),
+            ] {
+                // Twice: a text asked again is served from what the server kept of it.
+                for round in 0..2 {
+                    let what = format!("{body} (accept {accept}, keep {keep}, round {round})");
+                    let response = app
+                        .http
+                        .post(app.url("/graphql"))
+                        .header("accept", accept)
+                        .json(body)
+                        .send()
+                        .await
+                        .expect("POST /graphql");
+                    assert_eq!(response.status().as_u16(), status, "{what}");
+                    let content_type = response.headers().get("content-type").cloned();
+                    assert_eq!(content_type.as_ref().map(|m| m.as_bytes()), Some(media.as_bytes()), "{what}");
+                    let answer: Value = response.json().await.expect("JSON");
+                    coded(&answer, code, &what);
+                    // The GraphQL spec: no `data` entry when an error came before execution.
+                    assert_eq!(answer.get("data").is_some(), !refused, "{what}: {answer:#}");
+                }
             }
         }
         let refusals: [(&str, u16, &str); 3] = [
@@ -665,21 +690,46 @@ async fn every_error_has_a_code_also_those_of_the_request_itself(db: &TestDb) {
         }
     }
 
+    // Over a socket also a subscription refused as it would be shared with others.
+    let shared = (json!({ "query": "subscription { events { nope } }" }), "GRAPHQL_VALIDATION_FAILED");
     let app = TestApp::spawn(db).await;
     for protocol in [MODERN, LEGACY] {
         let mut client = WsClient::connect(&app, protocol).await;
         client.init(json!({})).await;
-        for (n, (body, code)) in asked.iter().enumerate() {
+        for (n, (body, code)) in asked.iter().chain([&shared]).enumerate() {
             let id = n.to_string();
+            let what = format!("{protocol}: {body}");
             let kind = if protocol == MODERN { "subscribe" } else { "start" };
             client.send(json!({ "type": kind, "id": id, "payload": body })).await;
-            match client.next(std::time::Duration::from_secs(5)).await {
-                Some(Incoming::Next(payload)) => coded(&payload, code, &format!("{protocol}: {body}")),
-                other => panic!("{protocol}: {body}: expected an answer, got {other:?}"),
+            let answer = client.next(std::time::Duration::from_secs(5)).await;
+            // graphql-transport-ws refuses a text that does not parse or fit the schema with
+            // one `error` message (its payload the errors), which no `complete` follows.
+            if protocol == MODERN && *code != "BAD_INPUT" {
+                match answer {
+                    Some(Incoming::Other(error))
+                        if error["type"] == "error" && error["id"] == id.as_str() =>
+                    {
+                        coded(&json!({ "errors": error["payload"] }), code, &what)
+                    }
+                    other => panic!("{what}: expected an error message, got {other:?}"),
+                }
+                continue;
+            }
+            match answer {
+                Some(Incoming::Next(payload)) => coded(&payload, code, &what),
+                other => panic!("{what}: expected an answer, got {other:?}"),
             }
             match client.next(std::time::Duration::from_secs(5)).await {
                 Some(Incoming::Other(done)) if done["type"] == "complete" && done["id"] == id.as_str() => {}
-                other => panic!("{protocol}: {body}: expected its completion, got {other:?}"),
+                other => panic!("{what}: expected its completion, got {other:?}"),
+            }
+        }
+        if protocol == MODERN {
+            // Nothing more came after the last `error`: the next frame is the answer to a ping.
+            client.send(json!({ "type": "ping" })).await;
+            match client.next(std::time::Duration::from_secs(5)).await {
+                Some(Incoming::Other(pong)) if pong["type"] == "pong" => {}
+                other => panic!("expected pong, got {other:?}"),
             }
         }
         client.close().await;
@@ -695,7 +745,12 @@ async fn a_query_over_get_is_answered_and_a_mutation_refused(db: &TestDb) {
         let app = TestApp::spawn_with(db, ServerConfig { keep, ..ServerConfig::default() }).await;
         register(&app, "Anna", "Gemeente Utrecht", "PUBLIC").await;
         let get = |params: Params| {
-            let request = app.http.get(app.url("/graphql")).query(&params).bearer_auth(facilitator());
+            let request = app
+                .http
+                .get(app.url("/graphql"))
+                .query(&params)
+                .header("accept", "application/graphql-response+json")
+                .bearer_auth(facilitator());
             async move { request.send().await.expect("GET /graphql") }
         };
         let query = "query($n: Int) { members(first: $n) { totalCount edges { node { name } } } }";
@@ -725,7 +780,7 @@ async fn a_query_over_get_is_answered_and_a_mutation_refused(db: &TestDb) {
 
         let bad: [(Params, u16, &str); 2] = [
             (vec![("query", query.into()), ("variables", "{n:".into())], 400, "BAD_REQUEST"),
-            (vec![("query", "{ members {".into())], 200, "GRAPHQL_PARSE_FAILED"),
+            (vec![("query", "{ members {".into())], 400, "GRAPHQL_PARSE_FAILED"),
         ];
         for (params, status, code) in bad {
             let response = get(params).await;

@@ -66,16 +66,29 @@ impl TestApp {
         self.gql_as(Some(&facilitator()), query, variables).await
     }
 
-    /// Posts a GraphQL request with `token` (anonymous when `None`).
+    /// Posts a GraphQL request with `token` (anonymous when `None`), accepting what GraphQL over
+    /// HTTP asks clients to accept, and checks its status against the answer: 200 for one whose
+    /// execution ran (`data`, even null), a 4xx for a request refused as a whole (no `data`).
     pub async fn gql_as(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
-        let mut request =
-            self.http.post(self.url("/graphql")).json(&json!({ "query": query, "variables": variables }));
+        let mut request = self
+            .http
+            .post(self.url("/graphql"))
+            .header("accept", "application/graphql-response+json, application/json;q=0.9")
+            .json(&json!({ "query": query, "variables": variables }));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
         let response = request.send().await.expect("POST /graphql");
-        assert!(response.status().is_success(), "HTTP {}", response.status());
-        response.json().await.expect("JSON body")
+        let status = response.status();
+        let media = response.headers().get("content-type").cloned();
+        assert_eq!(media.as_ref().map(|m| m.as_bytes()), Some(&b"application/graphql-response+json"[..]));
+        let body: Value = response.json().await.expect("JSON body");
+        if body.get("data").is_some() {
+            assert_eq!(status.as_u16(), 200, "{body:#}");
+        } else {
+            assert!(status.is_client_error(), "HTTP {status} for {body:#}");
+        }
+        body
     }
 
     /// Like `gql`, but fails the test on any GraphQL error and returns `data`.

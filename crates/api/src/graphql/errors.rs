@@ -103,6 +103,40 @@ pub fn give_codes(response: &mut Response) {
     }
 }
 
+/// Whether `response` refuses its request as a whole (a text that does not parse or does not
+/// fit the schema, a bad token, ...): no data, and no error that belongs to a field as it ran.
+pub fn is_request_error(response: &Response) -> bool {
+    response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|error| error.path.is_empty())
+}
+
+/// `response` as JSON, as the client gets it. A request error has no `data` entry: the GraphQL
+/// spec leaves it out when an error was raised before execution began (`"data": null` would
+/// say that execution ran and failed).
+pub fn answer_json(response: &Response) -> serde_json::Result<String> {
+    #[derive(serde::Serialize)]
+    struct RequestError<'a> {
+        errors: &'a [ServerError],
+        #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+        extensions: &'a std::collections::BTreeMap<String, async_graphql::Value>,
+    }
+    if is_request_error(response) {
+        serde_json::to_string(&RequestError { errors: &response.errors, extensions: &response.extensions })
+    } else {
+        serde_json::to_string(response)
+    }
+}
+
+/// The code of `response`'s first error, if it has one.
+pub fn first_code(response: &Response) -> Option<&str> {
+    let extensions = response.errors.first()?.extensions.as_ref()?;
+    match extensions.get("code")? {
+        async_graphql::Value::String(code) => Some(code),
+        _ => None,
+    }
+}
+
 fn bad_input(field: &str, message: &str) -> Error {
     Error::new(format!("invalid {field}: {message}")).extend_with(|_, e| {
         e.set("code", "BAD_INPUT");

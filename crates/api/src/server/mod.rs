@@ -4,6 +4,7 @@
 mod answers;
 mod documents;
 mod log;
+mod media;
 mod outbox;
 mod query_text;
 mod refusals;
@@ -18,7 +19,7 @@ use std::sync::Arc;
 
 use async_graphql::http::GraphiQLSource;
 use async_graphql::ErrorExtensions;
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use async_graphql_axum::GraphQLRequest;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{DefaultBodyLimit, Query, State};
@@ -35,12 +36,13 @@ use tower_http::trace::TraceLayer;
 
 use self::answers::{Answers, Question, Turn};
 use self::documents::Documents;
+use self::media::{respond, Media, GRAPHQL_RESPONSE};
 use self::refusals::{bad_request, NotGraphql};
 use self::shared_subscriptions::SharedSubscriptions;
 use crate::app::App;
 use crate::auth::{Auth, Viewer};
 use crate::error::AppError;
-use crate::graphql::errors::{answer_of, give_codes, parse_failed};
+use crate::graphql::errors::{answer_of, parse_failed};
 use crate::graphql::{build_schema, request_loaders, DoetankSchema, KeptRows};
 use crate::one_state::{self, Turns};
 use crate::stamp::Stamp;
@@ -183,6 +185,7 @@ fn routes(app: App, config: ServerConfig, sockets: Sockets) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(axum::middleware::map_response(refusals::too_large_as_graphql))
+        .layer(axum::middleware::from_fn(media::negotiate))
         .layer(TraceLayer::new_for_http())
         .with_state(ServerState {
             schema,
@@ -260,16 +263,18 @@ async fn answer(
     mut request: async_graphql::Request,
     method: Method,
 ) -> Response {
+    let media = Media::accepted(headers);
     let viewer = match viewer_of(state, headers) {
         Ok(viewer) => viewer,
-        Err(err) => return error_response(err),
+        Err(err) => return error_response(err, media),
     };
     if !state.config.keep {
-        return match parsed(state, &mut request, method) {
+        return match parsed(state, &mut request, method, media) {
             Parsed::Query => {
-                in_one_state(state, request, |request| computed(state, request, viewer.clone())).await
+                in_one_state(state, request, media, |request| computed(state, request, viewer.clone(), media))
+                    .await
             }
-            Parsed::Other => computed(state, request, viewer).await,
+            Parsed::Other => computed(state, request, viewer, media).await,
             Parsed::Refused(refused) => refused,
         };
     }
@@ -278,16 +283,16 @@ async fn answer(
     // already kept is a query, so a hit is not parsed again.
     let known = state.answers.knows(&question);
     if !known {
-        match parsed(state, &mut request, method) {
+        match parsed(state, &mut request, method, media) {
             Parsed::Query => {}
-            Parsed::Other => return computed(state, request, viewer).await,
+            Parsed::Other => return computed(state, request, viewer, media).await,
             Parsed::Refused(refused) => return refused,
         }
     }
     // The stamp and every row of the answer are read in one state, so an answer is kept under
     // the very state it was computed from.
-    in_one_state(state, request, |request| {
-        kept_or_computed(state, request, viewer.clone(), question.clone(), known)
+    in_one_state(state, request, media, |request| {
+        kept_or_computed(state, request, viewer.clone(), question.clone(), known, media)
     })
     .await
 }
@@ -302,10 +307,10 @@ enum Parsed {
 }
 
 /// Gives `request` its parsed document, and says what it is.
-fn parsed(state: &ServerState, request: &mut async_graphql::Request, method: Method) -> Parsed {
+fn parsed(state: &ServerState, request: &mut async_graphql::Request, method: Method, media: Media) -> Parsed {
     state.documents.attach(request);
     if let Err(error) = request.parsed_query() {
-        return Parsed::Refused(GraphQLResponse::from(parse_failed(error)).into_response());
+        return Parsed::Refused(respond(parse_failed(error), media));
     }
     match (answers::is_query(request), method) {
         (true, _) => Parsed::Query,
@@ -316,26 +321,30 @@ fn parsed(state: &ServerState, request: &mut async_graphql::Request, method: Met
 
 /// The response of `answer` to `request`, computed with every read in one state of the read
 /// models (see `one_state`).
-async fn in_one_state<F, Fut>(state: &ServerState, request: async_graphql::Request, answer: F) -> Response
+async fn in_one_state<F, Fut>(
+    state: &ServerState,
+    request: async_graphql::Request,
+    media: Media,
+    answer: F,
+) -> Response
 where
     F: Fn(async_graphql::Request) -> Fut,
     Fut: std::future::Future<Output = Response>,
 {
     let again = |request: &mut async_graphql::Request| state.documents.attach(request);
     let answered = one_state::answered(&state.app.store, &state.turns, request, again, answer).await;
-    answered.unwrap_or_else(|| error_response(AppError::Moved))
-}
-
-/// `response` with a code on every error, as the client gets it.
-fn graphql_response(mut response: async_graphql::Response) -> Response {
-    give_codes(&mut response);
-    GraphQLResponse::from(response).into_response()
+    answered.unwrap_or_else(|| error_response(AppError::Moved, media))
 }
 
 /// The response to `request`, computed from the database.
-async fn computed(state: &ServerState, request: async_graphql::Request, viewer: Viewer) -> Response {
+async fn computed(
+    state: &ServerState,
+    request: async_graphql::Request,
+    viewer: Viewer,
+    media: Media,
+) -> Response {
     let response = state.schema.execute(request_loaders(&state.app, None, request).data(viewer)).await;
-    graphql_response(response)
+    respond(response, media)
 }
 
 /// The answer kept for a query under the current stamp, or one computed (with kept rows) and
@@ -346,10 +355,11 @@ async fn kept_or_computed(
     viewer: Viewer,
     question: Question,
     known: bool,
+    media: Media,
 ) -> Response {
     let stamp = match Stamp::read(&state.app).await {
         Ok(stamp) => stamp,
-        Err(err) => return error_response(err),
+        Err(err) => return error_response(err, media),
     };
     if let Some(answer) = state.answers.get(stamp, &question) {
         return answer_response(answer);
@@ -369,7 +379,7 @@ async fn kept_or_computed(
     let kept = Some((state.kept_rows.clone(), stamp));
     let response = state.schema.execute(request_loaders(&state.app, kept, request).data(viewer)).await;
     if !response.is_ok() || !response.http_headers.is_empty() {
-        return graphql_response(response);
+        return respond(response, media);
     }
     match serde_json::to_vec(&response) {
         Ok(body) => {
@@ -380,17 +390,17 @@ async fn kept_or_computed(
             }
             answer_response(answer)
         }
-        Err(_) => GraphQLResponse::from(response).into_response(),
+        Err(_) => respond(response, media),
     }
 }
 
-fn error_response(err: AppError) -> Response {
-    GraphQLResponse::from(answer_of(err.extend())).into_response()
+fn error_response(err: AppError, media: Media) -> Response {
+    respond(answer_of(err.extend()), media)
 }
 
-/// A successful answer, as `GraphQLResponse` would have written it.
+/// A successful answer (its content type is the client's, see `media::negotiate`).
 fn answer_response(answer: Bytes) -> Response {
-    ([(header::CONTENT_TYPE, "application/graphql-response+json")], answer).into_response()
+    ([(header::CONTENT_TYPE, GRAPHQL_RESPONSE)], answer).into_response()
 }
 
 async fn playground() -> Html<String> {

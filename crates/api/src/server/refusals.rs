@@ -2,10 +2,10 @@
 //! a GraphQL answer with `extensions.code` and the HTTP status that fits, never as plain text.
 
 use async_graphql::{ErrorExtensions, ParseRequestError};
-use async_graphql_axum::GraphQLResponse;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use super::media::{status_of, with_status};
 use super::MAX_BODY_BYTES;
 use crate::error::AppError;
 use crate::graphql::errors::{self, answer_of, refused};
@@ -44,8 +44,7 @@ impl IntoResponse for NotGraphql {
 
 fn too_large_response() -> Response {
     let message = format!("the request body is over the limit of {MAX_BODY_BYTES} bytes");
-    (StatusCode::PAYLOAD_TOO_LARGE, GraphQLResponse::from(refused(errors::REQUEST_TOO_LARGE, message)))
-        .into_response()
+    with_status(StatusCode::PAYLOAD_TOO_LARGE, refused(errors::REQUEST_TOO_LARGE, message))
 }
 
 /// A body refused by the size limit before any handler saw it (its length was given) is
@@ -70,24 +69,19 @@ fn is_json(response: &Response) -> bool {
 pub(super) fn mutation_over_get() -> Response {
     let answer =
         refused(errors::METHOD_NOT_ALLOWED, "only queries are answered over GET: send this with POST");
-    (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "GET, POST")], GraphQLResponse::from(answer))
-        .into_response()
+    let mut response = with_status(StatusCode::METHOD_NOT_ALLOWED, answer);
+    response.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("GET, POST"));
+    response
 }
 
 /// A request that is no GraphQL request: 400, with `BAD_REQUEST`.
 pub(super) fn bad_request(message: String) -> Response {
-    (StatusCode::BAD_REQUEST, GraphQLResponse::from(refused(errors::BAD_REQUEST, message))).into_response()
+    with_status(StatusCode::BAD_REQUEST, refused(errors::BAD_REQUEST, message))
 }
 
-/// `err` outside GraphQL (the log's endpoint): its HTTP status, and the body a GraphQL answer
-/// refusing it would have.
+/// `err` outside GraphQL (the log's endpoint): the body a GraphQL answer refusing it would
+/// have, and the status its code has.
 pub(super) fn refusal(err: AppError) -> Response {
-    let status = match &err {
-        AppError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-        AppError::Forbidden(_) => StatusCode::FORBIDDEN,
-        AppError::BadInput { .. } | AppError::Domain(_) => StatusCode::BAD_REQUEST,
-        AppError::NotFound { .. } => StatusCode::NOT_FOUND,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    };
-    (status, GraphQLResponse::from(answer_of(err.extend()))).into_response()
+    let answer = answer_of(err.extend());
+    with_status(status_of(&answer), answer)
 }

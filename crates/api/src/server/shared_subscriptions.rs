@@ -32,24 +32,43 @@ use super::outbox::{Mailbox, Refused};
 use super::ws_protocol::{complete, Envelope};
 use crate::auth::Viewer;
 use crate::error::AppError;
-use crate::graphql::errors::{answer_of, give_codes, parse_failed};
+use crate::graphql::errors::{answer_json, answer_of, give_codes, is_request_error, parse_failed};
 use crate::graphql::DoetankSchema;
 use crate::one_state::{self, copy_request, Turns};
 
-/// One answer of a subscription, a GraphQL response serialised as JSON.
-pub type Answer = Arc<str>;
+/// One answer of a subscription: a GraphQL response serialised as JSON, and for a request
+/// refused as a whole (a text that does not parse or does not fit the schema) its errors too,
+/// which graphql-transport-ws sends as an `error` message of their own.
+#[derive(Clone, Debug)]
+pub struct Answer {
+    json: Arc<str>,
+    refusal: Option<Arc<str>>,
+}
+
+impl Answer {
+    /// The response as JSON.
+    pub fn json(&self) -> &str {
+        &self.json
+    }
+
+    /// The errors, as a JSON array, of a request refused as a whole.
+    pub fn refusal(&self) -> Option<&str> {
+        self.refusal.as_deref()
+    }
+}
 
 /// `response` as an [`Answer`], every error with its code (see `give_codes`): each answer to a
 /// socket passes here.
 pub fn serialise(mut response: Response) -> Answer {
     give_codes(&mut response);
-    match serde_json::to_string(&response) {
-        Ok(json) => json.into(),
+    let refusal = is_request_error(&response).then(|| serde_json::to_string(&response.errors).ok()).flatten();
+    match answer_json(&response) {
+        Ok(json) => Answer { json: json.into(), refusal: refusal.map(Into::into) },
         // A response is a tree of JSON values; this is not expected, but must not panic.
         Err(error) => {
             tracing::error!(%error, "a subscription answer could not be serialised");
-            r#"{"errors":[{"message":"the answer could not be serialised","extensions":{"code":"INTERNAL"}}]}"#
-                .into()
+            let json = r#"{"errors":[{"message":"the answer could not be serialised","extensions":{"code":"INTERNAL"}}]}"#;
+            Answer { json: json.into(), refusal: None }
         }
     }
 }
@@ -125,20 +144,26 @@ impl Member {
     }
 
     /// Writes `answer` to this member unless it is done; false once it is done.
-    fn deliver(&self, answer: &str) -> bool {
+    fn deliver(&self, answer: &Answer) -> bool {
         let mut state = self.lock();
         if state.done {
             return false;
         }
-        match self.mailbox.post(Message::Text(self.envelope.wrap(answer).into()), false) {
+        let (frame, ends) = self.envelope.frame(answer);
+        match self.mailbox.post(Message::Text(frame.into()), false) {
             Ok(()) => {
                 state.heard = true;
-                true
+                // An `error` frame ends the subscription: no `complete` follows it.
+                state.done = ends;
+                !ends
             }
             Err(Refused::Full) => {
                 // Its client reads too slowly to keep up: dropped rather than queued without bound.
-                let _ = self.mailbox.post(Message::Text(self.envelope.wrap(&lagged()).into()), true);
-                let _ = self.mailbox.post(Message::Text(complete(&self.id).into()), true);
+                let (lagged, ends) = self.envelope.frame(&lagged());
+                let _ = self.mailbox.post(Message::Text(lagged.into()), true);
+                if !ends {
+                    let _ = self.mailbox.post(Message::Text(complete(&self.id).into()), true);
+                }
                 state.done = true;
                 false
             }
@@ -150,14 +175,18 @@ impl Member {
     }
 
     /// The end of the execution: `last_error` to a member that heard nothing (it joined as the
-    /// execution was refused), then `complete`.
-    fn finish(&self, last_error: Option<&str>) {
+    /// execution was refused), then `complete` unless that frame ended the subscription itself.
+    fn finish(&self, last_error: Option<&Answer>) {
         let mut state = self.lock();
         if std::mem::replace(&mut state.done, true) {
             return;
         }
         if let (false, Some(error)) = (state.heard, last_error) {
-            let _ = self.mailbox.post(Message::Text(self.envelope.wrap(error).into()), true);
+            let (frame, ends) = self.envelope.frame(error);
+            let _ = self.mailbox.post(Message::Text(frame.into()), true);
+            if ends {
+                return;
+            }
         }
         let _ = self.mailbox.post(Message::Text(complete(&self.id).into()), true);
     }
@@ -173,7 +202,7 @@ impl Execution {
     }
 
     /// Writes `answer` to `member`; one that is done (dropped, gone, stopped) leaves.
-    fn deliver(&self, member: &Arc<Member>, answer: &str) {
+    fn deliver(&self, member: &Arc<Member>, answer: &Answer) {
         if !member.deliver(answer) {
             self.lock().retain(|_, m| !Arc::ptr_eq(m, member));
         }
@@ -256,7 +285,7 @@ impl SharedSubscriptions {
             let Some(answer) = answer else {
                 self.lock().remove(&key);
                 for member in execution.members() {
-                    member.finish(last_error.as_deref());
+                    member.finish(last_error.as_ref());
                 }
                 return;
             };
@@ -539,21 +568,25 @@ mod tests {
             );
         }
         assert_eq!(subscriptions.shared.stats(), SharingStats { executions: 1, subscribers: 1 });
-        // The stalled client reads at last: what fitted, then LAGGED and complete.
+        // The stalled client reads at last: what fitted, then LAGGED as graphql-transport-ws's
+        // `error`, which ends the subscription (no `complete` follows it).
         let draining = tokio::spawn(async move { stalled.drain().await });
         let mut frames = Vec::new();
         loop {
             let frame = text(idle.next().await);
-            let done = frame["type"] == "complete";
+            let done = frame["type"] != "next";
             frames.push(frame);
             if done {
                 break;
             }
         }
         draining.await.expect("drain task").expect("drained");
-        let lagged = &frames[frames.len() - 2];
-        assert_eq!(lagged["payload"]["errors"][0]["extensions"]["code"], "LAGGED", "{frames:?}");
-        let positions: Vec<_> = frames[..frames.len() - 2]
+        let lagged = &frames[frames.len() - 1];
+        assert_eq!(lagged["type"], "error", "{frames:?}");
+        assert_eq!(lagged["payload"][0]["extensions"]["code"], "LAGGED", "{frames:?}");
+        let after = tokio::time::timeout(std::time::Duration::from_millis(100), idle.next()).await;
+        assert!(matches!(after, Err(_) | Ok(None)), "nothing after the error: {after:?}");
+        let positions: Vec<_> = frames[..frames.len() - 1]
             .iter()
             .map(|f| f["payload"]["data"]["events"]["position"].as_i64().expect("a position"))
             .collect();

@@ -15,6 +15,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use futures::future::ready;
 use futures::stream::{self, BoxStream, SplitSink};
 use futures::StreamExt;
 use tokio_stream::StreamMap;
@@ -134,9 +135,22 @@ impl Session {
                 let mailbox: Arc<dyn Mailbox> = self.outbox.clone();
                 match self.subscriptions.subscribe(payload, data, &id, envelope.clone(), mailbox) {
                     Subscribed::Alone(answers) => {
-                        let frames = answers
-                            .map(move |answer| envelope.wrap(&answer))
-                            .chain(stream::once(futures::future::ready(complete(&id))));
+                        let done = complete(&id);
+                        // `complete` after the last answer, unless an `error` frame ended it.
+                        let frames = answers.map(Some).chain(stream::once(ready(None))).scan(
+                            false,
+                            move |ended, answer| {
+                                ready(match answer {
+                                    _ if *ended => None,
+                                    Some(answer) => {
+                                        let (frame, ends) = envelope.frame(&answer);
+                                        *ended = ends;
+                                        Some(frame)
+                                    }
+                                    None => Some(done.clone()),
+                                })
+                            },
+                        );
                         self.alone.insert(id, frames.boxed());
                     }
                     Subscribed::Shared(joined) => {

@@ -7,6 +7,8 @@
 
 use async_graphql::http::ClientMessage;
 
+use super::shared_subscriptions::Answer;
+
 /// Which subprotocol a socket speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Protocol {
@@ -49,11 +51,15 @@ impl Protocol {
 
     /// The envelope of subscription `id`'s answers.
     pub fn envelope(self, id: &str) -> Envelope {
-        let kind = match self {
-            Protocol::TransportWs => "next",
-            Protocol::Legacy => "data",
+        let (kind, refusal) = match self {
+            // A request refused before it ran is one `error` message, its payload the errors.
+            Protocol::TransportWs => {
+                ("next", Some(format!(r#"{{"type":"error","id":{},"payload":"#, json_string(id))))
+            }
+            // subscriptions-transport-ws servers send those as `data`, then `complete`.
+            Protocol::Legacy => ("data", None),
         };
-        Envelope { prefix: format!(r#"{{"type":"{kind}","id":{},"payload":"#, json_string(id)) }
+        Envelope { prefix: format!(r#"{{"type":"{kind}","id":{},"payload":"#, json_string(id)), refusal }
     }
 
     /// `connection_error` of the legacy subprotocol; graphql-transport-ws has none (it closes).
@@ -72,20 +78,28 @@ pub fn complete(id: &str) -> String {
     format!(r#"{{"type":"complete","id":{}}}"#, json_string(id))
 }
 
-/// The part of a `next` (or `data`) frame before its payload.
+/// The parts of a subscription's frames before their payload.
 #[derive(Clone, Debug)]
 pub struct Envelope {
+    /// Of `next` (or `data`).
     prefix: String,
+    /// Of `error`, in the subprotocol that has one.
+    refusal: Option<String>,
 }
 
 impl Envelope {
-    /// The frame carrying `answer` (a serialised GraphQL response).
-    pub fn wrap(&self, answer: &str) -> String {
-        let mut frame = String::with_capacity(self.prefix.len() + answer.len() + 1);
-        frame.push_str(&self.prefix);
-        frame.push_str(answer);
+    /// The frame carrying `answer`, and whether it ends the subscription by itself (an `error`
+    /// message, which no `complete` follows).
+    pub fn frame(&self, answer: &Answer) -> (String, bool) {
+        let (prefix, payload, ends) = match (&self.refusal, answer.refusal()) {
+            (Some(prefix), Some(errors)) => (prefix, errors, true),
+            _ => (&self.prefix, answer.json(), false),
+        };
+        let mut frame = String::with_capacity(prefix.len() + payload.len() + 1);
+        frame.push_str(prefix);
+        frame.push_str(payload);
         frame.push('}');
-        frame
+        (frame, ends)
     }
 }
 
@@ -104,16 +118,42 @@ mod tests {
 
     #[test]
     fn frames_are_json_in_either_subprotocol() {
-        let answer = r#"{"data":{"events":{"position":7}}}"#;
-        let modern: serde_json::Value =
-            serde_json::from_str(&Protocol::TransportWs.envelope("a\"b").wrap(answer)).expect("json");
+        use async_graphql::{Response, ServerError, Value};
+        let frame = |protocol: Protocol, id: &str, answer: &Answer| {
+            let (frame, ends) = protocol.envelope(id).frame(answer);
+            (serde_json::from_str::<serde_json::Value>(&frame).expect("json"), ends)
+        };
+        let position = Value::from_json(serde_json::json!({ "events": { "position": 7 } })).expect("value");
+        let answer = super::super::shared_subscriptions::serialise(Response::new(position));
         assert_eq!(
-            modern,
-            serde_json::json!({ "type": "next", "id": "a\"b", "payload": { "data": { "events": { "position": 7 } } } })
+            frame(Protocol::TransportWs, "a\"b", &answer),
+            (
+                serde_json::json!({ "type": "next", "id": "a\"b", "payload": { "data": { "events": { "position": 7 } } } }),
+                false
+            )
         );
-        let legacy: serde_json::Value =
-            serde_json::from_str(&Protocol::Legacy.envelope("1").wrap(answer)).expect("json");
-        assert_eq!(legacy["type"], "data");
+        let (legacy, ends) = frame(Protocol::Legacy, "1", &answer);
+        assert_eq!((legacy["type"].as_str(), ends), (Some("data"), false));
+
+        // Refused before it ran: graphql-transport-ws's `error`, its payload the errors alone.
+        let unknown = Response::from_errors(vec![ServerError::new("Unknown field \"nope\"", None)]);
+        let refused = super::super::shared_subscriptions::serialise(unknown);
+        let (modern, ends) = frame(Protocol::TransportWs, "2", &refused);
+        assert!(ends);
+        assert_eq!((modern["type"].as_str(), modern["id"].as_str()), (Some("error"), Some("2")));
+        assert_eq!(modern["payload"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED", "{modern}");
+        let (legacy, ends) = frame(Protocol::Legacy, "2", &refused);
+        assert!(!ends);
+        assert_eq!(legacy["payload"]["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED");
+        // An error raised as it ran (it has a path) is an answer like any other.
+        let mut failed = ServerError::new("doetank not found", None);
+        failed.path = vec![async_graphql::PathSegment::Field("doetank".into())];
+        let (modern, ends) = frame(
+            Protocol::TransportWs,
+            "3",
+            &super::super::shared_subscriptions::serialise(Response::from_errors(vec![failed])),
+        );
+        assert_eq!((modern["type"].as_str(), ends), (Some("next"), false));
         let done: serde_json::Value = serde_json::from_str(&complete("x")).expect("json");
         assert_eq!(done, serde_json::json!({ "type": "complete", "id": "x" }));
         let error = Protocol::Legacy.connection_error("no \"token\"").expect("legacy has one");
