@@ -9,7 +9,7 @@ use doetank_store::{ExpectedVersion, Metadata, StreamId};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::api::{mutate, raise, register};
+use crate::api::{mutate, mutate_as, raise, register};
 use crate::both_backends;
 use crate::support::app::{facilitator, member, token};
 use crate::support::ws::{Incoming, LEGACY, MODERN};
@@ -22,6 +22,7 @@ both_backends!(
     the_legacy_subprotocol_works_too_with_keepalives,
     a_client_that_never_initialises_is_closed,
     doetank_updated_pushes_the_read_model,
+    doetank_updated_after_a_version_misses_nothing_between_query_and_subscription,
     the_events_query_filters_and_pages_the_log,
     as_of_and_at_version_return_the_past,
     a_slow_subscriber_falls_back_to_the_log_and_holds_no_one_up,
@@ -203,6 +204,72 @@ async fn doetank_updated_pushes_the_read_model(db: &TestDb) {
     .await;
     assert!(other.get("errors").is_none());
     assert!(client.next(Duration::from_millis(300)).await.is_none());
+}
+
+/// A dashboard queries a doetank, then subscribes with the version it saw: a change made in
+/// between comes first, a state already seen does not come again, and a burst of changes
+/// arrives as states of rising versions, the last one last.
+async fn doetank_updated_after_a_version_misses_nothing_between_query_and_subscription(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let lead = register(&app, "Anna", "Gemeente Utrecht", "PUBLIC").await;
+    let challenge = raise(&app, &lead).await;
+    let formed = mutate(
+        &app,
+        "formDoetank",
+        "FormDoetankInput",
+        json!({ "name": "Dashboard", "challengeId": challenge, "leadId": lead }),
+    )
+    .await;
+    let d = formed["data"]["formDoetank"]["doetank"]["id"].as_str().expect("id").to_string();
+    let seen = app.data("query($id: ID!) { doetank(id: $id) { version } }", json!({ "id": d })).await
+        ["doetank"]["version"]
+        .as_i64()
+        .expect("version");
+    let lesson =
+        |n: i64| json!({ "doetankId": d, "kind": "INSIGHT", "title": format!("Les {n}"), "body": "b" });
+    // A change after the dashboard's query, before its subscription.
+    let as_lead = member(&lead);
+    let record = |n: i64| mutate_as(&app, &as_lead, "recordLesson", "RecordLessonInput", lesson(n));
+    let recorded = record(0).await;
+    assert!(recorded.get("errors").is_none(), "{recorded:#}");
+
+    let query = "subscription($id: ID!, $v: Int) { doetankUpdated(id: $id, afterVersion: $v) { version lessons { title } } }";
+    let mut late = WsClient::connect(&app, MODERN).await;
+    late.init(json!({ "token": facilitator() })).await;
+    late.subscribe("d", query, json!({ "id": d, "v": seen })).await;
+    let first = late.next_data().await;
+    assert_eq!(first["doetankUpdated"]["version"], seen + 1, "{first:#}");
+    assert_eq!(first["doetankUpdated"]["lessons"][0]["title"], "Les 0");
+    // One that has seen the doetank as it is hears nothing until it changes.
+    let mut current = WsClient::connect(&app, MODERN).await;
+    current.init(json!({ "token": facilitator() })).await;
+    current.subscribe("d", query, json!({ "id": d, "v": seen + 1 })).await;
+    assert!(current.next(Duration::from_millis(300)).await.is_none());
+    // Each answers its own first state: neither shares an execution.
+    shared_becomes(&app, (0, 0)).await;
+
+    for n in 1..=5 {
+        assert!(record(n).await.get("errors").is_none());
+    }
+    let last = seen + 6;
+    for client in [&mut late, &mut current] {
+        let mut versions: Vec<i64> = Vec::new();
+        while versions.last().is_none_or(|v| *v < last) {
+            let update = client.next_data().await;
+            versions.push(update["doetankUpdated"]["version"].as_i64().expect("version"));
+        }
+        assert!(
+            versions.windows(2).all(|w| w[0] < w[1]),
+            "no state twice, none older after newer: {versions:?}"
+        );
+        assert_eq!(versions.last(), Some(&last));
+        assert!(client.next(Duration::from_millis(200)).await.is_none(), "nothing after the last change");
+    }
+
+    let mut refused = WsClient::connect(&app, MODERN).await;
+    refused.init(json!({ "token": facilitator() })).await;
+    refused.subscribe("d", query, json!({ "id": d, "v": -1 })).await;
+    assert_eq!(error_code(refused.next(Duration::from_secs(5)).await), "BAD_INPUT");
 }
 
 async fn the_events_query_filters_and_pages_the_log(db: &TestDb) {

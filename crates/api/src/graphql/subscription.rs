@@ -1,8 +1,11 @@
 //! Subscriptions over WebSocket: the log itself, and a doetank's read model as it changes.
 
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
 use async_graphql::{Context, Result, Subscription, ID};
 use doetank_store::{LogFilter, RecordedEvent, StreamId};
-use futures::{Stream, StreamExt};
+use futures::{stream, Stream, StreamExt};
 
 use super::errors::GqlResult;
 use super::objects::{Doetank, Event};
@@ -87,40 +90,72 @@ impl Subscription {
     }
 
     /// The doetank's read model, each time one of its events has been projected (only while the
-    /// viewer may see it).
+    /// viewer may see it); a state already sent is not sent again. With `afterVersion` (the
+    /// `version` the client last saw, 0 for none) the doetank as it is now comes first when it
+    /// has moved past that version: a dashboard that queried it and then subscribes misses no
+    /// change made in between.
     async fn doetank_updated(
         &self,
         ctx: &Context<'_>,
         id: ID,
+        after_version: Option<i64>,
     ) -> Result<impl Stream<Item = Result<Doetank>>> {
         let app = ctx.data::<App>()?.clone();
         let viewer = viewer(ctx);
         let uuid = parse_id("id", &id).gql()?;
+        if after_version.is_some_and(|v| v < 0) {
+            return Err(AppError::bad_input("afterVersion", "must be 0 or more")).gql();
+        }
         let stream_id = StreamId::new("doetank", uuid).to_string();
+        // Listening starts before the first read: a change is either in that read or heard.
         let head = app.store.head_position().await.gql()?;
         let filter = LogFilter { stream_ids: vec![stream_id], ..Default::default() };
         let events = app.feed.subscribe(head).filter(move |item| {
             let keep = item.as_ref().map_or(true, |e| filter.matches(e));
             async move { keep }
         });
-        Ok(events
-            .then(move |item| {
-                let (app, viewer) = (app.clone(), viewer.clone());
-                async move {
-                    let event = item.gql()?;
-                    projected(&app, event.position).await;
-                    let id = uuid.to_string();
-                    if !app.public_doetanks.can_see(app.store.backend(), &viewer, &id).await.gql()? {
-                        return Ok(None);
-                    }
-                    let sql_text = format!("{DOETANK_SELECT} WHERE d.id = $1");
-                    let row: Option<DoetankRow> =
-                        sql::fetch_small_optional(&app.store, &sql_text, &[uuid.into()]).await.gql()?;
-                    row.map(|row| Some(Doetank::live(row)))
-                        .ok_or_else(|| AppError::not_found("doetank", uuid))
-                        .gql()
+        // The version last sent (or the client's own): events up to it change nothing sent.
+        let sent = Arc::new(AtomicI64::new(after_version.unwrap_or(0)));
+        let now = {
+            let (app, viewer, sent) = (app.clone(), viewer.clone(), sent.clone());
+            async move {
+                if after_version.is_none() {
+                    return Ok(None);
                 }
-            })
-            .filter_map(|item: Result<Option<Doetank>>| async move { item.transpose() }))
+                projected(&app, head).await;
+                newer_than_sent(visible_now(&app, &viewer, uuid).await?, &sent)
+            }
+        };
+        let changes = events.then(move |item| {
+            let (app, viewer, sent) = (app.clone(), viewer.clone(), sent.clone());
+            async move {
+                let event = item?;
+                if event.version <= sent.load(Ordering::Relaxed) {
+                    return Ok(None);
+                }
+                projected(&app, event.position).await;
+                newer_than_sent(visible_now(&app, &viewer, uuid).await?, &sent)
+            }
+        });
+        Ok(stream::once(now).chain(changes).filter_map(
+            |item: Result<Option<Doetank>, AppError>| async move { item.transpose().map(GqlResult::gql) },
+        ))
     }
+}
+
+/// The doetank's row now, `None` while the viewer may not see it (or before it exists).
+async fn visible_now(app: &App, viewer: &Viewer, uuid: uuid::Uuid) -> Result<Option<DoetankRow>, AppError> {
+    if !app.public_doetanks.can_see(app.store.backend(), viewer, &uuid.to_string()).await? {
+        return Ok(None);
+    }
+    let sql_text = format!("{DOETANK_SELECT} WHERE d.id = $1");
+    sql::fetch_small_optional(&app.store, &sql_text, &[uuid.into()]).await
+}
+
+/// `row` to send, unless its version was sent already; it becomes the version sent.
+fn newer_than_sent(row: Option<DoetankRow>, sent: &AtomicI64) -> Result<Option<Doetank>, AppError> {
+    Ok(row.filter(|row| row.version > sent.load(Ordering::Relaxed)).map(|row| {
+        sent.store(row.version, Ordering::Relaxed);
+        Doetank::live(row)
+    }))
 }

@@ -423,8 +423,9 @@ fn share_key(request: &Request, data: &Data) -> Option<String> {
     ))
 }
 
-/// A subscription whose every root field is `doetankUpdated`, `events` without `after`, or
-/// `__typename`: its answers begin with the next event, whoever computes them.
+/// A subscription whose every root field is `doetankUpdated` without `afterVersion`, `events`
+/// without `after`, or `__typename`: its answers begin with the next event, whoever computes
+/// them.
 fn starts_at_the_head(request: &Request) -> bool {
     let Some(document) = super::query_text::parse(&request.query)
         .or_else(|| async_graphql::parser::parse_query(&request.query).ok())
@@ -442,7 +443,8 @@ fn starts_at_the_head(request: &Request) -> bool {
     operation.node.ty == OperationType::Subscription
         && operation.node.selection_set.node.items.iter().all(|selection| match &selection.node {
             Selection::Field(field) => match field.node.name.node.as_str() {
-                "doetankUpdated" | "__typename" => true,
+                "__typename" => true,
+                "doetankUpdated" => field.node.get_argument("afterVersion").is_none(),
                 "events" => field.node.get_argument("after").is_none(),
                 _ => false,
             },
@@ -467,6 +469,10 @@ mod tests {
         )));
         assert!(!starts_at_the_head(&request("subscription { events(after: 0) { position } }")));
         assert!(!starts_at_the_head(&request("subscription($a: Int) { events(after: $a) { position } }")));
+        // The doetank as it is now comes first, for this subscriber alone.
+        assert!(!starts_at_the_head(&request(
+            "subscription($id: ID!) { doetankUpdated(id: $id, afterVersion: 3) { name } }"
+        )));
         assert!(!starts_at_the_head(&request(
             "subscription { ...F } fragment F on Subscription { events { position } }"
         )));
