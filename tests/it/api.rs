@@ -1118,3 +1118,63 @@ async fn a_query_over_a_websocket_is_one_state_too(db: &TestDb) {
     assert!(torn.is_empty(), "answers of two states (version, lessons, total, listed): {torn:?}");
     socket.close().await;
 }
+
+/// A dashboard on another origin asks from the browser: the preflight and the answer name its
+/// origin when the operator allowed it, and no other; without allowed origins, none is named.
+#[tokio::test]
+async fn cross_origin_requests_are_answered_for_the_allowed_origins_only() {
+    use doetank_api::server::{AllowedOrigins, Origin};
+    const DASHBOARD: &str = "https://dash.example.org";
+    let db = TestDb::sqlite().await;
+    let allowed = |given: &[&str]| {
+        let given = given.iter().map(|o| o.parse::<Origin>().expect("origin")).collect();
+        ServerConfig { allowed_origins: AllowedOrigins::from_given(given), ..ServerConfig::default() }
+    };
+    let header = |response: &reqwest::Response, name: &str| {
+        response.headers().get(name).map(|v| v.to_str().expect("text").to_ascii_lowercase())
+    };
+    let preflight = |app: &TestApp, origin: &str| {
+        app.http
+            .request(reqwest::Method::OPTIONS, app.url("/graphql"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "authorization, content-type")
+            .send()
+    };
+    let post = |app: &TestApp, origin: &str| {
+        app.http
+            .post(app.url("/graphql"))
+            .header("origin", origin)
+            .bearer_auth(facilitator())
+            .json(&json!({ "query": "{ doetanks { totalCount } }" }))
+            .send()
+    };
+
+    let app =
+        TestApp::spawn_with(&db, allowed(&["HTTPS://Dash.Example.org/", "http://localhost:5173"])).await;
+    let asked = preflight(&app, DASHBOARD).await.expect("preflight");
+    assert!(asked.status().is_success(), "{}", asked.status());
+    assert_eq!(header(&asked, "access-control-allow-origin").as_deref(), Some(DASHBOARD));
+    let headers = header(&asked, "access-control-allow-headers").unwrap_or_default();
+    assert!(headers.contains("authorization") && headers.contains("content-type"), "{headers}");
+    assert!(header(&asked, "access-control-allow-methods").unwrap_or_default().contains("post"));
+    assert_eq!(header(&asked, "access-control-allow-credentials"), None, "bearer tokens, no cookies");
+    let answered = post(&app, DASHBOARD).await.expect("post");
+    assert_eq!(header(&answered, "access-control-allow-origin").as_deref(), Some(DASHBOARD));
+    assert!(header(&answered, "vary").unwrap_or_default().contains("origin"));
+    let body: Value = answered.json().await.expect("JSON");
+    assert!(body["data"]["doetanks"]["totalCount"].is_number(), "{body:#}");
+    for stranger in ["https://evil.example", "https://dash.example.org.evil.example"] {
+        let refused = preflight(&app, stranger).await.expect("preflight");
+        assert_eq!(header(&refused, "access-control-allow-origin"), None, "{stranger}");
+        assert_eq!(header(&post(&app, stranger).await.expect("post"), "access-control-allow-origin"), None);
+    }
+
+    let any = TestApp::spawn_with(&db, allowed(&["*"])).await;
+    let answered = post(&any, "https://anyone.example").await.expect("post");
+    assert_eq!(header(&answered, "access-control-allow-origin").as_deref(), Some("*"));
+
+    let same_origin_only = TestApp::spawn(&db).await;
+    let answered = post(&same_origin_only, DASHBOARD).await.expect("post");
+    assert_eq!(header(&answered, "access-control-allow-origin"), None);
+}

@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use doetank_api::auth::{Auth, Role, Viewer};
-use doetank_api::server::ServerConfig;
+use doetank_api::server::{AllowedOrigins, Origin, ServerConfig};
 use doetank_api::visibility;
 use doetank_api::App;
 use doetank_store::LogFilter;
@@ -54,6 +54,16 @@ enum Command {
         /// still kept (at most 512): they do not depend on the data.
         #[arg(long)]
         no_keep: bool,
+        /// Let pages of this origin call the API from a browser (CORS), e.g.
+        /// `https://dash.example.org`; repeat it or separate origins with commas; `*` for any.
+        /// Without it only same-origin pages (the playground) can.
+        #[arg(
+            long = "allow-origin",
+            value_name = "ORIGIN",
+            env = "DOETANK_ALLOW_ORIGINS",
+            value_delimiter = ','
+        )]
+        allow_origins: Vec<Origin>,
         #[command(flatten)]
         keys: JwtKeys,
     },
@@ -237,7 +247,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             bar.finish();
             println!("rebuilt the read models up to position {position}");
         }
-        Command::Serve { listen, demo, no_keep, keys } => {
+        Command::Serve { listen, demo, no_keep, allow_origins, keys } => {
             let auth = keys.auth()?;
             let app = open(&cli.database_url).await?;
             app.projector.catch_up().await?;
@@ -256,7 +266,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 tracing::info!("shutting down");
                 let _ = stop.send(true);
             });
-            let config = ServerConfig { auth, keep: !no_keep, ..ServerConfig::default() };
+            let config = ServerConfig {
+                auth,
+                keep: !no_keep,
+                allowed_origins: AllowedOrigins::from_given(allow_origins),
+                ..ServerConfig::default()
+            };
             doetank_api::server::serve(app, config, listener, shutdown).await?;
         }
         Command::Token { member, role, expires, jwt_secret } => {

@@ -2,6 +2,7 @@
 //! WebSocket, the log as NDJSON, and a health check.
 
 mod answers;
+mod cors;
 mod documents;
 mod log;
 mod media;
@@ -34,6 +35,8 @@ use tokio::sync::watch;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
+pub use self::cors::{AllowedOrigins, Origin};
+
 use self::answers::{Answers, Question, Turn};
 use self::documents::Documents;
 use self::media::{respond, Media, GRAPHQL_RESPONSE};
@@ -63,6 +66,8 @@ pub struct ServerConfig {
     /// the read models' stamp holds. Off, every query is computed from the database. Parsed
     /// query texts are kept either way: they do not depend on the data.
     pub keep: bool,
+    /// Other origins whose pages may call the API from a browser (CORS).
+    pub allowed_origins: AllowedOrigins,
 }
 
 impl Default for ServerConfig {
@@ -72,6 +77,7 @@ impl Default for ServerConfig {
             init_timeout: Duration::from_secs(10),
             auth: Auth::hs256(random_secret().as_bytes()),
             keep: true,
+            allowed_origins: AllowedOrigins::None,
         }
     }
 }
@@ -177,7 +183,7 @@ pub fn router(app: App, config: ServerConfig) -> Router {
 
 fn routes(app: App, config: ServerConfig, sockets: Sockets) -> Router {
     let schema = build_schema(app.clone());
-    Router::new()
+    let mut router = Router::new()
         .route("/graphql", get(get_graphql).post(graphql))
         .route("/graphql/ws", get(ws::graphql_ws))
         .route("/events.ndjson", get(log::events_ndjson))
@@ -185,19 +191,22 @@ fn routes(app: App, config: ServerConfig, sockets: Sockets) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(axum::middleware::map_response(refusals::too_large_as_graphql))
-        .layer(axum::middleware::from_fn(media::negotiate))
-        .layer(TraceLayer::new_for_http())
-        .with_state(ServerState {
-            schema,
-            config,
-            answers: Answers::default(),
-            kept_rows: KeptRows::default(),
-            documents: Documents::default(),
-            shared: SharedSubscriptions::default(),
-            turns: Turns::for_store(&app.store),
-            sockets,
-            app,
-        })
+        .layer(axum::middleware::from_fn(media::negotiate));
+    // Outside the rest: a preflight is answered before any of it runs.
+    if let Some(cors) = config.allowed_origins.layer() {
+        router = router.layer(cors);
+    }
+    router.layer(TraceLayer::new_for_http()).with_state(ServerState {
+        schema,
+        config,
+        answers: Answers::default(),
+        kept_rows: KeptRows::default(),
+        documents: Documents::default(),
+        shared: SharedSubscriptions::default(),
+        turns: Turns::for_store(&app.store),
+        sockets,
+        app,
+    })
 }
 
 /// The viewer named by the `Authorization` header; a bad token is refused outright.
