@@ -24,6 +24,7 @@ both_backends!(
     doetank_updated_pushes_the_read_model,
     doetank_updated_after_a_version_misses_nothing_between_query_and_subscription,
     the_events_query_filters_and_pages_the_log,
+    the_ndjson_log_filters_as_the_events_query_and_compresses,
     as_of_and_at_version_return_the_past,
     a_slow_subscriber_falls_back_to_the_log_and_holds_no_one_up,
     subscribers_asking_the_same_from_now_share_one_execution,
@@ -336,6 +337,74 @@ async fn the_events_query_filters_and_pages_the_log(db: &TestDb) {
         (5..=9).collect::<Vec<_>>()
     );
     assert_eq!(lines[0]["metadata"]["actor"], "writer");
+}
+
+/// `/events.ndjson` takes the `events` query's filter (stream, stream type, event types, a time
+/// window), refuses a parameter it does not know or cannot read naming it, and sends the same
+/// lines gzip-compressed to a client that accepts that.
+async fn the_ndjson_log_filters_as_the_events_query_and_compresses(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let lead = register(&app, "Anna", "Gemeente Utrecht", "PUBLIC").await;
+    register(&app, "Bas", "TNO", "PUBLIC").await;
+    raise(&app, &lead).await;
+    write_notes(db, 5).await;
+    let researcher = token("r", Role::Researcher);
+    let get = |query: &str, gzip: bool| {
+        let mut request = app.http.get(app.url(&format!("/events.ndjson{query}"))).bearer_auth(&researcher);
+        if gzip {
+            request = request.header("accept-encoding", "gzip");
+        }
+        request.send()
+    };
+    let lines = |text: &str| -> Vec<Value> {
+        text.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect()
+    };
+    let field = |events: &[Value], name: &str| -> Vec<String> {
+        events.iter().map(|e| e[name].as_str().unwrap_or_default().to_string()).collect()
+    };
+    let read = |query: &'static str| {
+        let response = get(query, false);
+        async move {
+            let response = response.await.expect("ndjson");
+            assert_eq!(response.status().as_u16(), 200, "{query}");
+            lines(&response.text().await.expect("text"))
+        }
+    };
+
+    let everything = read("").await;
+    assert!(everything.len() >= 8, "{everything:?}");
+    let registered = read("?types=MemberRegistered").await;
+    assert_eq!(field(&registered, "event_type"), ["MemberRegistered", "MemberRegistered"]);
+    let two_types = read("?types=MemberRegistered,%20ChallengeRaised").await;
+    assert_eq!(two_types.len(), 3);
+    let notes = read("?streamType=note&after=1").await;
+    assert_eq!(field(&notes, "stream_type"), ["note"; 5]);
+    let first_member = everything[0]["stream_id"].as_str().expect("stream id").to_string();
+    let one_stream = get(&format!("?streamId={first_member}"), false).await.expect("ndjson");
+    let one_stream = lines(&one_stream.text().await.expect("text"));
+    assert!(!one_stream.is_empty() && field(&one_stream, "stream_id").iter().all(|s| *s == first_member));
+    assert!(read("?from=2999-01-01T00:00:00Z").await.is_empty());
+    assert!(read("?to=2000-01-01T00:00:00%2B01:00").await.is_empty());
+    assert_eq!(read("?from=2000-01-01T00:00:00Z&to=2999-01-01T00:00:00Z").await, everything);
+
+    for (query, named) in
+        [("?from=yesterday", "from"), ("?to=2026-13-01T00:00:00Z", "to"), ("?type=NoteTaken", "query")]
+    {
+        let refused = get(query, false).await.expect("ndjson");
+        assert_eq!(refused.status().as_u16(), 400, "{query}");
+        let refusal: Value = refused.json().await.expect("a refusal is JSON");
+        assert_eq!(refusal["errors"][0]["extensions"]["code"], "BAD_INPUT", "{refusal}");
+        assert_eq!(refusal["errors"][0]["extensions"]["field"], named, "{query}: {refusal}");
+    }
+
+    let compressed = get("", true).await.expect("ndjson");
+    assert_eq!(compressed.headers().get("content-encoding").and_then(|v| v.to_str().ok()), Some("gzip"));
+    let bytes = compressed.bytes().await.expect("body");
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut text).expect("gzip");
+    assert_eq!(lines(&text), everything);
+    let plain = get("", false).await.expect("ndjson");
+    assert_eq!(plain.headers().get("content-encoding"), None, "compressed only for who accepts it");
 }
 
 async fn as_of_and_at_version_return_the_past(db: &TestDb) {

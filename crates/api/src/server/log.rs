@@ -1,4 +1,6 @@
-//! `GET /events.ndjson?after=N`: the log streamed as newline-delimited JSON, page by page.
+//! `GET /events.ndjson?after=N`: the log streamed as newline-delimited JSON, page by page,
+//! filtered as the `events` query filters it; gzip-compressed for a client that accepts it
+//! (a researcher's whole log shrinks about tenfold).
 
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::QueryRejection;
@@ -14,12 +16,59 @@ use crate::error::AppError;
 use crate::export;
 use crate::visibility;
 use axum::http::HeaderMap;
+use chrono::{DateTime, Utc};
 use doetank_store::LogFilter;
 
+/// The query string: where to start and which events, as the `events` query's `filter` has it.
+/// Every value is text here and read below, so a bad one is refused naming its parameter;
+/// a parameter that is none of these is refused too (a typo must not return the whole log).
 #[derive(Deserialize)]
-pub(super) struct After {
-    #[serde(default)]
-    after: i64,
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct LogParams {
+    after: Option<String>,
+    stream_id: Option<String>,
+    stream_type: Option<String>,
+    /// Event types, separated by commas.
+    types: Option<String>,
+    /// Recorded at or after this time (RFC 3339).
+    from: Option<String>,
+    /// Recorded before this time (RFC 3339).
+    to: Option<String>,
+}
+
+impl LogParams {
+    /// The position to start after and the filter, or the first parameter that is refused.
+    fn read(self) -> Result<(i64, LogFilter), AppError> {
+        let after = match self.after.as_deref().map(str::parse::<i64>) {
+            None => 0,
+            Some(Ok(after)) if after >= 0 => after,
+            Some(_) => return Err(AppError::bad_input("after", "must be a position: 0 or more")),
+        };
+        let time = |field: &str, text: Option<String>| {
+            text.map(|text| {
+                DateTime::parse_from_rfc3339(&text)
+                    .map(|t| t.with_timezone(&Utc))
+                    .map_err(|e| AppError::bad_input(field, format!("not an RFC 3339 time: {e}")))
+            })
+            .transpose()
+        };
+        let filter = LogFilter {
+            stream_ids: self.stream_id.into_iter().collect(),
+            stream_types: self.stream_type.into_iter().collect(),
+            event_types: self
+                .types
+                .iter()
+                .flat_map(|types| types.split(','))
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(String::from)
+                .collect(),
+            from: time("from", self.from)?,
+            to: time("to", self.to)?,
+            doetanks_visible_to: None,
+        };
+        Ok((after, filter))
+    }
 }
 
 /// For signed-in readers; informal doetanks' events only for their team and facilitators.
@@ -27,18 +76,21 @@ pub(super) struct After {
 pub(super) async fn events_ndjson(
     State(state): State<ServerState>,
     headers: HeaderMap,
-    q: Result<Query<After>, QueryRejection>,
+    q: Result<Query<LogParams>, QueryRejection>,
 ) -> Response {
-    let after = match q {
-        Ok(Query(After { after })) if after >= 0 => after,
-        Ok(_) => return refusal(AppError::bad_input("after", "must be 0 or more")),
-        Err(rejection) => return refusal(AppError::bad_input("after", rejection.body_text())),
+    let read = match q {
+        Ok(Query(params)) => params.read(),
+        Err(rejection) => Err(AppError::bad_input("query", rejection.body_text())),
+    };
+    let (after, mut filter) = match read {
+        Ok(read) => read,
+        Err(err) => return refusal(err),
     };
     let viewer = match viewer_of(&state, &headers).and_then(|v| v.require_reader().map(|_| v)) {
         Ok(viewer) => viewer,
         Err(err) => return refusal(err),
     };
-    let filter = LogFilter { doetanks_visible_to: visibility::log_viewer(&viewer), ..LogFilter::default() };
+    filter.doetanks_visible_to = visibility::log_viewer(&viewer);
     let lines = export::pages(state.app.store.clone(), after, filter).map(|page| {
         let page = page.map_err(std::io::Error::other)?;
         let mut chunk = Vec::with_capacity(page.len() * 512);
@@ -47,5 +99,6 @@ pub(super) async fn events_ndjson(
         }
         Ok::<_, std::io::Error>(Bytes::from(chunk))
     });
-    ([(header::CONTENT_TYPE, "application/x-ndjson")], Body::from_stream(lines)).into_response()
+    // Fused: the gzip encoder polls once more after the end, which an unfold does not allow.
+    ([(header::CONTENT_TYPE, "application/x-ndjson")], Body::from_stream(lines.fuse())).into_response()
 }

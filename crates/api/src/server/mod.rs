@@ -32,6 +32,7 @@ use axum::{Json, Router};
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
@@ -186,7 +187,8 @@ fn routes(app: App, config: ServerConfig, sockets: Sockets) -> Router {
     let mut router = Router::new()
         .route("/graphql", get(get_graphql).post(graphql))
         .route("/graphql/ws", get(ws::graphql_ws))
-        .route("/events.ndjson", get(log::events_ndjson))
+        // Compressed for clients that accept it: a whole log is hundreds of megabytes of JSON.
+        .route("/events.ndjson", get(log::events_ndjson).layer(CompressionLayer::new().gzip(true)))
         .route("/healthz", get(healthz))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
