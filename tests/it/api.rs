@@ -600,6 +600,24 @@ async fn bad_input_is_a_typed_error_never_a_500(db: &TestDb) {
 
     let health = app.http.get(app.url("/healthz")).send().await.expect("healthz");
     assert_eq!(health.status().as_u16(), 200);
+    let health: Value = health.json().await.expect("JSON");
+    // Every command above was projected before it was answered: nothing is behind.
+    let head = app.head().await;
+    assert_eq!(health["log"], json!({ "head": head, "projected": head, "behind": 0 }), "{health:#}");
+    assert_eq!(health["webSockets"], 0);
+    let socket = WsClient::connect(&app, MODERN).await;
+    let mut open = Value::Null;
+    for _ in 0..100 {
+        let health: Value =
+            app.http.get(app.url("/healthz")).send().await.expect("get").json().await.expect("json");
+        open = health["webSockets"].clone();
+        if open == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(open, 1, "an open WebSocket is counted");
+    socket.close().await;
     let playground =
         app.http.get(app.url("/graphql")).send().await.expect("playground").text().await.expect("html");
     assert!(playground.contains("graphiql") && playground.contains("/graphql/ws"));

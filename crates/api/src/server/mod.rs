@@ -418,15 +418,22 @@ async fn playground() -> Html<String> {
     Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql/ws").finish())
 }
 
+/// Whether the database answers, and what an operator watches: how far this node's read models
+/// are behind the log (a stalled projector shows as a growing `behind`), its open WebSockets,
+/// and its shared subscriptions.
 async fn healthz(State(state): State<ServerState>) -> impl IntoResponse {
-    match state.app.store.ping().await {
-        Ok(()) => {
+    // Read before the head: a head read later is never behind it, so `behind` is never negative.
+    let projected = *state.app.projector.watch_applied().borrow();
+    match state.app.store.head_position().await {
+        Ok(head) => {
             let shared = state.shared.stats();
             (
                 StatusCode::OK,
                 Json(json!({
                     "status": "ok",
                     "backend": state.app.store.backend_name(),
+                    "log": { "head": head, "projected": projected, "behind": (head - projected).max(0) },
+                    "webSockets": *state.sockets.open.borrow(),
                     "sharedSubscriptions": shared,
                 })),
             )
