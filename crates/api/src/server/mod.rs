@@ -113,8 +113,21 @@ pub fn random_secret() -> String {
     format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
 }
 
+/// What every handler shares, behind one reference count: axum clones the state for each
+/// request, and a clone of each part (the store's, the config's keys) was a measurable share
+/// of a query.
 #[derive(Clone)]
-struct ServerState {
+struct ServerState(Arc<StateParts>);
+
+impl std::ops::Deref for ServerState {
+    type Target = StateParts;
+
+    fn deref(&self) -> &StateParts {
+        &self.0
+    }
+}
+
+struct StateParts {
     app: App,
     schema: DoetankSchema,
     config: ServerConfig,
@@ -198,7 +211,7 @@ fn routes(app: App, config: ServerConfig, sockets: Sockets) -> Router {
     if let Some(cors) = config.allowed_origins.layer() {
         router = router.layer(cors);
     }
-    router.layer(TraceLayer::new_for_http()).with_state(ServerState {
+    router.layer(TraceLayer::new_for_http()).with_state(ServerState(Arc::new(StateParts {
         schema,
         config,
         answers: Answers::default(),
@@ -208,7 +221,7 @@ fn routes(app: App, config: ServerConfig, sockets: Sockets) -> Router {
         turns: Turns::for_store(&app.store),
         sockets,
         app,
-    })
+    })))
 }
 
 /// The viewer named by the `Authorization` header; a bad token is refused outright.
