@@ -60,8 +60,7 @@ async fn collect_positions(client: &mut WsClient, until: i64) -> Vec<i64> {
 async fn a_subscriber_with_after_gets_every_event_once_in_order_across_the_seam(db: &TestDb) {
     let app = TestApp::spawn(db).await;
     write_notes(db, 50).await; // history to replay
-    let mut client = WsClient::connect(&app, MODERN).await;
-    client.init(json!({ "token": facilitator() })).await;
+    let mut client = facilitator_client(&app).await;
     client.subscribe("1", EVENTS, json!({ "after": 0 })).await;
 
     // Eight writers append while the subscriber is replaying and then live.
@@ -102,8 +101,7 @@ async fn a_subscriber_with_after_gets_every_event_once_in_order_across_the_seam(
 async fn a_reconnect_with_the_last_position_loses_nothing(db: &TestDb) {
     let app = TestApp::spawn(db).await;
     write_notes(db, 10).await;
-    let mut client = WsClient::connect(&app, MODERN).await;
-    client.init(json!({ "token": facilitator() })).await;
+    let mut client = facilitator_client(&app).await;
     client.subscribe("1", EVENTS, json!({ "after": 0 })).await;
     let first = collect_positions(&mut client, 6).await;
     client.close().await; // the dashboard goes away...
@@ -168,21 +166,33 @@ async fn a_client_that_never_initialises_is_closed(db: &TestDb) {
     assert_eq!(refused.status().as_u16(), 400, "no subprotocol asked for");
 }
 
-async fn doetank_updated_pushes_the_read_model(db: &TestDb) {
-    let app = TestApp::spawn(db).await;
-    let lead = register(&app, "Anna", "Gemeente Utrecht", "PUBLIC").await;
-    let challenge = raise(&app, &lead).await;
+/// A doetank formed by a new lead on a challenge of theirs: the lead, the challenge, the doetank.
+async fn formed_doetank(app: &TestApp, name: &str) -> (String, String, String) {
+    let lead = register(app, "Anna", "Gemeente Utrecht", "PUBLIC").await;
+    let challenge = raise(app, &lead).await;
     let formed = mutate(
-        &app,
+        app,
         "formDoetank",
         "FormDoetankInput",
-        json!({ "name": "Live", "challengeId": challenge, "leadId": lead }),
+        json!({ "name": name, "challengeId": challenge, "leadId": lead }),
     )
     .await;
     let d = formed["data"]["formDoetank"]["doetank"]["id"].as_str().expect("id").to_string();
+    (lead, challenge, d)
+}
 
-    let mut client = WsClient::connect(&app, MODERN).await;
+/// A client on graphql-transport-ws, signed in as a facilitator.
+async fn facilitator_client(app: &TestApp) -> WsClient {
+    let mut client = WsClient::connect(app, MODERN).await;
     client.init(json!({ "token": facilitator() })).await;
+    client
+}
+
+async fn doetank_updated_pushes_the_read_model(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let (lead, challenge, d) = formed_doetank(&app, "Live").await;
+
+    let mut client = facilitator_client(&app).await;
     client.subscribe("d", "subscription($id: ID!) { doetankUpdated(id: $id) { name commissioner version members { role } } }", json!({ "id": d })).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     mutate(
@@ -212,16 +222,7 @@ async fn doetank_updated_pushes_the_read_model(db: &TestDb) {
 /// arrives as states of rising versions, the last one last.
 async fn doetank_updated_after_a_version_misses_nothing_between_query_and_subscription(db: &TestDb) {
     let app = TestApp::spawn(db).await;
-    let lead = register(&app, "Anna", "Gemeente Utrecht", "PUBLIC").await;
-    let challenge = raise(&app, &lead).await;
-    let formed = mutate(
-        &app,
-        "formDoetank",
-        "FormDoetankInput",
-        json!({ "name": "Dashboard", "challengeId": challenge, "leadId": lead }),
-    )
-    .await;
-    let d = formed["data"]["formDoetank"]["doetank"]["id"].as_str().expect("id").to_string();
+    let (lead, _, d) = formed_doetank(&app, "Dashboard").await;
     let seen = app.data("query($id: ID!) { doetank(id: $id) { version } }", json!({ "id": d })).await
         ["doetank"]["version"]
         .as_i64()
@@ -235,15 +236,13 @@ async fn doetank_updated_after_a_version_misses_nothing_between_query_and_subscr
     assert!(recorded.get("errors").is_none(), "{recorded:#}");
 
     let query = "subscription($id: ID!, $v: Int) { doetankUpdated(id: $id, afterVersion: $v) { version lessons { title } } }";
-    let mut late = WsClient::connect(&app, MODERN).await;
-    late.init(json!({ "token": facilitator() })).await;
+    let mut late = facilitator_client(&app).await;
     late.subscribe("d", query, json!({ "id": d, "v": seen })).await;
     let first = late.next_data().await;
     assert_eq!(first["doetankUpdated"]["version"], seen + 1, "{first:#}");
     assert_eq!(first["doetankUpdated"]["lessons"][0]["title"], "Les 0");
     // One that has seen the doetank as it is hears nothing until it changes.
-    let mut current = WsClient::connect(&app, MODERN).await;
-    current.init(json!({ "token": facilitator() })).await;
+    let mut current = facilitator_client(&app).await;
     current.subscribe("d", query, json!({ "id": d, "v": seen + 1 })).await;
     assert!(current.next(Duration::from_millis(300)).await.is_none());
     // Each answers its own first state: neither shares an execution.
@@ -267,8 +266,7 @@ async fn doetank_updated_after_a_version_misses_nothing_between_query_and_subscr
         assert!(client.next(Duration::from_millis(200)).await.is_none(), "nothing after the last change");
     }
 
-    let mut refused = WsClient::connect(&app, MODERN).await;
-    refused.init(json!({ "token": facilitator() })).await;
+    let mut refused = facilitator_client(&app).await;
     refused.subscribe("d", query, json!({ "id": d, "v": -1 })).await;
     assert_eq!(error_code(refused.next(Duration::from_secs(5)).await), "BAD_INPUT");
 }
@@ -681,8 +679,7 @@ async fn a_stopped_subscription_hears_nothing_more_and_frees_its_id(db: &TestDb)
 async fn a_query_over_a_websocket_completes_right_after_its_answer() {
     let db = TestDb::sqlite().await;
     let app = TestApp::spawn(&db).await;
-    let mut client = WsClient::connect(&app, MODERN).await;
-    client.init(json!({ "token": facilitator() })).await;
+    let mut client = facilitator_client(&app).await;
     let mut quickest = Duration::MAX;
     for id in 0..10 {
         client.subscribe(&format!("q{id}"), "{ doetanks(first: 1) { totalCount } }", json!({})).await;
