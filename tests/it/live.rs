@@ -698,3 +698,61 @@ async fn a_query_over_a_websocket_completes_right_after_its_answer() {
     );
     client.close().await;
 }
+
+/// A WebSocket runs at most its limit of operations at once: one more is refused with
+/// `TOO_MANY_OPERATIONS` (graphql-transport-ws's `error`; the legacy protocol's `data` and
+/// `complete`) and the others go on; once one completes, another may start.
+#[tokio::test]
+async fn a_socket_runs_at_most_its_limit_of_operations() {
+    let db = TestDb::sqlite().await;
+    let config = ServerConfig { max_operations_per_socket: 2, ..ServerConfig::default() };
+    let app = TestApp::spawn_with(&db, config).await;
+    let log = "subscription { events { position } }";
+    for protocol in [MODERN, LEGACY] {
+        let mut client = WsClient::connect(&app, protocol).await;
+        client.init(json!({ "token": facilitator() })).await;
+        client.subscribe("a", log, json!({})).await;
+        client.subscribe("b", "subscription { events(after: 0) { position } }", json!({})).await;
+        client.subscribe("c", log, json!({})).await;
+        // b replays the log from its start (events of the round before): c's refusal comes
+        // among its answers.
+        let refusal = loop {
+            match client.next(Duration::from_secs(5)).await {
+                Some(Incoming::Next(payload)) if payload.get("errors").is_none() => continue,
+                other => break other,
+            }
+        };
+        if protocol == MODERN {
+            match refusal {
+                Some(Incoming::Other(error)) if error["type"] == "error" && error["id"] == "c" => {
+                    assert_eq!(error["payload"][0]["extensions"]["code"], "TOO_MANY_OPERATIONS", "{error}");
+                }
+                other => panic!("expected an error for c, got {other:?}"),
+            }
+        } else {
+            assert_eq!(error_code(refusal), "TOO_MANY_OPERATIONS");
+            match client.next(Duration::from_secs(5)).await {
+                Some(Incoming::Other(done)) if done["type"] == "complete" && done["id"] == "c" => {}
+                other => panic!("expected c's completion, got {other:?}"),
+            }
+        }
+        // One completes; another may start, and every running one hears the next event.
+        let stop = if protocol == MODERN { "complete" } else { "stop" };
+        client.send(json!({ "type": stop, "id": "a" })).await;
+        client.subscribe("c", log, json!({})).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        write_notes(&db, 1).await;
+        let head = app.head().await;
+        // b (which replays from the start) and the new c: two answers with the new position.
+        let mut heard = 0;
+        while heard < 2 {
+            match client.next(Duration::from_secs(5)).await {
+                Some(Incoming::Next(payload)) if payload["data"]["events"]["position"] == head => heard += 1,
+                Some(Incoming::Next(payload)) => assert!(payload.get("errors").is_none(), "{payload}"),
+                Some(Incoming::Other(done)) if done["type"] == "complete" && done["id"] == "a" => {}
+                other => panic!("{protocol}: expected the new event, got {other:?}"),
+            }
+        }
+        client.close().await;
+    }
+}

@@ -69,6 +69,8 @@ pub const BAD_REQUEST: &str = "BAD_REQUEST";
 pub const METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
 /// The code of a request body over the server's limit.
 pub const REQUEST_TOO_LARGE: &str = "REQUEST_TOO_LARGE";
+/// The code of an operation refused because its WebSocket runs as many as it may.
+pub const TOO_MANY_OPERATIONS: &str = "TOO_MANY_OPERATIONS";
 
 /// The answer to a text that does not parse: async-graphql's error, with its code.
 pub fn parse_failed(mut error: ServerError) -> Response {

@@ -69,6 +69,9 @@ pub struct ServerConfig {
     pub keep: bool,
     /// Other origins whose pages may call the API from a browser (CORS).
     pub allowed_origins: AllowedOrigins,
+    /// Operations one WebSocket may have running at once; one more is refused with
+    /// `TOO_MANY_OPERATIONS` (a client must not hold the server's memory without bound).
+    pub max_operations_per_socket: usize,
 }
 
 impl Default for ServerConfig {
@@ -79,6 +82,7 @@ impl Default for ServerConfig {
             auth: Auth::hs256(random_secret().as_bytes()),
             keep: true,
             allowed_origins: AllowedOrigins::None,
+            max_operations_per_socket: 1_000,
         }
     }
 }

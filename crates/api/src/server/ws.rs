@@ -21,10 +21,11 @@ use futures::StreamExt;
 use tokio_stream::StreamMap;
 
 use super::outbox::{Mailbox, Outbox, Refused};
-use super::shared_subscriptions::{Joined, Subscribed, Subscriptions};
-use super::ws_protocol::{close, complete, parse, Protocol, ACK, PONG};
+use super::shared_subscriptions::{serialise, Answer, Joined, Subscribed, Subscriptions};
+use super::ws_protocol::{close, complete, parse, Envelope, Protocol, ACK, PONG};
 use super::ServerState;
 use crate::auth::Viewer;
+use crate::graphql::errors::{refused, TOO_MANY_OPERATIONS};
 use crate::graphql::insert_loaders;
 
 /// Read buffer per socket.
@@ -132,26 +133,19 @@ impl Session {
                     }
                 }
                 let envelope = self.protocol.envelope(&id);
+                let limit = self.state.config.max_operations_per_socket;
+                if self.alone.len() + self.shared.len() >= limit {
+                    let message = format!(
+                        "this connection already runs {limit} operations, the most it may: complete one first"
+                    );
+                    let refusal = serialise(refused(TOO_MANY_OPERATIONS, message));
+                    self.alone.insert(id.clone(), frames(envelope, id, stream::once(ready(refusal)).boxed()));
+                    return Reply::Nothing;
+                }
                 let mailbox: Arc<dyn Mailbox> = self.outbox.clone();
                 match self.subscriptions.subscribe(payload, data, &id, envelope.clone(), mailbox) {
                     Subscribed::Alone(answers) => {
-                        let done = complete(&id);
-                        // `complete` after the last answer, unless an `error` frame ended it.
-                        let frames = answers.map(Some).chain(stream::once(ready(None))).scan(
-                            false,
-                            move |ended, answer| {
-                                ready(match answer {
-                                    _ if *ended => None,
-                                    Some(answer) => {
-                                        let (frame, ends) = envelope.frame(&answer);
-                                        *ended = ends;
-                                        Some(frame)
-                                    }
-                                    None => Some(done.clone()),
-                                })
-                            },
-                        );
-                        self.alone.insert(id, frames.boxed());
+                        self.alone.insert(id.clone(), frames(envelope, id, answers));
                     }
                     Subscribed::Shared(joined) => {
                         self.shared.insert(id, joined);
@@ -159,6 +153,7 @@ impl Session {
                 }
                 Reply::Nothing
             }
+
             ClientMessage::Stop { id } => {
                 if self.alone.remove(&id).is_some() {
                     return Reply::Send(complete(&id));
@@ -212,6 +207,27 @@ impl Session {
         self.data = Some(Arc::new(data));
         Reply::Send(ACK.into())
     }
+}
+
+/// The frames of an operation answered by its own execution: each answer, then `complete`
+/// unless an `error` frame ended it.
+fn frames(envelope: Envelope, id: String, answers: BoxStream<'static, Answer>) -> BoxStream<'static, String> {
+    let done = complete(&id);
+    answers
+        .map(Some)
+        .chain(stream::once(ready(None)))
+        .scan(false, move |ended, answer| {
+            ready(match answer {
+                _ if *ended => None,
+                Some(answer) => {
+                    let (frame, ends) = envelope.frame(&answer);
+                    *ended = ends;
+                    Some(frame)
+                }
+                None => Some(done.clone()),
+            })
+        })
+        .boxed()
 }
 
 /// A close frame; its reason cut to the 123 bytes a close frame has room for.
