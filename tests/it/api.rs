@@ -808,6 +808,33 @@ async fn a_query_over_get_is_answered_and_a_mutation_refused(db: &TestDb) {
         }
         let playground = get(Vec::new()).await.text().await.expect("html");
         assert!(playground.contains("graphiql"), "without a query, the playground");
+
+        // Conditional GET: the same answer again is 304 without a body; a change is a new tag.
+        let count = || vec![("query", "{ members { totalCount } }".to_string())];
+        let first = get(count()).await;
+        let tag = first.headers().get("etag").cloned().expect("an ETag");
+        assert_eq!(first.headers().get("cache-control").map(|v| v.as_bytes()), Some(&b"no-cache"[..]));
+        let before: Value = first.json().await.expect("JSON");
+        let members = before["data"]["members"]["totalCount"].as_i64().expect("a count");
+        let conditional = |tag: reqwest::header::HeaderValue| {
+            let request = app
+                .http
+                .get(app.url("/graphql"))
+                .query(&count())
+                .header("if-none-match", tag)
+                .bearer_auth(facilitator());
+            async move { request.send().await.expect("GET /graphql") }
+        };
+        let again = conditional(tag.clone()).await;
+        assert_eq!(again.status().as_u16(), 304, "keep {keep}");
+        assert_eq!(again.headers().get("etag"), Some(&tag));
+        assert!(again.bytes().await.expect("body").is_empty());
+        register(&app, "Cor", "Kennisland", "PUBLIC").await;
+        let changed = conditional(tag.clone()).await;
+        assert_eq!(changed.status().as_u16(), 200, "a new member: a new answer");
+        assert_ne!(changed.headers().get("etag"), Some(&tag));
+        let body: Value = changed.json().await.expect("JSON");
+        assert_eq!(body["data"]["members"]["totalCount"], members + 1, "{body:#}");
     }
 }
 

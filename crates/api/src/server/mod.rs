@@ -4,6 +4,7 @@
 mod answers;
 mod cors;
 mod documents;
+mod etag;
 mod log;
 mod media;
 mod outbox;
@@ -274,7 +275,8 @@ async fn get_graphql(
     if let Some(name) = params.operation_name {
         request = request.operation_name(name);
     }
-    answer(&state, &headers, request, Method::Get).await
+    let response = answer(&state, &headers, request, Method::Get).await;
+    etag::tagged(response, &headers).await
 }
 
 /// How a request came: over GET only queries are answered.
