@@ -2,6 +2,8 @@
 
 use std::process::Command;
 
+use serde_json::Value;
+
 use crate::both_backends;
 use crate::support::TestDb;
 
@@ -145,4 +147,28 @@ async fn export_then_import_then_export_gives_identical_bytes(db: &TestDb) {
         .map(|l| serde_json::from_str(l).expect("json"))
         .collect();
     assert_eq!(lines.first().map(|l| l["position"].clone()), Some(serde_json::json!(81)));
+}
+
+/// `--log-format json` writes each log line as one JSON object with its level and fields, for
+/// a log collector; the default is text for a terminal.
+#[test]
+fn logs_can_be_json_lines_for_a_collector() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite:{}", dir.path().join("logs.db").display());
+    let out = doetank(&["migrate", "--log-format", "json", "--database-url", &url]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<Value> = stderr
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+        .collect();
+    let migrated =
+        lines.iter().find(|l| l["message"] == "event store migrated").expect("the migration's line");
+    assert_eq!(migrated["level"], "INFO");
+    assert_eq!(migrated["backend"], "sqlite", "fields are the object's own: {migrated}");
+    let text = doetank(&["migrate", "--database-url", &url]);
+    let text = String::from_utf8_lossy(&text.stderr);
+    assert!(
+        text.contains("event store migrated") && serde_json::from_str::<Value>(text.trim()).is_err(),
+        "{text}"
+    );
 }

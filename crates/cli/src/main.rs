@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use doetank_api::auth::{Auth, Role, Viewer};
 use doetank_api::server::{AllowedOrigins, Origin, ServerConfig};
 use doetank_api::visibility;
@@ -33,6 +33,11 @@ struct Cli {
     /// Database URL: `sqlite:PATH` (the embedded default) or `postgres://...`.
     #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true)]
     database_url: String,
+
+    /// How log lines are written to stderr: `text` for a terminal, `json` (one object a line,
+    /// with its fields) for a log collector. `RUST_LOG` picks what is logged.
+    #[arg(long, value_enum, env = "DOETANK_LOG_FORMAT", default_value = "text", global = true)]
+    log_format: LogFormat,
 
     #[command(subcommand)]
     command: Command,
@@ -138,17 +143,29 @@ enum ExportFormat {
     Csv,
 }
 
-fn init_tracing() {
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn init_tracing(format: LogFormat) {
     use tracing_subscriber::{fmt, EnvFilter};
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
-    fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    // Colours only for a terminal: a file or a collector gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let logs = fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    match format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    init_tracing();
     let cli = Cli::parse();
+    init_tracing(cli.log_format);
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
