@@ -67,6 +67,10 @@ pub const VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
 pub const BAD_REQUEST: &str = "BAD_REQUEST";
 /// The code of an operation sent by a method that may not carry it (a mutation over GET).
 pub const METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
+/// The answer in place of one that could not be serialised: a response is a tree of JSON
+/// values, so this is not expected, but it must not panic.
+pub const UNSERIALISABLE_ANSWER: &str =
+    r#"{"errors":[{"message":"the answer could not be serialised","extensions":{"code":"INTERNAL"}}]}"#;
 /// The code of a request body over the server's limit.
 pub const REQUEST_TOO_LARGE: &str = "REQUEST_TOO_LARGE";
 /// The code of an operation refused because its WebSocket runs as many as it may.

@@ -12,7 +12,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::graphql::errors::{answer_json, first_code, give_codes, is_request_error};
+use crate::graphql::errors::{answer_json, first_code, give_codes, is_request_error, UNSERIALISABLE_ANSWER};
 
 pub const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 const JSON: &str = "application/json";
@@ -85,12 +85,10 @@ pub fn respond(mut response: async_graphql::Response, media: Media) -> Response 
 pub fn with_status(status: StatusCode, response: async_graphql::Response) -> Response {
     let body = match answer_json(&response) {
         Ok(body) => body,
-        // A response is a tree of JSON values; this is not expected, but must not panic.
         Err(error) => {
             tracing::error!(%error, "an answer could not be serialised");
-            let body = r#"{"errors":[{"message":"the answer could not be serialised","extensions":{"code":"INTERNAL"}}]}"#;
-            return (StatusCode::INTERNAL_SERVER_ERROR, [(header::CONTENT_TYPE, GRAPHQL_RESPONSE)], body)
-                .into_response();
+            let headers = [(header::CONTENT_TYPE, GRAPHQL_RESPONSE)];
+            return (StatusCode::INTERNAL_SERVER_ERROR, headers, UNSERIALISABLE_ANSWER).into_response();
         }
     };
     let mut http = (status, [(header::CONTENT_TYPE, GRAPHQL_RESPONSE)], body).into_response();

@@ -32,7 +32,9 @@ use super::outbox::{Mailbox, Refused};
 use super::ws_protocol::{complete, Envelope};
 use crate::auth::Viewer;
 use crate::error::AppError;
-use crate::graphql::errors::{answer_json, answer_of, give_codes, is_request_error, parse_failed};
+use crate::graphql::errors::{
+    answer_json, answer_of, give_codes, is_request_error, parse_failed, UNSERIALISABLE_ANSWER,
+};
 use crate::graphql::DoetankSchema;
 use crate::one_state::{self, copy_request, Turns};
 
@@ -64,11 +66,9 @@ pub fn serialise(mut response: Response) -> Answer {
     let refusal = is_request_error(&response).then(|| serde_json::to_string(&response.errors).ok()).flatten();
     match answer_json(&response) {
         Ok(json) => Answer { json: json.into(), refusal: refusal.map(Into::into) },
-        // A response is a tree of JSON values; this is not expected, but must not panic.
         Err(error) => {
             tracing::error!(%error, "a subscription answer could not be serialised");
-            let json = r#"{"errors":[{"message":"the answer could not be serialised","extensions":{"code":"INTERNAL"}}]}"#;
-            Answer { json: json.into(), refusal: None }
+            Answer { json: UNSERIALISABLE_ANSWER.into(), refusal: None }
         }
     }
 }
