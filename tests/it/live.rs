@@ -300,6 +300,39 @@ async fn the_events_query_filters_and_pages_the_log(db: &TestDb) {
     let future = app.data(query, json!({ "f": { "from": "2999-01-01T00:00:00Z" } })).await;
     assert_eq!(future["events"]["totalCount"], 0);
 
+    // Backwards from the newest, a feed's way: each page still in global order, and paging
+    // back until there is nothing before covers the filtered log once.
+    let back = "query($f: EventFilter, $before: String) { events(filter: $f, last: 3, before: $before) { \
+                pageInfo { hasPreviousPage hasNextPage startCursor } edges { node { position type } } } }";
+    let mut before = Value::Null;
+    let mut pages: Vec<Vec<i64>> = Vec::new();
+    loop {
+        let data = app.data(back, json!({ "f": { "streamType": "note" }, "before": before })).await;
+        let page: Vec<i64> = data["events"]["edges"]
+            .as_array()
+            .expect("edges")
+            .iter()
+            .map(|e| e["node"]["position"].as_i64().expect("position"))
+            .collect();
+        assert!(page.windows(2).all(|w| w[0] < w[1]), "a page in global order: {page:?}");
+        assert_eq!(data["events"]["pageInfo"]["hasNextPage"], !before.is_null(), "{data}");
+        pages.push(page);
+        if data["events"]["pageInfo"]["hasPreviousPage"] != true {
+            break;
+        }
+        before = data["events"]["pageInfo"]["startCursor"].clone();
+    }
+    assert_eq!(pages, [vec![7, 8, 9], vec![4, 5, 6], vec![3]]);
+    let newest = app.data("{ events(last: 1) { edges { node { position } } } }", json!({})).await;
+    assert_eq!(newest["events"]["edges"][0]["node"]["position"], 9);
+    for (args, field) in
+        [("first: 2, last: 2", "last"), ("last: 101", "last"), ("last: 1, before: \"x\"", "before")]
+    {
+        let refused = app.error(&format!("{{ events({args}) {{ totalCount }} }}"), json!({})).await;
+        assert_eq!(refused["extensions"]["code"], "BAD_INPUT", "{args}: {refused}");
+        assert_eq!(refused["extensions"]["field"], field, "{args}: {refused}");
+    }
+
     let anonymous = app.http.get(app.url("/events.ndjson")).send().await.expect("ndjson");
     assert_eq!(anonymous.status().as_u16(), 401, "the log is for signed-in readers");
     let refusal: Value = anonymous.json().await.expect("a refusal is JSON");

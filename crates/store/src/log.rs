@@ -119,15 +119,41 @@ impl EventStore {
         after: i64,
         limit: i64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let mut binds = vec![Bind::Int(after)];
-        let mut conditions = "position > $1".to_string();
+        self.read_log_from(filter, "position > $1 ", after, "", limit).await
+    }
+
+    /// The last `limit` events before `before` that pass `filter` (the newest, for a feed of
+    /// what just happened), in global order.
+    pub async fn read_log_before(
+        &self,
+        filter: &LogFilter,
+        before: i64,
+        limit: i64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let mut events = self.read_log_from(filter, "position < $1 ", before, " DESC", limit).await?;
+        events.reverse();
+        Ok(events)
+    }
+
+    /// Up to `limit` events where `bound` (on `$1`, which is `from`) holds and `filter` passes,
+    /// by position in `direction`.
+    async fn read_log_from(
+        &self,
+        filter: &LogFilter,
+        bound: &str,
+        from: i64,
+        direction: &str,
+        limit: i64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let mut binds = vec![Bind::Int(from)];
+        let mut conditions = bound.to_string();
         let extra = filter.where_sql(&mut binds);
         if !extra.is_empty() {
-            conditions = format!("{conditions} AND {extra}");
+            conditions = format!("{conditions}AND {extra}");
         }
         binds.push(Bind::Int(limit));
         let sql = format!(
-            "SELECT {} FROM events WHERE {conditions} ORDER BY position LIMIT ${}",
+            "SELECT {} FROM events WHERE {conditions} ORDER BY position{direction} LIMIT ${}",
             crate::read::COLUMNS,
             binds.len()
         );

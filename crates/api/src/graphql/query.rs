@@ -350,23 +350,42 @@ impl Query {
     }
 
     /// The event log itself, in global order: for researchers. Cursors are positions, so a page
-    /// never shifts when new events arrive.
+    /// never shifts when new events arrive. Page forwards with `first`/`after`, or backwards
+    /// with `last`/`before`: the newest `last` events (before the cursor `before`), each page
+    /// still in global order — a dashboard's feed of what just happened.
     async fn events(
         &self,
         ctx: &Context<'_>,
         filter: Option<EventFilter>,
         first: Option<i32>,
         after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
     ) -> Result<Connection<OpaqueCursor<i64>, Event, TotalCount>> {
-        let window = Window::new(first, None).gql()?;
-        let after_position = match after {
-            Some(cursor) => {
-                OpaqueCursor::<i64>::decode_cursor(&cursor)
-                    .map_err(|_| AppError::bad_input("after", "is not a cursor this API gave out"))
-                    .gql()?
-                    .0
-            }
-            None => 0,
+        let backwards = last.is_some() || before.is_some();
+        if backwards && (first.is_some() || after.is_some()) {
+            return Err(AppError::bad_input(
+                "last",
+                "page forwards (first, after) or backwards (last, before), not both",
+            ))
+            .gql();
+        }
+        let position_of = |cursor: Option<String>, field: &str| match cursor {
+            Some(cursor) => OpaqueCursor::<i64>::decode_cursor(&cursor)
+                .map(|c| Some(c.0))
+                .map_err(|_| AppError::bad_input(field, "is not a cursor this API gave out")),
+            None => Ok(None),
+        };
+        let (window, cursor) = if backwards {
+            let window = Window::new(last, None).map_err(|_| {
+                AppError::bad_input(
+                    "last",
+                    format!("must be between 0 and {}", super::pagination::MAX_PAGE_SIZE),
+                )
+            });
+            (window.gql()?, position_of(before, "before").gql()?)
+        } else {
+            (Window::new(first, None).gql()?, position_of(after, "after").gql()?)
         };
         let viewer = viewer(ctx);
         viewer.require_reader().gql()?;
@@ -374,14 +393,23 @@ impl Query {
         filter.doetanks_visible_to = visibility::log_viewer(&viewer);
         let store = &app(ctx)?.store;
         let total = store.count_log(&filter).await.gql()?;
-        let mut events = store.read_log(&filter, after_position, window.limit + 1).await.gql()?;
-        let has_next = events.len() as i64 > window.limit;
-        events.truncate(window.limit as usize);
-        let mut connection = Connection::with_additional_fields(
-            after_position > 0,
-            has_next,
-            TotalCount { total_count: total },
-        );
+        let (events, has_previous, has_next) = if backwards {
+            let before = cursor.unwrap_or(i64::MAX);
+            let mut events = store.read_log_before(&filter, before, window.limit + 1).await.gql()?;
+            let has_previous = events.len() as i64 > window.limit;
+            if has_previous {
+                events.remove(0);
+            }
+            (events, has_previous, cursor.is_some())
+        } else {
+            let after = cursor.unwrap_or(0);
+            let mut events = store.read_log(&filter, after, window.limit + 1).await.gql()?;
+            let has_next = events.len() as i64 > window.limit;
+            events.truncate(window.limit as usize);
+            (events, after > 0, has_next)
+        };
+        let mut connection =
+            Connection::with_additional_fields(has_previous, has_next, TotalCount { total_count: total });
         connection
             .edges
             .extend(events.into_iter().map(|e| Edge::new(OpaqueCursor(e.position), Event(Arc::new(e)))));
