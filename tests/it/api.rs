@@ -982,6 +982,15 @@ async fn the_demo_history_loads(db: &TestDb) {
         .map(|k| k["count"].as_i64().unwrap_or(0))
         .sum();
     assert_eq!(kinds, 7);
+
+    // The playground opens on a query over this history, which runs without a token.
+    let page =
+        app.http.get(app.url("/graphql")).send().await.expect("playground").text().await.expect("html");
+    assert!(page.contains("defaultQuery") && page.contains("medianDaysPerPhase"), "{page}");
+    let first = app.gql_as(None, doetank_api::server::playground::FIRST_QUERY, json!({})).await;
+    assert!(first.get("errors").is_none(), "{first:#}");
+    assert_eq!(first["data"]["doetank"]["name"], "20/10");
+    assert!(first["data"]["lessons"]["totalCount"].as_i64() >= Some(1), "{first:#}");
 }
 
 #[test]

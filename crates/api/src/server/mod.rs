@@ -8,6 +8,7 @@ mod etag;
 mod log;
 mod media;
 mod outbox;
+pub mod playground;
 mod query_text;
 mod refusals;
 mod shared_subscriptions;
@@ -19,7 +20,6 @@ use std::time::Duration;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use async_graphql::http::GraphiQLSource;
 use async_graphql::ErrorExtensions;
 use async_graphql_axum::GraphQLRequest;
 use axum::body::Bytes;
@@ -433,8 +433,8 @@ fn answer_response(answer: Bytes) -> Response {
     ([(header::CONTENT_TYPE, GRAPHQL_RESPONSE)], answer).into_response()
 }
 
-async fn playground() -> Html<String> {
-    Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql/ws").finish())
+async fn playground() -> Html<&'static str> {
+    Html(playground::page())
 }
 
 /// Whether the database answers, and what an operator watches: how far this node's read models
