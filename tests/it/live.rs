@@ -25,6 +25,7 @@ both_backends!(
     doetank_updated_after_a_version_misses_nothing_between_query_and_subscription,
     the_events_query_filters_and_pages_the_log,
     the_ndjson_log_filters_as_the_events_query_and_compresses,
+    subscriptions_are_answered_as_server_sent_events_too,
     as_of_and_at_version_return_the_past,
     a_slow_subscriber_falls_back_to_the_log_and_holds_no_one_up,
     subscribers_asking_the_same_from_now_share_one_execution,
@@ -792,4 +793,83 @@ async fn a_socket_runs_at_most_its_limit_of_operations() {
         }
         client.close().await;
     }
+}
+
+/// Server-sent events, one `event:` and one `data:` line each, read from `response` until
+/// `want` of them came (or 10 s passed).
+async fn sse_events(response: &mut reqwest::Response, want: usize) -> Vec<(String, String)> {
+    let mut text = String::new();
+    let mut events = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while events.len() < want {
+        let chunk = tokio::time::timeout_at(deadline, response.chunk()).await;
+        let Ok(Ok(Some(chunk))) = chunk else { break };
+        text.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = text.find("\n\n") {
+            let block: String = text.drain(..end + 2).collect();
+            let field = |name: &str| {
+                block.lines().find_map(|l| l.strip_prefix(name)).map(|v| v.trim_start().to_string())
+            };
+            // Keep-alives are comments (`:`), not events.
+            if let Some(event) = field("event:") {
+                events.push((event, field("data:").unwrap_or_default()));
+            }
+        }
+    }
+    events
+}
+
+/// `POST /graphql/stream` answers as server-sent events (GraphQL over SSE), for dashboards
+/// behind proxies that do not pass WebSockets: a subscription's answers as `next` events,
+/// live; a query's one answer and `complete`; a refusal the same way, with its code.
+async fn subscriptions_are_answered_as_server_sent_events_too(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let stream = |token: Option<String>, query: &str| {
+        let mut request = app
+            .http
+            .post(app.url("/graphql/stream"))
+            .header("accept", "text/event-stream")
+            .json(&json!({ "query": query }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        async move { request.send().await.expect("POST /graphql/stream") }
+    };
+    let mut live = stream(Some(facilitator()), "subscription { events { position type } }").await;
+    assert_eq!(live.status().as_u16(), 200);
+    assert!(live
+        .headers()
+        .get("content-type")
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream")));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    write_notes(db, 2).await;
+    let head = app.head().await;
+    let events = sse_events(&mut live, 2).await;
+    let positions: Vec<i64> = events
+        .iter()
+        .map(|(event, data)| {
+            assert_eq!(event, "next", "{data}");
+            let data: Value = serde_json::from_str(data).expect("a GraphQL answer");
+            assert_eq!(data["data"]["events"]["type"], "NoteTaken");
+            data["data"]["events"]["position"].as_i64().expect("position")
+        })
+        .collect();
+    assert_eq!(positions, [head - 1, head]);
+
+    let mut query = stream(None, "{ doetanks { totalCount } }").await;
+    let events = sse_events(&mut query, 2).await;
+    assert_eq!(events.len(), 2, "{events:?}");
+    let answer: Value = serde_json::from_str(&events[0].1).expect("JSON");
+    assert!(answer["data"]["doetanks"]["totalCount"].is_number(), "{answer}");
+    assert_eq!(events[1].0, "complete");
+
+    let mut refused = stream(None, "subscription { events { position } }").await;
+    let events = sse_events(&mut refused, 2).await;
+    let answer: Value = serde_json::from_str(&events[0].1).expect("JSON");
+    assert_eq!(answer["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{answer}");
+    assert_eq!(events.get(1).map(|e| e.0.as_str()), Some("complete"));
+    let mut unknown = stream(Some(facilitator()), "subscription { nope }").await;
+    let events = sse_events(&mut unknown, 2).await;
+    let answer: Value = serde_json::from_str(&events[0].1).expect("JSON");
+    assert_eq!(answer["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED", "{answer}");
 }

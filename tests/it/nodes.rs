@@ -301,6 +301,15 @@ async fn sigterm_closes_subscribers_with_going_away_and_exits_cleanly() {
     // The subscription is running once a query on the same socket has been answered after it.
     client.subscribe("q", "{ __typename }", json!({})).await;
     assert!(matches!(client.next(Duration::from_secs(10)).await, Some(Incoming::Next(_))));
+    // A subscription over server-sent events, which must not hold the stopping node up.
+    let mut sse = reqwest::Client::new()
+        .post(format!("http://{}/graphql/stream", node.addr))
+        .bearer_auth(facilitator())
+        .json(&json!({ "query": "subscription { events { position } }" }))
+        .send()
+        .await
+        .expect("POST /graphql/stream");
+    assert_eq!(sse.status().as_u16(), 200);
 
     // Read while the node stops: the close handshake is answered, as a client would.
     let terminated = tokio::task::spawn_blocking(move || node.terminate());
@@ -312,6 +321,11 @@ async fn sigterm_closes_subscribers_with_going_away_and_exits_cleanly() {
         }
     };
     assert_eq!(closed.0, Some(1001), "closed with {closed:?}");
+    // The event stream ends (keep-alive comments aside) rather than holding the node open.
+    let ended =
+        tokio::time::timeout(Duration::from_secs(10), async { while let Ok(Some(_)) = sse.chunk().await {} })
+            .await;
+    assert!(ended.is_ok(), "the event stream was still open 10 s after SIGTERM");
     let status = terminated.await.expect("join").expect("the node did not exit within 20 s of SIGTERM");
     assert!(status.success(), "the node exited with {status}");
 }

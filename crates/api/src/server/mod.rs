@@ -12,6 +12,7 @@ pub mod playground;
 mod query_text;
 mod refusals;
 mod shared_subscriptions;
+mod sse;
 mod ws;
 mod ws_protocol;
 
@@ -27,7 +28,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use serde_json::json;
@@ -205,6 +206,7 @@ fn routes(app: App, config: ServerConfig, sockets: Sockets) -> Router {
     let mut router = Router::new()
         .route("/graphql", get(get_graphql).post(graphql))
         .route("/graphql/ws", get(ws::graphql_ws))
+        .route("/graphql/stream", post(sse::graphql_stream))
         // Compressed for clients that accept it: a whole log is hundreds of megabytes of JSON.
         .route("/events.ndjson", get(log::events_ndjson).layer(CompressionLayer::new().gzip(true)))
         .route("/healthz", get(healthz))

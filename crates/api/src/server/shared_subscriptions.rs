@@ -367,20 +367,29 @@ impl Subscriptions {
         envelope: Envelope,
         mailbox: Arc<dyn Mailbox>,
     ) -> Subscribed {
-        if let Err(error) = request.parsed_query() {
-            let answer = serialise(parse_failed(error));
-            return Subscribed::Alone(stream::once(futures::future::ready(answer)).boxed());
-        }
-        let Some(key) = share_key(&request, &data) else {
-            if let Some((store, turns)) = self.reads.clone().filter(|_| is_query(&mut request)) {
-                let answer = query_in_one_state(self.schema.clone(), request, data, store, turns);
-                return Subscribed::Alone(stream::once(answer).boxed());
-            }
-            let answers = self.schema.execute_stream_with_session_data(request, data);
-            return Subscribed::Alone(answers.map(serialise).boxed());
+        let key = match request.parsed_query() {
+            Ok(_) => share_key(&request, &data),
+            Err(_) => None,
+        };
+        let Some(key) = key else {
+            return Subscribed::Alone(self.alone(request, data));
         };
         let member = Member { mailbox, envelope, id: id.to_string(), state: Mutex::default() };
         Subscribed::Shared(self.shared.join(&self.schema, key, &request, &data, member))
+    }
+
+    /// The answers to `request` from its own execution (for a session whose `data` it is): a
+    /// text that does not parse is refused before anything runs, and a query reads one state.
+    pub fn alone(&self, mut request: Request, data: Arc<Data>) -> BoxStream<'static, Answer> {
+        if let Err(error) = request.parsed_query() {
+            let answer = serialise(parse_failed(error));
+            return stream::once(futures::future::ready(answer)).boxed();
+        }
+        if let Some((store, turns)) = self.reads.clone().filter(|_| is_query(&mut request)) {
+            let answer = query_in_one_state(self.schema.clone(), request, data, store, turns);
+            return stream::once(answer).boxed();
+        }
+        self.schema.execute_stream_with_session_data(request, data).map(serialise).boxed()
     }
 }
 
