@@ -149,6 +149,11 @@ async fn each_role_can_do_exactly_what_it_should(db: &TestDb) {
     reader.init(json!({ "token": researcher })).await;
     reader.subscribe("1", "subscription { events(after: 0) { position } }", json!({})).await;
     assert_eq!(reader.next_data().await["events"]["position"], 1);
+    // The token as Apollo's client sends it, inside `headers`.
+    let mut apollo = WsClient::connect(&app, MODERN).await;
+    apollo.init(json!({ "headers": { "Authorization": format!("Bearer {researcher}") } })).await;
+    apollo.subscribe("1", "subscription { events(after: 0) { position } }", json!({})).await;
+    assert_eq!(apollo.next_data().await["events"]["position"], 1);
     let mut bad = WsClient::connect(&app, MODERN).await;
     bad.send(json!({ "type": "connection_init", "payload": { "token": forged } })).await;
     assert!(matches!(

@@ -69,6 +69,10 @@ enum Command {
             value_delimiter = ','
         )]
         allow_origins: Vec<Origin>,
+        /// Operations one WebSocket may run at once; one more is refused with
+        /// `TOO_MANY_OPERATIONS`.
+        #[arg(long, value_name = "N", default_value_t = 1_000, value_parser = clap::value_parser!(u32).range(1..))]
+        max_operations_per_socket: u32,
         #[command(flatten)]
         keys: JwtKeys,
     },
@@ -264,7 +268,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             bar.finish();
             println!("rebuilt the read models up to position {position}");
         }
-        Command::Serve { listen, demo, no_keep, allow_origins, keys } => {
+        Command::Serve { listen, demo, no_keep, allow_origins, max_operations_per_socket, keys } => {
             let auth = keys.auth()?;
             let app = open(&cli.database_url).await?;
             app.projector.catch_up().await?;
@@ -287,6 +291,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 auth,
                 keep: !no_keep,
                 allowed_origins: AllowedOrigins::from_given(allow_origins),
+                max_operations_per_socket: max_operations_per_socket as usize,
                 ..ServerConfig::default()
             };
             doetank_api::server::serve(app, config, listener, shutdown).await?;

@@ -41,16 +41,20 @@ const TOKEN_EXPIRED_CODE: u16 = close::UNAUTHORIZED;
 /// WebSocket's own code for an endpoint that goes away (RFC 6455): clients reconnect.
 const GOING_AWAY: u16 = 1001;
 
-/// `{"token": "..."}` or `{"Authorization": "Bearer ..."}` in the `connection_init` payload.
+/// `{"token": "..."}`, `{"Authorization": "Bearer ..."}`, or the latter inside `headers` (as
+/// Apollo's and other clients put it) in the `connection_init` payload.
 fn token_in(payload: &serde_json::Value) -> Option<&str> {
     fn bearer(v: &serde_json::Value) -> Option<&str> {
         v.as_str().map(|s| s.strip_prefix("Bearer ").unwrap_or(s))
     }
+    fn authorization(v: &serde_json::Value) -> Option<&str> {
+        v.get("Authorization").and_then(bearer).or_else(|| v.get("authorization").and_then(bearer))
+    }
     payload
         .get("token")
         .and_then(bearer)
-        .or_else(|| payload.get("Authorization").and_then(bearer))
-        .or_else(|| payload.get("authorization").and_then(bearer))
+        .or_else(|| authorization(payload))
+        .or_else(|| payload.get("headers").and_then(authorization))
 }
 
 pub(super) async fn graphql_ws(
@@ -331,5 +335,28 @@ async fn serve_socket(socket: WebSocket, state: ServerState, protocol: Protocol)
     session.shared.clear();
     if tokio::time::timeout(CLOSING_TIME, outbox.close(last_words)).await.is_err() {
         tracing::debug!("a closing WebSocket's client read nothing for {CLOSING_TIME:?}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::token_in;
+    use serde_json::json;
+
+    #[test]
+    fn the_token_is_found_where_clients_put_it() {
+        for payload in [
+            json!({ "token": "t" }),
+            json!({ "token": "Bearer t" }),
+            json!({ "Authorization": "Bearer t" }),
+            json!({ "authorization": "t" }),
+            json!({ "headers": { "Authorization": "Bearer t" } }),
+            json!({ "headers": { "authorization": "Bearer t" } }),
+        ] {
+            assert_eq!(token_in(&payload), Some("t"), "{payload}");
+        }
+        assert_eq!(token_in(&json!({})), None);
+        assert_eq!(token_in(&json!({ "headers": {} })), None);
+        assert_eq!(token_in(&json!({ "token": 5 })), None);
     }
 }
