@@ -210,14 +210,6 @@ impl EventStore {
         })))
     }
 
-    /// Answers when the database does.
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        on_pool!(&self.backend, pool => {
-            sqlx::query("SELECT 1").execute(pool).await?;
-        });
-        Ok(())
-    }
-
     pub async fn close(&self) {
         on_pool!(&self.backend, pool => pool.close().await)
     }

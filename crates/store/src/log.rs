@@ -119,7 +119,7 @@ impl EventStore {
         after: i64,
         limit: i64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.read_log_from(filter, "position > $1 ", after, "", limit).await
+        self.read_log_from(filter, "position > $1", after, "", limit).await
     }
 
     /// The last `limit` events before `before` that pass `filter` (the newest, for a feed of
@@ -130,7 +130,7 @@ impl EventStore {
         before: i64,
         limit: i64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let mut events = self.read_log_from(filter, "position < $1 ", before, " DESC", limit).await?;
+        let mut events = self.read_log_from(filter, "position < $1", before, " DESC", limit).await?;
         events.reverse();
         Ok(events)
     }
@@ -149,7 +149,7 @@ impl EventStore {
         let mut conditions = bound.to_string();
         let extra = filter.where_sql(&mut binds);
         if !extra.is_empty() {
-            conditions = format!("{conditions}AND {extra}");
+            conditions = format!("{conditions} AND {extra}");
         }
         binds.push(Bind::Int(limit));
         let sql = format!(

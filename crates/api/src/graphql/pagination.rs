@@ -24,12 +24,19 @@ pub struct Window {
     pub limit: i64,
 }
 
+/// The page size `field` (`first` or `last`) asks for: the default without it, at most
+/// [`MAX_PAGE_SIZE`].
+pub fn page_size(asked: Option<i32>, field: &str) -> Result<i64, AppError> {
+    let size = asked.unwrap_or(DEFAULT_PAGE_SIZE);
+    if !(0..=MAX_PAGE_SIZE).contains(&size) {
+        return Err(AppError::bad_input(field, format!("must be between 0 and {MAX_PAGE_SIZE}")));
+    }
+    Ok(size as i64)
+}
+
 impl Window {
     pub fn new(first: Option<i32>, after: Option<String>) -> Result<Window, AppError> {
-        let first = first.unwrap_or(DEFAULT_PAGE_SIZE);
-        if !(0..=MAX_PAGE_SIZE).contains(&first) {
-            return Err(AppError::bad_input("first", format!("must be between 0 and {MAX_PAGE_SIZE}")));
-        }
+        let limit = page_size(first, "first")?;
         let offset = match after {
             Some(cursor) => {
                 let OpaqueCursor(index) = OpaqueCursor::<i64>::decode_cursor(&cursor)
@@ -38,7 +45,7 @@ impl Window {
             }
             None => 0,
         };
-        Ok(Window { offset, limit: first as i64 })
+        Ok(Window { offset, limit })
     }
 
     pub fn connection<N: OutputType>(self, total: i64, nodes: Vec<N>) -> Page<N> {

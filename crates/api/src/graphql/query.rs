@@ -10,7 +10,7 @@ use doetank_store::{Backend, LogFilter};
 
 use super::errors::GqlResult;
 use super::objects::*;
-use super::pagination::{Page, TotalCount, Window};
+use super::pagination::{page_size, Page, TotalCount, Window};
 use super::scalars::*;
 use super::viewer;
 use crate::app::App;
@@ -376,16 +376,10 @@ impl Query {
                 .map_err(|_| AppError::bad_input(field, "is not a cursor this API gave out")),
             None => Ok(None),
         };
-        let (window, cursor) = if backwards {
-            let window = Window::new(last, None).map_err(|_| {
-                AppError::bad_input(
-                    "last",
-                    format!("must be between 0 and {}", super::pagination::MAX_PAGE_SIZE),
-                )
-            });
-            (window.gql()?, position_of(before, "before").gql()?)
+        let (limit, cursor) = if backwards {
+            (page_size(last, "last").gql()?, position_of(before, "before").gql()?)
         } else {
-            (Window::new(first, None).gql()?, position_of(after, "after").gql()?)
+            (page_size(first, "first").gql()?, position_of(after, "after").gql()?)
         };
         let viewer = viewer(ctx);
         viewer.require_reader().gql()?;
@@ -395,17 +389,17 @@ impl Query {
         let total = store.count_log(&filter).await.gql()?;
         let (events, has_previous, has_next) = if backwards {
             let before = cursor.unwrap_or(i64::MAX);
-            let mut events = store.read_log_before(&filter, before, window.limit + 1).await.gql()?;
-            let has_previous = events.len() as i64 > window.limit;
+            let mut events = store.read_log_before(&filter, before, limit + 1).await.gql()?;
+            let has_previous = events.len() as i64 > limit;
             if has_previous {
                 events.remove(0);
             }
             (events, has_previous, cursor.is_some())
         } else {
             let after = cursor.unwrap_or(0);
-            let mut events = store.read_log(&filter, after, window.limit + 1).await.gql()?;
-            let has_next = events.len() as i64 > window.limit;
-            events.truncate(window.limit as usize);
+            let mut events = store.read_log(&filter, after, limit + 1).await.gql()?;
+            let has_next = events.len() as i64 > limit;
+            events.truncate(limit as usize);
             (events, after > 0, has_next)
         };
         let mut connection =

@@ -44,12 +44,12 @@ use self::answers::{Answers, Question, Turn};
 use self::documents::Documents;
 use self::media::{respond, Media, GRAPHQL_RESPONSE};
 use self::refusals::{bad_request, NotGraphql};
-use self::shared_subscriptions::SharedSubscriptions;
+use self::shared_subscriptions::{SharedSubscriptions, Subscriptions};
 use crate::app::App;
 use crate::auth::{Auth, Viewer};
 use crate::error::AppError;
 use crate::graphql::errors::{answer_of, parse_failed};
-use crate::graphql::{build_schema, request_loaders, DoetankSchema, KeptRows};
+use crate::graphql::{build_schema, insert_loaders, request_loaders, DoetankSchema, KeptRows};
 use crate::one_state::{self, Turns};
 use crate::stamp::Stamp;
 
@@ -229,6 +229,27 @@ fn routes(app: App, config: ServerConfig, sockets: Sockets) -> Router {
         sockets,
         app,
     })))
+}
+
+impl ServerState {
+    /// The answers to a connection's operations (a WebSocket's, an event stream's), queries
+    /// read in one state as over HTTP.
+    fn subscriptions(&self) -> Subscriptions {
+        Subscriptions {
+            schema: self.schema.clone(),
+            shared: self.shared.clone(),
+            reads: Some((self.app.store.clone(), self.turns.clone())),
+        }
+    }
+
+    /// The session of a connection whose viewer is `viewer`: loaders that keep no rows, since
+    /// a connection lives across many states of the read models.
+    fn session(&self, viewer: Viewer) -> Arc<async_graphql::Data> {
+        let mut data = async_graphql::Data::default();
+        insert_loaders(&mut data, &self.app, None);
+        data.insert(viewer);
+        Arc::new(data)
+    }
 }
 
 /// The viewer named by the `Authorization` header; a bad token is refused outright.

@@ -5,9 +5,7 @@
 //! is the `Authorization` header, as over HTTP. Each stream has its own execution.
 
 use std::convert::Infallible;
-use std::sync::Arc;
 
-use async_graphql::Data;
 use async_graphql_axum::GraphQLRequest;
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -15,13 +13,9 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::{stream, StreamExt};
 
-use super::media::{respond, Media};
+use super::media::Media;
 use super::refusals::NotGraphql;
-use super::shared_subscriptions::Subscriptions;
-use super::{viewer_of, ServerState};
-use crate::graphql::errors::answer_of;
-use crate::graphql::insert_loaders;
-use async_graphql::ErrorExtensions;
+use super::{error_response, viewer_of, ServerState};
 
 pub(super) async fn graphql_stream(
     State(state): State<ServerState>,
@@ -30,20 +24,11 @@ pub(super) async fn graphql_stream(
 ) -> Response {
     let viewer = match viewer_of(&state, &headers) {
         Ok(viewer) => viewer,
-        Err(err) => return respond(answer_of(err.extend()), Media::accepted(&headers)),
+        Err(err) => return error_response(err, Media::accepted(&headers)),
     };
     let mut request = request.into_inner();
     state.documents.attach(&mut request);
-    let mut data = Data::default();
-    // No kept rows: a stream lives across many states of the read models.
-    insert_loaders(&mut data, &state.app, None);
-    data.insert(viewer);
-    let subscriptions = Subscriptions {
-        schema: state.schema.clone(),
-        shared: state.shared.clone(),
-        reads: Some((state.app.store.clone(), state.turns.clone())),
-    };
-    let answers = subscriptions.alone(request, Arc::new(data));
+    let answers = state.subscriptions().alone(request, state.session(viewer));
     let complete = stream::once(async { Event::default().event("complete").data("") });
     let events = answers.map(|answer| Event::default().event("next").data(answer.json())).chain(complete);
     // A stopping server ends its streams, as it closes its WebSockets: else its graceful

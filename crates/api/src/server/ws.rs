@@ -26,7 +26,6 @@ use super::ws_protocol::{close, complete, parse, Envelope, Protocol, ACK, PONG};
 use super::ServerState;
 use crate::auth::Viewer;
 use crate::graphql::errors::{refused, TOO_MANY_OPERATIONS};
-use crate::graphql::insert_loaders;
 
 /// Read buffer per socket.
 const SOCKET_BUFFER: usize = 4 * 1024;
@@ -204,11 +203,7 @@ impl Session {
             },
         };
         self.expires_at = viewer.expires_at;
-        let mut data = Data::default();
-        // No kept rows: a connection lives across many states of the read models.
-        insert_loaders(&mut data, &self.state.app, None);
-        data.insert(viewer);
-        self.data = Some(Arc::new(data));
+        self.data = Some(self.state.session(viewer));
         Reply::Send(ACK.into())
     }
 }
@@ -255,11 +250,7 @@ async fn serve_socket(socket: WebSocket, state: ServerState, protocol: Protocol)
     tokio::pin!(stopping);
     let (sink, mut source) = socket.split();
     let outbox = Arc::new(Outbox::new(sink));
-    let subscriptions = Subscriptions {
-        schema: state.schema.clone(),
-        shared: state.shared.clone(),
-        reads: Some((state.app.store.clone(), state.turns.clone())),
-    };
+    let subscriptions = state.subscriptions();
     let mut keepalive = tokio::time::interval(state.config.keepalive);
     keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     keepalive.tick().await;
