@@ -25,6 +25,7 @@ both_backends!(
     the_reads_of_one_answer_see_one_state_or_the_answer_moves,
     a_small_pool_answers_lists_beside_the_log_to_many_at_once,
     a_query_over_a_websocket_is_one_state_too,
+    a_persisted_query_is_asked_by_its_hash_alone,
 );
 
 pub async fn register(app: &TestApp, name: &str, organisation: &str, sector: &str) -> String {
@@ -835,6 +836,102 @@ async fn a_query_over_get_is_answered_and_a_mutation_refused(db: &TestDb) {
         assert_ne!(changed.headers().get("etag"), Some(&tag));
         let body: Value = changed.json().await.expect("JSON");
         assert_eq!(body["data"]["members"]["totalCount"], members + 1, "{body:#}");
+    }
+}
+
+/// Automatic persisted queries (Apollo's protocol): a hash the server does not know is
+/// `PERSISTED_QUERY_NOT_FOUND` with 200 (the client then sends the text with its hash); once
+/// sent, the hash alone is answered over GET and POST, in either server mode; a hash that is
+/// not the text's is refused and runs nothing.
+async fn a_persisted_query_is_asked_by_its_hash_alone(db: &TestDb) {
+    use sha2::Digest;
+    let hash_of = |text: &str| hex::encode(sha2::Sha256::digest(text.as_bytes()));
+    let persisted = |hash: &str| json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } });
+    let query = "query($n: Int) { members(first: $n) { totalCount edges { node { name } } } }";
+    let hash = hash_of(query);
+    for keep in [true, false] {
+        let app = TestApp::spawn_with(db, ServerConfig { keep, ..ServerConfig::default() }).await;
+        register(&app, "Anna", "Gemeente Utrecht", "PUBLIC").await;
+        let get = |hash: &str| {
+            let params =
+                [("extensions", persisted(hash).to_string()), ("variables", r#"{"n":1}"#.to_string())];
+            let request = app
+                .http
+                .get(app.url("/graphql"))
+                .query(&params)
+                .header("accept", "application/graphql-response+json")
+                .bearer_auth(facilitator());
+            async move { request.send().await.expect("GET /graphql") }
+        };
+        let post = |body: Value| {
+            let request = app
+                .http
+                .post(app.url("/graphql"))
+                .json(&body)
+                .header("accept", "application/graphql-response+json")
+                .bearer_auth(facilitator());
+            async move { request.send().await.expect("POST /graphql") }
+        };
+
+        // Not known yet: the client is told to send the text; no cache may keep that answer.
+        let unknown = get(&hash).await;
+        assert_eq!(unknown.status().as_u16(), 200, "keep {keep}");
+        let cache = unknown.headers().get("cache-control").and_then(|v| v.to_str().ok()).map(String::from);
+        assert!(cache.is_some_and(|c| c.contains("no-cache") && c.contains("private")));
+        let body: Value = unknown.json().await.expect("JSON");
+        assert_eq!(body["errors"][0]["extensions"]["code"], "PERSISTED_QUERY_NOT_FOUND", "{body:#}");
+        assert_eq!(body["errors"][0]["message"], "PersistedQueryNotFound");
+        assert!(body.get("data").is_none(), "{body:#}");
+
+        // The text with its hash is answered and kept; then the hash alone serves, by either method.
+        let sent =
+            post(json!({ "query": query, "variables": { "n": 1 }, "extensions": persisted(&hash) })).await;
+        assert_eq!(sent.status().as_u16(), 200);
+        let sent: Value = sent.json().await.expect("JSON");
+        assert_eq!(sent["data"]["members"]["edges"][0]["node"]["name"], "Anna", "{sent:#}");
+        let by_get = get(&hash).await;
+        assert_eq!(by_get.status().as_u16(), 200);
+        assert!(by_get.headers().get("etag").is_some(), "a GET by hash is a cacheable answer");
+        let by_get: Value = by_get.json().await.expect("JSON");
+        assert_eq!(by_get["data"], sent["data"], "{by_get:#}");
+        let by_post = post(json!({ "variables": { "n": 1 }, "extensions": persisted(&hash) })).await;
+        let by_post: Value = by_post.json().await.expect("JSON");
+        assert_eq!(by_post["data"], sent["data"], "{by_post:#}");
+        let streamed = app
+            .http
+            .post(app.url("/graphql/stream"))
+            .json(&json!({ "variables": { "n": 1 }, "extensions": persisted(&hash) }))
+            .bearer_auth(facilitator())
+            .send()
+            .await
+            .expect("POST /graphql/stream");
+        let streamed = streamed.text().await.expect("events");
+        assert!(streamed.contains("event: next") && streamed.contains("Anna"), "{streamed}");
+
+        // A mutation by its hash: over POST it runs, over GET it is refused as any mutation is.
+        let mutation = r#"mutation { registerMember(input: { name: "Bas", organisation: "TNO", sector: PUBLIC }) { member { name } } }"#;
+        let head = app.head().await;
+        let wrong = post(json!({ "query": mutation, "extensions": persisted(&hash) })).await;
+        assert_eq!(wrong.status().as_u16(), 400, "another text's hash");
+        let wrong: Value = wrong.json().await.expect("JSON");
+        assert_eq!(wrong["errors"][0]["extensions"]["code"], "BAD_REQUEST", "{wrong:#}");
+        assert_eq!(app.head().await, head, "a refused request wrote nothing");
+        let mutation_hash = hash_of(mutation);
+        let registered = post(json!({ "query": mutation, "extensions": persisted(&mutation_hash) })).await;
+        let registered: Value = registered.json().await.expect("JSON");
+        assert_eq!(registered["data"]["registerMember"]["member"]["name"], "Bas", "{registered:#}");
+        let again = post(json!({ "extensions": persisted(&mutation_hash) })).await;
+        let again: Value = again.json().await.expect("JSON");
+        assert_eq!(again["data"]["registerMember"]["member"]["name"], "Bas", "{again:#}");
+        let head = app.head().await;
+        let over_get = get(&mutation_hash).await;
+        assert_eq!(over_get.status().as_u16(), 405);
+        assert_eq!(app.head().await, head, "a GET wrote nothing");
+
+        let bad = get("not-a-hash").await;
+        assert_eq!(bad.status().as_u16(), 400);
+        let bad: Value = bad.json().await.expect("JSON");
+        assert_eq!(bad["errors"][0]["extensions"]["code"], "BAD_REQUEST", "{bad:#}");
     }
 }
 

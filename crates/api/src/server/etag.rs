@@ -14,9 +14,10 @@ use axum::response::{IntoResponse, Response};
 const MAX_TAGGED: usize = 16 * 1024 * 1024;
 
 /// `response` with its `ETag`, or `304` when `request` already holds that tag. Only successful
-/// answers are tagged.
+/// answers are tagged, and not those that say themselves how they may be cached (a persisted
+/// query's hash not known yet: a 304 would keep the client on that answer).
 pub(super) async fn tagged(response: Response, request: &HeaderMap) -> Response {
-    if response.status() != StatusCode::OK {
+    if response.status() != StatusCode::OK || response.headers().contains_key(header::CACHE_CONTROL) {
         return response;
     }
     let (mut parts, body) = response.into_parts();

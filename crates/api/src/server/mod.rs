@@ -8,6 +8,7 @@ mod etag;
 mod log;
 mod media;
 mod outbox;
+mod persisted;
 pub mod playground;
 mod query_text;
 mod refusals;
@@ -43,6 +44,7 @@ pub use self::cors::{AllowedOrigins, Origin};
 use self::answers::{Answers, Question, Turn};
 use self::documents::Documents;
 use self::media::{respond, Media, GRAPHQL_RESPONSE};
+use self::persisted::PersistedQueries;
 use self::refusals::{bad_request, NotGraphql};
 use self::shared_subscriptions::{SharedSubscriptions, Subscriptions};
 use crate::app::App;
@@ -140,6 +142,7 @@ struct StateParts {
     answers: Answers,
     kept_rows: KeptRows,
     documents: Documents,
+    persisted: PersistedQueries,
     shared: SharedSubscriptions,
     /// Answers holding a connection of the pool at once (see `one_state`).
     turns: Turns,
@@ -224,6 +227,7 @@ fn routes(app: App, config: ServerConfig, sockets: Sockets) -> Router {
         answers: Answers::default(),
         kept_rows: KeptRows::default(),
         documents: Documents::default(),
+        persisted: PersistedQueries::default(),
         shared: SharedSubscriptions::default(),
         turns: Turns::for_store(&app.store),
         sockets,
@@ -266,13 +270,15 @@ async fn graphql(
     answer(&state, &headers, request.into_inner(), Method::Post).await
 }
 
-/// The query string of `GET /graphql` (GraphQL over HTTP): `variables` is JSON text.
+/// The query string of `GET /graphql` (GraphQL over HTTP): `variables` and `extensions` are
+/// JSON text. With a persisted query's hash in `extensions`, `query` may be left out.
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct GetParams {
     query: Option<String>,
     operation_name: Option<String>,
     variables: Option<String>,
+    extensions: Option<String>,
 }
 
 /// `GET /graphql`: the playground for a browser; with `?query=` a query answered as over POST
@@ -287,14 +293,19 @@ async fn get_graphql(
         Ok(Query(params)) => params,
         Err(rejection) => return bad_request(format!("not a GraphQL request: {}", rejection.body_text())),
     };
-    let Some(query) = params.query else {
+    if params.query.is_none() && params.extensions.is_none() {
         return playground().await.into_response();
-    };
+    }
     let variables = match params.variables.as_deref().map(serde_json::from_str).transpose() {
         Ok(variables) => async_graphql::Variables::from_json(variables.unwrap_or_default()),
         Err(e) => return bad_request(format!("variables are not JSON: {e}")),
     };
-    let mut request = async_graphql::Request::new(query).variables(variables);
+    let extensions = match params.extensions.as_deref().map(serde_json::from_str).transpose() {
+        Ok(extensions) => extensions.unwrap_or_default(),
+        Err(e) => return bad_request(format!("extensions are not a JSON object: {e}")),
+    };
+    let mut request = async_graphql::Request::new(params.query.unwrap_or_default()).variables(variables);
+    request.extensions = extensions;
     if let Some(name) = params.operation_name {
         request = request.operation_name(name);
     }
@@ -321,6 +332,9 @@ async fn answer(
         Ok(viewer) => viewer,
         Err(err) => return error_response(err, media),
     };
+    if let Err(refused) = state.persisted.resolve(&mut request) {
+        return refused.into_response();
+    }
     if !state.config.keep {
         return match parsed(state, &mut request, method, media) {
             Parsed::Query => {

@@ -27,6 +27,9 @@ pub(super) async fn graphql_stream(
         Err(err) => return error_response(err, Media::accepted(&headers)),
     };
     let mut request = request.into_inner();
+    if let Err(refused) = state.persisted.resolve(&mut request) {
+        return refused.into_response();
+    }
     state.documents.attach(&mut request);
     let answers = state.subscriptions().alone(request, state.session(viewer));
     let complete = stream::once(async { Event::default().event("complete").data("") });
