@@ -256,6 +256,14 @@ async fn an_informal_doetank_leaks_through_no_door(db: &TestDb) {
     }
     let insider_log = app.gql_as(Some(&member(&teammate)), log, json!({})).await.to_string();
     assert!(insider_log.contains(SECRET_WORD), "its own members read its events");
+    // ... and its events are not counted in the log's activity for outsiders.
+    let activity = "{ eventActivity(filter: { streamType: \"doetank\" }) { type count } }";
+    for token in [member(&outsider), researcher.clone()] {
+        let data = app.gql_as(Some(&token), activity, json!({})).await;
+        assert_eq!(data["data"]["eventActivity"], json!([]), "eventActivity counts it: {data:#}");
+    }
+    let counted = app.gql_as(Some(&member(&teammate)), activity, json!({})).await;
+    assert!(counted.to_string().contains("LessonRecorded"), "its members count its events: {counted:#}");
 
     // Subscriptions: the log and doetankUpdated.
     let mut watcher = WsClient::connect(&app, MODERN).await;

@@ -26,6 +26,7 @@ both_backends!(
     a_small_pool_answers_lists_beside_the_log_to_many_at_once,
     a_query_over_a_websocket_is_one_state_too,
     a_persisted_query_is_asked_by_its_hash_alone,
+    the_log_s_activity_is_counted_by_day_week_month_and_year,
 );
 
 pub async fn register(app: &TestApp, name: &str, organisation: &str, sector: &str) -> String {
@@ -933,6 +934,104 @@ async fn a_persisted_query_is_asked_by_its_hash_alone(db: &TestDb) {
         let bad: Value = bad.json().await.expect("JSON");
         assert_eq!(bad["errors"][0]["extensions"]["code"], "BAD_REQUEST", "{bad:#}");
     }
+}
+
+/// `eventActivity` counts a log recorded over years (imported, so its times are the past's) by
+/// UTC day, ISO week (from Monday), month and year, with the `events` filter; an answer of more
+/// than 10,000 rows is refused with BAD_INPUT rather than cut short.
+async fn the_log_s_activity_is_counted_by_day_week_month_and_year(db: &TestDb) {
+    use chrono::{TimeZone, Utc};
+    let at = |y, m, d, h, min| Utc.with_ymd_and_hms(y, m, d, h, min, 0).single().expect("a time");
+    let mut times = vec![
+        at(2013, 3, 4, 10, 0),   // a Monday
+        at(2013, 3, 10, 23, 59), // the Sunday of that week
+        at(2013, 3, 11, 0, 0),   // the next Monday
+        at(2013, 12, 31, 23, 0), // a Tuesday: its week began on 30 December
+        at(2014, 1, 1, 0, 30),   // the next day: the same week, another month and year
+    ];
+    // Then one a day for 10,001 days from 2015: more days than one answer holds.
+    let first_day = at(2015, 1, 1, 12, 0);
+    times.extend((0..10_001).map(|d| first_day + chrono::Duration::days(d)));
+    let events: Vec<doetank_store::RecordedEvent> = times
+        .iter()
+        .enumerate()
+        .map(|(i, &recorded_at)| doetank_store::RecordedEvent {
+            position: i as i64 + 1,
+            event_id: uuid::Uuid::new_v4(),
+            stream_id: format!("note-{i}"),
+            stream_type: "note".into(),
+            version: 1,
+            event_type: if i < 5 { "NoteTaken" } else { "DayNoted" }.into(),
+            schema_version: 1,
+            payload: json!({}),
+            metadata: doetank_store::Metadata {
+                actor: Some("system".into()),
+                command_id: None,
+                correlation_id: uuid::Uuid::new_v4(),
+                causation_id: None,
+            },
+            recorded_at,
+        })
+        .collect();
+    db.store.import(&events).await.expect("import");
+    let app = TestApp::spawn(db).await;
+    let activity = |interval: &str, filter: &str| {
+        format!("{{ eventActivity(interval: {interval}, filter: {{ {filter} }}) {{ period streamType type count }} }}")
+    };
+    let notes = "types: [\"NoteTaken\"]";
+    let counts = |data: &Value| -> Vec<(String, i64)> {
+        data["eventActivity"]
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|row| {
+                assert_eq!(row["streamType"], "note");
+                assert_eq!(row["type"], "NoteTaken");
+                let period = row["period"].as_str().expect("a time");
+                let period = chrono::DateTime::parse_from_rfc3339(period).expect("RFC 3339");
+                (
+                    period.with_timezone(&Utc).format("%Y-%m-%d").to_string(),
+                    row["count"].as_i64().expect("count"),
+                )
+            })
+            .collect()
+    };
+    let expected: [(&str, &[(&str, i64)]); 4] = [
+        (
+            "DAY",
+            &[("2013-03-04", 1), ("2013-03-10", 1), ("2013-03-11", 1), ("2013-12-31", 1), ("2014-01-01", 1)],
+        ),
+        ("WEEK", &[("2013-03-04", 2), ("2013-03-11", 1), ("2013-12-30", 2)]),
+        ("MONTH", &[("2013-03-01", 3), ("2013-12-01", 1), ("2014-01-01", 1)]),
+        ("YEAR", &[("2013-01-01", 4), ("2014-01-01", 1)]),
+    ];
+    for (interval, periods) in expected {
+        let data = app.data(&activity(interval, notes), json!({})).await;
+        let periods: Vec<(String, i64)> = periods.iter().map(|&(p, n)| (p.to_string(), n)).collect();
+        assert_eq!(counts(&data), periods, "{interval}");
+    }
+    // The filter's times bound what is counted; MONTH is the default.
+    let data = app
+        .data("{ eventActivity(filter: { types: [\"NoteTaken\"], from: \"2013-03-10T00:00:00Z\", to: \"2014-01-01T00:00:00Z\" }) { period count } }", json!({}))
+        .await;
+    assert_eq!(
+        data["eventActivity"],
+        json!([
+            { "period": "2013-03-01T00:00:00+00:00", "count": 2 },
+            { "period": "2013-12-01T00:00:00+00:00", "count": 1 },
+        ])
+    );
+    // 10,001 days are too many rows; by year they are 28.
+    let refused = app.error(&activity("DAY", "streamType: \"note\""), json!({})).await;
+    assert_eq!(refused["extensions"]["code"], "BAD_INPUT", "{refused:#}");
+    assert_eq!(refused["extensions"]["field"], "interval");
+    let years = app.data(&activity("YEAR", "types: [\"DayNoted\"]"), json!({})).await;
+    let years = years["eventActivity"].as_array().expect("a list");
+    assert_eq!(years.len(), 28, "2015 to 2042");
+    assert_eq!(years.iter().filter_map(|y| y["count"].as_i64()).sum::<i64>(), 10_001);
+    // Anonymous readers do not read the log, nor its activity.
+    let anonymous = app.gql_as(None, &activity("YEAR", notes), json!({})).await;
+    assert_eq!(anonymous["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{anonymous:#}");
 }
 
 async fn lists_filter_and_paginate_as_relay_connections(db: &TestDb) {

@@ -17,5 +17,5 @@ pub use append::BeginWrite;
 pub use backend::{with_database, Backend, EventStore, DEFAULT_DATABASE_URL};
 pub use decisions::StreamState;
 pub use error::StoreError;
-pub use log::{doetank_visible_sql, DoetankViewer, LogFilter};
+pub use log::{doetank_visible_sql, Activity, DoetankViewer, LogFilter, Period};
 pub use model::{AppendResult, ExpectedVersion, Metadata, RecordedEvent, StreamId};

@@ -47,6 +47,43 @@ pub fn doetank_visible_sql(alias: &str, member: Option<usize>) -> String {
     }
 }
 
+/// The length of the periods [`EventStore::log_activity`] counts by, in UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Period {
+    Day,
+    /// From Monday, as ISO 8601 weeks (and PostgreSQL's `date_trunc`) start.
+    Week,
+    Month,
+    Year,
+}
+
+impl Period {
+    /// The first instant of the period of `recorded_at`. SQLite keeps times as RFC 3339 text,
+    /// which its date functions read; 'weekday 0' moves to the next Sunday (or stays on one),
+    /// six days back is that week's Monday.
+    fn start_sql(self, sqlite: bool) -> &'static str {
+        match (self, sqlite) {
+            (Period::Day, true) => "strftime('%Y-%m-%dT00:00:00Z', recorded_at)",
+            (Period::Week, true) => "strftime('%Y-%m-%dT00:00:00Z', recorded_at, 'weekday 0', '-6 days')",
+            (Period::Month, true) => "strftime('%Y-%m-01T00:00:00Z', recorded_at)",
+            (Period::Year, true) => "strftime('%Y-01-01T00:00:00Z', recorded_at)",
+            (Period::Day, false) => "date_trunc('day', recorded_at, 'UTC')",
+            (Period::Week, false) => "date_trunc('week', recorded_at, 'UTC')",
+            (Period::Month, false) => "date_trunc('month', recorded_at, 'UTC')",
+            (Period::Year, false) => "date_trunc('year', recorded_at, 'UTC')",
+        }
+    }
+}
+
+/// How many events of one type the log recorded in one period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Activity {
+    pub period: DateTime<Utc>,
+    pub stream_type: String,
+    pub event_type: String,
+    pub count: i64,
+}
+
 enum Bind {
     Text(String),
     Time(DateTime<Utc>),
@@ -181,6 +218,41 @@ impl EventStore {
             bind_all!(sqlx::query_scalar::<_, i64>(&sql), &binds).fetch_one(pool).await?
         });
         Ok(n)
+    }
+
+    /// How many events that pass `filter` were recorded per `period` and event type, in order
+    /// of period, stream type and event type; at most `limit` of them (the caller asks one more
+    /// than it answers to learn that there are more).
+    pub async fn log_activity(
+        &self,
+        filter: &LogFilter,
+        period: Period,
+        limit: i64,
+    ) -> Result<Vec<Activity>, StoreError> {
+        let mut binds = Vec::new();
+        let extra = filter.where_sql(&mut binds);
+        let condition = if extra.is_empty() { String::new() } else { format!(" WHERE {extra}") };
+        binds.push(Bind::Int(limit));
+        let start = period.start_sql(matches!(self.backend, crate::Backend::Sqlite(_)));
+        let sql = format!(
+            "SELECT {start} AS period, stream_type, event_type, COUNT(*) AS n FROM events{condition} \
+             GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 LIMIT ${}",
+            binds.len()
+        );
+        let activity = on_pool!(&self.backend, pool => {
+            let rows = bind_all!(sqlx::query(&sql), &binds).fetch_all(pool).await?;
+            let mut activity = Vec::with_capacity(rows.len());
+            for row in &rows {
+                activity.push(Activity {
+                    period: row.try_get("period")?,
+                    stream_type: row.try_get("stream_type")?,
+                    event_type: row.try_get("event_type")?,
+                    count: row.try_get("n")?,
+                });
+            }
+            activity
+        });
+        Ok(activity)
     }
 
     /// Loads an exported log into this (empty) store as it was: same positions, ids, versions,
