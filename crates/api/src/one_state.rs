@@ -142,10 +142,13 @@ where
         // A request is consumed by its execution: what another computation would need.
         let again = (attempt + 1 < ATTEMPTS).then(|| copy_request(&request));
         let one = OneState::new(store, turns, attempt);
-        let computed = async {
+        // Boxed: each of the three wrappers below took the computation by value and kept it
+        // both as its argument and as what it awaits, so the answer's future grew to ~40 KB,
+        // copied whole as it was moved (a twelfth of a computed query's CPU in `memmove`).
+        let computed = Box::pin(async {
             one.begin_if_again().await;
             compute(request).await
-        };
+        });
         let answer = store.in_one_snapshot(one.scope(computed)).await;
         if !one.moved() {
             return Some(answer);
