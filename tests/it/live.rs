@@ -23,6 +23,7 @@ both_backends!(
     a_client_that_never_initialises_is_closed,
     doetank_updated_pushes_the_read_model,
     doetank_updated_after_a_version_misses_nothing_between_query_and_subscription,
+    doetanks_updated_pushes_every_doetank_the_viewer_may_see,
     the_events_query_filters_and_pages_the_log,
     the_ndjson_log_filters_as_the_events_query_and_compresses,
     subscriptions_are_answered_as_server_sent_events_too,
@@ -270,6 +271,61 @@ async fn doetank_updated_after_a_version_misses_nothing_between_query_and_subscr
     let mut refused = facilitator_client(&app).await;
     refused.subscribe("d", query, json!({ "id": d, "v": -1 })).await;
     assert_eq!(error_code(refused.next(Duration::from_secs(5)).await), "BAD_INPUT");
+}
+
+/// One subscription for the whole network: each change of every doetank the viewer may see,
+/// a state once (a command of several events arrives once); an informal doetank reaches those
+/// outside it only once it is made public.
+async fn doetanks_updated_pushes_every_doetank_the_viewer_may_see(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let (_, _, open) = formed_doetank(&app, "Open").await;
+    let (_, _, closed) = formed_doetank(&app, "Dicht").await;
+    let made_public =
+        mutate(&app, "makeDoetankPublic", "DoetankCommandInput", json!({ "doetankId": open })).await;
+    assert!(made_public.get("errors").is_none(), "{made_public:#}");
+
+    let query = "subscription { doetanksUpdated { id name version commissioner } }";
+    let mut staff = facilitator_client(&app).await;
+    staff.subscribe("all", query, json!({})).await;
+    let mut outsider = WsClient::connect(&app, MODERN).await;
+    outsider.init(json!({ "token": token("onderzoeker", Role::Researcher) })).await;
+    outsider.subscribe("all", query, json!({})).await;
+    // Dashboards with the same eyes share one execution.
+    let mut second_staff = facilitator_client(&app).await;
+    second_staff.subscribe("all", query, json!({})).await;
+    shared_becomes(&app, (2, 3)).await;
+
+    let attach = |d: &str, organisation: &str| {
+        let input = json!({ "doetankId": d, "organisation": organisation });
+        mutate(&app, "attachCommissioner", "AttachCommissionerInput", input)
+    };
+    for (d, organisation) in [(&open, "BZK"), (&closed, "VWS")] {
+        let attached = attach(d, organisation).await;
+        assert!(attached.get("errors").is_none(), "{attached:#}");
+    }
+    let first = staff.next_data().await;
+    assert_eq!(first["doetanksUpdated"]["id"], open.as_str(), "{first:#}");
+    assert_eq!(first["doetanksUpdated"]["commissioner"], "BZK");
+    let second = staff.next_data().await;
+    assert_eq!(second["doetanksUpdated"]["id"], closed.as_str(), "{second:#}");
+    assert_eq!(second["doetanksUpdated"]["commissioner"], "VWS");
+    let seen = outsider.next_data().await;
+    assert_eq!(seen["doetanksUpdated"]["id"], open.as_str(), "{seen:#}");
+    assert_eq!(second_staff.next_data().await, first);
+    assert_eq!(second_staff.next_data().await, second);
+    assert!(outsider.next(Duration::from_millis(300)).await.is_none(), "the informal doetank leaked");
+    assert!(staff.next(Duration::from_millis(100)).await.is_none(), "a state sent twice");
+
+    // Made public: from its next change on, everyone hears of it.
+    let made_public =
+        mutate(&app, "makeDoetankPublic", "DoetankCommandInput", json!({ "doetankId": closed })).await;
+    assert!(made_public.get("errors").is_none(), "{made_public:#}");
+    for client in [&mut staff, &mut outsider] {
+        let update = client.next_data().await;
+        assert_eq!(update["doetanksUpdated"]["id"], closed.as_str(), "{update:#}");
+        let version = update["doetanksUpdated"]["version"].as_i64().expect("version");
+        assert!(version > second["doetanksUpdated"]["version"].as_i64().expect("version"));
+    }
 }
 
 async fn the_events_query_filters_and_pages_the_log(db: &TestDb) {

@@ -1,7 +1,8 @@
 //! Subscriptions over WebSocket: the log itself, and a doetank's read model as it changes.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_graphql::{Context, Result, Subscription, ID};
 use doetank_store::{LogFilter, RecordedEvent, StreamId};
@@ -140,6 +141,51 @@ impl Subscription {
         Ok(stream::once(now).chain(changes).filter_map(
             |item: Result<Option<Doetank>, AppError>| async move { item.transpose().map(GqlResult::gql) },
         ))
+    }
+
+    /// Every doetank the viewer may see, each time one of its events has been projected: a
+    /// dashboard of the whole network in one subscription rather than one per doetank. A
+    /// doetank's state already sent is not sent again, so a command of several events arrives
+    /// once. An informal doetank reaches only its team and facilitators, and everyone once it
+    /// is made public.
+    async fn doetanks_updated(&self, ctx: &Context<'_>) -> Result<impl Stream<Item = Result<Doetank>>> {
+        let app = ctx.data::<App>()?.clone();
+        let viewer = viewer(ctx);
+        let head = app.store.head_position().await.gql()?;
+        let events = app.feed.subscribe(head).filter(|item| {
+            let keep = item.as_ref().map_or(true, |e| e.stream_type == "doetank");
+            async move { keep }
+        });
+        // The version last sent of each doetank: one entry per doetank heard of.
+        let sent: Arc<Mutex<HashMap<uuid::Uuid, i64>>> = Arc::default();
+        let changes = events.then(move |item| {
+            let (app, viewer, sent) = (app.clone(), viewer.clone(), sent.clone());
+            async move {
+                let event = item?;
+                let Some(uuid) = event.stream_id.strip_prefix("doetank-").and_then(|id| id.parse().ok())
+                else {
+                    return Ok(None);
+                };
+                let sent_version = |sent: &Mutex<HashMap<uuid::Uuid, i64>>| {
+                    sent.lock().map_or(0, |sent| sent.get(&uuid).copied().unwrap_or(0))
+                };
+                if event.version <= sent_version(&sent) {
+                    return Ok(None);
+                }
+                projected(&app, event.position).await;
+                let Some(row) = visible_now(&app, &viewer, uuid).await? else { return Ok(None) };
+                if row.version <= sent_version(&sent) {
+                    return Ok(None);
+                }
+                if let Ok(mut sent) = sent.lock() {
+                    sent.insert(uuid, row.version);
+                }
+                Ok(Some(Doetank::live(row)))
+            }
+        });
+        Ok(changes.filter_map(|item: Result<Option<Doetank>, AppError>| async move {
+            item.transpose().map(GqlResult::gql)
+        }))
     }
 }
 

@@ -4,7 +4,8 @@
 //! the same kind of viewer: executing it once per subscriber per event (a cursor, a visibility
 //! check, a read of the doetank's row, the GraphQL execution) is the same work ten thousand
 //! times. A subscription is shared when its answers depend only on its text, variables and
-//! viewer and it starts at the head of the log: `doetankUpdated`, and `events` without `after`.
+//! viewer and it starts at the head of the log: `doetankUpdated`, `doetanksUpdated`, and
+//! `events` without `after`.
 //! A joiner then receives every answer computed after it joined, which is exactly what it would
 //! have received alone (it starts "from now" either way). `events(after: N)` replays from its
 //! own position and keeps its own cursor.
@@ -432,8 +433,8 @@ fn share_key(request: &Request, data: &Data) -> Option<String> {
     ))
 }
 
-/// A subscription whose every root field is `doetankUpdated` without `afterVersion`, `events`
-/// without `after`, or `__typename`: its answers begin with the next event, whoever computes
+/// A subscription whose every root field is `doetankUpdated` without `afterVersion`,
+/// `doetanksUpdated`, `events` without `after`, or `__typename`: its answers begin with the next event, whoever computes
 /// them.
 fn starts_at_the_head(request: &Request) -> bool {
     let Some(document) = super::query_text::parse(&request.query)
@@ -454,6 +455,7 @@ fn starts_at_the_head(request: &Request) -> bool {
             Selection::Field(field) => match field.node.name.node.as_str() {
                 "__typename" => true,
                 "doetankUpdated" => field.node.get_argument("afterVersion").is_none(),
+                "doetanksUpdated" => true,
                 "events" => field.node.get_argument("after").is_none(),
                 _ => false,
             },
@@ -473,6 +475,7 @@ mod tests {
     fn only_subscriptions_that_start_at_the_head_are_shared() {
         assert!(starts_at_the_head(&request("subscription { events { position } }")));
         assert!(starts_at_the_head(&request("subscription($id: ID!) { doetankUpdated(id: $id) { name } }")));
+        assert!(starts_at_the_head(&request("subscription { doetanksUpdated { name } }")));
         assert!(starts_at_the_head(&request(
             "subscription { events(types: [\"X\"]) { position } __typename }"
         )));
