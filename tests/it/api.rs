@@ -27,6 +27,7 @@ both_backends!(
     a_query_over_a_websocket_is_one_state_too,
     a_persisted_query_is_asked_by_its_hash_alone,
     the_log_s_activity_is_counted_by_day_week_month_and_year,
+    metrics_are_served_for_prometheus,
 );
 
 pub async fn register(app: &TestApp, name: &str, organisation: &str, sector: &str) -> String {
@@ -1032,6 +1033,50 @@ async fn the_log_s_activity_is_counted_by_day_week_month_and_year(db: &TestDb) {
     // Anonymous readers do not read the log, nor its activity.
     let anonymous = app.gql_as(None, &activity("YEAR", notes), json!({})).await;
     assert_eq!(anonymous["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{anonymous:#}");
+}
+
+/// `GET /metrics` in Prometheus's text format: the log's head and how far the read models are
+/// behind it, the appends, and a histogram of GraphQL requests that counts each one.
+async fn metrics_are_served_for_prometheus(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    register(&app, "Anna", "Gemeente Utrecht", "PUBLIC").await;
+    let refused = app.gql("{ members {", json!({})).await;
+    assert_eq!(refused["errors"][0]["extensions"]["code"], "GRAPHQL_PARSE_FAILED");
+    app.data("{ members { totalCount } }", json!({})).await;
+
+    let response = app.http.get(app.url("/metrics")).send().await.expect("GET /metrics");
+    assert_eq!(response.status().as_u16(), 200);
+    let media = response.headers().get("content-type").and_then(|v| v.to_str().ok()).map(String::from);
+    assert_eq!(media.as_deref(), Some("text/plain; version=0.0.4; charset=utf-8"));
+    let text = response.text().await.expect("text");
+    let samples: std::collections::HashMap<&str, f64> = text
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .map(|line| {
+            let (name, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("not a sample: {line}"));
+            (name, value.parse().unwrap_or_else(|_| panic!("not a number: {line}")))
+        })
+        .collect();
+    let sample = |name: &str| *samples.get(name).unwrap_or_else(|| panic!("{name} missing:\n{text}"));
+    assert_eq!(sample("doetank_log_head"), app.head().await as f64);
+    assert_eq!(sample("doetank_read_models_behind"), 0.0, "a command's answer waits for its projection");
+    assert!(sample("doetank_appends_total") >= 1.0);
+    assert!(sample("doetank_append_transactions_total") >= 1.0);
+    let (ok, refused) = (
+        sample("doetank_graphql_responses_total{class=\"2xx\"}"),
+        sample("doetank_graphql_responses_total{class=\"4xx\"}"),
+    );
+    assert!(ok >= 2.0 && refused >= 1.0, "{text}");
+    let count = sample("doetank_graphql_request_duration_seconds_count");
+    assert_eq!(count, ok + refused + sample("doetank_graphql_responses_total{class=\"5xx\"}"));
+    let buckets: Vec<f64> = text
+        .lines()
+        .filter(|l| l.starts_with("doetank_graphql_request_duration_seconds_bucket"))
+        .filter_map(|l| l.rsplit_once(' ').and_then(|(_, v)| v.parse().ok()))
+        .collect();
+    assert!(buckets.windows(2).all(|w| w[0] <= w[1]), "cumulative: {buckets:?}");
+    assert_eq!(buckets.last(), Some(&count), "+Inf holds every request");
+    assert!(sample("doetank_graphql_request_duration_seconds_sum") > 0.0);
 }
 
 async fn lists_filter_and_paginate_as_relay_connections(db: &TestDb) {

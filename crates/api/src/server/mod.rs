@@ -7,6 +7,7 @@ mod documents;
 mod etag;
 mod log;
 mod media;
+mod metrics;
 mod outbox;
 mod persisted;
 pub mod playground;
@@ -148,6 +149,8 @@ struct StateParts {
     turns: Turns,
     /// When the server stops, and how many WebSockets are still open (see [`Sockets`]).
     sockets: Sockets,
+    /// How long GraphQL requests over HTTP take (`/metrics`).
+    request_times: metrics::RequestTimes,
 }
 
 /// The WebSockets of a server. Upgraded connections are not awaited by `axum::serve`'s graceful
@@ -206,22 +209,8 @@ pub fn router(app: App, config: ServerConfig) -> Router {
 
 fn routes(app: App, config: ServerConfig, sockets: Sockets) -> Router {
     let schema = build_schema(app.clone());
-    let mut router = Router::new()
-        .route("/graphql", get(get_graphql).post(graphql))
-        .route("/graphql/ws", get(ws::graphql_ws))
-        .route("/graphql/stream", post(sse::graphql_stream))
-        // Compressed for clients that accept it: a whole log is hundreds of megabytes of JSON.
-        .route("/events.ndjson", get(log::events_ndjson).layer(CompressionLayer::new().gzip(true)))
-        .route("/healthz", get(healthz))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
-        .layer(axum::middleware::map_response(refusals::too_large_as_graphql))
-        .layer(axum::middleware::from_fn(media::negotiate));
-    // Outside the rest: a preflight is answered before any of it runs.
-    if let Some(cors) = config.allowed_origins.layer() {
-        router = router.layer(cors);
-    }
-    router.layer(TraceLayer::new_for_http()).with_state(ServerState(Arc::new(StateParts {
+    let allowed_origins = config.allowed_origins.clone();
+    let state = ServerState(Arc::new(StateParts {
         schema,
         config,
         answers: Answers::default(),
@@ -231,8 +220,27 @@ fn routes(app: App, config: ServerConfig, sockets: Sockets) -> Router {
         shared: SharedSubscriptions::default(),
         turns: Turns::for_store(&app.store),
         sockets,
+        request_times: metrics::RequestTimes::default(),
         app,
-    })))
+    }));
+    let timed = axum::middleware::from_fn_with_state(state.clone(), metrics::timed);
+    let mut router = Router::new()
+        .route("/graphql", get(get_graphql).post(graphql).layer(timed))
+        .route("/graphql/ws", get(ws::graphql_ws))
+        .route("/graphql/stream", post(sse::graphql_stream))
+        // Compressed for clients that accept it: a whole log is hundreds of megabytes of JSON.
+        .route("/events.ndjson", get(log::events_ndjson).layer(CompressionLayer::new().gzip(true)))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics::metrics))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(axum::middleware::map_response(refusals::too_large_as_graphql))
+        .layer(axum::middleware::from_fn(media::negotiate));
+    // Outside the rest: a preflight is answered before any of it runs.
+    if let Some(cors) = allowed_origins.layer() {
+        router = router.layer(cors);
+    }
+    router.layer(TraceLayer::new_for_http()).with_state(state)
 }
 
 impl ServerState {
