@@ -765,15 +765,8 @@ async fn a_query_over_get_is_answered_and_a_mutation_refused(db: &TestDb) {
     for keep in [true, false] {
         let app = TestApp::spawn_with(db, ServerConfig { keep, ..ServerConfig::default() }).await;
         register(&app, "Anna", "Gemeente Utrecht", "PUBLIC").await;
-        let get = |params: Params| {
-            let request = app
-                .http
-                .get(app.url("/graphql"))
-                .query(&params)
-                .header("accept", "application/graphql-response+json")
-                .bearer_auth(facilitator());
-            async move { request.send().await.expect("GET /graphql") }
-        };
+        let app = &app;
+        let get = |params: Params| async move { app.get_graphql(&params).await };
         let query = "query($n: Int) { members(first: $n) { totalCount edges { node { name } } } }";
         let posted = app.data(query, json!({ "n": 1 })).await;
         for _ in 0..2 {
@@ -854,26 +847,13 @@ async fn a_persisted_query_is_asked_by_its_hash_alone(db: &TestDb) {
     for keep in [true, false] {
         let app = TestApp::spawn_with(db, ServerConfig { keep, ..ServerConfig::default() }).await;
         register(&app, "Anna", "Gemeente Utrecht", "PUBLIC").await;
+        let app = &app;
         let get = |hash: &str| {
             let params =
                 [("extensions", persisted(hash).to_string()), ("variables", r#"{"n":1}"#.to_string())];
-            let request = app
-                .http
-                .get(app.url("/graphql"))
-                .query(&params)
-                .header("accept", "application/graphql-response+json")
-                .bearer_auth(facilitator());
-            async move { request.send().await.expect("GET /graphql") }
+            async move { app.get_graphql(&params).await }
         };
-        let post = |body: Value| {
-            let request = app
-                .http
-                .post(app.url("/graphql"))
-                .json(&body)
-                .header("accept", "application/graphql-response+json")
-                .bearer_auth(facilitator());
-            async move { request.send().await.expect("POST /graphql") }
-        };
+        let post = |body: Value| async move { app.post_graphql(&body).await };
 
         // Not known yet: the client is told to send the text; no cache may keep that answer.
         let unknown = get(&hash).await;

@@ -91,6 +91,24 @@ impl TestApp {
         body
     }
 
+    /// `GET /graphql` with `params` as a facilitator, accepting what GraphQL over HTTP asks
+    /// clients to accept; the response as it came.
+    pub async fn get_graphql(&self, params: &[(&str, String)]) -> reqwest::Response {
+        let request = self.http.get(self.url("/graphql")).query(params);
+        Self::as_facilitator(request).send().await.expect("GET /graphql")
+    }
+
+    /// `POST /graphql` of `body` as a facilitator; the response as it came (`gql` reads and
+    /// checks it, this one leaves that to the test).
+    pub async fn post_graphql(&self, body: &Value) -> reqwest::Response {
+        let request = self.http.post(self.url("/graphql")).json(body);
+        Self::as_facilitator(request).send().await.expect("POST /graphql")
+    }
+
+    fn as_facilitator(request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        request.header("accept", "application/graphql-response+json").bearer_auth(facilitator())
+    }
+
     /// Like `gql`, but fails the test on any GraphQL error and returns `data`.
     pub async fn data(&self, query: &str, variables: Value) -> Value {
         let body = self.gql(query, variables).await;
