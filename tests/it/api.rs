@@ -825,7 +825,7 @@ async fn a_query_over_get_is_answered_and_a_mutation_refused(db: &TestDb) {
         assert_eq!(again.status().as_u16(), 304, "keep {keep}");
         assert_eq!(again.headers().get("etag"), Some(&tag));
         assert!(again.bytes().await.expect("body").is_empty());
-        register(&app, "Cor", "Kennisland", "PUBLIC").await;
+        register(app, "Cor", "Kennisland", "PUBLIC").await;
         let changed = conditional(tag.clone()).await;
         assert_eq!(changed.status().as_u16(), 200, "a new member: a new answer");
         assert_ne!(changed.headers().get("etag"), Some(&tag));
