@@ -44,11 +44,16 @@ impl RequestTimes {
     }
 }
 
-/// Times a GraphQL request over HTTP.
+/// Times a GraphQL request over HTTP; the playground's page, served on the same path, is no
+/// GraphQL answer and is not counted.
 pub(super) async fn timed(State(state): State<ServerState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let response = next.run(request).await;
-    state.request_times.record(started.elapsed().as_secs_f64(), response.status());
+    let answered =
+        response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().ends_with(b"json"));
+    if answered || response.status() == StatusCode::NOT_MODIFIED {
+        state.request_times.record(started.elapsed().as_secs_f64(), response.status());
+    }
     response
 }
 
