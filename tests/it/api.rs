@@ -28,6 +28,7 @@ both_backends!(
     a_persisted_query_is_asked_by_its_hash_alone,
     the_log_s_activity_is_counted_by_day_week_month_and_year,
     metrics_are_served_for_prometheus,
+    a_lesson_found_by_a_search_has_an_excerpt_that_marks_what_was_found,
 );
 
 pub async fn register(app: &TestApp, name: &str, organisation: &str, sector: &str) -> String {
@@ -1003,7 +1004,7 @@ async fn the_log_s_activity_is_counted_by_day_week_month_and_year(db: &TestDb) {
         ])
     );
     // 10,001 days are too many rows; by year they are 28.
-    let refused = app.error(&activity("DAY", "streamType: \"note\""), json!({})).await;
+    let refused = app.gql(&activity("DAY", "streamType: \"note\""), json!({})).await;
     assert_eq!(refused["extensions"]["code"], "BAD_INPUT", "{refused:#}");
     assert_eq!(refused["extensions"]["field"], "interval");
     let years = app.data(&activity("YEAR", "types: [\"DayNoted\"]"), json!({})).await;
@@ -1059,6 +1060,58 @@ async fn metrics_are_served_for_prometheus(db: &TestDb) {
     assert!(buckets.windows(2).all(|w| w[0] <= w[1]), "cumulative: {buckets:?}");
     assert_eq!(buckets.last(), Some(&count), "+Inf holds every request");
     assert!(sample("doetank_graphql_request_duration_seconds_sum") > 0.0);
+}
+
+/// A lesson found by a search shows where: an excerpt of its body around the words found,
+/// marked, on both backends alike; a list without a search has none.
+async fn a_lesson_found_by_a_search_has_an_excerpt_that_marks_what_was_found(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let (lead, d, _) = led_doetank(&app, "Zoeken").await;
+    let as_lead = member(&lead);
+    let record = |title: &str, body: &str| {
+        let lesson = json!({ "doetankId": d, "kind": "INSIGHT", "title": title, "body": body, "tags": [] });
+        mutate_as(&app, &as_lead, "recordLesson", "RecordLessonInput", lesson)
+    };
+    let body = "In het begin twijfelden we. Daarna bleek dat elke werkgever in de regio graag meedeed, \
+                en de werkgevers vroegen om meer.";
+    assert!(record("Regionaal draagvlak", body).await.get("errors").is_none());
+    assert!(record("Werkgevers aan tafel", "Een gesprek over tijd en geld.").await.get("errors").is_none());
+
+    let found = app
+        .data(
+            "{ lessons(filter: { search: \"werkgevers\" }) { edges { node { title excerpt(words: 6) long: excerpt } } } }",
+            json!({}),
+        )
+        .await;
+    let edges = found["lessons"]["edges"].as_array().expect("edges");
+    let excerpt_of = |title: &str, field: &str| {
+        let node = edges.iter().map(|e| &e["node"]).find(|n| n["title"] == title);
+        node.and_then(|n| n[field].as_str()).unwrap_or_else(|| panic!("{title}: {found:#}")).to_string()
+    };
+    assert_eq!(excerpt_of("Regionaal draagvlak", "excerpt"), "…elke **werkgever** in de regio graag…");
+    assert_eq!(
+        excerpt_of("Regionaal draagvlak", "long"),
+        "In het begin twijfelden we. Daarna bleek dat elke **werkgever** in de regio graag meedeed, \
+         en de **werkgevers** vroegen om meer"
+    );
+    // Found by its title alone: the body's first words, nothing marked.
+    assert_eq!(excerpt_of("Werkgevers aan tafel", "excerpt"), "Een gesprek over tijd en geld");
+
+    let listed = app.data("{ lessons { edges { node { excerpt } } } }", json!({})).await;
+    assert!(listed["lessons"]["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .all(|e| e["node"]["excerpt"].is_null()));
+    let refused = app
+        .gql(
+            "{ lessons(filter: { search: \"werkgever\" }) { edges { node { excerpt(words: 0) } } } }",
+            json!({}),
+        )
+        .await;
+    let refused = &refused["errors"][0];
+    assert_eq!(refused["extensions"]["code"], "BAD_INPUT", "{refused:#}");
+    assert_eq!(refused["extensions"]["field"], "words");
 }
 
 async fn lists_filter_and_paginate_as_relay_connections(db: &TestDb) {

@@ -65,6 +65,83 @@ pub fn fts5_query(query: &str) -> Option<String> {
     }
 }
 
+/// What a search looks for: the stems of its words (at most 16, as the index is asked), each
+/// matching the words whose stem begins with it. Makes the excerpt of a lesson found by it.
+#[derive(Debug, Clone)]
+pub struct SearchTerms(Vec<String>);
+
+impl SearchTerms {
+    /// The terms of `query`, `None` when it has no words.
+    pub fn new(query: &str) -> Option<Self> {
+        let stemmer = Stemmer::create(Algorithm::Dutch);
+        let terms: Vec<String> = words(query).take(16).map(|w| stemmer.stem(&w).into_owned()).collect();
+        (!terms.is_empty()).then_some(SearchTerms(terms))
+    }
+
+    fn matches(&self, stemmer: &Stemmer, word: &str) -> bool {
+        let stem = stemmer.stem(&word.to_lowercase()).into_owned();
+        self.0.iter().any(|term| stem.starts_with(term.as_str()))
+    }
+
+    /// About `length` words of `text` around its first word the search matched, each matched
+    /// word between `**` (Markdown's bold); `…` where the text goes on. A text with no
+    /// matching word (the lesson was found by its title or tags) gives its first words.
+    pub fn excerpt(&self, text: &str, length: usize) -> String {
+        let stemmer = Stemmer::create(Algorithm::Dutch);
+        let spans = word_spans(text);
+        let matched: Vec<bool> =
+            spans.iter().map(|&(from, to)| self.matches(&stemmer, &text[from..to])).collect();
+        let length = length.max(1);
+        // A little of what comes before the first match, so it is read in its sentence.
+        let first = matched.iter().position(|m| *m).unwrap_or(0);
+        let start = first.saturating_sub(length / 4).min(spans.len().saturating_sub(length));
+        let end = (start + length).min(spans.len());
+        let (Some(&(from, _)), Some(&(_, to))) = (spans.get(start), spans.get(end.saturating_sub(1))) else {
+            return String::new();
+        };
+        let mut out = String::with_capacity(to - from + 16);
+        if start > 0 {
+            out.push('…');
+        }
+        let mut at = from;
+        for (&(word_from, word_to), &hit) in spans[start..end].iter().zip(&matched[start..end]) {
+            out.push_str(&text[at..word_from]);
+            if hit {
+                out.push_str("**");
+                out.push_str(&text[word_from..word_to]);
+                out.push_str("**");
+            } else {
+                out.push_str(&text[word_from..word_to]);
+            }
+            at = word_to;
+        }
+        if end < spans.len() {
+            out.push('…');
+        }
+        out
+    }
+}
+
+/// The byte ranges of `text`'s words (runs of letters and digits), as `words` splits them.
+fn word_spans(text: &str) -> Vec<(usize, usize)> {
+    let mut spans = Vec::new();
+    let mut start = None;
+    for (i, c) in text.char_indices() {
+        match (c.is_alphanumeric(), start) {
+            (true, None) => start = Some(i),
+            (false, Some(from)) => {
+                spans.push((from, i));
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(from) = start {
+        spans.push((from, text.len()));
+    }
+    spans
+}
+
 /// A PostgreSQL `to_tsquery('dutch', ...)` text: every word as a prefix, all required. Words
 /// are alphanumeric only, so user input cannot inject tsquery operators.
 pub fn tsquery(query: &str) -> Option<String> {
@@ -109,6 +186,42 @@ mod tests {
                 .map(str::to_lowercase)
                 .collect();
             proptest::prop_assert_eq!(words(&text).map(Cow::into_owned).collect::<Vec<_>>(), lowered);
+        }
+    }
+
+    #[test]
+    fn an_excerpt_marks_the_words_the_search_found_around_the_first() {
+        let terms = SearchTerms::new("werkgevers koppel").expect("terms");
+        let text =
+            "Oudere medewerkers coachen jongeren. De werkgever koppelt ze in duo's, en elke werkgever wint.";
+        assert_eq!(
+            terms.excerpt(text, 100),
+            "Oudere medewerkers coachen jongeren. De **werkgever** **koppelt** ze in duo's, en elke **werkgever** wint"
+        );
+        // Short: a quarter of it before the first match, and where the text goes on, `…`.
+        assert_eq!(terms.excerpt(text, 4), "…De **werkgever** **koppelt** ze…");
+        // Found by its title or tags only: the body's first words.
+        assert_eq!(terms.excerpt("Niets hier. Of wel?", 3), "Niets hier. Of…");
+        assert_eq!(terms.excerpt("", 10), "");
+        assert_eq!(terms.excerpt("  ...  ", 10), "");
+        // Words the stemmer leaves alone, and capitals.
+        let terms = SearchTerms::new("OR").expect("terms");
+        assert_eq!(terms.excerpt("Hack de OR! De or-leden.", 10), "Hack de **OR**! De **or**-leden");
+        assert!(SearchTerms::new(" ?! ").is_none());
+    }
+
+    proptest::proptest! {
+        /// Take the marks out of an excerpt of the whole text and the text's words remain.
+        #[test]
+        fn an_excerpt_of_everything_is_the_text_marked(text in "[a-zé .,!*]{0,60}") {
+            let terms = SearchTerms::new("ab").expect("terms");
+            let spans = word_spans(&text);
+            let excerpt = terms.excerpt(&text, spans.len().max(1));
+            let expected = match (spans.first(), spans.last()) {
+                (Some(&(from, _)), Some(&(_, to))) => text[from..to].to_string(),
+                _ => String::new(),
+            };
+            proptest::prop_assert_eq!(excerpt.replace("**", ""), expected.replace("**", ""));
         }
     }
 

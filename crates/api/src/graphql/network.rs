@@ -496,7 +496,7 @@ impl Reuse {
         )
         .await
         .gql()?;
-        Ok(row.map(|row| Lesson { row, rank: None }))
+        Ok(row.map(Lesson::listed))
     }
     async fn pledge(&self) -> &str {
         &self.0.pledge

@@ -22,6 +22,7 @@ use super::viewer;
 use crate::app::App;
 use crate::error::AppError;
 use crate::rows::*;
+use crate::search::SearchTerms;
 use crate::visibility;
 
 fn loader_error(e: Arc<AppError>) -> async_graphql::Error {
@@ -349,7 +350,7 @@ impl Doetank {
             Ok(loader.load_one(self.row.id.clone()).await.map_err(loader_error)?.unwrap_or_default())
         };
         let rows = self.nested(now, LESSON_SELECT, "l.position").await?;
-        Ok(rows.into_iter().map(|r| Lesson { row: r, rank: None }).collect())
+        Ok(rows.into_iter().map(Lesson::listed).collect())
     }
     async fn kickoffs(&self, ctx: &Context<'_>) -> Result<Vec<Kickoff>> {
         Ok(self
@@ -434,6 +435,15 @@ pub struct Lesson {
     pub row: LessonRow,
     /// Relevance to the search, when the list came from one (higher is better).
     pub rank: Option<f64>,
+    /// What that search looked for, for the excerpt.
+    pub search: Option<Arc<SearchTerms>>,
+}
+
+impl Lesson {
+    /// A lesson not found by a search.
+    pub fn listed(row: LessonRow) -> Self {
+        Lesson { row, rank: None, search: None }
+    }
 }
 
 #[Object]
@@ -474,6 +484,16 @@ impl Lesson {
     }
     async fn rank(&self) -> Option<f64> {
         self.rank
+    }
+    /// When the lesson came from a search: about `words` words of its body around the first
+    /// word the search matched, each matched word between `**` (Markdown's bold), `…` where
+    /// the body goes on; found by its title or tags alone, the body's first words. Null
+    /// outside a search.
+    async fn excerpt(&self, #[graphql(default = 24)] words: i32) -> Result<Option<String>> {
+        if !(1..=200).contains(&words) {
+            return Err(AppError::bad_input("words", "must be 1 to 200")).gql();
+        }
+        Ok(self.search.as_ref().map(|terms| terms.excerpt(&self.row.body, words as usize)))
     }
 }
 

@@ -18,7 +18,7 @@ use crate::error::AppError;
 use crate::history::{self, AsOf};
 use crate::lesson_ranking;
 use crate::rows::*;
-use crate::search;
+use crate::search::{self, SearchTerms};
 use crate::sql::{self, Arg, Filter};
 use crate::visibility;
 
@@ -313,6 +313,7 @@ impl Query {
         visibility::restrict_by_doetank(&mut f, "l", &viewer(ctx));
         let backend = app(ctx)?.store.backend();
         let search = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty());
+        let terms = search.and_then(SearchTerms::new).map(Arc::new);
         // Newest first; when searching, by relevance first (rank is NULL otherwise).
         let (from, rank) = match (search, backend) {
             (None, _) => ("rm_lessons l", "CAST(NULL AS DOUBLE PRECISION)".to_string()),
@@ -350,7 +351,11 @@ impl Query {
             );
             if let Some(page) = ranked.await {
                 let page = page.gql()?;
-                let lessons = page.lessons.into_iter().map(|(row, rank)| Lesson { row, rank: Some(rank) });
+                let lessons = page.lessons.into_iter().map(|(row, rank)| Lesson {
+                    row,
+                    rank: Some(rank),
+                    search: terms.clone(),
+                });
                 return Ok(window.connection(page.total, lessons.collect()));
             }
         }
@@ -380,8 +385,10 @@ impl Query {
                     .gql()?
             }
         };
-        Ok(window
-            .connection(total, rows.into_iter().map(|r| Lesson { row: r.lesson, rank: r.rank }).collect()))
+        Ok(window.connection(
+            total,
+            rows.into_iter().map(|r| Lesson { row: r.lesson, rank: r.rank, search: terms.clone() }).collect(),
+        ))
     }
 
     /// The event log itself, in global order: for researchers. Cursors are positions, so a page

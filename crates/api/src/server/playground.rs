@@ -20,7 +20,7 @@ pub const FIRST_QUERY: &str = r#"# The demo history (serve --demo): a doetank th
     history { position version type actor recordedAt }
   }
   lessons(filter: { search: "werkgevers" }) {
-    totalCount edges { node { title rank doetank { name } } }
+    totalCount edges { node { title rank excerpt doetank { name } } }
   }
   statistics { doetanksPerPhase { key count } medianDaysPerPhase { phase medianDays } }
 }
