@@ -1,4 +1,5 @@
-//! Subscriptions over WebSocket: the log itself, and a doetank's read model as it changes.
+//! Subscriptions (over WebSocket or server-sent events): the log itself, and the doetanks' read
+//! models as they change, one doetank's or every one the viewer may see.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
