@@ -37,20 +37,22 @@ pub fn stems(text: &str) -> String {
             if i > 0 {
                 out.push(' ');
             }
-            match known.get(word.as_ref()) {
-                Some(stem) => out.push_str(stem),
-                None => {
-                    let stem = stemmer.stem(&word).into_owned();
-                    out.push_str(&stem);
-                    if known.len() >= KNOWN_STEMS {
-                        known.clear();
-                    }
-                    known.insert(word.into_owned(), stem);
-                }
-            }
+            out.push_str(known_stem(&mut known, &stemmer, word));
         }
         out
     })
+}
+
+/// The stem of `word` (lower case), from those stemmed before when it is among them.
+fn known_stem<'k>(known: &'k mut HashMap<String, String>, stemmer: &Stemmer, word: Cow<'_, str>) -> &'k str {
+    if !known.contains_key(word.as_ref()) {
+        if known.len() >= KNOWN_STEMS {
+            known.clear();
+        }
+        let stem = stemmer.stem(&word).into_owned();
+        known.insert(word.clone().into_owned(), stem);
+    }
+    known.get(word.as_ref()).map_or("", String::as_str)
 }
 
 /// An FTS5 query that matches every stem of `query` as a prefix, or `None` when it has no words.
@@ -64,6 +66,9 @@ pub fn fts5_query(query: &str) -> Option<String> {
         Some(terms.join(" AND "))
     }
 }
+
+/// How far into a text an excerpt looks for its first match.
+const SCANNED: usize = 1_000;
 
 /// What a search looks for: the stems of its words (at most 16, as the index is asked), each
 /// matching the words whose stem begins with it. Makes the excerpt of a lesson found by it.
@@ -79,8 +84,12 @@ impl SearchTerms {
     }
 
     fn matches(&self, stemmer: &Stemmer, word: &str) -> bool {
-        let stem = stemmer.stem(&word.to_lowercase()).into_owned();
-        self.0.iter().any(|term| stem.starts_with(term.as_str()))
+        let word = words(word).next().unwrap_or_default();
+        KNOWN.with(|known| {
+            let mut known = known.borrow_mut();
+            let stem = known_stem(&mut known, stemmer, word);
+            self.0.iter().any(|term| stem.starts_with(term.as_str()))
+        })
     }
 
     /// About `length` words of `text` around its first word the search matched, each matched
@@ -89,13 +98,15 @@ impl SearchTerms {
     pub fn excerpt(&self, text: &str, length: usize) -> String {
         let stemmer = Stemmer::create(Algorithm::Dutch);
         let spans = word_spans(text);
-        let matched: Vec<bool> =
-            spans.iter().map(|&(from, to)| self.matches(&stemmer, &text[from..to])).collect();
+        let hit = |&(from, to): &(usize, usize)| self.matches(&stemmer, &text[from..to]);
         let length = length.max(1);
-        // A little of what comes before the first match, so it is read in its sentence.
-        let first = matched.iter().position(|m| *m).unwrap_or(0);
+        // A little of what comes before the first match, so it is read in its sentence. Only
+        // the words up to it and those shown are stemmed, and a first match is looked for
+        // among the first `SCANNED` words only: a long body found by its title costs no more.
+        let first = spans.iter().take(SCANNED).position(hit).unwrap_or(0);
         let start = first.saturating_sub(length / 4).min(spans.len().saturating_sub(length));
         let end = (start + length).min(spans.len());
+        let matched: Vec<bool> = spans[start..end].iter().map(hit).collect();
         let (Some(&(from, _)), Some(&(_, to))) = (spans.get(start), spans.get(end.saturating_sub(1))) else {
             return String::new();
         };
@@ -104,7 +115,7 @@ impl SearchTerms {
             out.push('…');
         }
         let mut at = from;
-        for (&(word_from, word_to), &hit) in spans[start..end].iter().zip(&matched[start..end]) {
+        for (&(word_from, word_to), &hit) in spans[start..end].iter().zip(&matched) {
             out.push_str(&text[at..word_from]);
             if hit {
                 out.push_str("**");
@@ -208,6 +219,15 @@ mod tests {
         let terms = SearchTerms::new("OR").expect("terms");
         assert_eq!(terms.excerpt("Hack de OR! De or-leden.", 10), "Hack de **OR**! De **or**-leden");
         assert!(SearchTerms::new(" ?! ").is_none());
+    }
+
+    #[test]
+    fn a_first_match_is_looked_for_in_the_first_thousand_words_only() {
+        let terms = SearchTerms::new("werkgever").expect("terms");
+        let far = format!("{}werkgever", "woord ".repeat(SCANNED));
+        assert_eq!(terms.excerpt(&far, 3), "woord woord woord…", "past the scanned words: the start");
+        let near = format!("{}werkgever eind", "woord ".repeat(SCANNED - 1));
+        assert_eq!(terms.excerpt(&near, 4), "…woord woord **werkgever** eind", "the last word scanned");
     }
 
     proptest::proptest! {
