@@ -3,8 +3,8 @@
 //! The database calls inside resolvers are boxed (`Box::pin(...)`): async-graphql boxes each
 //! field's whole future, sized by its largest inner future, and allocates and moves it for every
 //! field resolved; boxing the sqlx futures shrank a doetank's field future from 2,264 to 680
-//! bytes and took ~3 ms off the p99 of the doetank query at 64 connections (README, seventeenth
-//! session).
+//! bytes and took ~3 ms off the p99 of the doetank query at 64 connections
+//! (`docs/benchmark-history.md`, seventeenth session).
 
 use std::sync::Arc;
 
