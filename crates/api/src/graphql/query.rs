@@ -95,15 +95,20 @@ pub struct EventActivity {
 const MAX_ACTIVITY_ROWS: i64 = 10_000;
 
 impl EventFilter {
-    fn into_log_filter(self) -> LogFilter {
-        LogFilter {
-            stream_ids: self.stream_id.into_iter().collect(),
-            stream_types: self.stream_type.into_iter().collect(),
-            event_types: self.types.unwrap_or_default(),
-            from: self.from,
-            to: self.to,
-            doetanks_visible_to: None,
-        }
+    /// The log as the viewer of `ctx` reads it through this filter: only a signed-in reader
+    /// reads the log, and informal doetanks' events only their team and facilitators do.
+    fn for_reader(filter: Option<Self>, ctx: &Context<'_>) -> Result<LogFilter> {
+        let viewer = viewer(ctx);
+        viewer.require_reader().gql()?;
+        let filter = filter.unwrap_or_default();
+        Ok(LogFilter {
+            stream_ids: filter.stream_id.into_iter().collect(),
+            stream_types: filter.stream_type.into_iter().collect(),
+            event_types: filter.types.unwrap_or_default(),
+            from: filter.from,
+            to: filter.to,
+            doetanks_visible_to: visibility::log_viewer(&viewer),
+        })
     }
 }
 
@@ -423,10 +428,7 @@ impl Query {
         } else {
             (page_size(first, "first").gql()?, position_of(after, "after").gql()?)
         };
-        let viewer = viewer(ctx);
-        viewer.require_reader().gql()?;
-        let mut filter = filter.unwrap_or_default().into_log_filter();
-        filter.doetanks_visible_to = visibility::log_viewer(&viewer);
+        let filter = EventFilter::for_reader(filter, ctx)?;
         let store = &app(ctx)?.store;
         let total = store.count_log(&filter).await.gql()?;
         let (events, has_previous, has_next) = if backwards {
@@ -464,10 +466,7 @@ impl Query {
         filter: Option<EventFilter>,
         #[graphql(default_with = "Interval::Month")] interval: Interval,
     ) -> Result<Vec<EventActivity>> {
-        let viewer = viewer(ctx);
-        viewer.require_reader().gql()?;
-        let mut filter = filter.unwrap_or_default().into_log_filter();
-        filter.doetanks_visible_to = visibility::log_viewer(&viewer);
+        let filter = EventFilter::for_reader(filter, ctx)?;
         let store = &app(ctx)?.store;
         let rows = store.log_activity(&filter, interval.into(), MAX_ACTIVITY_ROWS + 1).await.gql()?;
         if rows.len() as i64 > MAX_ACTIVITY_ROWS {

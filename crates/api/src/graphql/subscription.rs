@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use async_graphql::{Context, Result, Subscription, ID};
 use doetank_store::{LogFilter, RecordedEvent, StreamId};
@@ -130,18 +130,9 @@ impl Subscription {
         };
         let changes = events.then(move |item| {
             let (app, viewer, sent) = (app.clone(), viewer.clone(), sent.clone());
-            async move {
-                let event = item?;
-                if event.version <= sent.load(Ordering::Relaxed) {
-                    return Ok(None);
-                }
-                projected(&app, event.position).await;
-                newer_than_sent(visible_now(&app, &viewer, uuid).await?, &sent)
-            }
+            async move { state_after(&app, &viewer, uuid, &*item?, &sent).await }
         });
-        Ok(stream::once(now).chain(changes).filter_map(
-            |item: Result<Option<Doetank>, AppError>| async move { item.transpose().map(GqlResult::gql) },
-        ))
+        Ok(states(stream::once(now).chain(changes)))
     }
 
     /// Every doetank the viewer may see, each time one of its events has been projected: a
@@ -158,7 +149,7 @@ impl Subscription {
             async move { keep }
         });
         // The version last sent of each doetank: one entry per doetank heard of.
-        let sent: Arc<Mutex<HashMap<uuid::Uuid, i64>>> = Arc::default();
+        let sent: Arc<Mutex<HashMap<uuid::Uuid, Arc<AtomicI64>>>> = Arc::default();
         let changes = events.then(move |item| {
             let (app, viewer, sent) = (app.clone(), viewer.clone(), sent.clone());
             async move {
@@ -167,27 +158,36 @@ impl Subscription {
                 else {
                     return Ok(None);
                 };
-                let sent_version = |sent: &Mutex<HashMap<uuid::Uuid, i64>>| {
-                    sent.lock().map_or(0, |sent| sent.get(&uuid).copied().unwrap_or(0))
-                };
-                if event.version <= sent_version(&sent) {
-                    return Ok(None);
-                }
-                projected(&app, event.position).await;
-                let Some(row) = visible_now(&app, &viewer, uuid).await? else { return Ok(None) };
-                if row.version <= sent_version(&sent) {
-                    return Ok(None);
-                }
-                if let Ok(mut sent) = sent.lock() {
-                    sent.insert(uuid, row.version);
-                }
-                Ok(Some(Doetank::live(row)))
+                let sent =
+                    Arc::clone(sent.lock().unwrap_or_else(PoisonError::into_inner).entry(uuid).or_default());
+                state_after(&app, &viewer, uuid, &event, &sent).await
             }
         });
-        Ok(changes.filter_map(|item: Result<Option<Doetank>, AppError>| async move {
-            item.transpose().map(GqlResult::gql)
-        }))
+        Ok(states(changes))
     }
+}
+
+/// The doetank's state once `event` of its stream is projected, unless a state at least that
+/// new was sent already (or the viewer may not see it).
+async fn state_after(
+    app: &App,
+    viewer: &Viewer,
+    uuid: uuid::Uuid,
+    event: &RecordedEvent,
+    sent: &AtomicI64,
+) -> Result<Option<Doetank>, AppError> {
+    if event.version <= sent.load(Ordering::Relaxed) {
+        return Ok(None);
+    }
+    projected(app, event.position).await;
+    newer_than_sent(visible_now(app, viewer, uuid).await?, sent)
+}
+
+/// The states to send, and the errors, of a doetank subscription.
+fn states(
+    items: impl Stream<Item = Result<Option<Doetank>, AppError>>,
+) -> impl Stream<Item = Result<Doetank>> {
+    items.filter_map(|item| async move { item.transpose().map(GqlResult::gql) })
 }
 
 /// The doetank's row now, `None` while the viewer may not see it (or before it exists).

@@ -58,39 +58,37 @@ pub(super) async fn timed(State(state): State<ServerState>, request: Request, ne
 }
 
 pub(super) async fn metrics(State(state): State<ServerState>) -> Response {
-    let projected = *state.app.projector.watch_applied().borrow();
-    let head = match state.app.store.head_position().await {
-        Ok(head) => head,
+    let v = match state.vitals().await {
+        Ok(vitals) => vitals,
         Err(err) => {
             tracing::warn!(error = %err, "metrics: the database does not answer");
             return (StatusCode::SERVICE_UNAVAILABLE, "the database does not answer\n").into_response();
         }
     };
     let mut out = String::with_capacity(4096);
-    let shared = state.shared.stats();
     let (transactions, appends) = state.app.store.group_commit_stats();
     let gauges: [(&str, &str, f64); 6] = [
-        ("doetank_log_head", "The position of the log's last event.", head as f64),
+        ("doetank_log_head", "The position of the log's last event.", v.head as f64),
         (
             "doetank_read_models_position",
             "The log position this node's read models include.",
-            projected as f64,
+            v.projected as f64,
         ),
         (
             "doetank_read_models_behind",
             "Events of the log this node's read models have yet to take in.",
-            (head - projected).max(0) as f64,
+            v.behind() as f64,
         ),
-        ("doetank_websockets_open", "Open WebSockets.", *state.sockets.open.borrow() as f64),
+        ("doetank_websockets_open", "Open WebSockets.", v.web_sockets as f64),
         (
             "doetank_shared_subscription_executions",
             "Executions shared by live subscribers.",
-            shared.executions as f64,
+            v.shared.executions as f64,
         ),
         (
             "doetank_shared_subscription_subscribers",
             "Live subscribers of shared executions.",
-            shared.subscribers as f64,
+            v.shared.subscribers as f64,
         ),
     ];
     for (name, help, value) in gauges {

@@ -254,6 +254,16 @@ impl ServerState {
         }
     }
 
+    /// What `/healthz` and `/metrics` report of this node; an error when the database does not
+    /// answer.
+    async fn vitals(&self) -> Result<Vitals, doetank_store::StoreError> {
+        // Read before the head: a head read later is never behind it, so `behind` is never
+        // negative.
+        let projected = *self.app.projector.watch_applied().borrow();
+        let head = self.app.store.head_position().await?;
+        Ok(Vitals { head, projected, web_sockets: *self.sockets.open.borrow(), shared: self.shared.stats() })
+    }
+
     /// The session of a connection whose viewer is `viewer`: loaders that keep no rows, since
     /// a connection lives across many states of the read models.
     fn session(&self, viewer: Viewer) -> Arc<async_graphql::Data> {
@@ -261,6 +271,23 @@ impl ServerState {
         insert_loaders(&mut data, &self.app, None);
         data.insert(viewer);
         Arc::new(data)
+    }
+}
+
+/// A node's figures for an operator (see [`ServerState::vitals`]).
+struct Vitals {
+    /// The log's last position.
+    head: i64,
+    /// The position this node's read models include.
+    projected: i64,
+    web_sockets: usize,
+    shared: shared_subscriptions::SharingStats,
+}
+
+impl Vitals {
+    /// Events of the log the read models have yet to take in.
+    fn behind(&self) -> i64 {
+        (self.head - self.projected).max(0)
     }
 }
 
@@ -486,22 +513,17 @@ async fn playground() -> Html<&'static str> {
 /// are behind the log (a stalled projector shows as a growing `behind`), its open WebSockets,
 /// and its shared subscriptions.
 async fn healthz(State(state): State<ServerState>) -> impl IntoResponse {
-    // Read before the head: a head read later is never behind it, so `behind` is never negative.
-    let projected = *state.app.projector.watch_applied().borrow();
-    match state.app.store.head_position().await {
-        Ok(head) => {
-            let shared = state.shared.stats();
-            (
-                StatusCode::OK,
-                Json(json!({
-                    "status": "ok",
-                    "backend": state.app.store.backend_name(),
-                    "log": { "head": head, "projected": projected, "behind": (head - projected).max(0) },
-                    "webSockets": *state.sockets.open.borrow(),
-                    "sharedSubscriptions": shared,
-                })),
-            )
-        }
+    match state.vitals().await {
+        Ok(v) => (
+            StatusCode::OK,
+            Json(json!({
+                "status": "ok",
+                "backend": state.app.store.backend_name(),
+                "log": { "head": v.head, "projected": v.projected, "behind": v.behind() },
+                "webSockets": v.web_sockets,
+                "sharedSubscriptions": v.shared,
+            })),
+        ),
         Err(err) => {
             tracing::warn!(error = %err, "health check failed");
             (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable" })))

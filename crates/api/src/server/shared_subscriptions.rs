@@ -80,7 +80,8 @@ pub struct SharedSubscriptions {
     running: Arc<Mutex<HashMap<String, Arc<Execution>>>>,
 }
 
-/// How many shared executions run and how many subscribers they serve (for `/healthz`).
+/// How many shared executions run and how many subscribers they serve (for `/healthz` and
+/// `/metrics`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct SharingStats {
     pub executions: usize,
