@@ -55,18 +55,6 @@ fn known_stem<'k>(known: &'k mut HashMap<String, String>, stemmer: &Stemmer, wor
     known.get(word.as_ref()).map_or("", String::as_str)
 }
 
-/// An FTS5 query that matches every stem of `query` as a prefix, or `None` when it has no words.
-pub fn fts5_query(query: &str) -> Option<String> {
-    let stemmer = Stemmer::create(Algorithm::Dutch);
-    let terms: Vec<String> =
-        words(query).take(16).map(|w| format!("\"{}\"*", stemmer.stem(&w).replace('"', ""))).collect();
-    if terms.is_empty() {
-        None
-    } else {
-        Some(terms.join(" AND "))
-    }
-}
-
 /// How far into a text an excerpt looks for its first match.
 const SCANNED: usize = 1_000;
 
@@ -81,6 +69,12 @@ impl SearchTerms {
         let stemmer = Stemmer::create(Algorithm::Dutch);
         let terms: Vec<String> = words(query).take(16).map(|w| stemmer.stem(&w).into_owned()).collect();
         (!terms.is_empty()).then_some(SearchTerms(terms))
+    }
+
+    /// The FTS5 query that matches every term as a prefix.
+    pub fn fts5_query(&self) -> String {
+        let terms: Vec<String> = self.0.iter().map(|t| format!("\"{}\"*", t.replace('"', ""))).collect();
+        terms.join(" AND ")
     }
 
     fn matches(&self, stemmer: &Stemmer, word: &str) -> bool {
@@ -247,6 +241,7 @@ mod tests {
 
     #[test]
     fn a_query_of_punctuation_alone_is_no_query() {
+        let fts5_query = |query: &str| SearchTerms::new(query).map(|terms| terms.fts5_query());
         assert_eq!(fts5_query(" \"*\" "), None);
         assert_eq!(fts5_query("Kennis-behoud").as_deref(), Some("\"kennis\"* AND \"behoud\"*"));
     }

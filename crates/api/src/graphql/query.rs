@@ -322,11 +322,11 @@ impl Query {
         // Newest first; when searching, by relevance first (rank is NULL otherwise).
         let (from, rank) = match (search, backend) {
             (None, _) => ("rm_lessons l", "CAST(NULL AS DOUBLE PRECISION)".to_string()),
-            (Some(text), Backend::Sqlite(_)) => {
-                let Some(query) = search::fts5_query(text) else {
+            (Some(_), Backend::Sqlite(_)) => {
+                let Some(terms) = &terms else {
                     return Ok(window.connection(0, Vec::new()));
                 };
-                f.push("rm_lessons_fts MATCH ?", query);
+                f.push("rm_lessons_fts MATCH ?", terms.fts5_query());
                 (
                     "rm_lessons l JOIN rm_lessons_fts ON rm_lessons_fts.rowid = l.rowid",
                     "-bm25(rm_lessons_fts, 10.0, 1.0, 5.0)".to_string(),
