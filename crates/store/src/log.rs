@@ -100,6 +100,16 @@ impl LogFilter {
             && self.to.is_none_or(|to| event.recorded_at < to)
     }
 
+    /// ` WHERE ...` of this filter, or nothing when it passes every event.
+    fn where_clause(&self, binds: &mut Vec<Bind>) -> String {
+        let conditions = self.where_sql(binds);
+        if conditions.is_empty() {
+            conditions
+        } else {
+            format!(" WHERE {conditions}")
+        }
+    }
+
     fn where_sql(&self, binds: &mut Vec<Bind>) -> String {
         let mut clauses = Vec::new();
         let mut list = |column: &str, values: &[String], binds: &mut Vec<Bind>| {
@@ -208,12 +218,7 @@ impl EventStore {
     /// How many events pass `filter`.
     pub async fn count_log(&self, filter: &LogFilter) -> Result<i64, StoreError> {
         let mut binds = Vec::new();
-        let extra = filter.where_sql(&mut binds);
-        let sql = if extra.is_empty() {
-            "SELECT COUNT(*) FROM events".to_string()
-        } else {
-            format!("SELECT COUNT(*) FROM events WHERE {extra}")
-        };
+        let sql = format!("SELECT COUNT(*) FROM events{}", filter.where_clause(&mut binds));
         let n = on_pool!(&self.backend, pool => {
             bind_all!(sqlx::query_scalar::<_, i64>(&sql), &binds).fetch_one(pool).await?
         });
@@ -230,8 +235,7 @@ impl EventStore {
         limit: i64,
     ) -> Result<Vec<Activity>, StoreError> {
         let mut binds = Vec::new();
-        let extra = filter.where_sql(&mut binds);
-        let condition = if extra.is_empty() { String::new() } else { format!(" WHERE {extra}") };
+        let condition = filter.where_clause(&mut binds);
         binds.push(Bind::Int(limit));
         let start = period.start_sql(matches!(self.backend, crate::Backend::Sqlite(_)));
         let sql = format!(
