@@ -17,6 +17,7 @@ both_backends!(
     a_reuse_of_one_lesson_names_it,
     lineage_follows_the_rocket_both_ways_on_the_demo,
     the_timeline_tells_the_demo_history_in_order,
+    the_demo_history_is_recorded_at_its_own_dates,
 );
 
 /// Runs `mutation { name(input: $input) { id result { ... } } }` as `token`; returns the body.
@@ -575,10 +576,10 @@ async fn the_timeline_tells_the_demo_history_in_order(db: &TestDb) {
         "Stampij!fabriek concluded with 150 participants",
         "Gemeente Utrecht took up idea Hack de OR!",
         "Tweede Slimmernetwerk Café van 2013 was held",
-        "Doetank 20/10 formed",
-        "Doetank 20/10 completed hand over",
         "Charter voor een innovatieve overheid published",
+        "Doetank 20/10 formed",
         "suspended from 2013-09-01 until 2014-03-01",
+        "Doetank 20/10 completed hand over",
         "Gemeente Voorbeeldstad reuses the results of doetank 20/10",
     ];
     let at: Vec<usize> = story.iter().map(|s| index(s)).collect();
@@ -608,4 +609,81 @@ async fn the_timeline_tells_the_demo_history_in_order(db: &TestDb) {
     assert!(edges
         .iter()
         .any(|e| e["node"]["summary"].as_str().is_some_and(|s| s.contains("Stampij!fabriek"))));
+}
+
+/// The demo's steps are recorded at their dates in the network's history, in the order they
+/// happened, so time travel and the log's activity per month show 2013 and 2014; once it is
+/// loaded, appends are recorded at the wall clock again.
+async fn the_demo_history_is_recorded_at_its_own_dates(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    assert!(doetank_api::demo::load(&app.app).await.expect("demo"));
+    let d = doetank_api::demo::demo_id(doetank_api::demo::DOETANK_2010).to_string();
+
+    let first = app.data("{ events(first: 1) { edges { node { recordedAt } } } }", json!({})).await;
+    assert_eq!(first["events"]["edges"][0]["node"]["recordedAt"], "2013-01-07T10:00:00+00:00", "{first:#}");
+    let last = app.data("{ events(last: 1) { edges { node { type recordedAt } } } }", json!({})).await;
+    assert_eq!(last["events"]["edges"][0]["node"]["type"], "KnowledgeReused", "{last:#}");
+    assert_eq!(last["events"]["edges"][0]["node"]["recordedAt"], "2014-05-12T10:00:00+00:00", "{last:#}");
+
+    // The log's times go on as its positions do.
+    let mut times = Vec::new();
+    let mut after = Value::Null;
+    loop {
+        let page = app
+            .data(
+                "query($after: String) { events(first: 100, after: $after) { pageInfo { hasNextPage endCursor } edges { node { recordedAt } } } }",
+                json!({ "after": after }),
+            )
+            .await;
+        let events = &page["events"];
+        times.extend(events["edges"].as_array().expect("edges").iter().map(|e| {
+            chrono::DateTime::parse_from_rfc3339(e["node"]["recordedAt"].as_str().expect("a time"))
+                .expect("RFC 3339")
+        }));
+        if events["pageInfo"]["hasNextPage"] != true {
+            break;
+        }
+        after = events["pageInfo"]["endCursor"].clone();
+    }
+    assert!(times.len() > 50, "the public log: {} events", times.len());
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "recorded in the order it happened");
+
+    // Time travel by date: 20/10 as it stood in summer 2013, after discovering and researching.
+    let query = "query($id: ID!, $asOf: DateTime) { doetank(id: $id, asOf: $asOf) { status currentPhase phases { phase completedAt } isPublic } }";
+    let summer = app.data(query, json!({ "id": d, "asOf": "2013-08-01T00:00:00Z" })).await;
+    assert_eq!(summer["doetank"]["currentPhase"], "DEVELOP", "{summer:#}");
+    let completed: Vec<&Value> = summer["doetank"]["phases"]
+        .as_array()
+        .expect("phases")
+        .iter()
+        .filter(|p| !p["completedAt"].is_null())
+        .map(|p| &p["phase"])
+        .collect();
+    assert_eq!(completed, [&json!("DISCOVER"), &json!("RESEARCH")], "{summer:#}");
+    assert_eq!(summer["doetank"]["isPublic"], false, "made public in September: {summer:#}");
+    let before = app.data(query, json!({ "id": d, "asOf": "2013-04-30T00:00:00Z" })).await;
+    assert_eq!(before["doetank"], Value::Null, "not yet formed: {before:#}");
+    let now = app.data(query, json!({ "id": d, "asOf": null })).await;
+    assert_eq!(now["doetank"]["status"], "COMPLETED", "{now:#}");
+
+    // The network's months: the Stampij!fabriek's March busiest of the first spring.
+    let months = app.data("{ eventActivity(interval: MONTH) { period count } }", json!({})).await;
+    let mut per_month = std::collections::BTreeMap::<String, i64>::new();
+    for row in months["eventActivity"].as_array().expect("a list") {
+        let period = row["period"].as_str().expect("a period");
+        *per_month.entry(period[..7].to_string()).or_default() += row["count"].as_i64().expect("a count");
+    }
+    let first_months: Vec<&str> = per_month.keys().take(4).map(String::as_str).collect();
+    assert_eq!(first_months, ["2013-01", "2013-02", "2013-03", "2013-04"], "{per_month:?}");
+    assert_eq!(per_month.keys().last().map(String::as_str), Some("2014-05"), "{per_month:?}");
+    let busiest = per_month.iter().take(4).max_by_key(|(_, n)| **n).map(|(m, _)| m.as_str());
+    assert_eq!(busiest, Some("2013-03"), "{per_month:?}");
+
+    // After the demo, the wall clock: a new member is recorded now.
+    let before_command = chrono::Utc::now() - chrono::Duration::seconds(5);
+    register(&app, "Na de demo", "Kennisland", "PUBLIC").await;
+    let newest = app.data("{ events(last: 1) { edges { node { recordedAt } } } }", json!({})).await;
+    let newest = newest["events"]["edges"][0]["node"]["recordedAt"].as_str().expect("a time").to_string();
+    let newest = chrono::DateTime::parse_from_rfc3339(&newest).expect("RFC 3339");
+    assert!(newest > before_command, "recorded at the wall clock: {newest}");
 }

@@ -6,6 +6,10 @@
 //! "Hack de OR!" taken up by Utrecht, the winner coached toward a doetank, the charter, and the
 //! support committee. Everything else (people's names, the doetank's dates, lessons, the pilot)
 //! is invented and marked as such: invented people are called "Voorbeeld" and flagged "(fictief)".
+//!
+//! Each step is recorded at its date in that history, in the order it happened, not at the
+//! minute the demo was loaded: time travel (`asOf`) and the log's activity per month then show
+//! the network's 2013 and 2014 as researchers would study them.
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use doetank_domain::aggregates::challenge::ChallengeOrigin;
@@ -14,6 +18,7 @@ use doetank_domain::aggregates::doetank::NewLesson;
 use doetank_domain::aggregates::pilot::{Applicant, ApplicantFunction, PilotOutcome};
 use doetank_domain::aggregates::reuse::ReuseSource;
 use doetank_domain::*;
+use doetank_store::RecordedHistory;
 use uuid::Uuid;
 
 use crate::app::{App, CommandOptions};
@@ -47,10 +52,14 @@ pub async fn load(app: &App) -> Result<bool, AppError> {
         return Ok(false);
     }
     let o = CommandOptions { actor: "system:demo".into(), ..Default::default() };
-    members(app, &o).await?;
-    cafes_and_stampij(app, &o).await?;
-    doetanks(app, &o).await?;
-    network(app, &o).await?;
+    // Given back to the wall clock when dropped, also when a step fails.
+    let mut h = app.store.record_history(at(2013, 1, 7));
+    members(app, &o, &mut h).await?;
+    cafes_and_stampij(app, &o, &mut h).await?;
+    charter(app, &o, &mut h).await?;
+    doetanks(app, &o, &mut h).await?;
+    reuse(app, &o, &mut h).await?;
+    drop(h);
     tracing::info!(head = app.store.head_position().await?, "demo history loaded");
     Ok(true)
 }
@@ -80,32 +89,38 @@ const PEOPLE: &[(u128, &str, &str, Sector, &[&str])] = &[
     (12, "Lucas Lombaers", "Ministerie van BZK", Sector::Public, &["innovatie"]),
 ];
 
-async fn members(app: &App, o: &CommandOptions) -> Result<(), AppError> {
+async fn members(app: &App, o: &CommandOptions, h: &mut RecordedHistory) -> Result<(), AppError> {
+    h.at(at(2013, 1, 7));
     for (n, name, organisation, sector, expertise) in PEOPLE {
         let personal = PersonalData { name: (*name).into(), email: None };
         let expertise = expertise.iter().map(|s| s.to_string()).collect();
         app.register_member(o, demo_id(*n), personal, organisation, *sector, expertise).await?;
     }
     // Seed 000: the support committee of heavyweights who open doors at the top.
+    h.at(at(2013, 1, 14));
     for n in [10, 11, 12] {
         app.execute::<Member>(demo_id(n), o, |m| m.appoint_to_support_committee()).await?;
     }
     Ok(())
 }
 
-async fn cafes_and_stampij(app: &App, o: &CommandOptions) -> Result<(), AppError> {
+async fn cafes_and_stampij(app: &App, o: &CommandOptions, h: &mut RecordedHistory) -> Result<(), AppError> {
     let cafe1 = demo_id(0x300);
+    h.at(at(2013, 2, 1));
     app.execute::<Cafe>(cafe1, o, |c| {
         c.schedule(cafe1, "Slimmernetwerk Café", day(2013, 2, 28), "Amsterdam (locatie fictief)")
     })
     .await?;
+    h.at(at(2013, 2, 14));
     app.execute::<Cafe>(cafe1, o, |c| {
         c.announce_workshop("Houtskoolschets van de charter voor een innovatieve overheid", "Slimmernetwerk")
     })
     .await?;
+    h.at(at(2013, 2, 28));
     app.execute::<Cafe>(cafe1, o, |c| c.hold(60)).await?;
 
     let event = demo_id(STAMPIJFABRIEK);
+    h.at(at(2013, 3, 1));
     app.execute::<IdeationEvent>(event, o, |e| {
         e.schedule(
             event,
@@ -130,6 +145,7 @@ async fn cafes_and_stampij(app: &App, o: &CommandOptions) -> Result<(), AppError
         (0x20b, "Open agenda (fictief)", "Managers maken hun agenda zichtbaar voor het hele team."),
         (0x20c, "Werkplezier-meter (fictief)", "Teams meten maandelijks hun werkplezier en bespreken de uitkomst."),
     ];
+    h.at(at(2013, 3, 15));
     for (n, title, description) in ideas {
         let idea = demo_id(n);
         app.execute::<IdeationEvent>(event, o, |e| e.submit_idea(idea, title, description, None)).await?;
@@ -146,11 +162,13 @@ async fn cafes_and_stampij(app: &App, o: &CommandOptions) -> Result<(), AppError
     })
     .await?;
     app.execute::<IdeationEvent>(event, o, |e| e.conclude(150)).await?;
+    h.at(at(2013, 3, 25));
     app.execute::<IdeationEvent>(event, o, |e| e.adopt_idea(demo_id(IDEA_HACK_DE_OR), "Gemeente Utrecht"))
         .await?;
 
     // The second café of the year, after the Stampij!fabriek (seed 004).
     let cafe2 = demo_id(0x301);
+    h.at(at(2013, 4, 2));
     app.execute::<Cafe>(cafe2, o, |c| {
         c.schedule(
             cafe2,
@@ -160,17 +178,20 @@ async fn cafes_and_stampij(app: &App, o: &CommandOptions) -> Result<(), AppError
         )
     })
     .await?;
+    h.at(at(2013, 4, 10));
     app.execute::<Cafe>(cafe2, o, |c| {
         c.announce_speaker("Femke Voorbeeld (fictief)", "Van idee naar doetank: 20/10")
     })
     .await?;
+    h.at(at(2013, 4, 25));
     app.execute::<Cafe>(cafe2, o, |c| c.hold(45)).await?;
     Ok(())
 }
 
-async fn doetanks(app: &App, o: &CommandOptions) -> Result<(), AppError> {
+async fn doetanks(app: &App, o: &CommandOptions, h: &mut RecordedHistory) -> Result<(), AppError> {
     let event = demo_id(STAMPIJFABRIEK);
     let challenge = demo_id(0x400);
+    h.at(at(2013, 4, 29));
     app.execute::<Challenge>(challenge, o, |c| {
         c.raise(
             challenge,
@@ -187,11 +208,14 @@ async fn doetanks(app: &App, o: &CommandOptions) -> Result<(), AppError> {
 
     // The winner, coached toward a doetank experiment (seed 004); its course is invented.
     let d = demo_id(DOETANK_2010);
+    h.at(at(2013, 5, 1));
     app.form_doetank(o, d, "20/10", challenge, demo_id(3), &[demo_id(6), demo_id(9)], at(2013, 5, 1)).await?;
     app.execute::<IdeationEvent>(event, o, |e| e.take_idea_into_doetank(demo_id(IDEA_2010), d)).await?;
+    h.at(at(2013, 5, 6));
     app.join_doetank(o, d, demo_id(8), at(2013, 5, 6)).await?;
     app.assign_coach(o, d, demo_id(1)).await?;
     app.execute::<Doetank>(d, o, |t| t.attach_commissioner("Ministerie van BZK")).await?;
+    h.at(at(2013, 5, 13));
     app.execute::<Doetank>(d, o, |t| {
         t.hold_kickoff(
             day(2013, 5, 13),
@@ -227,6 +251,8 @@ async fn doetanks(app: &App, o: &CommandOptions) -> Result<(), AppError> {
         (Phase::HandOver, "De businesscase ligt bij het Ministerie van BZK.", (2014, 3, 17)),
     ];
     for (phase, summary, (y, m, dd)) in phases {
+        // What a phase learned is recorded as it is completed.
+        h.at(at(y, m, dd));
         for (n, lesson_phase, kind, title, body, tags) in lessons.iter().filter(|l| l.1 == phase) {
             let recorded_by = if *kind == LessonKind::Insight { demo_id(1) } else { demo_id(3) };
             let lesson = NewLesson {
@@ -265,7 +291,15 @@ async fn doetanks(app: &App, o: &CommandOptions) -> Result<(), AppError> {
             .await?;
         }
         app.execute::<Doetank>(d, o, |t| t.complete_phase(phase, summary, at(y, m, dd))).await?;
+        // What else happened in the network before the next phase was done.
+        match phase {
+            Phase::Discover => hack_de_or(app, o, h).await?,
+            Phase::Research => pilot_proposed(app, o, h).await?,
+            Phase::Learn => pilot_concluded(app, o, h).await?,
+            _ => {}
+        }
     }
+    h.at(at(2014, 4, 1));
     app.execute::<Doetank>(d, o, |t| {
         t.conclude(
             DoetankOutcome::Completed,
@@ -274,9 +308,14 @@ async fn doetanks(app: &App, o: &CommandOptions) -> Result<(), AppError> {
         )
     })
     .await?;
+    Ok(())
+}
 
-    // "Hack de OR!" in Utrecht: still informal, under the radar (rule 5).
+/// "Hack de OR!" in Utrecht: still informal, under the radar (rule 5).
+async fn hack_de_or(app: &App, o: &CommandOptions, h: &mut RecordedHistory) -> Result<(), AppError> {
+    let event = demo_id(STAMPIJFABRIEK);
     let challenge2 = demo_id(0x401);
+    h.at(at(2013, 6, 5));
     app.execute::<Challenge>(challenge2, o, |c| {
         c.raise(
             challenge2,
@@ -288,6 +327,7 @@ async fn doetanks(app: &App, o: &CommandOptions) -> Result<(), AppError> {
     })
     .await?;
     let d2 = demo_id(DOETANK_HACK_DE_OR);
+    h.at(at(2013, 6, 10));
     app.form_doetank(
         o,
         d2,
@@ -300,7 +340,9 @@ async fn doetanks(app: &App, o: &CommandOptions) -> Result<(), AppError> {
     .await?;
     app.execute::<IdeationEvent>(event, o, |e| e.take_idea_into_doetank(demo_id(IDEA_HACK_DE_OR), d2))
         .await?;
+    h.at(at(2013, 6, 12));
     app.assign_coach(o, d2, demo_id(4)).await?;
+    h.at(at(2013, 7, 1));
     app.execute::<Doetank>(d2, o, |t| {
         t.complete_phase(
             Phase::Discover,
@@ -324,8 +366,10 @@ async fn doetanks(app: &App, o: &CommandOptions) -> Result<(), AppError> {
     Ok(())
 }
 
-async fn network(app: &App, o: &CommandOptions) -> Result<(), AppError> {
+/// Worked on at both cafés and the Stampij!fabriek (seed 004), published at the second café.
+async fn charter(app: &App, o: &CommandOptions, h: &mut RecordedHistory) -> Result<(), AppError> {
     let charter = demo_id(0x600);
+    h.at(at(2013, 4, 25));
     app.execute::<Charter>(charter, o, |c| {
         c.publish(
             charter,
@@ -349,9 +393,14 @@ async fn network(app: &App, o: &CommandOptions) -> Result<(), AppError> {
     ] {
         app.execute::<Charter>(charter, o, |c| c.sign(signatory.clone())).await?;
     }
+    Ok(())
+}
 
-    // A Right to Challenge pilot (seed 002); the rule and its course are invented.
+/// A Right to Challenge pilot (seed 002), proposed by a member of 20/10 while it researched;
+/// the rule and its course are invented.
+async fn pilot_proposed(app: &App, o: &CommandOptions, h: &mut RecordedHistory) -> Result<(), AppError> {
     let pilot = demo_id(0x700);
+    h.at(at(2013, 8, 19));
     app.execute::<Pilot>(pilot, o, |p| {
         p.propose(
             pilot,
@@ -366,16 +415,31 @@ async fn network(app: &App, o: &CommandOptions) -> Result<(), AppError> {
         )
     })
     .await?;
+    h.at(at(2013, 8, 26));
     app.execute::<Pilot>(pilot, o, |p| p.grant_mandate("Ministerie van BZK en de ambtenarenbonden")).await?;
+    h.at(at(2013, 9, 1));
     app.execute::<Pilot>(pilot, o, |p| p.suspend_rule(day(2013, 9, 1), Some(day(2014, 3, 1)))).await?;
+    Ok(())
+}
+
+/// The pilot's rule back in force: evaluated, and the rule changed for good.
+async fn pilot_concluded(app: &App, o: &CommandOptions, h: &mut RecordedHistory) -> Result<(), AppError> {
+    let pilot = demo_id(0x700);
+    h.at(at(2014, 3, 3));
     app.execute::<Pilot>(pilot, o, |p| {
         p.evaluate("Geen misbruik gevonden; koppels startten gemiddeld twaalf dagen eerder.")
     })
     .await?;
+    h.at(at(2014, 3, 10));
     app.execute::<Pilot>(pilot, o, |p| p.conclude(PilotOutcome::RuleChanged, "De regel is aangepast."))
         .await?;
+    Ok(())
+}
 
+/// Another organisation takes up what 20/10 learned, once it had concluded.
+async fn reuse(app: &App, o: &CommandOptions, h: &mut RecordedHistory) -> Result<(), AppError> {
     let reuse = demo_id(0x800);
+    h.at(at(2014, 5, 12));
     app.execute::<KnowledgeReuse>(reuse, o, |r| {
         r.reuse(
             reuse,

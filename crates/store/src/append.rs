@@ -10,7 +10,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Utc};
 use doetank_domain::EncodedEvent;
 use sqlx::types::Json;
 use sqlx::{Postgres, Row, Sqlite, Transaction};
@@ -228,8 +228,7 @@ impl EventStore {
     /// costs little more than a batch of one.
     async fn write_requests(&self, requests: &[&Request]) -> Result<Vec<Outcome>, StoreError> {
         let stream_ids: Vec<String> = requests.iter().map(|r| r.stream.to_string()).collect();
-        // Microseconds: what PostgreSQL keeps, so both backends export the same text.
-        let now = Utc::now().trunc_subsecs(6);
+        let now = self.clock.now();
         let (verdicts, head) = match &self.backend {
             Backend::Sqlite(pool) => match self.own.as_deref() {
                 Some(own) => own.write(|conn| write_sqlite_direct(conn, requests, &stream_ids, now))?,

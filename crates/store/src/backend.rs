@@ -4,6 +4,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -11,6 +12,7 @@ use sqlx::sqlite::{
 use tokio::sync::watch;
 
 use crate::append::GroupCommit;
+use crate::clock::{RecordedHistory, RecordingClock};
 use crate::decisions::DecisionCache;
 use crate::error::StoreError;
 use crate::own_connections::OwnConnections;
@@ -83,6 +85,8 @@ pub struct StoreParts {
     /// SQLite file databases: stream reads, appends and the stamp in the calling thread, on the
     /// store's own connections (see `own_connections`).
     pub(crate) own: Option<Arc<OwnConnections>>,
+    /// The time appends are recorded at (`clock`).
+    pub(crate) clock: Arc<RecordingClock>,
 }
 
 impl EventStore {
@@ -134,8 +138,17 @@ impl EventStore {
             group_commit: Arc::default(),
             decisions: Arc::default(),
             own,
+            clock: Arc::default(),
         }));
         Ok(store)
+    }
+
+    /// Records the appends that follow at `at` and the dates given to [`RecordedHistory::at`]
+    /// rather than the wall clock, until the history is dropped: for writing a documented
+    /// history through commands (the demo), before the store serves anyone. Other appends
+    /// meanwhile would be recorded at the history's date too.
+    pub fn record_history(&self, at: DateTime<Utc>) -> RecordedHistory {
+        RecordedHistory::begin(self.clock.clone(), at)
     }
 
     /// Applies pending migrations (event log and read-model tables) and loads the head position.

@@ -4,6 +4,7 @@
 
 mod append;
 mod backend;
+mod clock;
 mod decisions;
 mod error;
 mod model;
@@ -15,6 +16,7 @@ mod rows;
 
 pub use append::BeginWrite;
 pub use backend::{with_database, Backend, EventStore, DEFAULT_DATABASE_URL};
+pub use clock::RecordedHistory;
 pub use decisions::StreamState;
 pub use error::StoreError;
 pub use log::{doetank_visible_sql, Activity, DoetankViewer, LogFilter, Period};
