@@ -18,6 +18,7 @@ both_backends!(
     lineage_follows_the_rocket_both_ways_on_the_demo,
     the_timeline_tells_the_demo_history_in_order,
     the_demo_history_is_recorded_at_its_own_dates,
+    every_event_fits_the_schema_event_types_gives_for_it,
 );
 
 /// Runs `mutation { name(input: $input) { id result { ... } } }` as `token`; returns the body.
@@ -686,4 +687,79 @@ async fn the_demo_history_is_recorded_at_its_own_dates(db: &TestDb) {
     let newest = newest["events"]["edges"][0]["node"]["recordedAt"].as_str().expect("a time").to_string();
     let newest = chrono::DateTime::parse_from_rfc3339(&newest).expect("RFC 3339");
     assert!(newest > before_command, "recorded at the wall clock: {newest}");
+}
+
+/// `eventTypes` is the log's data dictionary: every payload of the demo history validates
+/// against the JSON Schema it gives for the event's type (a real validator, draft 2020-12), each
+/// type is described, and a stream type it does not know is BAD_INPUT, not an empty list.
+async fn every_event_fits_the_schema_event_types_gives_for_it(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    assert!(doetank_api::demo::load(&app.app).await.expect("demo"));
+    let catalogue = app
+        .gql_as(
+            None,
+            "{ eventTypes { type streamType schemaVersion readVersions description payloadSchema } }",
+            json!({}),
+        )
+        .await;
+    assert!(catalogue.get("errors").is_none(), "needs no token: {catalogue:#}");
+    let types = catalogue["data"]["eventTypes"].as_array().expect("a list").clone();
+    assert!(types.len() >= 40, "every event type of the eight streams: {}", types.len());
+    let mut validators = std::collections::HashMap::new();
+    for t in &types {
+        let name = t["type"].as_str().expect("a type").to_string();
+        assert!(t["description"].as_str().is_some_and(|d| d.len() > 10), "{name} is described: {t:#}");
+        let versions: Vec<i64> = (1..=t["schemaVersion"].as_i64().expect("a version")).collect();
+        assert_eq!(t["readVersions"], json!(versions), "{name}");
+        let validator = jsonschema::validator_for(&t["payloadSchema"])
+            .unwrap_or_else(|e| panic!("{name}'s schema is no JSON Schema: {e}"));
+        validators.insert(name, validator);
+    }
+    let lesson = types.iter().find(|t| t["type"] == "LessonRecorded").expect("LessonRecorded");
+    assert_eq!((lesson["streamType"].as_str(), lesson["schemaVersion"].as_i64()), (Some("doetank"), Some(2)));
+    assert_eq!(lesson["readVersions"], json!([1, 2]));
+
+    let mut after = Value::Null;
+    let (mut checked, mut seen_types) = (0, std::collections::BTreeSet::new());
+    loop {
+        let page = app
+            .data(
+                "query($after: String) { events(first: 100, after: $after) { pageInfo { hasNextPage endCursor } edges { node { type streamType payload } } } }",
+                json!({ "after": after }),
+            )
+            .await;
+        for edge in page["events"]["edges"].as_array().expect("edges") {
+            let event = &edge["node"];
+            let name = event["type"].as_str().expect("a type");
+            let validator = validators.get(name).unwrap_or_else(|| panic!("{name} is not in eventTypes"));
+            let errors: Vec<String> =
+                validator.iter_errors(&event["payload"]).map(|e| e.to_string()).collect();
+            assert!(errors.is_empty(), "{name} {}: {errors:?}", event["payload"]);
+            let described = types.iter().find(|t| t["type"] == name).expect("described");
+            assert_eq!(described["streamType"], event["streamType"], "{name}");
+            checked += 1;
+            seen_types.insert(name.to_string());
+        }
+        if page["events"]["pageInfo"]["hasNextPage"] != true {
+            break;
+        }
+        after = page["events"]["pageInfo"]["endCursor"].clone();
+    }
+    assert!(checked > 50 && seen_types.len() >= 30, "{checked} events of {} types", seen_types.len());
+
+    // A schema refuses what its type would not write.
+    let formed = &validators["DoetankFormed"];
+    assert!(!formed.is_valid(&json!({ "name": "zonder team" })), "required fields");
+    let held = &validators["CafeHeld"];
+    assert!(!held.is_valid(&json!({ "attendance": "veel" })), "types");
+
+    let doetank = app.data("{ eventTypes(streamType: \"doetank\") { type } }", json!({})).await;
+    let names: Vec<&str> =
+        doetank["eventTypes"].as_array().expect("a list").iter().filter_map(|t| t["type"].as_str()).collect();
+    assert_eq!(names.first(), Some(&"DoetankFormed"));
+    assert!(names.contains(&"LessonRecorded") && !names.contains(&"CafeHeld"), "{names:?}");
+    let error = app.error("{ eventTypes(streamType: \"doetanks\") { type } }", json!({})).await;
+    assert_eq!(error["extensions"]["code"], "BAD_INPUT", "{error:#}");
+    assert_eq!(error["extensions"]["field"], "streamType", "{error:#}");
+    assert!(error["message"].as_str().is_some_and(|m| m.contains("doetank, cafe")), "{error:#}");
 }

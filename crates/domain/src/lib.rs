@@ -6,6 +6,7 @@
 
 pub mod aggregate;
 pub mod aggregates;
+pub mod catalogue;
 pub mod codec;
 pub mod error;
 pub mod testing;

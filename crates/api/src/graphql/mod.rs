@@ -1,6 +1,7 @@
 //! The GraphQL schema: queries over the read models, one mutation per domain command.
 
 mod batcher;
+mod catalogue;
 pub(crate) mod errors;
 mod kept_rows;
 mod loaders;
@@ -26,7 +27,7 @@ use kept_rows::Kept;
 
 /// Every query: the doetanks and their people, and the network around them.
 #[derive(MergedObject, Default)]
-pub struct Query(query::Query, network::NetworkQuery);
+pub struct Query(query::Query, network::NetworkQuery, catalogue::CatalogueQuery);
 
 /// Every command of the domain.
 #[derive(MergedObject, Default)]

@@ -1,6 +1,7 @@
 //! A Slimmernetwerk Café: a physical meeting with speakers and workshops.
 
 use chrono::NaiveDate;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::Aggregate;
@@ -8,12 +9,17 @@ use crate::domain_event;
 use crate::error::{ensure, required_text, Decision, DomainError, Rule};
 use crate::types::*;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub enum CafeEvent {
+    /// A network café was planned.
     CafeScheduled { cafe_id: CafeId, title: String, date: NaiveDate, venue: String },
+    /// A speaker will talk at the café.
     SpeakerAnnounced { speaker: String, topic: String },
+    /// A workshop will be held at the café.
     WorkshopAnnounced { title: String, host: String },
+    /// The café took place, with its attendance.
     CafeHeld { attendance: u32 },
+    /// The café will not take place.
     CafeCancelled { reason: String },
 }
 

@@ -1,5 +1,6 @@
 //! A practical problem from the work floor that stands for a wider public-sector question.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::Aggregate;
@@ -8,7 +9,7 @@ use crate::error::{ensure, required_text, Decision, DomainError, Rule};
 use crate::types::*;
 
 /// Where a challenge came from (seed 001: a commissioner, someone's frustration, a café, an idea).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ChallengeOrigin {
     Commissioner { organisation: String },
@@ -17,8 +18,9 @@ pub enum ChallengeOrigin {
     Idea { ideation_event_id: IdeationEventId, idea_id: IdeaId },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub enum ChallengeEvent {
+    /// A problem from the work floor was put to the network, with where it came from.
     ChallengeRaised {
         challenge_id: ChallengeId,
         title: String,
@@ -26,12 +28,10 @@ pub enum ChallengeEvent {
         raised_by: MemberId,
         origin: ChallengeOrigin,
     },
-    SupportPledged {
-        member_id: MemberId,
-    },
-    CommissionerFound {
-        organisation: String,
-    },
+    /// A member wants to work on the challenge.
+    SupportPledged { member_id: MemberId },
+    /// An organisation commissions work on the challenge.
+    CommissionerFound { organisation: String },
 }
 
 domain_event!(ChallengeEvent { ChallengeRaised, SupportPledged, CommissionerFound });

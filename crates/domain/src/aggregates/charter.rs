@@ -1,5 +1,6 @@
 //! The charter for an innovative government: published once, signed by people and organisations.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::Aggregate;
@@ -7,7 +8,7 @@ use crate::domain_event;
 use crate::error::{ensure, required_text, Decision, DomainError, Rule};
 use crate::types::*;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Signatory {
     Member { member_id: MemberId },
@@ -24,9 +25,11 @@ impl Signatory {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub enum CharterEvent {
+    /// A charter that people and organisations sign was published by its initiators.
     CharterPublished { charter_id: CharterId, title: String, text: String, initiators: Vec<String> },
+    /// A member or an organisation signed the charter, once each (rule 8).
     CharterSigned { signatory: Signatory },
 }
 

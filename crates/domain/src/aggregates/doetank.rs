@@ -1,6 +1,7 @@
 //! The doetank: a team of 3–9 innovators taking one challenge through six phases.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::Aggregate;
@@ -11,8 +12,9 @@ use crate::types::*;
 pub const MIN_INNOVATORS: usize = 3;
 pub const MAX_INNOVATORS: usize = 9;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub enum DoetankEvent {
+    /// A doetank was formed around a challenge by its lead and founding members (informal until made public, rule 5).
     DoetankFormed {
         doetank_id: DoetankId,
         name: String,
@@ -21,44 +23,27 @@ pub enum DoetankEvent {
         founding_members: Vec<Innovator>,
         at: DateTime<Utc>,
     },
-    MemberJoined {
-        member: Innovator,
-        at: DateTime<Utc>,
-    },
-    MemberLeft {
-        member_id: MemberId,
-        at: DateTime<Utc>,
-    },
-    LeadChanged {
-        member_id: MemberId,
-    },
-    CoachAssigned {
-        coach_id: MemberId,
-    },
-    CoachReleased {
-        coach_id: MemberId,
-    },
-    CommissionerAttached {
-        organisation: String,
-    },
-    KickoffHeld {
-        date: NaiveDate,
-        venue: String,
-        attendees: Vec<MemberId>,
-    },
-    PhaseStarted {
-        phase: Phase,
-        at: DateTime<Utc>,
-    },
-    PhaseCompleted {
-        phase: Phase,
-        summary: String,
-        at: DateTime<Utc>,
-    },
-    ExpertConsulted {
-        topic: String,
-        expert: String,
-    },
+    /// An innovator joined the doetank (3 to 9, rule 1; external advisers stay fewer, rule 2).
+    MemberJoined { member: Innovator, at: DateTime<Utc> },
+    /// A member left the doetank.
+    MemberLeft { member_id: MemberId, at: DateTime<Utc> },
+    /// Another member of the doetank leads it (rule 3).
+    LeadChanged { member_id: MemberId },
+    /// A coach, who is not a member of the doetank (rule 3), guides it.
+    CoachAssigned { coach_id: MemberId },
+    /// The coach stopped guiding the doetank.
+    CoachReleased { coach_id: MemberId },
+    /// An organisation commissions the doetank's work.
+    CommissionerAttached { organisation: String },
+    /// The doetank's kick-off took place.
+    KickoffHeld { date: NaiveDate, venue: String, attendees: Vec<MemberId> },
+    /// The doetank began a phase of the plan: discover, research, develop, try out, learn, hand over.
+    PhaseStarted { phase: Phase, at: DateTime<Utc> },
+    /// The doetank completed a phase, in order and once each, with at least 3 members and a coach (rule 4).
+    PhaseCompleted { phase: Phase, summary: String, at: DateTime<Utc> },
+    /// The doetank asked an expert about a topic.
+    ExpertConsulted { topic: String, expert: String },
+    /// What worked, what did not, or an insight, recorded by the team in a phase. Version 1 had one `text`; it is read as version 2 (its first sentence the title, the whole the body).
     LessonRecorded {
         lesson_id: LessonId,
         recorded_by: MemberId,
@@ -69,21 +54,14 @@ pub enum DoetankEvent {
         #[serde(default)]
         tags: Vec<String>,
     },
-    UpdatePublished {
-        channel: Channel,
-        title: String,
-        link: String,
-    },
-    BusinessCaseHandedOver {
-        organisation: String,
-        summary: String,
-    },
+    /// The doetank told the outside world of its progress.
+    UpdatePublished { channel: Channel, title: String, link: String },
+    /// The doetank handed its result over to an organisation that carries it on.
+    BusinessCaseHandedOver { organisation: String, summary: String },
+    /// The doetank came out from under the radar: from here on everyone sees it and its whole history (rule 5).
     DoetankMadePublic {},
-    DoetankConcluded {
-        outcome: DoetankOutcome,
-        reflection: String,
-        at: DateTime<Utc>,
-    },
+    /// The doetank ended, completed or discontinued, with a reflection; it takes no further commands (rule 6).
+    DoetankConcluded { outcome: DoetankOutcome, reflection: String, at: DateTime<Utc> },
 }
 
 domain_event!(DoetankEvent {

@@ -2,6 +2,7 @@
 //! followed up by organisations and doetanks.
 
 use chrono::NaiveDate;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::Aggregate;
@@ -9,8 +10,9 @@ use crate::domain_event;
 use crate::error::{ensure, required_text, Decision, DomainError, Rule};
 use crate::types::*;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub enum IdeationEventEvent {
+    /// An ideation day around one central question was planned.
     IdeationEventScheduled {
         ideation_event_id: IdeationEventId,
         name: String,
@@ -18,30 +20,18 @@ pub enum IdeationEventEvent {
         date: NaiveDate,
         venue: String,
     },
-    IdeaSubmitted {
-        idea_id: IdeaId,
-        title: String,
-        description: String,
-        submitted_by: Option<MemberId>,
-    },
-    IdeaPitched {
-        idea_id: IdeaId,
-    },
-    JuryVerdictGiven {
-        ranking: Vec<IdeaId>,
-        motivation: String,
-    },
-    IdeationEventConcluded {
-        participant_count: u32,
-    },
-    IdeaAdopted {
-        idea_id: IdeaId,
-        organisation: String,
-    },
-    IdeaTakenIntoDoetank {
-        idea_id: IdeaId,
-        doetank_id: DoetankId,
-    },
+    /// An idea was put forward at the ideation day.
+    IdeaSubmitted { idea_id: IdeaId, title: String, description: String, submitted_by: Option<MemberId> },
+    /// The idea was pitched to the jury.
+    IdeaPitched { idea_id: IdeaId },
+    /// The jury ranked ideas of this ideation day only (rule 8), best first.
+    JuryVerdictGiven { ranking: Vec<IdeaId>, motivation: String },
+    /// The ideation day ended, with how many took part.
+    IdeationEventConcluded { participant_count: u32 },
+    /// An organisation took the idea up.
+    IdeaAdopted { idea_id: IdeaId, organisation: String },
+    /// The idea went on as a doetank.
+    IdeaTakenIntoDoetank { idea_id: IdeaId, doetank_id: DoetankId },
 }
 
 domain_event!(IdeationEventEvent {

@@ -1,6 +1,7 @@
 //! A person in the network. Events hold no personal data (names, contact details live outside the
 //! log, so that `MemberErased` can remove them for good); the pseudonymous id stays in history.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::Aggregate;
@@ -8,11 +9,15 @@ use crate::domain_event;
 use crate::error::{ensure, required_text, Decision, DomainError, Rule};
 use crate::types::*;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub enum MemberEvent {
+    /// A civil servant, adviser or academic joined the network. Name and e-mail are personal data kept outside the log.
     MemberRegistered { member_id: MemberId, organisation: String, sector: Sector, expertise: Vec<String> },
+    /// The member's organisation or expertise changed.
     MemberProfileUpdated { organisation: String, expertise: Vec<String> },
+    /// The member joined the support committee: senior figures who open doors at the administrative top (seed 000).
     SupportCommitteeAppointed {},
+    /// The member's personal data was removed for good; the pseudonymous id stays in history.
     MemberErased {},
 }
 

@@ -2,6 +2,7 @@
 //! favour of an alternative agreed beforehand.
 
 use chrono::NaiveDate;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::Aggregate;
@@ -10,7 +11,7 @@ use crate::error::{ensure, required_text, Decision, DomainError, Rule};
 use crate::types::*;
 
 /// What the applicant does (seed 002: "beleids- of uitvoeringsambtenaar ... in het primaire proces").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ApplicantFunction {
     Policy,
@@ -20,14 +21,14 @@ pub enum ApplicantFunction {
     ExternalAdviser,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Applicant {
     pub member_id: MemberId,
     pub function: ApplicantFunction,
     pub in_primary_process: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum PilotOutcome {
     RuleChanged,
@@ -36,8 +37,9 @@ pub enum PilotOutcome {
     Inconclusive,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub enum PilotEvent {
+    /// A civil servant in the primary process proposed to suspend a hindering rule (Right to Challenge, rule 7).
     PilotProposed {
         pilot_id: PilotId,
         hindering_rule: String,
@@ -45,20 +47,14 @@ pub enum PilotEvent {
         expected_gain: String,
         applicant: Applicant,
     },
-    MandateGranted {
-        granted_by: String,
-    },
-    RuleSuspended {
-        from: NaiveDate,
-        until: NaiveDate,
-    },
-    PilotEvaluated {
-        findings: String,
-    },
-    PilotConcluded {
-        outcome: PilotOutcome,
-        note: String,
-    },
+    /// Those responsible for the rule allowed the pilot.
+    MandateGranted { granted_by: String },
+    /// The rule is suspended for a period with an end, after the mandate (rule 7).
+    RuleSuspended { from: NaiveDate, until: NaiveDate },
+    /// What the suspension showed.
+    PilotEvaluated { findings: String },
+    /// The pilot ended, after its evaluation (rule 7): the rule changed, was restored, or otherwise.
+    PilotConcluded { outcome: PilotOutcome, note: String },
 }
 
 domain_event!(PilotEvent { PilotProposed, MandateGranted, RuleSuspended, PilotEvaluated, PilotConcluded });

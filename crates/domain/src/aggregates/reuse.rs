@@ -1,6 +1,7 @@
 //! Knowledge reuse (the Lanceerplatform): an organisation reuses a doetank's results and pledges
 //! to pass its own knowledge on.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::Aggregate;
@@ -8,16 +9,18 @@ use crate::domain_event;
 use crate::error::{ensure, required_text, Decision, DomainError, Rule};
 use crate::types::*;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ReuseSource {
     Doetank { doetank_id: DoetankId },
     Lesson { doetank_id: DoetankId, lesson_id: LessonId },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub enum KnowledgeReuseEvent {
+    /// Another organisation reuses a doetank's results or one lesson, and pledges something back.
     KnowledgeReused { reuse_id: ReuseId, organisation: String, source: ReuseSource, pledge: String },
+    /// The reusing organisation did what it pledged.
     PledgeFulfilled { note: String },
 }
 

@@ -1,0 +1,71 @@
+//! `eventTypes`: the log's data dictionary, for researchers reading `events`, the NDJSON log or
+//! an export (`doetank_domain::catalogue`).
+
+use std::sync::LazyLock;
+
+use async_graphql::{Json, Object, Result};
+use doetank_domain::catalogue::{catalogue, EventTypeEntry};
+
+use super::errors::GqlResult;
+use crate::error::AppError;
+
+/// Derived once per process: the schemas do not change while it runs.
+static CATALOGUE: LazyLock<Vec<EventTypeEntry>> = LazyLock::new(catalogue);
+
+#[derive(Default)]
+pub struct CatalogueQuery;
+
+#[Object]
+impl CatalogueQuery {
+    /// Every event type the log can hold, stream type by stream type: what each records, the
+    /// schema version new events are written with, the versions still read, and a JSON Schema
+    /// (draft 2020-12) of its payload, derived from the code that writes it. Describes the log,
+    /// not its contents, so it needs no token.
+    async fn event_types(&self, stream_type: Option<String>) -> Result<Vec<EventType>> {
+        let all = CATALOGUE.iter();
+        let Some(stream_type) = stream_type else {
+            return Ok(all.map(EventType).collect());
+        };
+        let types: Vec<EventType> = all.filter(|e| e.stream_type == stream_type).map(EventType).collect();
+        if types.is_empty() {
+            let mut known: Vec<&str> = CATALOGUE.iter().map(|e| e.stream_type).collect();
+            known.dedup();
+            let message = format!("no stream type {stream_type:?}; the log has {}", known.join(", "));
+            return Err(AppError::bad_input("streamType", message)).gql();
+        }
+        Ok(types)
+    }
+}
+
+/// One event type of the log.
+pub struct EventType(&'static EventTypeEntry);
+
+#[Object]
+impl EventType {
+    /// The name the log stores, as `Event.type`.
+    #[graphql(name = "type")]
+    async fn event_type(&self) -> &str {
+        &self.0.event_type
+    }
+    async fn stream_type(&self) -> &str {
+        self.0.stream_type
+    }
+    /// The version new events of this type are written with.
+    async fn schema_version(&self) -> i32 {
+        self.0.schema_version
+    }
+    /// Every version the log may hold, oldest first: all are read, the older ones upcast to the
+    /// current shape (`events` and exports show the payload as it was stored).
+    async fn read_versions(&self) -> &[i32] {
+        &self.0.read_versions
+    }
+    /// What the event records.
+    async fn description(&self) -> Option<&str> {
+        self.0.description.as_deref()
+    }
+    /// A JSON Schema (draft 2020-12) of the payload as the current version writes it, the
+    /// definitions it refers to included.
+    async fn payload_schema(&self) -> Json<&serde_json::Value> {
+        Json(&self.0.payload_schema)
+    }
+}
