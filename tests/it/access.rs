@@ -199,6 +199,7 @@ async fn an_informal_doetank_leaks_through_no_door(db: &TestDb) {
     ];
     let doors = "query($id: ID!, $lead: ID!, $challenge: ID!) { \
         doetank(id: $id) { id } \
+        node(id: $id) { id } \
         asOf: doetank(id: $id, atVersion: 2) { id } \
         doetanks { totalCount } \
         lessons { totalCount } \
@@ -212,6 +213,7 @@ async fn an_informal_doetank_leaks_through_no_door(db: &TestDb) {
         let data = app.gql_as(token.as_deref(), doors, vars.clone()).await;
         let data = &data["data"];
         assert_eq!(data["doetank"], Value::Null, "{who}: doetank(id)");
+        assert_eq!(data["node"], Value::Null, "{who}: node(id)");
         assert_eq!(data["asOf"], Value::Null, "{who}: doetank(atVersion)");
         assert_eq!(data["doetanks"]["totalCount"], 0, "{who}: doetanks");
         assert_eq!(data["lessons"]["totalCount"], 0, "{who}: lessons");
@@ -225,6 +227,7 @@ async fn an_informal_doetank_leaks_through_no_door(db: &TestDb) {
     for (who, token) in &insiders {
         let data = app.gql_as(Some(token), doors, vars.clone()).await;
         assert_eq!(data["data"]["doetank"]["id"], d.as_str(), "{who} sees it");
+        assert_eq!(data["data"]["node"]["id"], d.as_str(), "{who} sees it through node(id)");
         assert_eq!(data["data"]["search"]["totalCount"], 1, "{who} finds its lesson");
     }
     // Answers are kept per viewer: the insiders' answers, just given, are not handed to outsiders.

@@ -19,6 +19,7 @@ both_backends!(
     the_timeline_tells_the_demo_history_in_order,
     the_demo_history_is_recorded_at_its_own_dates,
     every_event_fits_the_schema_event_types_gives_for_it,
+    node_fetches_anything_by_its_id_with_its_own_query_s_rules,
 );
 
 /// Runs `mutation { name(input: $input) { id result { ... } } }` as `token`; returns the body.
@@ -762,4 +763,103 @@ async fn every_event_fits_the_schema_event_types_gives_for_it(db: &TestDb) {
     assert_eq!(error["extensions"]["code"], "BAD_INPUT", "{error:#}");
     assert_eq!(error["extensions"]["field"], "streamType", "{error:#}");
     assert!(error["message"].as_str().is_some_and(|m| m.contains("doetank, cafe")), "{error:#}");
+}
+
+/// Relay's `node(id)` and `nodes(ids)` on the demo: every kind of thing by its id alone, each
+/// with its own query's rules (the informal doetank, its lesson and a reuse of its results are
+/// null for outsiders, as an id that names nothing is), ids in their order, and BAD_INPUT for
+/// what is no UUID or too many ids.
+async fn node_fetches_anything_by_its_id_with_its_own_query_s_rules(db: &TestDb) {
+    use doetank_api::demo::{demo_id, DOETANK_2010, DOETANK_HACK_DE_OR, IDEA_2010, STAMPIJFABRIEK};
+    let app = TestApp::spawn(db).await;
+    assert!(doetank_api::demo::load(&app.app).await.expect("demo"));
+    let id = |n: u128| demo_id(n).to_string();
+    let query = "query($id: ID!) { node(id: $id) { __typename id \
+                 ... on Doetank { name } ... on Member { organisation } ... on Lesson { title } \
+                 ... on Cafe { title } ... on IdeationEvent { name } ... on Idea { title } \
+                 ... on Pilot { hinderingRule } ... on Charter { title } ... on Reuse { organisation } \
+                 ... on Challenge { title } } }";
+    let node_as = |token: Option<String>, id: String| {
+        let app = &app;
+        async move {
+            let body = app.gql_as(token.as_deref(), query, json!({ "id": id })).await;
+            assert!(body.get("errors").is_none(), "{body:#}");
+            body["data"]["node"].clone()
+        }
+    };
+    let expected = [
+        (DOETANK_2010, "Doetank", "name", "20/10"),
+        (3, "Member", "organisation", "Ministerie van BZK"),
+        (0x501, "Lesson", "title", "Het probleem achter het probleem is kennisverlies"),
+        (0x300, "Cafe", "title", "Slimmernetwerk Café"),
+        (STAMPIJFABRIEK, "IdeationEvent", "name", "Stampij!fabriek"),
+        (IDEA_2010, "Idea", "title", "20/10"),
+        (0x600, "Charter", "title", "Charter voor een innovatieve overheid"),
+        (0x800, "Reuse", "organisation", "Gemeente Voorbeeldstad"),
+        (0x400, "Challenge", "title", "Vergrijzing, kennisbehoud en instroom van jonge medewerkers"),
+    ];
+    for (n, typename, field, value) in expected {
+        let node = node_as(None, id(n)).await;
+        assert_eq!(node["__typename"], typename, "{node:#}");
+        assert_eq!(node["id"], id(n), "{node:#}");
+        assert_eq!(node[field], value, "{node:#}");
+    }
+    let pilot = node_as(None, id(0x700)).await;
+    assert_eq!(pilot["__typename"], "Pilot", "{pilot:#}");
+    assert!(pilot["hinderingRule"].as_str().is_some_and(|r| r.starts_with("Declaraties")), "{pilot:#}");
+
+    // Rule 5: the informal doetank and its lesson are seen by its team, not by outsiders.
+    let informal = [(DOETANK_HACK_DE_OR, "Doetank"), (0x510, "Lesson")];
+    let lead = member(&id(5));
+    for (n, typename) in informal {
+        assert_eq!(node_as(None, id(n)).await, Value::Null, "{typename} to anyone");
+        assert_eq!(node_as(Some(member(&id(3))), id(n)).await, Value::Null, "{typename} to an outsider");
+        assert_eq!(
+            node_as(Some(lead.clone()), id(n)).await["__typename"],
+            typename,
+            "{typename} to its lead"
+        );
+    }
+    // A reuse of its results would tell of it: null for outsiders, through `reuse` too.
+    let reuse = ok(
+        &app,
+        "reuseKnowledge",
+        "ReuseKnowledgeInput",
+        json!({ "organisation": "Gemeente Zeist", "doetankId": id(DOETANK_HACK_DE_OR), "pledge": "Wij delen onze ervaringen" }),
+    )
+    .await;
+    assert_eq!(node_as(None, reuse.clone()).await, Value::Null);
+    let direct =
+        app.gql_as(None, "query($id: ID!) { reuse(id: $id) { pledge } }", json!({ "id": reuse })).await;
+    assert_eq!(direct["data"]["reuse"], Value::Null, "{direct:#}");
+    assert_eq!(node_as(Some(facilitator()), reuse.clone()).await["__typename"], "Reuse");
+
+    // An id that names nothing is null; `nodes` keeps the order and the nulls.
+    assert_eq!(node_as(None, uuid::Uuid::new_v4().to_string()).await, Value::Null);
+    let many = app
+        .gql_as(
+            None,
+            "query($ids: [ID!]!) { nodes(ids: $ids) { __typename id } }",
+            json!({ "ids": [id(0x600), id(DOETANK_HACK_DE_OR), id(3)] }),
+        )
+        .await;
+    assert_eq!(
+        many["data"]["nodes"],
+        json!([{ "__typename": "Charter", "id": id(0x600) }, null, { "__typename": "Member", "id": id(3) }]),
+        "{many:#}"
+    );
+
+    let error = app.error("{ node(id: \"20/10\") { id } }", json!({})).await;
+    assert_eq!(
+        (error["extensions"]["code"].as_str(), error["extensions"]["field"].as_str()),
+        (Some("BAD_INPUT"), Some("id")),
+        "{error:#}"
+    );
+    let ids: Vec<String> = (0..101).map(|n| id(n as u128)).collect();
+    let too_many = app.error("query($ids: [ID!]!) { nodes(ids: $ids) { id } }", json!({ "ids": ids })).await;
+    assert_eq!(
+        (too_many["extensions"]["code"].as_str(), too_many["extensions"]["field"].as_str()),
+        (Some("BAD_INPUT"), Some("ids")),
+        "{too_many:#}"
+    );
 }

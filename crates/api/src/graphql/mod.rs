@@ -8,6 +8,7 @@ mod loaders;
 mod mutation;
 mod network;
 mod network_mutation;
+mod node;
 mod objects;
 mod pagination;
 mod query;
@@ -27,7 +28,7 @@ use kept_rows::Kept;
 
 /// Every query: the doetanks and their people, and the network around them.
 #[derive(MergedObject, Default)]
-pub struct Query(query::Query, network::NetworkQuery, catalogue::CatalogueQuery);
+pub struct Query(query::Query, network::NetworkQuery, node::NodeQuery, catalogue::CatalogueQuery);
 
 /// Every command of the domain.
 #[derive(MergedObject, Default)]

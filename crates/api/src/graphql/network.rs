@@ -94,7 +94,7 @@ pub struct Cafe(CafeRow);
 
 #[Object]
 impl Cafe {
-    async fn id(&self) -> ID {
+    pub(super) async fn id(&self) -> ID {
         ID(self.0.id.clone())
     }
     async fn title(&self) -> &str {
@@ -202,7 +202,7 @@ pub struct IdeationEvent(IdeationRow);
 
 #[Object]
 impl IdeationEvent {
-    async fn id(&self) -> ID {
+    pub(super) async fn id(&self) -> ID {
         ID(self.0.id.clone())
     }
     async fn name(&self) -> &str {
@@ -264,7 +264,7 @@ pub struct Idea(IdeaRow);
 
 #[Object]
 impl Idea {
-    async fn id(&self) -> ID {
+    pub(super) async fn id(&self) -> ID {
         ID(self.0.id.clone())
     }
     async fn title(&self) -> &str {
@@ -359,7 +359,7 @@ const PILOT_SELECT: &str = "SELECT t.id, t.hindering_rule, t.alternative, t.expe
 
 #[ComplexObject]
 impl PilotRow {
-    async fn id(&self) -> ID {
+    pub(super) async fn id(&self) -> ID {
         ID(self.id.clone())
     }
     async fn applicant(&self, ctx: &Context<'_>) -> Result<Option<Member>> {
@@ -416,7 +416,7 @@ pub struct Charter(CharterRow);
 
 #[Object]
 impl Charter {
-    async fn id(&self) -> ID {
+    pub(super) async fn id(&self) -> ID {
         ID(self.0.id.clone())
     }
     async fn title(&self) -> &str {
@@ -475,7 +475,7 @@ pub struct Reuse(ReuseRow);
 
 #[Object]
 impl Reuse {
-    async fn id(&self) -> ID {
+    pub(super) async fn id(&self) -> ID {
         ID(self.0.id.clone())
     }
     async fn organisation(&self) -> &str {
@@ -733,7 +733,7 @@ pub struct NetworkQuery;
 
 #[Object]
 impl NetworkQuery {
-    async fn cafe(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Cafe>> {
+    pub(super) async fn cafe(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Cafe>> {
         let uuid = parse_id("id", &id).gql()?;
         Ok(one::<CafeRow>(ctx, CAFE_SELECT, &uuid.to_string()).await?.map(Cafe))
     }
@@ -763,7 +763,7 @@ impl NetworkQuery {
         page(ctx, "rm_cafes", CAFE_SELECT, f, order, window, Cafe).await
     }
 
-    async fn ideation_event(&self, ctx: &Context<'_>, id: ID) -> Result<Option<IdeationEvent>> {
+    pub(super) async fn ideation_event(&self, ctx: &Context<'_>, id: ID) -> Result<Option<IdeationEvent>> {
         let uuid = parse_id("id", &id).gql()?;
         Ok(one::<IdeationRow>(ctx, IDEATION_SELECT, &uuid.to_string()).await?.map(IdeationEvent))
     }
@@ -787,12 +787,12 @@ impl NetworkQuery {
         .await
     }
 
-    async fn idea(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Idea>> {
+    pub(super) async fn idea(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Idea>> {
         let uuid = parse_id("id", &id).gql()?;
         Ok(one::<IdeaRow>(ctx, IDEA_SELECT, &uuid.to_string()).await?.map(Idea))
     }
 
-    async fn pilot(&self, ctx: &Context<'_>, id: ID) -> Result<Option<PilotRow>> {
+    pub(super) async fn pilot(&self, ctx: &Context<'_>, id: ID) -> Result<Option<PilotRow>> {
         let uuid = parse_id("id", &id).gql()?;
         one::<PilotRow>(ctx, PILOT_SELECT, &uuid.to_string()).await
     }
@@ -828,7 +828,7 @@ impl NetworkQuery {
         .gql()
     }
 
-    async fn charter(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Charter>> {
+    pub(super) async fn charter(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Charter>> {
         let uuid = parse_id("id", &id).gql()?;
         Ok(one::<CharterRow>(ctx, CHARTER_SELECT, &uuid.to_string()).await?.map(Charter))
     }
@@ -844,9 +844,17 @@ impl NetworkQuery {
             .await
     }
 
-    async fn reuse(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Reuse>> {
+    /// A reuse, seen by whoever may see the doetank it reuses (as in `reuses`): a reuse of an
+    /// informal doetank's results would tell of it (rule 5).
+    pub(super) async fn reuse(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Reuse>> {
         let uuid = parse_id("id", &id).gql()?;
-        Ok(one::<ReuseRow>(ctx, REUSE_SELECT, &uuid.to_string()).await?.map(Reuse))
+        let Some(row) = one::<ReuseRow>(ctx, REUSE_SELECT, &uuid.to_string()).await? else {
+            return Ok(None);
+        };
+        if load_doetank(ctx, &row.source_doetank_id).await?.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(Reuse(row)))
     }
 
     /// Reuses of doetanks' results; `fulfilled: false` lists the open pledges.

@@ -60,7 +60,7 @@ pub struct Member(pub MemberRow);
 
 #[Object]
 impl Member {
-    async fn id(&self) -> ID {
+    pub(super) async fn id(&self) -> ID {
         ID(self.0.id.clone())
     }
     /// Null once the member has been erased.
@@ -148,7 +148,7 @@ pub struct Challenge(pub ChallengeRow);
 
 #[Object]
 impl Challenge {
-    async fn id(&self) -> ID {
+    pub(super) async fn id(&self) -> ID {
         ID(self.0.id.clone())
     }
     async fn title(&self) -> &str {
@@ -280,7 +280,7 @@ impl Doetank {
 
 #[Object]
 impl Doetank {
-    async fn id(&self) -> ID {
+    pub(super) async fn id(&self) -> ID {
         ID(self.row.id.clone())
     }
     async fn name(&self) -> &str {
@@ -448,7 +448,7 @@ impl Lesson {
 
 #[Object]
 impl Lesson {
-    async fn id(&self) -> ID {
+    pub(super) async fn id(&self) -> ID {
         ID(self.row.id.clone())
     }
     async fn doetank(&self, ctx: &Context<'_>) -> Result<Option<Doetank>> {

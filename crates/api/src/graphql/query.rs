@@ -120,7 +120,7 @@ fn app<'a>(ctx: &'a Context<'_>) -> Result<&'a App> {
 impl Query {
     /// A doetank now, or, with `asOf` (recorded at or before that time) or `atVersion` (up to
     /// that stream version), as it stood then, replayed from its stream.
-    async fn doetank(
+    pub(super) async fn doetank(
         &self,
         ctx: &Context<'_>,
         id: ID,
@@ -190,7 +190,7 @@ impl Query {
 
     /// A member now, or as of a time or stream version (personal data such as the name is not
     /// history and is absent from past states).
-    async fn member(
+    pub(super) async fn member(
         &self,
         ctx: &Context<'_>,
         id: ID,
@@ -235,7 +235,7 @@ impl Query {
     }
 
     /// A challenge now, or as of a time or stream version.
-    async fn challenge(
+    pub(super) async fn challenge(
         &self,
         ctx: &Context<'_>,
         id: ID,
