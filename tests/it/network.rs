@@ -30,6 +30,23 @@ async fn send(app: &TestApp, token: &str, name: &str, input_type: &str, input: V
     app.gql_as(Some(token), &query, json!({ "input": input })).await
 }
 
+/// Every event of the log a facilitator reads, page by page, each with `fields`.
+async fn whole_log(app: &TestApp, fields: &str) -> Vec<Value> {
+    let query = format!(
+        "query($after: String) {{ events(first: 100, after: $after) {{ pageInfo {{ hasNextPage endCursor }} edges {{ node {{ {fields} }} }} }} }}"
+    );
+    let (mut events, mut after) = (Vec::new(), Value::Null);
+    loop {
+        let page = app.data(&query, json!({ "after": after })).await;
+        let page = &page["events"];
+        events.extend(page["edges"].as_array().expect("edges").iter().map(|e| e["node"].clone()));
+        if page["pageInfo"]["hasNextPage"] != true {
+            return events;
+        }
+        after = page["pageInfo"]["endCursor"].clone();
+    }
+}
+
 async fn ok(app: &TestApp, name: &str, input_type: &str, input: Value) -> String {
     let body = send(app, &facilitator(), name, input_type, input).await;
     assert!(body.get("errors").is_none(), "{name}: {body:#}");
@@ -628,25 +645,13 @@ async fn the_demo_history_is_recorded_at_its_own_dates(db: &TestDb) {
     assert_eq!(last["events"]["edges"][0]["node"]["recordedAt"], "2014-05-12T10:00:00+00:00", "{last:#}");
 
     // The log's times go on as its positions do.
-    let mut times = Vec::new();
-    let mut after = Value::Null;
-    loop {
-        let page = app
-            .data(
-                "query($after: String) { events(first: 100, after: $after) { pageInfo { hasNextPage endCursor } edges { node { recordedAt } } } }",
-                json!({ "after": after }),
-            )
-            .await;
-        let events = &page["events"];
-        times.extend(events["edges"].as_array().expect("edges").iter().map(|e| {
-            chrono::DateTime::parse_from_rfc3339(e["node"]["recordedAt"].as_str().expect("a time"))
-                .expect("RFC 3339")
-        }));
-        if events["pageInfo"]["hasNextPage"] != true {
-            break;
-        }
-        after = events["pageInfo"]["endCursor"].clone();
-    }
+    let times: Vec<_> = whole_log(&app, "recordedAt")
+        .await
+        .iter()
+        .map(|e| {
+            chrono::DateTime::parse_from_rfc3339(e["recordedAt"].as_str().expect("a time")).expect("RFC 3339")
+        })
+        .collect();
     assert!(times.len() > 50, "the public log: {} events", times.len());
     assert!(times.windows(2).all(|w| w[0] <= w[1]), "recorded in the order it happened");
 
@@ -720,31 +725,16 @@ async fn every_event_fits_the_schema_event_types_gives_for_it(db: &TestDb) {
     assert_eq!((lesson["streamType"].as_str(), lesson["schemaVersion"].as_i64()), (Some("doetank"), Some(2)));
     assert_eq!(lesson["readVersions"], json!([1, 2]));
 
-    let mut after = Value::Null;
     let (mut checked, mut seen_types) = (0, std::collections::BTreeSet::new());
-    loop {
-        let page = app
-            .data(
-                "query($after: String) { events(first: 100, after: $after) { pageInfo { hasNextPage endCursor } edges { node { type streamType payload } } } }",
-                json!({ "after": after }),
-            )
-            .await;
-        for edge in page["events"]["edges"].as_array().expect("edges") {
-            let event = &edge["node"];
-            let name = event["type"].as_str().expect("a type");
-            let validator = validators.get(name).unwrap_or_else(|| panic!("{name} is not in eventTypes"));
-            let errors: Vec<String> =
-                validator.iter_errors(&event["payload"]).map(|e| e.to_string()).collect();
-            assert!(errors.is_empty(), "{name} {}: {errors:?}", event["payload"]);
-            let described = types.iter().find(|t| t["type"] == name).expect("described");
-            assert_eq!(described["streamType"], event["streamType"], "{name}");
-            checked += 1;
-            seen_types.insert(name.to_string());
-        }
-        if page["events"]["pageInfo"]["hasNextPage"] != true {
-            break;
-        }
-        after = page["events"]["pageInfo"]["endCursor"].clone();
+    for event in whole_log(&app, "type streamType payload").await {
+        let name = event["type"].as_str().expect("a type");
+        let validator = validators.get(name).unwrap_or_else(|| panic!("{name} is not in eventTypes"));
+        let errors: Vec<String> = validator.iter_errors(&event["payload"]).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{name} {}: {errors:?}", event["payload"]);
+        let described = types.iter().find(|t| t["type"] == name).expect("described");
+        assert_eq!(described["streamType"], event["streamType"], "{name}");
+        checked += 1;
+        seen_types.insert(name.to_string());
     }
     assert!(checked > 50 && seen_types.len() >= 30, "{checked} events of {} types", seen_types.len());
 
