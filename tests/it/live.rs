@@ -24,6 +24,7 @@ both_backends!(
     doetank_updated_pushes_the_read_model,
     doetank_updated_after_a_version_misses_nothing_between_query_and_subscription,
     doetanks_updated_pushes_every_doetank_the_viewer_may_see,
+    statistics_updated_pushes_the_figures_when_they_move,
     the_events_query_filters_and_pages_the_log,
     the_ndjson_log_filters_as_the_events_query_and_compresses,
     subscriptions_are_answered_as_server_sent_events_too,
@@ -325,6 +326,93 @@ async fn doetanks_updated_pushes_every_doetank_the_viewer_may_see(db: &TestDb) {
         assert_eq!(update["doetanksUpdated"]["id"], closed.as_str(), "{update:#}");
         let version = update["doetanksUpdated"]["version"].as_i64().expect("version");
         assert!(version > second["doetanksUpdated"]["version"].as_i64().expect("version"));
+    }
+}
+
+/// A dashboard's figures, live: sent when a change moves them (a lesson), not when it does not
+/// (an expert consulted), the figures now first with `initial: true`; an informal doetank's
+/// lesson moves only the figures of those who may see it; dashboards with the same eyes share
+/// one execution.
+async fn statistics_updated_pushes_the_figures_when_they_move(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let (open_lead, _, open) = formed_doetank(&app, "Open").await;
+    let (closed_lead, _, closed) = formed_doetank(&app, "Dicht").await;
+    let made_public =
+        mutate(&app, "makeDoetankPublic", "DoetankCommandInput", json!({ "doetankId": open })).await;
+    assert!(made_public.get("errors").is_none(), "{made_public:#}");
+    let lesson = |d: &str, lead: &str| {
+        let input = json!({ "doetankId": d, "kind": "INSIGHT", "title": "Een inzicht", "body": "b" });
+        let token = member(lead);
+        let app = &app;
+        async move {
+            let recorded = mutate_as(app, &token, "recordLesson", "RecordLessonInput", input).await;
+            assert!(recorded.get("errors").is_none(), "{recorded:#}");
+        }
+    };
+    lesson(&open, &open_lead).await;
+
+    let fields = "lessonsPerKind { key count } doetanksPerStatus { key count }";
+    let mut staff = facilitator_client(&app).await;
+    staff
+        .subscribe(
+            "s",
+            &format!("subscription {{ statisticsUpdated(initial: true) {{ {fields} }} }}"),
+            json!({}),
+        )
+        .await;
+    let first = staff.next_data().await;
+    assert_eq!(
+        first["statisticsUpdated"]["lessonsPerKind"],
+        json!([{ "key": "INSIGHT", "count": 1 }]),
+        "{first:#}"
+    );
+    let shared = format!("subscription {{ statisticsUpdated {{ {fields} }} }}");
+    let mut outsiders = Vec::new();
+    for _ in 0..2 {
+        let mut outsider = WsClient::connect(&app, MODERN).await;
+        outsider.init(json!({ "token": token("onderzoeker", Role::Researcher) })).await;
+        outsider.subscribe("s", &shared, json!({})).await;
+        outsiders.push(outsider);
+    }
+    shared_becomes(&app, (1, 2)).await;
+    assert!(outsiders[0].next(Duration::from_millis(200)).await.is_none(), "no figures before a change");
+
+    lesson(&open, &open_lead).await;
+    let two = json!([{ "key": "INSIGHT", "count": 2 }]);
+    let moved = staff.next_data().await;
+    assert_eq!(moved["statisticsUpdated"]["lessonsPerKind"], two, "{moved:#}");
+    for outsider in &mut outsiders {
+        let moved = outsider.next_data().await;
+        assert_eq!(moved["statisticsUpdated"]["lessonsPerKind"], two, "{moved:#}");
+        assert_eq!(
+            moved["statisticsUpdated"]["doetanksPerStatus"].as_array().map(Vec::len),
+            Some(1),
+            "{moved:#}"
+        );
+    }
+
+    // A change that moves no figure sends nothing.
+    let consulted = mutate_as(
+        &app,
+        &member(&open_lead),
+        "consultExpert",
+        "ConsultExpertInput",
+        json!({ "doetankId": open, "topic": "Pensioenregels", "expert": "TNO" }),
+    )
+    .await;
+    assert!(consulted.get("errors").is_none(), "{consulted:#}");
+    assert!(staff.next(Duration::from_millis(300)).await.is_none(), "figures sent again unmoved");
+
+    // The informal doetank's lesson moves the figures of those who may see it only.
+    lesson(&closed, &closed_lead).await;
+    let moved = staff.next_data().await;
+    assert_eq!(
+        moved["statisticsUpdated"]["lessonsPerKind"],
+        json!([{ "key": "INSIGHT", "count": 3 }]),
+        "{moved:#}"
+    );
+    for outsider in &mut outsiders {
+        assert!(outsider.next(Duration::from_millis(300)).await.is_none(), "the informal doetank leaked");
     }
 }
 

@@ -13,6 +13,7 @@ mod objects;
 mod pagination;
 mod query;
 mod scalars;
+mod statistics;
 mod subscription;
 
 use async_graphql::{MergedObject, Schema};

@@ -1,6 +1,5 @@
 //! Queries: read models built by the projections.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_graphql::connection::{Connection, CursorType, Edge, OpaqueCursor};
@@ -12,6 +11,7 @@ use super::errors::GqlResult;
 use super::objects::*;
 use super::pagination::{page_size, Page, TotalCount, Window};
 use super::scalars::*;
+use super::statistics::Statistics;
 use super::viewer;
 use crate::app::App;
 use crate::error::AppError;
@@ -489,7 +489,7 @@ impl Query {
 
     /// Figures for dashboards.
     async fn statistics(&self) -> Statistics {
-        Statistics
+        Statistics::default()
     }
 }
 
@@ -531,113 +531,4 @@ pub(super) async fn fetch_window<T: sql::AnyRow>(
     args.push(Arg::Int(window.limit));
     args.push(Arg::Int(window.offset));
     sql::fetch_all(backend, &sql, &args).await.gql()
-}
-
-#[derive(SimpleObject)]
-pub struct Count {
-    pub key: String,
-    pub count: i64,
-}
-
-#[derive(SimpleObject)]
-pub struct PhaseDuration {
-    pub phase: Phase,
-    /// Median days from start to completion over every doetank that completed the phase.
-    pub median_days: Option<f64>,
-    pub completed: i64,
-}
-
-pub struct Statistics;
-
-/// Which rows a statistic may count: rule 5 hides informal doetanks here too.
-#[derive(Clone, Copy)]
-enum Scope {
-    /// Rows of `rm_doetanks`.
-    Doetanks,
-    /// Rows with a `doetank_id`.
-    OfDoetanks,
-}
-
-fn scoped(ctx: &Context<'_>, scope: Scope) -> Filter {
-    let mut f = Filter::default();
-    match scope {
-        Scope::Doetanks => visibility::restrict_doetanks(&mut f, "t", &viewer(ctx)),
-        Scope::OfDoetanks => visibility::restrict_by_doetank(&mut f, "t", &viewer(ctx)),
-    }
-    f
-}
-
-/// Counts the visible rows of `table`, grouped by `column`.
-async fn counts(ctx: &Context<'_>, table: &str, column: &str, scope: Scope) -> Result<Vec<Count>> {
-    let f = scoped(ctx, scope);
-    let sql_text = format!(
-        "SELECT t.{column} AS key, COUNT(*) AS count FROM {table} t{} GROUP BY t.{column} ORDER BY 1",
-        f.where_sql()
-    );
-    let rows: Vec<KeyCount> = sql::fetch_all(app(ctx)?.store.backend(), &sql_text, &f.args).await.gql()?;
-    Ok(rows
-        .into_iter()
-        .map(|r| Count { key: r.key.unwrap_or_else(|| "NONE".into()), count: r.count })
-        .collect())
-}
-
-#[Object]
-impl Statistics {
-    async fn doetanks_per_phase(&self, ctx: &Context<'_>) -> Result<Vec<Count>> {
-        counts(ctx, "rm_doetanks", "current_phase", Scope::Doetanks).await
-    }
-    async fn doetanks_per_status(&self, ctx: &Context<'_>) -> Result<Vec<Count>> {
-        counts(ctx, "rm_doetanks", "status", Scope::Doetanks).await
-    }
-    async fn lessons_per_kind(&self, ctx: &Context<'_>) -> Result<Vec<Count>> {
-        counts(ctx, "rm_lessons", "kind", Scope::OfDoetanks).await
-    }
-    async fn lessons_per_phase(&self, ctx: &Context<'_>) -> Result<Vec<Count>> {
-        counts(ctx, "rm_lessons", "phase", Scope::OfDoetanks).await
-    }
-    async fn members_per_organisation(&self, ctx: &Context<'_>) -> Result<Vec<Count>> {
-        let rows: Vec<KeyCount> = sql::fetch_all(
-            app(ctx)?.store.backend(),
-            "SELECT organisation AS key, COUNT(*) AS count FROM rm_members WHERE NOT erased \
-             GROUP BY organisation ORDER BY 2 DESC, 1",
-            &[],
-        )
-        .await
-        .gql()?;
-        Ok(rows.into_iter().map(|r| Count { key: r.key.unwrap_or_default(), count: r.count }).collect())
-    }
-    async fn median_days_per_phase(&self, ctx: &Context<'_>) -> Result<Vec<PhaseDuration>> {
-        let mut f = scoped(ctx, Scope::OfDoetanks);
-        f.clauses.push("t.completed_at IS NOT NULL".into());
-        let sql_text = format!("SELECT t.doetank_id, t.phase, t.started_at, t.completed_at, t.summary FROM rm_doetank_phases t{}", f.where_sql());
-        let rows: Vec<PhaseRow> =
-            sql::fetch_all(app(ctx)?.store.backend(), &sql_text, &f.args).await.gql()?;
-        let mut days: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
-        for row in &rows {
-            if let Some(done) = &row.completed_at {
-                let span = parse_time(done) - parse_time(&row.started_at);
-                days.entry(row.phase.as_str()).or_default().push(span.num_seconds() as f64 / 86_400.0);
-            }
-        }
-        Ok(doetank_domain::Phase::ALL
-            .iter()
-            .map(|phase| {
-                let mut spans = days.remove(phase.as_str()).unwrap_or_default();
-                PhaseDuration {
-                    phase: (*phase).into(),
-                    median_days: median(&mut spans),
-                    completed: spans.len() as i64,
-                }
-            })
-            .collect())
-    }
-}
-
-fn median(values: &mut [f64]) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
-    values.sort_by(f64::total_cmp);
-    let mid = values.len() / 2;
-    Some(if values.len().is_multiple_of(2) { (values[mid - 1] + values[mid]) / 2.0 } else { values[mid] })
 }

@@ -12,6 +12,7 @@ use futures::{stream, Stream, StreamExt};
 use super::errors::GqlResult;
 use super::objects::{Doetank, Event};
 use super::scalars::parse_id;
+use super::statistics::{Figures, Statistics};
 use super::viewer;
 use crate::app::App;
 use crate::auth::Viewer;
@@ -165,6 +166,71 @@ impl Subscription {
         });
         Ok(states(changes))
     }
+
+    /// The dashboard's figures (as `statistics` gives them, with the viewer's eyes) each time a
+    /// change of a doetank or a member has been projected and moved them: figures equal to those
+    /// last sent are not sent again, and a burst of changes arrives as one. With `initial: true`
+    /// the figures as they are now come first, so a dashboard needs no query before it.
+    async fn statistics_updated(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default)] initial: bool,
+    ) -> Result<impl Stream<Item = Result<Statistics>>> {
+        let app = ctx.data::<App>()?.clone();
+        let viewer = viewer(ctx);
+        // Listening starts before the first figures are read: a change is in them or heard.
+        let head = app.store.head_position().await.gql()?;
+        let sent: Arc<Mutex<Option<Arc<Figures>>>> = Arc::default();
+        let now = {
+            let (app, viewer, sent) = (app.clone(), viewer.clone(), sent.clone());
+            async move {
+                if !initial {
+                    return Ok(None);
+                }
+                projected(&app, head).await;
+                figures_if_moved(&app, &viewer, &sent).await
+            }
+        };
+        let bursts = app
+            .feed
+            .subscribe(head)
+            .filter(|item| {
+                let keep =
+                    item.as_ref().map_or(true, |e| matches!(e.stream_type.as_str(), "doetank" | "member"));
+                async move { keep }
+            })
+            .ready_chunks(256);
+        let changes = bursts.then(move |burst| {
+            let (app, viewer, sent) = (app.clone(), viewer.clone(), sent.clone());
+            async move {
+                let mut last = 0;
+                for item in burst {
+                    last = last.max(item?.position);
+                }
+                projected(&app, last).await;
+                figures_if_moved(&app, &viewer, &sent).await
+            }
+        });
+        Ok(stream::once(now)
+            .chain(changes)
+            .filter_map(|item| async move { item.transpose().map(GqlResult::gql) }))
+    }
+}
+
+/// The figures now, unless they are those sent last; they become the figures sent.
+async fn figures_if_moved(
+    app: &App,
+    viewer: &Viewer,
+    sent: &Mutex<Option<Arc<Figures>>>,
+) -> Result<Option<Statistics>, AppError> {
+    let figures = Figures::compute(app.store.backend(), viewer).await?;
+    let mut sent = sent.lock().unwrap_or_else(PoisonError::into_inner);
+    if sent.as_deref() == Some(&figures) {
+        return Ok(None);
+    }
+    let figures = Arc::new(figures);
+    *sent = Some(figures.clone());
+    Ok(Some(Statistics::known(figures)))
 }
 
 /// The doetank's state once `event` of its stream is projected, unless a state at least that

@@ -435,7 +435,7 @@ fn share_key(request: &Request, data: &Data) -> Option<String> {
 }
 
 /// A subscription whose every root field is `doetankUpdated` without `afterVersion`,
-/// `doetanksUpdated`, `events` without `after`, or `__typename`: its answers begin with the next event, whoever computes
+/// `doetanksUpdated`, `statisticsUpdated` without `initial`, `events` without `after`, or `__typename`: its answers begin with the next event, whoever computes
 /// them.
 fn starts_at_the_head(request: &Request) -> bool {
     let Some(document) = super::query_text::parse(&request.query)
@@ -457,6 +457,7 @@ fn starts_at_the_head(request: &Request) -> bool {
                 "__typename" => true,
                 "doetankUpdated" => field.node.get_argument("afterVersion").is_none(),
                 "doetanksUpdated" => true,
+                "statisticsUpdated" => field.node.get_argument("initial").is_none(),
                 "events" => field.node.get_argument("after").is_none(),
                 _ => false,
             },
@@ -477,6 +478,12 @@ mod tests {
         assert!(starts_at_the_head(&request("subscription { events { position } }")));
         assert!(starts_at_the_head(&request("subscription($id: ID!) { doetankUpdated(id: $id) { name } }")));
         assert!(starts_at_the_head(&request("subscription { doetanksUpdated { name } }")));
+        assert!(starts_at_the_head(&request(
+            "subscription { statisticsUpdated { lessonsPerKind { count } } }"
+        )));
+        assert!(!starts_at_the_head(&request(
+            "subscription { statisticsUpdated(initial: true) { lessonsPerKind { count } } }"
+        )));
         assert!(starts_at_the_head(&request(
             "subscription { events(types: [\"X\"]) { position } __typename }"
         )));

@@ -1,0 +1,221 @@
+//! Figures for dashboards: computed per field when queried, and all at once for
+//! `statisticsUpdated`, which sends them only when they changed. Rule 5 hides informal doetanks
+//! from the figures of those who may not see them.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_graphql::{Context, Object, Result, SimpleObject};
+use doetank_store::Backend;
+
+use super::errors::GqlResult;
+use super::scalars::*;
+use super::viewer;
+use crate::auth::Viewer;
+use crate::error::AppError;
+use crate::rows::{KeyCount, PhaseRow};
+use crate::sql::{self, Filter};
+use crate::visibility;
+
+#[derive(SimpleObject, Clone, PartialEq, Debug)]
+pub struct Count {
+    pub key: String,
+    pub count: i64,
+}
+
+#[derive(SimpleObject, Clone, PartialEq, Debug)]
+pub struct PhaseDuration {
+    pub phase: Phase,
+    /// Median days from start to completion over every doetank that completed the phase.
+    pub median_days: Option<f64>,
+    pub completed: i64,
+}
+
+/// The figures of a `Statistics`: asked for field by field (a query), or known already (a
+/// subscription computed them all to see whether they changed).
+#[derive(Default)]
+pub struct Statistics(Option<Arc<Figures>>);
+
+impl Statistics {
+    pub fn known(figures: Arc<Figures>) -> Self {
+        Statistics(Some(figures))
+    }
+}
+
+/// Every figure, as one viewer may see them.
+#[derive(Clone, PartialEq, Debug)]
+pub struct Figures {
+    doetanks_per_phase: Vec<Count>,
+    doetanks_per_status: Vec<Count>,
+    lessons_per_kind: Vec<Count>,
+    lessons_per_phase: Vec<Count>,
+    members_per_organisation: Vec<Count>,
+    median_days_per_phase: Vec<PhaseDuration>,
+}
+
+impl Figures {
+    pub async fn compute(backend: &Backend, viewer: &Viewer) -> Result<Figures, AppError> {
+        let (doetanks_per_phase, doetanks_per_status, lessons_per_kind, lessons_per_phase) = futures::try_join!(
+            doetanks_per_phase(backend, viewer),
+            doetanks_per_status(backend, viewer),
+            lessons_per_kind(backend, viewer),
+            lessons_per_phase(backend, viewer),
+        )?;
+        let (members_per_organisation, median_days_per_phase) =
+            futures::try_join!(members_per_organisation(backend), median_days_per_phase(backend, viewer))?;
+        Ok(Figures {
+            doetanks_per_phase,
+            doetanks_per_status,
+            lessons_per_kind,
+            lessons_per_phase,
+            members_per_organisation,
+            median_days_per_phase,
+        })
+    }
+}
+
+#[Object]
+impl Statistics {
+    async fn doetanks_per_phase(&self, ctx: &Context<'_>) -> Result<Vec<Count>> {
+        match &self.0 {
+            Some(known) => Ok(known.doetanks_per_phase.clone()),
+            None => doetanks_per_phase(backend(ctx)?, &viewer(ctx)).await.gql(),
+        }
+    }
+    async fn doetanks_per_status(&self, ctx: &Context<'_>) -> Result<Vec<Count>> {
+        match &self.0 {
+            Some(known) => Ok(known.doetanks_per_status.clone()),
+            None => doetanks_per_status(backend(ctx)?, &viewer(ctx)).await.gql(),
+        }
+    }
+    async fn lessons_per_kind(&self, ctx: &Context<'_>) -> Result<Vec<Count>> {
+        match &self.0 {
+            Some(known) => Ok(known.lessons_per_kind.clone()),
+            None => lessons_per_kind(backend(ctx)?, &viewer(ctx)).await.gql(),
+        }
+    }
+    async fn lessons_per_phase(&self, ctx: &Context<'_>) -> Result<Vec<Count>> {
+        match &self.0 {
+            Some(known) => Ok(known.lessons_per_phase.clone()),
+            None => lessons_per_phase(backend(ctx)?, &viewer(ctx)).await.gql(),
+        }
+    }
+    async fn members_per_organisation(&self, ctx: &Context<'_>) -> Result<Vec<Count>> {
+        match &self.0 {
+            Some(known) => Ok(known.members_per_organisation.clone()),
+            None => members_per_organisation(backend(ctx)?).await.gql(),
+        }
+    }
+    async fn median_days_per_phase(&self, ctx: &Context<'_>) -> Result<Vec<PhaseDuration>> {
+        match &self.0 {
+            Some(known) => Ok(known.median_days_per_phase.clone()),
+            None => median_days_per_phase(backend(ctx)?, &viewer(ctx)).await.gql(),
+        }
+    }
+}
+
+fn backend<'a>(ctx: &'a Context<'_>) -> Result<&'a Backend> {
+    Ok(ctx.data::<crate::app::App>()?.store.backend())
+}
+
+/// Which rows a statistic may count: rule 5 hides informal doetanks here too.
+#[derive(Clone, Copy)]
+enum Scope {
+    /// Rows of `rm_doetanks`.
+    Doetanks,
+    /// Rows with a `doetank_id`.
+    OfDoetanks,
+}
+
+fn scoped(viewer: &Viewer, scope: Scope) -> Filter {
+    let mut f = Filter::default();
+    match scope {
+        Scope::Doetanks => visibility::restrict_doetanks(&mut f, "t", viewer),
+        Scope::OfDoetanks => visibility::restrict_by_doetank(&mut f, "t", viewer),
+    }
+    f
+}
+
+/// Counts the visible rows of `table`, grouped by `column`.
+async fn counts(
+    backend: &Backend,
+    viewer: &Viewer,
+    table: &str,
+    column: &str,
+    scope: Scope,
+) -> Result<Vec<Count>, AppError> {
+    let f = scoped(viewer, scope);
+    let sql_text = format!(
+        "SELECT t.{column} AS key, COUNT(*) AS count FROM {table} t{} GROUP BY t.{column} ORDER BY 1",
+        f.where_sql()
+    );
+    let rows: Vec<KeyCount> = sql::fetch_all(backend, &sql_text, &f.args).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Count { key: r.key.unwrap_or_else(|| "NONE".into()), count: r.count })
+        .collect())
+}
+
+async fn doetanks_per_phase(backend: &Backend, viewer: &Viewer) -> Result<Vec<Count>, AppError> {
+    counts(backend, viewer, "rm_doetanks", "current_phase", Scope::Doetanks).await
+}
+
+async fn doetanks_per_status(backend: &Backend, viewer: &Viewer) -> Result<Vec<Count>, AppError> {
+    counts(backend, viewer, "rm_doetanks", "status", Scope::Doetanks).await
+}
+
+async fn lessons_per_kind(backend: &Backend, viewer: &Viewer) -> Result<Vec<Count>, AppError> {
+    counts(backend, viewer, "rm_lessons", "kind", Scope::OfDoetanks).await
+}
+
+async fn lessons_per_phase(backend: &Backend, viewer: &Viewer) -> Result<Vec<Count>, AppError> {
+    counts(backend, viewer, "rm_lessons", "phase", Scope::OfDoetanks).await
+}
+
+async fn members_per_organisation(backend: &Backend) -> Result<Vec<Count>, AppError> {
+    let rows: Vec<KeyCount> = sql::fetch_all(
+        backend,
+        "SELECT organisation AS key, COUNT(*) AS count FROM rm_members WHERE NOT erased \
+         GROUP BY organisation ORDER BY 2 DESC, 1",
+        &[],
+    )
+    .await?;
+    Ok(rows.into_iter().map(|r| Count { key: r.key.unwrap_or_default(), count: r.count }).collect())
+}
+
+async fn median_days_per_phase(backend: &Backend, viewer: &Viewer) -> Result<Vec<PhaseDuration>, AppError> {
+    let mut f = scoped(viewer, Scope::OfDoetanks);
+    f.clauses.push("t.completed_at IS NOT NULL".into());
+    let sql_text = format!(
+        "SELECT t.doetank_id, t.phase, t.started_at, t.completed_at, t.summary FROM rm_doetank_phases t{}",
+        f.where_sql()
+    );
+    let rows: Vec<PhaseRow> = sql::fetch_all(backend, &sql_text, &f.args).await?;
+    let mut days: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for row in &rows {
+        if let Some(done) = &row.completed_at {
+            let span = parse_time(done) - parse_time(&row.started_at);
+            days.entry(row.phase.as_str()).or_default().push(span.num_seconds() as f64 / 86_400.0);
+        }
+    }
+    Ok(doetank_domain::Phase::ALL
+        .iter()
+        .map(|phase| {
+            let mut spans = days.remove(phase.as_str()).unwrap_or_default();
+            PhaseDuration {
+                phase: (*phase).into(),
+                median_days: median(&mut spans),
+                completed: spans.len() as i64,
+            }
+        })
+        .collect())
+}
+
+fn median(values: &mut [f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    Some(if values.len().is_multiple_of(2) { (values[mid - 1] + values[mid]) / 2.0 } else { values[mid] })
+}
