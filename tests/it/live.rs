@@ -184,6 +184,16 @@ async fn formed_doetank(app: &TestApp, name: &str) -> (String, String, String) {
     (lead, challenge, d)
 }
 
+/// Two doetanks, each (lead, id): "Open", made public, and "Dicht", still informal.
+async fn open_and_informal(app: &TestApp) -> ((String, String), (String, String)) {
+    let (open_lead, _, open) = formed_doetank(app, "Open").await;
+    let (closed_lead, _, closed) = formed_doetank(app, "Dicht").await;
+    let made_public =
+        mutate(app, "makeDoetankPublic", "DoetankCommandInput", json!({ "doetankId": open })).await;
+    assert!(made_public.get("errors").is_none(), "{made_public:#}");
+    ((open_lead, open), (closed_lead, closed))
+}
+
 /// A client on graphql-transport-ws, signed in as a facilitator.
 async fn facilitator_client(app: &TestApp) -> WsClient {
     let mut client = WsClient::connect(app, MODERN).await;
@@ -279,11 +289,7 @@ async fn doetank_updated_after_a_version_misses_nothing_between_query_and_subscr
 /// outside it only once it is made public.
 async fn doetanks_updated_pushes_every_doetank_the_viewer_may_see(db: &TestDb) {
     let app = TestApp::spawn(db).await;
-    let (_, _, open) = formed_doetank(&app, "Open").await;
-    let (_, _, closed) = formed_doetank(&app, "Dicht").await;
-    let made_public =
-        mutate(&app, "makeDoetankPublic", "DoetankCommandInput", json!({ "doetankId": open })).await;
-    assert!(made_public.get("errors").is_none(), "{made_public:#}");
+    let ((_, open), (_, closed)) = open_and_informal(&app).await;
 
     let query = "subscription { doetanksUpdated { id name version commissioner } }";
     let mut staff = facilitator_client(&app).await;
@@ -335,11 +341,7 @@ async fn doetanks_updated_pushes_every_doetank_the_viewer_may_see(db: &TestDb) {
 /// one execution.
 async fn statistics_updated_pushes_the_figures_when_they_move(db: &TestDb) {
     let app = TestApp::spawn(db).await;
-    let (open_lead, _, open) = formed_doetank(&app, "Open").await;
-    let (closed_lead, _, closed) = formed_doetank(&app, "Dicht").await;
-    let made_public =
-        mutate(&app, "makeDoetankPublic", "DoetankCommandInput", json!({ "doetankId": open })).await;
-    assert!(made_public.get("errors").is_none(), "{made_public:#}");
+    let ((open_lead, open), (closed_lead, closed)) = open_and_informal(&app).await;
     let lesson = |d: &str, lead: &str| {
         let input = json!({ "doetankId": d, "kind": "INSIGHT", "title": "Een inzicht", "body": "b" });
         let token = member(lead);

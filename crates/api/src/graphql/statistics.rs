@@ -77,39 +77,41 @@ impl Figures {
 #[Object]
 impl Statistics {
     async fn doetanks_per_phase(&self, ctx: &Context<'_>) -> Result<Vec<Count>> {
-        match &self.0 {
-            Some(known) => Ok(known.doetanks_per_phase.clone()),
-            None => doetanks_per_phase(backend(ctx)?, &viewer(ctx)).await.gql(),
-        }
+        let viewer = viewer(ctx);
+        self.figure(|f| &f.doetanks_per_phase, doetanks_per_phase(backend(ctx)?, &viewer)).await
     }
     async fn doetanks_per_status(&self, ctx: &Context<'_>) -> Result<Vec<Count>> {
-        match &self.0 {
-            Some(known) => Ok(known.doetanks_per_status.clone()),
-            None => doetanks_per_status(backend(ctx)?, &viewer(ctx)).await.gql(),
-        }
+        let viewer = viewer(ctx);
+        self.figure(|f| &f.doetanks_per_status, doetanks_per_status(backend(ctx)?, &viewer)).await
     }
     async fn lessons_per_kind(&self, ctx: &Context<'_>) -> Result<Vec<Count>> {
-        match &self.0 {
-            Some(known) => Ok(known.lessons_per_kind.clone()),
-            None => lessons_per_kind(backend(ctx)?, &viewer(ctx)).await.gql(),
-        }
+        let viewer = viewer(ctx);
+        self.figure(|f| &f.lessons_per_kind, lessons_per_kind(backend(ctx)?, &viewer)).await
     }
     async fn lessons_per_phase(&self, ctx: &Context<'_>) -> Result<Vec<Count>> {
-        match &self.0 {
-            Some(known) => Ok(known.lessons_per_phase.clone()),
-            None => lessons_per_phase(backend(ctx)?, &viewer(ctx)).await.gql(),
-        }
+        let viewer = viewer(ctx);
+        self.figure(|f| &f.lessons_per_phase, lessons_per_phase(backend(ctx)?, &viewer)).await
     }
     async fn members_per_organisation(&self, ctx: &Context<'_>) -> Result<Vec<Count>> {
-        match &self.0 {
-            Some(known) => Ok(known.members_per_organisation.clone()),
-            None => members_per_organisation(backend(ctx)?).await.gql(),
-        }
+        self.figure(|f| &f.members_per_organisation, members_per_organisation(backend(ctx)?)).await
     }
     async fn median_days_per_phase(&self, ctx: &Context<'_>) -> Result<Vec<PhaseDuration>> {
+        let viewer = viewer(ctx);
+        self.figure(|f| &f.median_days_per_phase, median_days_per_phase(backend(ctx)?, &viewer)).await
+    }
+}
+
+impl Statistics {
+    /// The figure `known` picks when the figures are known, else what `compute` reads (only
+    /// then is it run).
+    async fn figure<T: Clone>(
+        &self,
+        known: fn(&Figures) -> &T,
+        compute: impl std::future::Future<Output = Result<T, AppError>>,
+    ) -> Result<T> {
         match &self.0 {
-            Some(known) => Ok(known.median_days_per_phase.clone()),
-            None => median_days_per_phase(backend(ctx)?, &viewer(ctx)).await.gql(),
+            Some(figures) => Ok(known(figures).clone()),
+            None => compute.await.gql(),
         }
     }
 }
