@@ -43,6 +43,44 @@ fn export_refuses_a_negative_after_as_the_log_endpoint_does() {
 
 both_backends!(export_then_import_then_export_gives_identical_bytes);
 
+/// `export --to` writes the log as it stood at a time, and `import` of it is the network as it
+/// stood then: on the demo, 20/10 in late summer 2013 has researched and is developing, and the
+/// pilot has its mandate but its rule is not yet suspended.
+#[tokio::test]
+async fn an_export_to_a_time_imported_is_the_network_as_it_stood_then() {
+    use doetank_api::demo::{demo_id, DOETANK_2010};
+    let db = TestDb::sqlite().await;
+    let app = doetank_api::App::new(db.store.clone());
+    assert!(doetank_api::demo::load(&app).await.expect("demo"));
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("summer-2013.ndjson").display().to_string();
+    let cut = "2013-09-01T00:00:00Z";
+    doetank(&["export", "--to", cut, "--output", &file, "--database-url", &db.url]);
+
+    let events = doetank_api::export::read_export(&std::fs::read(&file).expect("the export")).expect("read");
+    let cut_time: chrono::DateTime<chrono::Utc> = cut.parse().expect("a time");
+    assert!(events.iter().all(|e| e.recorded_at < cut_time), "only what was recorded before {cut}");
+    let head = db.store.head_position().await.expect("head");
+    assert!(events.len() > 30 && (events.len() as i64) < head, "{} of {head}", events.len());
+    assert!(events.iter().enumerate().all(|(i, e)| e.position == i as i64 + 1), "a prefix of the log");
+
+    let then = TestDb::sqlite().await;
+    doetank(&["import", &file, "--database-url", &then.url]);
+    let copied = doetank_api::App::new(then.store.clone());
+    let (doetank, _) = copied.load::<doetank_domain::Doetank>(demo_id(DOETANK_2010)).await.expect("load");
+    assert_eq!(doetank.current_phase, Some(doetank_domain::Phase::Develop));
+    assert!(!doetank.is_public, "made public in September");
+    let (pilot, _) = copied.load::<doetank_domain::Pilot>(demo_id(0x700)).await.expect("load");
+    assert!(pilot.mandate.is_some() && pilot.suspension.is_none(), "{pilot:?}");
+
+    let refused = Command::new(env!("CARGO_BIN_EXE_doetank"))
+        .args(["export", "--to", "last summer", "--database-url", &db.url])
+        .output()
+        .expect("run doetank");
+    assert!(!refused.status.success(), "a time that is no time exported the whole log");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("'last summer'"), "{refused:?}");
+}
+
 /// A file that is no export (or a CSV with its columns moved) is refused, not misread or taken
 /// as an empty log; an empty file is an export of nothing.
 #[tokio::test]

@@ -108,6 +108,10 @@ enum Command {
         /// Only what anyone may see: informal doetanks' events are left out (rule 5).
         #[arg(long)]
         public: bool,
+        /// Only events recorded before this time (RFC 3339, e.g. 2013-09-01T00:00:00Z): the log
+        /// as it stood then, which `import` turns into the network as it stood then.
+        #[arg(long)]
+        to: Option<chrono::DateTime<chrono::Utc>>,
     },
     /// Load an exported log (NDJSON or CSV) into an empty database and rebuild the read models.
     Import { file: PathBuf },
@@ -299,7 +303,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token { member, role, expires, jwt_secret } => {
             println!("{}", Auth::hs256(jwt_secret.as_bytes()).mint(&member, role, expires)?);
         }
-        Command::Export { format, after, output, public } => {
+        Command::Export { format, after, output, public, to } => {
             let app = open(&cli.database_url).await?;
             let head = app.store.head_position().await?;
             let out: Box<dyn Write> = match &output {
@@ -311,6 +315,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let bar = progress(head - after.max(0), output.is_some());
             let filter = LogFilter {
                 doetanks_visible_to: public.then(|| visibility::log_viewer(&Viewer::anonymous())).flatten(),
+                to,
                 ..LogFilter::default()
             };
             let written = export(&app, format, after, filter, out, &bar).await?;
