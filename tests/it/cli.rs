@@ -31,6 +31,34 @@ fn an_unknown_database_scheme_is_a_clear_error() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("unsupported database URL"));
 }
 
+/// `doetank event-types` writes the data dictionary in the shape the `eventTypes` query answers
+/// (the same fields as `schema.graphql`'s `EventType`), for reading an export offline.
+#[test]
+fn event_types_prints_the_data_dictionary_as_the_query_answers_it() {
+    let out = doetank(&["event-types"]);
+    let dictionary: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let types = dictionary["eventTypes"].as_array().expect("eventTypes");
+    assert_eq!(types.len(), 44, "the eight streams' event types");
+    let schema = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../schema.graphql"))
+        .expect("schema.graphql");
+    let block = schema.split("type EventType {").nth(1).and_then(|b| b.split('}').next()).expect("EventType");
+    let mut fields: Vec<&str> = block
+        .lines()
+        .map(str::trim)
+        .filter_map(|l| l.split_once(':').map(|(name, _)| name))
+        .filter(|name| !name.is_empty() && name.chars().all(char::is_alphanumeric))
+        .collect();
+    fields.sort_unstable();
+    for entry in types {
+        let mut keys: Vec<&str> = entry.as_object().expect("an object").keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, fields, "{entry:#}");
+    }
+    let lesson = types.iter().find(|t| t["type"] == "LessonRecorded").expect("LessonRecorded");
+    assert_eq!(lesson["readVersions"], serde_json::json!([1, 2]));
+    assert_eq!(lesson["payloadSchema"]["properties"]["kind"]["$ref"], "#/$defs/LessonKind", "{lesson:#}");
+}
+
 #[test]
 fn export_refuses_a_negative_after_as_the_log_endpoint_does() {
     let out = Command::new(env!("CARGO_BIN_EXE_doetank"))

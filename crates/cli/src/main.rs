@@ -95,6 +95,10 @@ enum Command {
     Rebuild,
     /// Print the GraphQL schema (SDL), as `schema.graphql` holds it.
     Schema,
+    /// Print the log's data dictionary as JSON, as the `eventTypes` query gives it: every event
+    /// type, what it records, its schema versions and a JSON Schema of its payload. For reading
+    /// an export where no server runs.
+    EventTypes,
     /// Write the event log, in global order, as NDJSON or CSV.
     Export {
         #[arg(long, value_enum, default_value = "ndjson")]
@@ -264,6 +268,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("migrated {} (log head at position {head})", app.store.backend_name());
         }
         Command::Schema => print!("{}", doetank_api::graphql::sdl()),
+        Command::EventTypes => {
+            let dictionary = serde_json::json!({ "eventTypes": doetank_domain::catalogue::catalogue() });
+            println!("{}", serde_json::to_string_pretty(&dictionary)?);
+        }
         Command::Rebuild => {
             let app = open(&cli.database_url).await?;
             let head = app.store.head_position().await?;

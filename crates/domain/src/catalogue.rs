@@ -17,9 +17,12 @@ use crate::upcast;
 /// The JSON Schema dialect of every payload schema.
 pub const DIALECT: &str = "https://json-schema.org/draft/2020-12/schema";
 
-/// One event type of the log.
-#[derive(Debug, Clone, PartialEq)]
+/// One event type of the log; serialised as GraphQL's `eventTypes` answers it (`doetank
+/// event-types` writes them so).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct EventTypeEntry {
+    #[serde(rename = "type")]
     pub event_type: String,
     pub stream_type: &'static str,
     /// The version new events of this type are written with.
