@@ -839,6 +839,22 @@ async fn node_fetches_anything_by_its_id_with_its_own_query_s_rules(db: &TestDb)
         "{many:#}"
     );
 
+    // From the log to the thing: an event's subject is its stream's read model, as `node`.
+    let subjects = app
+        .data(
+            "{ events(filter: { types: [\"LessonRecorded\", \"KnowledgeReused\"] }, first: 20) { edges { node { type \
+             subject { __typename id ... on Doetank { name } ... on Reuse { organisation } } } } } }",
+            json!({}),
+        )
+        .await;
+    let edges = subjects["events"]["edges"].as_array().expect("edges");
+    assert_eq!(edges[0]["node"]["subject"]["name"], "20/10", "{subjects:#}");
+    let reused = edges.iter().find(|e| e["node"]["type"] == "KnowledgeReused").expect("a reuse");
+    assert_eq!(
+        reused["node"]["subject"],
+        json!({ "__typename": "Reuse", "id": id(0x800), "organisation": "Gemeente Voorbeeldstad" })
+    );
+
     let error = app.error("{ node(id: \"20/10\") { id } }", json!({})).await;
     assert_eq!(
         (error["extensions"]["code"].as_str(), error["extensions"]["field"].as_str()),

@@ -80,8 +80,13 @@ async fn node(ctx: &Context<'_>, id: ID) -> Result<Option<Node>> {
     let kind: Option<KindRow> =
         sql::fetch_optional(store.backend(), KIND_OF_ID, &[id.to_string().into()]).await.gql()?;
     let Some(KindRow { kind }) = kind else { return Ok(None) };
+    node_of_kind(ctx, &kind, id).await
+}
+
+/// The thing of `kind` (a stream type, or `lesson`) with `id`, as its own query answers it.
+pub(super) async fn node_of_kind(ctx: &Context<'_>, kind: &str, id: ID) -> Result<Option<Node>> {
     let network = NetworkQuery;
-    Ok(match kind.as_str() {
+    Ok(match kind {
         "member" => Query.member(ctx, id, None, None).await?.map(Node::Member),
         "challenge" => Query.challenge(ctx, id, None, None).await?.map(Node::Challenge),
         "doetank" => Query.doetank(ctx, id, None, None).await?.map(Node::Doetank),
