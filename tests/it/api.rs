@@ -1266,6 +1266,7 @@ async fn the_demo_history_loads(db: &TestDb) {
     let first = app.gql_as(None, doetank_api::server::playground::FIRST_QUERY, json!({})).await;
     assert!(first.get("errors").is_none(), "{first:#}");
     assert_eq!(first["data"]["doetank"]["name"], "20/10");
+    assert_eq!(first["data"]["summer2013"]["currentPhase"], "DEVELOP", "{first:#}");
     assert!(first["data"]["lessons"]["totalCount"].as_i64() >= Some(1), "{first:#}");
 }
 

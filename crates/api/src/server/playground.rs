@@ -6,9 +6,10 @@ use std::sync::OnceLock;
 use async_graphql::http::GraphiQLSource;
 
 /// The playground's first query: what `serve --demo` loads, readable without a token.
-pub const FIRST_QUERY: &str = r#"# The demo history (serve --demo): a doetank through its six phases, the
-# network's lessons, and figures for dashboards. Signed-in views: put a token
-# the server printed under Headers: {"Authorization": "Bearer <token>"}.
+pub const FIRST_QUERY: &str = r#"# The demo history (serve --demo): a doetank through its six phases and as
+# it stood in the summer of 2013, the network's lessons, and figures for
+# dashboards. Signed-in views: put a token the server printed under Headers:
+# {"Authorization": "Bearer <token>"}.
 {
   doetank(id: "20130000-0000-4000-8000-000000000100") {
     name status currentPhase isPublic
@@ -18,6 +19,9 @@ pub const FIRST_QUERY: &str = r#"# The demo history (serve --demo): a doetank th
     lessons { kind phase title tags }
     handOvers { organisation summary }
     history { position version type actor recordedAt }
+  }
+  summer2013: doetank(id: "20130000-0000-4000-8000-000000000100", asOf: "2013-08-01T00:00:00Z") {
+    currentPhase isPublic phases { phase completedAt }
   }
   lessons(filter: { search: "werkgevers" }) {
     totalCount edges { node { title rank excerpt doetank { name } } }
