@@ -29,6 +29,7 @@ both_backends!(
     the_log_s_activity_is_counted_by_day_week_month_and_year,
     metrics_are_served_for_prometheus,
     a_lesson_found_by_a_search_has_an_excerpt_that_marks_what_was_found,
+    a_batch_of_requests_is_answered_in_order_each_as_it_would_be_alone,
 );
 
 pub async fn register(app: &TestApp, name: &str, organisation: &str, sector: &str) -> String {
@@ -692,9 +693,10 @@ async fn every_error_has_a_code_also_those_of_the_request_itself(db: &TestDb) {
                 }
             }
         }
+        let over_the_batch_limit = Value::Array(vec![json!({ "query": "{ __typename }" }); 33]).to_string();
         let refusals: [(&str, u16, &str); 3] = [
             ("{not json", 400, "BAD_REQUEST"),
-            (r#"[{"query":"{ __typename }"},{"query":"{ __typename }"}]"#, 400, "BAD_REQUEST"),
+            (&over_the_batch_limit, 400, "BAD_REQUEST"),
             (&"x".repeat(doetank_api::server::MAX_BODY_BYTES + 1), 413, "REQUEST_TOO_LARGE"),
         ];
         for (sent, status, code) in refusals {
@@ -1508,4 +1510,71 @@ async fn cross_origin_requests_are_answered_for_the_allowed_origins_only() {
     let same_origin_only = TestApp::spawn(&db).await;
     let answered = post(&same_origin_only, DASHBOARD).await.expect("post");
     assert_eq!(header(&answered, "access-control-allow-origin"), None);
+}
+
+/// A JSON array of requests (Apollo's `BatchHttpLink`, Relay's batching) is answered with an
+/// array of the answers in the same order, each as its request alone would be answered: a query
+/// after a mutation sees what it wrote, a text that does not parse has its own refusal. An
+/// empty batch, one over the limit and a bad token are refused as a whole.
+async fn a_batch_of_requests_is_answered_in_order_each_as_it_would_be_alone(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let register = json!({
+        "query": "mutation($input: RegisterMemberInput!) { registerMember(input: $input) { member { id name } } }",
+        "variables": { "input": { "name": "Bea", "organisation": "TNO", "sector": "ACADEMIC", "expertise": [] } }
+    });
+    let count = json!({ "query": "{ members { totalCount } }" });
+    let batch = json!([count, register, count, { "query": "{ members {" }]);
+    let response = app.post_graphql(&batch).await;
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(
+        response.headers().get("content-type").map(|v| v.as_bytes()),
+        Some(&b"application/graphql-response+json"[..])
+    );
+    let answers: Value = response.json().await.expect("JSON");
+    let answers = answers.as_array().expect("an array").clone();
+    assert_eq!(answers.len(), 4, "{answers:#?}");
+    assert_eq!(answers[0]["data"]["members"]["totalCount"], 0, "{answers:#?}");
+    assert_eq!(answers[1]["data"]["registerMember"]["member"]["name"], "Bea", "{answers:#?}");
+    assert_eq!(answers[2]["data"]["members"]["totalCount"], 1, "the query after the mutation sees it");
+    assert!(answers[3].get("data").is_none(), "refused as a whole: {:#}", answers[3]);
+    assert_eq!(answers[3]["errors"][0]["extensions"]["code"], "GRAPHQL_PARSE_FAILED");
+
+    // For a client that prefers plain JSON, the same array as `application/json`.
+    let plain = app
+        .http
+        .post(app.url("/graphql"))
+        .header("accept", "application/json")
+        .bearer_auth(crate::support::app::facilitator())
+        .json(&json!([count]))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(plain.headers().get("content-type").map(|v| v.as_bytes()), Some(&b"application/json"[..]));
+    let plain: Value = plain.json().await.expect("JSON");
+    assert_eq!(plain[0]["data"]["members"]["totalCount"], 1, "{plain:#}");
+
+    let refusals = [
+        (json!([]), "GRAPHQL_PARSE_FAILED", "no GraphQL text"),
+        (json!({}), "GRAPHQL_PARSE_FAILED", "no GraphQL text"),
+        (Value::Array(vec![count.clone(); 33]), "BAD_REQUEST", "over the limit of 32"),
+    ];
+    for (body, code, message) in refusals {
+        let response = app.post_graphql(&body).await;
+        assert_eq!(response.status().as_u16(), 400);
+        let refused: Value = response.json().await.expect("JSON");
+        assert_eq!(refused["errors"][0]["extensions"]["code"], code, "{refused:#}");
+        assert!(refused["errors"][0]["message"].as_str().is_some_and(|m| m.contains(message)), "{refused:#}");
+    }
+    let bad_token = app
+        .http
+        .post(app.url("/graphql"))
+        .header("accept", "application/graphql-response+json")
+        .bearer_auth("not-a-token")
+        .json(&json!([count, count]))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(bad_token.status().as_u16(), 401);
+    let refused: Value = bad_token.json().await.expect("JSON");
+    assert_eq!(refused["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{refused:#}");
 }

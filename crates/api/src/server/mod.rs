@@ -2,6 +2,7 @@
 //! WebSocket, the log as NDJSON, and a health check.
 
 mod answers;
+mod batch;
 mod cors;
 mod documents;
 mod etag;
@@ -24,7 +25,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use async_graphql::ErrorExtensions;
-use async_graphql_axum::GraphQLRequest;
+use async_graphql_axum::GraphQLBatchRequest;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{DefaultBodyLimit, Query, State};
@@ -300,9 +301,12 @@ fn viewer_of(state: &ServerState, headers: &HeaderMap) -> Result<Viewer, AppErro
 async fn graphql(
     State(state): State<ServerState>,
     headers: HeaderMap,
-    request: GraphQLRequest<NotGraphql>,
+    request: GraphQLBatchRequest<NotGraphql>,
 ) -> Response {
-    answer(&state, &headers, request.into_inner(), Method::Post).await
+    match request.into_inner() {
+        async_graphql::BatchRequest::Single(request) => answer(&state, &headers, request, Method::Post).await,
+        async_graphql::BatchRequest::Batch(requests) => batch::answer_all(&state, &headers, requests).await,
+    }
 }
 
 /// The query string of `GET /graphql` (GraphQL over HTTP): `variables` and `extensions` are
@@ -410,6 +414,11 @@ enum Parsed {
 
 /// Gives `request` its parsed document, and says what it is.
 fn parsed(state: &ServerState, request: &mut async_graphql::Request, method: Method, media: Media) -> Parsed {
+    if request.query.trim().is_empty() {
+        // `{}`, or `[]` (serde reads an empty array as a request with every field left out).
+        let error = async_graphql::ServerError::new("the request has no GraphQL text in `query`", None);
+        return Parsed::Refused(respond(parse_failed(error), media));
+    }
     state.documents.attach(request);
     if let Err(error) = request.parsed_query() {
         return Parsed::Refused(respond(parse_failed(error), media));
