@@ -371,6 +371,8 @@ pub struct Mutation;
 
 #[Object(name = "DoetankMutation")]
 impl Mutation {
+    /// Registers a member of the network (`MemberRegistered`); facilitators only. The name and
+    /// e-mail are personal data, kept outside the log.
     async fn register_member(&self, ctx: &Context<'_>, input: RegisterMemberInput) -> Result<MemberPayload> {
         viewer(ctx).require_facilitator().gql()?;
         let app = app(ctx)?;
@@ -390,6 +392,7 @@ impl Mutation {
         member_payload(app, outcome).await
     }
 
+    /// Changes a member's organisation, expertise or name; the member or a facilitator.
     async fn update_member_profile(
         &self,
         ctx: &Context<'_>,
@@ -410,6 +413,8 @@ impl Mutation {
         member_payload(app, outcome).await
     }
 
+    /// Appoints a member to the support committee that opens doors at the top; facilitators
+    /// only.
     async fn appoint_to_support_committee(
         &self,
         ctx: &Context<'_>,
@@ -437,6 +442,8 @@ impl Mutation {
         member_payload(app, outcome).await
     }
 
+    /// Puts a problem from the work floor to the network, with where it came from: raised by
+    /// the signed-in member, or by a facilitator in any member's name.
     async fn raise_challenge(
         &self,
         ctx: &Context<'_>,
@@ -457,6 +464,7 @@ impl Mutation {
         challenge_payload(app, outcome).await
     }
 
+    /// The member wants to work on the challenge; the member or a facilitator.
     async fn pledge_support(&self, ctx: &Context<'_>, input: PledgeSupportInput) -> Result<ChallengePayload> {
         viewer(ctx).require_self_or_facilitator(id("memberId", &input.member_id)?).gql()?;
         let app = app(ctx)?;
@@ -471,6 +479,7 @@ impl Mutation {
         challenge_payload(app, outcome).await
     }
 
+    /// An organisation commissions work on the challenge; facilitators only.
     async fn find_commissioner(
         &self,
         ctx: &Context<'_>,
@@ -489,6 +498,9 @@ impl Mutation {
         challenge_payload(app, outcome).await
     }
 
+    /// Forms an informal doetank (rule 5) on a challenge: the lead, the signed-in member unless a
+    /// facilitator forms it, and founding members, 3 to 9 innovators in all (rule 1), external
+    /// advisers fewer than the public-sector members (rule 2).
     async fn form_doetank(&self, ctx: &Context<'_>, input: FormDoetankInput) -> Result<DoetankPayload> {
         viewer(ctx).require_self_or_facilitator(id("leadId", &input.lead_id)?).gql()?;
         let app = app(ctx)?;
@@ -509,6 +521,8 @@ impl Mutation {
         doetank_payload(app, outcome).await
     }
 
+    /// An innovator joins (rules 1 and 2: a tenth is refused); the member, the lead or a
+    /// facilitator.
     async fn join_doetank(&self, ctx: &Context<'_>, input: DoetankMemberInput) -> Result<DoetankPayload> {
         let app = app(ctx)?;
         let doetank_id = id("doetankId", &input.doetank_id)?;
@@ -526,6 +540,8 @@ impl Mutation {
         doetank_payload(app, outcome).await
     }
 
+    /// A member leaves; the member, the lead or a facilitator. The lead cannot leave (rule 3),
+    /// and external advisers must stay fewer than the public-sector members (rule 2).
     async fn leave_doetank(&self, ctx: &Context<'_>, input: DoetankMemberInput) -> Result<DoetankPayload> {
         let member_id = id("memberId", &input.member_id)?;
         let at = input.at.unwrap_or_else(Utc::now);
@@ -535,6 +551,7 @@ impl Mutation {
         .await
     }
 
+    /// Another member leads (rule 3: the lead is a member); the lead or a facilitator.
     async fn change_lead(&self, ctx: &Context<'_>, input: DoetankMemberInput) -> Result<DoetankPayload> {
         let member_id = id("memberId", &input.member_id)?;
         doetank_command(ctx, &input.doetank_id, Who::LeadOrFacilitator, &input.control, |d| {
@@ -543,6 +560,7 @@ impl Mutation {
         .await
     }
 
+    /// Assigns a coach, who may not be a member of the doetank (rule 3); facilitators only.
     async fn assign_coach(&self, ctx: &Context<'_>, input: AssignCoachInput) -> Result<DoetankPayload> {
         viewer(ctx).require_facilitator().gql()?;
         let app = app(ctx)?;
@@ -557,10 +575,12 @@ impl Mutation {
         doetank_payload(app, outcome).await
     }
 
+    /// The coach stops guiding the doetank; facilitators only.
     async fn release_coach(&self, ctx: &Context<'_>, input: DoetankCommandInput) -> Result<DoetankPayload> {
         doetank_command(ctx, &input.doetank_id, Who::Facilitator, &input.control, |d| d.release_coach()).await
     }
 
+    /// An organisation commissions the doetank's work; the lead or a facilitator.
     async fn attach_commissioner(
         &self,
         ctx: &Context<'_>,
@@ -572,6 +592,7 @@ impl Mutation {
         .await
     }
 
+    /// Records the kick-off: date, venue, attendees; the lead, the coach or a facilitator.
     async fn hold_kickoff(&self, ctx: &Context<'_>, input: HoldKickoffInput) -> Result<DoetankPayload> {
         let attendees =
             input.attendee_ids.iter().map(|m| id("attendeeIds", m)).collect::<Result<Vec<_>>>()?;
@@ -590,6 +611,7 @@ impl Mutation {
         .await
     }
 
+    /// Records an expert consulted on a topic; the doetank's members and coach.
     async fn consult_expert(&self, ctx: &Context<'_>, input: ConsultExpertInput) -> Result<DoetankPayload> {
         doetank_command(ctx, &input.doetank_id, Who::Team, &input.control, |d| {
             d.consult_expert(&input.topic, &input.expert)
@@ -597,6 +619,8 @@ impl Mutation {
         .await
     }
 
+    /// Records what worked, what did not, or an insight, in the signed-in member's name; by the
+    /// doetank's members or its coach (rule 4).
     async fn record_lesson(&self, ctx: &Context<'_>, input: RecordLessonInput) -> Result<DoetankPayload> {
         let lesson = NewLesson {
             lesson_id: new_or("lessonId", &input.lesson_id, &input.control)?,
@@ -613,6 +637,8 @@ impl Mutation {
         .await
     }
 
+    /// Tells the outside world of the doetank's progress (LinkedIn, blog, website); the
+    /// doetank's members and coach.
     async fn publish_update(&self, ctx: &Context<'_>, input: PublishUpdateInput) -> Result<DoetankPayload> {
         doetank_command(ctx, &input.doetank_id, Who::Team, &input.control, |d| {
             d.publish_update(input.channel.into(), &input.title, &input.link)
@@ -620,6 +646,7 @@ impl Mutation {
         .await
     }
 
+    /// Hands the result over to an organisation that carries it on; the lead.
     async fn hand_over_business_case(
         &self,
         ctx: &Context<'_>,
@@ -640,6 +667,8 @@ impl Mutation {
         doetank_command(ctx, &input.doetank_id, Who::Facilitator, &input.control, |d| d.make_public()).await
     }
 
+    /// Ends the doetank, completed or discontinued, with a reflection; afterwards it takes no
+    /// command (rule 6). The lead or a facilitator.
     async fn conclude_doetank(
         &self,
         ctx: &Context<'_>,

@@ -277,6 +277,7 @@ pub struct NetworkMutation;
 
 #[Object]
 impl NetworkMutation {
+    /// Plans a network café; facilitators only.
     async fn schedule_cafe(&self, ctx: &Context<'_>, input: ScheduleCafeInput) -> Result<NetworkPayload> {
         facilitator(ctx)?;
         let cafe_id = new_or("id", &input.id, &input.control)?;
@@ -286,6 +287,7 @@ impl NetworkMutation {
         .await
     }
 
+    /// Announces a speaker for a café; facilitators only.
     async fn announce_speaker(&self, ctx: &Context<'_>, input: AnnounceInput) -> Result<NetworkPayload> {
         facilitator(ctx)?;
         run::<Cafe>(ctx, id("cafeId", &input.cafe_id)?, &input.control, |c| {
@@ -294,6 +296,7 @@ impl NetworkMutation {
         .await
     }
 
+    /// Announces a workshop at a café; facilitators only.
     async fn announce_workshop(&self, ctx: &Context<'_>, input: AnnounceInput) -> Result<NetworkPayload> {
         facilitator(ctx)?;
         run::<Cafe>(ctx, id("cafeId", &input.cafe_id)?, &input.control, |c| {
@@ -302,16 +305,19 @@ impl NetworkMutation {
         .await
     }
 
+    /// Records that the café took place, with its attendance; facilitators only.
     async fn hold_cafe(&self, ctx: &Context<'_>, input: HoldCafeInput) -> Result<NetworkPayload> {
         facilitator(ctx)?;
         run::<Cafe>(ctx, id("cafeId", &input.cafe_id)?, &input.control, |c| c.hold(input.attendance)).await
     }
 
+    /// Cancels a café, with the reason; facilitators only.
     async fn cancel_cafe(&self, ctx: &Context<'_>, input: CancelCafeInput) -> Result<NetworkPayload> {
         facilitator(ctx)?;
         run::<Cafe>(ctx, id("cafeId", &input.cafe_id)?, &input.control, |c| c.cancel(&input.reason)).await
     }
 
+    /// Plans an ideation day around one central question; facilitators only.
     async fn schedule_ideation_event(
         &self,
         ctx: &Context<'_>,
@@ -337,6 +343,7 @@ impl NetworkMutation {
         .await
     }
 
+    /// Records that the idea was pitched to the jury; facilitators only.
     async fn pitch_idea(&self, ctx: &Context<'_>, input: IdeaInput) -> Result<NetworkPayload> {
         facilitator(ctx)?;
         let idea = id("ideaId", &input.idea_id)?;
@@ -356,6 +363,7 @@ impl NetworkMutation {
         .await
     }
 
+    /// Ends the ideation day with its number of participants; facilitators only.
     async fn conclude_ideation_event(
         &self,
         ctx: &Context<'_>,
@@ -368,6 +376,7 @@ impl NetworkMutation {
         .await
     }
 
+    /// An organisation takes the idea up; facilitators only.
     async fn adopt_idea(&self, ctx: &Context<'_>, input: AdoptIdeaInput) -> Result<NetworkPayload> {
         facilitator(ctx)?;
         let idea = id("ideaId", &input.idea_id)?;
@@ -424,6 +433,8 @@ impl NetworkMutation {
         .await
     }
 
+    /// Those responsible for the rule allow the pilot (rule 7: before any suspension);
+    /// facilitators only.
     async fn grant_mandate(&self, ctx: &Context<'_>, input: GrantMandateInput) -> Result<NetworkPayload> {
         facilitator(ctx)?;
         run::<Pilot>(ctx, id("pilotId", &input.pilot_id)?, &input.control, |p| {
@@ -441,6 +452,7 @@ impl NetworkMutation {
         .await
     }
 
+    /// Records what the suspension showed; facilitators only.
     async fn evaluate_pilot(&self, ctx: &Context<'_>, input: EvaluatePilotInput) -> Result<NetworkPayload> {
         facilitator(ctx)?;
         run::<Pilot>(ctx, id("pilotId", &input.pilot_id)?, &input.control, |p| p.evaluate(&input.findings))
@@ -456,6 +468,7 @@ impl NetworkMutation {
         .await
     }
 
+    /// Publishes a charter that people and organisations sign; facilitators only.
     async fn publish_charter(&self, ctx: &Context<'_>, input: PublishCharterInput) -> Result<NetworkPayload> {
         facilitator(ctx)?;
         let charter_id = new_or("id", &input.id, &input.control)?;
@@ -487,6 +500,8 @@ impl NetworkMutation {
         .await
     }
 
+    /// Another organisation reuses a doetank's results or one of its lessons and pledges
+    /// something back (the Lanceerplatform); facilitators only.
     async fn reuse_knowledge(&self, ctx: &Context<'_>, input: ReuseKnowledgeInput) -> Result<NetworkPayload> {
         facilitator(ctx)?;
         let app = app(ctx)?;
@@ -509,6 +524,7 @@ impl NetworkMutation {
         .await
     }
 
+    /// The reusing organisation did what it pledged; facilitators only.
     async fn fulfil_pledge(&self, ctx: &Context<'_>, input: FulfilPledgeInput) -> Result<NetworkPayload> {
         facilitator(ctx)?;
         run::<KnowledgeReuse>(ctx, id("reuseId", &input.reuse_id)?, &input.control, |r| {
