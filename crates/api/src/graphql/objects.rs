@@ -503,43 +503,60 @@ pub struct Event(pub Arc<RecordedEvent>);
 
 #[Object]
 impl Event {
+    /// The event's place in the one global order of the log: gap-free, never reused; the
+    /// cursor to resume from (`events(after:)`).
     async fn position(&self) -> i64 {
         self.0.position
     }
+    /// Unique id of the event (a UUIDv7, so roughly time-ordered).
     async fn event_id(&self) -> ID {
         ID(self.0.event_id.to_string())
     }
+    /// The stream it belongs to: `<streamType>-<uuid>` (one aggregate, e.g. a doetank).
     async fn stream_id(&self) -> &str {
         &self.0.stream_id
     }
+    /// The kind of stream: member, challenge, doetank, cafe, ideation_event, pilot, charter,
+    /// reuse (`eventTypes` lists each one's events).
     async fn stream_type(&self) -> &str {
         &self.0.stream_type
     }
+    /// Its number within its stream, from 1: what `expectedVersion` is checked against.
     async fn version(&self) -> i64 {
         self.0.version
     }
+    /// What happened: the event type, as `eventTypes` describes it.
     #[graphql(name = "type")]
     async fn event_type(&self) -> &str {
         &self.0.event_type
     }
+    /// The version of the payload's shape it was written with (`eventTypes.readVersions`).
     async fn schema_version(&self) -> i32 {
         self.0.schema_version
     }
+    /// The payload as stored, in the shape of its `schemaVersion` (`eventTypes` has a JSON Schema
+    /// of the current one).
     async fn payload(&self) -> Json<&serde_json::Value> {
         Json(&self.0.payload)
     }
+    /// Who sent the command that wrote it, as `<role>:<token subject>` (`facilitator:…`,
+    /// `member:…`), `system:demo` for the demo history.
     async fn actor(&self) -> Option<&str> {
         self.0.metadata.actor.as_deref()
     }
+    /// The command's idempotency key, when its sender gave one.
     async fn command_id(&self) -> Option<ID> {
         self.0.metadata.command_id.map(|id| ID(id.to_string()))
     }
+    /// Shared by every event one command wrote.
     async fn correlation_id(&self) -> ID {
         ID(self.0.metadata.correlation_id.to_string())
     }
+    /// The command that caused it: its `commandId`, when the sender gave one.
     async fn causation_id(&self) -> Option<ID> {
         self.0.metadata.causation_id.map(|id| ID(id.to_string()))
     }
+    /// When the log recorded it (for the demo history, the date it happened).
     async fn recorded_at(&self) -> DateTime<Utc> {
         self.0.recorded_at
     }
