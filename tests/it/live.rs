@@ -25,6 +25,7 @@ both_backends!(
     doetank_updated_after_a_version_misses_nothing_between_query_and_subscription,
     doetanks_updated_pushes_every_doetank_the_viewer_may_see,
     statistics_updated_pushes_the_figures_when_they_move,
+    timeline_appended_tells_the_history_as_it_happens,
     the_events_query_filters_and_pages_the_log,
     the_ndjson_log_filters_as_the_events_query_and_compresses,
     subscriptions_are_answered_as_server_sent_events_too,
@@ -416,6 +417,69 @@ async fn statistics_updated_pushes_the_figures_when_they_move(db: &TestDb) {
     for outsider in &mut outsiders {
         assert!(outsider.next(Duration::from_millis(300)).await.is_none(), "the informal doetank leaked");
     }
+}
+
+/// The timeline, live: each new line once its event is projected, to each as they may see it
+/// (the informal doetank's forming reaches staff, not outsiders), `kinds` keeping only lines
+/// about those kinds of thing, each with its subject; outsiders share one execution.
+async fn timeline_appended_tells_the_history_as_it_happens(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let query = "subscription($kinds: [String!]) { timelineAppended(kinds: $kinds) { kind type summary subject { __typename } } }";
+    let mut staff = facilitator_client(&app).await;
+    staff.subscribe("t", query, json!({})).await;
+    let mut cafes = facilitator_client(&app).await;
+    cafes.subscribe("t", query, json!({ "kinds": ["cafe"] })).await;
+    let mut outsiders = Vec::new();
+    for _ in 0..2 {
+        let mut outsider = WsClient::connect(&app, MODERN).await;
+        outsider.init(json!({})).await;
+        outsider.subscribe("t", query, json!({})).await;
+        outsiders.push(outsider);
+    }
+    shared_becomes(&app, (3, 4)).await;
+
+    let (_, _, _) = formed_doetank(&app, "Stil").await;
+    let mut told = Vec::new();
+    for _ in 0..3 {
+        let line = staff.next_data().await["timelineAppended"].clone();
+        told.push((
+            line["kind"].as_str().unwrap_or_default().to_string(),
+            line["subject"]["__typename"].clone(),
+        ));
+    }
+    assert_eq!(
+        told,
+        [
+            ("member".to_string(), json!("Member")),
+            ("challenge".to_string(), json!("Challenge")),
+            ("doetank".to_string(), json!("Doetank"))
+        ],
+        "in log order, each with its subject"
+    );
+    for outsider in &mut outsiders {
+        let kinds: Vec<Value> = [outsider.next_data().await, outsider.next_data().await]
+            .iter()
+            .map(|d| d["timelineAppended"]["kind"].clone())
+            .collect();
+        assert_eq!(kinds, [json!("member"), json!("challenge")]);
+        assert!(outsider.next(Duration::from_millis(300)).await.is_none(), "the informal doetank leaked");
+    }
+    assert!(cafes.next(Duration::from_millis(100)).await.is_none(), "no café yet");
+
+    let scheduled = app
+        .gql(
+            "mutation($input: ScheduleCafeInput!) { scheduleCafe(input: $input) { id } }",
+            json!({ "input": { "title": "Café live", "date": "2099-06-01", "venue": "Kennisland" } }),
+        )
+        .await;
+    assert!(scheduled.get("errors").is_none(), "{scheduled:#}");
+    let line = cafes.next_data().await;
+    assert_eq!(line["timelineAppended"]["kind"], "cafe", "{line:#}");
+    assert!(
+        line["timelineAppended"]["summary"].as_str().is_some_and(|s| s.contains("Café live")),
+        "{line:#}"
+    );
+    assert_eq!(outsiders[0].next_data().await, line, "everyone hears of the café");
 }
 
 async fn the_events_query_filters_and_pages_the_log(db: &TestDb) {

@@ -12,6 +12,7 @@ use super::pagination::{Page, Window};
 use super::scalars::*;
 use super::viewer;
 use crate::app::App;
+use crate::auth::Viewer;
 use crate::rows::{placeholders, LessonRow, LESSON_SELECT};
 use crate::sql::{self, Arg, Filter};
 use crate::visibility;
@@ -569,6 +570,35 @@ impl TimelineEntry {
     async fn occurred_at(&self) -> DateTime<Utc> {
         parse_time(&self.occurred_at)
     }
+    /// The thing the line is about, as it is now (as `node` gives it).
+    async fn subject(&self, ctx: &Context<'_>) -> Result<Option<super::node::Node>> {
+        super::node::node_of_kind(ctx, &self.kind, ID(self.subject_id.clone())).await
+    }
+}
+
+const TIMELINE_SELECT: &str =
+    "SELECT t.position, t.kind, t.subject_id, t.event_type, t.occurred_at, t.summary FROM rm_timeline t";
+
+/// Rule 5 for the timeline (aliased `t`): a line about an informal doetank only for those who
+/// may see it.
+fn restrict_timeline(f: &mut Filter, viewer: &Viewer) {
+    if let Some(condition) = visibility::doetank_condition(f, "vd", viewer) {
+        f.clauses.push(format!(
+            "(t.kind <> 'doetank' OR EXISTS (SELECT 1 FROM rm_doetanks vd WHERE vd.id = t.subject_id AND {condition}))"
+        ));
+    }
+}
+
+/// The timeline's lines of the event at `position` that `viewer` may see.
+pub(super) async fn timeline_at(
+    app: &App,
+    viewer: &Viewer,
+    position: i64,
+) -> Result<Vec<TimelineEntry>, crate::error::AppError> {
+    let mut f = Filter::default();
+    f.push("t.position = ?", position);
+    restrict_timeline(&mut f, viewer);
+    sql::fetch_all(app.store.backend(), &format!("{TIMELINE_SELECT}{}", f.where_sql()), &f.args).await
 }
 
 /// Pairs per `IN (VALUES ...)` list: well below both backends' parameter limits.
@@ -909,12 +939,7 @@ impl NetworkQuery {
         if let Some(to) = to {
             f.push("t.occurred_at < ?", sql::ts(to));
         }
-        if let Some(condition) = visibility::doetank_condition(&mut f, "vd", &viewer(ctx)) {
-            f.clauses.push(format!(
-                "(t.kind <> 'doetank' OR EXISTS (SELECT 1 FROM rm_doetanks vd WHERE vd.id = t.subject_id AND {condition}))"
-            ));
-        }
-        let select = "SELECT t.position, t.kind, t.subject_id, t.event_type, t.occurred_at, t.summary FROM rm_timeline t";
-        page(ctx, "rm_timeline", select, f, "t.position", window, |e: TimelineEntry| e).await
+        restrict_timeline(&mut f, &viewer(ctx));
+        page(ctx, "rm_timeline", TIMELINE_SELECT, f, "t.position", window, |e: TimelineEntry| e).await
     }
 }

@@ -10,6 +10,7 @@ use doetank_store::{LogFilter, RecordedEvent, StreamId};
 use futures::{stream, Stream, StreamExt};
 
 use super::errors::GqlResult;
+use super::network::{timeline_at, TimelineEntry};
 use super::objects::{Doetank, Event};
 use super::scalars::parse_id;
 use super::statistics::{Figures, Statistics};
@@ -165,6 +166,38 @@ impl Subscription {
             }
         });
         Ok(states(changes))
+    }
+
+    /// The network's history as it happens: each new line of `timeline` once its event is
+    /// projected, as the viewer may see it (a line about an informal doetank reaches only its
+    /// team and facilitators). `kinds` keeps the lines about those kinds of thing only (member,
+    /// challenge, doetank, cafe, ideation_event, pilot, charter, reuse).
+    async fn timeline_appended(
+        &self,
+        ctx: &Context<'_>,
+        kinds: Option<Vec<String>>,
+    ) -> Result<impl Stream<Item = Result<TimelineEntry>>> {
+        let app = ctx.data::<App>()?.clone();
+        let viewer = viewer(ctx);
+        let head = app.store.head_position().await.gql()?;
+        let kinds = kinds.unwrap_or_default();
+        let events = app.feed.subscribe(head).filter(move |item| {
+            // A line's kind is its event's stream type.
+            let keep = item.as_ref().map_or(true, |e| kinds.is_empty() || kinds.contains(&e.stream_type));
+            async move { keep }
+        });
+        let lines = events.then(move |item| {
+            let (app, viewer) = (app.clone(), viewer.clone());
+            async move {
+                let event = item?;
+                projected(&app, event.position).await;
+                timeline_at(&app, &viewer, event.position).await
+            }
+        });
+        Ok(lines.flat_map(|lines| match lines {
+            Ok(lines) => stream::iter(lines.into_iter().map(Ok)).left_stream(),
+            Err(err) => stream::once(async move { Err(err).gql() }).right_stream(),
+        }))
     }
 
     /// The dashboard's figures (as `statistics` gives them, with the viewer's eyes) each time a

@@ -435,7 +435,8 @@ fn share_key(request: &Request, data: &Data) -> Option<String> {
 }
 
 /// A subscription whose every root field is `doetankUpdated` without `afterVersion`,
-/// `doetanksUpdated`, `statisticsUpdated` without `initial`, `events` without `after`, or `__typename`: its answers begin with the next event, whoever computes
+/// `doetanksUpdated`, `statisticsUpdated` without `initial`, `timelineAppended`, `events` without
+/// `after`, or `__typename`: its answers begin with the next event, whoever computes
 /// them.
 fn starts_at_the_head(request: &Request) -> bool {
     let Some(document) = super::query_text::parse(&request.query)
@@ -458,6 +459,7 @@ fn starts_at_the_head(request: &Request) -> bool {
                 "doetankUpdated" => field.node.get_argument("afterVersion").is_none(),
                 "doetanksUpdated" => true,
                 "statisticsUpdated" => field.node.get_argument("initial").is_none(),
+                "timelineAppended" => true,
                 "events" => field.node.get_argument("after").is_none(),
                 _ => false,
             },
