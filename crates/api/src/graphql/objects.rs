@@ -80,15 +80,18 @@ impl Member {
     async fn expertise(&self) -> Vec<String> {
         json_list(&self.0.expertise)
     }
+    /// One of the senior figures who open doors at the administrative top (seed 000).
     async fn on_support_committee(&self) -> bool {
         self.0.support_committee
     }
+    /// Its personal data was erased for good (`eraseMember`): no name; the id stays in history.
     async fn erased(&self) -> bool {
         self.0.erased
     }
     async fn registered_at(&self) -> DateTime<Utc> {
         parse_time(&self.0.registered_at)
     }
+    /// Its stream's version: the `expectedVersion` for the next command on it.
     async fn version(&self) -> i64 {
         self.0.version
     }
@@ -164,15 +167,18 @@ impl Challenge {
     async fn origin(&self) -> Json<serde_json::Value> {
         Json(serde_json::from_str(&self.0.origin).unwrap_or_default())
     }
+    /// The organisation that commissions work on it.
     async fn commissioner(&self) -> Option<&str> {
         self.0.commissioner.as_deref()
     }
     async fn raised_at(&self) -> DateTime<Utc> {
         parse_time(&self.0.raised_at)
     }
+    /// Its stream's version: the `expectedVersion` for the next command on it.
     async fn version(&self) -> i64 {
         self.0.version
     }
+    /// The members who pledged to work on it.
     async fn supporters(&self, ctx: &Context<'_>) -> Result<Vec<Member>> {
         let app = ctx.data::<App>()?;
         let ids: Vec<RoleRow> = Box::pin(crate::sql::fetch_all(
@@ -188,6 +194,7 @@ impl Challenge {
         }
         Ok(out)
     }
+    /// The doetanks formed on it that the viewer may see (rule 5).
     async fn doetanks(&self, ctx: &Context<'_>) -> Result<Vec<Doetank>> {
         let app = ctx.data::<App>()?;
         let mut f = crate::sql::Filter::default();
@@ -309,18 +316,23 @@ impl Doetank {
             })
             .collect())
     }
+    /// Its innovators, the lead included; the coach is not counted (rule 1: 3 to 9).
     async fn member_count(&self, ctx: &Context<'_>) -> Result<usize> {
         Ok(self.members(ctx).await?.len())
     }
+    /// Guides it; never one of its members (rule 3).
     async fn coach(&self, ctx: &Context<'_>) -> Result<Option<Member>> {
         match &self.row.coach_id {
             Some(id) => load_member(ctx, id).await,
             None => Ok(None),
         }
     }
+    /// The organisation that commissions its work.
     async fn commissioner(&self) -> Option<&str> {
         self.row.commissioner.as_deref()
     }
+    /// The phase it is in: discover, research, develop, try out, learn, hand over, in that
+    /// order (rule 4).
     async fn current_phase(&self) -> Option<Phase> {
         self.row.current_phase.as_deref().and_then(parse_enum)
     }
@@ -341,6 +353,7 @@ impl Doetank {
             })
             .collect())
     }
+    /// The phases it completed, in order, each with its summary.
     async fn completed_phases(&self, ctx: &Context<'_>) -> Result<Vec<PhaseProgress>> {
         Ok(self.phases(ctx).await?.into_iter().filter(|p| p.completed_at.is_some()).collect())
     }
@@ -404,12 +417,15 @@ impl Doetank {
     async fn is_public(&self) -> bool {
         self.row.is_public
     }
+    /// When it was formed, as the command said.
     async fn formed_at(&self) -> DateTime<Utc> {
         parse_time(&self.row.formed_at)
     }
+    /// When it concluded; after that it takes no command (rule 6).
     async fn concluded_at(&self) -> Option<DateTime<Utc>> {
         parse_opt_time(&self.row.concluded_at)
     }
+    /// What it learned as a whole, given when it concluded.
     async fn reflection(&self) -> Option<&str> {
         self.row.reflection.as_deref()
     }
@@ -417,6 +433,7 @@ impl Doetank {
     async fn version(&self) -> i64 {
         self.row.version
     }
+    /// When the log recorded its last event.
     async fn updated_at(&self) -> DateTime<Utc> {
         parse_time(&self.row.updated_at)
     }
@@ -454,6 +471,7 @@ impl Lesson {
     async fn doetank(&self, ctx: &Context<'_>) -> Result<Option<Doetank>> {
         load_doetank(ctx, &self.row.doetank_id).await
     }
+    /// The member or coach who recorded it (rule 4).
     async fn recorded_by(&self, ctx: &Context<'_>) -> Result<Option<Member>> {
         load_member(ctx, &self.row.recorded_by).await
     }
@@ -461,6 +479,7 @@ impl Lesson {
     async fn organisation(&self) -> Option<&str> {
         self.row.organisation.as_deref()
     }
+    /// The phase of the doetank it belongs to.
     async fn phase(&self) -> Option<Phase> {
         parse_enum(&self.row.phase)
     }
@@ -476,9 +495,11 @@ impl Lesson {
     async fn tags(&self) -> Vec<String> {
         json_list(&self.row.tags)
     }
+    /// When the log recorded it.
     async fn recorded_at(&self) -> DateTime<Utc> {
         parse_time(&self.row.recorded_at)
     }
+    /// The log position of the event that recorded it.
     async fn position(&self) -> i64 {
         self.row.position
     }
