@@ -480,6 +480,10 @@ async fn timeline_appended_tells_the_history_as_it_happens(db: &TestDb) {
         "{line:#}"
     );
     assert_eq!(outsiders[0].next_data().await, line, "everyone hears of the café");
+
+    let mut typo = facilitator_client(&app).await;
+    typo.subscribe("t", query, json!({ "kinds": ["cafes"] })).await;
+    assert_eq!(error_code(typo.next(Duration::from_secs(5)).await), "BAD_INPUT");
 }
 
 async fn the_events_query_filters_and_pages_the_log(db: &TestDb) {

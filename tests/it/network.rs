@@ -615,6 +615,10 @@ async fn the_timeline_tells_the_demo_history_in_order(db: &TestDb) {
         .expect("edges")
         .iter()
         .all(|e| e["node"]["kind"] == "cafe"));
+    // A kind the network does not have is a typo to be told of, not an empty timeline.
+    let typo = app.gql_as(None, query, json!({ "kinds": ["cafes"] })).await;
+    assert_eq!(typo["errors"][0]["extensions"]["code"], "BAD_INPUT", "{typo:#}");
+    assert_eq!(typo["errors"][0]["extensions"]["field"], "kinds", "{typo:#}");
     let spring = app
         .gql_as(None, query, json!({ "from": "2013-03-01T00:00:00Z", "to": "2013-04-01T00:00:00Z" }))
         .await;

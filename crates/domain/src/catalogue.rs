@@ -34,6 +34,18 @@ pub struct EventTypeEntry {
     pub payload_schema: Value,
 }
 
+/// Every kind of stream, in the order `catalogue` lists their events.
+pub const STREAM_TYPES: [&str; 8] = [
+    Member::STREAM_TYPE,
+    Challenge::STREAM_TYPE,
+    Doetank::STREAM_TYPE,
+    Cafe::STREAM_TYPE,
+    IdeationEvent::STREAM_TYPE,
+    Pilot::STREAM_TYPE,
+    Charter::STREAM_TYPE,
+    KnowledgeReuse::STREAM_TYPE,
+];
+
 /// Every event type of every stream, stream by stream, each in the order its enum declares.
 pub fn catalogue() -> Vec<EventTypeEntry> {
     let mut all = Vec::new();
@@ -151,6 +163,9 @@ mod tests {
         assert_eq!(listed(Pilot::STREAM_TYPE), PilotEvent::EVENT_TYPES);
         assert_eq!(listed(Charter::STREAM_TYPE), CharterEvent::EVENT_TYPES);
         assert_eq!(listed(KnowledgeReuse::STREAM_TYPE), KnowledgeReuseEvent::EVENT_TYPES);
+        let mut streams: Vec<&str> = all.iter().map(|e| e.stream_type).collect();
+        streams.dedup();
+        assert_eq!(streams, STREAM_TYPES, "STREAM_TYPES in the catalogue's order");
         for entry in &all {
             assert!(entry.description.as_deref().is_some_and(|d| !d.is_empty()), "{}", entry.event_type);
             assert_eq!(entry.payload_schema["title"], entry.event_type.as_str());

@@ -4,7 +4,7 @@
 use std::sync::LazyLock;
 
 use async_graphql::{Json, Object, Result};
-use doetank_domain::catalogue::{catalogue, EventTypeEntry};
+use doetank_domain::catalogue::{catalogue, EventTypeEntry, STREAM_TYPES};
 
 use super::errors::GqlResult;
 use crate::error::AppError;
@@ -28,13 +28,16 @@ impl CatalogueQuery {
         };
         let types: Vec<EventType> = all.filter(|e| e.stream_type == stream_type).map(EventType).collect();
         if types.is_empty() {
-            let mut known: Vec<&str> = CATALOGUE.iter().map(|e| e.stream_type).collect();
-            known.dedup();
-            let message = format!("no stream type {stream_type:?}; the log has {}", known.join(", "));
-            return Err(AppError::bad_input("streamType", message)).gql();
+            return Err(unknown_stream_type("streamType", &stream_type)).gql();
         }
         Ok(types)
     }
+}
+
+/// BAD_INPUT for a kind of stream the network does not have, naming those it has: a typo must
+/// not read as "nothing there".
+pub(super) fn unknown_stream_type(field: &str, given: &str) -> AppError {
+    AppError::bad_input(field, format!("no stream type {given:?}; the log has {}", STREAM_TYPES.join(", ")))
 }
 
 /// One event type of the log.
@@ -67,5 +70,14 @@ impl EventType {
     /// definitions it refers to included.
     async fn payload_schema(&self) -> Json<&serde_json::Value> {
         Json(&self.0.payload_schema)
+    }
+}
+
+/// The `kinds` of a timeline request, each a kind of stream; none means all.
+pub(super) fn known_kinds(kinds: Option<Vec<String>>) -> Result<Vec<String>> {
+    let kinds = kinds.unwrap_or_default();
+    match kinds.iter().find(|k| !STREAM_TYPES.contains(&k.as_str())) {
+        Some(unknown) => Err(unknown_stream_type("kinds", unknown)).gql(),
+        None => Ok(kinds),
     }
 }

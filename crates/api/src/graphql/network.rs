@@ -927,7 +927,7 @@ impl NetworkQuery {
     ) -> Result<Page<TimelineEntry>> {
         let window = Window::new(first, after).gql()?;
         let mut f = Filter::default();
-        let kinds = kinds.unwrap_or_default();
+        let kinds = super::catalogue::known_kinds(kinds)?;
         if !kinds.is_empty() {
             let start = f.next_placeholder();
             f.args.extend(kinds.iter().cloned().map(sql::Arg::Text));

@@ -179,8 +179,8 @@ impl Subscription {
     ) -> Result<impl Stream<Item = Result<TimelineEntry>>> {
         let app = ctx.data::<App>()?.clone();
         let viewer = viewer(ctx);
+        let kinds = super::catalogue::known_kinds(kinds)?;
         let head = app.store.head_position().await.gql()?;
-        let kinds = kinds.unwrap_or_default();
         let events = app.feed.subscribe(head).filter(move |item| {
             // A line's kind is its event's stream type.
             let keep = item.as_ref().map_or(true, |e| kinds.is_empty() || kinds.contains(&e.stream_type));
