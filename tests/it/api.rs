@@ -610,6 +610,19 @@ async fn bad_input_is_a_typed_error_never_a_500(db: &TestDb) {
     let head = app.head().await;
     assert_eq!(health["log"], json!({ "head": head, "projected": head, "behind": 0 }), "{health:#}");
     assert_eq!(health["webSockets"], 0);
+    // Caught up and not stopping: ready for a load balancer, also with no lag allowed.
+    for (path, max_behind) in [("/readyz", 1_000), ("/readyz?maxBehind=0", 0)] {
+        let ready = app.http.get(app.url(path)).send().await.expect("readyz");
+        assert_eq!(ready.status().as_u16(), 200, "{path}");
+        let ready: Value = ready.json().await.expect("JSON");
+        assert_eq!(ready, json!({ "status": "ready", "behind": 0, "maxBehind": max_behind }), "{path}");
+    }
+    for path in ["/readyz?maxBehind=-1", "/readyz?maxBehind=lots"] {
+        let refused = app.http.get(app.url(path)).send().await.expect("readyz");
+        assert_eq!(refused.status().as_u16(), 400, "{path}");
+        let refused: Value = refused.json().await.expect("a JSON refusal");
+        assert_eq!(refused["errors"][0]["extensions"]["code"], "BAD_REQUEST", "{path}: {refused:#}");
+    }
     let socket = WsClient::connect(&app, MODERN).await;
     let mut open = Value::Null;
     for _ in 0..100 {

@@ -6,6 +6,7 @@ mod batch;
 mod cors;
 mod documents;
 mod etag;
+mod health;
 mod log;
 mod media;
 mod metrics;
@@ -29,12 +30,11 @@ use async_graphql_axum::GraphQLBatchRequest;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{DefaultBodyLimit, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::serve::ListenerExt;
-use axum::{Json, Router};
-use serde_json::json;
+use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower_http::compression::CompressionLayer;
@@ -179,6 +179,11 @@ impl Sockets {
         }
     }
 
+    /// Whether the server has been told to stop.
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.stopping.as_ref().is_some_and(|stopping| *stopping.borrow())
+    }
+
     /// Counts a socket as open until the returned guard is dropped.
     pub(crate) fn opened(&self) -> OpenSocket {
         self.open.send_modify(|open| *open += 1);
@@ -231,7 +236,8 @@ fn routes(app: App, config: ServerConfig, sockets: Sockets) -> Router {
         .route("/graphql/stream", post(sse::graphql_stream))
         // Compressed for clients that accept it: a whole log is hundreds of megabytes of JSON.
         .route("/events.ndjson", get(log::events_ndjson).layer(CompressionLayer::new().gzip(true)))
-        .route("/healthz", get(healthz))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::metrics))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
@@ -516,28 +522,6 @@ fn answer_response(answer: Bytes) -> Response {
 
 async fn playground() -> Html<&'static str> {
     Html(playground::page())
-}
-
-/// Whether the database answers, and what an operator watches: how far this node's read models
-/// are behind the log (a stalled projector shows as a growing `behind`), its open WebSockets,
-/// and its shared subscriptions.
-async fn healthz(State(state): State<ServerState>) -> impl IntoResponse {
-    match state.vitals().await {
-        Ok(v) => (
-            StatusCode::OK,
-            Json(json!({
-                "status": "ok",
-                "backend": state.app.store.backend_name(),
-                "log": { "head": v.head, "projected": v.projected, "behind": v.behind() },
-                "webSockets": v.web_sockets,
-                "sharedSubscriptions": v.shared,
-            })),
-        ),
-        Err(err) => {
-            tracing::warn!(error = %err, "health check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable" })))
-        }
-    }
 }
 
 /// Serves until `shutdown` turns true, keeping the read models and the live feed current in
