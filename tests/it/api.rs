@@ -30,6 +30,7 @@ both_backends!(
     metrics_are_served_for_prometheus,
     a_lesson_found_by_a_search_has_an_excerpt_that_marks_what_was_found,
     a_batch_of_requests_is_answered_in_order_each_as_it_would_be_alone,
+    an_id_a_client_chooses_names_one_thing_across_every_kind,
 );
 
 pub async fn register(app: &TestApp, name: &str, organisation: &str, sector: &str) -> String {
@@ -1590,4 +1591,42 @@ async fn a_batch_of_requests_is_answered_in_order_each_as_it_would_be_alone(db: 
     assert_eq!(bad_token.status().as_u16(), 401);
     let refused: Value = bad_token.json().await.expect("JSON");
     assert_eq!(refused["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{refused:#}");
+}
+
+/// An id a client chooses (or the command id that stands for it) that already names a thing of
+/// another kind is BAD_INPUT naming that kind, so that `node(id)` finds one thing; the same id
+/// sent again for the same kind gets that kind's own answer (ALREADY_EXISTS).
+async fn an_id_a_client_chooses_names_one_thing_across_every_kind(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let taken = uuid::Uuid::new_v4().to_string();
+    let register_as = json!({ "input": { "id": taken, "name": "Ida", "organisation": "TNO", "sector": "ACADEMIC", "expertise": [] } });
+    let register_text = "mutation($input: RegisterMemberInput!) { registerMember(input: $input) { member { id } result { deduplicated } } }";
+    let first = app.data(register_text, register_as.clone()).await;
+    assert_eq!(first["registerMember"]["member"]["id"], taken.as_str());
+    // The same kind keeps its own answer: that member exists (a retry carries its command id).
+    let again = app.error(register_text, register_as).await;
+    assert_eq!(again["extensions"]["code"], "ALREADY_EXISTS", "{again:#}");
+
+    let challenge = raise(&app, &taken).await;
+    let form = "mutation($input: FormDoetankInput!) { formDoetank(input: $input) { doetank { id } } }";
+    let error = app
+        .error(
+            form,
+            json!({ "input": { "id": taken, "name": "Dubbel", "challengeId": challenge, "leadId": taken } }),
+        )
+        .await;
+    assert_eq!(error["extensions"]["code"], "BAD_INPUT", "{error:#}");
+    assert_eq!(error["extensions"]["field"], "id", "{error:#}");
+    assert!(error["message"].as_str().is_some_and(|m| m.contains("already the id of a member")), "{error:#}");
+    // The command id stands for the new id when none is given: the same check.
+    let by_command = app
+        .error(
+            form,
+            json!({ "input": { "commandId": challenge, "name": "Dubbel", "challengeId": challenge, "leadId": taken } }),
+        )
+        .await;
+    assert_eq!(by_command["extensions"]["field"], "commandId", "{by_command:#}");
+    assert!(by_command["message"].as_str().is_some_and(|m| m.contains("a challenge")), "{by_command:#}");
+    let node = app.data("query($id: ID!) { node(id: $id) { __typename } }", json!({ "id": taken })).await;
+    assert_eq!(node["node"]["__typename"], "Member", "nothing else took its id: {node:#}");
 }

@@ -55,6 +55,32 @@ pub(super) fn new_or(field: &str, id: &Option<ID>, control: &CommandControl) -> 
     }
 }
 
+/// [`new_or`] for a new `kind` of thing (as `node` names kinds): an id the client chose (or its
+/// command id) that already names a thing of another kind is refused, so that an id names one
+/// thing across every kind, as `node(id)` and Relay take it. A retry with the same id for the
+/// same kind passes on, to be answered as a retry.
+pub(super) async fn new_id(
+    ctx: &Context<'_>,
+    kind: &str,
+    field: &str,
+    id: &Option<ID>,
+    control: &CommandControl,
+) -> Result<Uuid> {
+    let new = new_or(field, id, control)?;
+    if id.is_none() && control.command_id.is_none() {
+        return Ok(new);
+    }
+    let taken = super::node::kinds_of(ctx, &new.to_string()).await?;
+    match taken.iter().find(|other| *other != kind) {
+        Some(other) => {
+            let field = if id.is_some() { field } else { "commandId" };
+            let message = format!("{new} is already the id of a {}", other.replace('_', " "));
+            Err(AppError::bad_input(field, message)).gql()
+        }
+        None => Ok(new),
+    }
+}
+
 /// Lessons are recorded in one's own name.
 fn recorder(ctx: &Context<'_>, recorded_by: &Option<ID>) -> Result<Uuid> {
     let viewer = viewer(ctx);
@@ -376,7 +402,7 @@ impl Mutation {
     async fn register_member(&self, ctx: &Context<'_>, input: RegisterMemberInput) -> Result<MemberPayload> {
         viewer(ctx).require_facilitator().gql()?;
         let app = app(ctx)?;
-        let member_id = new_or("id", &input.id, &input.control)?;
+        let member_id = new_id(ctx, "member", "id", &input.id, &input.control).await?;
         let personal = PersonalData { name: input.name, email: input.email };
         let outcome = app
             .register_member(
@@ -451,7 +477,7 @@ impl Mutation {
     ) -> Result<ChallengePayload> {
         viewer(ctx).require_self_or_facilitator(id("raisedBy", &input.raised_by)?).gql()?;
         let app = app(ctx)?;
-        let challenge_id = new_or("id", &input.id, &input.control)?;
+        let challenge_id = new_id(ctx, "challenge", "id", &input.id, &input.control).await?;
         let raised_by = id("raisedBy", &input.raised_by)?;
         app.innovator(raised_by).await.gql()?;
         let origin = input.origin.into_domain()?;
@@ -504,7 +530,7 @@ impl Mutation {
     async fn form_doetank(&self, ctx: &Context<'_>, input: FormDoetankInput) -> Result<DoetankPayload> {
         viewer(ctx).require_self_or_facilitator(id("leadId", &input.lead_id)?).gql()?;
         let app = app(ctx)?;
-        let doetank_id = new_or("id", &input.id, &input.control)?;
+        let doetank_id = new_id(ctx, "doetank", "id", &input.id, &input.control).await?;
         let members = input.member_ids.iter().map(|m| id("memberIds", m)).collect::<Result<Vec<_>>>()?;
         let outcome = app
             .form_doetank(
@@ -623,7 +649,7 @@ impl Mutation {
     /// doetank's members or its coach (rule 4).
     async fn record_lesson(&self, ctx: &Context<'_>, input: RecordLessonInput) -> Result<DoetankPayload> {
         let lesson = NewLesson {
-            lesson_id: new_or("lessonId", &input.lesson_id, &input.control)?,
+            lesson_id: new_id(ctx, "lesson", "lessonId", &input.lesson_id, &input.control).await?,
             recorded_by: recorder(ctx, &input.recorded_by)?,
             phase: input.phase.map(Into::into),
             kind: input.kind.into(),

@@ -11,7 +11,7 @@ use doetank_domain::{Cafe, Charter, Doetank, DomainError, IdeationEvent, Knowled
 use uuid::Uuid;
 
 use super::errors::GqlResult;
-use super::mutation::{app, authorize, id, new_or, options, CommandControl, CommandResult, Who};
+use super::mutation::{app, authorize, id, new_id, options, CommandControl, CommandResult, Who};
 use super::viewer;
 use crate::app::CommandOutcome;
 use crate::error::AppError;
@@ -280,7 +280,7 @@ impl NetworkMutation {
     /// Plans a network café; facilitators only.
     async fn schedule_cafe(&self, ctx: &Context<'_>, input: ScheduleCafeInput) -> Result<NetworkPayload> {
         facilitator(ctx)?;
-        let cafe_id = new_or("id", &input.id, &input.control)?;
+        let cafe_id = new_id(ctx, "cafe", "id", &input.id, &input.control).await?;
         run::<Cafe>(ctx, cafe_id, &input.control, |c| {
             c.schedule(cafe_id, &input.title, input.date, &input.venue)
         })
@@ -324,7 +324,7 @@ impl NetworkMutation {
         input: ScheduleIdeationEventInput,
     ) -> Result<NetworkPayload> {
         facilitator(ctx)?;
-        let event_id = new_or("id", &input.id, &input.control)?;
+        let event_id = new_id(ctx, "ideation_event", "id", &input.id, &input.control).await?;
         run::<IdeationEvent>(ctx, event_id, &input.control, |e| {
             e.schedule(event_id, &input.name, &input.central_question, input.date, &input.venue)
         })
@@ -336,7 +336,7 @@ impl NetworkMutation {
         let viewer = viewer(ctx);
         viewer.require_signed_in().gql()?;
         let submitted_by = if viewer.is_facilitator() { None } else { viewer.member_id };
-        let idea_id = new_or("ideaId", &input.idea_id, &input.control)?;
+        let idea_id = new_id(ctx, "idea", "ideaId", &input.idea_id, &input.control).await?;
         run::<IdeationEvent>(ctx, id("ideationEventId", &input.ideation_event_id)?, &input.control, |e| {
             e.submit_idea(idea_id, &input.title, &input.description, submitted_by)
         })
@@ -415,7 +415,7 @@ impl NetworkMutation {
         };
         viewer.require_self_or_facilitator(applicant_id).gql()?;
         app(ctx)?.innovator(applicant_id).await.gql()?;
-        let pilot_id = new_or("id", &input.id, &input.control)?;
+        let pilot_id = new_id(ctx, "pilot", "id", &input.id, &input.control).await?;
         let applicant = Applicant {
             member_id: applicant_id,
             function: ApplicantFunction::from(input.applicant_function),
@@ -471,7 +471,7 @@ impl NetworkMutation {
     /// Publishes a charter that people and organisations sign; facilitators only.
     async fn publish_charter(&self, ctx: &Context<'_>, input: PublishCharterInput) -> Result<NetworkPayload> {
         facilitator(ctx)?;
-        let charter_id = new_or("id", &input.id, &input.control)?;
+        let charter_id = new_id(ctx, "charter", "id", &input.id, &input.control).await?;
         run::<Charter>(ctx, charter_id, &input.control, |c| {
             c.publish(charter_id, &input.title, &input.text, input.initiators.clone())
         })
@@ -517,7 +517,7 @@ impl NetworkMutation {
                 ReuseSource::Lesson { doetank_id, lesson_id }
             }
         };
-        let reuse_id = new_or("id", &input.id, &input.control)?;
+        let reuse_id = new_id(ctx, "reuse", "id", &input.id, &input.control).await?;
         run::<KnowledgeReuse>(ctx, reuse_id, &input.control, |r| {
             r.reuse(reuse_id, &input.organisation, source.clone(), &input.pledge)
         })

@@ -75,6 +75,14 @@ impl NodeQuery {
     }
 }
 
+/// The kinds of thing (`member`, `doetank`, `lesson`, ...) that have `id` in the read models:
+/// one, or none; more only where ids chosen by clients collided before that was refused.
+pub(super) async fn kinds_of(ctx: &Context<'_>, id: &str) -> Result<Vec<String>> {
+    let rows: Vec<KindRow> =
+        sql::fetch_all(app(ctx)?.store.backend(), KIND_OF_ID, &[id.to_string().into()]).await.gql()?;
+    Ok(rows.into_iter().map(|row| row.kind).collect())
+}
+
 async fn node(ctx: &Context<'_>, id: ID) -> Result<Option<Node>> {
     let store = &app(ctx)?.store;
     let kind: Option<KindRow> =
