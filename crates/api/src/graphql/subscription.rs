@@ -114,10 +114,7 @@ impl Subscription {
         // Listening starts before the first read: a change is either in that read or heard.
         let head = app.store.head_position().await.gql()?;
         let filter = LogFilter { stream_ids: vec![stream_id], ..Default::default() };
-        let events = app.feed.subscribe(head).filter(move |item| {
-            let keep = item.as_ref().map_or(true, |e| filter.matches(e));
-            async move { keep }
-        });
+        let events = live_events(&app, head, move |e| filter.matches(e));
         // The version last sent (or the client's own): events up to it change nothing sent.
         let sent = Arc::new(AtomicI64::new(after_version.unwrap_or(0)));
         let now = {
@@ -146,10 +143,7 @@ impl Subscription {
         let app = ctx.data::<App>()?.clone();
         let viewer = viewer(ctx);
         let head = app.store.head_position().await.gql()?;
-        let events = app.feed.subscribe(head).filter(|item| {
-            let keep = item.as_ref().map_or(true, |e| e.stream_type == "doetank");
-            async move { keep }
-        });
+        let events = live_events(&app, head, |e| e.stream_type == "doetank");
         // The version last sent of each doetank: one entry per doetank heard of.
         let sent: Arc<Mutex<HashMap<uuid::Uuid, Arc<AtomicI64>>>> = Arc::default();
         let changes = events.then(move |item| {
@@ -181,11 +175,8 @@ impl Subscription {
         let viewer = viewer(ctx);
         let kinds = super::catalogue::known_kinds(kinds)?;
         let head = app.store.head_position().await.gql()?;
-        let events = app.feed.subscribe(head).filter(move |item| {
-            // A line's kind is its event's stream type.
-            let keep = item.as_ref().map_or(true, |e| kinds.is_empty() || kinds.contains(&e.stream_type));
-            async move { keep }
-        });
+        // A line's kind is its event's stream type.
+        let events = live_events(&app, head, move |e| kinds.is_empty() || kinds.contains(&e.stream_type));
         let lines = events.then(move |item| {
             let (app, viewer) = (app.clone(), viewer.clone());
             async move {
@@ -224,14 +215,7 @@ impl Subscription {
                 figures_if_moved(&app, &viewer, &sent).await
             }
         };
-        let bursts = app
-            .feed
-            .subscribe(head)
-            .filter(|item| {
-                let keep =
-                    item.as_ref().map_or(true, |e| matches!(e.stream_type.as_str(), "doetank" | "member"));
-                async move { keep }
-            })
+        let bursts = live_events(&app, head, |e| matches!(e.stream_type.as_str(), "doetank" | "member"))
             .ready_chunks(256);
         let changes = bursts.then(move |burst| {
             let (app, viewer, sent) = (app.clone(), viewer.clone(), sent.clone());
@@ -244,9 +228,7 @@ impl Subscription {
                 figures_if_moved(&app, &viewer, &sent).await
             }
         });
-        Ok(stream::once(now)
-            .chain(changes)
-            .filter_map(|item| async move { item.transpose().map(GqlResult::gql) }))
+        Ok(states(stream::once(now).chain(changes)))
     }
 }
 
@@ -282,11 +264,23 @@ async fn state_after(
     newer_than_sent(visible_now(app, viewer, uuid).await?, sent)
 }
 
-/// The states to send, and the errors, of a doetank subscription.
-fn states(
-    items: impl Stream<Item = Result<Option<Doetank>, AppError>>,
-) -> impl Stream<Item = Result<Doetank>> {
+/// The states to send, and the errors, of a subscription that sends only some of what it
+/// computes (a state already sent is `None`).
+fn states<T>(items: impl Stream<Item = Result<Option<T>, AppError>>) -> impl Stream<Item = Result<T>> {
     items.filter_map(|item| async move { item.transpose().map(GqlResult::gql) })
+}
+
+/// The log's events after `head` that `keep` accepts, live, and the feed's errors (each ends as
+/// an answer of the subscription).
+fn live_events(
+    app: &App,
+    head: i64,
+    keep: impl Fn(&RecordedEvent) -> bool + Send + 'static,
+) -> impl Stream<Item = Result<Arc<RecordedEvent>, AppError>> + Send + 'static {
+    app.feed.subscribe(head).filter(move |item| {
+        let keep = item.as_ref().map_or(true, |e| keep(e));
+        async move { keep }
+    })
 }
 
 /// The doetank's row now, `None` while the viewer may not see it (or before it exists).
