@@ -7,13 +7,13 @@ use async_graphql::{ComplexObject, Context, Enum, Object, Result, SimpleObject, 
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::errors::GqlResult;
-use super::objects::{load_doetank, load_member, Doetank, Lesson, Member};
+use super::objects::{load_doetank, load_lesson, load_member, Doetank, Lesson, Member};
 use super::pagination::{Page, Window};
 use super::scalars::*;
 use super::viewer;
 use crate::app::App;
 use crate::auth::Viewer;
-use crate::rows::{placeholders, LessonRow, LESSON_SELECT};
+use crate::rows::placeholders;
 use crate::sql::{self, Arg, Filter};
 use crate::visibility;
 
@@ -486,18 +486,10 @@ impl Reuse {
         load_doetank(ctx, &self.0.source_doetank_id).await
     }
     async fn source_lesson(&self, ctx: &Context<'_>) -> Result<Option<Lesson>> {
-        let Some(lesson_id) = &self.0.source_lesson_id else { return Ok(None) };
-        if load_doetank(ctx, &self.0.source_doetank_id).await?.is_none() {
-            return Ok(None);
+        match &self.0.source_lesson_id {
+            Some(lesson_id) => load_lesson(ctx, lesson_id).await,
+            None => Ok(None),
         }
-        let row: Option<LessonRow> = sql::fetch_small_optional(
-            &app(ctx)?.store,
-            &format!("{LESSON_SELECT} WHERE l.id = $1"),
-            &[lesson_id.clone().into()],
-        )
-        .await
-        .gql()?;
-        Ok(row.map(Lesson::listed))
     }
     async fn pledge(&self) -> &str {
         &self.0.pledge

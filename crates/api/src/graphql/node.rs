@@ -10,12 +10,11 @@ use async_graphql::{Context, Interface, Object, Result, ID};
 use super::errors::GqlResult;
 use super::mutation::app;
 use super::network::{Cafe, Charter, Idea, IdeationEvent, NetworkQuery, PilotRow, Reuse};
-use super::objects::{load_doetank, Challenge, Doetank, Lesson, Member};
+use super::objects::{load_lesson, Challenge, Doetank, Lesson, Member};
 use super::pagination::MAX_PAGE_SIZE;
 use super::query::Query;
 use super::scalars::*;
 use crate::error::AppError;
-use crate::rows::{LessonRow, LESSON_SELECT};
 use crate::sql;
 
 /// Anything with an id.
@@ -84,10 +83,7 @@ pub(super) async fn kinds_of(ctx: &Context<'_>, id: &str) -> Result<Vec<String>>
 }
 
 async fn node(ctx: &Context<'_>, id: ID) -> Result<Option<Node>> {
-    let store = &app(ctx)?.store;
-    let kind: Option<KindRow> =
-        sql::fetch_optional(store.backend(), KIND_OF_ID, &[id.to_string().into()]).await.gql()?;
-    let Some(KindRow { kind }) = kind else { return Ok(None) };
+    let Some(kind) = kinds_of(ctx, &id).await?.into_iter().next() else { return Ok(None) };
     node_of_kind(ctx, &kind, id).await
 }
 
@@ -98,7 +94,7 @@ pub(super) async fn node_of_kind(ctx: &Context<'_>, kind: &str, id: ID) -> Resul
         "member" => Query.member(ctx, id, None, None).await?.map(Node::Member),
         "challenge" => Query.challenge(ctx, id, None, None).await?.map(Node::Challenge),
         "doetank" => Query.doetank(ctx, id, None, None).await?.map(Node::Doetank),
-        "lesson" => lesson(ctx, &id).await?.map(Node::Lesson),
+        "lesson" => load_lesson(ctx, &id).await?.map(Node::Lesson),
         "cafe" => network.cafe(ctx, id).await?.map(Node::Cafe),
         "ideation_event" => network.ideation_event(ctx, id).await?.map(Node::IdeationEvent),
         "idea" => network.idea(ctx, id).await?.map(Node::Idea),
@@ -107,16 +103,4 @@ pub(super) async fn node_of_kind(ctx: &Context<'_>, kind: &str, id: ID) -> Resul
         "reuse" => network.reuse(ctx, id).await?.map(Node::Reuse),
         _ => None,
     })
-}
-
-/// A lesson, seen by whoever may see its doetank.
-async fn lesson(ctx: &Context<'_>, id: &ID) -> Result<Option<Lesson>> {
-    let select = format!("{LESSON_SELECT} WHERE l.id = $1");
-    let row: Option<LessonRow> =
-        sql::fetch_optional(app(ctx)?.store.backend(), &select, &[id.to_string().into()]).await.gql()?;
-    let Some(row) = row else { return Ok(None) };
-    if load_doetank(ctx, &row.doetank_id).await?.is_none() {
-        return Ok(None);
-    }
-    Ok(Some(Lesson::listed(row)))
 }

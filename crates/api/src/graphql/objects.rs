@@ -50,6 +50,21 @@ pub async fn load_doetank(ctx: &Context<'_>, id: &str) -> Result<Option<Doetank>
     Ok(Some(Doetank::live(row)))
 }
 
+/// The lesson, if it exists and the viewer may see its doetank (rule 5).
+pub async fn load_lesson(ctx: &Context<'_>, id: &str) -> Result<Option<Lesson>> {
+    let app = ctx.data::<App>()?;
+    let select = format!("{LESSON_SELECT} WHERE l.id = $1");
+    let row: Option<LessonRow> =
+        Box::pin(crate::sql::fetch_optional(app.store.backend(), &select, &[id.to_string().into()]))
+            .await
+            .gql()?;
+    let Some(row) = row else { return Ok(None) };
+    if load_doetank(ctx, &row.doetank_id).await?.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(Lesson::listed(row)))
+}
+
 pub async fn load_challenge(ctx: &Context<'_>, id: &str) -> Result<Option<Challenge>> {
     let loader = ctx.data::<Batcher<Kept<ChallengeLoader>>>()?;
     Ok(loader.load_one(id.to_string()).await.map_err(loader_error)?.map(Challenge))
