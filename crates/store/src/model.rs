@@ -108,3 +108,12 @@ pub struct RecordedEvent {
     pub metadata: Metadata,
     pub recorded_at: DateTime<Utc>,
 }
+
+impl RecordedEvent {
+    /// The id of the aggregate whose stream holds the event (`<stream_type>-<uuid>`), `None`
+    /// for a stream not named so.
+    pub fn aggregate_id(&self) -> Option<Uuid> {
+        let id = self.stream_id.strip_prefix(self.stream_type.as_str())?.strip_prefix('-')?;
+        Uuid::parse_str(id).ok()
+    }
+}

@@ -599,11 +599,7 @@ impl Event {
     /// What the event happened to, as it is now (its read model, as `node` gives it): from
     /// the log to the thing in one query. Null once it is no longer there for the viewer.
     async fn subject(&self, ctx: &Context<'_>) -> Result<Option<super::node::Node>> {
-        let id =
-            self.0.stream_id.strip_prefix(self.0.stream_type.as_str()).and_then(|id| id.strip_prefix('-'));
-        let Some(id) = id.filter(|id| Uuid::parse_str(id).is_ok()) else {
-            return Ok(None);
-        };
+        let Some(id) = self.0.aggregate_id() else { return Ok(None) };
         super::node::node_of_kind(ctx, &self.0.stream_type, ID(id.to_string())).await
     }
 }

@@ -150,10 +150,7 @@ impl Subscription {
             let (app, viewer, sent) = (app.clone(), viewer.clone(), sent.clone());
             async move {
                 let event = item?;
-                let Some(uuid) = event.stream_id.strip_prefix("doetank-").and_then(|id| id.parse().ok())
-                else {
-                    return Ok(None);
-                };
+                let Some(uuid) = event.aggregate_id() else { return Ok(None) };
                 let sent =
                     Arc::clone(sent.lock().unwrap_or_else(PoisonError::into_inner).entry(uuid).or_default());
                 state_after(&app, &viewer, uuid, &event, &sent).await
