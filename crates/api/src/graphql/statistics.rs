@@ -9,6 +9,7 @@ use async_graphql::{Context, Object, Result, SimpleObject};
 use doetank_store::Backend;
 
 use super::errors::GqlResult;
+use super::mutation::app;
 use super::scalars::*;
 use super::viewer;
 use crate::auth::Viewer;
@@ -55,14 +56,21 @@ pub struct Figures {
 
 impl Figures {
     pub async fn compute(backend: &Backend, viewer: &Viewer) -> Result<Figures, AppError> {
-        let (doetanks_per_phase, doetanks_per_status, lessons_per_kind, lessons_per_phase) = futures::try_join!(
+        let (
+            doetanks_per_phase,
+            doetanks_per_status,
+            lessons_per_kind,
+            lessons_per_phase,
+            members_per_organisation,
+            median_days_per_phase,
+        ) = futures::try_join!(
             doetanks_per_phase(backend, viewer),
             doetanks_per_status(backend, viewer),
             lessons_per_kind(backend, viewer),
             lessons_per_phase(backend, viewer),
+            members_per_organisation(backend),
+            median_days_per_phase(backend, viewer),
         )?;
-        let (members_per_organisation, median_days_per_phase) =
-            futures::try_join!(members_per_organisation(backend), median_days_per_phase(backend, viewer))?;
         Ok(Figures {
             doetanks_per_phase,
             doetanks_per_status,
@@ -117,7 +125,7 @@ impl Statistics {
 }
 
 fn backend<'a>(ctx: &'a Context<'_>) -> Result<&'a Backend> {
-    Ok(ctx.data::<crate::app::App>()?.store.backend())
+    Ok(app(ctx)?.store.backend())
 }
 
 /// Which rows a statistic may count: rule 5 hides informal doetanks here too.
