@@ -8,7 +8,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::media::{Media, GRAPHQL_RESPONSE};
-use super::{answer, error_response, refusals, viewer_of, Method, ServerState};
+use super::{answer_as, error_response, refusals, viewer_of, Method, ServerState};
 
 /// The most requests one batch may carry; Apollo's `BatchHttpLink` sends at most 10 by default.
 pub const MAX_BATCH: usize = 32;
@@ -26,12 +26,14 @@ pub(super) async fn answer_all(
         let message = format!("a batch of {} requests is over the limit of {MAX_BATCH}", requests.len());
         return refusals::bad_request(message);
     }
-    if let Err(err) = viewer_of(state, headers) {
-        return error_response(err, Media::accepted(headers));
-    }
+    let media = Media::accepted(headers);
+    let viewer = match viewer_of(state, headers) {
+        Ok(viewer) => viewer,
+        Err(err) => return error_response(err, media),
+    };
     let mut bodies: Vec<Bytes> = Vec::with_capacity(requests.len());
     for request in requests {
-        let response = answer(state, headers, request, Method::Post).await;
+        let response = answer_as(state, viewer.clone(), media, request, Method::Post).await;
         // Our own answer, bounded by the query limits rather than by a size.
         match to_bytes(response.into_body(), usize::MAX).await {
             Ok(body) => bodies.push(body),

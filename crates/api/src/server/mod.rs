@@ -369,14 +369,25 @@ enum Method {
 async fn answer(
     state: &ServerState,
     headers: &HeaderMap,
-    mut request: async_graphql::Request,
+    request: async_graphql::Request,
     method: Method,
 ) -> Response {
     let media = Media::accepted(headers);
-    let viewer = match viewer_of(state, headers) {
-        Ok(viewer) => viewer,
-        Err(err) => return error_response(err, media),
-    };
+    match viewer_of(state, headers) {
+        Ok(viewer) => answer_as(state, viewer, media, request, method).await,
+        Err(err) => error_response(err, media),
+    }
+}
+
+/// The answer to a GraphQL request of `viewer`'s, in `media`: [`answer`] once the headers are
+/// read (a batch reads them once for all its requests).
+async fn answer_as(
+    state: &ServerState,
+    viewer: Viewer,
+    media: Media,
+    mut request: async_graphql::Request,
+    method: Method,
+) -> Response {
     if let Err(refused) = state.persisted.resolve(&mut request) {
         return refused.into_response();
     }
