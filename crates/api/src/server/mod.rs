@@ -261,8 +261,8 @@ impl ServerState {
         }
     }
 
-    /// What `/healthz` and `/metrics` report of this node; an error when the database does not
-    /// answer.
+    /// What `/healthz`, `/readyz` and `/metrics` report of this node; an error when the
+    /// database does not answer.
     async fn vitals(&self) -> Result<Vitals, doetank_store::StoreError> {
         // Read before the head: a head read later is never behind it, so `behind` is never
         // negative.
