@@ -20,6 +20,7 @@ both_backends!(
     the_demo_history_is_recorded_at_its_own_dates,
     every_event_fits_the_schema_event_types_gives_for_it,
     node_fetches_anything_by_its_id_with_its_own_query_s_rules,
+    members_are_found_by_their_expertise,
 );
 
 /// Runs `mutation { name(input: $input) { id result { ... } } }` as `token`; returns the body.
@@ -872,4 +873,44 @@ async fn node_fetches_anything_by_its_id_with_its_own_query_s_rules(db: &TestDb)
         (Some("BAD_INPUT"), Some("ids")),
         "{too_many:#}"
     );
+}
+
+/// Whom to ask: a doetank looking for a coach or an expert finds members by what they know.
+async fn members_are_found_by_their_expertise(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    doetank_api::demo::load(&app.app).await.expect("demo");
+    let query = "query($expertise: String, $organisation: String) { \
+                 members(expertise: $expertise, organisation: $organisation) { totalCount edges { node { name expertise } } } }";
+    let names = |answer: &Value| -> Vec<String> {
+        assert!(answer.get("errors").is_none(), "{answer:#}");
+        let members = &answer["data"]["members"];
+        let names: Vec<String> = members["edges"]
+            .as_array()
+            .expect("edges")
+            .iter()
+            .map(|e| e["node"]["name"].as_str().unwrap_or_default().to_string())
+            .collect();
+        assert_eq!(members["totalCount"].as_u64(), Some(names.len() as u64), "{answer:#}");
+        names
+    };
+    let find = |expertise: &str, organisation: Option<&str>| {
+        app.gql_as(None, query, json!({ "expertise": expertise, "organisation": organisation }))
+    };
+    // A whole entry, without regard to case or surrounding spaces.
+    assert_eq!(names(&find("Coaching", None).await), ["Femke Voorbeeld (fictief)"]);
+    assert_eq!(names(&find(" hrm ", None).await), ["Sanne Voorbeeld (fictief)"]);
+    assert_eq!(names(&find("innovatie", None).await), ["Henk Volberda", "Lucas Lombaers"]);
+    assert_eq!(names(&find("innovatie", Some("Ministerie van BZK")).await), ["Lucas Lombaers"]);
+    // Not a part of an entry: `innovatie` is not `sociale innovatie`.
+    assert!(names(&find("coach", None).await).is_empty());
+    // An erased member lists nothing any more.
+    let femke = doetank_api::demo::demo_id(1).to_string();
+    let erase = "mutation($id: ID!) { eraseMember(input: { memberId: $id }) { result { position } } }";
+    let erased = app.gql(erase, json!({ "id": femke })).await;
+    assert!(erased.get("errors").is_none(), "{erased:#}");
+    assert!(names(&find("coaching", None).await).is_empty());
+    // A blank expertise is a mistake, not "everyone".
+    let blank = find("  ", None).await;
+    assert_eq!(blank["errors"][0]["extensions"]["code"], "BAD_INPUT", "{blank:#}");
+    assert_eq!(blank["errors"][0]["extensions"]["field"], "expertise", "{blank:#}");
 }

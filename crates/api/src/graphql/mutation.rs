@@ -118,21 +118,31 @@ impl From<CommandOutcome> for CommandResult {
     }
 }
 
+/// What a member command answers.
 #[derive(SimpleObject)]
 pub struct MemberPayload {
+    /// The member as the command left it (the read model already reflects the write).
     pub member: Option<Member>,
+    /// Where the member's stream and the log stand after the command.
     pub result: CommandResult,
 }
 
+/// What a challenge command answers.
 #[derive(SimpleObject)]
 pub struct ChallengePayload {
+    /// The challenge as the command left it (the read model already reflects the write).
     pub challenge: Option<Challenge>,
+    /// Where the challenge's stream and the log stand after the command.
     pub result: CommandResult,
 }
 
+/// What a doetank command answers.
 #[derive(SimpleObject)]
 pub struct DoetankPayload {
+    /// The doetank as the command left it (the read model already reflects the write); null if the
+    /// viewer may not see it.
     pub doetank: Option<Doetank>,
+    /// Where the doetank's stream and the log stand after the command.
     pub result: CommandResult,
 }
 
@@ -159,6 +169,7 @@ async fn doetank_payload(app: &App, outcome: CommandOutcome) -> Result<DoetankPa
     Ok(DoetankPayload { doetank: row.map(Doetank::live), result: outcome.into() })
 }
 
+/// A new member of the network.
 #[derive(InputObject)]
 pub struct RegisterMemberInput {
     /// The new id. Without it, the `commandId` when one is given (so a retry names the same
@@ -166,42 +177,61 @@ pub struct RegisterMemberInput {
     pub id: Option<ID>,
     /// Personal data: kept outside the event log and erased for good by `eraseMember`.
     pub name: String,
+    /// Personal data, like the name: kept outside the event log and erased by `eraseMember`. Never
+    /// shown by the API.
     pub email: Option<String>,
+    /// The organisation the member works for, 1 to 200 characters.
     pub organisation: String,
+    /// Where the member works: the public sector, as an external adviser, or in academia.
     pub sector: Sector,
+    /// What the member knows about, in their own words (`members(expertise:)` finds them by it).
     #[graphql(default)]
     pub expertise: Vec<String>,
     #[graphql(flatten)]
     pub control: CommandControl,
 }
 
+/// A change to a member's profile; only the fields given change.
 #[derive(InputObject)]
 pub struct UpdateMemberProfileInput {
+    /// The member to change: the signed-in member, or anyone for a facilitator.
     pub member_id: ID,
+    /// The new name, 1 to 200 characters (personal data, kept outside the log).
     pub name: Option<String>,
+    /// The new organisation, 1 to 200 characters.
     pub organisation: Option<String>,
+    /// The new list of expertise, replacing the old one.
     pub expertise: Option<Vec<String>>,
     #[graphql(flatten)]
     pub control: CommandControl,
 }
 
+/// A command on one member.
 #[derive(InputObject)]
 pub struct MemberCommandInput {
+    /// The member.
     pub member_id: ID,
     #[graphql(flatten)]
     pub control: CommandControl,
 }
 
+/// Where a challenge came from.
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 pub enum OriginKind {
+    /// A public organisation brought it and wants it solved (give `organisation`).
     Commissioner,
+    /// A member's own frustration on the work floor.
     OwnFrustration,
+    /// Raised at a Slimmernetwerk Café (give `cafeId`).
     Cafe,
+    /// Grew out of an idea of an ideation day (give `ideationEventId` and `ideaId`).
     Idea,
 }
 
+/// Where a challenge came from; which other field is required depends on `kind`.
 #[derive(InputObject)]
 pub struct ChallengeOriginInput {
+    /// The kind of origin; it says which of the other fields is required.
     pub kind: OriginKind,
     /// For COMMISSIONER.
     pub organisation: Option<String>,
@@ -209,6 +239,7 @@ pub struct ChallengeOriginInput {
     pub cafe_id: Option<ID>,
     /// For IDEA.
     pub ideation_event_id: Option<ID>,
+    /// For IDEA: the idea, submitted to `ideationEventId`.
     pub idea_id: Option<ID>,
 }
 
@@ -235,42 +266,59 @@ impl ChallengeOriginInput {
     }
 }
 
+/// A new challenge: a practical problem from the work floor that stands for a wider public-sector
+/// question.
 #[derive(InputObject)]
 pub struct RaiseChallengeInput {
     /// The new id. Without it, the `commandId` when one is given (so a retry names the same
     /// thing and gets the first result), else a fresh one.
     pub id: Option<ID>,
+    /// 1 to 200 characters.
     pub title: String,
+    /// The problem, 1 to 20,000 characters.
     pub description: String,
+    /// The member raising it: the signed-in member, or anyone for a facilitator.
     pub raised_by: ID,
+    /// Where it came from.
     pub origin: ChallengeOriginInput,
     #[graphql(flatten)]
     pub control: CommandControl,
 }
 
+/// A member's pledge to work on a challenge.
 #[derive(InputObject)]
 pub struct PledgeSupportInput {
+    /// The challenge.
     pub challenge_id: ID,
+    /// The member who wants to work on it: the signed-in member, or anyone for a facilitator.
     pub member_id: ID,
     #[graphql(flatten)]
     pub control: CommandControl,
 }
 
+/// An organisation that commissions work on a challenge.
 #[derive(InputObject)]
 pub struct FindCommissionerInput {
+    /// The challenge.
     pub challenge_id: ID,
+    /// The commissioning organisation, 1 to 200 characters.
     pub organisation: String,
     #[graphql(flatten)]
     pub control: CommandControl,
 }
 
+/// A new doetank on a challenge. It starts informal (rule 5).
 #[derive(InputObject)]
 pub struct FormDoetankInput {
     /// The new id. Without it, the `commandId` when one is given (so a retry names the same
     /// thing and gets the first result), else a fresh one.
     pub id: Option<ID>,
+    /// 1 to 200 characters.
     pub name: String,
+    /// The challenge it takes on.
     pub challenge_id: ID,
+    /// The lead (trekker), who coordinates; one of its innovators (rule 3). The signed-in member,
+    /// unless a facilitator forms it.
     pub lead_id: ID,
     /// Founding members besides the lead.
     #[graphql(default)]
@@ -281,71 +329,98 @@ pub struct FormDoetankInput {
     pub control: CommandControl,
 }
 
+/// A member joining or leaving a doetank, or becoming its lead.
 #[derive(InputObject)]
 pub struct DoetankMemberInput {
+    /// The doetank.
     pub doetank_id: ID,
+    /// The member who joins, leaves or becomes the lead.
     pub member_id: ID,
+    /// When it happened; now when absent (for recording history after the fact).
     pub at: Option<DateTime<Utc>>,
     #[graphql(flatten)]
     pub control: CommandControl,
 }
 
+/// A coach for a doetank.
 #[derive(InputObject)]
 pub struct AssignCoachInput {
+    /// The doetank.
     pub doetank_id: ID,
+    /// The member who coaches it; not one of its members (rule 3).
     pub coach_id: ID,
     #[graphql(flatten)]
     pub control: CommandControl,
 }
 
+/// A command on one doetank.
 #[derive(InputObject)]
 pub struct DoetankCommandInput {
+    /// The doetank.
     pub doetank_id: ID,
     #[graphql(flatten)]
     pub control: CommandControl,
 }
 
+/// An organisation that commissions a doetank's work.
 #[derive(InputObject)]
 pub struct AttachCommissionerInput {
+    /// The doetank.
     pub doetank_id: ID,
+    /// The commissioning organisation, 1 to 200 characters.
     pub organisation: String,
     #[graphql(flatten)]
     pub control: CommandControl,
 }
 
+/// A doetank's kick-off meeting.
 #[derive(InputObject)]
 pub struct HoldKickoffInput {
+    /// The doetank.
     pub doetank_id: ID,
+    /// The day it was held.
     pub date: NaiveDate,
+    /// Where, 1 to 200 characters.
     pub venue: String,
+    /// The members who attended.
     #[graphql(default)]
     pub attendee_ids: Vec<ID>,
     #[graphql(flatten)]
     pub control: CommandControl,
 }
 
+/// The end of a doetank's current phase; the next one starts with it.
 #[derive(InputObject)]
 pub struct CompletePhaseInput {
+    /// The doetank; its lead completes phases.
     pub doetank_id: ID,
     /// The phase being completed: it must be the current one (rule 4).
     pub phase: Phase,
+    /// What the phase brought, 1 to 10,000 characters.
     pub summary: String,
+    /// When it was completed; now when absent (for recording history after the fact).
     pub at: Option<DateTime<Utc>>,
     #[graphql(flatten)]
     pub control: CommandControl,
 }
 
+/// An expert a doetank consulted.
 #[derive(InputObject)]
 pub struct ConsultExpertInput {
+    /// The doetank.
     pub doetank_id: ID,
+    /// What the expert was asked about, 1 to 200 characters.
     pub topic: String,
+    /// Who was consulted (a name or a role), 1 to 200 characters.
     pub expert: String,
     #[graphql(flatten)]
     pub control: CommandControl,
 }
 
+/// A lesson for the network's knowledge base.
 #[derive(InputObject)]
 pub struct RecordLessonInput {
+    /// The doetank it was learned in.
     pub doetank_id: ID,
     /// The new id. Without it, the `commandId` when one is given (so a retry names the same
     /// thing and gets the first result), else a fresh one.
@@ -354,39 +429,58 @@ pub struct RecordLessonInput {
     pub recorded_by: Option<ID>,
     /// The phase the lesson belongs to; the current phase when absent.
     pub phase: Option<Phase>,
+    /// What it tells: what works, what does not, or an insight.
     pub kind: LessonKind,
+    /// 1 to 200 characters; weighs more than the body in a search.
     pub title: String,
+    /// The lesson itself, 1 to 20,000 characters.
     pub body: String,
+    /// Keywords; `lessons(filter: {tag})` finds lessons by one, and they weigh more than the body
+    /// in a search.
     #[graphql(default)]
     pub tags: Vec<String>,
     #[graphql(flatten)]
     pub control: CommandControl,
 }
 
+/// An update a doetank published about its work.
 #[derive(InputObject)]
 pub struct PublishUpdateInput {
+    /// The doetank; its members and coach publish updates.
     pub doetank_id: ID,
+    /// Where it was published.
     pub channel: Channel,
+    /// 1 to 200 characters.
     pub title: String,
+    /// Where to read it, 1 to 2,000 characters.
     pub link: String,
     #[graphql(flatten)]
     pub control: CommandControl,
 }
 
+/// The business case a doetank hands over to an organisation that carries it on.
 #[derive(InputObject)]
 pub struct HandOverInput {
+    /// The doetank; its lead hands over.
     pub doetank_id: ID,
+    /// The organisation that takes it over, 1 to 200 characters.
     pub organisation: String,
+    /// What is handed over, 1 to 10,000 characters.
     pub summary: String,
     #[graphql(flatten)]
     pub control: CommandControl,
 }
 
+/// The end of a doetank; after it, the doetank takes no command (rule 6).
 #[derive(InputObject)]
 pub struct ConcludeDoetankInput {
+    /// The doetank; its lead concludes it.
     pub doetank_id: ID,
+    /// Whether it finished its work or stopped before.
     pub outcome: DoetankOutcome,
+    /// What it learned as a whole, 1 to 20,000 characters.
     pub reflection: String,
+    /// When it concluded; now when absent (for recording history after the fact).
     pub at: Option<DateTime<Utc>>,
     #[graphql(flatten)]
     pub control: CommandControl,

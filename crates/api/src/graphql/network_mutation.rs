@@ -21,7 +21,9 @@ use crate::error::AppError;
 /// which already reflects the write.
 #[derive(SimpleObject)]
 pub struct NetworkPayload {
+    /// The id of the thing the command was about (the new one, for a command that makes one).
     pub id: ID,
+    /// Where the thing's stream and the log stand after the command.
     pub result: CommandResult,
     /// Every query, to read the updated read model in the same response (it reflects the write).
     pub query: super::Query,
@@ -33,20 +35,26 @@ impl From<CommandOutcome> for NetworkPayload {
     }
 }
 
+/// A new Slimmernetwerk Café.
 #[derive(InputObject)]
 pub struct ScheduleCafeInput {
     /// The new id. Without it, the `commandId` when one is given (so a retry names the same
     /// thing and gets the first result), else a fresh one.
     pub id: Option<ID>,
+    /// 1 to 200 characters.
     pub title: String,
+    /// The day it will be held.
     pub date: NaiveDate,
+    /// Where, 1 to 200 characters.
     pub venue: String,
     #[graphql(flatten)]
     pub control: CommandControl,
 }
 
+/// A talk or a workshop on a café's programme.
 #[derive(InputObject)]
 pub struct AnnounceInput {
+    /// The café.
     pub cafe_id: ID,
     /// The talk's topic or the workshop's title.
     pub title: String,
@@ -56,138 +64,195 @@ pub struct AnnounceInput {
     pub control: CommandControl,
 }
 
+/// A café that took place.
 #[derive(InputObject)]
 pub struct HoldCafeInput {
+    /// The café.
     pub cafe_id: ID,
+    /// How many people came.
     pub attendance: u32,
     #[graphql(flatten)]
     pub control: CommandControl,
 }
 
+/// A café called off.
 #[derive(InputObject)]
 pub struct CancelCafeInput {
+    /// The café.
     pub cafe_id: ID,
+    /// Why, 1 to 2,000 characters.
     pub reason: String,
     #[graphql(flatten)]
     pub control: CommandControl,
 }
 
+/// A new ideation day (Stampij!fabriek).
 #[derive(InputObject)]
 pub struct ScheduleIdeationEventInput {
     /// The new id. Without it, the `commandId` when one is given (so a retry names the same
     /// thing and gets the first result), else a fresh one.
     pub id: Option<ID>,
+    /// 1 to 200 characters.
     pub name: String,
+    /// The question the day's ideas answer, 1 to 1,000 characters.
     pub central_question: String,
+    /// The day it will be held.
     pub date: NaiveDate,
+    /// Where, 1 to 200 characters.
     pub venue: String,
     #[graphql(flatten)]
     pub control: CommandControl,
 }
 
+/// An idea for an ideation day, submitted by the signed-in member in their own name.
 #[derive(InputObject)]
 pub struct SubmitIdeaInput {
+    /// The ideation day.
     pub ideation_event_id: ID,
     /// The new id. Without it, the `commandId` when one is given (so a retry names the same
     /// thing and gets the first result), else a fresh one.
     pub idea_id: Option<ID>,
+    /// 1 to 200 characters.
     pub title: String,
+    /// The idea, 1 to 10,000 characters.
     pub description: String,
     #[graphql(flatten)]
     pub control: CommandControl,
 }
 
+/// One idea of an ideation day.
 #[derive(InputObject)]
 pub struct IdeaInput {
+    /// The ideation day.
     pub ideation_event_id: ID,
+    /// The idea, submitted to that day.
     pub idea_id: ID,
     #[graphql(flatten)]
     pub control: CommandControl,
 }
 
+/// The jury's ranking of an ideation day's ideas.
 #[derive(InputObject)]
 pub struct JuryVerdictInput {
+    /// The ideation day.
     pub ideation_event_id: ID,
     /// Best first; only ideas submitted to this event (rule 8).
     pub ranking: Vec<ID>,
+    /// Why the jury ranked them so.
     #[graphql(default)]
     pub motivation: String,
     #[graphql(flatten)]
     pub control: CommandControl,
 }
 
+/// The end of an ideation day.
 #[derive(InputObject)]
 pub struct ConcludeIdeationEventInput {
+    /// The ideation day.
     pub ideation_event_id: ID,
+    /// How many people took part.
     pub participant_count: u32,
     #[graphql(flatten)]
     pub control: CommandControl,
 }
 
+/// An organisation taking an idea up.
 #[derive(InputObject)]
 pub struct AdoptIdeaInput {
+    /// The ideation day the idea was submitted to.
     pub ideation_event_id: ID,
+    /// The idea.
     pub idea_id: ID,
+    /// The organisation that takes it up, 1 to 200 characters.
     pub organisation: String,
     #[graphql(flatten)]
     pub control: CommandControl,
 }
 
+/// An idea that a doetank works on.
 #[derive(InputObject)]
 pub struct TakeIdeaIntoDoetankInput {
+    /// The ideation day the idea was submitted to.
     pub ideation_event_id: ID,
+    /// The idea.
     pub idea_id: ID,
+    /// The doetank that takes it on.
     pub doetank_id: ID,
     #[graphql(flatten)]
     pub control: CommandControl,
 }
 
+/// The function of a pilot's applicant. Only policy or operational civil servants in the primary
+/// process may apply (rule 7).
 #[derive(async_graphql::Enum, Copy, Clone, Eq, PartialEq)]
 #[graphql(remote = "doetank_domain::aggregates::pilot::ApplicantFunction")]
 pub enum ApplicantFunctionInput {
+    /// A policy maker: may apply.
     Policy,
+    /// Works in operations: may apply.
     Operational,
+    /// A manager: may not apply.
     Management,
+    /// Works in a support function: may not apply.
     Support,
+    /// An adviser from outside: may not apply.
     ExternalAdviser,
 }
 
+/// What came of a pilot for the rule it set aside.
 #[derive(async_graphql::Enum, Copy, Clone, Eq, PartialEq)]
 #[graphql(remote = "doetank_domain::aggregates::pilot::PilotOutcome")]
 pub enum PilotOutcomeInput {
+    /// The rule was changed.
     RuleChanged,
+    /// The rule applies again, as before.
     RuleRestored,
+    /// The rule was abolished.
     RuleAbolished,
+    /// No conclusion about the rule.
     Inconclusive,
 }
 
+/// A Right to Challenge pilot: a hindering rule set aside for a while in favour of an alternative
+/// agreed beforehand.
 #[derive(InputObject)]
 pub struct ProposePilotInput {
     /// The new id. Without it, the `commandId` when one is given (so a retry names the same
     /// thing and gets the first result), else a fresh one.
     pub id: Option<ID>,
+    /// The rule that hinders the work, 1 to 2,000 characters.
     pub hindering_rule: String,
+    /// What is done instead, 1 to 5,000 characters.
     pub alternative: String,
+    /// What setting the rule aside should bring, 1 to 5,000 characters.
     pub expected_gain: String,
     /// The applicant: the signed-in member (a facilitator may name one).
     pub applicant_id: Option<ID>,
+    /// The applicant's function: policy or operational (rule 7).
     pub applicant_function: ApplicantFunctionInput,
+    /// Whether the applicant works in the primary process; required by rule 7.
     pub in_primary_process: bool,
     #[graphql(flatten)]
     pub control: CommandControl,
 }
 
+/// The mandate a pilot needs before its rule is suspended (rule 7).
 #[derive(InputObject)]
 pub struct GrantMandateInput {
+    /// The pilot.
     pub pilot_id: ID,
+    /// Who granted it (an authority or office), 1 to 200 characters.
     pub granted_by: String,
     #[graphql(flatten)]
     pub control: CommandControl,
 }
 
+/// A pilot's rule set aside for a period, only after its mandate (rule 7).
 #[derive(InputObject)]
 pub struct SuspendRuleInput {
+    /// The pilot.
     pub pilot_id: ID,
+    /// The first day the rule is set aside.
     pub from: NaiveDate,
     /// Required by rule 7: a suspension has an end.
     pub until: Option<NaiveDate>,
@@ -195,39 +260,52 @@ pub struct SuspendRuleInput {
     pub control: CommandControl,
 }
 
+/// What a pilot found; needed before it is concluded (rule 7).
 #[derive(InputObject)]
 pub struct EvaluatePilotInput {
+    /// The pilot.
     pub pilot_id: ID,
+    /// 1 to 20,000 characters.
     pub findings: String,
     #[graphql(flatten)]
     pub control: CommandControl,
 }
 
+/// The end of a pilot, after its evaluation (rule 7).
 #[derive(InputObject)]
 pub struct ConcludePilotInput {
+    /// The pilot.
     pub pilot_id: ID,
+    /// What came of it for the rule.
     pub outcome: PilotOutcomeInput,
+    /// Anything to add.
     #[graphql(default)]
     pub note: String,
     #[graphql(flatten)]
     pub control: CommandControl,
 }
 
+/// A new charter for people and organisations to sign.
 #[derive(InputObject)]
 pub struct PublishCharterInput {
     /// The new id. Without it, the `commandId` when one is given (so a retry names the same
     /// thing and gets the first result), else a fresh one.
     pub id: Option<ID>,
+    /// 1 to 200 characters.
     pub title: String,
+    /// The statement, 1 to 50,000 characters.
     pub text: String,
+    /// Who took the initiative (people or organisations, by name).
     #[graphql(default)]
     pub initiators: Vec<String>,
     #[graphql(flatten)]
     pub control: CommandControl,
 }
 
+/// A signature under a charter; each signatory signs once (rule 8).
 #[derive(InputObject)]
 pub struct SignCharterInput {
+    /// The charter.
     pub charter_id: ID,
     /// Sign for an organisation (facilitators record these); absent, the member signs themself.
     pub organisation: Option<String>,
@@ -235,23 +313,31 @@ pub struct SignCharterInput {
     pub control: CommandControl,
 }
 
+/// An organisation reusing a doetank's results (Lanceerplatform), with its pledge to pass its own
+/// knowledge on.
 #[derive(InputObject)]
 pub struct ReuseKnowledgeInput {
     /// The new id. Without it, the `commandId` when one is given (so a retry names the same
     /// thing and gets the first result), else a fresh one.
     pub id: Option<ID>,
+    /// The organisation that reuses them, 1 to 200 characters.
     pub organisation: String,
+    /// The doetank whose results are reused.
     pub doetank_id: ID,
     /// One lesson of the doetank, when that is what is reused.
     pub lesson_id: Option<ID>,
+    /// What the organisation will pass on in turn, 1 to 5,000 characters.
     pub pledge: String,
     #[graphql(flatten)]
     pub control: CommandControl,
 }
 
+/// A pledge kept.
 #[derive(InputObject)]
 pub struct FulfilPledgeInput {
+    /// The reuse whose pledge is kept.
     pub reuse_id: ID,
+    /// What was passed on, 1 to 5,000 characters.
     pub note: String,
     #[graphql(flatten)]
     pub control: CommandControl,

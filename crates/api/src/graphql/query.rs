@@ -208,13 +208,16 @@ impl Query {
         Ok(past.map(|(row, _)| Member(row)))
     }
 
-    /// Members in the order they registered.
+    /// Members in the order they registered: whom to ask, e.g. a coach or an expert to consult.
     async fn members(
         &self,
         ctx: &Context<'_>,
-        organisation: Option<String>,
-        first: Option<i32>,
-        after: Option<String>,
+        #[graphql(desc = "Only members of this organisation (its exact name).")] organisation: Option<String>,
+        #[graphql(desc = "Only members who list this expertise, matched as a whole entry without \
+                          regard to case: `coaching` finds `Coaching`, not `coaching op de werkvloer`.")]
+        expertise: Option<String>,
+        #[graphql(desc = "Page size: 20 when absent, at most 100.")] first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the page before.")] after: Option<String>,
     ) -> Result<Page<Member>> {
         let window = Window::new(first, after).gql()?;
         let mut f = Filter::default();
@@ -222,6 +225,9 @@ impl Query {
             f.push("m.organisation = ?", org);
         }
         let backend = app(ctx)?.store.backend();
+        if let Some(expertise) = expertise {
+            f.push(expertise_clause(backend), expertise_key(&expertise).gql()?);
+        }
         let total = sql::fetch_count(
             backend,
             &format!("SELECT COUNT(*) FROM rm_members m{}", f.where_sql()),
@@ -531,4 +537,24 @@ pub(super) async fn fetch_window<T: sql::AnyRow>(
     args.push(Arg::Int(window.limit));
     args.push(Arg::Int(window.offset));
     sql::fetch_all(backend, &sql, &args).await.gql()
+}
+
+/// The key `members(expertise:)` matches: one entry, without regard to case.
+fn expertise_key(expertise: &str) -> Result<String, AppError> {
+    let key = expertise.trim().to_lowercase();
+    if key.is_empty() {
+        return Err(AppError::bad_input("expertise", "must name an expertise"));
+    }
+    Ok(key)
+}
+
+/// A member (aliased `m`) who lists the expertise bound to `?`: `rm_members.expertise` holds
+/// the member's list as JSON text. Members are few next to events, so a scan is cheap.
+fn expertise_clause(backend: &Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite(_) => "EXISTS (SELECT 1 FROM json_each(m.expertise) e WHERE lower(e.value) = ?)",
+        Backend::Postgres(_) => {
+            "EXISTS (SELECT 1 FROM jsonb_array_elements_text(m.expertise::jsonb) e WHERE lower(e) = ?)"
+        }
+    }
 }
