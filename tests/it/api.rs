@@ -1296,6 +1296,69 @@ fn schema_graphql_matches_the_served_schema() {
     );
 }
 
+/// Explorers read the schema in the playground's Docs pane: every type, field, argument,
+/// input field and enum value says what it is. Excepted: the scalars and the root types; a
+/// mutation's one `input` argument, whose type says it; and the connection types, which
+/// async-graphql makes without a description (their fields have one).
+#[test]
+fn every_part_of_the_schema_is_described() {
+    use async_graphql::parser::types::{TypeKind, TypeSystemDefinition};
+    let sdl = doetank_api::graphql::sdl();
+    let document = async_graphql::parser::parse_schema(&sdl).expect("the SDL parses");
+    let mut undescribed = Vec::new();
+    let mut check = |described: bool, what: String| {
+        if !described {
+            undescribed.push(what);
+        }
+    };
+    for definition in &document.definitions {
+        let TypeSystemDefinition::Type(ty) = definition else { continue };
+        let (ty, name) = (&ty.node, ty.node.name.node.as_str());
+        let root = ["Query", "Mutation", "Subscription"].contains(&name);
+        match &ty.kind {
+            TypeKind::Scalar => continue,
+            TypeKind::Object(object) => {
+                check(root || name.ends_with("Connection") || ty.description.is_some(), name.to_string());
+                for field in object.fields.iter().map(|f| &f.node) {
+                    check(field.description.is_some(), format!("{name}.{}", field.name.node));
+                    for arg in field.arguments.iter().map(|a| &a.node) {
+                        let input = name == "Mutation" && arg.name.node == "input";
+                        check(
+                            input || arg.description.is_some(),
+                            format!("{name}.{}({})", field.name.node, arg.name.node),
+                        );
+                    }
+                }
+            }
+            TypeKind::Interface(interface) => {
+                check(ty.description.is_some(), name.to_string());
+                for field in interface.fields.iter().map(|f| &f.node) {
+                    check(field.description.is_some(), format!("{name}.{}", field.name.node));
+                }
+            }
+            TypeKind::Union(_) => check(ty.description.is_some(), name.to_string()),
+            TypeKind::Enum(e) => {
+                check(ty.description.is_some(), name.to_string());
+                for value in e.values.iter().map(|v| &v.node) {
+                    check(value.description.is_some(), format!("{name}.{}", value.value.node));
+                }
+            }
+            TypeKind::InputObject(input) => {
+                check(ty.description.is_some(), name.to_string());
+                for field in input.fields.iter().map(|f| &f.node) {
+                    check(field.description.is_some(), format!("{name}.{}", field.name.node));
+                }
+            }
+        }
+    }
+    assert!(
+        undescribed.is_empty(),
+        "{} parts of the schema have no description:\n{}",
+        undescribed.len(),
+        undescribed.join("\n")
+    );
+}
+
 /// A doetank's version and lessons, and the list of its lessons with their count: four
 /// figures of one state that agree (see [`two_states`]).
 const ONE_STATE_QUESTION: &str = "query($id: ID!) { doetank(id: $id) { version lessons { id } } \

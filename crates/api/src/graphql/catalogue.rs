@@ -21,7 +21,13 @@ impl CatalogueQuery {
     /// schema version new events are written with, the versions still read, and a JSON Schema
     /// (draft 2020-12) of its payload, derived from the code that writes it. Describes the log,
     /// not its contents, so it needs no token.
-    async fn event_types(&self, stream_type: Option<String>) -> Result<Vec<EventType>> {
+    async fn event_types(
+        &self,
+        #[graphql(
+            desc = "Only the event types of this kind of stream (`doetank`, `member`, ...); all when absent."
+        )]
+        stream_type: Option<String>,
+    ) -> Result<Vec<EventType>> {
         let all = CATALOGUE.iter();
         let Some(stream_type) = stream_type else {
             return Ok(all.map(EventType).collect());
@@ -40,9 +46,9 @@ pub(super) fn unknown_stream_type(field: &str, given: &str) -> AppError {
     AppError::bad_input(field, format!("no stream type {given:?}; the log has {}", STREAM_TYPES.join(", ")))
 }
 
-/// One event type of the log.
 pub struct EventType(&'static EventTypeEntry);
 
+/// One event type of the log: what it records, and the shape of its payload.
 #[Object]
 impl EventType {
     /// The name the log stores, as `Event.type`.
@@ -50,6 +56,7 @@ impl EventType {
     async fn event_type(&self) -> &str {
         &self.0.event_type
     }
+    /// The kind of stream its events belong to.
     async fn stream_type(&self) -> &str {
         self.0.stream_type
     }

@@ -67,22 +67,32 @@ pub struct CafeRow {
 const CAFE_SELECT: &str =
     "SELECT t.id, t.title, t.date, t.venue, t.status, t.attendance, t.cancel_reason, t.version FROM rm_cafes t";
 
+/// Where a café stands.
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 pub enum CafeStatus {
+    /// Planned and not yet held.
     Scheduled,
+    /// It took place.
     Held,
+    /// Called off.
     Cancelled,
 }
 
+/// Which cafés, by date.
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
 pub enum When {
+    /// Scheduled for today or later, soonest first.
     Upcoming,
+    /// Held, cancelled, or scheduled for a day gone by; most recent first.
     Past,
+    /// Every café, by date.
     All,
 }
 
+/// A talk or a workshop on a café's programme.
 #[derive(SimpleObject, sqlx::FromRow)]
 pub struct ProgramItem {
+    /// The talk's topic or the workshop's title.
     pub title: String,
     /// The speaker or the workshop's host.
     pub person: String,
@@ -90,38 +100,49 @@ pub struct ProgramItem {
     pub kind: String,
 }
 
-/// A Slimmernetwerk Café: a physical meeting with speakers and workshops.
 pub struct Cafe(CafeRow);
 
+/// A Slimmernetwerk Café: a physical meeting with speakers and workshops, where challenges are
+/// raised and doetanks recruit.
 #[Object]
 impl Cafe {
+    /// The café's id (`cafe-<id>` is its stream).
     pub(super) async fn id(&self) -> ID {
         ID(self.0.id.clone())
     }
+    /// Its title.
     async fn title(&self) -> &str {
         &self.0.title
     }
+    /// The day it is or was held.
     async fn date(&self) -> Option<NaiveDate> {
         parse_date(&self.0.date)
     }
+    /// Where.
     async fn venue(&self) -> &str {
         &self.0.venue
     }
+    /// Scheduled, held or cancelled.
     async fn status(&self) -> Option<CafeStatus> {
         parse_enum(&self.0.status)
     }
+    /// How many people came, once held.
     async fn attendance(&self) -> Option<i64> {
         self.0.attendance
     }
+    /// Why it was called off, if it was.
     async fn cancel_reason(&self) -> Option<&str> {
         self.0.cancel_reason.as_deref()
     }
+    /// Its stream's version: the `expectedVersion` for the next command on it.
     async fn version(&self) -> i64 {
         self.0.version
     }
+    /// The talks announced, in order.
     async fn speakers(&self, ctx: &Context<'_>) -> Result<Vec<ProgramItem>> {
         Ok(self.program(ctx).await?.into_iter().filter(|p| p.kind == "SPEAKER").collect())
     }
+    /// The workshops announced, in order.
     async fn workshops(&self, ctx: &Context<'_>) -> Result<Vec<ProgramItem>> {
         Ok(self.program(ctx).await?.into_iter().filter(|p| p.kind == "WORKSHOP").collect())
     }
@@ -198,23 +219,29 @@ pub struct IdeaRow {
 const IDEA_SELECT: &str =
     "SELECT t.id, t.ideation_event_id, t.title, t.description, t.submitted_by, t.pitched, t.jury_rank FROM rm_ideas t";
 
-/// An ideation day (Stampij!fabriek): a central question, ideas, pitches and a jury.
 pub struct IdeationEvent(IdeationRow);
 
+/// An ideation day (Stampij!fabriek): participants submit ideas on a central question, pitch them,
+/// and a jury ranks them.
 #[Object]
 impl IdeationEvent {
+    /// The ideation day's id (`ideation_event-<id>` is its stream).
     pub(super) async fn id(&self) -> ID {
         ID(self.0.id.clone())
     }
+    /// Its name.
     async fn name(&self) -> &str {
         &self.0.name
     }
+    /// The question the day's ideas answer.
     async fn central_question(&self) -> &str {
         &self.0.central_question
     }
+    /// The day it is or was held.
     async fn date(&self) -> Option<NaiveDate> {
         parse_date(&self.0.date)
     }
+    /// Where.
     async fn venue(&self) -> &str {
         &self.0.venue
     }
@@ -222,12 +249,15 @@ impl IdeationEvent {
     async fn status(&self) -> &str {
         &self.0.status
     }
+    /// How many people took part, once concluded.
     async fn participant_count(&self) -> Option<i64> {
         self.0.participant_count
     }
+    /// Why the jury ranked the ideas as it did.
     async fn jury_motivation(&self) -> Option<&str> {
         self.0.jury_motivation.as_deref()
     }
+    /// Its stream's version: the `expectedVersion` for the next command on it.
     async fn version(&self) -> i64 {
         self.0.version
     }
@@ -263,23 +293,29 @@ struct FollowUpRow {
 
 pub struct Idea(IdeaRow);
 
+/// An idea submitted to an ideation day, and what came of it.
 #[Object]
 impl Idea {
+    /// The idea's id; it lives in its ideation day's stream.
     pub(super) async fn id(&self) -> ID {
         ID(self.0.id.clone())
     }
+    /// The idea in a line.
     async fn title(&self) -> &str {
         &self.0.title
     }
+    /// The idea.
     async fn description(&self) -> &str {
         &self.0.description
     }
+    /// The member who submitted it.
     async fn submitted_by(&self, ctx: &Context<'_>) -> Result<Option<Member>> {
         match &self.0.submitted_by {
             Some(id) => load_member(ctx, id).await,
             None => Ok(None),
         }
     }
+    /// Whether it was pitched to the jury.
     async fn pitched(&self) -> bool {
         self.0.pitched
     }
@@ -287,6 +323,7 @@ impl Idea {
     async fn jury_rank(&self) -> Option<i64> {
         self.0.jury_rank
     }
+    /// The ideation day it was submitted to.
     async fn ideation_event(&self, ctx: &Context<'_>) -> Result<Option<IdeationEvent>> {
         Ok(one::<IdeationRow>(ctx, IDEATION_SELECT, &self.0.ideation_event_id).await?.map(IdeationEvent))
     }
@@ -326,6 +363,8 @@ impl Idea {
 
 // ---------------------------------------------------------------- pilots
 
+/// A Right to Challenge pilot: a hindering rule set aside for a while in favour of an alternative
+/// agreed beforehand, with a mandate first and an evaluation before its end (rule 7).
 #[derive(Debug, Clone, sqlx::FromRow, SimpleObject)]
 #[graphql(complex, name = "Pilot")]
 pub struct PilotRow {
@@ -335,6 +374,7 @@ pub struct PilotRow {
     hindering_rule: String,
     /// What is done instead, agreed beforehand.
     alternative: String,
+    /// What setting the rule aside should bring.
     expected_gain: String,
     #[graphql(skip)]
     applicant_id: String,
@@ -342,15 +382,19 @@ pub struct PilotRow {
     applicant_function: String,
     /// PROPOSED, MANDATED, RULE_SUSPENDED, EVALUATED or CONCLUDED.
     status: String,
+    /// Who granted the mandate (rule 7: needed before the rule is suspended).
     mandate_granted_by: Option<String>,
     #[graphql(skip)]
     suspended_from: Option<String>,
     #[graphql(skip)]
     suspended_until: Option<String>,
+    /// What the evaluation found (rule 7: needed before the pilot is concluded).
     findings: Option<String>,
     /// RULE_CHANGED, RULE_RESTORED, RULE_ABOLISHED or INCONCLUSIVE.
     outcome: Option<String>,
+    /// Anything added when it was concluded.
     note: Option<String>,
+    /// Its stream's version: the `expectedVersion` for the next command on it.
     version: i64,
 }
 
@@ -360,15 +404,19 @@ const PILOT_SELECT: &str = "SELECT t.id, t.hindering_rule, t.alternative, t.expe
 
 #[ComplexObject]
 impl PilotRow {
+    /// The pilot's id (`pilot-<id>` is its stream).
     pub(super) async fn id(&self) -> ID {
         ID(self.id.clone())
     }
+    /// The civil servant who proposed it.
     async fn applicant(&self, ctx: &Context<'_>) -> Result<Option<Member>> {
         load_member(ctx, &self.applicant_id).await
     }
+    /// The first day its rule is set aside.
     async fn suspended_from(&self) -> Option<NaiveDate> {
         self.suspended_from.as_deref().and_then(parse_date)
     }
+    /// The last day its rule is set aside (rule 7: a suspension has an end).
     async fn suspended_until(&self) -> Option<NaiveDate> {
         self.suspended_until.as_deref().and_then(parse_date)
     }
@@ -387,11 +435,13 @@ pub struct CharterRow {
 
 const CHARTER_SELECT: &str = "SELECT t.id, t.title, t.text, t.initiators, t.version FROM rm_charters t";
 
+/// One signature under a charter: a member as themself, or an organisation.
 #[derive(SimpleObject, sqlx::FromRow)]
 #[graphql(complex)]
 pub struct Signature {
     /// MEMBER or ORGANISATION.
     pub kind: String,
+    /// The organisation that signed; null for a member's own signature.
     pub organisation: Option<String>,
     #[graphql(skip)]
     pub member_id: Option<String>,
@@ -401,37 +451,45 @@ pub struct Signature {
 
 #[ComplexObject]
 impl Signature {
+    /// The member who signed; null for an organisation's signature.
     async fn member(&self, ctx: &Context<'_>) -> Result<Option<Member>> {
         match &self.member_id {
             Some(id) => load_member(ctx, id).await,
             None => Ok(None),
         }
     }
+    /// When it was signed.
     async fn signed_at(&self) -> DateTime<Utc> {
         parse_time(&self.signed_at)
     }
 }
 
-/// A published statement that people and organisations sign, each once.
 pub struct Charter(CharterRow);
 
+/// A published statement that people and organisations sign, each once (rule 8).
 #[Object]
 impl Charter {
+    /// The charter's id (`charter-<id>` is its stream).
     pub(super) async fn id(&self) -> ID {
         ID(self.0.id.clone())
     }
+    /// Its title.
     async fn title(&self) -> &str {
         &self.0.title
     }
+    /// The statement.
     async fn text(&self) -> &str {
         &self.0.text
     }
+    /// Who took the initiative.
     async fn initiators(&self) -> Vec<String> {
         json_list(&self.0.initiators)
     }
+    /// Its stream's version: the `expectedVersion` for the next command on it.
     async fn version(&self) -> i64 {
         self.0.version
     }
+    /// How many signed it.
     async fn signature_count(&self, ctx: &Context<'_>) -> Result<i64> {
         sql::fetch_count(
             app(ctx)?.store.backend(),
@@ -441,6 +499,7 @@ impl Charter {
         .await
         .gql()
     }
+    /// Every signature, in order.
     async fn signatures(&self, ctx: &Context<'_>) -> Result<Vec<Signature>> {
         sql::fetch_all(
             app(ctx)?.store.backend(),
@@ -471,38 +530,48 @@ const REUSE_SELECT: &str =
     "SELECT t.id, t.organisation, t.source_doetank_id, t.source_lesson_id, t.pledge, t.fulfilled, \
      t.fulfilment_note, t.reused_at, t.version FROM rm_reuses t";
 
-/// The Lanceerplatform: an organisation reuses a doetank's results and pledges to pass its own on.
 pub struct Reuse(ReuseRow);
 
+/// An organisation reusing a doetank's results (Lanceerplatform), with its pledge to pass its own
+/// knowledge on.
 #[Object]
 impl Reuse {
+    /// The reuse's id (`reuse-<id>` is its stream).
     pub(super) async fn id(&self) -> ID {
         ID(self.0.id.clone())
     }
+    /// The organisation that reuses the results.
     async fn organisation(&self) -> &str {
         &self.0.organisation
     }
+    /// The doetank whose results are reused.
     async fn source_doetank(&self, ctx: &Context<'_>) -> Result<Option<Doetank>> {
         load_doetank(ctx, &self.0.source_doetank_id).await
     }
+    /// The one lesson reused, when that is what was reused.
     async fn source_lesson(&self, ctx: &Context<'_>) -> Result<Option<Lesson>> {
         match &self.0.source_lesson_id {
             Some(lesson_id) => load_lesson(ctx, lesson_id).await,
             None => Ok(None),
         }
     }
+    /// What the organisation pledged to pass on in turn.
     async fn pledge(&self) -> &str {
         &self.0.pledge
     }
+    /// Whether the pledge was kept.
     async fn fulfilled(&self) -> bool {
         self.0.fulfilled
     }
+    /// What was passed on, once the pledge was kept.
     async fn fulfilment_note(&self) -> Option<&str> {
         self.0.fulfilment_note.as_deref()
     }
+    /// When the reuse was recorded.
     async fn reused_at(&self) -> DateTime<Utc> {
         parse_time(&self.0.reused_at)
     }
+    /// Its stream's version: the `expectedVersion` for the next command on it.
     async fn version(&self) -> i64 {
         self.0.version
     }
@@ -510,22 +579,30 @@ impl Reuse {
 
 // ---------------------------------------------------------------- lineage and timeline
 
+/// One thing in a lineage.
 #[derive(SimpleObject, Clone, sqlx::FromRow)]
 pub struct LineageNode {
     /// idea, ideation_event, cafe, challenge, doetank, lesson, organisation, reuse.
     pub kind: String,
+    /// Its id (for an organisation, its name).
     pub id: String,
+    /// Its name or title.
     pub label: String,
     /// Steps from the starting point: negative upstream (where it came from), positive downstream.
     #[sqlx(skip)]
     pub distance: i64,
 }
 
+/// One link of a lineage: a thing that led to another.
 #[derive(SimpleObject, Clone, sqlx::FromRow)]
 pub struct LineageLink {
+    /// The kind of thing it leads from.
     pub from_kind: String,
+    /// The id of the thing it leads from.
     pub from_id: String,
+    /// The kind of thing it leads to.
     pub to_kind: String,
+    /// The id of the thing it leads to.
     pub to_id: String,
     /// PRODUCED, RAISED_AT, RAISED_FROM, COMMISSIONED, TAKEN_UP_BY, TAKEN_INTO, ADOPTED_BY, LEARNED,
     /// HANDED_OVER_TO, REUSED_BY, REUSED_IN.
@@ -535,19 +612,25 @@ pub struct LineageLink {
 /// The multi-stage rocket (seed 003) around one thing: where it came from and where it went.
 #[derive(SimpleObject)]
 pub struct Lineage {
+    /// The thing the walk started from (distance 0).
     pub root: LineageNode,
     /// Every thing reached, upstream and downstream, nearest first.
     pub nodes: Vec<LineageNode>,
+    /// Every link between the things reached, in log order.
     pub links: Vec<LineageLink>,
 }
 
+/// One line of the network's history.
 #[derive(SimpleObject, sqlx::FromRow)]
 #[graphql(complex)]
 pub struct TimelineEntry {
+    /// The log position of the event it tells of: the order of the timeline.
     pub position: i64,
     /// The kind of thing: member, challenge, doetank, cafe, ideation_event, pilot, charter, reuse.
     pub kind: String,
+    /// The id of the thing the line is about.
     pub subject_id: String,
+    /// The event it tells of (`eventTypes` describes each).
     #[graphql(name = "type")]
     pub event_type: String,
     #[graphql(skip)]
@@ -755,7 +838,12 @@ pub struct NetworkQuery;
 
 #[Object]
 impl NetworkQuery {
-    pub(super) async fn cafe(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Cafe>> {
+    /// A Slimmernetwerk Café by its id.
+    pub(super) async fn cafe(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The café's id (a UUID).")] id: ID,
+    ) -> Result<Option<Cafe>> {
         let uuid = parse_id("id", &id).gql()?;
         Ok(one::<CafeRow>(ctx, CAFE_SELECT, &uuid.to_string()).await?.map(Cafe))
     }
@@ -764,9 +852,9 @@ impl NetworkQuery {
     async fn cafes(
         &self,
         ctx: &Context<'_>,
-        when: Option<When>,
-        first: Option<i32>,
-        after: Option<String>,
+        #[graphql(desc = "Which cafés by date; ALL when absent.")] when: Option<When>,
+        #[graphql(desc = "Page size: 20 when absent, at most 100.")] first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the page before.")] after: Option<String>,
     ) -> Result<Page<Cafe>> {
         let window = Window::new(first, after).gql()?;
         let today = Utc::now().date_naive().to_string();
@@ -785,16 +873,22 @@ impl NetworkQuery {
         page(ctx, "rm_cafes", CAFE_SELECT, f, order, window, Cafe).await
     }
 
-    pub(super) async fn ideation_event(&self, ctx: &Context<'_>, id: ID) -> Result<Option<IdeationEvent>> {
+    /// An ideation day (Stampij!fabriek) by its id.
+    pub(super) async fn ideation_event(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The ideation day's id (a UUID).")] id: ID,
+    ) -> Result<Option<IdeationEvent>> {
         let uuid = parse_id("id", &id).gql()?;
         Ok(one::<IdeationRow>(ctx, IDEATION_SELECT, &uuid.to_string()).await?.map(IdeationEvent))
     }
 
+    /// The ideation days, by date.
     async fn ideation_events(
         &self,
         ctx: &Context<'_>,
-        first: Option<i32>,
-        after: Option<String>,
+        #[graphql(desc = "Page size: 20 when absent, at most 100.")] first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the page before.")] after: Option<String>,
     ) -> Result<Page<IdeationEvent>> {
         let window = Window::new(first, after).gql()?;
         page(
@@ -809,12 +903,22 @@ impl NetworkQuery {
         .await
     }
 
-    pub(super) async fn idea(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Idea>> {
+    /// An idea of an ideation day by its id.
+    pub(super) async fn idea(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The idea's id (a UUID).")] id: ID,
+    ) -> Result<Option<Idea>> {
         let uuid = parse_id("id", &id).gql()?;
         Ok(one::<IdeaRow>(ctx, IDEA_SELECT, &uuid.to_string()).await?.map(Idea))
     }
 
-    pub(super) async fn pilot(&self, ctx: &Context<'_>, id: ID) -> Result<Option<PilotRow>> {
+    /// A Right to Challenge pilot by its id.
+    pub(super) async fn pilot(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The pilot's id (a UUID).")] id: ID,
+    ) -> Result<Option<PilotRow>> {
         let uuid = parse_id("id", &id).gql()?;
         one::<PilotRow>(ctx, PILOT_SELECT, &uuid.to_string()).await
     }
@@ -823,9 +927,12 @@ impl NetworkQuery {
     async fn pilots(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "Only pilots with this status: PROPOSED, MANDATED, RULE_SUSPENDED, EVALUATED or CONCLUDED."
+        )]
         status: Option<String>,
-        first: Option<i32>,
-        after: Option<String>,
+        #[graphql(desc = "Page size: 20 when absent, at most 100.")] first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the page before.")] after: Option<String>,
     ) -> Result<Page<PilotRow>> {
         let window = Window::new(first, after).gql()?;
         let mut f = Filter::default();
@@ -836,7 +943,11 @@ impl NetworkQuery {
     }
 
     /// The rules set aside on a day (today by default), and until when.
-    async fn suspended_rules(&self, ctx: &Context<'_>, on: Option<NaiveDate>) -> Result<Vec<PilotRow>> {
+    async fn suspended_rules(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The day; today (UTC) when absent.")] on: Option<NaiveDate>,
+    ) -> Result<Vec<PilotRow>> {
         let on = on.unwrap_or_else(|| Utc::now().date_naive()).to_string();
         sql::fetch_all(
             app(ctx)?.store.backend(),
@@ -850,16 +961,22 @@ impl NetworkQuery {
         .gql()
     }
 
-    pub(super) async fn charter(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Charter>> {
+    /// A charter by its id.
+    pub(super) async fn charter(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The charter's id (a UUID).")] id: ID,
+    ) -> Result<Option<Charter>> {
         let uuid = parse_id("id", &id).gql()?;
         Ok(one::<CharterRow>(ctx, CHARTER_SELECT, &uuid.to_string()).await?.map(Charter))
     }
 
+    /// The charters, in the order they were published.
     async fn charters(
         &self,
         ctx: &Context<'_>,
-        first: Option<i32>,
-        after: Option<String>,
+        #[graphql(desc = "Page size: 20 when absent, at most 100.")] first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the page before.")] after: Option<String>,
     ) -> Result<Page<Charter>> {
         let window = Window::new(first, after).gql()?;
         page(ctx, "rm_charters", CHARTER_SELECT, Filter::default(), "t.created_position", window, Charter)
@@ -868,7 +985,11 @@ impl NetworkQuery {
 
     /// A reuse, seen by whoever may see the doetank it reuses (as in `reuses`): a reuse of an
     /// informal doetank's results would tell of it (rule 5).
-    pub(super) async fn reuse(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Reuse>> {
+    pub(super) async fn reuse(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The reuse's id (a UUID).")] id: ID,
+    ) -> Result<Option<Reuse>> {
         let uuid = parse_id("id", &id).gql()?;
         let Some(row) = one::<ReuseRow>(ctx, REUSE_SELECT, &uuid.to_string()).await? else {
             return Ok(None);
@@ -883,9 +1004,10 @@ impl NetworkQuery {
     async fn reuses(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "True: only kept pledges; false: only open ones; both when absent.")]
         fulfilled: Option<bool>,
-        first: Option<i32>,
-        after: Option<String>,
+        #[graphql(desc = "Page size: 20 when absent, at most 100.")] first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the page before.")] after: Option<String>,
     ) -> Result<Page<Reuse>> {
         let window = Window::new(first, after).gql()?;
         let mut f = Filter::default();
@@ -903,7 +1025,13 @@ impl NetworkQuery {
     /// Follows one thing (an idea, café, ideation day, challenge, doetank, lesson, reuse or
     /// organisation name) through the multi-stage rocket, both ways: what it came from and what
     /// came of it. Built from events only.
-    async fn lineage(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Lineage>> {
+    async fn lineage(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The id of an idea, café, ideation day, challenge, doetank, lesson or reuse, \
+                          or an organisation's name.")]
+        id: ID,
+    ) -> Result<Option<Lineage>> {
         lineage(ctx, id.as_str()).await
     }
 
@@ -911,11 +1039,14 @@ impl NetworkQuery {
     async fn timeline(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "Only lines about these kinds of thing: member, challenge, doetank, cafe, ideation_event, pilot, charter, reuse; all when absent."
+        )]
         kinds: Option<Vec<String>>,
-        from: Option<DateTime<Utc>>,
-        to: Option<DateTime<Utc>>,
-        first: Option<i32>,
-        after: Option<String>,
+        #[graphql(desc = "Only what happened at or after this time.")] from: Option<DateTime<Utc>>,
+        #[graphql(desc = "Only what happened before this time.")] to: Option<DateTime<Utc>>,
+        #[graphql(desc = "Page size: 20 when absent, at most 100.")] first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the page before.")] after: Option<String>,
     ) -> Result<Page<TimelineEntry>> {
         let window = Window::new(first, after).gql()?;
         let mut f = Filter::default();

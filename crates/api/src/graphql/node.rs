@@ -57,13 +57,24 @@ pub struct NodeQuery;
 impl NodeQuery {
     /// Whatever has this id, as its own query would answer for it; null when nothing the viewer
     /// may see has it.
-    async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Node>> {
+    async fn node(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(
+            desc = "The id of anything: a member, challenge, doetank, lesson, café, ideation day, idea, pilot, charter or reuse."
+        )]
+        id: ID,
+    ) -> Result<Option<Node>> {
         parse_id("id", &id).gql()?;
         node(ctx, id).await
     }
 
     /// `node` for each of up to 100 ids, in their order (null where `node` is null).
-    async fn nodes(&self, ctx: &Context<'_>, ids: Vec<ID>) -> Result<Vec<Option<Node>>> {
+    async fn nodes(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Up to 100 ids.")] ids: Vec<ID>,
+    ) -> Result<Vec<Option<Node>>> {
         if ids.len() > MAX_PAGE_SIZE as usize {
             return Err(AppError::bad_input("ids", format!("at most {MAX_PAGE_SIZE} ids at once"))).gql();
         }

@@ -70,11 +70,13 @@ pub async fn load_challenge(ctx: &Context<'_>, id: &str) -> Result<Option<Challe
     Ok(loader.load_one(id.to_string()).await.map_err(loader_error)?.map(Challenge))
 }
 
-/// A person in the network. The name is personal data and disappears when the member is erased.
 pub struct Member(pub MemberRow);
 
+/// A person in the network: a civil servant, an external adviser or an academic. The name is
+/// personal data and disappears when the member is erased.
 #[Object]
 impl Member {
+    /// The member's id, also in the log's events (`member-<id>` is its stream).
     pub(super) async fn id(&self) -> ID {
         ID(self.0.id.clone())
     }
@@ -86,12 +88,16 @@ impl Member {
             self.0.name.as_deref()
         }
     }
+    /// The organisation the member works for.
     async fn organisation(&self) -> &str {
         &self.0.organisation
     }
+    /// Where the member works: the public sector, as an external adviser, or in academia.
     async fn sector(&self) -> Option<Sector> {
         parse_enum(&self.0.sector)
     }
+    /// What the member knows about, in their own words (`members(expertise:)` finds them by it);
+    /// empty once erased.
     async fn expertise(&self) -> Vec<String> {
         json_list(&self.0.expertise)
     }
@@ -103,6 +109,7 @@ impl Member {
     async fn erased(&self) -> bool {
         self.0.erased
     }
+    /// When the member was registered.
     async fn registered_at(&self) -> DateTime<Utc> {
         parse_time(&self.0.registered_at)
     }
@@ -137,9 +144,12 @@ struct RoleRow {
     role: String,
 }
 
+/// A doetank a member is part of, and in which role.
 #[derive(SimpleObject)]
 pub struct DoetankRoleOf {
+    /// The doetank.
     pub doetank: Doetank,
+    /// The member's part in it: lead, member or coach.
     pub role: DoetankRole,
 }
 
@@ -149,32 +159,40 @@ pub struct DoetankRoleOf {
 pub struct Membership {
     #[graphql(skip)]
     pub member_id: String,
+    /// LEAD for the doetank's lead, else MEMBER (the coach is not a member).
     pub role: DoetankRole,
+    /// The member's sector when they joined: what rule 2 counts.
     pub sector: Option<Sector>,
+    /// When they joined (for founding members, when the doetank was formed).
     pub joined_at: DateTime<Utc>,
 }
 
 #[ComplexObject]
 impl Membership {
+    /// The member; their name is null once erased.
     async fn member(&self, ctx: &Context<'_>) -> Result<Option<Member>> {
         load_member(ctx, &self.member_id).await
     }
 }
 
-/// A practical problem from the work floor.
 pub struct Challenge(pub ChallengeRow);
 
+/// A practical problem from the work floor that stands for a wider public-sector question.
 #[Object]
 impl Challenge {
+    /// The challenge's id (`challenge-<id>` is its stream).
     pub(super) async fn id(&self) -> ID {
         ID(self.0.id.clone())
     }
+    /// What the problem is, in a line.
     async fn title(&self) -> &str {
         &self.0.title
     }
+    /// The problem, as it shows on the work floor and what wider question it stands for.
     async fn description(&self) -> &str {
         &self.0.description
     }
+    /// The member who raised it.
     async fn raised_by(&self, ctx: &Context<'_>) -> Result<Option<Member>> {
         load_member(ctx, &self.0.raised_by).await
     }
@@ -186,6 +204,7 @@ impl Challenge {
     async fn commissioner(&self) -> Option<&str> {
         self.0.commissioner.as_deref()
     }
+    /// When it was raised.
     async fn raised_at(&self) -> DateTime<Utc> {
         parse_time(&self.0.raised_at)
     }
@@ -222,7 +241,6 @@ impl Challenge {
     }
 }
 
-/// A doetank: 3–9 innovators taking one challenge through six phases.
 pub struct Doetank {
     pub row: DoetankRow,
     /// Set for a past state (`asOf` / `atVersion`): the replayed read models to read from.
@@ -252,40 +270,63 @@ impl Doetank {
     }
 }
 
+/// One phase of a doetank: when it started and, once completed, when and with what summary.
 #[derive(SimpleObject)]
 pub struct PhaseProgress {
+    /// The phase.
     pub phase: Option<Phase>,
+    /// When the phase started (when the one before it was completed; for the first, when the
+    /// doetank was formed).
     pub started_at: DateTime<Utc>,
+    /// When the phase was completed; null while it runs.
     pub completed_at: Option<DateTime<Utc>>,
+    /// What the phase brought, given when it was completed.
     pub summary: Option<String>,
 }
 
+/// A doetank's kick-off meeting.
 #[derive(SimpleObject)]
 pub struct Kickoff {
+    /// The day it was held.
     pub date: Option<NaiveDate>,
+    /// Where it was held.
     pub venue: String,
+    /// The ids of the members who attended.
     pub attendee_ids: Vec<ID>,
 }
 
+/// An expert a doetank consulted.
 #[derive(SimpleObject)]
 pub struct ExpertConsultation {
+    /// What the expert was asked about.
     pub topic: String,
+    /// Who was consulted.
     pub expert: String,
+    /// When the consultation was recorded.
     pub consulted_at: DateTime<Utc>,
 }
 
+/// An update a doetank published about its work.
 #[derive(SimpleObject)]
 pub struct PublishedUpdate {
+    /// Where it was published.
     pub channel: Option<Channel>,
+    /// Its title.
     pub title: String,
+    /// Where to read it.
     pub link: String,
+    /// When it was recorded.
     pub published_at: DateTime<Utc>,
 }
 
+/// A business case a doetank handed over to an organisation that carries it on.
 #[derive(SimpleObject)]
 pub struct HandOver {
+    /// The organisation that took it over.
     pub organisation: String,
+    /// What was handed over.
     pub summary: String,
+    /// When it was handed over.
     pub handed_over_at: DateTime<Utc>,
 }
 
@@ -300,17 +341,24 @@ impl Doetank {
     }
 }
 
+/// A doetank: 3 to 9 innovators (rule 1) with a lead and a coach, taking one challenge through six
+/// phases and recording what works and what does not. Informal, seen only by its team and
+/// facilitators, until made public (rule 5).
 #[Object]
 impl Doetank {
+    /// The doetank's id (`doetank-<id>` is its stream).
     pub(super) async fn id(&self) -> ID {
         ID(self.row.id.clone())
     }
+    /// Its name.
     async fn name(&self) -> &str {
         &self.row.name
     }
+    /// The challenge it takes on.
     async fn challenge(&self, ctx: &Context<'_>) -> Result<Option<Challenge>> {
         load_challenge(ctx, &self.row.challenge_id).await
     }
+    /// Its lead (trekker), who coordinates; one of its members (rule 3).
     async fn lead(&self, ctx: &Context<'_>) -> Result<Option<Member>> {
         load_member(ctx, &self.row.lead_id).await
     }
@@ -372,6 +420,7 @@ impl Doetank {
     async fn completed_phases(&self, ctx: &Context<'_>) -> Result<Vec<PhaseProgress>> {
         Ok(self.phases(ctx).await?.into_iter().filter(|p| p.completed_at.is_some()).collect())
     }
+    /// What it learned, in the order recorded.
     async fn lessons(&self, ctx: &Context<'_>) -> Result<Vec<Lesson>> {
         let now = async {
             let loader = ctx.data::<Batcher<Kept<LessonsByDoetank>>>()?;
@@ -380,6 +429,7 @@ impl Doetank {
         let rows = self.nested(now, LESSON_SELECT, "l.position").await?;
         Ok(rows.into_iter().map(Lesson::listed).collect())
     }
+    /// Its kick-off meetings.
     async fn kickoffs(&self, ctx: &Context<'_>) -> Result<Vec<Kickoff>> {
         Ok(self
             .activities(ctx, "KICKOFF")
@@ -392,6 +442,7 @@ impl Doetank {
             })
             .collect())
     }
+    /// The experts it consulted, in order.
     async fn expert_consultations(&self, ctx: &Context<'_>) -> Result<Vec<ExpertConsultation>> {
         Ok(self
             .activities(ctx, "EXPERT")
@@ -400,6 +451,7 @@ impl Doetank {
             .map(|r| ExpertConsultation { topic: r.title, expert: r.detail, consulted_at: parse_time(&r.at) })
             .collect())
     }
+    /// The updates it published, in order.
     async fn updates(&self, ctx: &Context<'_>) -> Result<Vec<PublishedUpdate>> {
         Ok(self
             .activities(ctx, "UPDATE")
@@ -413,6 +465,7 @@ impl Doetank {
             })
             .collect())
     }
+    /// The business cases it handed over, in order.
     async fn hand_overs(&self, ctx: &Context<'_>) -> Result<Vec<HandOver>> {
         Ok(self
             .activities(ctx, "HAND_OVER")
@@ -425,6 +478,7 @@ impl Doetank {
             })
             .collect())
     }
+    /// Active, or how it concluded.
     async fn status(&self) -> Option<DoetankStatus> {
         parse_enum(&self.row.status)
     }
@@ -462,7 +516,6 @@ impl Doetank {
     }
 }
 
-/// A lesson: what works, what does not, or another insight.
 pub struct Lesson {
     pub row: LessonRow,
     /// Relevance to the search, when the list came from one (higher is better).
@@ -478,11 +531,15 @@ impl Lesson {
     }
 }
 
+/// What a doetank learned: what works, what does not, or another insight. The network's knowledge
+/// base.
 #[Object]
 impl Lesson {
+    /// The lesson's id; it lives in its doetank's stream.
     pub(super) async fn id(&self) -> ID {
         ID(self.row.id.clone())
     }
+    /// The doetank it was learned in; null if the viewer may not see it.
     async fn doetank(&self, ctx: &Context<'_>) -> Result<Option<Doetank>> {
         load_doetank(ctx, &self.row.doetank_id).await
     }
@@ -498,15 +555,19 @@ impl Lesson {
     async fn phase(&self) -> Option<Phase> {
         parse_enum(&self.row.phase)
     }
+    /// What it tells: what works, what does not, or an insight.
     async fn kind(&self) -> Option<LessonKind> {
         parse_enum(&self.row.kind)
     }
+    /// The lesson in a line.
     async fn title(&self) -> &str {
         &self.row.title
     }
+    /// The lesson itself.
     async fn body(&self) -> &str {
         &self.row.body
     }
+    /// Keywords, lower case (`lessons(filter: {tag})` finds lessons by one).
     async fn tags(&self) -> Vec<String> {
         json_list(&self.row.tags)
     }
@@ -518,6 +579,8 @@ impl Lesson {
     async fn position(&self) -> i64 {
         self.row.position
     }
+    /// How well it matched the search, higher is better (BM25 on SQLite, `ts_rank_cd` on
+    /// PostgreSQL: compare ranks within one answer only); null outside a search.
     async fn rank(&self) -> Option<f64> {
         self.rank
     }
@@ -525,7 +588,10 @@ impl Lesson {
     /// word the search matched, each matched word between `**` (Markdown's bold), `…` where
     /// the body goes on; found by its title or tags alone, the body's first words. Null
     /// outside a search.
-    async fn excerpt(&self, #[graphql(default = 24)] words: i32) -> Result<Option<String>> {
+    async fn excerpt(
+        &self,
+        #[graphql(default = 24, desc = "About how many words; 24 when absent.")] words: i32,
+    ) -> Result<Option<String>> {
         if !(1..=200).contains(&words) {
             return Err(AppError::bad_input("words", "must be 1 to 200")).gql();
         }
@@ -533,10 +599,10 @@ impl Lesson {
     }
 }
 
-/// One event of the log.
 /// Shared, not copied: a live event goes to every subscriber that may see it.
 pub struct Event(pub Arc<RecordedEvent>);
 
+/// One event of the log: an immutable fact, in the one global order.
 #[Object]
 impl Event {
     /// The event's place in the one global order of the log: gap-free, never reused; the

@@ -26,32 +26,47 @@ use crate::visibility;
 #[derive(Default)]
 pub struct Query;
 
+/// Which doetanks; every field given must hold.
 #[derive(InputObject, Default)]
 pub struct DoetankFilter {
+    /// Only doetanks in this phase now.
     pub phase: Option<Phase>,
+    /// Only doetanks with this status.
     pub status: Option<DoetankStatus>,
     /// A member's organisation or the commissioner.
     pub organisation: Option<String>,
+    /// Only doetanks this member coaches.
     pub coach_id: Option<ID>,
+    /// Only doetanks this member is one of the innovators of (the lead included).
     pub member_id: Option<ID>,
 }
 
+/// Which lessons; every field given must hold.
 #[derive(InputObject, Default)]
 pub struct LessonFilter {
+    /// Only lessons of this kind.
     pub kind: Option<LessonKind>,
+    /// Only lessons recorded for this phase.
     pub phase: Option<Phase>,
+    /// Only lessons with this tag (without regard to case).
     pub tag: Option<String>,
+    /// Only lessons recorded by members of this organisation (its exact name).
     pub organisation: Option<String>,
+    /// Only this doetank's lessons.
     pub doetank_id: Option<ID>,
     /// Full-text search over title, body and tags, Dutch-aware (stems, no diacritics);
     /// results are ranked by relevance, title and tags weighing more than the body.
     pub search: Option<String>,
 }
 
+/// Which events of the log; every field given must hold.
 #[derive(InputObject, Default)]
 pub struct EventFilter {
+    /// Only the events of this stream (`doetank-<uuid>`).
     pub stream_id: Option<String>,
+    /// Only the events of streams of this kind (`doetank`, `member`, ...).
     pub stream_type: Option<String>,
+    /// Only events of these types (`eventTypes` lists them).
     pub types: Option<Vec<String>>,
     /// Recorded at or after this time.
     pub from: Option<DateTime<Utc>>,
@@ -62,10 +77,13 @@ pub struct EventFilter {
 /// The periods `eventActivity` counts by, in UTC.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 pub enum Interval {
+    /// Calendar days (UTC).
     Day,
     /// From Monday (ISO 8601 weeks).
     Week,
+    /// Calendar months.
     Month,
+    /// Calendar years.
     Year,
 }
 
@@ -85,9 +103,12 @@ impl From<Interval> for Period {
 pub struct EventActivity {
     /// The period's first instant (UTC).
     pub period: DateTime<Utc>,
+    /// The kind of stream the events belong to.
     pub stream_type: String,
+    /// The event type counted.
     #[graphql(name = "type")]
     pub event_type: String,
+    /// How many events of that type the log recorded in the period.
     pub count: i64,
 }
 
@@ -123,9 +144,14 @@ impl Query {
     pub(super) async fn doetank(
         &self,
         ctx: &Context<'_>,
-        id: ID,
+        #[graphql(desc = "The doetank's id (a UUID).")] id: ID,
+        #[graphql(
+            desc = "A time: the doetank as the log stood then (what was recorded at or before it); null if it was not yet formed."
+        )]
         as_of: Option<DateTime<Utc>>,
-        at_version: Option<i64>,
+        #[graphql(desc = "A version of its stream: the doetank just after that event.")] at_version: Option<
+            i64,
+        >,
     ) -> Result<Option<Doetank>> {
         let uuid = parse_id("id", &id).gql()?;
         let as_of = AsOf { time: as_of, version: at_version };
@@ -145,9 +171,11 @@ impl Query {
     async fn doetanks(
         &self,
         ctx: &Context<'_>,
-        filter: Option<DoetankFilter>,
-        first: Option<i32>,
-        after: Option<String>,
+        #[graphql(desc = "Which doetanks; all that the viewer may see when absent.")] filter: Option<
+            DoetankFilter,
+        >,
+        #[graphql(desc = "Page size: 20 when absent, at most 100.")] first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the page before.")] after: Option<String>,
     ) -> Result<Page<Doetank>> {
         let window = Window::new(first, after).gql()?;
         let filter = filter.unwrap_or_default();
@@ -193,9 +221,12 @@ impl Query {
     pub(super) async fn member(
         &self,
         ctx: &Context<'_>,
-        id: ID,
+        #[graphql(desc = "The member's id (a UUID).")] id: ID,
+        #[graphql(desc = "A time: the member as the log stood then; null if not yet registered.")]
         as_of: Option<DateTime<Utc>>,
-        at_version: Option<i64>,
+        #[graphql(desc = "A version of its stream: the member just after that event.")] at_version: Option<
+            i64,
+        >,
     ) -> Result<Option<Member>> {
         let uuid = parse_id("id", &id).gql()?;
         let as_of = AsOf { time: as_of, version: at_version };
@@ -244,9 +275,12 @@ impl Query {
     pub(super) async fn challenge(
         &self,
         ctx: &Context<'_>,
-        id: ID,
+        #[graphql(desc = "The challenge's id (a UUID).")] id: ID,
+        #[graphql(desc = "A time: the challenge as the log stood then; null if not yet raised.")]
         as_of: Option<DateTime<Utc>>,
-        at_version: Option<i64>,
+        #[graphql(desc = "A version of its stream: the challenge just after that event.")] at_version: Option<
+            i64,
+        >,
     ) -> Result<Option<Challenge>> {
         let uuid = parse_id("id", &id).gql()?;
         let as_of = AsOf { time: as_of, version: at_version };
@@ -268,9 +302,10 @@ impl Query {
     async fn challenges(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "True: only challenges no doetank has taken on yet; false: only those one has.")]
         without_doetank: Option<bool>,
-        first: Option<i32>,
-        after: Option<String>,
+        #[graphql(desc = "Page size: 20 when absent, at most 100.")] first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the page before.")] after: Option<String>,
     ) -> Result<Page<Challenge>> {
         let window = Window::new(first, after).gql()?;
         let mut f = Filter::default();
@@ -296,9 +331,9 @@ impl Query {
     async fn lessons(
         &self,
         ctx: &Context<'_>,
-        filter: Option<LessonFilter>,
-        first: Option<i32>,
-        after: Option<String>,
+        #[graphql(desc = "Which lessons; with `search`, ordered by relevance.")] filter: Option<LessonFilter>,
+        #[graphql(desc = "Page size: 20 when absent, at most 100.")] first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the page before.")] after: Option<String>,
     ) -> Result<Page<Lesson>> {
         let window = Window::new(first, after).gql()?;
         let filter = filter.unwrap_or_default();
@@ -409,10 +444,15 @@ impl Query {
     async fn events(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Which events; the whole log (that the viewer may read) when absent.")]
         filter: Option<EventFilter>,
+        #[graphql(desc = "Page forwards: this many events after `after` (20 when absent, at most 100).")]
         first: Option<i32>,
+        #[graphql(desc = "A position (or the `endCursor` of the page before): the events after it.")]
         after: Option<String>,
+        #[graphql(desc = "Page backwards: the last this many events before `before` (at most 100).")]
         last: Option<i32>,
+        #[graphql(desc = "A position (or the `startCursor` of the page after): the events before it.")]
         before: Option<String>,
     ) -> Result<Connection<OpaqueCursor<i64>, Event, TotalCount>> {
         let backwards = last.is_some() || before.is_some();
@@ -469,8 +509,9 @@ impl Query {
     async fn event_activity(
         &self,
         ctx: &Context<'_>,
-        filter: Option<EventFilter>,
-        #[graphql(default_with = "Interval::Month")] interval: Interval,
+        #[graphql(desc = "Which events to count, as for `events`.")] filter: Option<EventFilter>,
+        #[graphql(default_with = "Interval::Month", desc = "The period to count by; MONTH when absent.")]
+        interval: Interval,
     ) -> Result<Vec<EventActivity>> {
         let filter = EventFilter::for_reader(filter, ctx)?;
         let store = &app(ctx)?.store;

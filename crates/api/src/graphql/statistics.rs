@@ -18,17 +18,23 @@ use crate::rows::{KeyCount, PhaseRow};
 use crate::sql::{self, Filter};
 use crate::visibility;
 
+/// How many things share one value.
 #[derive(SimpleObject, Clone, PartialEq, Debug)]
 pub struct Count {
+    /// The value: a phase, a status, a kind or an organisation.
     pub key: String,
+    /// How many have it.
     pub count: i64,
 }
 
+/// How long doetanks take over one phase.
 #[derive(SimpleObject, Clone, PartialEq, Debug)]
 pub struct PhaseDuration {
+    /// The phase.
     pub phase: Phase,
     /// Median days from start to completion over every doetank that completed the phase.
     pub median_days: Option<f64>,
+    /// How many doetanks completed it (those the median is over).
     pub completed: i64,
 }
 
@@ -82,27 +88,36 @@ impl Figures {
     }
 }
 
+/// The dashboard's figures over the doetanks and members the viewer may see (rule 5 hides informal
+/// doetanks here too).
 #[Object]
 impl Statistics {
+    /// How many doetanks are in each phase now (concluded ones included, in the phase they ended
+    /// in).
     async fn doetanks_per_phase(&self, ctx: &Context<'_>) -> Result<Vec<Count>> {
         let viewer = viewer(ctx);
         self.figure(|f| &f.doetanks_per_phase, doetanks_per_phase(backend(ctx)?, &viewer)).await
     }
+    /// How many doetanks are active, completed or discontinued.
     async fn doetanks_per_status(&self, ctx: &Context<'_>) -> Result<Vec<Count>> {
         let viewer = viewer(ctx);
         self.figure(|f| &f.doetanks_per_status, doetanks_per_status(backend(ctx)?, &viewer)).await
     }
+    /// How many lessons tell what works, what does not, or an insight.
     async fn lessons_per_kind(&self, ctx: &Context<'_>) -> Result<Vec<Count>> {
         let viewer = viewer(ctx);
         self.figure(|f| &f.lessons_per_kind, lessons_per_kind(backend(ctx)?, &viewer)).await
     }
+    /// How many lessons were recorded for each phase.
     async fn lessons_per_phase(&self, ctx: &Context<'_>) -> Result<Vec<Count>> {
         let viewer = viewer(ctx);
         self.figure(|f| &f.lessons_per_phase, lessons_per_phase(backend(ctx)?, &viewer)).await
     }
+    /// How many members (erased ones not counted) each organisation has, most first.
     async fn members_per_organisation(&self, ctx: &Context<'_>) -> Result<Vec<Count>> {
         self.figure(|f| &f.members_per_organisation, members_per_organisation(backend(ctx)?)).await
     }
+    /// For each phase, the median number of days doetanks took to complete it.
     async fn median_days_per_phase(&self, ctx: &Context<'_>) -> Result<Vec<PhaseDuration>> {
         let viewer = viewer(ctx);
         self.figure(|f| &f.median_days_per_phase, median_days_per_phase(backend(ctx)?, &viewer)).await

@@ -53,8 +53,14 @@ impl Subscription {
     async fn events(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "A position: first every event after it, then live. Absent: only what is written from now."
+        )]
         after: Option<i64>,
-        types: Option<Vec<String>>,
+        #[graphql(desc = "Only events of these types (`eventTypes` lists them).")] types: Option<Vec<String>>,
+        #[graphql(
+            desc = "Only events of these streams: stream ids (`doetank-<uuid>`) or stream types (`doetank`)."
+        )]
         streams: Option<Vec<String>>,
     ) -> Result<impl Stream<Item = Result<Event>>> {
         let app = ctx.data::<App>()?.clone();
@@ -101,7 +107,10 @@ impl Subscription {
     async fn doetank_updated(
         &self,
         ctx: &Context<'_>,
-        id: ID,
+        #[graphql(desc = "The doetank's id (a UUID).")] id: ID,
+        #[graphql(
+            desc = "The `version` the client last saw (0 for none): if the doetank has moved past it, it comes first as it is now."
+        )]
         after_version: Option<i64>,
     ) -> Result<impl Stream<Item = Result<Doetank>>> {
         let app = ctx.data::<App>()?.clone();
@@ -166,7 +175,9 @@ impl Subscription {
     async fn timeline_appended(
         &self,
         ctx: &Context<'_>,
-        kinds: Option<Vec<String>>,
+        #[graphql(desc = "Only lines about these kinds of thing; all when absent.")] kinds: Option<
+            Vec<String>,
+        >,
     ) -> Result<impl Stream<Item = Result<TimelineEntry>>> {
         let app = ctx.data::<App>()?.clone();
         let viewer = viewer(ctx);
@@ -195,7 +206,7 @@ impl Subscription {
     async fn statistics_updated(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default)] initial: bool,
+        #[graphql(default, desc = "True: the figures as they are now come first.")] initial: bool,
     ) -> Result<impl Stream<Item = Result<Statistics>>> {
         let app = ctx.data::<App>()?.clone();
         let viewer = viewer(ctx);
