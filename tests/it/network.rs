@@ -385,12 +385,21 @@ async fn a_pilot_suspends_a_rule_only_with_a_mandate_and_an_end(db: &TestDb) {
     ok(&app, "evaluatePilot", "EvaluatePilotInput", json!({ "pilotId": pilot, "findings": "Geen misbruik" }))
         .await;
     ok(&app, "concludePilot", "ConcludePilotInput", conclude).await;
-    let done = app.data("query($id: ID!) { pilot(id: $id) { status outcome findings } pilots(status: \"CONCLUDED\") { totalCount } }", json!({ "id": pilot })).await;
+    let done = app
+        .data(
+            "query($id: ID!) { pilot(id: $id) { status outcome applicantFunction findings } \
+             concluded: pilots(status: CONCLUDED) { totalCount } proposed: pilots(status: PROPOSED) { totalCount } }",
+            json!({ "id": pilot }),
+        )
+        .await;
     assert_eq!(
         done["pilot"],
-        json!({ "status": "CONCLUDED", "outcome": "RULE_CHANGED", "findings": "Geen misbruik" })
+        json!({ "status": "CONCLUDED", "outcome": "RULE_CHANGED", "applicantFunction": "OPERATIONAL", "findings": "Geen misbruik" })
     );
-    assert_eq!(done["pilots"]["totalCount"], 1);
+    assert_eq!((&done["concluded"]["totalCount"], &done["proposed"]["totalCount"]), (&json!(1), &json!(0)));
+    // Statuses are an enum: a typo is refused before anything runs, not answered with no pilots.
+    let typo = app.gql("{ pilots(status: CONCLUDD) { totalCount } }", json!({})).await;
+    assert_eq!(typo["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED", "{typo:#}");
 }
 
 async fn a_charter_is_signed_once_per_signatory(db: &TestDb) {

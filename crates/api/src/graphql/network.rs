@@ -7,6 +7,7 @@ use async_graphql::{ComplexObject, Context, Enum, Object, Result, SimpleObject, 
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::errors::GqlResult;
+use super::network_mutation::{ApplicantFunctionInput, PilotOutcomeInput};
 use super::objects::{load_doetank, load_lesson, load_member, Doetank, Lesson, Member};
 use super::pagination::{Page, Window};
 use super::scalars::*;
@@ -221,6 +222,15 @@ const IDEA_SELECT: &str =
 
 pub struct IdeationEvent(IdeationRow);
 
+/// Where an ideation day stands.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum IdeationEventStatus {
+    /// Planned, or under way.
+    Scheduled,
+    /// Over: its participants counted.
+    Concluded,
+}
+
 /// An ideation day (Stampij!fabriek): participants submit ideas on a central question, pitch them,
 /// and a jury ranks them.
 #[Object]
@@ -245,9 +255,9 @@ impl IdeationEvent {
     async fn venue(&self) -> &str {
         &self.0.venue
     }
-    /// SCHEDULED or CONCLUDED.
-    async fn status(&self) -> &str {
-        &self.0.status
+    /// Scheduled, or concluded.
+    async fn status(&self) -> Option<IdeationEventStatus> {
+        parse_enum(&self.0.status)
     }
     /// How many people took part, once concluded.
     async fn participant_count(&self) -> Option<i64> {
@@ -363,6 +373,22 @@ impl Idea {
 
 // ---------------------------------------------------------------- pilots
 
+/// Where a pilot stands, in the order of rule 7: a mandate before the rule is suspended, an
+/// evaluation before the end.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum PilotStatus {
+    /// Proposed, waiting for a mandate.
+    Proposed,
+    /// Mandated: its rule may be suspended.
+    Mandated,
+    /// Its rule is set aside for a period (`suspendedFrom` to `suspendedUntil`).
+    RuleSuspended,
+    /// Evaluated: it may be concluded.
+    Evaluated,
+    /// Concluded, with an outcome for the rule.
+    Concluded,
+}
+
 /// A Right to Challenge pilot: a hindering rule set aside for a while in favour of an alternative
 /// agreed beforehand, with a mandate first and an evaluation before its end (rule 7).
 #[derive(Debug, Clone, sqlx::FromRow, SimpleObject)]
@@ -378,9 +404,9 @@ pub struct PilotRow {
     expected_gain: String,
     #[graphql(skip)]
     applicant_id: String,
-    /// POLICY, OPERATIONAL, ... (seed 002: policy or operational civil servants in the primary process).
+    #[graphql(skip)]
     applicant_function: String,
-    /// PROPOSED, MANDATED, RULE_SUSPENDED, EVALUATED or CONCLUDED.
+    #[graphql(skip)]
     status: String,
     /// Who granted the mandate (rule 7: needed before the rule is suspended).
     mandate_granted_by: Option<String>,
@@ -390,7 +416,7 @@ pub struct PilotRow {
     suspended_until: Option<String>,
     /// What the evaluation found (rule 7: needed before the pilot is concluded).
     findings: Option<String>,
-    /// RULE_CHANGED, RULE_RESTORED, RULE_ABOLISHED or INCONCLUSIVE.
+    #[graphql(skip)]
     outcome: Option<String>,
     /// Anything added when it was concluded.
     note: Option<String>,
@@ -411,6 +437,18 @@ impl PilotRow {
     /// The civil servant who proposed it.
     async fn applicant(&self, ctx: &Context<'_>) -> Result<Option<Member>> {
         load_member(ctx, &self.applicant_id).await
+    }
+    /// The applicant's function: policy or operational (seed 002, rule 7).
+    async fn applicant_function(&self) -> Option<ApplicantFunctionInput> {
+        parse_enum(&self.applicant_function)
+    }
+    /// Where the pilot stands.
+    async fn status(&self) -> Option<PilotStatus> {
+        parse_enum(&self.status)
+    }
+    /// What came of it for the rule, once concluded.
+    async fn outcome(&self) -> Option<PilotOutcomeInput> {
+        self.outcome.as_deref().and_then(parse_enum)
     }
     /// The first day its rule is set aside.
     async fn suspended_from(&self) -> Option<NaiveDate> {
@@ -435,11 +473,20 @@ pub struct CharterRow {
 
 const CHARTER_SELECT: &str = "SELECT t.id, t.title, t.text, t.initiators, t.version FROM rm_charters t";
 
+/// Who signs a charter.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum SignatoryKind {
+    /// A member, as themself.
+    Member,
+    /// An organisation (recorded by a facilitator).
+    Organisation,
+}
+
 /// One signature under a charter: a member as themself, or an organisation.
 #[derive(SimpleObject, sqlx::FromRow)]
 #[graphql(complex)]
 pub struct Signature {
-    /// MEMBER or ORGANISATION.
+    #[graphql(skip)]
     pub kind: String,
     /// The organisation that signed; null for a member's own signature.
     pub organisation: Option<String>,
@@ -451,6 +498,10 @@ pub struct Signature {
 
 #[ComplexObject]
 impl Signature {
+    /// Who signed: a member as themself, or an organisation.
+    async fn kind(&self) -> Option<SignatoryKind> {
+        parse_enum(&self.kind)
+    }
     /// The member who signed; null for an organisation's signature.
     async fn member(&self, ctx: &Context<'_>) -> Result<Option<Member>> {
         match &self.member_id {
@@ -923,21 +974,18 @@ impl NetworkQuery {
         one::<PilotRow>(ctx, PILOT_SELECT, &uuid.to_string()).await
     }
 
-    /// Right to Challenge pilots, optionally by status (PROPOSED, MANDATED, RULE_SUSPENDED, EVALUATED, CONCLUDED).
+    /// Right to Challenge pilots, in the order they were proposed.
     async fn pilots(
         &self,
         ctx: &Context<'_>,
-        #[graphql(
-            desc = "Only pilots with this status: PROPOSED, MANDATED, RULE_SUSPENDED, EVALUATED or CONCLUDED."
-        )]
-        status: Option<String>,
+        #[graphql(desc = "Only pilots with this status.")] status: Option<PilotStatus>,
         #[graphql(desc = "Page size: 20 when absent, at most 100.")] first: Option<i32>,
         #[graphql(desc = "The `endCursor` of the page before.")] after: Option<String>,
     ) -> Result<Page<PilotRow>> {
         let window = Window::new(first, after).gql()?;
         let mut f = Filter::default();
         if let Some(status) = status {
-            f.push("t.status = ?", status);
+            f.push("t.status = ?", enum_name(status));
         }
         page(ctx, "rm_pilots", PILOT_SELECT, f, "t.created_position", window, |p: PilotRow| p).await
     }

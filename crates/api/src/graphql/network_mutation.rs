@@ -184,8 +184,8 @@ pub struct TakeIdeaIntoDoetankInput {
 
 /// The function of a pilot's applicant. Only policy or operational civil servants in the primary
 /// process may apply (rule 7).
-#[derive(async_graphql::Enum, Copy, Clone, Eq, PartialEq)]
-#[graphql(remote = "doetank_domain::aggregates::pilot::ApplicantFunction")]
+#[derive(async_graphql::Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(name = "ApplicantFunction", remote = "doetank_domain::aggregates::pilot::ApplicantFunction")]
 pub enum ApplicantFunctionInput {
     /// A policy maker: may apply.
     Policy,
@@ -200,8 +200,8 @@ pub enum ApplicantFunctionInput {
 }
 
 /// What came of a pilot for the rule it set aside.
-#[derive(async_graphql::Enum, Copy, Clone, Eq, PartialEq)]
-#[graphql(remote = "doetank_domain::aggregates::pilot::PilotOutcome")]
+#[derive(async_graphql::Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(name = "PilotOutcome", remote = "doetank_domain::aggregates::pilot::PilotOutcome")]
 pub enum PilotOutcomeInput {
     /// The rule was changed.
     RuleChanged,
