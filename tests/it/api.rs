@@ -31,6 +31,8 @@ both_backends!(
     a_lesson_found_by_a_search_has_an_excerpt_that_marks_what_was_found,
     a_batch_of_requests_is_answered_in_order_each_as_it_would_be_alone,
     an_id_a_client_chooses_names_one_thing_across_every_kind,
+    a_text_the_log_should_not_hold_is_refused_and_writes_nothing,
+    a_refused_profile_update_leaves_the_name_as_it_was,
 );
 
 pub async fn register(app: &TestApp, name: &str, organisation: &str, sector: &str) -> String {
@@ -1692,4 +1694,105 @@ async fn an_id_a_client_chooses_names_one_thing_across_every_kind(db: &TestDb) {
     assert!(by_command["message"].as_str().is_some_and(|m| m.contains("a challenge")), "{by_command:#}");
     let node = app.data("query($id: ID!) { node(id: $id) { __typename } }", json!({ "id": taken })).await;
     assert_eq!(node["node"]["__typename"], "Member", "nothing else took its id: {node:#}");
+}
+
+/// U+0000 cannot be stored by PostgreSQL at all, and no control character but tab and line
+/// breaks is meant in a text: a command holding one is `BAD_INPUT` naming its field, on both
+/// backends alike, and writes nothing (until the twenty-eighth session SQLite stored it and
+/// PostgreSQL answered INTERNAL). A filter holding one is never an INTERNAL error either.
+async fn a_text_the_log_should_not_hold_is_refused_and_writes_nothing(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let lead = register(&app, "Anna Test", "Gemeente Utrecht", "PUBLIC").await;
+    let members = || app.data("{ members { totalCount } }", json!({}));
+    let before = members().await;
+    let register_as = |name: &str, organisation: &str, expertise: Value| {
+        let input =
+            json!({ "name": name, "organisation": organisation, "sector": "PUBLIC", "expertise": expertise });
+        app.gql(
+            "mutation($input: RegisterMemberInput!) { registerMember(input: $input) { member { id } } }",
+            json!({ "input": input }),
+        )
+    };
+    for (name, organisation, expertise, field) in [
+        ("Bas", "Gemeente\u{0}Zeist", json!([]), "organisation"),
+        ("Bas\u{7}", "Gemeente Zeist", json!([]), "name"),
+        ("Bas", "Gemeente Zeist", json!(["goed", "fout\u{0}"]), "expertise"),
+    ] {
+        let head = app.head().await;
+        let body = register_as(name, organisation, expertise).await;
+        assert_refused(&app, head, &body, "registerMember", "BAD_INPUT", None).await;
+        assert_eq!(body["errors"][0]["extensions"]["field"], field, "{body:#}");
+    }
+    assert_eq!(members().await, before, "no personal data was left behind either");
+
+    let raise_with = |description: &str| {
+        let input = json!({ "title": "Kennis lekt weg", "description": description, "raisedBy": lead,
+                            "origin": { "kind": "OWN_FRUSTRATION" } });
+        app.gql(
+            "mutation($input: RaiseChallengeInput!) { raiseChallenge(input: $input) { challenge { description } } }",
+            json!({ "input": input }),
+        )
+    };
+    let head = app.head().await;
+    let body = raise_with("rood: \u{1b}[31m").await;
+    assert_refused(&app, head, &body, "raiseChallenge", "BAD_INPUT", None).await;
+    assert_eq!(body["errors"][0]["extensions"]["field"], "description", "{body:#}");
+    // Tabs and line breaks are text.
+    let kept = raise_with("eerste regel\r\n\ttweede regel").await;
+    assert_eq!(kept["data"]["raiseChallenge"]["challenge"]["description"], "eerste regel\r\n\ttweede regel");
+
+    // The log's filter is refused on both backends, naming its field.
+    let body =
+        app.gql(r#"{ events(filter: { streamId: "doetank-\u0000" }) { totalCount } }"#, json!({})).await;
+    assert_eq!(body["errors"][0]["extensions"]["field"], "streamId", "{body:#}");
+    // Other reads: no match on SQLite, BAD_INPUT on PostgreSQL (which refuses to compare such
+    // a text); never INTERNAL.
+    for query in [
+        r#"{ doetanks(filter: { organisation: "a\u0000" }) { totalCount } }"#,
+        r#"{ members(organisation: "a\u0000") { totalCount } }"#,
+        r#"{ events(filter: { streamId: "doetank-\u0000" }) { edges { node { position } } } }"#,
+    ] {
+        let body = app.gql(query, json!({})).await;
+        if let Some(errors) = body.get("errors") {
+            assert_eq!(errors[0]["extensions"]["code"], "BAD_INPUT", "{query}: {body:#}");
+        }
+    }
+}
+
+/// A member's name is personal data outside the log, the rest of the profile an event: a
+/// command refused for the event (a bad organisation, a stale version) must not have changed
+/// the name first, as it did until the twenty-eighth session.
+async fn a_refused_profile_update_leaves_the_name_as_it_was(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let anna = register(&app, "Anna Test", "Gemeente Utrecht", "PUBLIC").await;
+    let update = |input: Value| {
+        app.gql(
+            "mutation($input: UpdateMemberProfileInput!) { updateMemberProfile(input: $input) { member { name organisation } } }",
+            json!({ "input": input }),
+        )
+    };
+    let name = || {
+        app.data("query($id: ID!) { member(id: $id) { name organisation version } }", json!({ "id": anna }))
+    };
+    let before = name().await;
+    let head = app.head().await;
+    let body = update(json!({ "memberId": anna, "name": "Anna Anders", "organisation": "  " })).await;
+    assert_refused(&app, head, &body, "updateMemberProfile", "BAD_INPUT", None).await;
+    assert_eq!(name().await, before, "{body:#}");
+    let body = update(json!({ "memberId": anna, "name": "Anna Anders", "expectedVersion": 7 })).await;
+    assert_refused(&app, head, &body, "updateMemberProfile", "VERSION_CONFLICT", None).await;
+    assert_eq!(name().await, before, "{body:#}");
+    let body = update(json!({ "memberId": anna, "name": "Anna\u{0}", "organisation": "TNO" })).await;
+    assert_refused(&app, head, &body, "updateMemberProfile", "BAD_INPUT", None).await;
+    assert_eq!(name().await, before, "{body:#}");
+
+    // Accepted, both change: the name, and the organisation by its event.
+    let body = update(json!({ "memberId": anna, "name": "Anna Anders", "organisation": "TNO" })).await;
+    assert_eq!(
+        body["data"]["updateMemberProfile"]["member"],
+        json!({ "name": "Anna Anders", "organisation": "TNO" })
+    );
+    // The name alone writes no event and still changes.
+    let body = update(json!({ "memberId": anna, "name": "Anna Derde" })).await;
+    assert_eq!(body["data"]["updateMemberProfile"]["member"]["name"], "Anna Derde", "{body:#}");
 }

@@ -232,6 +232,9 @@ fn decide_on<A: Aggregate>(
     for event in known.events.iter() {
         state.apply(&decode::<A::Event>(&event.event_type, event.schema_version, &event.payload)?);
     }
-    let events = decide(&state)?;
-    Ok(events.iter().map(encode).collect::<Result<Vec<_>, _>>()?)
+    let encoded = decide(&state)?.iter().map(encode).collect::<Result<Vec<_>, _>>()?;
+    for event in &encoded {
+        crate::text::check_payload(&event.payload)?;
+    }
+    Ok(encoded)
 }

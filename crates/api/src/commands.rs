@@ -42,13 +42,13 @@ impl App {
         sector: Sector,
         expertise: Vec<String>,
     ) -> Result<CommandOutcome, AppError> {
-        let name = personal.name.trim();
-        if name.is_empty() || name.chars().count() > 200 {
-            return Err(AppError::bad_input("name", "must be 1 to 200 characters"));
-        }
+        let name = valid_name(&personal.name)?;
         let email = personal.email.as_deref().map(str::trim).filter(|e| !e.is_empty());
-        if email.is_some_and(|e| !e.contains('@') || e.len() > 320) {
-            return Err(AppError::bad_input("email", "is not an e-mail address"));
+        if let Some(email) = email {
+            crate::text::check("email", email)?;
+            if !email.contains('@') || email.len() > 320 {
+                return Err(AppError::bad_input("email", "is not an e-mail address"));
+            }
         }
         if let Some(first) = self.replayed::<Member>(member_id, options).await? {
             // A retry: the first registration stands, its personal data included.
@@ -88,11 +88,30 @@ impl App {
         result
     }
 
-    pub async fn update_member_name(&self, member_id: Uuid, name: &str) -> Result<(), AppError> {
-        let name = name.trim();
-        if name.is_empty() || name.chars().count() > 200 {
-            return Err(AppError::bad_input("name", "must be 1 to 200 characters"));
+    /// A member's profile: the organisation and expertise as an event, the name as personal data
+    /// outside the log. All of it is checked before anything is written, and the event goes
+    /// first: a refused command (a rule, a bad organisation, a stale `expectedVersion`) leaves
+    /// the name as it was, and a retry with the same command id writes the name again.
+    pub async fn update_member_profile(
+        &self,
+        options: &CommandOptions,
+        member_id: Uuid,
+        name: Option<&str>,
+        organisation: Option<&str>,
+        expertise: Option<Vec<String>>,
+    ) -> Result<CommandOutcome, AppError> {
+        let name = name.map(valid_name).transpose()?;
+        let outcome = self
+            .execute::<Member>(member_id, options, |m| m.update_profile(organisation, expertise.clone()))
+            .await?;
+        if let Some(name) = name {
+            self.update_member_name(member_id, name).await?;
         }
+        Ok(outcome)
+    }
+
+    pub async fn update_member_name(&self, member_id: Uuid, name: &str) -> Result<(), AppError> {
+        let name = valid_name(name)?;
         let member = self.require::<Member>(member_id, "member").await?;
         member.innovator()?;
         sql::execute(
@@ -158,4 +177,15 @@ impl App {
         self.innovator(member_id).await?;
         self.execute::<Challenge>(challenge_id, options, |c| c.pledge_support(member_id)).await
     }
+}
+
+/// A member's name, trimmed: personal data, kept outside the log, so checked here rather than
+/// with the event's texts.
+fn valid_name(name: &str) -> Result<&str, AppError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(AppError::bad_input("name", "must be 1 to 200 characters"));
+    }
+    crate::text::check("name", name)?;
+    Ok(name)
 }

@@ -22,7 +22,7 @@ pub enum AppError {
     #[error("event could not be decoded: {0}")]
     Codec(#[from] CodecError),
     #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     #[error("database: {0}")]
     Sqlite(#[from] rusqlite::Error),
     /// A commit fell between two transactions of one answer, each time it was computed (see
@@ -34,9 +34,19 @@ pub enum AppError {
     Interrupted(&'static str),
 }
 
+impl From<sqlx::Error> for AppError {
+    fn from(err: sqlx::Error) -> Self {
+        if crate::text::refused_by_postgres(&err) {
+            return crate::text::refused_text();
+        }
+        AppError::Database(err)
+    }
+}
+
 impl From<StoreError> for AppError {
     fn from(err: StoreError) -> Self {
         match err {
+            StoreError::Database(err) => err.into(),
             StoreError::VersionConflict { stream_id, expected, actual } => {
                 AppError::VersionConflict { stream_id, expected: expected.to_string(), actual }
             }

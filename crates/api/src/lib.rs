@@ -18,6 +18,7 @@ pub mod server;
 pub mod sql;
 mod sqlite_direct;
 pub mod stamp;
+pub mod text;
 pub mod visibility;
 
 pub use app::{App, CommandOptions, CommandOutcome};

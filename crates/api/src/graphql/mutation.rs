@@ -521,13 +521,14 @@ impl Mutation {
         viewer(ctx).require_self_or_facilitator(id("memberId", &input.member_id)?).gql()?;
         let app = app(ctx)?;
         let member_id = id("memberId", &input.member_id)?;
-        if let Some(name) = &input.name {
-            app.update_member_name(member_id, name).await.gql()?;
-        }
         let outcome = app
-            .execute::<MemberAgg>(member_id, &options(ctx, &input.control)?, |m| {
-                m.update_profile(input.organisation.as_deref(), input.expertise.clone())
-            })
+            .update_member_profile(
+                &options(ctx, &input.control)?,
+                member_id,
+                input.name.as_deref(),
+                input.organisation.as_deref(),
+                input.expertise,
+            )
             .await
             .gql()?;
         member_payload(app, outcome).await

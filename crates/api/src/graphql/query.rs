@@ -122,6 +122,12 @@ impl EventFilter {
         let viewer = viewer(ctx);
         viewer.require_reader().gql()?;
         let filter = filter.unwrap_or_default();
+        // As `/events.ndjson` does: refused on both backends alike, not only by PostgreSQL.
+        let texts = filter.stream_id.iter().map(|t| ("streamId", t));
+        let texts = texts.chain(filter.stream_type.iter().map(|t| ("streamType", t)));
+        for (field, text) in texts.chain(filter.types.iter().flatten().map(|t| ("types", t))) {
+            crate::text::check(field, text).gql()?;
+        }
         Ok(LogFilter {
             stream_ids: filter.stream_id.into_iter().collect(),
             stream_types: filter.stream_type.into_iter().collect(),

@@ -46,6 +46,13 @@ impl LogParams {
             Some(Ok(after)) if after >= 0 => after,
             Some(_) => return Err(AppError::bad_input("after", "must be a position: 0 or more")),
         };
+        // A control character matches nothing stored, and PostgreSQL refuses to compare one:
+        // refused here, before the answer's head is sent, on both backends alike.
+        for (field, text) in
+            [("streamId", &self.stream_id), ("streamType", &self.stream_type), ("types", &self.types)]
+        {
+            text.as_deref().map(|text| crate::text::check(field, text)).transpose()?;
+        }
         let time = |field: &str, text: Option<String>| {
             text.map(|text| {
                 DateTime::parse_from_rfc3339(&text)
