@@ -59,7 +59,7 @@ pub async fn raise(app: &TestApp, by: &str) -> String {
 const DOETANK_FIELDS: &str =
     "doetank { id name version currentPhase status memberCount members { role member { id name } } \
      coach { id } phases { phase completedAt summary } lessons { id kind title tags } } \
-     result { streamVersion position deduplicated }";
+     result { streamVersion position deduplicated } lesson { id title }";
 
 /// A doetank mutation as a facilitator.
 pub async fn mutate(app: &TestApp, mutation: &str, input_type: &str, input: Value) -> Value {
@@ -275,6 +275,10 @@ async fn a_doetank_lives_through_http_and_every_rule_answers_with_its_code(db: &
     )
     .await;
     assert_eq!(with_lessons["doetank"]["lessons"].as_array().map(Vec::len), Some(2));
+    // The answer names the lesson it recorded; other commands answer none.
+    assert_eq!(with_lessons["lesson"]["title"], "Werkgevers twijfelen");
+    assert_eq!(with_lessons["lesson"]["id"], with_lessons["doetank"]["lessons"][1]["id"]);
+    assert!(formed["lesson"].is_null());
 
     // Read them back through the knowledge base, with Dutch stemming: "werkgever" finds "werkgevers".
     let found = app

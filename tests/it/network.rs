@@ -169,19 +169,16 @@ async fn an_ideation_day_ranks_only_its_own_ideas(db: &TestDb) {
                 json!({ "id": day }),
             )
             .await;
-        ideas.push(
-            idea["ideationEvent"]["ideas"].as_array().expect("ideas").last().expect("idea")["id"]
-                .as_str()
-                .expect("id")
-                .to_string(),
-        );
+        // The answer's id is the new idea's (until the twenty-eighth session, its day's).
+        let newest = &idea["ideationEvent"]["ideas"].as_array().expect("ideas").last().expect("idea")["id"];
+        assert_eq!(body["data"]["submitIdea"]["id"], *newest, "{body:#}");
+        ideas.push(newest.as_str().expect("id").to_string());
     }
-    let elsewhere = ok(&app, "submitIdea", "SubmitIdeaInput", submit(&other_day, "Elders")).await;
-    assert_eq!(elsewhere, other_day);
-    let foreign: Value = app
+    let foreign = ok(&app, "submitIdea", "SubmitIdeaInput", submit(&other_day, "Elders")).await;
+    let listed: Value = app
         .data("query($id: ID!) { ideationEvent(id: $id) { ideas { id } } }", json!({ "id": other_day }))
         .await;
-    let foreign = foreign["ideationEvent"]["ideas"][0]["id"].as_str().expect("id").to_string();
+    assert_eq!(listed["ideationEvent"]["ideas"][0]["id"], foreign.as_str());
 
     ok(&app, "pitchIdea", "IdeaInput", json!({ "ideationEventId": day, "ideaId": ideas[0] })).await;
     refused(

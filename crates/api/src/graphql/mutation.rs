@@ -9,7 +9,7 @@ use doetank_domain::{Challenge as ChallengeAgg, Doetank as DoetankAgg, Member as
 use uuid::Uuid;
 
 use super::errors::GqlResult;
-use super::objects::{Challenge, Doetank, Member};
+use super::objects::{load_lesson, Challenge, Doetank, Lesson, Member};
 use super::scalars::*;
 use super::viewer;
 use crate::app::{App, CommandOptions, CommandOutcome};
@@ -144,6 +144,9 @@ pub struct DoetankPayload {
     pub doetank: Option<Doetank>,
     /// Where the doetank's stream and the log stand after the command.
     pub result: CommandResult,
+    /// The lesson `recordLesson` recorded, so a client learns its id without choosing one; null
+    /// for the other commands.
+    pub lesson: Option<Lesson>,
 }
 
 // Payloads read the row directly, not through the request's loaders, so a request
@@ -166,7 +169,7 @@ async fn doetank_payload(app: &App, outcome: CommandOutcome) -> Result<DoetankPa
     let sql_text = format!("{DOETANK_SELECT} WHERE d.id = $1");
     let row: Option<DoetankRow> =
         sql::fetch_small_optional(&app.store, &sql_text, &[outcome.id.into()]).await.gql()?;
-    Ok(DoetankPayload { doetank: row.map(Doetank::live), result: outcome.into() })
+    Ok(DoetankPayload { doetank: row.map(Doetank::live), result: outcome.into(), lesson: None })
 }
 
 /// A new member of the network.
@@ -743,8 +746,9 @@ impl Mutation {
     /// Records what worked, what did not, or an insight, in the signed-in member's name; by the
     /// doetank's members or its coach (rule 4).
     async fn record_lesson(&self, ctx: &Context<'_>, input: RecordLessonInput) -> Result<DoetankPayload> {
+        let lesson_id = new_id(ctx, "lesson", "lessonId", &input.lesson_id, &input.control).await?;
         let lesson = NewLesson {
-            lesson_id: new_id(ctx, "lesson", "lessonId", &input.lesson_id, &input.control).await?,
+            lesson_id,
             recorded_by: recorder(ctx, &input.recorded_by)?,
             phase: input.phase.map(Into::into),
             kind: input.kind.into(),
@@ -752,10 +756,12 @@ impl Mutation {
             body: input.body,
             tags: input.tags,
         };
-        doetank_command(ctx, &input.doetank_id, Who::Member, &input.control, |d| {
+        let mut payload = doetank_command(ctx, &input.doetank_id, Who::Member, &input.control, |d| {
             d.record_lesson(lesson.clone())
         })
-        .await
+        .await?;
+        payload.lesson = load_lesson(ctx, &lesson_id.to_string()).await?;
+        Ok(payload)
     }
 
     /// Tells the outside world of the doetank's progress (LinkedIn, blog, website); the

@@ -21,7 +21,8 @@ use crate::error::AppError;
 /// which already reflects the write.
 #[derive(SimpleObject)]
 pub struct NetworkPayload {
-    /// The id of the thing the command was about (the new one, for a command that makes one).
+    /// The id of the thing the command made (a café, an idea, a pilot, ...), else of the thing
+    /// whose stream it wrote (an idea's pitch: its ideation day).
     pub id: ID,
     /// Where the thing's stream and the log stand after the command.
     pub result: CommandResult,
@@ -423,10 +424,13 @@ impl NetworkMutation {
         viewer.require_signed_in().gql()?;
         let submitted_by = if viewer.is_facilitator() { None } else { viewer.member_id };
         let idea_id = new_id(ctx, "idea", "ideaId", &input.idea_id, &input.control).await?;
-        run::<IdeationEvent>(ctx, id("ideationEventId", &input.ideation_event_id)?, &input.control, |e| {
-            e.submit_idea(idea_id, &input.title, &input.description, submitted_by)
-        })
-        .await
+        let payload =
+            run::<IdeationEvent>(ctx, id("ideationEventId", &input.ideation_event_id)?, &input.control, |e| {
+                e.submit_idea(idea_id, &input.title, &input.description, submitted_by)
+            })
+            .await?;
+        // The new thing is the idea: its id, as `scheduleCafe` answers the new café's.
+        Ok(NetworkPayload { id: ID(idea_id.to_string()), ..payload })
     }
 
     /// Records that the idea was pitched to the jury; facilitators only.
