@@ -33,6 +33,7 @@ both_backends!(
     an_id_a_client_chooses_names_one_thing_across_every_kind,
     a_text_the_log_should_not_hold_is_refused_and_writes_nothing,
     a_refused_profile_update_leaves_the_name_as_it_was,
+    a_kickoff_names_its_attendees_who_must_be_members,
 );
 
 pub async fn register(app: &TestApp, name: &str, organisation: &str, sector: &str) -> String {
@@ -1799,4 +1800,47 @@ async fn a_refused_profile_update_leaves_the_name_as_it_was(db: &TestDb) {
     // The name alone writes no event and still changes.
     let body = update(json!({ "memberId": anna, "name": "Anna Derde" })).await;
     assert_eq!(body["data"]["updateMemberProfile"]["member"]["name"], "Anna Derde", "{body:#}");
+}
+
+/// A kick-off is attended by members of the network (not only of the doetank); an attendee id
+/// that names no member is refused (it was kept as a dangling id until the twenty-eighth session).
+async fn a_kickoff_names_its_attendees_who_must_be_members(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let lead = register(&app, "Anna Test", "Gemeente Utrecht", "PUBLIC").await;
+    let guest = register(&app, "Bas Gast", "Provincie Utrecht", "PUBLIC").await;
+    let outsider = register(&app, "Cor Buiten", "TNO", "ACADEMIC").await;
+    let challenge = raise(&app, &lead).await;
+    let formed = ok(
+        &app,
+        "formDoetank",
+        "FormDoetankInput",
+        json!({ "name": "Aftrap", "challengeId": challenge, "leadId": lead }),
+    )
+    .await;
+    let d = formed["doetank"]["id"].as_str().expect("doetank id").to_string();
+    let kickoff = |attendees: Vec<&str>| json!({ "doetankId": d, "date": "2013-05-01", "venue": "Utrecht", "attendeeIds": attendees });
+    let ghost = "00000000-0000-4000-8000-00000000abcd";
+    refused(&app, "holdKickoff", "HoldKickoffInput", kickoff(vec![&lead, ghost]), "NOT_FOUND", None).await;
+    refused_as(
+        &app,
+        &member(&outsider),
+        "holdKickoff",
+        "HoldKickoffInput",
+        kickoff(vec![&lead]),
+        "FORBIDDEN",
+        None,
+    )
+    .await;
+    ok_as(&app, &member(&lead), "holdKickoff", "HoldKickoffInput", kickoff(vec![&lead, &guest])).await;
+    let read = app
+        .data(
+            "query($id: ID!) { doetank(id: $id) { kickoffs { date venue attendeeIds attendees { name } } } }",
+            json!({ "id": d }),
+        )
+        .await;
+    assert_eq!(
+        read["doetank"]["kickoffs"],
+        json!([{ "date": "2013-05-01", "venue": "Utrecht", "attendeeIds": [lead, guest],
+                 "attendees": [{ "name": "Anna Test" }, { "name": "Bas Gast" }] }])
+    );
 }

@@ -720,6 +720,11 @@ impl Mutation {
     async fn hold_kickoff(&self, ctx: &Context<'_>, input: HoldKickoffInput) -> Result<DoetankPayload> {
         let attendees =
             input.attendee_ids.iter().map(|m| id("attendeeIds", m)).collect::<Result<Vec<_>>>()?;
+        // Attendees are members of the network (not only of the doetank): an id that names none
+        // is refused, as `formDoetank`'s are, rather than kept as a dangling reference.
+        for attendee in &attendees {
+            app(ctx)?.require::<MemberAgg>(*attendee, "member").await.gql()?;
+        }
         doetank_command(ctx, &input.doetank_id, Who::LeadCoachOrFacilitator, &input.control, |d| {
             d.hold_kickoff(input.date, &input.venue, attendees.clone())
         })

@@ -424,11 +424,13 @@ impl NetworkMutation {
         viewer.require_signed_in().gql()?;
         let submitted_by = if viewer.is_facilitator() { None } else { viewer.member_id };
         let idea_id = new_id(ctx, "idea", "ideaId", &input.idea_id, &input.control).await?;
-        let payload =
-            run::<IdeationEvent>(ctx, id("ideationEventId", &input.ideation_event_id)?, &input.control, |e| {
-                e.submit_idea(idea_id, &input.title, &input.description, submitted_by)
-            })
-            .await?;
+        let payload = run::<IdeationEvent>(
+            ctx,
+            id("ideationEventId", &input.ideation_event_id)?,
+            &input.control,
+            |e| e.submit_idea(idea_id, &input.title, &input.description, submitted_by),
+        )
+        .await?;
         // The new thing is the idea: its id, as `scheduleCafe` answers the new café's.
         Ok(NetworkPayload { id: ID(idea_id.to_string()), ..payload })
     }

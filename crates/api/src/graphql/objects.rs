@@ -286,6 +286,7 @@ pub struct PhaseProgress {
 
 /// A doetank's kick-off meeting.
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct Kickoff {
     /// The day it was held.
     pub date: Option<NaiveDate>,
@@ -293,6 +294,18 @@ pub struct Kickoff {
     pub venue: String,
     /// The ids of the members who attended.
     pub attendee_ids: Vec<ID>,
+}
+
+#[ComplexObject]
+impl Kickoff {
+    /// The members who attended (names null for those erased since).
+    async fn attendees(&self, ctx: &Context<'_>) -> Result<Vec<Member>> {
+        let mut out = Vec::with_capacity(self.attendee_ids.len());
+        for id in &self.attendee_ids {
+            out.extend(load_member(ctx, id.as_str()).await?);
+        }
+        Ok(out)
+    }
 }
 
 /// An expert a doetank consulted.
