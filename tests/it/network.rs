@@ -134,6 +134,28 @@ async fn a_cafe_lives_and_links_its_challenges(db: &TestDb) {
         )
         .await;
     assert!(raised.get("errors").is_none(), "{raised:#}");
+    // An origin must exist: a café that is not there, or an idea not submitted to the day named
+    // (until the twenty-eighth session both were kept, and the lineage pointed at nothing).
+    let day =
+        json!({ "name": "Stampij", "centralQuestion": "Hoe?", "date": "2013-03-15", "venue": "Den Haag" });
+    let day = ok(&app, "scheduleIdeationEvent", "ScheduleIdeationEventInput", day).await;
+    let ghost = "00000000-0000-4000-8000-00000000abcd";
+    for origin in [
+        json!({ "kind": "CAFE", "cafeId": ghost }),
+        json!({ "kind": "IDEA", "ideationEventId": ghost, "ideaId": ghost }),
+        json!({ "kind": "IDEA", "ideationEventId": day, "ideaId": ghost }),
+    ] {
+        let input = json!({ "title": "Nergens vandaan", "description": "...", "raisedBy": someone, "origin": origin });
+        let head = app.head().await;
+        let body = app
+            .gql_as(
+                Some(&member(&someone)),
+                "mutation($i: RaiseChallengeInput!) { raiseChallenge(input: $i) { challenge { id } } }",
+                json!({ "i": input }),
+            )
+            .await;
+        assert_refused(&app, head, &body, "raiseChallenge", "NOT_FOUND", None).await;
+    }
     let data = app
         .data(
             "query($id: ID!) { cafe(id: $id) { status attendance speakers { title person } workshops { title } challenges { title } } \

@@ -3,7 +3,10 @@
 //! GraphQL mutations and the demo loader both go through here.
 
 use chrono::{DateTime, Utc};
-use doetank_domain::{Aggregate, Challenge, Doetank, Innovator, Member, MemberId, Sector};
+use doetank_domain::aggregates::challenge::ChallengeOrigin;
+use doetank_domain::{
+    Aggregate, Cafe, Challenge, Doetank, IdeationEvent, Innovator, Member, MemberId, Sector,
+};
 use doetank_store::StreamId;
 use uuid::Uuid;
 
@@ -26,6 +29,24 @@ impl App {
             return Err(AppError::not_found(what, id));
         }
         Ok(state)
+    }
+
+    /// The café or idea a challenge says it came from exists (an idea: submitted to that
+    /// ideation day), so its origin and the lineage drawn from it never point at nothing.
+    pub async fn origin_exists(&self, origin: &ChallengeOrigin) -> Result<(), AppError> {
+        match origin {
+            ChallengeOrigin::Cafe { cafe_id } => {
+                self.require::<Cafe>(*cafe_id, "cafe").await?;
+            }
+            ChallengeOrigin::Idea { ideation_event_id, idea_id } => {
+                let day = self.require::<IdeationEvent>(*ideation_event_id, "ideation event").await?;
+                if !day.ideas.contains(idea_id) {
+                    return Err(AppError::not_found("idea", idea_id));
+                }
+            }
+            ChallengeOrigin::Commissioner { .. } | ChallengeOrigin::OwnFrustration => {}
+        }
+        Ok(())
     }
 
     /// The member as a doetank sees it (id and sector); erased members cannot take part.
