@@ -128,12 +128,16 @@ async fn a_cafe_lives_and_links_its_challenges(db: &TestDb) {
     let raised = app
         .gql_as(
             Some(&member(&someone)),
-            "mutation($i: RaiseChallengeInput!) { raiseChallenge(input: $i) { challenge { id origin } } }",
+            "mutation($i: RaiseChallengeInput!) { raiseChallenge(input: $i) { challenge { id origin { kind organisation cafe { id title } idea { id } } } } }",
             json!({ "i": { "title": "Vergaderen kan korter", "description": "Op het café besproken.", "raisedBy": someone,
                            "origin": { "kind": "CAFE", "cafeId": past } } }),
         )
         .await;
     assert!(raised.get("errors").is_none(), "{raised:#}");
+    assert_eq!(
+        raised["data"]["raiseChallenge"]["challenge"]["origin"],
+        json!({ "kind": "CAFE", "organisation": null, "cafe": { "id": past, "title": "Slimmernetwerk Café" }, "idea": null })
+    );
     // An origin must exist: a café that is not there, or an idea not submitted to the day named
     // (until the twenty-eighth session both were kept, and the lineage pointed at nothing).
     let day =
@@ -591,6 +595,18 @@ async fn lineage_follows_the_rocket_both_ways_on_the_demo(db: &TestDb) {
     let informal = demo_id(DOETANK_HACK_DE_OR).to_string();
     assert!(!anonymous.contains(&informal) && anonymous.contains("Gemeente Utrecht"));
     assert!(staff.contains(&informal));
+
+    // A challenge names its origin as things, not as ids in JSON.
+    let challenge = app
+        .data(
+            "query($id: ID!) { challenge(id: $id) { origin { kind ideationEvent { name } idea { title juryRank } cafe { id } } } }",
+            json!({ "id": demo_id(0x400) }),
+        )
+        .await;
+    assert_eq!(
+        challenge["challenge"]["origin"],
+        json!({ "kind": "IDEA", "ideationEvent": { "name": "Stampij!fabriek" }, "idea": { "title": "20/10", "juryRank": 1 }, "cafe": null })
+    );
 }
 
 async fn the_timeline_tells_the_demo_history_in_order(db: &TestDb) {

@@ -7,6 +7,7 @@ use async_graphql::{ComplexObject, Context, Enum, Object, Result, SimpleObject, 
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::errors::GqlResult;
+use super::mutation::OriginKind;
 use super::network_mutation::{ApplicantFunctionInput, PilotOutcomeInput};
 use super::objects::{load_doetank, load_lesson, load_member, Doetank, Lesson, Member};
 use super::pagination::{Page, Window};
@@ -17,6 +18,7 @@ use crate::auth::Viewer;
 use crate::rows::placeholders;
 use crate::sql::{self, Arg, Filter};
 use crate::visibility;
+use doetank_domain::aggregates::challenge::ChallengeOrigin;
 
 fn app<'a>(ctx: &'a Context<'_>) -> Result<&'a App> {
     ctx.data::<App>()
@@ -368,6 +370,57 @@ impl Idea {
         )
         .await
         .gql()
+    }
+}
+
+// ---------------------------------------------------------------- challenges' origins
+
+/// Where a challenge came from, as its `ChallengeRaised` event says, with the café, ideation
+/// day and idea it names resolved (each through its own query, with that query's rules).
+pub struct Origin(pub ChallengeOrigin);
+
+/// Where a challenge came from (seed 001): a commissioner, a member's own frustration, a café
+/// or an idea of an ideation day.
+#[Object(name = "ChallengeOrigin")]
+impl Origin {
+    /// The kind of origin; it says which of the other fields is set.
+    async fn kind(&self) -> OriginKind {
+        match self.0 {
+            ChallengeOrigin::Commissioner { .. } => OriginKind::Commissioner,
+            ChallengeOrigin::OwnFrustration => OriginKind::OwnFrustration,
+            ChallengeOrigin::Cafe { .. } => OriginKind::Cafe,
+            ChallengeOrigin::Idea { .. } => OriginKind::Idea,
+        }
+    }
+    /// For COMMISSIONER: the organisation that brought the challenge.
+    async fn organisation(&self) -> Option<&str> {
+        match &self.0 {
+            ChallengeOrigin::Commissioner { organisation } => Some(organisation),
+            _ => None,
+        }
+    }
+    /// For CAFE: the café where it was raised.
+    async fn cafe(&self, ctx: &Context<'_>) -> Result<Option<Cafe>> {
+        match self.0 {
+            ChallengeOrigin::Cafe { cafe_id } => NetworkQuery.cafe(ctx, ID(cafe_id.to_string())).await,
+            _ => Ok(None),
+        }
+    }
+    /// For IDEA: the ideation day the idea was submitted to.
+    async fn ideation_event(&self, ctx: &Context<'_>) -> Result<Option<IdeationEvent>> {
+        match self.0 {
+            ChallengeOrigin::Idea { ideation_event_id, .. } => {
+                NetworkQuery.ideation_event(ctx, ID(ideation_event_id.to_string())).await
+            }
+            _ => Ok(None),
+        }
+    }
+    /// For IDEA: the idea it grew out of.
+    async fn idea(&self, ctx: &Context<'_>) -> Result<Option<Idea>> {
+        match self.0 {
+            ChallengeOrigin::Idea { idea_id, .. } => NetworkQuery.idea(ctx, ID(idea_id.to_string())).await,
+            _ => Ok(None),
+        }
     }
 }
 

@@ -196,9 +196,12 @@ impl Challenge {
     async fn raised_by(&self, ctx: &Context<'_>) -> Result<Option<Member>> {
         load_member(ctx, &self.0.raised_by).await
     }
-    /// Where it came from: `{"kind": "COMMISSIONER" | "OWN_FRUSTRATION" | "CAFE" | "IDEA", ...}`.
-    async fn origin(&self) -> Json<serde_json::Value> {
-        Json(serde_json::from_str(&self.0.origin).unwrap_or_default())
+    /// Where it came from: a commissioner, a member's own frustration, a café or an idea.
+    async fn origin(&self) -> Result<super::network::Origin> {
+        let origin = serde_json::from_str(&self.0.origin)
+            .map_err(|e| AppError::Database(sqlx::Error::Decode(Box::new(e))))
+            .gql()?;
+        Ok(super::network::Origin(origin))
     }
     /// The organisation that commissions work on it.
     async fn commissioner(&self) -> Option<&str> {
