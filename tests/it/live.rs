@@ -540,9 +540,30 @@ async fn the_events_query_filters_and_pages_the_log(db: &TestDb) {
     assert_eq!(pages, [vec![7, 8, 9], vec![4, 5, 6], vec![3]]);
     let newest = app.data("{ events(last: 1) { edges { node { position } } } }", json!({})).await;
     assert_eq!(newest["events"]["edges"][0]["node"]["position"], 9);
-    for (args, field) in
-        [("first: 2, last: 2", "last"), ("last: 101", "last"), ("last: 1, before: \"x\"", "before")]
-    {
+    // A position is a cursor too, as a researcher finds it in an export.
+    let around = app
+        .data(
+            "{ after: events(after: \"4\", first: 2) { edges { node { position } } } \
+               before: events(before: \"4\", last: 2) { edges { node { position } } } }",
+            json!({}),
+        )
+        .await;
+    let positions = |page: &Value| -> Vec<i64> {
+        page["edges"]
+            .as_array()
+            .expect("edges")
+            .iter()
+            .filter_map(|e| e["node"]["position"].as_i64())
+            .collect()
+    };
+    assert_eq!((positions(&around["after"]), positions(&around["before"])), (vec![5, 6], vec![2, 3]));
+    for (args, field) in [
+        ("first: 2, last: 2", "last"),
+        ("last: 101", "last"),
+        ("last: 1, before: \"x\"", "before"),
+        ("first: 1, after: \"-5\"", "after"),
+        ("first: 1, after: \"99999999999999999999\"", "after"),
+    ] {
         let refused = app.error(&format!("{{ events({args}) {{ totalCount }} }}"), json!({})).await;
         assert_eq!(refused["extensions"]["code"], "BAD_INPUT", "{args}: {refused}");
         assert_eq!(refused["extensions"]["field"], field, "{args}: {refused}");
