@@ -21,6 +21,7 @@ both_backends!(
     every_event_fits_the_schema_event_types_gives_for_it,
     node_fetches_anything_by_its_id_with_its_own_query_s_rules,
     members_are_found_by_their_expertise,
+    the_figures_are_told_as_they_stood_at_a_date,
 );
 
 /// Runs `mutation { name(input: $input) { id result { ... } } }` as `token`; returns the body.
@@ -957,4 +958,51 @@ async fn members_are_found_by_their_expertise(db: &TestDb) {
     let blank = find("  ", None).await;
     assert_eq!(blank["errors"][0]["extensions"]["code"], "BAD_INPUT", "{blank:#}");
     assert_eq!(blank["errors"][0]["extensions"]["field"], "expertise", "{blank:#}");
+}
+
+/// A researcher asks how the network stood at a date: the whole log up to then, replayed
+/// through the same projections, with the viewer's eyes.
+async fn the_figures_are_told_as_they_stood_at_a_date(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    doetank_api::demo::load(&app.app).await.expect("demo");
+    let query = "query($at: DateTime) { statistics(asOf: $at) { doetanksPerPhase { key count } \
+                 lessonsPerKind { key count } membersPerOrganisation { key count } \
+                 medianDaysPerPhase { phase medianDays completed } } }";
+    let staff_token = facilitator();
+    let at = |staff: bool, at: Option<&'static str>| {
+        app.gql_as(staff.then_some(staff_token.as_str()), query, json!({ "at": at }))
+    };
+    let figures = |answer: Value| -> Value {
+        assert!(answer.get("errors").is_none(), "{answer:#}");
+        answer["data"]["statistics"].clone()
+    };
+    // Before the network began: nothing.
+    let before = figures(at(false, Some("2012-12-31T00:00:00Z")).await);
+    assert_eq!(before["doetanksPerPhase"], json!([]));
+    assert_eq!(before["membersPerOrganisation"], json!([]));
+    // The summer of 2013: 20/10 developing and Hack de OR! researching, both informal then, so
+    // only a facilitator counts them; the members were there for everyone.
+    let staff = figures(at(true, Some("2013-08-01T00:00:00Z")).await);
+    assert_eq!(
+        staff["doetanksPerPhase"],
+        json!([{ "key": "DEVELOP", "count": 1 }, { "key": "RESEARCH", "count": 1 }])
+    );
+    let anyone = figures(at(false, Some("2013-08-01T00:00:00Z")).await);
+    assert_eq!(anyone["doetanksPerPhase"], json!([]));
+    assert!(anyone["membersPerOrganisation"].as_array().is_some_and(|m| !m.is_empty()), "{anyone:#}");
+    // After the last event, the figures are today's.
+    let later = figures(at(false, Some("2030-01-01T00:00:00Z")).await);
+    assert_eq!(later, figures(at(false, None).await));
+    assert_ne!(
+        later["lessonsPerKind"], anyone["lessonsPerKind"],
+        "lessons were recorded since the summer of 2013"
+    );
+
+    // The replay is bounded: a longer log is refused, naming the argument.
+    let refused = doetank_api::history::network_of_at_most(&app.app.store, chrono::Utc::now(), 10).await;
+    let Err(doetank_api::error::AppError::BadInput { field, message }) = refused else {
+        panic!("more than 10 events replayed")
+    };
+    assert_eq!(field, "asOf");
+    assert!(message.contains("export --to"), "{message}");
 }

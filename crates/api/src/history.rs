@@ -3,7 +3,7 @@
 //! SQLite database. One projection, so the past can never be drawn differently from the present.
 
 use chrono::{DateTime, Utc};
-use doetank_store::{on_pool, Backend, EventStore, StreamId};
+use doetank_store::{on_pool, Backend, EventStore, LogFilter, StreamId};
 use uuid::Uuid;
 
 use crate::error::AppError;
@@ -54,4 +54,55 @@ pub async fn replay(
     }
     on_pool!(past.backend(), pool => pool.acquire().await?.run_batch(&batch).await?);
     Ok(Some(past.backend().clone()))
+}
+
+/// At most this many events are replayed for the whole network as of a time: about a second
+/// or two of work on a release build. Beyond, `export --to` and `import` give the same network
+/// as a database of its own.
+pub const MAX_NETWORK_EVENTS: i64 = 100_000;
+
+/// Events read and projected per round of [`network`].
+const PAGE: i64 = 5_000;
+
+/// Every read model of the network as it stood at `as_of` (the events recorded at or before
+/// it), replayed through the very same projection statements into a private in-memory SQLite
+/// database: what the log said then, for a researcher's question about a date.
+pub async fn network(store: &EventStore, as_of: DateTime<Utc>) -> Result<Backend, AppError> {
+    network_of_at_most(store, as_of, MAX_NETWORK_EVENTS).await
+}
+
+/// [`network`], replaying at most `max` events.
+pub async fn network_of_at_most(
+    store: &EventStore,
+    as_of: DateTime<Utc>,
+    max: i64,
+) -> Result<Backend, AppError> {
+    // The log's filter takes what was recorded before its `to`; times are kept to the
+    // microsecond, so one later takes what was recorded at `as_of` too, as `asOf` does elsewhere.
+    let filter = LogFilter { to: Some(as_of + chrono::Duration::microseconds(1)), ..LogFilter::default() };
+    let count = store.count_log(&filter).await?;
+    if count > max {
+        return Err(AppError::bad_input(
+            "asOf",
+            format!(
+                "the log held {count} events by then, and at most {max} are replayed for a \
+                 question: `doetank export --to` and `import` give the network as it stood then as a database \
+                 of its own"
+            ),
+        ));
+    }
+    let past = EventStore::connect_with("sqlite::memory:", 1).await?;
+    past.migrate().await?;
+    let mut after = 0;
+    loop {
+        let events = store.read_log(&filter, after, PAGE).await?;
+        let Some(last) = events.last() else { break };
+        after = last.position;
+        let mut batch = Vec::new();
+        for event in &events {
+            batch.extend(statements(event, (&event.payload).into())?);
+        }
+        on_pool!(past.backend(), pool => pool.acquire().await?.run_batch(&batch).await?);
+    }
+    Ok(past.backend().clone())
 }

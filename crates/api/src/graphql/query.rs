@@ -551,9 +551,20 @@ impl Query {
             .collect())
     }
 
-    /// Figures for dashboards.
-    async fn statistics(&self) -> Statistics {
-        Statistics::default()
+    /// Figures for dashboards, now; or, with `asOf`, as they stood then: the whole log up to
+    /// that time replayed through the same projections (at most 100,000 events), for a
+    /// researcher asking how the network stood at a date.
+    async fn statistics(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "A time: the figures over what the log had recorded by then.")] as_of: Option<
+            DateTime<Utc>,
+        >,
+    ) -> Result<Statistics> {
+        let Some(as_of) = as_of else { return Ok(Statistics::default()) };
+        let past = history::network(&app(ctx)?.store, as_of).await.gql()?;
+        let figures = super::statistics::Figures::compute(&past, &viewer(ctx)).await.gql()?;
+        Ok(Statistics::known(Arc::new(figures)))
     }
 }
 
