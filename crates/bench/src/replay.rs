@@ -248,6 +248,31 @@ pub async fn run(backend: &Backend, o: &Options, report: &mut Report) -> anyhow:
         );
     }
 
+    // `statistics(asOf:)` replays the log up to a date into memory, statement by statement,
+    // for each question: as many events as it takes at most, from the start of this log.
+    // Events share their batch's time, so the date is taken a tenth short of the cap.
+    let cap = (events as i64).min(doetank_api::history::MAX_NETWORK_EVENTS);
+    let last = store.read_all_text(cap * 9 / 10, 1).await?;
+    let as_of = last.first().map(|(e, _)| e.recorded_at).unwrap_or_else(chrono::Utc::now);
+    let up_to = doetank_store::LogFilter {
+        to: Some(as_of + chrono::Duration::microseconds(1)),
+        ..doetank_store::LogFilter::default()
+    };
+    let count = store.count_log(&up_to).await?;
+    let started = Instant::now();
+    let past = doetank_api::history::network(&store, as_of).await?;
+    let replayed = count as f64 / started.elapsed().as_secs_f64();
+    drop(past);
+    report.add(
+        "replay",
+        name,
+        &format!("the network as of a date, {count} events into memory (statistics asOf)"),
+        "events/s",
+        replayed,
+        Some(raw),
+        "per question; at most 50,000 events",
+    );
+
     // Appends do not stop for a rebuild: on SQLite they wait while its swap holds the write lock.
     let alone = longest_append_while(&store, async {
         tokio::time::sleep(Duration::from_secs(2)).await;

@@ -552,7 +552,7 @@ impl Query {
     }
 
     /// Figures for dashboards, now; or, with `asOf`, as they stood then: the whole log up to
-    /// that time replayed through the same projections (at most 100,000 events), for a
+    /// that time replayed through the same projections (at most 50,000 events), for a
     /// researcher asking how the network stood at a date.
     async fn statistics(
         &self,
