@@ -1286,11 +1286,31 @@ async fn the_demo_history_loads(db: &TestDb) {
     let page =
         app.http.get(app.url("/graphql")).send().await.expect("playground").text().await.expect("html");
     assert!(page.contains("defaultQuery") && page.contains("medianDaysPerPhase"), "{page}");
+    assert!(!page.contains("defaultHeaders"), "no token unless the server was given one");
     let first = app.gql_as(None, doetank_api::server::playground::FIRST_QUERY, json!({})).await;
     assert!(first.get("errors").is_none(), "{first:#}");
     assert_eq!(first["data"]["doetank"]["name"], "20/10");
     assert_eq!(first["data"]["summer2013"]["currentPhase"], "DEVELOP", "{first:#}");
     assert!(first["data"]["lessons"]["totalCount"].as_i64() >= Some(1), "{first:#}");
+
+    // `serve --demo` starts the playground's Headers with the researcher's token, so the
+    // log's queries answer on a first visit; the token is written as a script literal.
+    let researcher = crate::support::app::token("researcher", doetank_api::auth::Role::Researcher);
+    let config = ServerConfig { playground_token: Some(researcher.clone()), ..ServerConfig::default() };
+    let demo = TestApp::spawn_app(app.app.clone(), config).await;
+    let page =
+        demo.http.get(demo.url("/graphql")).send().await.expect("playground").text().await.expect("html");
+    let headers = format!("defaultHeaders: \"{{\\\"Authorization\\\": \\\"Bearer {researcher}\\\"}}\",");
+    assert!(page.contains(&headers), "{headers} in {page}");
+    let log = demo
+        .gql_as(Some(&researcher), "{ events(last: 5) { edges { node { position } } } }", json!({}))
+        .await;
+    assert!(log.get("errors").is_none(), "{log:#}");
+    let config = ServerConfig { playground_token: Some("</script><b>".into()), ..ServerConfig::default() };
+    let odd = TestApp::spawn_app(app.app.clone(), config).await;
+    let page =
+        odd.http.get(odd.url("/graphql")).send().await.expect("playground").text().await.expect("html");
+    assert!(page.contains("Bearer \\u003c/script>\\u003cb>") && !page.contains("</script><b>"), "{page}");
 }
 
 #[test]

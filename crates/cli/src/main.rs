@@ -193,8 +193,9 @@ async fn open(url: &str) -> anyhow::Result<App> {
     Ok(App::new(store))
 }
 
-/// Ready tokens for the demo's people, valid for 12 hours.
-fn print_demo_tokens(auth: &Auth) -> anyhow::Result<()> {
+/// Ready tokens for the demo's people, valid for 12 hours; returns the researcher's, which the
+/// playground starts with.
+fn print_demo_tokens(auth: &Auth) -> anyhow::Result<String> {
     use doetank_api::demo::demo_id;
     let ttl = chrono::Duration::hours(12);
     println!(
@@ -206,10 +207,16 @@ fn print_demo_tokens(auth: &Auth) -> anyhow::Result<()> {
         ("lead of Hack de OR! (informal)", demo_id(5).to_string(), Role::Member, "Noor Voorbeeld (fictief)"),
         ("researcher", "researcher".to_string(), Role::Researcher, "a researcher"),
     ];
+    let mut researcher = String::new();
     for (what, sub, role, who) in people {
-        println!("  {what} — {who}:\n    {}", auth.mint(&sub, role, ttl)?);
+        let token = auth.mint(&sub, role, ttl)?;
+        println!("  {what} — {who}:\n    {token}");
+        if role == Role::Researcher {
+            researcher = token;
+        }
     }
-    Ok(())
+    println!("  (the playground's Headers start with the researcher's)");
+    Ok(researcher)
 }
 
 /// A progress bar on standard error (hidden when `visible` is false, e.g. exporting to stdout).
@@ -284,9 +291,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let auth = keys.auth()?;
             let app = open(&cli.database_url).await?;
             app.projector.catch_up().await?;
+            let mut playground_token = None;
             if demo {
                 doetank_api::demo::load(&app).await?;
-                print_demo_tokens(&auth)?;
+                playground_token = Some(print_demo_tokens(&auth)?);
             }
             let listener =
                 doetank_api::server::listen(listen).with_context(|| format!("cannot listen on {listen}"))?;
@@ -304,6 +312,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 keep: !no_keep,
                 allowed_origins: AllowedOrigins::from_given(allow_origins),
                 max_operations_per_socket: max_operations_per_socket as usize,
+                playground_token,
                 ..ServerConfig::default()
             };
             doetank_api::server::serve(app, config, listener, shutdown).await?;

@@ -78,6 +78,10 @@ pub struct ServerConfig {
     /// Operations one WebSocket may have running at once; one more is refused with
     /// `TOO_MANY_OPERATIONS` (a client must not hold the server's memory without bound).
     pub max_operations_per_socket: usize,
+    /// A bearer token the playground's Headers start with (`serve --demo` gives the
+    /// researcher's, so that the log's queries answer on a first visit). Only for a demo: the
+    /// page shows it to whoever opens it.
+    pub playground_token: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -89,6 +93,7 @@ impl Default for ServerConfig {
             keep: true,
             allowed_origins: AllowedOrigins::None,
             max_operations_per_socket: 1_000,
+            playground_token: None,
         }
     }
 }
@@ -152,6 +157,8 @@ struct StateParts {
     sockets: Sockets,
     /// How long GraphQL requests over HTTP take (`/metrics`).
     request_times: metrics::RequestTimes,
+    /// The playground's page, made once per server.
+    playground: Html<String>,
 }
 
 /// The WebSockets of a server. Upgraded connections are not awaited by `axum::serve`'s graceful
@@ -216,6 +223,7 @@ pub fn router(app: App, config: ServerConfig) -> Router {
 fn routes(app: App, config: ServerConfig, sockets: Sockets) -> Router {
     let schema = build_schema(app.clone());
     let allowed_origins = config.allowed_origins.clone();
+    let playground = Html(playground::page(config.playground_token.as_deref()));
     let state = ServerState(Arc::new(StateParts {
         schema,
         config,
@@ -227,6 +235,7 @@ fn routes(app: App, config: ServerConfig, sockets: Sockets) -> Router {
         turns: Turns::for_store(&app.store),
         sockets,
         request_times: metrics::RequestTimes::default(),
+        playground,
         app,
     }));
     let timed = axum::middleware::from_fn_with_state(state.clone(), metrics::timed);
@@ -339,7 +348,7 @@ async fn get_graphql(
         Err(rejection) => return bad_request(format!("not a GraphQL request: {}", rejection.body_text())),
     };
     if params.query.is_none() && params.extensions.is_none() {
-        return playground().await.into_response();
+        return state.playground.clone().into_response();
     }
     let variables = match params.variables.as_deref().map(serde_json::from_str).transpose() {
         Ok(variables) => async_graphql::Variables::from_json(variables.unwrap_or_default()),
@@ -529,10 +538,6 @@ fn error_response(err: AppError, media: Media) -> Response {
 /// A successful answer (its content type is the client's, see `media::negotiate`).
 fn answer_response(answer: Bytes) -> Response {
     ([(header::CONTENT_TYPE, GRAPHQL_RESPONSE)], answer).into_response()
-}
-
-async fn playground() -> Html<&'static str> {
-    Html(playground::page())
 }
 
 /// Serves until `shutdown` turns true, keeping the read models and the live feed current in
