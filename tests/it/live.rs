@@ -26,6 +26,7 @@ both_backends!(
     doetanks_updated_pushes_every_doetank_the_viewer_may_see,
     statistics_updated_pushes_the_figures_when_they_move,
     timeline_appended_tells_the_history_as_it_happens,
+    lesson_recorded_brings_the_knowledge_base_live,
     the_events_query_filters_and_pages_the_log,
     the_ndjson_log_filters_as_the_events_query_and_compresses,
     subscriptions_are_answered_as_server_sent_events_too,
@@ -417,6 +418,52 @@ async fn statistics_updated_pushes_the_figures_when_they_move(db: &TestDb) {
     for outsider in &mut outsiders {
         assert!(outsider.next(Duration::from_millis(300)).await.is_none(), "the informal doetank leaked");
     }
+}
+
+/// The knowledge base, live: each lesson once it is projected, as `lessons` lists it, the
+/// informal doetank's to staff only, filtered by doetank and kind; outsiders share one
+/// execution.
+async fn lesson_recorded_brings_the_knowledge_base_live(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let ((open_lead, open), (closed_lead, closed)) = open_and_informal(&app).await;
+    let query = "subscription($d: ID, $k: LessonKind) { lessonRecorded(doetankId: $d, kind: $k) { title kind doetank { name } } }";
+    let mut staff = facilitator_client(&app).await;
+    staff.subscribe("l", query, json!({})).await;
+    let mut works = facilitator_client(&app).await;
+    works.subscribe("l", query, json!({ "k": "WORKS" })).await;
+    let mut of_closed = facilitator_client(&app).await;
+    of_closed.subscribe("l", query, json!({ "d": closed })).await;
+    let mut outsiders = Vec::new();
+    for _ in 0..2 {
+        let mut outsider = WsClient::connect(&app, MODERN).await;
+        outsider.init(json!({})).await;
+        outsider.subscribe("l", query, json!({})).await;
+        outsiders.push(outsider);
+    }
+    shared_becomes(&app, (4, 5)).await;
+
+    let record = |d: &str, lead: &str, kind: &str, title: &str| {
+        let input = json!({ "doetankId": d, "kind": kind, "title": title, "body": "b" });
+        let token = member(lead);
+        let app = &app;
+        async move {
+            let recorded = mutate_as(app, &token, "recordLesson", "RecordLessonInput", input).await;
+            assert!(recorded.get("errors").is_none(), "{recorded:#}");
+        }
+    };
+    record(&closed, &closed_lead, "INSIGHT", "Stil inzicht").await;
+    record(&open, &open_lead, "WORKS", "Dit werkt").await;
+    assert_eq!(title(&mut staff).await, "Stil inzicht");
+    assert_eq!(title(&mut staff).await, "Dit werkt");
+    assert_eq!(title(&mut works).await, "Dit werkt");
+    assert_eq!(title(&mut of_closed).await, "Stil inzicht");
+    for outsider in &mut outsiders {
+        let lesson = outsider.next_data().await["lessonRecorded"].clone();
+        assert_eq!(lesson["title"], "Dit werkt", "the informal doetank's lesson leaked: {lesson}");
+        assert!(lesson["doetank"]["name"].is_string(), "{lesson}");
+    }
+    assert!(works.next(Duration::from_millis(200)).await.is_none(), "an INSIGHT for WORKS only");
+    assert!(of_closed.next(Duration::from_millis(200)).await.is_none(), "another doetank's lesson");
 }
 
 /// The timeline, live: each new line once its event is projected, to each as they may see it
@@ -1112,4 +1159,9 @@ async fn subscriptions_are_answered_as_server_sent_events_too(db: &TestDb) {
     let events = sse_events(&mut unknown, 2).await;
     let answer: Value = serde_json::from_str(&events[0].1).expect("JSON");
     assert_eq!(answer["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED", "{answer}");
+}
+
+/// The title of the next lesson a `lessonRecorded` subscriber hears.
+async fn title(client: &mut WsClient) -> Value {
+    client.next_data().await["lessonRecorded"]["title"].clone()
 }

@@ -11,14 +11,14 @@ use futures::{stream, Stream, StreamExt};
 
 use super::errors::GqlResult;
 use super::network::{timeline_at, TimelineEntry};
-use super::objects::{Doetank, Event};
-use super::scalars::parse_id;
+use super::objects::{Doetank, Event, Lesson};
+use super::scalars::{parse_enum, parse_id, LessonKind};
 use super::statistics::{Figures, Statistics};
 use super::viewer;
 use crate::app::App;
 use crate::auth::Viewer;
 use crate::error::AppError;
-use crate::rows::{DoetankRow, DOETANK_SELECT};
+use crate::rows::{DoetankRow, LessonRow, DOETANK_SELECT, LESSON_SELECT};
 use crate::sql;
 
 pub struct Subscription;
@@ -199,6 +199,37 @@ impl Subscription {
         }))
     }
 
+    /// The network's knowledge base as it grows: each lesson once it is recorded and projected,
+    /// as `lessons` gives it, for a wall of what the doetanks are learning. A lesson of an
+    /// informal doetank reaches only its team and facilitators.
+    async fn lesson_recorded(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only this doetank's lessons.")] doetank_id: Option<ID>,
+        #[graphql(desc = "Only lessons of this kind.")] kind: Option<LessonKind>,
+    ) -> Result<impl Stream<Item = Result<Lesson>>> {
+        let app = ctx.data::<App>()?.clone();
+        let viewer = viewer(ctx);
+        let doetank = doetank_id.map(|id| parse_id("doetankId", &id)).transpose().gql()?;
+        let head = app.store.head_position().await.gql()?;
+        let events = live_events(&app, head, move |e| {
+            e.event_type == "LessonRecorded" && doetank.is_none_or(|d| e.aggregate_id() == Some(d))
+        });
+        let lessons = events.then(move |item| {
+            let (app, viewer) = (app.clone(), viewer.clone());
+            async move {
+                let event = item?;
+                let Some(lesson_id) = event.payload.get("lesson_id").and_then(|id| id.as_str()) else {
+                    return Ok(None);
+                };
+                projected(&app, event.position).await;
+                let lesson = visible_lesson(&app, &viewer, lesson_id).await?;
+                Ok(lesson.filter(|l| kind.is_none_or(|k| parse_enum(&l.row.kind) == Some(k))))
+            }
+        });
+        Ok(states(lessons))
+    }
+
     /// The dashboard's figures (as `statistics` gives them, with the viewer's eyes) each time a
     /// change of a doetank or a member has been projected and moved them: figures equal to those
     /// last sent are not sent again, and a burst of changes arrives as one. With `initial: true`
@@ -298,6 +329,18 @@ async fn visible_now(app: &App, viewer: &Viewer, uuid: uuid::Uuid) -> Result<Opt
     }
     let sql_text = format!("{DOETANK_SELECT} WHERE d.id = $1");
     sql::fetch_small_optional(&app.store, &sql_text, &[uuid.into()]).await
+}
+
+/// The lesson as `lessons` lists it, `None` while the viewer may not see its doetank.
+async fn visible_lesson(app: &App, viewer: &Viewer, lesson_id: &str) -> Result<Option<Lesson>, AppError> {
+    let sql_text = format!("{LESSON_SELECT} WHERE l.id = $1");
+    let row: Option<LessonRow> =
+        sql::fetch_small_optional(&app.store, &sql_text, &[lesson_id.to_string().into()]).await?;
+    let Some(row) = row else { return Ok(None) };
+    if !app.public_doetanks.can_see(app.store.backend(), viewer, &row.doetank_id).await? {
+        return Ok(None);
+    }
+    Ok(Some(Lesson::listed(row)))
 }
 
 /// `row` to send, unless its version was sent already; it becomes the version sent.

@@ -435,7 +435,7 @@ fn share_key(request: &Request, data: &Data) -> Option<String> {
 }
 
 /// A subscription whose every root field is `doetankUpdated` without `afterVersion`,
-/// `doetanksUpdated`, `statisticsUpdated` without `initial`, `timelineAppended`, `events` without
+/// `doetanksUpdated`, `statisticsUpdated` without `initial`, `timelineAppended`, `lessonRecorded`, `events` without
 /// `after`, or `__typename`: its answers begin with the next event, whoever computes
 /// them.
 fn starts_at_the_head(request: &Request) -> bool {
@@ -460,6 +460,7 @@ fn starts_at_the_head(request: &Request) -> bool {
                 "doetanksUpdated" => true,
                 "statisticsUpdated" => field.node.get_argument("initial").is_none(),
                 "timelineAppended" => true,
+                "lessonRecorded" => true,
                 "events" => field.node.get_argument("after").is_none(),
                 _ => false,
             },
@@ -480,6 +481,7 @@ mod tests {
         assert!(starts_at_the_head(&request("subscription { events { position } }")));
         assert!(starts_at_the_head(&request("subscription($id: ID!) { doetankUpdated(id: $id) { name } }")));
         assert!(starts_at_the_head(&request("subscription { doetanksUpdated { name } }")));
+        assert!(starts_at_the_head(&request("subscription { lessonRecorded(kind: WORKS) { title } }")));
         assert!(starts_at_the_head(&request(
             "subscription { statisticsUpdated { lessonsPerKind { count } } }"
         )));
