@@ -101,13 +101,20 @@ pub async fn network_of_at_most(
     // several times its work.
     let mut conn = pool.acquire().await?;
     sqlx::query("BEGIN").execute(&mut *conn).await?;
-    let mut after = 0;
-    loop {
-        let events = store.read_log(&filter, after, PAGE).await?;
+    // A prefix of the log in its order, up to the first event recorded after `as_of`: what a
+    // reader had seen then. (Nodes' clocks may disagree a little, so a later position may carry
+    // an earlier time; filtering by time alone could replay an event without one before it.)
+    let (mut after, mut done) = (0, false);
+    while !done {
+        let events = store.read_log(&LogFilter::default(), after, PAGE).await?;
         let Some(last) = events.last() else { break };
         after = last.position;
         let mut batch = Vec::new();
         for event in &events {
+            if event.recorded_at > as_of {
+                done = true;
+                break;
+            }
             batch.extend(statements(event, (&event.payload).into())?);
         }
         conn.run_batch(&batch).await?;
