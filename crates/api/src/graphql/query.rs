@@ -562,7 +562,13 @@ impl Query {
         >,
     ) -> Result<Statistics> {
         let Some(as_of) = as_of else { return Ok(Statistics::default()) };
-        let past = history::network(&app(ctx)?.store, as_of).await.gql()?;
+        // At or after the newest event the network stood as it stands: no replay, at any size.
+        let store = &app(ctx)?.store;
+        let newest = store.read_log_before(&doetank_store::LogFilter::default(), i64::MAX, 1).await.gql()?;
+        if newest.last().is_none_or(|e| e.recorded_at <= as_of) {
+            return Ok(Statistics::default());
+        }
+        let past = history::network(store, as_of).await.gql()?;
         let figures = super::statistics::Figures::compute(&past, &viewer(ctx)).await.gql()?;
         Ok(Statistics::known(Arc::new(figures)))
     }
