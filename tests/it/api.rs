@@ -1181,6 +1181,13 @@ async fn lists_filter_and_paginate_as_relay_connections(db: &TestDb) {
 
     let by_org = app.data(page, json!({ "f": { "organisation": "TNO" } })).await;
     assert_eq!(by_org["doetanks"]["totalCount"], 2);
+    // By a part of the name, without regard to case; `%` and `_` are themselves.
+    let by_name = app.data(page, json!({ "f": { "name": "d3" } })).await;
+    assert_eq!(by_name["doetanks"]["edges"], json!([{ "node": { "name": "D3" } }]));
+    for literal in ["%", "_", "\\"] {
+        let none = app.data(page, json!({ "f": { "name": literal } })).await;
+        assert_eq!(none["doetanks"]["totalCount"], 0, "{literal}");
+    }
     let by_coach = app.data(page, json!({ "f": { "coachId": coach } })).await;
     assert_eq!(by_coach["doetanks"]["edges"][0]["node"]["name"], "D1");
     let by_member =

@@ -39,6 +39,9 @@ pub struct DoetankFilter {
     pub coach_id: Option<ID>,
     /// Only doetanks this member is one of the innovators of (the lead included).
     pub member_id: Option<ID>,
+    /// Only doetanks whose name holds this text, without regard to case (on SQLite, ASCII
+    /// letters only): `or` finds "Hack de OR!".
+    pub name: Option<String>,
 }
 
 /// Which lessons; every field given must hold.
@@ -201,6 +204,9 @@ impl Query {
         }
         if let Some(coach) = filter.coach_id {
             f.push("d.coach_id = ?", parse_id("coachId", &coach).gql()?);
+        }
+        if let Some(name) = filter.name {
+            f.push("lower(d.name) LIKE ? ESCAPE '\\'", contains_pattern(&name));
         }
         visibility::restrict_doetanks(&mut f, "d", &viewer(ctx));
         if let Some(member) = filter.member_id {
@@ -632,4 +638,18 @@ fn expertise_clause(backend: &Backend) -> &'static str {
             "EXISTS (SELECT 1 FROM jsonb_array_elements_text(m.expertise::jsonb) e WHERE lower(e) = ?)"
         }
     }
+}
+
+/// A `LIKE` pattern for text that holds `text` anywhere, without regard to case: `%`, `_` and
+/// the escape itself stand for themselves.
+fn contains_pattern(text: &str) -> String {
+    let mut pattern = String::from("%");
+    for c in text.trim().to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
 }
