@@ -1309,6 +1309,7 @@ async fn the_demo_history_loads(db: &TestDb) {
         demo.http.get(demo.url("/graphql")).send().await.expect("playground").text().await.expect("html");
     let headers = format!("defaultHeaders: \"{{\\\"Authorization\\\": \\\"Bearer {researcher}\\\"}}\",");
     assert!(page.contains(&headers), "{headers} in {page}");
+    assert!(page.contains(&format!("'token': '{researcher}'")), "subscriptions sign in too: {page}");
     let log = demo
         .gql_as(Some(&researcher), "{ events(last: 5) { edges { node { position } } } }", json!({}))
         .await;

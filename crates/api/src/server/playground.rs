@@ -30,10 +30,17 @@ pub const FIRST_QUERY: &str = r#"# The demo history (serve --demo): a doetank th
 }
 "#;
 
-/// The page: GraphiQL opened on [`FIRST_QUERY`], its Headers holding `token` when there is
-/// one (GraphiQL keeps a visitor's own query and headers after the first visit).
+/// The page: GraphiQL opened on [`FIRST_QUERY`], its Headers and its subscriptions'
+/// `connection_init` holding `token` when there is one (GraphiQL keeps a visitor's own query
+/// and headers after the first visit).
 pub(super) fn page(token: Option<&str>) -> String {
-    let page = GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql/ws").finish();
+    let mut source = GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql/ws");
+    if let Some(token) = token {
+        // Headers travel with HTTP requests only; a WebSocket carries its token in
+        // `connection_init` (the page writes it HTML-escaped).
+        source = source.ws_connection_param("token", token);
+    }
+    let page = source.finish();
     // GraphiQL's own props; async-graphql's page has no setting for them. JSON text is a
     // JavaScript literal; `<` is escaped so that nothing given can end the script.
     let literal = |value: &str| serde_json::to_string(value).map(|text| text.replace('<', "\\u003c"));
