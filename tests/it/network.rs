@@ -555,6 +555,28 @@ async fn a_reuse_of_one_lesson_names_it(db: &TestDb) {
     let source = taken.map(|e| e["node"]["sourceLesson"].clone()).unwrap_or_default();
     assert_eq!(source["id"], lesson.to_string(), "{reuses:#}");
     assert_eq!(source["title"], "Jongeren willen wel, maar niet op dinsdagavond");
+
+    // From the doetank and from the lesson, the reuses of what they learned; 20/10's results
+    // went to Gemeente Voorbeeldstad in the demo. The informal doetank's reuse is for staff
+    // only: its doetank and lesson are null for anyone else.
+    let from =
+        "query($d: ID!, $l: ID!, $w: ID!) { doetank(id: $d) { reuses { organisation sourceLesson { id } } } \
+                lesson: node(id: $l) { ... on Lesson { reuses { organisation } } } \
+                winner: doetank(id: $w) { reuses { organisation sourceLesson { id } } } }";
+    let vars = json!({ "d": doetank, "l": lesson, "w": demo_id(DOETANK_2010) });
+    let staff = app.data(from, vars.clone()).await;
+    assert_eq!(
+        staff["doetank"]["reuses"],
+        json!([{ "organisation": "Gemeente Zeist", "sourceLesson": { "id": lesson.to_string() } }])
+    );
+    assert_eq!(staff["lesson"]["reuses"], json!([{ "organisation": "Gemeente Zeist" }]));
+    assert_eq!(
+        staff["winner"]["reuses"],
+        json!([{ "organisation": "Gemeente Voorbeeldstad", "sourceLesson": null }])
+    );
+    let anyone = app.gql_as(None, from, vars).await;
+    assert!(anyone["data"]["doetank"].is_null() && anyone["data"]["lesson"].is_null(), "{anyone:#}");
+    assert_eq!(anyone["data"]["winner"], staff["winner"]);
 }
 
 async fn lineage_follows_the_rocket_both_ways_on_the_demo(db: &TestDb) {
@@ -596,6 +618,12 @@ async fn lineage_follows_the_rocket_both_ways_on_the_demo(db: &TestDb) {
     let informal = demo_id(DOETANK_HACK_DE_OR).to_string();
     assert!(!anonymous.contains(&informal) && anonymous.contains("Gemeente Utrecht"));
     assert!(staff.contains(&informal));
+
+    // An idea names the challenges raised from it.
+    let idea = app
+        .data("query($id: ID!) { idea(id: $id) { challenges { id } } }", json!({ "id": demo_id(IDEA_2010) }))
+        .await;
+    assert_eq!(idea["idea"]["challenges"], json!([{ "id": demo_id(0x400).to_string() }]));
 
     // A challenge names its origin as things, not as ids in JSON.
     let challenge = app

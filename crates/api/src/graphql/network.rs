@@ -349,6 +349,15 @@ impl Idea {
             .filter_map(|f| f.organisation)
             .collect())
     }
+    /// Challenges raised from the idea (`origin: {kind: IDEA}`).
+    async fn challenges(&self, ctx: &Context<'_>) -> Result<Vec<super::objects::Challenge>> {
+        let ids = linked(ctx, "idea", &self.0.id, "challenge").await?;
+        let mut out = Vec::new();
+        for id in ids {
+            out.extend(super::objects::load_challenge(ctx, &id).await?);
+        }
+        Ok(out)
+    }
     /// Doetanks the idea was taken into (those the viewer may see).
     async fn doetanks(&self, ctx: &Context<'_>) -> Result<Vec<Doetank>> {
         let mut out = Vec::new();
@@ -628,6 +637,23 @@ pub struct ReuseRow {
     fulfilment_note: Option<String>,
     reused_at: String,
     version: i64,
+}
+
+/// The reuses of a doetank's results (or of one of its lessons), in the order they were
+/// recorded: for a doetank the viewer may see, so none of them is hidden from them.
+pub(super) async fn reuses_of(
+    ctx: &Context<'_>,
+    doetank_id: &str,
+    lesson_id: Option<&str>,
+) -> Result<Vec<Reuse>> {
+    let mut f = Filter::default();
+    f.push("t.source_doetank_id = ?", doetank_id.to_string());
+    if let Some(lesson) = lesson_id {
+        f.push("t.source_lesson_id = ?", lesson.to_string());
+    }
+    let sql_text = format!("{REUSE_SELECT}{} ORDER BY t.created_position", f.where_sql());
+    let rows: Vec<ReuseRow> = sql::fetch_all(app(ctx)?.store.backend(), &sql_text, &f.args).await.gql()?;
+    Ok(rows.into_iter().map(Reuse).collect())
 }
 
 const REUSE_SELECT: &str =

@@ -481,6 +481,11 @@ impl Doetank {
             })
             .collect())
     }
+    /// Organisations that reuse its results or one of its lessons (Lanceerplatform), in the
+    /// order recorded; as they are now, also for a past state.
+    async fn reuses(&self, ctx: &Context<'_>) -> Result<Vec<super::network::Reuse>> {
+        super::network::reuses_of(ctx, &self.row.id, None).await
+    }
     /// The business cases it handed over, in order.
     async fn hand_overs(&self, ctx: &Context<'_>) -> Result<Vec<HandOver>> {
         Ok(self
@@ -594,6 +599,10 @@ impl Lesson {
     /// The log position of the event that recorded it.
     async fn position(&self) -> i64 {
         self.row.position
+    }
+    /// Organisations that reuse this very lesson (Lanceerplatform), in the order recorded.
+    async fn reuses(&self, ctx: &Context<'_>) -> Result<Vec<super::network::Reuse>> {
+        super::network::reuses_of(ctx, &self.row.doetank_id, Some(&self.row.id)).await
     }
     /// How well it matched the search, higher is better (BM25 on SQLite, `ts_rank_cd` on
     /// PostgreSQL: compare ranks within one answer only); null outside a search.
