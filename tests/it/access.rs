@@ -207,7 +207,8 @@ async fn an_informal_doetank_leaks_through_no_door(db: &TestDb) {
         tagged: lessons(filter: { tag: \"radar\" }) { totalCount } \
         statistics { doetanksPerStatus { count } lessonsPerKind { count } medianDaysPerPhase { completed } } \
         member(id: $lead) { doetanks { role } } \
-        challenge(id: $challenge) { doetanks { id } } }";
+        challenge(id: $challenge) { doetanks { id } } \
+        untaken: challenges(withoutDoetank: true) { totalCount } }";
     let vars = json!({ "id": d, "lead": lead, "challenge": challenge });
     for (who, token) in &outsiders {
         let data = app.gql_as(token.as_deref(), doors, vars.clone()).await;
@@ -223,12 +224,14 @@ async fn an_informal_doetank_leaks_through_no_door(db: &TestDb) {
         assert_eq!(data["statistics"]["lessonsPerKind"], json!([]), "{who}: statistics");
         assert_eq!(data["member"]["doetanks"], json!([]), "{who}: member.doetanks");
         assert_eq!(data["challenge"]["doetanks"], json!([]), "{who}: challenge.doetanks");
+        assert_eq!(data["untaken"]["totalCount"], 1, "{who}: its challenge still looks untaken");
     }
     for (who, token) in &insiders {
         let data = app.gql_as(Some(token), doors, vars.clone()).await;
         assert_eq!(data["data"]["doetank"]["id"], d.as_str(), "{who} sees it");
         assert_eq!(data["data"]["node"]["id"], d.as_str(), "{who} sees it through node(id)");
         assert_eq!(data["data"]["search"]["totalCount"], 1, "{who} finds its lesson");
+        assert_eq!(data["data"]["untaken"]["totalCount"], 0, "{who} sees its challenge taken");
     }
     // Answers are kept per viewer: the insiders' answers, just given, are not handed to outsiders.
     for (who, token) in &outsiders {

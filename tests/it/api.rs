@@ -1181,6 +1181,29 @@ async fn lists_filter_and_paginate_as_relay_connections(db: &TestDb) {
 
     let by_org = app.data(page, json!({ "f": { "organisation": "TNO" } })).await;
     assert_eq!(by_org["doetanks"]["totalCount"], 2);
+    // Challenges still looking for a doetank: the five doetanks are informal, so to outsiders
+    // their challenge still looks untaken (rule 5), while staff see it taken.
+    let second = raise(&app, &lead).await;
+    let looking = "query($w: Boolean, $t: String) { challenges(withoutDoetank: $w, title: $t) { totalCount edges { node { id } } } }";
+    let ids = |answer: &Value| -> Vec<String> {
+        answer["challenges"]["edges"]
+            .as_array()
+            .expect("edges")
+            .iter()
+            .filter_map(|e| e["node"]["id"].as_str().map(String::from))
+            .collect()
+    };
+    let staff = app.data(looking, json!({ "w": true })).await;
+    assert_eq!(ids(&staff), [second.clone()]);
+    let staff = app.data(looking, json!({ "w": false })).await;
+    assert_eq!(ids(&staff), [challenge.clone()]);
+    let outsider = app.gql_as(None, looking, json!({ "w": true })).await;
+    assert_eq!(ids(&outsider["data"]), [challenge.clone(), second.clone()], "{outsider:#}");
+    let by_title = app.data(looking, json!({ "t": "KENNIS lekt" })).await;
+    assert_eq!(by_title["challenges"]["totalCount"], 2, "{by_title:#}");
+    let none = app.data(looking, json!({ "t": "vergrijzing" })).await;
+    assert_eq!(none["challenges"]["totalCount"], 0);
+
     // By a part of the name, without regard to case; `%` and `_` are themselves.
     let by_name = app.data(page, json!({ "f": { "name": "d3" } })).await;
     assert_eq!(by_name["doetanks"]["edges"], json!([{ "node": { "name": "D3" } }]));

@@ -314,15 +314,29 @@ impl Query {
     async fn challenges(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "True: only challenges no doetank has taken on yet; false: only those one has.")]
+        #[graphql(desc = "True: only challenges no doetank the viewer may see has taken on yet; false: \
+                          only those one has.")]
         without_doetank: Option<bool>,
+        #[graphql(desc = "Only challenges whose title holds this text, without regard to case (on SQLite, \
+                          ASCII letters only).")]
+        title: Option<String>,
         #[graphql(desc = "Page size: 20 when absent, at most 100.")] first: Option<i32>,
         #[graphql(desc = "The `endCursor` of the page before.")] after: Option<String>,
     ) -> Result<Page<Challenge>> {
         let window = Window::new(first, after).gql()?;
         let mut f = Filter::default();
-        if without_doetank == Some(true) {
-            f.clauses.push("NOT EXISTS (SELECT 1 FROM rm_doetanks d WHERE d.challenge_id = c.id)".into());
+        if let Some(without) = without_doetank {
+            // Counted among the doetanks the viewer may see: an informal one works under the
+            // radar (rule 5), and its challenge still looks untaken to outsiders.
+            let mut taken = String::from("EXISTS (SELECT 1 FROM rm_doetanks vd WHERE vd.challenge_id = c.id");
+            if let Some(condition) = visibility::doetank_condition(&mut f, "vd", &viewer(ctx)) {
+                taken.push_str(&format!(" AND {condition}"));
+            }
+            taken.push(')');
+            f.clauses.push(if without { format!("NOT {taken}") } else { taken });
+        }
+        if let Some(title) = title {
+            f.push("lower(c.title) LIKE ? ESCAPE '\\'", contains_pattern(&title));
         }
         let backend = app(ctx)?.store.backend();
         let total = sql::fetch_count(
