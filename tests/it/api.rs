@@ -1194,11 +1194,11 @@ async fn lists_filter_and_paginate_as_relay_connections(db: &TestDb) {
             .collect()
     };
     let staff = app.data(looking, json!({ "w": true })).await;
-    assert_eq!(ids(&staff), [second.clone()]);
+    assert_eq!(ids(&staff), [second.as_str()]);
     let staff = app.data(looking, json!({ "w": false })).await;
-    assert_eq!(ids(&staff), [challenge.clone()]);
+    assert_eq!(ids(&staff), [challenge.as_str()]);
     let outsider = app.gql_as(None, looking, json!({ "w": true })).await;
-    assert_eq!(ids(&outsider["data"]), [challenge.clone(), second.clone()], "{outsider:#}");
+    assert_eq!(ids(&outsider["data"]), [challenge.as_str(), second.as_str()], "{outsider:#}");
     let by_title = app.data(looking, json!({ "t": "KENNIS lekt" })).await;
     assert_eq!(by_title["challenges"]["totalCount"], 2, "{by_title:#}");
     let none = app.data(looking, json!({ "t": "vergrijzing" })).await;
