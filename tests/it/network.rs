@@ -22,6 +22,7 @@ both_backends!(
     node_fetches_anything_by_its_id_with_its_own_query_s_rules,
     members_are_found_by_their_expertise,
     the_figures_are_told_as_they_stood_at_a_date,
+    an_answer_keeps_the_order_of_the_query,
 );
 
 /// Runs `mutation { name(input: $input) { id result { ... } } }` as `token`; returns the body.
@@ -1033,4 +1034,36 @@ async fn the_figures_are_told_as_they_stood_at_a_date(db: &TestDb) {
     };
     assert_eq!(field, "asOf");
     assert!(message.contains("export --to"), "{message}");
+}
+
+/// An answer's fields come in the order the query asked for them (GraphQL's "Serialized Map
+/// Ordering"), also where a field waits for a batched loader and its siblings do not:
+/// async-graphql wrote them as they completed (`origin` and `doetanks` came out swapped).
+async fn an_answer_keeps_the_order_of_the_query(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    doetank_api::demo::load(&app.app).await.expect("demo");
+    let query = "{ challenges { edges { node { title origin { kind idea { title } cafe { title } } doetanks { name } } } } }";
+    let order = |text: &str| -> Vec<usize> {
+        ["\"title\"", "\"origin\"", "\"kind\"", "\"idea\"", "\"cafe\"", "\"doetanks\""]
+            .iter()
+            .map(|key| text.find(key).unwrap_or(usize::MAX))
+            .collect()
+    };
+    let ascending = |at: &[usize]| at.windows(2).all(|w| w[0] < w[1]);
+    let text = app
+        .http
+        .post(app.url("/graphql"))
+        .json(&json!({ "query": query }))
+        .send()
+        .await
+        .expect("post")
+        .text()
+        .await
+        .expect("text");
+    assert!(ascending(&order(&text)), "over HTTP: {text}");
+    let mut socket = crate::support::ws::WsClient::connect(&app, crate::support::ws::MODERN).await;
+    socket.init(json!({})).await;
+    socket.subscribe("q", query, json!({})).await;
+    let answer = socket.next_text().await;
+    assert!(ascending(&order(&answer)), "over a WebSocket: {answer}");
 }

@@ -101,6 +101,23 @@ impl WsClient {
         }
     }
 
+    /// The text of the next message that is no keep-alive, as the server wrote it (a parsed
+    /// `Value` keeps no key order).
+    pub async fn next_text(&mut self) -> String {
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(20), self.socket.next()).await;
+            let Ok(Some(Ok(Message::Text(text)))) = message else {
+                panic!("expected a message, got {message:?}")
+            };
+            let value: Value = serde_json::from_str(&text).expect("JSON message");
+            match value["type"].as_str().unwrap_or_default() {
+                "ping" => self.send(json!({ "type": "pong" })).await,
+                "ka" => {}
+                _ => return text.to_string(),
+            }
+        }
+    }
+
     /// The next subscription payload's `data`, failing on anything else.
     pub async fn next_data(&mut self) -> Value {
         match self.next(Duration::from_secs(20)).await {

@@ -6,6 +6,7 @@ mod batch;
 mod cors;
 mod documents;
 mod etag;
+mod field_order;
 mod health;
 mod log;
 mod media;
@@ -480,7 +481,10 @@ async fn computed(
     viewer: Viewer,
     media: Media,
 ) -> Response {
-    let response = state.schema.execute(request_loaders(&state.app, None, request).data(viewer)).await;
+    let mut request = request;
+    let asked = field_order::Asked::of(&mut request);
+    let mut response = state.schema.execute(request_loaders(&state.app, None, request).data(viewer)).await;
+    asked.order(&mut response);
     respond(response, media)
 }
 
@@ -514,7 +518,9 @@ async fn kept_or_computed(
         state.documents.attach(&mut request);
     }
     let kept = Some((state.kept_rows.clone(), stamp));
-    let response = state.schema.execute(request_loaders(&state.app, kept, request).data(viewer)).await;
+    let asked = field_order::Asked::of(&mut request);
+    let mut response = state.schema.execute(request_loaders(&state.app, kept, request).data(viewer)).await;
+    asked.order(&mut response);
     if !response.is_ok() || !response.http_headers.is_empty() {
         return respond(response, media);
     }

@@ -29,6 +29,7 @@ use futures::StreamExt;
 use tokio::sync::Notify;
 
 use super::answers::is_query;
+use super::field_order::Asked;
 use super::outbox::{Mailbox, Refused};
 use super::ws_protocol::{complete, Envelope};
 use crate::auth::Viewer;
@@ -250,7 +251,15 @@ impl SharedSubscriptions {
             None => {
                 let execution = Arc::new(Execution { members: Mutex::default(), left: Notify::new() });
                 running.insert(key.clone(), execution.clone());
-                let answers = schema.execute_stream_with_session_data(copy_request(request), data.clone());
+                let mut copy = copy_request(request);
+                let asked = Asked::of(&mut copy);
+                let answers = schema
+                    .execute_stream_with_session_data(copy, data.clone())
+                    .map(move |mut answer| {
+                        asked.order(&mut answer);
+                        answer
+                    })
+                    .boxed();
                 // Writes are attempted without waiting: a coop budget running out would make
                 // each of them look like a full socket (the task yields on its own instead).
                 tokio::spawn(tokio::task::unconstrained(self.clone().produce(
@@ -387,11 +396,18 @@ impl Subscriptions {
             let answer = serialise(parse_failed(error));
             return stream::once(futures::future::ready(answer)).boxed();
         }
+        let asked = Asked::of(&mut request);
         if let Some((store, turns)) = self.reads.clone().filter(|_| is_query(&mut request)) {
-            let answer = query_in_one_state(self.schema.clone(), request, data, store, turns);
+            let answer = query_in_one_state(self.schema.clone(), request, data, store, turns, asked);
             return stream::once(answer).boxed();
         }
-        self.schema.execute_stream_with_session_data(request, data).map(serialise).boxed()
+        let answers = self.schema.execute_stream_with_session_data(request, data);
+        answers
+            .map(move |mut answer| {
+                asked.order(&mut answer);
+                serialise(answer)
+            })
+            .boxed()
     }
 }
 
@@ -402,13 +418,17 @@ async fn query_in_one_state(
     data: Arc<Data>,
     store: EventStore,
     turns: Turns,
+    asked: Asked,
 ) -> Answer {
     let compute = |request| {
         let mut answers = schema.execute_stream_with_session_data(request, Arc::clone(&data));
         async move { answers.next().await.unwrap_or_default() }
     };
-    let answered = one_state::answered(&store, &turns, request, |_| {}, compute).await;
-    serialise(answered.unwrap_or_else(|| answer_of(AppError::Moved.extend())))
+    let mut answered = one_state::answered(&store, &turns, request, |_| {}, compute)
+        .await
+        .unwrap_or_else(|| answer_of(AppError::Moved.extend()));
+    asked.order(&mut answered);
+    serialise(answered)
 }
 
 fn lagged() -> Answer {
