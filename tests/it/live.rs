@@ -344,16 +344,7 @@ async fn doetanks_updated_pushes_every_doetank_the_viewer_may_see(db: &TestDb) {
 async fn statistics_updated_pushes_the_figures_when_they_move(db: &TestDb) {
     let app = TestApp::spawn(db).await;
     let ((open_lead, open), (closed_lead, closed)) = open_and_informal(&app).await;
-    let lesson = |d: &str, lead: &str| {
-        let input = json!({ "doetankId": d, "kind": "INSIGHT", "title": "Een inzicht", "body": "b" });
-        let token = member(lead);
-        let app = &app;
-        async move {
-            let recorded = mutate_as(app, &token, "recordLesson", "RecordLessonInput", input).await;
-            assert!(recorded.get("errors").is_none(), "{recorded:#}");
-        }
-    };
-    lesson(&open, &open_lead).await;
+    record_lesson(&app, &open, &open_lead, "INSIGHT", "Een inzicht").await;
 
     let fields = "lessonsPerKind { key count } doetanksPerStatus { key count }";
     let mut staff = facilitator_client(&app).await;
@@ -381,7 +372,7 @@ async fn statistics_updated_pushes_the_figures_when_they_move(db: &TestDb) {
     shared_becomes(&app, (1, 2)).await;
     assert!(outsiders[0].next(Duration::from_millis(200)).await.is_none(), "no figures before a change");
 
-    lesson(&open, &open_lead).await;
+    record_lesson(&app, &open, &open_lead, "INSIGHT", "Een inzicht").await;
     let two = json!([{ "key": "INSIGHT", "count": 2 }]);
     let moved = staff.next_data().await;
     assert_eq!(moved["statisticsUpdated"]["lessonsPerKind"], two, "{moved:#}");
@@ -408,7 +399,7 @@ async fn statistics_updated_pushes_the_figures_when_they_move(db: &TestDb) {
     assert!(staff.next(Duration::from_millis(300)).await.is_none(), "figures sent again unmoved");
 
     // The informal doetank's lesson moves the figures of those who may see it only.
-    lesson(&closed, &closed_lead).await;
+    record_lesson(&app, &closed, &closed_lead, "INSIGHT", "Een inzicht").await;
     let moved = staff.next_data().await;
     assert_eq!(
         moved["statisticsUpdated"]["lessonsPerKind"],
@@ -442,17 +433,8 @@ async fn lesson_recorded_brings_the_knowledge_base_live(db: &TestDb) {
     }
     shared_becomes(&app, (4, 5)).await;
 
-    let record = |d: &str, lead: &str, kind: &str, title: &str| {
-        let input = json!({ "doetankId": d, "kind": kind, "title": title, "body": "b" });
-        let token = member(lead);
-        let app = &app;
-        async move {
-            let recorded = mutate_as(app, &token, "recordLesson", "RecordLessonInput", input).await;
-            assert!(recorded.get("errors").is_none(), "{recorded:#}");
-        }
-    };
-    record(&closed, &closed_lead, "INSIGHT", "Stil inzicht").await;
-    record(&open, &open_lead, "WORKS", "Dit werkt").await;
+    record_lesson(&app, &closed, &closed_lead, "INSIGHT", "Stil inzicht").await;
+    record_lesson(&app, &open, &open_lead, "WORKS", "Dit werkt").await;
     assert_eq!(title(&mut staff).await, "Stil inzicht");
     assert_eq!(title(&mut staff).await, "Dit werkt");
     assert_eq!(title(&mut works).await, "Dit werkt");
@@ -1164,4 +1146,11 @@ async fn subscriptions_are_answered_as_server_sent_events_too(db: &TestDb) {
 /// The title of the next lesson a `lessonRecorded` subscriber hears.
 async fn title(client: &mut WsClient) -> Value {
     client.next_data().await["lessonRecorded"]["title"].clone()
+}
+
+/// `lead` records a lesson of `kind` titled `title` in doetank `d`.
+async fn record_lesson(app: &TestApp, d: &str, lead: &str, kind: &str, title: &str) {
+    let input = json!({ "doetankId": d, "kind": kind, "title": title, "body": "b" });
+    let recorded = mutate_as(app, &member(lead), "recordLesson", "RecordLessonInput", input).await;
+    assert!(recorded.get("errors").is_none(), "{recorded:#}");
 }

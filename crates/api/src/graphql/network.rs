@@ -151,12 +151,7 @@ impl Cafe {
     }
     /// Challenges raised at this café.
     async fn challenges(&self, ctx: &Context<'_>) -> Result<Vec<super::objects::Challenge>> {
-        let ids = linked(ctx, "cafe", &self.0.id, "challenge").await?;
-        let mut out = Vec::new();
-        for id in ids {
-            out.extend(super::objects::load_challenge(ctx, &id).await?);
-        }
-        Ok(out)
+        challenges_from(ctx, "cafe", &self.0.id).await
     }
 }
 
@@ -175,6 +170,15 @@ impl Cafe {
 #[derive(sqlx::FromRow)]
 struct IdRow {
     id: String,
+}
+
+/// The challenges raised from a thing (a café, an idea), by the lineage graph's links.
+async fn challenges_from(ctx: &Context<'_>, kind: &str, id: &str) -> Result<Vec<super::objects::Challenge>> {
+    let mut out = Vec::new();
+    for challenge in linked(ctx, kind, id, "challenge").await? {
+        out.extend(super::objects::load_challenge(ctx, &challenge).await?);
+    }
+    Ok(out)
 }
 
 /// The ids of `to_kind` things linked from a thing in the lineage graph.
@@ -351,12 +355,7 @@ impl Idea {
     }
     /// Challenges raised from the idea (`origin: {kind: IDEA}`).
     async fn challenges(&self, ctx: &Context<'_>) -> Result<Vec<super::objects::Challenge>> {
-        let ids = linked(ctx, "idea", &self.0.id, "challenge").await?;
-        let mut out = Vec::new();
-        for id in ids {
-            out.extend(super::objects::load_challenge(ctx, &id).await?);
-        }
-        Ok(out)
+        challenges_from(ctx, "idea", &self.0.id).await
     }
     /// Doetanks the idea was taken into (those the viewer may see).
     async fn doetanks(&self, ctx: &Context<'_>) -> Result<Vec<Doetank>> {
