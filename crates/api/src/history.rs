@@ -7,7 +7,7 @@ use doetank_store::{on_pool, Backend, EventStore, LogFilter, StreamId};
 use uuid::Uuid;
 
 use crate::error::AppError;
-use crate::projection::statements;
+use crate::projection::{project, statements};
 use crate::sql::RunBatch;
 
 /// Which prefix of a stream to replay.
@@ -56,18 +56,19 @@ pub async fn replay(
     Ok(Some(past.backend().clone()))
 }
 
-/// At most this many events are replayed for the whole network as of a time: about two seconds
-/// of one core on a release build here (`doetank-bench replay` measures it: 20,000–29,000
-/// events/s in this session's runs). Beyond, `export --to` and `import` give the same network as a database of
+/// At most this many events are replayed for the whole network as of a time: under two seconds
+/// of one core on a release build here (`doetank-bench replay` measures it: 28,000–38,000
+/// events/s). Beyond, `export --to` and `import` give the same network as a database of
 /// its own.
 pub const MAX_NETWORK_EVENTS: i64 = 50_000;
 
 /// Events read and projected per round of [`network`].
 const PAGE: i64 = 5_000;
 
-/// Every read model of the network as it stood at `as_of` (the events recorded at or before
-/// it), replayed through the very same projection statements into a private in-memory SQLite
-/// database: what the log said then, for a researcher's question about a date.
+/// The aggregates' read models of the network as they stood at `as_of` (the events recorded
+/// at or before it), replayed through the very same projection statements into a private
+/// in-memory SQLite database: what the log said then, for a researcher's question about a
+/// date. The story (timeline, lineage) is left out: no figure reads it.
 pub async fn network(store: &EventStore, as_of: DateTime<Utc>) -> Result<Backend, AppError> {
     network_of_at_most(store, as_of, MAX_NETWORK_EVENTS).await
 }
@@ -115,7 +116,11 @@ pub async fn network_of_at_most(
                 done = true;
                 break;
             }
-            batch.extend(statements(event, (&event.payload).into())?);
+            // The aggregates' read models only: no figure reads the story (timeline, lineage).
+            if let Some(projected) = project(event, (&event.payload).into())? {
+                batch.extend(projected.models);
+                batch.extend(projected.version);
+            }
         }
         conn.run_batch(&batch).await?;
     }

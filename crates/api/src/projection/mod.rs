@@ -6,5 +6,5 @@ mod network;
 mod projector;
 mod story;
 
-pub use apply::statements;
+pub use apply::{project, statements};
 pub use projector::{Projector, READ_MODEL_TABLES};
