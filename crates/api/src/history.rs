@@ -73,16 +73,20 @@ pub async fn network(store: &EventStore, as_of: DateTime<Utc>) -> Result<Backend
     network_of_at_most(store, as_of, MAX_NETWORK_EVENTS).await
 }
 
+/// The events recorded at or before `as_of`, as `asOf` takes them everywhere. The log's filter
+/// takes what was recorded before its `to`; times are kept to the microsecond, so one later
+/// takes what was recorded at `as_of` too.
+pub fn recorded_by(as_of: DateTime<Utc>) -> LogFilter {
+    LogFilter { to: Some(as_of + chrono::Duration::microseconds(1)), ..LogFilter::default() }
+}
+
 /// [`network`], replaying at most `max` events.
 pub async fn network_of_at_most(
     store: &EventStore,
     as_of: DateTime<Utc>,
     max: i64,
 ) -> Result<Backend, AppError> {
-    // The log's filter takes what was recorded before its `to`; times are kept to the
-    // microsecond, so one later takes what was recorded at `as_of` too, as `asOf` does elsewhere.
-    let filter = LogFilter { to: Some(as_of + chrono::Duration::microseconds(1)), ..LogFilter::default() };
-    let count = store.count_log(&filter).await?;
+    let count = store.count_log(&recorded_by(as_of)).await?;
     if count > max {
         return Err(AppError::bad_input(
             "asOf",

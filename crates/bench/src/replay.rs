@@ -254,11 +254,7 @@ pub async fn run(backend: &Backend, o: &Options, report: &mut Report) -> anyhow:
     let cap = (events as i64).min(doetank_api::history::MAX_NETWORK_EVENTS);
     let last = store.read_all_text(cap * 9 / 10, 1).await?;
     let as_of = last.first().map(|(e, _)| e.recorded_at).unwrap_or_else(chrono::Utc::now);
-    let up_to = doetank_store::LogFilter {
-        to: Some(as_of + chrono::Duration::microseconds(1)),
-        ..doetank_store::LogFilter::default()
-    };
-    let count = store.count_log(&up_to).await?;
+    let count = store.count_log(&doetank_api::history::recorded_by(as_of)).await?;
     let started = Instant::now();
     let past = doetank_api::history::network(&store, as_of).await?;
     let replayed = count as f64 / started.elapsed().as_secs_f64();
