@@ -7,9 +7,7 @@
 
 use std::collections::HashMap;
 
-use async_graphql::parser::types::{
-    DocumentOperations, ExecutableDocument, FragmentDefinition, Selection, SelectionSet,
-};
+use async_graphql::parser::types::{ExecutableDocument, FragmentDefinition, Selection, SelectionSet};
 use async_graphql::{Name, Positioned, Value};
 
 /// Fragments nest at most this deep here (validation refuses cycles; this only bounds the walk).
@@ -87,14 +85,7 @@ impl Asked {
 
 /// The order of the operation `operation` of `document` (the only one when it is not named).
 fn plan(document: &ExecutableDocument, operation: Option<&str>) -> Option<Plan> {
-    let operation = match (&document.operations, operation) {
-        (DocumentOperations::Single(operation), _) => operation,
-        (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name)?,
-        (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => {
-            operations.values().next()?
-        }
-        (DocumentOperations::Multiple(_), None) => return None,
-    };
+    let operation = super::answers::operation(document, operation)?;
     Some(Plan::of(&[&operation.node.selection_set.node], &document.fragments))
 }
 
