@@ -75,6 +75,19 @@ impl Asked {
         Asked(plan(document, operation.as_deref()))
     }
 
+    /// `answers`, each in the order asked (the answers of a subscription, or of a query over a
+    /// socket).
+    pub fn order_each(
+        self,
+        answers: impl futures::Stream<Item = async_graphql::Response>,
+    ) -> impl futures::Stream<Item = async_graphql::Response> {
+        use futures::StreamExt;
+        answers.map(move |mut answer| {
+            self.order(&mut answer);
+            answer
+        })
+    }
+
     /// `response`'s data in the order asked.
     pub fn order(&self, response: &mut async_graphql::Response) {
         if let Some(plan) = &self.0 {

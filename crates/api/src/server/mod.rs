@@ -481,11 +481,21 @@ async fn computed(
     viewer: Viewer,
     media: Media,
 ) -> Response {
-    let mut request = request;
+    respond(execute(state, request, None, viewer).await, media)
+}
+
+/// `request` executed as `viewer` with its own loaders (keeping rows under `kept`), its answer
+/// in the order asked.
+async fn execute(
+    state: &ServerState,
+    mut request: async_graphql::Request,
+    kept: Option<(KeptRows, Stamp)>,
+    viewer: Viewer,
+) -> async_graphql::Response {
     let asked = field_order::Asked::of(&mut request);
-    let mut response = state.schema.execute(request_loaders(&state.app, None, request).data(viewer)).await;
+    let mut response = state.schema.execute(request_loaders(&state.app, kept, request).data(viewer)).await;
     asked.order(&mut response);
-    respond(response, media)
+    response
 }
 
 /// The answer kept for a query under the current stamp, or one computed (with kept rows) and
@@ -518,9 +528,7 @@ async fn kept_or_computed(
         state.documents.attach(&mut request);
     }
     let kept = Some((state.kept_rows.clone(), stamp));
-    let asked = field_order::Asked::of(&mut request);
-    let mut response = state.schema.execute(request_loaders(&state.app, kept, request).data(viewer)).await;
-    asked.order(&mut response);
+    let response = execute(state, request, kept, viewer).await;
     if !response.is_ok() || !response.http_headers.is_empty() {
         return respond(response, media);
     }

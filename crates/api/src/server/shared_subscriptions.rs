@@ -253,13 +253,8 @@ impl SharedSubscriptions {
                 running.insert(key.clone(), execution.clone());
                 let mut copy = copy_request(request);
                 let asked = Asked::of(&mut copy);
-                let answers = schema
-                    .execute_stream_with_session_data(copy, data.clone())
-                    .map(move |mut answer| {
-                        asked.order(&mut answer);
-                        answer
-                    })
-                    .boxed();
+                let answers =
+                    asked.order_each(schema.execute_stream_with_session_data(copy, data.clone())).boxed();
                 // Writes are attempted without waiting: a coop budget running out would make
                 // each of them look like a full socket (the task yields on its own instead).
                 tokio::spawn(tokio::task::unconstrained(self.clone().produce(
@@ -401,13 +396,7 @@ impl Subscriptions {
             let answer = query_in_one_state(self.schema.clone(), request, data, store, turns, asked);
             return stream::once(answer).boxed();
         }
-        let answers = self.schema.execute_stream_with_session_data(request, data);
-        answers
-            .map(move |mut answer| {
-                asked.order(&mut answer);
-                serialise(answer)
-            })
-            .boxed()
+        asked.order_each(self.schema.execute_stream_with_session_data(request, data)).map(serialise).boxed()
     }
 }
 
