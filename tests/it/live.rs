@@ -513,6 +513,20 @@ async fn timeline_appended_tells_the_history_as_it_happens(db: &TestDb) {
     let mut typo = facilitator_client(&app).await;
     typo.subscribe("t", query, json!({ "kinds": ["cafes"] })).await;
     assert_eq!(error_code(typo.next(Duration::from_secs(5)).await), "BAD_INPUT");
+    // So too the log's own subscription: a misspelt type or stream type, not a silent feed.
+    // A stream id is not checked (whether it exists is an informal doetank's secret).
+    for variables in [json!({ "types": ["LessonRecordd"] }), json!({ "streams": ["doetanks"] })] {
+        let mut typo = facilitator_client(&app).await;
+        let log = "subscription($types: [String!], $streams: [String!]) { events(types: $types, streams: $streams) { position } }";
+        typo.subscribe("e", log, variables.clone()).await;
+        assert_eq!(error_code(typo.next(Duration::from_secs(5)).await), "BAD_INPUT", "{variables}");
+    }
+    let mut by_id = facilitator_client(&app).await;
+    let unknown_stream = json!({ "streams": [format!("doetank-{}", Uuid::new_v4()), "cafe"] });
+    by_id
+        .subscribe("e", "subscription($s: [String!]) { events(streams: $s) { position } }", unknown_stream)
+        .await;
+    assert!(by_id.next(Duration::from_millis(300)).await.is_none(), "a live feed, silent until a write");
 }
 
 async fn the_events_query_filters_and_pages_the_log(db: &TestDb) {
@@ -543,6 +557,23 @@ async fn the_events_query_filters_and_pages_the_log(db: &TestDb) {
     assert_eq!(typed["events"]["totalCount"], 1);
     let future = app.data(query, json!({ "f": { "from": "2999-01-01T00:00:00Z" } })).await;
     assert_eq!(future["events"]["totalCount"], 0);
+    // A misspelt type would read as an empty history: refused, with the name meant. A type
+    // the catalogue does not list but the log holds (`note`, written by this test) is taken.
+    for (filter, field, meant) in [
+        (json!({ "types": ["MemberRegisterd"] }), "types", "MemberRegistered"),
+        (json!({ "types": ["NoteTaken", "memberregistred"] }), "types", "MemberRegistered"),
+        (json!({ "streamType": "Doetank" }), "streamType", "doetank"),
+    ] {
+        for asked in [query, "query($f: EventFilter) { eventActivity(filter: $f) { count } }"] {
+            let refused = app.error(asked, json!({ "f": filter })).await;
+            assert_eq!(refused["extensions"]["code"], "BAD_INPUT", "{filter}: {refused}");
+            assert_eq!(refused["extensions"]["field"], field, "{filter}: {refused}");
+            let message = refused["message"].as_str().unwrap_or_default();
+            assert!(message.ends_with(&format!("did you mean \"{meant}\"?")), "{message}");
+        }
+    }
+    let unlike = app.error(query, json!({ "f": { "types": ["Lesson"] } })).await;
+    assert!(!unlike["message"].as_str().unwrap_or_default().contains("did you mean"), "{unlike}");
 
     // Backwards from the newest, a feed's way: each page still in global order, and paging
     // back until there is nothing before covers the filtered log once.
@@ -690,6 +721,8 @@ async fn the_ndjson_log_filters_as_the_events_query_and_compresses(db: &TestDb) 
         // PostgreSQL refuses to compare U+0000: the stream had ended silently with an empty 200.
         ("?streamId=member-%00", "streamId"),
         ("?types=NoteTaken,%07", "types"),
+        ("?types=NoteTaken,NoteTakn", "types"),
+        ("?streamType=notes", "streamType"),
     ] {
         let refused = get(query, false).await.expect("ndjson");
         assert_eq!(refused.status().as_u16(), 400, "{query}");

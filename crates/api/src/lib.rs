@@ -10,6 +10,7 @@ pub mod graphql;
 pub mod history;
 pub mod lesson_ranking;
 pub mod live;
+pub mod log_names;
 pub mod one_state;
 pub mod projection;
 pub mod rows;

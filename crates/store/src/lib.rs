@@ -19,5 +19,5 @@ pub use backend::{with_database, Backend, EventStore, DEFAULT_DATABASE_URL};
 pub use clock::RecordedHistory;
 pub use decisions::StreamState;
 pub use error::StoreError;
-pub use log::{doetank_visible_sql, Activity, DoetankViewer, LogFilter, Period};
+pub use log::{doetank_visible_sql, Activity, DoetankViewer, LogFilter, LogName, Period};
 pub use model::{AppendResult, ExpectedVersion, Metadata, RecordedEvent, StreamId};

@@ -27,6 +27,13 @@ pub struct LogFilter {
     pub doetanks_visible_to: Option<DoetankViewer>,
 }
 
+/// A name [`EventStore::log_holds`] looks for in the log.
+#[derive(Debug, Clone, Copy)]
+pub enum LogName<'a> {
+    EventType(&'a str),
+    StreamType(&'a str),
+}
+
 /// Whose eyes the log is read through, for informal doetanks.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DoetankViewer {
@@ -213,6 +220,19 @@ impl EventStore {
             events
         });
         Ok(events)
+    }
+
+    /// Whether the log holds any event of this type, or of this stream type: a name the
+    /// catalogue does not list may still be in a log written by another build or a test.
+    pub async fn log_holds(&self, name: LogName<'_>) -> Result<bool, StoreError> {
+        let (sql, value) = match name {
+            LogName::EventType(t) => ("SELECT 1 FROM events WHERE event_type = $1 LIMIT 1", t),
+            LogName::StreamType(t) => ("SELECT 1 FROM events WHERE stream_type = $1 LIMIT 1", t),
+        };
+        let found = on_pool!(&self.backend, pool => {
+            sqlx::query_scalar::<_, i32>(sql).bind(value).fetch_optional(pool).await?
+        });
+        Ok(found.is_some())
     }
 
     /// How many events pass `filter`.

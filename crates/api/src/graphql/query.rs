@@ -17,6 +17,7 @@ use crate::app::App;
 use crate::error::AppError;
 use crate::history::{self, AsOf};
 use crate::lesson_ranking;
+use crate::log_names;
 use crate::rows::*;
 use crate::search::{self, SearchTerms};
 use crate::sql::{self, Arg, Filter};
@@ -121,7 +122,7 @@ const MAX_ACTIVITY_ROWS: i64 = 10_000;
 impl EventFilter {
     /// The log as the viewer of `ctx` reads it through this filter: only a signed-in reader
     /// reads the log, and informal doetanks' events only their team and facilitators do.
-    fn for_reader(filter: Option<Self>, ctx: &Context<'_>) -> Result<LogFilter> {
+    async fn for_reader(filter: Option<Self>, ctx: &Context<'_>) -> Result<LogFilter> {
         let viewer = viewer(ctx);
         viewer.require_reader().gql()?;
         let filter = filter.unwrap_or_default();
@@ -131,6 +132,9 @@ impl EventFilter {
         for (field, text) in texts.chain(filter.types.iter().flatten().map(|t| ("types", t))) {
             crate::text::check(field, text).gql()?;
         }
+        let store = &app(ctx)?.store;
+        log_names::check_event_types(store, "types", filter.types.iter().flatten()).await.gql()?;
+        log_names::check_stream_types(store, "streamType", &filter.stream_type).await.gql()?;
         Ok(LogFilter {
             stream_ids: filter.stream_id.into_iter().collect(),
             stream_types: filter.stream_type.into_iter().collect(),
@@ -511,7 +515,7 @@ impl Query {
         } else {
             (page_size(first, "first").gql()?, position_of(after, "after").gql()?)
         };
-        let filter = EventFilter::for_reader(filter, ctx)?;
+        let filter = EventFilter::for_reader(filter, ctx).await?;
         let store = &app(ctx)?.store;
         let total = store.count_log(&filter).await.gql()?;
         let (events, has_previous, has_next) = if backwards {
@@ -550,7 +554,7 @@ impl Query {
         #[graphql(default_with = "Interval::Month", desc = "The period to count by; MONTH when absent.")]
         interval: Interval,
     ) -> Result<Vec<EventActivity>> {
-        let filter = EventFilter::for_reader(filter, ctx)?;
+        let filter = EventFilter::for_reader(filter, ctx).await?;
         let store = &app(ctx)?.store;
         let rows = store.log_activity(&filter, interval.into(), MAX_ACTIVITY_ROWS + 1).await.gql()?;
         if rows.len() as i64 > MAX_ACTIVITY_ROWS {

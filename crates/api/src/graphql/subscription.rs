@@ -18,6 +18,7 @@ use super::viewer;
 use crate::app::App;
 use crate::auth::Viewer;
 use crate::error::AppError;
+use crate::log_names;
 use crate::rows::{DoetankRow, LessonRow, DOETANK_SELECT, LESSON_SELECT};
 use crate::sql;
 
@@ -73,6 +74,11 @@ impl Subscription {
         };
         let types = types.unwrap_or_default();
         let streams = streams.unwrap_or_default();
+        // A stream id holds a dash (`doetank-<uuid>`); a stream type never does. Ids are not
+        // checked: whether one exists is the informal doetank's secret.
+        log_names::check_event_types(&app.store, "types", &types).await.gql()?;
+        let stream_types: Vec<&String> = streams.iter().filter(|s| !s.contains('-')).collect();
+        log_names::check_stream_types(&app.store, "streams", stream_types).await.gql()?;
         Ok(app.feed.clone().subscribe(after).filter_map(move |item| {
             let keep = match &item {
                 Ok(e) => {

@@ -15,6 +15,7 @@ use super::{viewer_of, ServerState};
 use crate::auth::Viewer;
 use crate::error::AppError;
 use crate::export;
+use crate::log_names;
 use crate::visibility;
 use axum::http::HeaderMap;
 use chrono::{DateTime, Utc};
@@ -99,6 +100,14 @@ pub(super) async fn events_ndjson(
         Ok(read) => read,
         Err(err) => return refusal(err),
     };
+    let store = &state.app.store;
+    let names = async {
+        log_names::check_event_types(store, "types", &filter.event_types).await?;
+        log_names::check_stream_types(store, "streamType", &filter.stream_types).await
+    };
+    if let Err(err) = names.await {
+        return refusal(err);
+    }
     let lines = export::pages(state.app.store.clone(), after, filter).map(|page| {
         let page = page.map_err(std::io::Error::other)?;
         let mut chunk = Vec::with_capacity(page.len() * 512);

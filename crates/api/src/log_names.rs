@@ -1,0 +1,86 @@
+//! The type names a log filter asks for, checked before it runs. A misspelt event or stream
+//! type matches nothing, and an empty answer reads as an empty history; so a name that neither
+//! the catalogue lists nor the log holds is refused, with the nearest name the catalogue has.
+
+use std::sync::OnceLock;
+
+use doetank_domain::catalogue::{catalogue, STREAM_TYPES};
+use doetank_store::{EventStore, LogName};
+
+use crate::error::AppError;
+
+/// Every event type the catalogue lists, made once: the catalogue builds payload schemas.
+fn event_types() -> &'static [String] {
+    static NAMES: OnceLock<Vec<String>> = OnceLock::new();
+    NAMES.get_or_init(|| catalogue().into_iter().map(|entry| entry.event_type).collect())
+}
+
+/// Refuses, as `field`, the first of `names` that is no event type of this log.
+pub async fn check_event_types<'a>(
+    store: &EventStore,
+    field: &str,
+    names: impl IntoIterator<Item = &'a String>,
+) -> Result<(), AppError> {
+    for name in names {
+        if !event_types().iter().any(|known| known == name)
+            && !store.log_holds(LogName::EventType(name)).await?
+        {
+            return Err(unknown(field, "event type", name, event_types().iter().map(String::as_str)));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses, as `field`, the first of `names` that is no stream type of this log.
+pub async fn check_stream_types<'a>(
+    store: &EventStore,
+    field: &str,
+    names: impl IntoIterator<Item = &'a String>,
+) -> Result<(), AppError> {
+    for name in names {
+        if !STREAM_TYPES.contains(&name.as_str()) && !store.log_holds(LogName::StreamType(name)).await? {
+            return Err(unknown(field, "stream type", name, STREAM_TYPES.into_iter()));
+        }
+    }
+    Ok(())
+}
+
+fn unknown<'a>(field: &str, what: &str, name: &str, known: impl Iterator<Item = &'a str>) -> AppError {
+    let mut message = format!("\"{name}\" is no {what} of this log (`eventTypes` lists them)");
+    if let Some(near) = nearest(name, known) {
+        message.push_str(&format!("; did you mean \"{near}\"?"));
+    }
+    AppError::bad_input(field, message)
+}
+
+/// The known name nearest to `name`, case aside, when it is near enough to be a slip: at most
+/// a third of its letters (and at least one) typed wrong.
+fn nearest<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let name = name.to_lowercase();
+    let limit = (name.chars().count() / 3).max(1);
+    known
+        .map(|k| (strsim::damerau_levenshtein(&name, &k.to_lowercase()), k))
+        .filter(|(distance, _)| *distance <= limit)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, k)| k)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nearest;
+
+    const KNOWN: [&str; 3] = ["DoetankFormed", "MemberJoined", "doetank"];
+
+    #[test]
+    fn a_slip_finds_the_name_meant() {
+        assert_eq!(nearest("DoetankFormd", KNOWN.into_iter()), Some("DoetankFormed"));
+        assert_eq!(nearest("memberjoined", KNOWN.into_iter()), Some("MemberJoined"));
+        assert_eq!(nearest("Doetank", KNOWN.into_iter()), Some("doetank"));
+    }
+
+    #[test]
+    fn a_name_far_from_every_known_one_gets_no_guess() {
+        assert_eq!(nearest("Lesson", KNOWN.into_iter()), None);
+        assert_eq!(nearest("x", KNOWN.into_iter()), None);
+    }
+}
