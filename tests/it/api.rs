@@ -488,6 +488,7 @@ async fn a_repeated_command_id_returns_the_first_result(db: &TestDb) {
     let input = json!({ "name": "Idem", "challengeId": challenge, "leadId": lead, "commandId": command_id,
                         "id": uuid::Uuid::new_v4().to_string() });
     let first = ok(&app, "formDoetank", "FormDoetankInput", input.clone()).await;
+    let first_doetank = first.clone();
     let head = app.head().await;
     let again = ok(&app, "formDoetank", "FormDoetankInput", input).await;
     assert_eq!(again["result"]["deduplicated"], true);
@@ -495,24 +496,59 @@ async fn a_repeated_command_id_returns_the_first_result(db: &TestDb) {
     assert_eq!(again["doetank"]["id"], first["doetank"]["id"]);
     assert_eq!(app.head().await, head, "the retry wrote nothing");
 
-    // A retried registration changes nothing either, not even the personal data kept beside
-    // the log, whatever the retry says.
+    // The command id sent again with another input is another command under a used key:
+    // refused, naming `commandId`, and nothing changes, not even the personal data kept beside
+    // the log. (Until the twenty-ninth session it was answered with the first result, and the
+    // second command was lost without a word.)
     let (id, command_id) = (uuid::Uuid::new_v4().to_string(), uuid::Uuid::new_v4().to_string());
     let input = |name: &str| json!({ "id": id, "commandId": command_id, "name": name, "organisation": "TNO", "sector": "PUBLIC" });
-    let register = |name: &str| {
-        app.data(
+    let register_as = |name: &str| {
+        app.gql(
             "mutation($input: RegisterMemberInput!) { registerMember(input: $input) { result { position deduplicated } } }",
             json!({ "input": input(name) }),
         )
     };
-    let first = register("Eerste").await["registerMember"].clone();
+    let first = register_as("Eerste").await["data"]["registerMember"].clone();
     let head = app.head().await;
-    let again = register("Tweede").await["registerMember"].clone();
+    let changed = register_as("Tweede").await;
+    let ext = &changed["errors"][0]["extensions"];
+    assert_eq!((&ext["code"], &ext["field"]), (&json!("BAD_INPUT"), &json!("commandId")), "{changed:#}");
+    assert_eq!(app.head().await, head, "the changed command wrote nothing");
+    let kept = app.data("query($id: ID!) { member(id: $id) { name } }", json!({ "id": id })).await;
+    assert_eq!(kept["member"]["name"], "Eerste", "a reused key rewrote the personal data");
+    // The same input written another way is the same command: inline rather than in
+    // variables, its fields in another order, a null given for what was left out.
+    let inline = format!(
+        "mutation {{ registerMember(input: {{ sector: PUBLIC, organisation: \"TNO\", name: \"Eerste\", \
+         commandId: \"{command_id}\", id: \"{id}\", expectedVersion: null }}) {{ result {{ position deduplicated }} }} }}"
+    );
+    let again = app.data(&inline, json!({})).await["registerMember"].clone();
     assert_eq!(again["result"]["deduplicated"], true, "{again:#}");
     assert_eq!(again["result"]["position"], first["result"]["position"]);
-    assert_eq!(app.head().await, head, "the retry wrote nothing");
-    let member = app.data("query($id: ID!) { member(id: $id) { name } }", json!({ "id": id })).await;
-    assert_eq!(member["member"]["name"], "Eerste", "a retry rewrote the personal data");
+    // A lesson under a used key: the first is kept and the second refused, not swallowed;
+    // and another member sending the first one's very command is not its author's retry.
+    let (doetank, key) = (first_doetank["doetank"]["id"].clone(), uuid::Uuid::new_v4().to_string());
+    let lesson = |title: &str| json!({ "doetankId": doetank, "title": title, "body": "Wat werkte", "kind": "WORKS", "commandId": key });
+    let recorded =
+        mutate_as(&app, &member(&lead), "recordLesson", "RecordLessonInput", lesson("Eerste les")).await;
+    assert_eq!(recorded["data"]["recordLesson"]["lesson"]["title"], "Eerste les", "{recorded:#}");
+    let head = app.head().await;
+    let retried =
+        mutate_as(&app, &member(&lead), "recordLesson", "RecordLessonInput", lesson("Eerste les")).await;
+    assert_eq!(retried["data"]["recordLesson"]["result"]["deduplicated"], true, "{retried:#}");
+    let second =
+        mutate_as(&app, &member(&lead), "recordLesson", "RecordLessonInput", lesson("Tweede les")).await;
+    assert_eq!(second["errors"][0]["extensions"]["field"], "commandId", "{second:#}");
+    assert_eq!(app.head().await, head, "neither the retry nor the second lesson wrote");
+    let other = register(&app, "Bas", "TNO", "PUBLIC").await;
+    let join = json!({ "doetankId": doetank, "memberId": other });
+    let joined = mutate(&app, "joinDoetank", "DoetankMemberInput", join).await;
+    assert!(joined.get("errors").is_none(), "{joined:#}");
+    let head = app.head().await;
+    let by_another =
+        mutate_as(&app, &member(&other), "recordLesson", "RecordLessonInput", lesson("Eerste les")).await;
+    assert_eq!(by_another["errors"][0]["extensions"]["field"], "commandId", "{by_another:#}");
+    assert_eq!(app.head().await, head, "neither wrote");
 
     // Without an id, the command id names the new member and the new challenge, so a retry
     // finds the first result (a fresh id would be a stream that never saw the key).

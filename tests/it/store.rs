@@ -217,16 +217,41 @@ async fn a_repeated_command_id_writes_nothing_new(db: &TestDb) {
     assert_eq!(store.count_events().await.expect("count"), 1);
     assert_eq!(store.head_position().await.expect("head"), first.last_position);
 
-    let (stream_id, recorded) =
-        store.command_result(meta.command_id.expect("id")).await.expect("lookup").expect("seen");
-    assert_eq!(stream_id, s.to_string());
-    assert_eq!(recorded.last_position, first.last_position);
-    assert!(recorded.deduplicated);
+    let recorded = store.command_result(meta.command_id.expect("id")).await.expect("lookup").expect("seen");
+    assert_eq!(recorded.stream_id, s.to_string());
+    assert_eq!(recorded.result.last_position, first.last_position);
+    assert!(recorded.result.deduplicated);
+    assert_eq!(recorded.fingerprint, None, "appended without one");
     assert!(store.command_result(Uuid::new_v4()).await.expect("lookup").is_none());
+
+    // With a fingerprint kept, the id comes back with the same one, or with none to compare;
+    // with another it is another command under a used id, refused in the same batch or later.
+    let (asked, other) = ([7u8; 32], [8u8; 32]);
+    let keyed = Metadata::new("t").with_command_id(Uuid::new_v4());
+    let t = stream();
+    let append = |fingerprint: Option<[u8; 32]>, n: i64| {
+        let (t, keyed) = (t.clone(), keyed.clone());
+        async move {
+            store.append_command(&t, ExpectedVersion::Any, &[event(n)], &keyed, fingerprint.as_ref()).await
+        }
+    };
+    let (written, changed_at_once) = tokio::join!(append(Some(asked), 1), append(Some(other), 2));
+    let written = written.expect("first");
+    assert!(matches!(changed_at_once, Err(StoreError::CommandChanged { .. })), "{changed_at_once:?}");
+    let recorded = store.command_result(keyed.command_id.expect("id")).await.expect("lookup").expect("seen");
+    assert_eq!(recorded.fingerprint, Some(asked));
+    for fingerprint in [Some(asked), None] {
+        let again = append(fingerprint, 3).await.expect("retry");
+        assert_eq!((again.deduplicated, again.last_position), (true, written.last_position));
+    }
+    let changed = append(Some(other), 4).await;
+    assert!(matches!(changed, Err(StoreError::CommandChanged { .. })), "{changed:?}");
+    assert_eq!(store.read_stream(&t, 1).await.expect("read").len(), 1, "one command, one event");
+    let events_before = store.count_events().await.expect("count");
 
     let elsewhere = store.append(&stream(), ExpectedVersion::Any, &[event(2)], &meta).await;
     assert!(matches!(elsewhere, Err(StoreError::CommandIdReused { .. })), "{elsewhere:?}");
-    assert_eq!(store.count_events().await.expect("count"), 1);
+    assert_eq!(store.count_events().await.expect("count"), events_before);
 }
 
 async fn the_whole_log_reads_in_global_order_in_pages(db: &TestDb) {
@@ -456,11 +481,19 @@ async fn an_in_memory_sqlite_database_is_read_and_written_through_the_pool() {
     store.migrate().await.expect("migrate");
     let s = stream();
     let meta = Metadata::new("test").with_command_id(Uuid::new_v4());
-    let written =
-        store.append(&s, ExpectedVersion::NoStream, &[event(1), event(2)], &meta).await.expect("append");
-    let again =
-        store.append(&s, ExpectedVersion::NoStream, &[event(1), event(2)], &meta).await.expect("retry");
+    let events = [event(1), event(2)];
+    let fingerprint = Some(&[1u8; 32]);
+    let written = store
+        .append_command(&s, ExpectedVersion::NoStream, &events, &meta, fingerprint)
+        .await
+        .expect("append");
+    let again = store
+        .append_command(&s, ExpectedVersion::NoStream, &events, &meta, fingerprint)
+        .await
+        .expect("retry");
     assert!(again.deduplicated && again.last_position == written.last_position);
+    let changed = store.append_command(&s, ExpectedVersion::Any, &events, &meta, Some(&[2u8; 32])).await;
+    assert!(matches!(changed, Err(StoreError::CommandChanged { .. })), "{changed:?}");
     let stale = store.append(&s, ExpectedVersion::Exact(1), &[event(3)], &Metadata::new("test")).await;
     assert!(matches!(stale, Err(StoreError::VersionConflict { actual: 2, .. })), "{stale:?}");
     let events = store.read_stream(&s, 1).await.expect("read");

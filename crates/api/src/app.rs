@@ -4,7 +4,9 @@
 
 use doetank_domain::codec::{decode, encode};
 use doetank_domain::{Aggregate, DomainError, EncodedEvent};
-use doetank_store::{AppendResult, EventStore, ExpectedVersion, Metadata, StreamId, StreamState};
+use doetank_store::{
+    AppendResult, EventStore, ExpectedVersion, Fingerprint, Metadata, StoreError, StreamId, StreamState,
+};
 use uuid::Uuid;
 
 use crate::error::AppError;
@@ -24,6 +26,9 @@ pub struct CommandOptions {
     pub expected_version: Option<i64>,
     pub command_id: Option<Uuid>,
     pub correlation_id: Option<Uuid>,
+    /// The hash of what was asked, kept with the command id: the id sent again with another
+    /// input is refused. `None` (the demo loader, tests) compares the id alone.
+    pub fingerprint: Option<Fingerprint>,
 }
 
 /// Where a command left its stream and the log.
@@ -108,7 +113,7 @@ impl App {
         options: &CommandOptions,
     ) -> Result<Option<CommandOutcome>, AppError> {
         let Some(command_id) = options.command_id else { return Ok(None) };
-        let first = self.replay(&StreamId::new(A::STREAM_TYPE, id), command_id).await?;
+        let first = self.replay(&StreamId::new(A::STREAM_TYPE, id), command_id, options).await?;
         Ok(first.map(|first| CommandOutcome { id, ..first }))
     }
 
@@ -165,7 +170,13 @@ impl App {
             let outcome = match decide_on::<A>(&stream, &known, options, &decide) {
                 Ok(encoded) => self
                     .store
-                    .append(&stream, ExpectedVersion::Exact(known.version), &encoded, &metadata)
+                    .append_command(
+                        &stream,
+                        ExpectedVersion::Exact(known.version),
+                        &encoded,
+                        &metadata,
+                        options.fingerprint.as_ref(),
+                    )
                     .await
                     .map_err(AppError::from),
                 Err(refused) => Err(refused),
@@ -187,18 +198,22 @@ impl App {
         }
     }
 
-    /// The first outcome of a command id already seen on this stream.
-    async fn replay(&self, stream: &StreamId, command_id: Uuid) -> Result<Option<CommandOutcome>, AppError> {
-        match self.store.command_result(command_id).await? {
-            Some((seen_stream, result)) if seen_stream == stream.to_string() => {
-                Ok(Some(self.settle(stream.id, result).await?))
-            }
-            Some((seen_stream, _)) => Err(AppError::bad_input(
-                "commandId",
-                format!("{command_id} was already used for a command on {seen_stream}"),
-            )),
-            None => Ok(None),
+    /// The first outcome of a command id already seen on this stream for this same command.
+    async fn replay(
+        &self,
+        stream: &StreamId,
+        command_id: Uuid,
+        options: &CommandOptions,
+    ) -> Result<Option<CommandOutcome>, AppError> {
+        let Some(first) = self.store.command_result(command_id).await? else { return Ok(None) };
+        if first.stream_id != stream.to_string() {
+            let stream_id = first.stream_id;
+            return Err(StoreError::CommandIdReused { command_id, stream_id }.into());
         }
+        if !first.asked_again_by(options.fingerprint.as_ref()) {
+            return Err(StoreError::CommandChanged { command_id }.into());
+        }
+        Ok(Some(self.settle(stream.id, first.result).await?))
     }
 
     async fn settle(&self, id: Uuid, result: AppendResult) -> Result<CommandOutcome, AppError> {

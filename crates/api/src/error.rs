@@ -54,6 +54,12 @@ impl From<StoreError> for AppError {
                 field: "commandId".into(),
                 message: format!("{command_id} was already used for a command on {stream_id}"),
             },
+            StoreError::CommandChanged { command_id } => AppError::BadInput {
+                field: "commandId".into(),
+                message: format!(
+                    "{command_id} was already used for another command: a retry sends the same input, a new command takes a new command id"
+                ),
+            },
             other => AppError::Store(other),
         }
     }

@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::backend::{Backend, EventStore};
 use crate::error::StoreError;
-use crate::model::{AppendResult, ExpectedVersion, Metadata, StreamId};
+use crate::model::{AppendResult, CommandRecord, ExpectedVersion, Fingerprint, Metadata, StreamId};
 use crate::on_pool;
 use crate::rows::{insert_events, EventRow, ROWS_PER_INSERT};
 
@@ -85,6 +85,7 @@ struct Request {
     expected: ExpectedVersion,
     events: Vec<EncodedEvent>,
     metadata: Metadata,
+    fingerprint: Option<Fingerprint>,
 }
 
 type Outcome = Result<AppendResult, StoreError>;
@@ -138,7 +139,21 @@ impl EventStore {
         events: &[EncodedEvent],
         metadata: &Metadata,
     ) -> Result<AppendResult, StoreError> {
-        let outcome = self.append_in_turn(stream, expected, events, metadata).await;
+        self.append_command(stream, expected, events, metadata, None).await
+    }
+
+    /// [`EventStore::append`] for a command whose input is hashed as `fingerprint`: kept with
+    /// its command id, so that the id sent again with another input is refused
+    /// ([`StoreError::CommandChanged`]) instead of answered with this command's result.
+    pub async fn append_command(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: &[EncodedEvent],
+        metadata: &Metadata,
+        fingerprint: Option<&Fingerprint>,
+    ) -> Result<AppendResult, StoreError> {
+        let outcome = self.append_in_turn(stream, expected, events, metadata, fingerprint).await;
         let key = stream.to_string();
         match &outcome {
             Ok(result) => self.decisions.appended(&key, events, result),
@@ -154,10 +169,16 @@ impl EventStore {
         expected: ExpectedVersion,
         events: &[EncodedEvent],
         metadata: &Metadata,
+        fingerprint: Option<&Fingerprint>,
     ) -> Result<AppendResult, StoreError> {
         let (reply, mut answer) = oneshot::channel();
-        let request =
-            Request { stream: stream.clone(), expected, events: events.to_vec(), metadata: metadata.clone() };
+        let request = Request {
+            stream: stream.clone(),
+            expected,
+            events: events.to_vec(),
+            metadata: metadata.clone(),
+            fingerprint: fingerprint.copied(),
+        };
         self.group_commit.queue.lock().map_err(|_| StoreError::WriterGone)?.push(Pending { request, reply });
         loop {
             // Whichever comes first: the answer (a batch led by another caller carried this
@@ -264,10 +285,7 @@ impl EventStore {
     }
 
     /// The first result of a command id, if it was seen: lets callers skip re-deciding a retry.
-    pub async fn command_result(
-        &self,
-        command_id: Uuid,
-    ) -> Result<Option<(String, AppendResult)>, StoreError> {
+    pub async fn command_result(&self, command_id: Uuid) -> Result<Option<CommandRecord>, StoreError> {
         // Asked before deciding every command that carries an id: in this thread on a SQLite
         // file (the id is the 16-byte blob sqlx writes).
         let inline = self.read_inline(|conn| {
@@ -291,37 +309,45 @@ impl EventStore {
 }
 
 /// A command id's `commands` row; `$1` is position 1 on SQLite too, so both paths share it.
-const COMMAND_BY_ID: &str =
-    "SELECT stream_id, stream_version, first_position, last_position FROM commands WHERE command_id = $1";
+const COMMAND_BY_ID: &str = "SELECT stream_id, stream_version, first_position, last_position, fingerprint \
+     FROM commands WHERE command_id = $1";
+
+/// A stored fingerprint; one of another length (none is written so) counts as none.
+fn fingerprint_of(bytes: Option<Vec<u8>>) -> Option<Fingerprint> {
+    bytes.and_then(|bytes| bytes.try_into().ok())
+}
 
 /// A `commands` row read on the store's own SQLite connections: the columns of
 /// [`COMMAND_BY_ID`], in order, as [`command_row`] reads them through sqlx.
-fn own_command_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(String, AppendResult)> {
+fn own_command_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<CommandRecord> {
     let result = AppendResult {
         stream_version: row.get(1)?,
         first_position: row.get(2)?,
         last_position: row.get(3)?,
         deduplicated: true,
     };
-    Ok((row.get(0)?, result))
+    Ok(CommandRecord { stream_id: row.get(0)?, result, fingerprint: fingerprint_of(row.get(4)?) })
 }
 
-/// A `commands` row: the stream a command id was used on and what its append returned.
-fn command_row<R: Row>(row: &R) -> Result<(String, AppendResult), sqlx::Error>
+/// A `commands` row: the stream a command id was used on, what its append returned, and the
+/// fingerprint of the command.
+fn command_row<R: Row>(row: &R) -> Result<CommandRecord, sqlx::Error>
 where
     for<'r> &'r str: sqlx::ColumnIndex<R>,
     for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<Vec<u8>>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
 {
-    Ok((
-        row.try_get("stream_id")?,
-        AppendResult {
+    Ok(CommandRecord {
+        stream_id: row.try_get("stream_id")?,
+        result: AppendResult {
             stream_version: row.try_get("stream_version")?,
             first_position: row.try_get("first_position")?,
             last_position: row.try_get("last_position")?,
             deduplicated: true,
         },
-    ))
+        fingerprint: fingerprint_of(row.try_get("fingerprint")?),
+    })
 }
 
 /// SQLite: BEGIN IMMEDIATE (the writer's lock), one lookup of head and versions, one of command
@@ -336,10 +362,11 @@ async fn write_sqlite(
     let streams = distinct(stream_ids);
     let mut tx = pool.begin_write().await?;
     let (before, versions) = lock_log_sqlite(&mut tx, &streams).await?;
-    let mut seen: HashMap<Uuid, (String, AppendResult)> = HashMap::new();
+    let mut seen: HashMap<Uuid, CommandRecord> = HashMap::new();
     if !command_ids.is_empty() {
         let mut q = sqlx::QueryBuilder::<Sqlite>::new(
-            "SELECT command_id, stream_id, stream_version, first_position, last_position FROM commands WHERE command_id IN (",
+            "SELECT command_id, stream_id, stream_version, first_position, last_position, fingerprint \
+             FROM commands WHERE command_id IN (",
         );
         let mut list = q.separated(", ");
         for id in &command_ids {
@@ -362,15 +389,16 @@ async fn write_sqlite(
     let recorded = recorded_commands(requests, stream_ids, &verdicts);
     if !recorded.is_empty() {
         let mut q = sqlx::QueryBuilder::<Sqlite>::new(
-            "INSERT INTO commands (command_id, stream_id, stream_version, first_position, last_position, recorded_at) ",
+            "INSERT INTO commands (command_id, stream_id, stream_version, first_position, last_position, recorded_at, fingerprint) ",
         );
-        q.push_values(&recorded, |mut row, (id, stream_id, result)| {
+        q.push_values(&recorded, |mut row, (id, stream_id, result, fingerprint)| {
             row.push_bind(*id)
                 .push_bind(*stream_id)
                 .push_bind(result.stream_version)
                 .push_bind(result.first_position)
                 .push_bind(result.last_position)
-                .push_bind(now);
+                .push_bind(now)
+                .push_bind(fingerprint.map(|f| f.as_slice()));
         });
         q.build().execute(&mut *tx).await?;
     }
@@ -402,7 +430,7 @@ fn write_sqlite_direct(
             }
         }
     }
-    let mut seen: HashMap<Uuid, (String, AppendResult)> = HashMap::new();
+    let mut seen: HashMap<Uuid, CommandRecord> = HashMap::new();
     {
         let mut command = tx.prepare_cached(COMMAND_BY_ID)?;
         for id in requests.iter().filter_map(|r| r.metadata.command_id) {
@@ -443,10 +471,10 @@ fn write_sqlite_direct(
             ])?;
         }
         let mut command = tx.prepare_cached(
-            "INSERT INTO commands (command_id, stream_id, stream_version, first_position, last_position, recorded_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO commands (command_id, stream_id, stream_version, first_position, last_position, recorded_at, fingerprint) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
-        for (id, stream_id, result) in recorded_commands(requests, stream_ids, &verdicts) {
+        for (id, stream_id, result, fingerprint) in recorded_commands(requests, stream_ids, &verdicts) {
             command.execute(rusqlite::params![
                 blob(&id),
                 stream_id,
@@ -454,6 +482,7 @@ fn write_sqlite_direct(
                 result.first_position,
                 result.last_position,
                 recorded_at,
+                fingerprint.map(|f| f.as_slice()),
             ])?;
         }
     }
@@ -483,7 +512,7 @@ async fn write_postgres(
     let events = || requests.iter().flat_map(|r| r.events.iter());
     let rows = sqlx::query(
         "SELECT verdict, stream_version, first_position, last_position, detail \
-         FROM doetank_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+         FROM doetank_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
     )
     .bind(stream_ids)
     .bind(requests.iter().map(|r| r.stream.stream_type.as_str()).collect::<Vec<_>>())
@@ -499,6 +528,7 @@ async fn write_postgres(
     .bind(events().map(|e| e.schema_version).collect::<Vec<_>>())
     .bind(events().map(|e| Json(&e.payload)).collect::<Vec<_>>())
     .bind(now)
+    .bind(requests.iter().map(|r| r.fingerprint.as_ref().map(|f| f.as_slice())).collect::<Vec<_>>())
     .fetch_all(pool)
     .await?;
     let mut head = 0;
@@ -516,6 +546,9 @@ async fn write_postgres(
             "written" => Verdict::Written(result),
             "replay" => Verdict::Replay(AppendResult { deduplicated: true, ..result }),
             "empty" => Verdict::Replay(result),
+            "changed" => Verdict::Refused(StoreError::CommandChanged {
+                command_id: request.metadata.command_id.unwrap_or_default(),
+            }),
             "conflict" => Verdict::Refused(StoreError::VersionConflict {
                 stream_id: stream_id.clone(),
                 expected: request.expected,
@@ -538,7 +571,7 @@ async fn write_postgres(
 fn decide_batch(
     requests: &[&Request],
     stream_ids: &[String],
-    seen: &mut HashMap<Uuid, (String, AppendResult)>,
+    seen: &mut HashMap<Uuid, CommandRecord>,
     mut versions: HashMap<String, i64>,
     mut head: i64,
 ) -> (Vec<Verdict>, i64) {
@@ -547,12 +580,17 @@ fn decide_batch(
         let actual = versions.get(stream_id).copied().unwrap_or(0);
         let command_id = request.metadata.command_id;
         let verdict = match command_id.and_then(|id| seen.get(&id)) {
-            Some((seen_stream, result)) if *seen_stream == *stream_id => {
-                Verdict::Replay(AppendResult { deduplicated: true, ..*result })
+            Some(first)
+                if first.stream_id == *stream_id && first.asked_again_by(request.fingerprint.as_ref()) =>
+            {
+                Verdict::Replay(AppendResult { deduplicated: true, ..first.result })
             }
-            Some((seen_stream, _)) => Verdict::Refused(StoreError::CommandIdReused {
+            Some(first) if first.stream_id == *stream_id => {
+                Verdict::Refused(StoreError::CommandChanged { command_id: command_id.unwrap_or_default() })
+            }
+            Some(first) => Verdict::Refused(StoreError::CommandIdReused {
                 command_id: command_id.unwrap_or_default(),
-                stream_id: seen_stream.clone(),
+                stream_id: first.stream_id.clone(),
             }),
             None if !request.expected.matches(actual) => Verdict::Refused(StoreError::VersionConflict {
                 stream_id: stream_id.clone(),
@@ -576,7 +614,12 @@ fn decide_batch(
                 head += count;
                 versions.insert(stream_id.clone(), result.stream_version);
                 if let Some(id) = command_id {
-                    seen.insert(id, (stream_id.clone(), result));
+                    let first = CommandRecord {
+                        stream_id: stream_id.clone(),
+                        result,
+                        fingerprint: request.fingerprint,
+                    };
+                    seen.insert(id, first);
                 }
                 Verdict::Written(result)
             }
@@ -596,16 +639,18 @@ fn distinct(stream_ids: &[String]) -> Vec<&str> {
 
 /// The `commands` rows a batch records: each written request that carried a command id.
 fn recorded_commands<'a>(
-    requests: &[&Request],
+    requests: &[&'a Request],
     stream_ids: &'a [String],
     verdicts: &[Verdict],
-) -> Vec<(Uuid, &'a str, AppendResult)> {
+) -> Vec<(Uuid, &'a str, AppendResult, Option<&'a Fingerprint>)> {
     requests
         .iter()
         .zip(stream_ids)
         .zip(verdicts)
         .filter_map(|((request, stream_id), verdict)| match (request.metadata.command_id, verdict) {
-            (Some(id), Verdict::Written(result)) => Some((id, stream_id.as_str(), *result)),
+            (Some(id), Verdict::Written(result)) => {
+                Some((id, stream_id.as_str(), *result, request.fingerprint.as_ref()))
+            }
             _ => None,
         })
         .collect()

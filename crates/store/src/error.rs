@@ -7,6 +7,8 @@ pub enum StoreError {
     VersionConflict { stream_id: String, expected: ExpectedVersion, actual: i64 },
     #[error("command id {command_id} was already used for stream {stream_id}")]
     CommandIdReused { command_id: uuid::Uuid, stream_id: String },
+    #[error("command id {command_id} was already used for another command on this stream")]
+    CommandChanged { command_id: uuid::Uuid },
     #[error("unsupported database URL {0:?}: use sqlite:PATH or postgres://...")]
     UnsupportedUrl(String),
     #[error("the log already holds {0} events; import needs an empty database")]

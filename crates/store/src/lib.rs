@@ -20,4 +20,6 @@ pub use clock::RecordedHistory;
 pub use decisions::StreamState;
 pub use error::StoreError;
 pub use log::{doetank_visible_sql, Activity, DoetankViewer, LogFilter, LogName, Period};
-pub use model::{AppendResult, ExpectedVersion, Metadata, RecordedEvent, StreamId};
+pub use model::{
+    AppendResult, CommandRecord, ExpectedVersion, Fingerprint, Metadata, RecordedEvent, StreamId,
+};

@@ -94,6 +94,31 @@ pub struct AppendResult {
     pub deduplicated: bool,
 }
 
+/// A command's input, hashed by its caller: a retry under the same command id must carry the
+/// same one, so that a key reused for another command is refused rather than answered with the
+/// first command's result.
+pub type Fingerprint = [u8; 32];
+
+/// What the log keeps of a command id: the stream it was used on, its append's result, and
+/// the fingerprint it came with (none for commands written without one, or imported).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandRecord {
+    pub stream_id: String,
+    pub result: AppendResult,
+    pub fingerprint: Option<Fingerprint>,
+}
+
+impl CommandRecord {
+    /// Whether a request with `fingerprint` is this command again. Where either side has none
+    /// there is nothing to compare, and the command id alone decides, as before fingerprints.
+    pub fn asked_again_by(&self, fingerprint: Option<&Fingerprint>) -> bool {
+        match (&self.fingerprint, fingerprint) {
+            (Some(first), Some(again)) => first == again,
+            _ => true,
+        }
+    }
+}
+
 /// An event as read back from the log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RecordedEvent {

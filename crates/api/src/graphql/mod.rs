@@ -2,6 +2,7 @@
 
 mod batcher;
 mod catalogue;
+mod command_fingerprint;
 pub(crate) mod errors;
 mod kept_rows;
 mod loaders;

@@ -37,7 +37,17 @@ pub(super) fn options(ctx: &Context<'_>, control: &CommandControl) -> Result<Com
         // No stream is ever at a negative version: that is a mistake in the input, not a race.
         return Err(AppError::bad_input("expectedVersion", "must be 0 or more")).gql();
     }
-    Ok(CommandOptions { actor, expected_version: control.expected_version, command_id, correlation_id: None })
+    let fingerprint = match command_id {
+        Some(_) => Some(super::command_fingerprint::of_mutation(ctx, &actor)?),
+        None => None,
+    };
+    Ok(CommandOptions {
+        actor,
+        expected_version: control.expected_version,
+        command_id,
+        correlation_id: None,
+        fingerprint,
+    })
 }
 
 pub(super) fn app<'a>(ctx: &'a Context<'_>) -> Result<&'a App> {
