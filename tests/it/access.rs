@@ -374,7 +374,7 @@ async fn an_erased_member_s_name_is_nowhere(db: &TestDb) {
     let id = data["registerMember"]["member"]["id"].as_str().expect("id").to_string();
     assert_eq!(data["registerMember"]["member"]["name"], NAME);
     let challenge = raise(&app, &id).await;
-    form(&app, &id, &challenge, &[]).await;
+    let doetank = form(&app, &id, &challenge, &[]).await;
 
     // Members erase themselves (or a facilitator does it for them), not each other.
     let other = register(&app, "Ander", "TNO", "PUBLIC").await;
@@ -386,6 +386,23 @@ async fn an_erased_member_s_name_is_nowhere(db: &TestDb) {
         json!({ "name": null, "erased": true }),
         "{erased:#}"
     );
+    // Gone for good: the token the member still holds sends no further command, in the
+    // doetank they led nor anywhere else, and writes nothing. (Until the twenty-ninth session
+    // it still recorded lessons in their name.)
+    let head = app.head().await;
+    let lesson =
+        json!({ "doetankId": doetank, "kind": "INSIGHT", "title": "Na het wissen", "body": "Nog iets" });
+    let refused = mutate_as(&app, &member(&id), "recordLesson", "RecordLessonInput", lesson).await;
+    let ext = &refused["errors"][0]["extensions"];
+    assert_eq!(
+        (&ext["code"], &ext["rule"]),
+        (&json!("RULE_VIOLATED"), &json!("ERASED_IS_FINAL")),
+        "{refused:#}"
+    );
+    let raise_again = "mutation($i: RaiseChallengeInput!) { raiseChallenge(input: $i) { challenge { id } } }";
+    let input = json!({ "title": "Nog een", "description": "Na het wissen", "raisedBy": id, "origin": { "kind": "OWN_FRUSTRATION" } });
+    assert_eq!(code_of(&app, Some(&member(&id)), raise_again, json!({ "i": input })).await, "RULE_VIOLATED");
+    assert_eq!(app.head().await, head, "an erased member's token wrote");
 
     let everything =
         "query($id: ID!) { member(id: $id) { name } members(first: 100) { edges { node { name } } } \

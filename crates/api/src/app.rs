@@ -29,6 +29,8 @@ pub struct CommandOptions {
     /// The hash of what was asked, kept with the command id: the id sent again with another
     /// input is refused. `None` (the demo loader, tests) compares the id alone.
     pub fingerprint: Option<Fingerprint>,
+    /// The member sending the command, if the sender is one: an erased member sends none.
+    pub acting_member: Option<Uuid>,
 }
 
 /// Where a command left its stream and the log.
@@ -140,6 +142,11 @@ impl App {
         options: &CommandOptions,
         decide: impl Fn(&A) -> Result<Vec<A::Event>, DomainError>,
     ) -> Result<CommandOutcome, AppError> {
+        if let Some(member) = options.acting_member {
+            // After the replay check: a retry of what the member sent before erasure is
+            // still answered. Read afresh: the erasure may have been written by another node.
+            self.load::<doetank_domain::Member>(member).await?.0.may_act()?;
+        }
         match self.try_decide_and_append(id, options, decide).await {
             Err(refused) if options.command_id.is_some() && refused.is_refusal() => {
                 self.unless_replayed::<A>(id, options, refused).await

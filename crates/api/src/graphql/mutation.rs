@@ -31,7 +31,8 @@ pub struct CommandControl {
 }
 
 pub(super) fn options(ctx: &Context<'_>, control: &CommandControl) -> Result<CommandOptions> {
-    let actor = viewer(ctx).actor();
+    let viewer = viewer(ctx);
+    let actor = viewer.actor();
     let command_id = control.command_id.as_ref().map(|id| parse_id("commandId", id)).transpose().gql()?;
     if control.expected_version.is_some_and(|v| v < 0) {
         // No stream is ever at a negative version: that is a mistake in the input, not a race.
@@ -47,6 +48,7 @@ pub(super) fn options(ctx: &Context<'_>, control: &CommandControl) -> Result<Com
         command_id,
         correlation_id: None,
         fingerprint,
+        acting_member: viewer.member_id,
     })
 }
 

@@ -79,6 +79,14 @@ impl Member {
         ensure(!self.erased, Rule::ErasedIsFinal, || "the member has been erased".into())
     }
 
+    /// Whether the member may still send commands, under whatever role: an erased member has
+    /// left the network for good, and what they did before stays under their pseudonymous id.
+    pub fn may_act(&self) -> Result<(), DomainError> {
+        ensure(!self.erased, Rule::ErasedIsFinal, || {
+            "the member has been erased and takes no further part".into()
+        })
+    }
+
     /// The member's sector, as doetanks need it for rule 2.
     pub fn innovator(&self) -> Result<Innovator, DomainError> {
         self.active()?;

@@ -136,6 +136,21 @@ fn a_member_erased_takes_no_more_commands() {
 }
 
 #[test]
+fn an_erased_member_may_not_act_and_one_never_registered_is_not_refused_for_it() {
+    let mut member = Member::default();
+    assert_eq!(member.may_act(), Ok(()), "a facilitator's id need not be a member's");
+    member.apply(&MemberEvent::MemberRegistered {
+        member_id: id(1),
+        organisation: "TNO".into(),
+        sector: Sector::Public,
+        expertise: vec![],
+    });
+    assert_eq!(member.may_act(), Ok(()));
+    member.apply(&MemberEvent::MemberErased {});
+    assert_eq!(member.may_act().map_err(|e| e.broken_rule()), Err(Some(Rule::ErasedIsFinal)));
+}
+
+#[test]
 fn a_challenge_gets_one_commissioner_and_one_pledge_per_member() {
     let raised = vec![ChallengeEvent::ChallengeRaised {
         challenge_id: id(1),
