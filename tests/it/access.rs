@@ -380,6 +380,10 @@ async fn an_erased_member_s_name_is_nowhere(db: &TestDb) {
     let other = register(&app, "Ander", "TNO", "PUBLIC").await;
     let erase = "mutation($id: ID!) { eraseMember(input: { memberId: $id }) { member { name erased } } }";
     assert_eq!(code_of(&app, Some(&member(&other)), erase, json!({ "id": id })).await, "FORBIDDEN");
+    let own = "query($d: ID!) { doetank(id: $d) { id } doetanks { totalCount } \
+               events(filter: { streamType: \"doetank\" }) { totalCount } }";
+    let seen_before = app.gql_as(Some(&member(&id)), own, json!({ "d": doetank })).await;
+    assert_eq!(seen_before["data"]["doetank"]["id"], doetank.as_str(), "{seen_before:#}");
     let erased = app.gql_as(Some(&member(&id)), erase, json!({ "id": id })).await;
     assert_eq!(
         erased["data"]["eraseMember"]["member"],
@@ -403,6 +407,11 @@ async fn an_erased_member_s_name_is_nowhere(db: &TestDb) {
     let input = json!({ "title": "Nog een", "description": "Na het wissen", "raisedBy": id, "origin": { "kind": "OWN_FRUSTRATION" } });
     assert_eq!(code_of(&app, Some(&member(&id)), raise_again, json!({ "i": input })).await, "RULE_VIOLATED");
     assert_eq!(app.head().await, head, "an erased member's token wrote");
+    // Nor does it still open the informal doetank they led: they see what outsiders see.
+    let seen_after = app.gql_as(Some(&member(&id)), own, json!({ "d": doetank })).await;
+    assert_eq!(seen_after["data"]["doetank"], Value::Null, "{seen_after:#}");
+    assert_eq!(seen_after["data"]["doetanks"]["totalCount"], 0, "{seen_after:#}");
+    assert_eq!(seen_after["data"]["events"]["totalCount"], 0, "{seen_after:#}");
 
     let everything =
         "query($id: ID!) { member(id: $id) { name } members(first: 100) { edges { node { name } } } \

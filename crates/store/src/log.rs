@@ -42,13 +42,15 @@ pub struct DoetankViewer {
 }
 
 /// Rule 5 in SQL, the one place it is written: doetank `alias` (an `rm_doetanks` row) is seen
-/// when public, or by its coach and its members, the member id being placeholder `$member`.
+/// when public, or by its coach and its members, the member id being placeholder `$member`;
+/// not by a member who has been erased (gone for good, though still listed under their id).
 /// The API's every door and the log's filter both use it, so they cannot drift apart.
 pub fn doetank_visible_sql(alias: &str, member: Option<usize>) -> String {
     match member {
         Some(m) => format!(
-            "({alias}.is_public OR {alias}.coach_id = ${m} OR EXISTS (SELECT 1 FROM rm_doetank_members vm \
-             WHERE vm.doetank_id = {alias}.id AND vm.member_id = ${m}))"
+            "({alias}.is_public OR (({alias}.coach_id = ${m} OR EXISTS (SELECT 1 FROM rm_doetank_members vm \
+             WHERE vm.doetank_id = {alias}.id AND vm.member_id = ${m})) \
+             AND NOT EXISTS (SELECT 1 FROM rm_members ve WHERE ve.id = ${m} AND ve.erased)))"
         ),
         None => format!("{alias}.is_public"),
     }
