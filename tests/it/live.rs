@@ -449,6 +449,27 @@ async fn lesson_recorded_brings_the_knowledge_base_live(db: &TestDb) {
     }
     assert!(works.next(Duration::from_millis(200)).await.is_none(), "an INSIGHT for WORKS only");
     assert!(of_closed.next(Duration::from_millis(200)).await.is_none(), "another doetank's lesson");
+
+    // A wall that was away resumes after the last lesson it has (from `lessons` or from this
+    // subscription): what was recorded meanwhile comes first, then the live ones; none twice.
+    let listed = app.data("{ lessons { edges { node { title position } } } }", json!({})).await;
+    let last_seen = listed["lessons"]["edges"]
+        .as_array()
+        .and_then(|edges| edges.iter().find(|e| e["node"]["title"] == "Dit werkt"))
+        .and_then(|e| e["node"]["position"].as_i64())
+        .expect("the lesson the wall has");
+    record_lesson(&app, &open, &open_lead, "DOES_NOT_WORK", "Gemist").await;
+    let resumed = "subscription($a: Int) { lessonRecorded(after: $a) { title position } }";
+    let mut wall = WsClient::connect(&app, MODERN).await;
+    wall.init(json!({})).await;
+    wall.subscribe("l", resumed, json!({ "a": last_seen })).await;
+    assert_eq!(wall.next_data().await["lessonRecorded"]["title"], "Gemist");
+    record_lesson(&app, &open, &open_lead, "WORKS", "Weer live").await;
+    assert_eq!(wall.next_data().await["lessonRecorded"]["title"], "Weer live");
+    let mut negative = WsClient::connect(&app, MODERN).await;
+    negative.init(json!({})).await;
+    negative.subscribe("l", resumed, json!({ "a": -1 })).await;
+    assert_eq!(error_code(negative.next(Duration::from_secs(5)).await), "BAD_INPUT");
 }
 
 /// The timeline, live: each new line once its event is projected, to each as they may see it
@@ -512,6 +533,28 @@ async fn timeline_appended_tells_the_history_as_it_happens(db: &TestDb) {
         "{line:#}"
     );
     assert_eq!(outsiders[0].next_data().await, line, "everyone hears of the café");
+
+    // Resumed after the first line an outsider has from `timeline`: the lines after it that
+    // they may see come first (the informal doetank's forming still not among them), then live.
+    let first =
+        app.gql_as(None, "{ timeline(first: 1) { edges { node { position kind } } } }", json!({})).await;
+    let first = first["data"]["timeline"]["edges"][0]["node"].clone();
+    assert_eq!(first["kind"], "member", "{first}");
+    let resumed = "subscription($a: Int) { timelineAppended(after: $a) { kind } }";
+    let mut back = WsClient::connect(&app, MODERN).await;
+    back.init(json!({})).await;
+    back.subscribe("t", resumed, json!({ "a": first["position"] })).await;
+    let kind = |data: Value| data["timelineAppended"]["kind"].clone();
+    assert_eq!(kind(back.next_data().await), "challenge");
+    assert_eq!(kind(back.next_data().await), "cafe", "the informal doetank leaked");
+    let announced = app
+        .gql(
+            "mutation($input: AnnounceInput!) { announceSpeaker(input: $input) { id } }",
+            json!({ "input": { "cafeId": scheduled["data"]["scheduleCafe"]["id"], "title": "Lef", "person": "Spreker" } }),
+        )
+        .await;
+    assert!(announced.get("errors").is_none(), "{announced:#}");
+    assert_eq!(kind(back.next_data().await), "cafe", "then live");
 
     let mut typo = facilitator_client(&app).await;
     typo.subscribe("t", query, json!({ "kinds": ["cafes"] })).await;

@@ -67,11 +67,7 @@ impl Subscription {
         let app = ctx.data::<App>()?.clone();
         let viewer = viewer(ctx);
         viewer.require_reader().gql()?;
-        let after = match after {
-            Some(after) if after < 0 => return Err(AppError::bad_input("after", "must be 0 or more")).gql(),
-            Some(after) => after,
-            None => app.store.head_position().await.gql()?,
-        };
+        let after = start_after(&app, after).await.gql()?;
         let types = types.unwrap_or_default();
         let streams = streams.unwrap_or_default();
         // A stream id holds a dash (`doetank-<uuid>`); a stream type never does. Ids are not
@@ -177,18 +173,24 @@ impl Subscription {
     /// The network's history as it happens: each new line of `timeline` once its event is
     /// projected, as the viewer may see it (a line about an informal doetank reaches only its
     /// team and facilitators). `kinds` keeps the lines about those kinds of thing only (member,
-    /// challenge, doetank, cafe, ideation_event, pilot, charter, reuse).
+    /// challenge, doetank, cafe, ideation_event, pilot, charter, reuse). With `after` (the
+    /// `position` of the last line the client has, from `timeline` or from this subscription
+    /// before it reconnected) the lines after it come first, then live, with no gap.
     async fn timeline_appended(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Only lines about these kinds of thing; all when absent.")] kinds: Option<
             Vec<String>,
         >,
+        #[graphql(
+            desc = "A position: first the lines after it, then live. Absent: only what is written from now."
+        )]
+        after: Option<i64>,
     ) -> Result<impl Stream<Item = Result<TimelineEntry>>> {
         let app = ctx.data::<App>()?.clone();
         let viewer = viewer(ctx);
         let kinds = super::catalogue::known_kinds(kinds)?;
-        let head = app.store.head_position().await.gql()?;
+        let head = start_after(&app, after).await.gql()?;
         // A line's kind is its event's stream type.
         let events = live_events(&app, head, move |e| kinds.is_empty() || kinds.contains(&e.stream_type));
         let lines = events.then(move |item| {
@@ -207,17 +209,23 @@ impl Subscription {
 
     /// The network's knowledge base as it grows: each lesson once it is recorded and projected,
     /// as `lessons` gives it, for a wall of what the doetanks are learning. A lesson of an
-    /// informal doetank reaches only its team and facilitators.
+    /// informal doetank reaches only its team and facilitators. With `after` (a lesson's
+    /// `position`, from `lessons` or from this subscription before it reconnected) the lessons
+    /// recorded after it come first, then live, with no gap.
     async fn lesson_recorded(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Only this doetank's lessons.")] doetank_id: Option<ID>,
         #[graphql(desc = "Only lessons of this kind.")] kind: Option<LessonKind>,
+        #[graphql(
+            desc = "A position: first the lessons recorded after it, then live. Absent: only what is recorded from now."
+        )]
+        after: Option<i64>,
     ) -> Result<impl Stream<Item = Result<Lesson>>> {
         let app = ctx.data::<App>()?.clone();
         let viewer = viewer(ctx);
         let doetank = doetank_id.map(|id| parse_id("doetankId", &id)).transpose().gql()?;
-        let head = app.store.head_position().await.gql()?;
+        let head = start_after(&app, after).await.gql()?;
         let events = live_events(&app, head, move |e| {
             e.event_type == "LessonRecorded" && doetank.is_none_or(|d| e.aggregate_id() == Some(d))
         });
@@ -313,6 +321,16 @@ async fn state_after(
 /// computes (a state already sent is `None`).
 fn states<T>(items: impl Stream<Item = Result<Option<T>, AppError>>) -> impl Stream<Item = Result<T>> {
     items.filter_map(|item| async move { item.transpose().map(GqlResult::gql) })
+}
+
+/// Where a subscription with `after` starts: after that position, or without it at the head
+/// (only what is written from now).
+async fn start_after(app: &App, after: Option<i64>) -> Result<i64, AppError> {
+    match after {
+        Some(after) if after < 0 => Err(AppError::bad_input("after", "must be 0 or more")),
+        Some(after) => Ok(after),
+        None => Ok(app.store.head_position().await?),
+    }
 }
 
 /// The log's events after `head` that `keep` accepts, live, and the feed's errors (each ends as

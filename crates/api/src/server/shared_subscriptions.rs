@@ -468,8 +468,7 @@ fn starts_at_the_head(request: &Request) -> bool {
                 "doetankUpdated" => field.node.get_argument("afterVersion").is_none(),
                 "doetanksUpdated" => true,
                 "statisticsUpdated" => field.node.get_argument("initial").is_none(),
-                "timelineAppended" => true,
-                "lessonRecorded" => true,
+                "timelineAppended" | "lessonRecorded" => field.node.get_argument("after").is_none(),
                 "events" => field.node.get_argument("after").is_none(),
                 _ => false,
             },
@@ -502,6 +501,11 @@ mod tests {
         )));
         assert!(!starts_at_the_head(&request("subscription { events(after: 0) { position } }")));
         assert!(!starts_at_the_head(&request("subscription($a: Int) { events(after: $a) { position } }")));
+        assert!(!starts_at_the_head(&request("subscription { timelineAppended(after: 7) { summary } }")));
+        assert!(!starts_at_the_head(&request("subscription { lessonRecorded(after: 7) { title } }")));
+        assert!(starts_at_the_head(&request(
+            "subscription { timelineAppended(kinds: [\"cafe\"]) { summary } }"
+        )));
         // The doetank as it is now comes first, for this subscriber alone.
         assert!(!starts_at_the_head(&request(
             "subscription($id: ID!) { doetankUpdated(id: $id, afterVersion: 3) { name } }"
