@@ -21,14 +21,7 @@ pub async fn check_event_types<'a>(
     field: &str,
     names: impl IntoIterator<Item = &'a String>,
 ) -> Result<(), AppError> {
-    for name in names {
-        if !event_types().iter().any(|known| known == name)
-            && !store.log_holds(LogName::EventType(name)).await?
-        {
-            return Err(unknown(field, "event type", name, event_types().iter().map(String::as_str)));
-        }
-    }
-    Ok(())
+    check(store, field, names, "event type", event_types(), |n| LogName::EventType(n)).await
 }
 
 /// Refuses, as `field`, the first of `names` that is no stream type of this log.
@@ -37,20 +30,28 @@ pub async fn check_stream_types<'a>(
     field: &str,
     names: impl IntoIterator<Item = &'a String>,
 ) -> Result<(), AppError> {
+    check(store, field, names, "stream type", &STREAM_TYPES, |n| LogName::StreamType(n)).await
+}
+
+/// Refuses the first of `names` that `known` does not list and the log does not hold.
+async fn check<'a>(
+    store: &EventStore,
+    field: &str,
+    names: impl IntoIterator<Item = &'a String>,
+    what: &str,
+    known: &[impl AsRef<str>],
+    in_log: fn(&str) -> LogName<'_>,
+) -> Result<(), AppError> {
     for name in names {
-        if !STREAM_TYPES.contains(&name.as_str()) && !store.log_holds(LogName::StreamType(name)).await? {
-            return Err(unknown(field, "stream type", name, STREAM_TYPES.into_iter()));
+        if !known.iter().any(|k| k.as_ref() == name) && !store.log_holds(in_log(name)).await? {
+            let mut message = format!("\"{name}\" is no {what} of this log (`eventTypes` lists them)");
+            if let Some(near) = nearest(name, known.iter().map(AsRef::as_ref)) {
+                message.push_str(&format!("; did you mean \"{near}\"?"));
+            }
+            return Err(AppError::bad_input(field, message));
         }
     }
     Ok(())
-}
-
-fn unknown<'a>(field: &str, what: &str, name: &str, known: impl Iterator<Item = &'a str>) -> AppError {
-    let mut message = format!("\"{name}\" is no {what} of this log (`eventTypes` lists them)");
-    if let Some(near) = nearest(name, known) {
-        message.push_str(&format!("; did you mean \"{near}\"?"));
-    }
-    AppError::bad_input(field, message)
 }
 
 /// The known name nearest to `name`, case aside, when it is near enough to be a slip: at most
