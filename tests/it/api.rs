@@ -236,6 +236,23 @@ async fn a_doetank_lives_through_http_and_every_rule_answers_with_its_code(db: &
     let done = ok_as(&app, &member(&lead), "completePhase", "CompletePhaseInput", complete("DISCOVER")).await;
     assert_eq!(done["doetank"]["currentPhase"], "RESEARCH");
     assert_eq!(done["doetank"]["phases"][0]["summary"], "Klaar.");
+    // Recorded after the fact, but not before the phase started (its duration went negative,
+    // and the network's median with it), nor in the future.
+    let head = app.head().await;
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
+    for (at, says) in [("2001-01-01T00:00:00Z", "RESEARCH started"), (tomorrow.as_str(), "in the future")] {
+        let mut input = complete("RESEARCH");
+        input["at"] = at.into();
+        let body = mutate_as(&app, &member(&lead), "completePhase", "CompletePhaseInput", input).await;
+        let error = &body["errors"][0];
+        assert_eq!(
+            (&error["extensions"]["code"], &error["extensions"]["field"]),
+            (&json!("BAD_INPUT"), &json!("at")),
+            "{body:#}"
+        );
+        assert!(error["message"].as_str().is_some_and(|m| m.contains(says)), "{body:#}");
+    }
+    assert_eq!(app.head().await, head, "a refused time writes nothing");
     refused_as(
         &app,
         &member(&lead),

@@ -93,6 +93,24 @@ pub(super) async fn new_id(
     }
 }
 
+/// How far a client's clock may run ahead of the server's.
+const CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(5);
+
+/// When a recorded fact happened: `at` as given, now when absent. A fact is recorded once it
+/// has happened, so a time in the future (beyond clocks that disagree a little) is refused.
+fn happened(at: Option<DateTime<Utc>>) -> Result<DateTime<Utc>> {
+    let now = Utc::now();
+    match at {
+        Some(at) if at > now + CLOCK_SKEW => Err(AppError::bad_input(
+            "at",
+            format!("{} is in the future: record what has happened", at.to_rfc3339()),
+        ))
+        .gql(),
+        Some(at) => Ok(at),
+        None => Ok(now),
+    }
+}
+
 /// Lessons are recorded in one's own name.
 fn recorder(ctx: &Context<'_>, recorded_by: &Option<ID>) -> Result<Uuid> {
     let viewer = viewer(ctx);
@@ -338,7 +356,7 @@ pub struct FormDoetankInput {
     /// Founding members besides the lead.
     #[graphql(default)]
     pub member_ids: Vec<ID>,
-    /// When it happened; now when absent.
+    /// When it happened; now when absent. Not in the future.
     pub at: Option<DateTime<Utc>>,
     #[graphql(flatten)]
     pub control: CommandControl,
@@ -351,7 +369,8 @@ pub struct DoetankMemberInput {
     pub doetank_id: ID,
     /// The member who joins, leaves or becomes the lead.
     pub member_id: ID,
-    /// When it happened; now when absent (for recording history after the fact).
+    /// When it happened; now when absent (for recording history after the fact). Not in the
+    /// future, nor before the doetank's latest dated fact (its story moves forward).
     pub at: Option<DateTime<Utc>>,
     #[graphql(flatten)]
     pub control: CommandControl,
@@ -413,7 +432,8 @@ pub struct CompletePhaseInput {
     pub phase: Phase,
     /// What the phase brought, 1 to 10,000 characters.
     pub summary: String,
-    /// When it was completed; now when absent (for recording history after the fact).
+    /// When it was completed; now when absent (for recording history after the fact). Not in
+    /// the future, nor before the doetank's latest dated fact (the phase's start among them).
     pub at: Option<DateTime<Utc>>,
     #[graphql(flatten)]
     pub control: CommandControl,
@@ -495,7 +515,8 @@ pub struct ConcludeDoetankInput {
     pub outcome: DoetankOutcome,
     /// What it learned as a whole, 1 to 20,000 characters.
     pub reflection: String,
-    /// When it concluded; now when absent (for recording history after the fact).
+    /// When it concluded; now when absent (for recording history after the fact). Not in the
+    /// future, nor before the doetank's latest dated fact.
     pub at: Option<DateTime<Utc>>,
     #[graphql(flatten)]
     pub control: CommandControl,
@@ -651,7 +672,7 @@ impl Mutation {
                 id("challengeId", &input.challenge_id)?,
                 id("leadId", &input.lead_id)?,
                 &members,
-                input.at.unwrap_or_else(Utc::now),
+                happened(input.at)?,
             )
             .await
             .gql()?;
@@ -666,12 +687,7 @@ impl Mutation {
         let member_id = id("memberId", &input.member_id)?;
         authorize(app, &viewer(ctx), doetank_id, Who::SelfLeadOrFacilitator(member_id)).await.gql()?;
         let outcome = app
-            .join_doetank(
-                &options(ctx, &input.control)?,
-                doetank_id,
-                member_id,
-                input.at.unwrap_or_else(Utc::now),
-            )
+            .join_doetank(&options(ctx, &input.control)?, doetank_id, member_id, happened(input.at)?)
             .await
             .gql()?;
         doetank_payload(app, outcome).await
@@ -681,7 +697,7 @@ impl Mutation {
     /// and external advisers must stay fewer than the public-sector members (rule 2).
     async fn leave_doetank(&self, ctx: &Context<'_>, input: DoetankMemberInput) -> Result<DoetankPayload> {
         let member_id = id("memberId", &input.member_id)?;
-        let at = input.at.unwrap_or_else(Utc::now);
+        let at = happened(input.at)?;
         doetank_command(ctx, &input.doetank_id, Who::SelfLeadOrFacilitator(member_id), &input.control, |d| {
             d.leave(member_id, at)
         })
@@ -746,7 +762,7 @@ impl Mutation {
 
     /// Completes the current phase and starts the next (rule 4).
     async fn complete_phase(&self, ctx: &Context<'_>, input: CompletePhaseInput) -> Result<DoetankPayload> {
-        let at = input.at.unwrap_or_else(Utc::now);
+        let at = happened(input.at)?;
         doetank_command(ctx, &input.doetank_id, Who::Lead, &input.control, |d| {
             d.complete_phase(input.phase.into(), &input.summary, at)
         })
@@ -819,7 +835,7 @@ impl Mutation {
         ctx: &Context<'_>,
         input: ConcludeDoetankInput,
     ) -> Result<DoetankPayload> {
-        let at = input.at.unwrap_or_else(Utc::now);
+        let at = happened(input.at)?;
         doetank_command(ctx, &input.doetank_id, Who::LeadOrFacilitator, &input.control, |d| {
             d.conclude(input.outcome.into(), &input.reflection, at)
         })

@@ -98,6 +98,9 @@ pub struct Doetank {
     pub lessons: Vec<LessonId>,
     pub is_public: bool,
     pub outcome: Option<DoetankOutcome>,
+    /// The latest dated fact of its story (formed, joined, left, a phase started or completed)
+    /// and what it was: what comes after it cannot have happened before it.
+    pub last_dated: Option<(DateTime<Utc>, String)>,
 }
 
 /// What a lesson says; its phase defaults to the doetank's current phase.
@@ -118,6 +121,11 @@ impl Aggregate for Doetank {
 
     fn apply(&mut self, event: &DoetankEvent) {
         use DoetankEvent::*;
+        if let Some((at, what)) = dated(event) {
+            if self.last_dated.as_ref().is_none_or(|(last, _)| at >= *last) {
+                self.last_dated = Some((at, what));
+            }
+        }
         match event {
             DoetankFormed { doetank_id, name, challenge_id, lead, founding_members, .. } => {
                 self.id = Some(*doetank_id);
@@ -147,6 +155,20 @@ impl Aggregate for Doetank {
     }
 }
 
+/// When a dated event says it happened, and what it was, in the words of a refusal.
+fn dated(event: &DoetankEvent) -> Option<(DateTime<Utc>, String)> {
+    use DoetankEvent::*;
+    match event {
+        DoetankFormed { at, .. } => Some((*at, "it was formed".into())),
+        MemberJoined { at, .. } => Some((*at, "a member joined".into())),
+        MemberLeft { at, .. } => Some((*at, "a member left".into())),
+        PhaseStarted { phase, at } => Some((*at, format!("{} started", phase.as_str()))),
+        PhaseCompleted { phase, at, .. } => Some((*at, format!("{} was completed", phase.as_str()))),
+        DoetankConcluded { at, .. } => Some((*at, "it was concluded".into())),
+        _ => None,
+    }
+}
+
 /// Rule 2: external advisers stay fewer than the public-sector members.
 fn externals_stay_minority(members: &[Innovator]) -> Result<(), DomainError> {
     let public = members.iter().filter(|m| m.sector == Sector::Public).count();
@@ -159,6 +181,23 @@ fn externals_stay_minority(members: &[Innovator]) -> Result<(), DomainError> {
 impl Doetank {
     pub fn is_member(&self, member_id: MemberId) -> bool {
         self.members.iter().any(|m| m.member_id == member_id)
+    }
+
+    /// A doetank's story moves forward: a fact recorded after the fact (`at`) may not say it
+    /// happened before the latest dated one (a phase completed before it started made its
+    /// duration negative, and the network's median with it).
+    fn not_before_the_story(&self, at: DateTime<Utc>) -> Result<(), DomainError> {
+        match &self.last_dated {
+            Some((last, what)) if at < *last => Err(DomainError::invalid(
+                "at",
+                format!(
+                    "{} is before {what} ({}): a doetank's story moves forward",
+                    at.to_rfc3339(),
+                    last.to_rfc3339()
+                ),
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// Every command but forming needs an existing, unconcluded doetank (rule 6).
@@ -210,6 +249,7 @@ impl Doetank {
 
     pub fn join(&self, member: Innovator, at: DateTime<Utc>) -> Decision<DoetankEvent> {
         self.active()?;
+        self.not_before_the_story(at)?;
         if self.is_member(member.member_id) {
             return Err(DomainError::AlreadyExists("membership"));
         }
@@ -227,6 +267,7 @@ impl Doetank {
 
     pub fn leave(&self, member_id: MemberId, at: DateTime<Utc>) -> Decision<DoetankEvent> {
         self.active()?;
+        self.not_before_the_story(at)?;
         if !self.is_member(member_id) {
             return Err(DomainError::invalid("memberId", "is not a member of this doetank"));
         }
@@ -292,6 +333,7 @@ impl Doetank {
     /// Completes the current phase and starts the next (rule 4).
     pub fn complete_phase(&self, phase: Phase, summary: &str, at: DateTime<Utc>) -> Decision<DoetankEvent> {
         self.active()?;
+        self.not_before_the_story(at)?;
         required_text("summary", summary, 10_000)?;
         ensure(!self.completed_phases.contains(&phase), Rule::PhaseOrder, || {
             format!("{} is already completed", phase.as_str())
@@ -412,6 +454,7 @@ impl Doetank {
         at: DateTime<Utc>,
     ) -> Decision<DoetankEvent> {
         self.active()?;
+        self.not_before_the_story(at)?;
         required_text("reflection", reflection, 20_000)?;
         if outcome == DoetankOutcome::Completed {
             ensure(self.completed_phases.contains(&Phase::HandOver), Rule::PhaseOrder, || {

@@ -206,3 +206,38 @@ fn ideas_follow_up_by_adoption_and_doetank() {
         .when(|e| e.take_idea_into_doetank(id(21), id(5)))
         .then_expect_rule(Rule::JuryRanksOwnIdeas);
 }
+
+#[test]
+fn a_doetank_s_story_moves_forward() {
+    let before = at() - chrono::Duration::days(1);
+    let mut started_later = coached(3);
+    let later = at() + chrono::Duration::days(30);
+    started_later.extend([
+        DoetankEvent::PhaseCompleted { phase: Phase::Discover, summary: "ok".into(), at: later },
+        DoetankEvent::PhaseStarted { phase: Phase::Research, at: later },
+    ]);
+    // A phase completed before it started, a member who joined or left before the doetank's
+    // latest dated fact, a conclusion before it: each would tell time backwards.
+    given::<Doetank>(started_later.clone())
+        .when(|d| d.complete_phase(Phase::Research, "te vroeg", at()))
+        .then_expect_invalid("at");
+    given::<Doetank>(coached(3)).when(|d| d.join(Innovator::public(id(7)), before)).then_expect_invalid("at");
+    given::<Doetank>(coached(4)).when(|d| d.leave(id(4), before)).then_expect_invalid("at");
+    given::<Doetank>(started_later.clone())
+        .when(|d| d.conclude(DoetankOutcome::Discontinued, "gestopt", at()))
+        .then_expect_invalid("at");
+    // At or after the latest dated fact is fine, also with facts that carry no time between.
+    given::<Doetank>(started_later).when(|d| d.complete_phase(Phase::Research, "klaar", later)).then_ok();
+    let message = coached(3)
+        .into_iter()
+        .fold(Doetank::default(), |mut d, e| {
+            d.apply(&e);
+            d
+        })
+        .join(Innovator::public(id(7)), before)
+        .map_err(|e| e.to_string());
+    assert!(
+        message.as_ref().is_err_and(|m| m.contains("DISCOVER started")),
+        "the refusal names the fact it would precede: {message:?}"
+    );
+}
