@@ -113,6 +113,18 @@ async fn a_cafe_lives_and_links_its_challenges(db: &TestDb) {
     )
     .await;
     let future = ok(&app, "scheduleCafe", "ScheduleCafeInput", schedule("2099-06-01")).await;
+    // Held on its day or after, not before (until the twenty-ninth session a café of 2099 could
+    // be held today, its attendance counted).
+    refused(
+        &app,
+        &facilitator(),
+        "holdCafe",
+        "HoldCafeInput",
+        json!({ "cafeId": future, "attendance": 40 }),
+        "RULE_VIOLATED",
+        Some("LIFECYCLE"),
+    )
+    .await;
     let cancelled = ok(&app, "scheduleCafe", "ScheduleCafeInput", schedule("2099-07-01")).await;
     ok(&app, "cancelCafe", "CancelCafeInput", json!({ "cafeId": cancelled, "reason": "zaal dicht" })).await;
     refused(
@@ -207,6 +219,22 @@ async fn an_ideation_day_ranks_only_its_own_ideas(db: &TestDb) {
         .data("query($id: ID!) { ideationEvent(id: $id) { ideas { id } } }", json!({ "id": other_day }))
         .await;
     assert_eq!(listed["ideationEvent"]["ideas"][0]["id"], foreign.as_str());
+
+    // What happens at the day happens on it or after: a day of 2099 has no pitches yet.
+    let later = json!({ "name": "Later", "centralQuestion": "?", "date": "2099-03-15", "venue": "Den Haag" });
+    let later = ok(&app, "scheduleIdeationEvent", "ScheduleIdeationEventInput", later).await;
+    let early = ok(&app, "submitIdea", "SubmitIdeaInput", submit(&later, "Vroeg ingediend")).await;
+    for (mutation, input_type, input) in [
+        ("pitchIdea", "IdeaInput", json!({ "ideationEventId": later, "ideaId": early })),
+        ("giveJuryVerdict", "JuryVerdictInput", json!({ "ideationEventId": later, "ranking": [early] })),
+        (
+            "concludeIdeationEvent",
+            "ConcludeIdeationEventInput",
+            json!({ "ideationEventId": later, "participantCount": 3 }),
+        ),
+    ] {
+        refused(&app, &facilitator(), mutation, input_type, input, "RULE_VIOLATED", Some("LIFECYCLE")).await;
+    }
 
     ok(&app, "pitchIdea", "IdeaInput", json!({ "ideationEventId": day, "ideaId": ideas[0] })).await;
     refused(

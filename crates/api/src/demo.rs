@@ -117,7 +117,7 @@ async fn cafes_and_stampij(app: &App, o: &CommandOptions, h: &mut RecordedHistor
     })
     .await?;
     h.at(at(2013, 2, 28));
-    app.execute::<Cafe>(cafe1, o, |c| c.hold(60)).await?;
+    app.execute::<Cafe>(cafe1, o, |c| c.hold(60, day(2013, 2, 28))).await?;
 
     let event = demo_id(STAMPIJFABRIEK);
     h.at(at(2013, 3, 1));
@@ -151,17 +151,18 @@ async fn cafes_and_stampij(app: &App, o: &CommandOptions, h: &mut RecordedHistor
         app.execute::<IdeationEvent>(event, o, |e| e.submit_idea(idea, title, description, None)).await?;
     }
     for n in [IDEA_2010, IDEA_HACK_DE_OR, IDEA_LANCEERPLATFORM] {
-        app.execute::<IdeationEvent>(event, o, |e| e.pitch_idea(demo_id(n))).await?;
+        app.execute::<IdeationEvent>(event, o, |e| e.pitch_idea(demo_id(n), day(2013, 3, 15))).await?;
     }
     let ranking = vec![demo_id(IDEA_2010), demo_id(IDEA_HACK_DE_OR), demo_id(IDEA_LANCEERPLATFORM)];
     app.execute::<IdeationEvent>(event, o, |e| {
         e.give_jury_verdict(
             ranking.clone(),
             "20/10 test een oplossing voor vergrijzing, kennisbehoud en instroom van jonge medewerkers.",
+            day(2013, 3, 15),
         )
     })
     .await?;
-    app.execute::<IdeationEvent>(event, o, |e| e.conclude(150)).await?;
+    app.execute::<IdeationEvent>(event, o, |e| e.conclude(150, day(2013, 3, 15))).await?;
     h.at(at(2013, 3, 25));
     app.execute::<IdeationEvent>(event, o, |e| e.adopt_idea(demo_id(IDEA_HACK_DE_OR), "Gemeente Utrecht"))
         .await?;
@@ -184,7 +185,7 @@ async fn cafes_and_stampij(app: &App, o: &CommandOptions, h: &mut RecordedHistor
     })
     .await?;
     h.at(at(2013, 4, 25));
-    app.execute::<Cafe>(cafe2, o, |c| c.hold(45)).await?;
+    app.execute::<Cafe>(cafe2, o, |c| c.hold(45, day(2013, 4, 25))).await?;
     Ok(())
 }
 

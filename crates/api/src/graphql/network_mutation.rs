@@ -3,7 +3,7 @@
 //! the facilitators' work; members submit ideas, propose pilots and sign charters as themselves.
 
 use async_graphql::{Context, InputObject, Object, Result, SimpleObject, ID};
-use chrono::NaiveDate;
+use chrono::{NaiveDate, Utc};
 use doetank_domain::aggregates::charter::Signatory;
 use doetank_domain::aggregates::pilot::{Applicant, ApplicantFunction, PilotOutcome};
 use doetank_domain::aggregates::reuse::ReuseSource;
@@ -362,6 +362,12 @@ async fn run<A: doetank_domain::Aggregate>(
 #[derive(Default)]
 pub struct NetworkMutation;
 
+/// The date where today began first (UTC+14): a café or an ideation day "on" a date has begun
+/// once that date has come anywhere, so no one whose day it is, is refused.
+fn today_somewhere() -> NaiveDate {
+    (Utc::now() + chrono::Duration::hours(14)).date_naive()
+}
+
 #[Object]
 impl NetworkMutation {
     /// Plans a network café; facilitators only.
@@ -395,7 +401,10 @@ impl NetworkMutation {
     /// Records that the café took place, with its attendance; facilitators only.
     async fn hold_cafe(&self, ctx: &Context<'_>, input: HoldCafeInput) -> Result<NetworkPayload> {
         facilitator(ctx)?;
-        run::<Cafe>(ctx, id("cafeId", &input.cafe_id)?, &input.control, |c| c.hold(input.attendance)).await
+        run::<Cafe>(ctx, id("cafeId", &input.cafe_id)?, &input.control, |c| {
+            c.hold(input.attendance, today_somewhere())
+        })
+        .await
     }
 
     /// Cancels a café, with the reason; facilitators only.
@@ -440,7 +449,7 @@ impl NetworkMutation {
         facilitator(ctx)?;
         let idea = id("ideaId", &input.idea_id)?;
         run::<IdeationEvent>(ctx, id("ideationEventId", &input.ideation_event_id)?, &input.control, |e| {
-            e.pitch_idea(idea)
+            e.pitch_idea(idea, today_somewhere())
         })
         .await
     }
@@ -450,7 +459,7 @@ impl NetworkMutation {
         facilitator(ctx)?;
         let ranking = input.ranking.iter().map(|i| id("ranking", i)).collect::<Result<Vec<_>>>()?;
         run::<IdeationEvent>(ctx, id("ideationEventId", &input.ideation_event_id)?, &input.control, |e| {
-            e.give_jury_verdict(ranking.clone(), &input.motivation)
+            e.give_jury_verdict(ranking.clone(), &input.motivation, today_somewhere())
         })
         .await
     }
@@ -463,7 +472,7 @@ impl NetworkMutation {
     ) -> Result<NetworkPayload> {
         facilitator(ctx)?;
         run::<IdeationEvent>(ctx, id("ideationEventId", &input.ideation_event_id)?, &input.control, |e| {
-            e.conclude(input.participant_count)
+            e.conclude(input.participant_count, today_somewhere())
         })
         .await
     }

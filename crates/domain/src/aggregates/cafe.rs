@@ -104,8 +104,16 @@ impl Cafe {
         Ok(vec![CafeEvent::WorkshopAnnounced { title: title.trim().into(), host: host.trim().into() }])
     }
 
-    pub fn hold(&self, attendance: u32) -> Decision<CafeEvent> {
+    /// Held on its day or after it (`today`: the date where the day has begun first), not
+    /// before: a café scheduled for next year was not held with its attendance today.
+    pub fn hold(&self, attendance: u32, today: NaiveDate) -> Decision<CafeEvent> {
         self.still_scheduled()?;
+        if let Some(date) = self.date.filter(|date| today < *date) {
+            return Err(DomainError::RuleViolated {
+                rule: Rule::Lifecycle,
+                message: format!("the café is on {date}: it is held on that day or after"),
+            });
+        }
         Ok(vec![CafeEvent::CafeHeld { attendance }])
     }
 

@@ -47,6 +47,8 @@ domain_event!(IdeationEventEvent {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct IdeationEvent {
     pub id: Option<IdeationEventId>,
+    /// The day it takes place: its pitches, verdict and close happen on that day or after.
+    pub date: Option<NaiveDate>,
     pub ideas: Vec<IdeaId>,
     pub pitched: Vec<IdeaId>,
     pub ranking: Option<Vec<IdeaId>>,
@@ -62,7 +64,10 @@ impl Aggregate for IdeationEvent {
     fn apply(&mut self, event: &IdeationEventEvent) {
         use IdeationEventEvent::*;
         match event {
-            IdeationEventScheduled { ideation_event_id, .. } => self.id = Some(*ideation_event_id),
+            IdeationEventScheduled { ideation_event_id, date, .. } => {
+                self.id = Some(*ideation_event_id);
+                self.date = Some(*date);
+            }
             IdeaSubmitted { idea_id, .. } => self.ideas.push(*idea_id),
             IdeaPitched { idea_id } => self.pitched.push(*idea_id),
             JuryVerdictGiven { ranking, .. } => self.ranking = Some(ranking.clone()),
@@ -84,6 +89,20 @@ impl IdeationEvent {
     fn open(&self) -> Result<(), DomainError> {
         self.exists()?;
         ensure(!self.concluded, Rule::Lifecycle, || "the ideation event is concluded".into())
+    }
+
+    /// What happens at the day itself (a pitch, the verdict, its close) happens on that day or
+    /// after it: `today` is the date where the day has begun first.
+    fn on_the_day(&self, today: NaiveDate) -> Result<(), DomainError> {
+        match self.date {
+            Some(date) if today < date => Err(DomainError::RuleViolated {
+                rule: Rule::Lifecycle,
+                message: format!(
+                    "the ideation day is on {date}: what happens there happens on that day or after"
+                ),
+            }),
+            _ => Ok(()),
+        }
     }
 
     fn known_idea(&self, idea_id: IdeaId) -> Result<(), DomainError> {
@@ -137,8 +156,9 @@ impl IdeationEvent {
         }])
     }
 
-    pub fn pitch_idea(&self, idea_id: IdeaId) -> Decision<IdeationEventEvent> {
+    pub fn pitch_idea(&self, idea_id: IdeaId, today: NaiveDate) -> Decision<IdeationEventEvent> {
         self.open()?;
+        self.on_the_day(today)?;
         self.known_idea(idea_id)?;
         ensure(!self.pitched.contains(&idea_id), Rule::Lifecycle, || {
             "the idea has already been pitched".into()
@@ -147,8 +167,14 @@ impl IdeationEvent {
     }
 
     /// Rule 8: the jury ranks only ideas submitted to its own event, each once.
-    pub fn give_jury_verdict(&self, ranking: Vec<IdeaId>, motivation: &str) -> Decision<IdeationEventEvent> {
+    pub fn give_jury_verdict(
+        &self,
+        ranking: Vec<IdeaId>,
+        motivation: &str,
+        today: NaiveDate,
+    ) -> Decision<IdeationEventEvent> {
         self.open()?;
+        self.on_the_day(today)?;
         ensure(self.ranking.is_none(), Rule::Lifecycle, || "the jury has already given its verdict".into())?;
         if ranking.is_empty() {
             return Err(DomainError::invalid("ranking", "must rank at least one idea"));
@@ -162,8 +188,9 @@ impl IdeationEvent {
         Ok(vec![IdeationEventEvent::JuryVerdictGiven { ranking, motivation: motivation.trim().into() }])
     }
 
-    pub fn conclude(&self, participant_count: u32) -> Decision<IdeationEventEvent> {
+    pub fn conclude(&self, participant_count: u32, today: NaiveDate) -> Decision<IdeationEventEvent> {
         self.open()?;
+        self.on_the_day(today)?;
         Ok(vec![IdeationEventEvent::IdeationEventConcluded { participant_count }])
     }
 

@@ -83,7 +83,7 @@ fn a_cafe_is_held_once_and_not_after_cancellation() {
         CafeEvent::CafeScheduled { cafe_id: id(1), title: "Café".into(), date, venue: "Kennisland".into() },
         CafeEvent::CafeCancelled { reason: "zaal dicht".into() },
     ])
-    .when(|c| c.hold(10))
+    .when(|c| c.hold(10, date))
     .then_expect_rule(Rule::Lifecycle);
 }
 
@@ -240,4 +240,40 @@ fn a_doetank_s_story_moves_forward() {
         message.as_ref().is_err_and(|m| m.contains("DISCOVER started")),
         "the refusal names the fact it would precede: {message:?}"
     );
+}
+
+#[test]
+fn a_cafe_and_an_ideation_day_happen_on_their_day_or_after() {
+    let date = NaiveDate::from_ymd_opt(2013, 3, 15).expect("date");
+    let eve = date.pred_opt().expect("the day before");
+    let cafe = vec![CafeEvent::CafeScheduled {
+        cafe_id: id(1),
+        title: "Café".into(),
+        date,
+        venue: "Kennisland".into(),
+    }];
+    given::<Cafe>(cafe.clone()).when(|c| c.hold(60, eve)).then_expect_rule(Rule::Lifecycle);
+    given::<Cafe>(cafe).when(|c| c.hold(60, date)).then_ok();
+
+    let day = vec![
+        IdeationEventEvent::IdeationEventScheduled {
+            ideation_event_id: id(10),
+            name: "Stampij!fabriek".into(),
+            central_question: "?".into(),
+            date,
+            venue: "Den Haag".into(),
+        },
+        IdeationEventEvent::IdeaSubmitted {
+            idea_id: id(20),
+            title: "20/10".into(),
+            description: "...".into(),
+            submitted_by: None,
+        },
+    ];
+    given::<IdeationEvent>(day.clone()).when(|e| e.pitch_idea(id(20), eve)).then_expect_rule(Rule::Lifecycle);
+    given::<IdeationEvent>(day.clone())
+        .when(|e| e.give_jury_verdict(vec![id(20)], "", eve))
+        .then_expect_rule(Rule::Lifecycle);
+    given::<IdeationEvent>(day.clone()).when(|e| e.conclude(150, eve)).then_expect_rule(Rule::Lifecycle);
+    given::<IdeationEvent>(day).when(|e| e.conclude(150, date)).then_ok();
 }

@@ -334,7 +334,7 @@ fn rule_8_jury_ranks_own_ideas() {
         },
     ];
     given::<IdeationEvent>(events.clone())
-        .when(|e| e.give_jury_verdict(vec![id(20), id(99)], ""))
+        .when(|e| e.give_jury_verdict(vec![id(20), id(99)], "", date))
         .then_expect_rule(Rule::JuryRanksOwnIdeas);
-    given::<IdeationEvent>(events).when(|e| e.give_jury_verdict(vec![id(20)], "beste idee")).then_ok();
+    given::<IdeationEvent>(events).when(|e| e.give_jury_verdict(vec![id(20)], "beste idee", date)).then_ok();
 }
