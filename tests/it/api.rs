@@ -1918,10 +1918,18 @@ async fn a_kickoff_names_its_attendees_who_must_be_members(db: &TestDb) {
         &app,
         "formDoetank",
         "FormDoetankInput",
-        json!({ "name": "Aftrap", "challengeId": challenge, "leadId": lead }),
+        json!({ "name": "Aftrap", "challengeId": challenge, "leadId": lead, "at": "2013-04-01T09:00:00Z" }),
     )
     .await;
     let d = formed["doetank"]["id"].as_str().expect("doetank id").to_string();
+    // Held after the doetank was formed, and recorded once held: not before, not in the future.
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(2)).date_naive().to_string();
+    for date in ["2013-03-31", tomorrow.as_str()] {
+        let early = json!({ "doetankId": d, "date": date, "venue": "Utrecht", "attendeeIds": [lead] });
+        let body = mutate(&app, "holdKickoff", "HoldKickoffInput", early).await;
+        let ext = &body["errors"][0]["extensions"];
+        assert_eq!((&ext["code"], &ext["field"]), (&json!("BAD_INPUT"), &json!("date")), "{date}: {body:#}");
+    }
     let kickoff = |attendees: Vec<&str>| json!({ "doetankId": d, "date": "2013-05-01", "venue": "Utrecht", "attendeeIds": attendees });
     let ghost = "00000000-0000-4000-8000-00000000abcd";
     refused(&app, "holdKickoff", "HoldKickoffInput", kickoff(vec![&lead, ghost]), "NOT_FOUND", None).await;

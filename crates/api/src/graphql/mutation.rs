@@ -111,6 +111,12 @@ fn happened(at: Option<DateTime<Utc>>) -> Result<DateTime<Utc>> {
     }
 }
 
+/// The date where today began first (UTC+14): a café or an ideation day "on" a date has begun
+/// once that date has come anywhere, so no one whose day it is, is refused.
+pub(super) fn today_somewhere() -> NaiveDate {
+    (Utc::now() + chrono::Duration::hours(14)).date_naive()
+}
+
 /// Lessons are recorded in one's own name.
 fn recorder(ctx: &Context<'_>, recorded_by: &Option<ID>) -> Result<Uuid> {
     let viewer = viewer(ctx);
@@ -753,6 +759,10 @@ impl Mutation {
         // is refused, as `formDoetank`'s are, rather than kept as a dangling reference.
         for attendee in &attendees {
             app(ctx)?.require::<MemberAgg>(*attendee, "member").await.gql()?;
+        }
+        if input.date > today_somewhere() {
+            let message = format!("{} is in the future: a kick-off is recorded once it is held", input.date);
+            return Err(AppError::bad_input("date", message)).gql();
         }
         doetank_command(ctx, &input.doetank_id, Who::LeadCoachOrFacilitator, &input.control, |d| {
             d.hold_kickoff(input.date, &input.venue, attendees.clone())

@@ -3,7 +3,7 @@
 //! the facilitators' work; members submit ideas, propose pilots and sign charters as themselves.
 
 use async_graphql::{Context, InputObject, Object, Result, SimpleObject, ID};
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 use doetank_domain::aggregates::charter::Signatory;
 use doetank_domain::aggregates::pilot::{Applicant, ApplicantFunction, PilotOutcome};
 use doetank_domain::aggregates::reuse::ReuseSource;
@@ -11,7 +11,9 @@ use doetank_domain::{Cafe, Charter, Doetank, DomainError, IdeationEvent, Knowled
 use uuid::Uuid;
 
 use super::errors::GqlResult;
-use super::mutation::{app, authorize, id, new_id, options, CommandControl, CommandResult, Who};
+use super::mutation::{
+    app, authorize, id, new_id, options, today_somewhere, CommandControl, CommandResult, Who,
+};
 use super::viewer;
 use crate::app::CommandOutcome;
 use crate::error::AppError;
@@ -361,12 +363,6 @@ async fn run<A: doetank_domain::Aggregate>(
 
 #[derive(Default)]
 pub struct NetworkMutation;
-
-/// The date where today began first (UTC+14): a café or an ideation day "on" a date has begun
-/// once that date has come anywhere, so no one whose day it is, is refused.
-fn today_somewhere() -> NaiveDate {
-    (Utc::now() + chrono::Duration::hours(14)).date_naive()
-}
 
 #[Object]
 impl NetworkMutation {

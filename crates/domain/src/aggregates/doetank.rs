@@ -101,6 +101,8 @@ pub struct Doetank {
     /// The latest dated fact of its story (formed, joined, left, a phase started or completed)
     /// and what it was: what comes after it cannot have happened before it.
     pub last_dated: Option<(DateTime<Utc>, String)>,
+    /// When it was formed: its kick-off is held that day or later.
+    pub formed_at: Option<DateTime<Utc>>,
 }
 
 /// What a lesson says; its phase defaults to the doetank's current phase.
@@ -127,8 +129,9 @@ impl Aggregate for Doetank {
             }
         }
         match event {
-            DoetankFormed { doetank_id, name, challenge_id, lead, founding_members, .. } => {
+            DoetankFormed { doetank_id, name, challenge_id, lead, founding_members, at } => {
                 self.id = Some(*doetank_id);
+                self.formed_at = Some(*at);
                 self.name = name.clone();
                 self.challenge_id = Some(*challenge_id);
                 self.lead = Some(lead.member_id);
@@ -326,6 +329,15 @@ impl Doetank {
         attendees: Vec<MemberId>,
     ) -> Decision<DoetankEvent> {
         self.active()?;
+        if let Some(formed) = self.formed_at.filter(|formed| date < formed.date_naive()) {
+            return Err(DomainError::invalid(
+                "date",
+                format!(
+                    "{date} is before the doetank was formed ({}): its kick-off comes after",
+                    formed.date_naive()
+                ),
+            ));
+        }
         required_text("venue", venue, 200)?;
         Ok(vec![DoetankEvent::KickoffHeld { date, venue: venue.trim().to_string(), attendees }])
     }

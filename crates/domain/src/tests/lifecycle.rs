@@ -277,3 +277,12 @@ fn a_cafe_and_an_ideation_day_happen_on_their_day_or_after() {
     given::<IdeationEvent>(day.clone()).when(|e| e.conclude(150, eve)).then_expect_rule(Rule::Lifecycle);
     given::<IdeationEvent>(day).when(|e| e.conclude(150, date)).then_ok();
 }
+
+#[test]
+fn a_kickoff_comes_after_the_doetank_was_formed() {
+    let formed_on = at().date_naive();
+    given::<Doetank>(formed(3))
+        .when(|d| d.hold_kickoff(formed_on.pred_opt().expect("a day before"), "Utrecht", vec![]))
+        .then_expect_invalid("date");
+    given::<Doetank>(formed(3)).when(|d| d.hold_kickoff(formed_on, "Utrecht", vec![])).then_ok();
+}
