@@ -418,7 +418,7 @@ pub struct AttachCommissionerInput {
 pub struct HoldKickoffInput {
     /// The doetank.
     pub doetank_id: ID,
-    /// The day it was held.
+    /// The day it was held: on or after the day the doetank was formed, and not in the future.
     pub date: NaiveDate,
     /// Where, 1 to 200 characters.
     pub venue: String,
