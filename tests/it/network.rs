@@ -438,6 +438,24 @@ async fn a_pilot_suspends_a_rule_only_with_a_mandate_and_an_end(db: &TestDb) {
     ok(&app, "evaluatePilot", "EvaluatePilotInput", json!({ "pilotId": pilot, "findings": "Geen misbruik" }))
         .await;
     ok(&app, "concludePilot", "ConcludePilotInput", conclude).await;
+
+    // A pilot whose rule is set aside from 2099 has nothing to evaluate yet.
+    let body =
+        send(&app, &member(&applicant), "proposePilot", "ProposePilotInput", propose("POLICY", true)).await;
+    let later = body["data"]["proposePilot"]["id"].as_str().expect("pilot").to_string();
+    ok(&app, "grantMandate", "GrantMandateInput", json!({ "pilotId": later, "grantedBy": "BZK" })).await;
+    let from_2099 = json!({ "pilotId": later, "from": "2099-01-01", "until": "2099-06-01" });
+    ok(&app, "suspendRule", "SuspendRuleInput", from_2099).await;
+    refused(
+        &app,
+        &facilitator(),
+        "evaluatePilot",
+        "EvaluatePilotInput",
+        json!({ "pilotId": later, "findings": "Te vroeg" }),
+        "RULE_VIOLATED",
+        Some("LIFECYCLE"),
+    )
+    .await;
     let done = app
         .data(
             "query($id: ID!) { pilot(id: $id) { status outcome applicantFunction findings } \

@@ -428,7 +428,7 @@ async fn pilot_concluded(app: &App, o: &CommandOptions, h: &mut RecordedHistory)
     let pilot = demo_id(0x700);
     h.at(at(2014, 3, 3));
     app.execute::<Pilot>(pilot, o, |p| {
-        p.evaluate("Geen misbruik gevonden; koppels startten gemiddeld twaalf dagen eerder.")
+        p.evaluate("Geen misbruik gevonden; koppels startten gemiddeld twaalf dagen eerder.", day(2014, 3, 3))
     })
     .await?;
     h.at(at(2014, 3, 10));

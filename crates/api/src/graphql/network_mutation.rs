@@ -552,8 +552,10 @@ impl NetworkMutation {
     /// Records what the suspension showed; facilitators only.
     async fn evaluate_pilot(&self, ctx: &Context<'_>, input: EvaluatePilotInput) -> Result<NetworkPayload> {
         facilitator(ctx)?;
-        run::<Pilot>(ctx, id("pilotId", &input.pilot_id)?, &input.control, |p| p.evaluate(&input.findings))
-            .await
+        run::<Pilot>(ctx, id("pilotId", &input.pilot_id)?, &input.control, |p| {
+            p.evaluate(&input.findings, today_somewhere())
+        })
+        .await
     }
 
     /// Rule 7: a pilot is concluded only after it is evaluated.

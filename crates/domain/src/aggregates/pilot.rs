@@ -140,11 +140,19 @@ impl Pilot {
         Ok(vec![PilotEvent::RuleSuspended { from, until }])
     }
 
-    pub fn evaluate(&self, findings: &str) -> Decision<PilotEvent> {
+    /// Evaluated once its rule has been set aside: on the suspension's first day or after
+    /// (`today`: the date where the day has begun first), not while the pilot has yet to start.
+    pub fn evaluate(&self, findings: &str, today: NaiveDate) -> Decision<PilotEvent> {
         self.active()?;
         required_text("findings", findings, 20_000)?;
-        ensure(self.suspension.is_some(), Rule::Lifecycle, || {
-            "a pilot is evaluated after its rule was suspended".into()
+        let Some((from, _)) = self.suspension else {
+            return Err(DomainError::rule(
+                Rule::Lifecycle,
+                "a pilot is evaluated after its rule was suspended",
+            ));
+        };
+        ensure(today >= from, Rule::Lifecycle, || {
+            format!("the rule is set aside from {from}: the pilot is evaluated from that day on")
         })?;
         ensure(!self.evaluated, Rule::Lifecycle, || "the pilot is already evaluated".into())?;
         Ok(vec![PilotEvent::PilotEvaluated { findings: findings.trim().into() }])

@@ -109,13 +109,21 @@ fn a_pilot_runs_its_whole_course() {
     for e in pilot.suspend_rule(from, NaiveDate::from_ymd_opt(2014, 3, 1)).expect("suspend") {
         pilot.apply(&e);
     }
-    for e in pilot.evaluate("Doorlooptijd halveerde").expect("evaluate") {
+    let early = pilot.evaluate("Nog niets te zien", from.pred_opt().expect("the day before"));
+    assert_eq!(
+        early.map_err(|e| e.broken_rule()),
+        Err(Some(Rule::Lifecycle)),
+        "before the rule was set aside"
+    );
+    for e in pilot.evaluate("Doorlooptijd halveerde", from).expect("evaluate") {
         pilot.apply(&e);
     }
     for e in pilot.conclude(PilotOutcome::RuleChanged, "regel aangepast").expect("conclude") {
         pilot.apply(&e);
     }
-    given::<Pilot>(vec![]).when(|p| p.evaluate("x")).then_expect_error(DomainError::NotCreated("pilot"));
+    given::<Pilot>(vec![])
+        .when(|p| p.evaluate("x", from))
+        .then_expect_error(DomainError::NotCreated("pilot"));
     assert_eq!(pilot.outcome, Some(PilotOutcome::RuleChanged));
     assert_eq!(pilot.grant_mandate("x").map_err(|e| e.broken_rule()), Err(Some(Rule::Lifecycle)));
 }
