@@ -34,7 +34,7 @@ pub struct DoetankFilter {
     pub phase: Option<Phase>,
     /// Only doetanks with this status.
     pub status: Option<DoetankStatus>,
-    /// A member's organisation or the commissioner.
+    /// A member's organisation or the commissioner (its name, whatever its case).
     pub organisation: Option<String>,
     /// Only doetanks this member coaches.
     pub coach_id: Option<ID>,
@@ -54,7 +54,7 @@ pub struct LessonFilter {
     pub phase: Option<Phase>,
     /// Only lessons with this tag (without regard to case).
     pub tag: Option<String>,
-    /// Only lessons recorded by members of this organisation (its exact name).
+    /// Only lessons recorded by members of this organisation (its name, whatever its case).
     pub organisation: Option<String>,
     /// Only this doetank's lessons.
     pub doetank_id: Option<ID>,
@@ -201,9 +201,9 @@ impl Query {
         }
         if let Some(org) = filter.organisation {
             f.push(
-                "(d.commissioner = ? OR EXISTS (SELECT 1 FROM rm_doetank_members dm JOIN rm_members m ON m.id = dm.member_id \
-                 WHERE dm.doetank_id = d.id AND m.organisation = ?))",
-                org,
+                "(lower(d.commissioner) = lower(?) OR EXISTS (SELECT 1 FROM rm_doetank_members dm \
+                 JOIN rm_members m ON m.id = dm.member_id WHERE dm.doetank_id = d.id AND lower(m.organisation) = lower(?)))",
+                org.trim().to_string(),
             );
         }
         if let Some(coach) = filter.coach_id {
@@ -259,7 +259,8 @@ impl Query {
     async fn members(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Only members of this organisation (its exact name).")] organisation: Option<String>,
+        #[graphql(desc = "Only members of this organisation (its name, whatever its case).")]
+        organisation: Option<String>,
         #[graphql(desc = "Only members who list this expertise, matched as a whole entry without \
                           regard to case: `coaching` finds `Coaching`, not `coaching op de werkvloer`.")]
         expertise: Option<String>,
@@ -269,7 +270,7 @@ impl Query {
         let window = Window::new(first, after).gql()?;
         let mut f = Filter::default();
         if let Some(org) = organisation {
-            f.push("m.organisation = ?", org);
+            f.push("lower(m.organisation) = lower(?)", org.trim().to_string());
         }
         let backend = app(ctx)?.store.backend();
         if let Some(expertise) = expertise {
@@ -381,7 +382,7 @@ impl Query {
             );
         }
         if let Some(org) = filter.organisation {
-            f.push("l.organisation = ?", org);
+            f.push("lower(l.organisation) = lower(?)", org.trim().to_string());
         }
         if let Some(doetank) = filter.doetank_id {
             f.push("l.doetank_id = ?", parse_id("doetankId", &doetank).gql()?);
