@@ -1,14 +1,11 @@
 -- A command id sent again must come with the same command: each command keeps the hash of its
 -- input (computed by the API), and a retry whose hash differs on the same stream is refused
 -- (verdict `changed`) rather than answered with the first command's result. Commands recorded
--- before, or imported, have none and are matched by their id alone. `doetank_append` (0007)
--- takes the hashes as a fifteenth argument; otherwise as before.
+-- before, or imported, have none and are matched by their id alone. `doetank_append` takes
+-- the hashes as a fifteenth argument; otherwise as 0007's. That fourteen-argument version
+-- stays beside it: nodes of the previous build keep appending during a rolling upgrade (their
+-- commands recorded without a fingerprint).
 ALTER TABLE commands ADD COLUMN fingerprint BYTEA;
-
-DROP FUNCTION doetank_append(
-    TEXT[], TEXT[], SMALLINT[], BIGINT[], INTEGER[], TEXT[], UUID[], UUID[], UUID[],
-    UUID[], TEXT[], INTEGER[], JSONB[], TIMESTAMPTZ
-);
 
 CREATE FUNCTION doetank_append(
     p_streams TEXT[], p_types TEXT[], p_kinds SMALLINT[], p_expected BIGINT[], p_counts INTEGER[],

@@ -435,6 +435,49 @@ async fn postgres_notifies_other_nodes_of_the_new_head_at_commit() {
     db.cleanup().await;
 }
 
+/// A rolling upgrade: nodes of the build before fingerprints call `doetank_append` with
+/// fourteen arguments while new nodes call it with fifteen. Both are served, and a command the
+/// old build recorded (without a fingerprint) is answered by its id alone when a new node
+/// retries it with one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_nodes_of_the_previous_build_still_append_during_an_upgrade() {
+    let Some(db) = TestDb::postgres().await else { return };
+    let doetank_store::Backend::Postgres(pool) = db.store.backend() else {
+        panic!("TestDb::postgres gave another backend")
+    };
+    let (s, command) = (stream(), Uuid::new_v4());
+    let verdict: String = sqlx::query_scalar(
+        "SELECT verdict FROM doetank_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+    )
+    .bind(vec![s.to_string()])
+    .bind(vec![s.stream_type.clone()])
+    .bind(vec![1i16])
+    .bind(vec![0i64])
+    .bind(vec![1i32])
+    .bind(vec!["old-node"])
+    .bind(vec![command])
+    .bind(vec![Uuid::new_v4()])
+    .bind(vec![command])
+    .bind(vec![Uuid::now_v7()])
+    .bind(vec![event(1).event_type])
+    .bind(vec![1i32])
+    .bind(vec![sqlx::types::Json(event(1).payload)])
+    .bind(chrono::Utc::now())
+    .fetch_one(pool)
+    .await
+    .expect("the fourteen-argument function");
+    assert_eq!(verdict, "written");
+    let meta = Metadata::new("new-node").with_command_id(command);
+    let retried = db
+        .store
+        .append_command(&s, ExpectedVersion::NoStream, &[event(1)], &meta, Some(&[9u8; 32]))
+        .await
+        .expect("a retry by a new node");
+    assert!(retried.deduplicated, "{retried:?}");
+    assert_eq!(db.store.read_stream(&s, 1).await.expect("read").len(), 1);
+    db.cleanup().await;
+}
+
 /// A production PostgreSQL is reached over TLS: `sslmode=require` in the URL encrypts every
 /// connection of the store, and appends and reads go through it. (Where the server offers no
 /// TLS, as a throwaway cluster of `.ci/run` does not, the server's refusal is what fails.)
