@@ -1,8 +1,10 @@
 use chrono::{DateTime, TimeZone, Utc};
 use uuid::Uuid;
 
+use chrono::NaiveDate;
+
 use crate::types::*;
-use crate::DoetankEvent;
+use crate::{DoetankEvent, IdeationEventEvent};
 
 pub fn at() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2013, 3, 15, 9, 0, 0).single().expect("valid date")
@@ -42,4 +44,26 @@ pub fn completed(phase: Phase) -> [DoetankEvent; 2] {
         DoetankEvent::PhaseCompleted { phase, summary: "done".into(), at: at() },
         DoetankEvent::PhaseStarted { phase: phase.next().unwrap_or(Phase::HandOver), at: at() },
     ]
+}
+
+/// The day of the Stampij!fabriek (ideation event 1, on 15 March 2013) with one idea (20)
+/// submitted to it.
+pub fn ideation_day(idea_title: &str) -> (NaiveDate, Vec<IdeationEventEvent>) {
+    let date = NaiveDate::from_ymd_opt(2013, 3, 15).expect("date");
+    let events = vec![
+        IdeationEventEvent::IdeationEventScheduled {
+            ideation_event_id: id(1),
+            name: "Stampij!fabriek".into(),
+            central_question: "?".into(),
+            date,
+            venue: "Den Haag".into(),
+        },
+        IdeationEventEvent::IdeaSubmitted {
+            idea_id: id(20),
+            title: idea_title.into(),
+            description: "...".into(),
+            submitted_by: None,
+        },
+    ];
+    (date, events)
 }

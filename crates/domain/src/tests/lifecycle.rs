@@ -189,23 +189,8 @@ fn a_pledge_is_fulfilled_once() {
 
 #[test]
 fn ideas_follow_up_by_adoption_and_doetank() {
-    let date = NaiveDate::from_ymd_opt(2013, 3, 15).expect("date");
-    let events = vec![
-        IdeationEventEvent::IdeationEventScheduled {
-            ideation_event_id: id(1),
-            name: "Stampij!fabriek".into(),
-            central_question: "?".into(),
-            date,
-            venue: "Den Haag".into(),
-        },
-        IdeationEventEvent::IdeaSubmitted {
-            idea_id: id(20),
-            title: "Hack de OR!".into(),
-            description: "...".into(),
-            submitted_by: None,
-        },
-        IdeationEventEvent::IdeationEventConcluded { participant_count: 150 },
-    ];
+    let (_, mut events) = ideation_day("Hack de OR!");
+    events.push(IdeationEventEvent::IdeationEventConcluded { participant_count: 150 });
     given::<IdeationEvent>(events.clone()).when(|e| e.adopt_idea(id(20), "Gemeente Utrecht")).then_ok();
     given::<IdeationEvent>(events.clone())
         .when(|e| e.submit_idea(id(21), "laat", "te laat", None))
@@ -263,21 +248,7 @@ fn a_cafe_and_an_ideation_day_happen_on_their_day_or_after() {
     given::<Cafe>(cafe.clone()).when(|c| c.hold(60, eve)).then_expect_rule(Rule::Lifecycle);
     given::<Cafe>(cafe).when(|c| c.hold(60, date)).then_ok();
 
-    let day = vec![
-        IdeationEventEvent::IdeationEventScheduled {
-            ideation_event_id: id(10),
-            name: "Stampij!fabriek".into(),
-            central_question: "?".into(),
-            date,
-            venue: "Den Haag".into(),
-        },
-        IdeationEventEvent::IdeaSubmitted {
-            idea_id: id(20),
-            title: "20/10".into(),
-            description: "...".into(),
-            submitted_by: None,
-        },
-    ];
+    let (_, day) = ideation_day("20/10");
     given::<IdeationEvent>(day.clone()).when(|e| e.pitch_idea(id(20), eve)).then_expect_rule(Rule::Lifecycle);
     given::<IdeationEvent>(day.clone())
         .when(|e| e.give_jury_verdict(vec![id(20)], "", eve))

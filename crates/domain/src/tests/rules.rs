@@ -317,22 +317,7 @@ fn rule_8_sign_once() {
 
 #[test]
 fn rule_8_jury_ranks_own_ideas() {
-    let date = NaiveDate::from_ymd_opt(2013, 3, 15).expect("date");
-    let events = vec![
-        IdeationEventEvent::IdeationEventScheduled {
-            ideation_event_id: id(1),
-            name: "Stampij!fabriek".into(),
-            central_question: "?".into(),
-            date,
-            venue: "Den Haag".into(),
-        },
-        IdeationEventEvent::IdeaSubmitted {
-            idea_id: id(20),
-            title: "20/10".into(),
-            description: "...".into(),
-            submitted_by: None,
-        },
-    ];
+    let (date, events) = ideation_day("20/10");
     given::<IdeationEvent>(events.clone())
         .when(|e| e.give_jury_verdict(vec![id(20), id(99)], "", date))
         .then_expect_rule(Rule::JuryRanksOwnIdeas);
