@@ -338,6 +338,34 @@ async fn doetanks_updated_pushes_every_doetank_the_viewer_may_see(db: &TestDb) {
         let version = update["doetanksUpdated"]["version"].as_i64().expect("version");
         assert!(version > second["doetanksUpdated"]["version"].as_i64().expect("version"));
     }
+
+    // A dashboard that answered from `{ position doetanks { ... } }` and subscribes with that
+    // position misses nothing written in between: each doetank changed since comes first, as it
+    // is now and once, then the live changes.
+    let answered = app.data("{ position doetanks { totalCount } }", json!({})).await;
+    let position = answered["position"].as_i64().expect("position");
+    assert_eq!(position, app.head().await, "the answer's position is the log it reflects");
+    for (d, organisation) in [(&open, "TNO"), (&open, "Kennisland"), (&closed, "NS")] {
+        assert!(attach(d, organisation).await.get("errors").is_none());
+    }
+    let resumed = "subscription($a: Int) { doetanksUpdated(after: $a) { id commissioner } }";
+    let mut dashboard = facilitator_client(&app).await;
+    dashboard.subscribe("all", resumed, json!({ "a": position })).await;
+    let mut caught_up = Vec::new();
+    for _ in 0..2 {
+        let state = dashboard.next_data().await["doetanksUpdated"].clone();
+        caught_up.push((
+            state["id"].as_str().unwrap_or_default().to_string(),
+            state["commissioner"].as_str().unwrap_or_default().to_string(),
+        ));
+    }
+    caught_up.sort();
+    let mut expected = vec![(open.clone(), "Kennisland".to_string()), (closed.clone(), "NS".to_string())];
+    expected.sort();
+    assert_eq!(caught_up, expected, "each changed doetank once, as it is now");
+    assert!(attach(&open, "BZK").await.get("errors").is_none());
+    let live = dashboard.next_data().await;
+    assert_eq!(live["doetanksUpdated"]["commissioner"], "BZK", "then live: {live:#}");
 }
 
 /// A dashboard's figures, live: sent when a change moves them (a lesson), not when it does not

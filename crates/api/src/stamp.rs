@@ -41,6 +41,11 @@ impl Stamp {
         })
     }
 
+    /// The position of the newest event the read models reflect.
+    pub fn read_models(self) -> i64 {
+        self.read_models
+    }
+
     /// Whether `self` was seen after `other`: every counter only grows, except that a rebuild
     /// starts the read models over, which is then a new state whatever its position.
     pub fn newer_than(self, other: Stamp) -> bool {

@@ -576,6 +576,14 @@ impl Query {
             .collect())
     }
 
+    /// The position of the newest event this answer reflects (its read models' state, the one
+    /// state every part of an answer sees). A dashboard asks it with its lists and passes it as
+    /// `after` to `doetanksUpdated`, `timelineAppended` or `lessonRecorded`: the changes made
+    /// after its answer come first, then live, none lost between the query and the subscription.
+    async fn position(&self, ctx: &Context<'_>) -> Result<i64> {
+        Ok(crate::stamp::Stamp::read(app(ctx)?).await.gql()?.read_models())
+    }
+
     /// Figures for dashboards, now; or, with `asOf`, as they stood then: the whole log up to
     /// that time replayed through the same projections (at most 50,000 events), for a
     /// researcher asking how the network stood at a date.

@@ -149,11 +149,19 @@ impl Subscription {
     /// dashboard of the whole network in one subscription rather than one per doetank. A
     /// doetank's state already sent is not sent again, so a command of several events arrives
     /// once. An informal doetank reaches only its team and facilitators, and everyone once it
-    /// is made public.
-    async fn doetanks_updated(&self, ctx: &Context<'_>) -> Result<impl Stream<Item = Result<Doetank>>> {
+    /// is made public. With `after` (the query's `position`) the doetanks changed since that
+    /// answer come first, each once as it is now: nothing is lost between query and subscription.
+    async fn doetanks_updated(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(
+            desc = "A position (`position` of the query the dashboard answered from): first each doetank changed after it, as it is now, then live. Absent: only what changes from now."
+        )]
+        after: Option<i64>,
+    ) -> Result<impl Stream<Item = Result<Doetank>>> {
         let app = ctx.data::<App>()?.clone();
         let viewer = viewer(ctx);
-        let head = app.store.head_position().await.gql()?;
+        let head = start_after(&app, after).await.gql()?;
         let events = live_events(&app, head, |e| e.stream_type == "doetank");
         // The version last sent of each doetank: one entry per doetank heard of.
         let sent: Arc<Mutex<HashMap<uuid::Uuid, Arc<AtomicI64>>>> = Arc::default();

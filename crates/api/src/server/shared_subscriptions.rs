@@ -466,7 +466,7 @@ fn starts_at_the_head(request: &Request) -> bool {
             Selection::Field(field) => match field.node.name.node.as_str() {
                 "__typename" => true,
                 "doetankUpdated" => field.node.get_argument("afterVersion").is_none(),
-                "doetanksUpdated" => true,
+                "doetanksUpdated" => field.node.get_argument("after").is_none(),
                 "statisticsUpdated" => field.node.get_argument("initial").is_none(),
                 "timelineAppended" | "lessonRecorded" => field.node.get_argument("after").is_none(),
                 "events" => field.node.get_argument("after").is_none(),
@@ -503,6 +503,7 @@ mod tests {
         assert!(!starts_at_the_head(&request("subscription($a: Int) { events(after: $a) { position } }")));
         assert!(!starts_at_the_head(&request("subscription { timelineAppended(after: 7) { summary } }")));
         assert!(!starts_at_the_head(&request("subscription { lessonRecorded(after: 7) { title } }")));
+        assert!(!starts_at_the_head(&request("subscription { doetanksUpdated(after: 7) { name } }")));
         assert!(starts_at_the_head(&request(
             "subscription { timelineAppended(kinds: [\"cafe\"]) { summary } }"
         )));
