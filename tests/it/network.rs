@@ -101,6 +101,18 @@ async fn a_cafe_lives_and_links_its_challenges(db: &TestDb) {
         json!({ "cafeId": past, "title": "Charter", "person": "Slimmernetwerk" }),
     )
     .await;
+    // A count beyond any gathering (and beyond GraphQL's 32-bit Int, which the input took
+    // until the twenty-ninth session and answered back) is a typing mistake.
+    let body = send(
+        &app,
+        &facilitator(),
+        "holdCafe",
+        "HoldCafeInput",
+        json!({ "cafeId": past, "attendance": 3_000_000_000u64 }),
+    )
+    .await;
+    let ext = &body["errors"][0]["extensions"];
+    assert_eq!((&ext["code"], &ext["field"]), (&json!("BAD_INPUT"), &json!("attendance")), "{body:#}");
     ok(&app, "holdCafe", "HoldCafeInput", json!({ "cafeId": past, "attendance": 60 })).await;
     refused(
         &app,

@@ -142,6 +142,18 @@ pub(crate) fn ensure(
     }
 }
 
+/// The most people one gathering (a café, an ideation day) can count: beyond it a count is a
+/// typing mistake, and it stays inside GraphQL's 32-bit `Int`, which strict clients enforce.
+pub const MAX_PEOPLE: u32 = 1_000_000;
+
+/// Rejects a head count of a gathering beyond [`MAX_PEOPLE`].
+pub(crate) fn people(field: &'static str, count: u32) -> Result<(), DomainError> {
+    if count > MAX_PEOPLE {
+        return Err(DomainError::invalid(field, format!("must be at most {MAX_PEOPLE}")));
+    }
+    Ok(())
+}
+
 /// Rejects empty or whitespace-only text and text longer than `max` characters.
 pub(crate) fn required_text(field: &'static str, value: &str, max: usize) -> Result<(), DomainError> {
     if value.trim().is_empty() {

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::aggregate::Aggregate;
 use crate::domain_event;
-use crate::error::{ensure, required_text, Decision, DomainError, Rule};
+use crate::error::{ensure, people, required_text, Decision, DomainError, Rule};
 use crate::types::*;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -108,6 +108,7 @@ impl Cafe {
     /// before: a café scheduled for next year was not held with its attendance today.
     pub fn hold(&self, attendance: u32, today: NaiveDate) -> Decision<CafeEvent> {
         self.still_scheduled()?;
+        people("attendance", attendance)?;
         if let Some(date) = self.date.filter(|date| today < *date) {
             return Err(DomainError::RuleViolated {
                 rule: Rule::Lifecycle,

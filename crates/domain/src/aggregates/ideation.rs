@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::aggregate::Aggregate;
 use crate::domain_event;
-use crate::error::{ensure, required_text, Decision, DomainError, Rule};
+use crate::error::{ensure, people, required_text, Decision, DomainError, Rule};
 use crate::types::*;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -190,6 +190,7 @@ impl IdeationEvent {
 
     pub fn conclude(&self, participant_count: u32, today: NaiveDate) -> Decision<IdeationEventEvent> {
         self.open()?;
+        people("participantCount", participant_count)?;
         self.on_the_day(today)?;
         Ok(vec![IdeationEventEvent::IdeationEventConcluded { participant_count }])
     }

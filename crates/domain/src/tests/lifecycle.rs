@@ -246,6 +246,7 @@ fn a_cafe_and_an_ideation_day_happen_on_their_day_or_after() {
         venue: "Kennisland".into(),
     }];
     given::<Cafe>(cafe.clone()).when(|c| c.hold(60, eve)).then_expect_rule(Rule::Lifecycle);
+    given::<Cafe>(cafe.clone()).when(|c| c.hold(3_000_000_000, date)).then_expect_invalid("attendance");
     given::<Cafe>(cafe).when(|c| c.hold(60, date)).then_ok();
 
     let (_, day) = ideation_day("20/10");
@@ -254,6 +255,9 @@ fn a_cafe_and_an_ideation_day_happen_on_their_day_or_after() {
         .when(|e| e.give_jury_verdict(vec![id(20)], "", eve))
         .then_expect_rule(Rule::Lifecycle);
     given::<IdeationEvent>(day.clone()).when(|e| e.conclude(150, eve)).then_expect_rule(Rule::Lifecycle);
+    given::<IdeationEvent>(day.clone())
+        .when(|e| e.conclude(2_000_000, date))
+        .then_expect_invalid("participantCount");
     given::<IdeationEvent>(day).when(|e| e.conclude(150, date)).then_ok();
 }
 
