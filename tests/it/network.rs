@@ -2,6 +2,7 @@
 //! their lives, every rule with its code, and the lineage and timeline on the demo history.
 
 use serde_json::{json, Value};
+use uuid::Uuid;
 
 use crate::api::{assert_refused, raise, register};
 use crate::both_backends;
@@ -226,6 +227,19 @@ async fn an_ideation_day_ranks_only_its_own_ideas(db: &TestDb) {
         assert_eq!(body["data"]["submitIdea"]["id"], *newest, "{body:#}");
         ideas.push(newest.as_str().expect("id").to_string());
     }
+    // An idea names who submitted it: a token whose member the network does not have submits
+    // nothing (until the twenty-ninth session the idea named no one).
+    let stranger = Uuid::new_v4().to_string();
+    refused(
+        &app,
+        &member(&stranger),
+        "submitIdea",
+        "SubmitIdeaInput",
+        submit(&day, "Van niemand"),
+        "NOT_FOUND",
+        None,
+    )
+    .await;
     let foreign = ok(&app, "submitIdea", "SubmitIdeaInput", submit(&other_day, "Elders")).await;
     let listed: Value = app
         .data("query($id: ID!) { ideationEvent(id: $id) { ideas { id } } }", json!({ "id": other_day }))
@@ -501,6 +515,11 @@ async fn a_charter_is_signed_once_per_signatory(db: &TestDb) {
     .await;
     let charter = ok(&app, "publishCharter", "PublishCharterInput", publish).await;
     let as_self = json!({ "charterId": charter });
+    // A token whose member the network does not have signs nothing (until the twenty-ninth
+    // session it left a signature naming no one).
+    let stranger = Uuid::new_v4().to_string();
+    refused(&app, &member(&stranger), "signCharter", "SignCharterInput", as_self.clone(), "NOT_FOUND", None)
+        .await;
     let body = send(&app, &member(&signer), "signCharter", "SignCharterInput", as_self.clone()).await;
     assert!(body.get("errors").is_none(), "{body:#}");
     refused(

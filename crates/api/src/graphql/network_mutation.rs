@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use doetank_domain::aggregates::charter::Signatory;
 use doetank_domain::aggregates::pilot::{Applicant, ApplicantFunction, PilotOutcome};
 use doetank_domain::aggregates::reuse::ReuseSource;
-use doetank_domain::{Cafe, Charter, Doetank, DomainError, IdeationEvent, KnowledgeReuse, Pilot};
+use doetank_domain::{Cafe, Charter, Doetank, DomainError, IdeationEvent, KnowledgeReuse, Member, Pilot};
 use uuid::Uuid;
 
 use super::errors::GqlResult;
@@ -364,6 +364,14 @@ async fn run<A: doetank_domain::Aggregate>(
 #[derive(Default)]
 pub struct NetworkMutation;
 
+/// The signed-in member, who must be one of the network's: what they do in their own name (an
+/// idea, a signature) names them, as a pledge of support does, and a token for an id that names
+/// no member is refused rather than leaving a reference to no one.
+async fn registered(ctx: &Context<'_>, member_id: Uuid) -> Result<Uuid> {
+    app(ctx)?.require::<Member>(member_id, "member").await.gql()?;
+    Ok(member_id)
+}
+
 #[Object]
 impl NetworkMutation {
     /// Plans a network café; facilitators only.
@@ -427,7 +435,10 @@ impl NetworkMutation {
     async fn submit_idea(&self, ctx: &Context<'_>, input: SubmitIdeaInput) -> Result<NetworkPayload> {
         let viewer = viewer(ctx);
         viewer.require_signed_in().gql()?;
-        let submitted_by = if viewer.is_facilitator() { None } else { viewer.member_id };
+        let submitted_by = match viewer.member_id.filter(|_| !viewer.is_facilitator()) {
+            Some(member_id) => Some(registered(ctx, member_id).await?),
+            None => None,
+        };
         let idea_id = new_id(ctx, "idea", "ideaId", &input.idea_id, &input.control).await?;
         let payload = run::<IdeationEvent>(
             ctx,
@@ -586,12 +597,13 @@ impl NetworkMutation {
                 viewer.require_facilitator().gql()?;
                 Signatory::Organisation { name }
             }
-            None => Signatory::Member {
-                member_id: viewer
+            None => {
+                let member_id = viewer
                     .member_id
                     .ok_or_else(|| AppError::Forbidden("only members sign in their own name".into()))
-                    .gql()?,
-            },
+                    .gql()?;
+                Signatory::Member { member_id: registered(ctx, member_id).await? }
+            }
         };
         run::<Charter>(ctx, id("charterId", &input.charter_id)?, &input.control, |c| {
             c.sign(signatory.clone())
