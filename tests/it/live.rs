@@ -646,6 +646,15 @@ async fn the_events_query_filters_and_pages_the_log(db: &TestDb) {
             assert!(message.ends_with(&format!("did you mean \"{meant}\"?")), "{message}");
         }
     }
+    // So is a window that ends before it starts (its ends swapped, say).
+    let swapped = json!({ "from": "2014-01-01T00:00:00Z", "to": "2013-01-01T00:00:00Z" });
+    for asked in [query, "query($f: EventFilter) { eventActivity(filter: $f) { count } }"] {
+        let refused = app.error(asked, json!({ "f": swapped })).await;
+        assert_eq!(
+            (&refused["extensions"]["code"], &refused["extensions"]["field"]),
+            (&json!("BAD_INPUT"), &json!("to"))
+        );
+    }
     let unlike = app.error(query, json!({ "f": { "types": ["Lesson"] } })).await;
     assert!(!unlike["message"].as_str().unwrap_or_default().contains("did you mean"), "{unlike}");
 
@@ -796,6 +805,7 @@ async fn the_ndjson_log_filters_as_the_events_query_and_compresses(db: &TestDb) 
         ("?streamId=member-%00", "streamId"),
         ("?types=NoteTaken,%07", "types"),
         ("?types=NoteTaken,NoteTakn", "types"),
+        ("?from=2014-01-01T00:00:00Z&to=2013-01-01T00:00:00Z", "to"),
         ("?streamType=notes", "streamType"),
     ] {
         let refused = get(query, false).await.expect("ndjson");

@@ -771,6 +771,11 @@ async fn the_timeline_tells_the_demo_history_in_order(db: &TestDb) {
     let typo = app.gql_as(None, query, json!({ "kinds": ["cafes"] })).await;
     assert_eq!(typo["errors"][0]["extensions"]["code"], "BAD_INPUT", "{typo:#}");
     assert_eq!(typo["errors"][0]["extensions"]["field"], "kinds", "{typo:#}");
+    // So is a window that ends before it starts.
+    let swapped = app
+        .gql_as(None, query, json!({ "from": "2013-04-01T00:00:00Z", "to": "2013-03-01T00:00:00Z" }))
+        .await;
+    assert_eq!(swapped["errors"][0]["extensions"]["field"], "to", "{swapped:#}");
     let spring = app
         .gql_as(None, query, json!({ "from": "2013-03-01T00:00:00Z", "to": "2013-04-01T00:00:00Z" }))
         .await;

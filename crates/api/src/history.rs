@@ -73,6 +73,23 @@ pub async fn network(store: &EventStore, as_of: DateTime<Utc>) -> Result<Backend
     network_of_at_most(store, as_of, MAX_NETWORK_EVENTS).await
 }
 
+/// A window of time `from` (at or after) `to` (before) that holds something: one that ends
+/// before it starts (the two swapped, say) would answer nothing, which reads as an empty
+/// history, so it is refused naming `to`.
+pub fn check_window(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Result<(), AppError> {
+    match (from, to) {
+        (Some(from), Some(to)) if to <= from => Err(AppError::bad_input(
+            "to",
+            format!(
+                "{} is not after from ({}): the window holds nothing",
+                to.to_rfc3339(),
+                from.to_rfc3339()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// The events recorded at or before `as_of`, as `asOf` takes them everywhere. The log's filter
 /// takes what was recorded before its `to`; times are kept to the microsecond, so one later
 /// takes what was recorded at `as_of` too.

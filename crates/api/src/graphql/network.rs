@@ -1175,6 +1175,7 @@ impl NetworkQuery {
         #[graphql(desc = "The `endCursor` of the page before.")] after: Option<String>,
     ) -> Result<Page<TimelineEntry>> {
         let window = Window::new(first, after).gql()?;
+        crate::history::check_window(from, to).gql()?;
         let mut f = Filter::default();
         let kinds = super::catalogue::known_kinds(kinds)?;
         if !kinds.is_empty() {

@@ -132,6 +132,7 @@ impl EventFilter {
         for (field, text) in texts.chain(filter.types.iter().flatten().map(|t| ("types", t))) {
             crate::text::check(field, text).gql()?;
         }
+        history::check_window(filter.from, filter.to).gql()?;
         let store = &app(ctx)?.store;
         log_names::check_event_types(store, "types", filter.types.iter().flatten()).await.gql()?;
         log_names::check_stream_types(store, "streamType", &filter.stream_type).await.gql()?;

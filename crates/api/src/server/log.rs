@@ -77,6 +77,7 @@ impl LogParams {
             to: time("to", self.to)?,
             doetanks_visible_to: visibility::log_viewer(viewer),
         };
+        crate::history::check_window(filter.from, filter.to)?;
         Ok((after, filter))
     }
 }
