@@ -332,12 +332,21 @@ fn states<T>(items: impl Stream<Item = Result<Option<T>, AppError>>) -> impl Str
 }
 
 /// Where a subscription with `after` starts: after that position, or without it at the head
-/// (only what is written from now).
+/// (only what is written from now). A position past the head was never given out by this log
+/// (one from another database, say): the subscription would wait in silence for the log to
+/// grow that far, so it is refused.
 async fn start_after(app: &App, after: Option<i64>) -> Result<i64, AppError> {
+    if after.is_some_and(|after| after < 0) {
+        return Err(AppError::bad_input("after", "must be 0 or more"));
+    }
+    let head = app.store.head_position().await?;
     match after {
-        Some(after) if after < 0 => Err(AppError::bad_input("after", "must be 0 or more")),
+        Some(after) if after > head => Err(AppError::bad_input(
+            "after",
+            format!("{after} is past the log's newest position ({head}): this log never gave it out"),
+        )),
         Some(after) => Ok(after),
-        None => Ok(app.store.head_position().await?),
+        None => Ok(head),
     }
 }
 
