@@ -5,7 +5,7 @@
 use doetank_domain::codec::{decode, encode};
 use doetank_domain::{Aggregate, DomainError, EncodedEvent};
 use doetank_store::{
-    AppendResult, EventStore, ExpectedVersion, Fingerprint, Metadata, StoreError, StreamId, StreamState,
+    AppendResult, EventStore, ExpectedVersion, Fingerprint, Metadata, StreamId, StreamState,
 };
 use uuid::Uuid;
 
@@ -213,14 +213,8 @@ impl App {
         options: &CommandOptions,
     ) -> Result<Option<CommandOutcome>, AppError> {
         let Some(first) = self.store.command_result(command_id).await? else { return Ok(None) };
-        if first.stream_id != stream.to_string() {
-            let stream_id = first.stream_id;
-            return Err(StoreError::CommandIdReused { command_id, stream_id }.into());
-        }
-        if !first.asked_again_by(options.fingerprint.as_ref()) {
-            return Err(StoreError::CommandChanged { command_id }.into());
-        }
-        Ok(Some(self.settle(stream.id, first.result).await?))
+        let result = first.again(command_id, &stream.to_string(), options.fingerprint.as_ref())?;
+        Ok(Some(self.settle(stream.id, result).await?))
     }
 
     async fn settle(&self, id: Uuid, result: AppendResult) -> Result<CommandOutcome, AppError> {

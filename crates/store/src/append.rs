@@ -579,19 +579,12 @@ fn decide_batch(
     for (request, stream_id) in requests.iter().zip(stream_ids) {
         let actual = versions.get(stream_id).copied().unwrap_or(0);
         let command_id = request.metadata.command_id;
-        let verdict = match command_id.and_then(|id| seen.get(&id)) {
-            Some(first)
-                if first.stream_id == *stream_id && first.asked_again_by(request.fingerprint.as_ref()) =>
-            {
-                Verdict::Replay(AppendResult { deduplicated: true, ..first.result })
-            }
-            Some(first) if first.stream_id == *stream_id => {
-                Verdict::Refused(StoreError::CommandChanged { command_id: command_id.unwrap_or_default() })
-            }
-            Some(first) => Verdict::Refused(StoreError::CommandIdReused {
-                command_id: command_id.unwrap_or_default(),
-                stream_id: first.stream_id.clone(),
-            }),
+        let first = command_id.and_then(|id| seen.get(&id).map(|first| (id, first)));
+        let verdict = match first {
+            Some((id, first)) => match first.again(id, stream_id, request.fingerprint.as_ref()) {
+                Ok(result) => Verdict::Replay(result),
+                Err(refused) => Verdict::Refused(refused),
+            },
             None if !request.expected.matches(actual) => Verdict::Refused(StoreError::VersionConflict {
                 stream_id: stream_id.clone(),
                 expected: request.expected,

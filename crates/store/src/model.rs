@@ -3,6 +3,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::error::StoreError;
+
 /// A stream is named by its aggregate type and id, e.g. `doetank-6f1c...`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct StreamId {
@@ -109,12 +111,23 @@ pub struct CommandRecord {
 }
 
 impl CommandRecord {
-    /// Whether a request with `fingerprint` is this command again. Where either side has none
-    /// there is nothing to compare, and the command id alone decides, as before fingerprints.
-    pub fn asked_again_by(&self, fingerprint: Option<&Fingerprint>) -> bool {
+    /// What command id `command_id`, sent again to `stream_id` with `fingerprint`, comes to:
+    /// this command's result (deduplicated) when it is this command again; refused when the id
+    /// was used on another stream, or for another command on this one. Where either side has
+    /// no fingerprint there is nothing to compare, and the command id alone decides. The one
+    /// verdict of a retry, for the append's transaction and for the look-up before deciding.
+    pub fn again(
+        &self,
+        command_id: Uuid,
+        stream_id: &str,
+        fingerprint: Option<&Fingerprint>,
+    ) -> Result<AppendResult, StoreError> {
+        if self.stream_id != stream_id {
+            return Err(StoreError::CommandIdReused { command_id, stream_id: self.stream_id.clone() });
+        }
         match (&self.fingerprint, fingerprint) {
-            (Some(first), Some(again)) => first == again,
-            _ => true,
+            (Some(first), Some(again)) if first != again => Err(StoreError::CommandChanged { command_id }),
+            _ => Ok(AppendResult { deduplicated: true, ..self.result }),
         }
     }
 }
