@@ -5,7 +5,7 @@
 use std::sync::OnceLock;
 
 use doetank_domain::catalogue::{catalogue, STREAM_TYPES};
-use doetank_store::{EventStore, LogName};
+use doetank_store::{EventStore, LogFilter, LogName};
 
 use crate::error::AppError;
 
@@ -13,6 +13,15 @@ use crate::error::AppError;
 fn event_types() -> &'static [String] {
     static NAMES: OnceLock<Vec<String>> = OnceLock::new();
     NAMES.get_or_init(|| catalogue().into_iter().map(|entry| entry.event_type).collect())
+}
+
+/// A filter of the log as `events`, `eventActivity` and `/events.ndjson` read it, checked before
+/// it runs: a window that holds nothing, then a type or stream type this log does not have,
+/// each refused naming the field as the three call it.
+pub async fn check_filter(store: &EventStore, filter: &LogFilter) -> Result<(), AppError> {
+    crate::history::check_window(filter.from, filter.to)?;
+    check_event_types(store, "types", &filter.event_types).await?;
+    check_stream_types(store, "streamType", &filter.stream_types).await
 }
 
 /// Refuses, as `field`, the first of `names` that is no event type of this log.

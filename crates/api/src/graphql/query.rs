@@ -132,18 +132,16 @@ impl EventFilter {
         for (field, text) in texts.chain(filter.types.iter().flatten().map(|t| ("types", t))) {
             crate::text::check(field, text).gql()?;
         }
-        history::check_window(filter.from, filter.to).gql()?;
-        let store = &app(ctx)?.store;
-        log_names::check_event_types(store, "types", filter.types.iter().flatten()).await.gql()?;
-        log_names::check_stream_types(store, "streamType", &filter.stream_type).await.gql()?;
-        Ok(LogFilter {
+        let filter = LogFilter {
             stream_ids: filter.stream_id.into_iter().collect(),
             stream_types: filter.stream_type.into_iter().collect(),
             event_types: filter.types.unwrap_or_default(),
             from: filter.from,
             to: filter.to,
             doetanks_visible_to: visibility::log_viewer(&viewer),
-        })
+        };
+        log_names::check_filter(&app(ctx)?.store, &filter).await.gql()?;
+        Ok(filter)
     }
 }
 

@@ -77,7 +77,6 @@ impl LogParams {
             to: time("to", self.to)?,
             doetanks_visible_to: visibility::log_viewer(viewer),
         };
-        crate::history::check_window(filter.from, filter.to)?;
         Ok((after, filter))
     }
 }
@@ -101,12 +100,7 @@ pub(super) async fn events_ndjson(
         Ok(read) => read,
         Err(err) => return refusal(err),
     };
-    let store = &state.app.store;
-    let names = async {
-        log_names::check_event_types(store, "types", &filter.event_types).await?;
-        log_names::check_stream_types(store, "streamType", &filter.stream_types).await
-    };
-    if let Err(err) = names.await {
+    if let Err(err) = log_names::check_filter(&state.app.store, &filter).await {
         return refusal(err);
     }
     let lines = export::pages(state.app.store.clone(), after, filter).map(|page| {
