@@ -109,11 +109,10 @@ impl Cafe {
     pub fn hold(&self, attendance: u32, today: NaiveDate) -> Decision<CafeEvent> {
         self.still_scheduled()?;
         people("attendance", attendance)?;
-        if let Some(date) = self.date.filter(|date| today < *date) {
-            return Err(DomainError::RuleViolated {
-                rule: Rule::Lifecycle,
-                message: format!("the café is on {date}: it is held on that day or after"),
-            });
+        if let Some(date) = self.date {
+            ensure(today >= date, Rule::Lifecycle, || {
+                format!("the café is on {date}: it is held on that day or after")
+            })?;
         }
         Ok(vec![CafeEvent::CafeHeld { attendance }])
     }

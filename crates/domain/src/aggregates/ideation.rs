@@ -95,13 +95,10 @@ impl IdeationEvent {
     /// after it: `today` is the date where the day has begun first.
     fn on_the_day(&self, today: NaiveDate) -> Result<(), DomainError> {
         match self.date {
-            Some(date) if today < date => Err(DomainError::RuleViolated {
-                rule: Rule::Lifecycle,
-                message: format!(
-                    "the ideation day is on {date}: what happens there happens on that day or after"
-                ),
+            Some(date) => ensure(today >= date, Rule::Lifecycle, || {
+                format!("the ideation day is on {date}: what happens there happens on that day or after")
             }),
-            _ => Ok(()),
+            None => Ok(()),
         }
     }
 
