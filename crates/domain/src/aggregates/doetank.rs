@@ -100,7 +100,7 @@ pub struct Doetank {
     pub outcome: Option<DoetankOutcome>,
     /// The latest dated fact of its story (formed, joined, left, a phase started or completed)
     /// and what it was: what comes after it cannot have happened before it.
-    pub last_dated: Option<(DateTime<Utc>, String)>,
+    pub last_dated: Option<(DateTime<Utc>, DatedFact)>,
     /// When it was formed: its kick-off is held that day or later.
     pub formed_at: Option<DateTime<Utc>>,
 }
@@ -158,16 +158,41 @@ impl Aggregate for Doetank {
     }
 }
 
-/// When a dated event says it happened, and what it was, in the words of a refusal.
-fn dated(event: &DoetankEvent) -> Option<(DateTime<Utc>, String)> {
+/// A dated fact of a doetank's story; told in words only when a refusal names it, so applying
+/// an event allocates nothing for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatedFact {
+    Formed,
+    Joined,
+    Left,
+    Started(Phase),
+    Completed(Phase),
+    Concluded,
+}
+
+impl std::fmt::Display for DatedFact {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DatedFact::Formed => f.write_str("it was formed"),
+            DatedFact::Joined => f.write_str("a member joined"),
+            DatedFact::Left => f.write_str("a member left"),
+            DatedFact::Started(phase) => write!(f, "{} started", phase.as_str()),
+            DatedFact::Completed(phase) => write!(f, "{} was completed", phase.as_str()),
+            DatedFact::Concluded => f.write_str("it was concluded"),
+        }
+    }
+}
+
+/// When a dated event says it happened, and what it was.
+fn dated(event: &DoetankEvent) -> Option<(DateTime<Utc>, DatedFact)> {
     use DoetankEvent::*;
     match event {
-        DoetankFormed { at, .. } => Some((*at, "it was formed".into())),
-        MemberJoined { at, .. } => Some((*at, "a member joined".into())),
-        MemberLeft { at, .. } => Some((*at, "a member left".into())),
-        PhaseStarted { phase, at } => Some((*at, format!("{} started", phase.as_str()))),
-        PhaseCompleted { phase, at, .. } => Some((*at, format!("{} was completed", phase.as_str()))),
-        DoetankConcluded { at, .. } => Some((*at, "it was concluded".into())),
+        DoetankFormed { at, .. } => Some((*at, DatedFact::Formed)),
+        MemberJoined { at, .. } => Some((*at, DatedFact::Joined)),
+        MemberLeft { at, .. } => Some((*at, DatedFact::Left)),
+        PhaseStarted { phase, at } => Some((*at, DatedFact::Started(*phase))),
+        PhaseCompleted { phase, at, .. } => Some((*at, DatedFact::Completed(*phase))),
+        DoetankConcluded { at, .. } => Some((*at, DatedFact::Concluded)),
         _ => None,
     }
 }
