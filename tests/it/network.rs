@@ -88,6 +88,15 @@ async fn a_cafe_lives_and_links_its_challenges(db: &TestDb) {
     )
     .await;
     let past = ok(&app, "scheduleCafe", "ScheduleCafeInput", schedule("2013-02-28")).await;
+    // A five-digit year (or one before 1900) is a typing mistake, and did not sort as a date:
+    // until the thirtieth session `+12000-02-28` was kept and listed before 2013.
+    for date in ["+12000-02-28", "0213-02-28"] {
+        let head = app.head().await;
+        let body = send(&app, &facilitator(), "scheduleCafe", "ScheduleCafeInput", schedule(date)).await;
+        let ext = &body["errors"][0]["extensions"];
+        assert_eq!((&ext["code"], &ext["field"]), (&json!("BAD_INPUT"), &json!("date")), "{body:#}");
+        assert_eq!(app.head().await, head, "a refused date writes nothing");
+    }
     ok(
         &app,
         "announceSpeaker",
@@ -441,6 +450,12 @@ async fn a_pilot_suspends_a_rule_only_with_a_mandate_and_an_end(db: &TestDb) {
         Some("SUSPENSION_HAS_END"),
     )
     .await;
+    // An end 260,000 years away is no end; it was kept until the thirtieth session, and then
+    // `suspendedRules` (which compares the dates as text) did not find the rule set aside.
+    let body =
+        send(&app, &facilitator(), "suspendRule", "SuspendRuleInput", suspend(json!("+262142-01-01"))).await;
+    let ext = &body["errors"][0]["extensions"];
+    assert_eq!((&ext["code"], &ext["field"]), (&json!("BAD_INPUT"), &json!("until")), "{body:#}");
     ok(&app, "suspendRule", "SuspendRuleInput", suspend(json!("2014-03-01"))).await;
     let conclude = json!({ "pilotId": pilot, "outcome": "RULE_CHANGED", "note": "aangepast" });
     refused(

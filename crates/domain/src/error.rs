@@ -1,5 +1,6 @@
 //! The one error type of the domain layer. Business-rule violations carry the [`Rule`] they break.
 
+use chrono::{Datelike, NaiveDate};
 use serde::Serialize;
 
 /// A rule the facts obey. Numbered rules are those of DOMAIN.md "Rules the facts obey";
@@ -152,6 +153,27 @@ pub(crate) fn people(field: &'static str, count: u32) -> Result<(), DomainError>
         return Err(DomainError::invalid(field, format!("must be at most {MAX_PEOPLE}")));
     }
     Ok(())
+}
+
+/// The years a date the network records may name. The read models keep dates as ISO 8601 text,
+/// whose order is the dates' own only for four-digit years (`+12000-02-28` sorted before
+/// `0001-02-28`, and a year before 0 did not read back at all); and a year before 1900 is a typing
+/// mistake, the network having begun in 2012.
+pub const CALENDAR_YEARS: std::ops::RangeInclusive<i32> = 1900..=9999;
+
+/// Rejects a date outside [`CALENDAR_YEARS`].
+pub(crate) fn calendar_date(field: &'static str, date: NaiveDate) -> Result<(), DomainError> {
+    if CALENDAR_YEARS.contains(&date.year()) {
+        return Ok(());
+    }
+    Err(DomainError::invalid(
+        field,
+        format!(
+            "{date} is outside the years {} to {} the network's dates lie in",
+            CALENDAR_YEARS.start(),
+            CALENDAR_YEARS.end()
+        ),
+    ))
 }
 
 /// Rejects empty or whitespace-only text and text longer than `max` characters.

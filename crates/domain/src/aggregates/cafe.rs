@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::aggregate::Aggregate;
 use crate::domain_event;
-use crate::error::{ensure, people, required_text, Decision, DomainError, Rule};
+use crate::error::{calendar_date, ensure, people, required_text, Decision, DomainError, Rule};
 use crate::types::*;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -82,6 +82,7 @@ impl Cafe {
         }
         required_text("title", title, 200)?;
         required_text("venue", venue, 200)?;
+        calendar_date("date", date)?;
         Ok(vec![CafeEvent::CafeScheduled {
             cafe_id,
             title: title.trim().into(),

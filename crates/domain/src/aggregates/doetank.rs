@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::aggregate::Aggregate;
 use crate::domain_event;
-use crate::error::{ensure, required_text, Decision, DomainError, Rule};
+use crate::error::{calendar_date, ensure, required_text, Decision, DomainError, Rule};
 use crate::types::*;
 
 pub const MIN_INNOVATORS: usize = 3;
@@ -215,6 +215,7 @@ impl Doetank {
     /// happened before the latest dated one (a phase completed before it started made its
     /// duration negative, and the network's median with it).
     fn not_before_the_story(&self, at: DateTime<Utc>) -> Result<(), DomainError> {
+        calendar_date("at", at.date_naive())?;
         match &self.last_dated {
             Some((last, what)) if at < *last => Err(DomainError::invalid(
                 "at",
@@ -251,6 +252,7 @@ impl Doetank {
             return Err(DomainError::AlreadyExists("doetank"));
         }
         required_text("name", name, 200)?;
+        self.not_before_the_story(at)?;
         let mut founding: Vec<Innovator> = Vec::new();
         for m in founding_members {
             if m.member_id != lead.member_id && !founding.iter().any(|f| f.member_id == m.member_id) {
@@ -354,6 +356,7 @@ impl Doetank {
         attendees: Vec<MemberId>,
     ) -> Decision<DoetankEvent> {
         self.active()?;
+        calendar_date("date", date)?;
         if let Some(formed) = self.formed_at.filter(|formed| date < formed.date_naive()) {
             return Err(DomainError::invalid(
                 "date",

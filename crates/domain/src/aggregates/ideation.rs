@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::aggregate::Aggregate;
 use crate::domain_event;
-use crate::error::{ensure, people, required_text, Decision, DomainError, Rule};
+use crate::error::{calendar_date, ensure, people, required_text, Decision, DomainError, Rule};
 use crate::types::*;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -122,6 +122,7 @@ impl IdeationEvent {
         required_text("name", name, 200)?;
         required_text("centralQuestion", central_question, 1_000)?;
         required_text("venue", venue, 200)?;
+        calendar_date("date", date)?;
         Ok(vec![IdeationEventEvent::IdeationEventScheduled {
             ideation_event_id: id,
             name: name.trim().into(),

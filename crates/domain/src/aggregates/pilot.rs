@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::aggregate::Aggregate;
 use crate::domain_event;
-use crate::error::{ensure, required_text, Decision, DomainError, Rule};
+use crate::error::{calendar_date, ensure, required_text, Decision, DomainError, Rule};
 use crate::types::*;
 
 /// What the applicant does (seed 002: "beleids- of uitvoeringsambtenaar ... in het primaire proces").
@@ -135,6 +135,8 @@ impl Pilot {
         })?;
         let until = until
             .ok_or_else(|| DomainError::rule(Rule::SuspensionHasEnd, "a suspension needs an end date"))?;
+        calendar_date("from", from)?;
+        calendar_date("until", until)?;
         ensure(until > from, Rule::SuspensionHasEnd, || "the suspension must end after it starts".into())?;
         ensure(self.suspension.is_none(), Rule::Lifecycle, || "the rule is already suspended".into())?;
         Ok(vec![PilotEvent::RuleSuspended { from, until }])

@@ -1,6 +1,6 @@
 //! Whole lives of aggregates and the guards around them that are not numbered rules.
 
-use chrono::NaiveDate;
+use chrono::{NaiveDate, TimeZone, Utc};
 
 use super::fixtures::*;
 use crate::aggregates::cafe::CafeStatus;
@@ -268,4 +268,30 @@ fn a_kickoff_comes_after_the_doetank_was_formed() {
         .when(|d| d.hold_kickoff(formed_on.pred_opt().expect("a day before"), "Utrecht", vec![]))
         .then_expect_invalid("date");
     given::<Doetank>(formed(3)).when(|d| d.hold_kickoff(formed_on, "Utrecht", vec![])).then_ok();
+}
+
+#[test]
+fn dates_lie_in_the_years_the_network_s_calendar_holds() {
+    let far = NaiveDate::from_ymd_opt(12_000, 2, 28).expect("a far date");
+    let ancient = NaiveDate::from_ymd_opt(213, 2, 28).expect("a typo's date");
+    let first = NaiveDate::from_ymd_opt(1900, 1, 1).expect("the first day");
+    let last = NaiveDate::from_ymd_opt(9999, 12, 31).expect("the last day");
+    for (date, ok) in [(far, false), (ancient, false), (first, true), (last, true)] {
+        let cafe = given_nothing::<Cafe>().when(|c| c.schedule(id(1), "Café", date, "Den Haag"));
+        let day = given_nothing::<IdeationEvent>().when(|e| e.schedule(id(1), "Dag", "?", date, "Den Haag"));
+        if ok {
+            cafe.then_ok();
+            day.then_ok();
+        } else {
+            cafe.then_expect_invalid("date");
+            day.then_expect_invalid("date");
+            given::<Doetank>(formed(3))
+                .when(|d| d.hold_kickoff(date, "Utrecht", vec![]))
+                .then_expect_invalid("date");
+        }
+    }
+    let bc = Utc.with_ymd_and_hms(-500, 1, 1, 0, 0, 0).single().expect("a time before our era");
+    given_nothing::<Doetank>()
+        .when(|d| d.form(id(1), "Oudheid", id(2), Innovator::public(id(1)), vec![], bc))
+        .then_expect_invalid("at");
 }

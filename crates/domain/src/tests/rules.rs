@@ -247,9 +247,13 @@ fn rule_7_suspension_has_end() {
     given::<Pilot>(events.clone())
         .when(|p| p.suspend_rule(from, None))
         .then_expect_rule(Rule::SuspensionHasEnd);
-    given::<Pilot>(events)
+    given::<Pilot>(events.clone())
         .when(|p| p.suspend_rule(from, Some(from)))
         .then_expect_rule(Rule::SuspensionHasEnd);
+    // An end a hundred centuries away is no end, and would not sort as a date.
+    given::<Pilot>(events)
+        .when(|p| p.suspend_rule(from, NaiveDate::from_ymd_opt(262_142, 1, 1)))
+        .then_expect_invalid("until");
 }
 
 #[test]
