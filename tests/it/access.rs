@@ -42,6 +42,12 @@ async fn each_role_can_do_exactly_what_it_should(db: &TestDb) {
     let other = register(&app, "Olaf", "TNO", "PUBLIC").await;
     let challenge = raise(&app, &lead).await;
     let d = form(&app, &lead, &challenge, &[]).await;
+    // Public, so that outsiders meet the doors of their role rather than rule 5's.
+    let public = json!({ "doetankId": d });
+    assert!(mutate_as(&app, &facilitator(), "makeDoetankPublic", "DoetankCommandInput", public)
+        .await
+        .get("errors")
+        .is_none());
     let register_query = "mutation { registerMember(input: { name: \"X\", organisation: \"Y\", sector: PUBLIC }) { member { id } } }";
 
     // Anonymous, a forged token and a researcher change nothing.
@@ -312,6 +318,45 @@ async fn an_informal_doetank_leaks_through_no_door(db: &TestDb) {
         text.contains(&marker) && !text.contains(&d) && !text.contains(SECRET_WORD),
         "export --public leaks it"
     );
+
+    // Commands: to an outsider it is a doetank that does not exist, refused in the same words
+    // as an id that names nothing (until the thirtieth session they were told "not allowed",
+    // and could join it by its id).
+    let nowhere = uuid::Uuid::new_v4().to_string();
+    let commands = |doetank: &str| {
+        [
+            ("joinDoetank", "DoetankMemberInput", json!({ "doetankId": doetank, "memberId": outsider })),
+            (
+                "recordLesson",
+                "RecordLessonInput",
+                json!({ "doetankId": doetank, "kind": "WORKS", "title": "t", "body": "b" }),
+            ),
+            (
+                "publishUpdate",
+                "PublishUpdateInput",
+                json!({ "doetankId": doetank, "channel": "BLOG", "title": "t", "link": "https://example.org" }),
+            ),
+            ("leaveDoetank", "DoetankMemberInput", json!({ "doetankId": doetank, "memberId": teammate })),
+        ]
+    };
+    for ((name, input_type, input), (_, _, absent)) in commands(&d).into_iter().zip(commands(&nowhere)) {
+        let head = app.head().await;
+        let body = mutate_as(&app, &member(&outsider), name, input_type, input).await;
+        let told = body["errors"][0]["message"].as_str().unwrap_or_default().replace(&d, "ID");
+        let absent = mutate_as(&app, &member(&outsider), name, input_type, absent).await;
+        let told_absent = absent["errors"][0]["message"].as_str().unwrap_or_default().replace(&nowhere, "ID");
+        assert_eq!(body["errors"][0]["extensions"]["code"], "NOT_FOUND", "{name}: {body:#}");
+        assert_eq!(told, told_absent, "{name}: refused as an absent doetank is");
+        assert_eq!(app.head().await, head, "{name} wrote nothing");
+    }
+    // Its lead brings the outsider in; then they see it.
+    let added = json!({ "doetankId": d, "memberId": outsider });
+    assert!(mutate_as(&app, &member(&lead), "joinDoetank", "DoetankMemberInput", added)
+        .await
+        .get("errors")
+        .is_none());
+    let seen = app.gql_as(Some(&member(&outsider)), doors, vars.clone()).await;
+    assert_eq!(seen["data"]["doetank"]["id"], d.as_str(), "a member it took in sees it");
 
     // Once public, everyone sees it, history included.
     let public = mutate_as(

@@ -339,13 +339,14 @@ async fn an_ideation_day_ranks_only_its_own_ideas(db: &TestDb) {
     let doetank = formed["data"]["formDoetank"]["doetank"]["id"].as_str().expect("doetank").to_string();
     let take = json!({ "ideationEventId": day, "ideaId": ideas[0], "doetankId": doetank });
     let outsider = register(&app, "Otto", "TNO", "PUBLIC").await;
+    // The doetank is informal: to an outsider it does not exist (rule 5).
     refused(
         &app,
         &member(&outsider),
         "takeIdeaIntoDoetank",
         "TakeIdeaIntoDoetankInput",
         take.clone(),
-        "FORBIDDEN",
+        "NOT_FOUND",
         None,
     )
     .await;

@@ -866,7 +866,7 @@ pub(super) enum Who {
     Team,
     /// Network staff only.
     Facilitator,
-    /// Anyone signed in as a member; the domain's rules decide the rest.
+    /// Anyone signed in as a member (who may see the doetank); the domain's rules decide the rest.
     Member,
     /// The member concerned, the lead, or a facilitator.
     SelfLeadOrFacilitator(Uuid),
@@ -892,17 +892,21 @@ pub(super) async fn authorize(
     if matches!(who, Who::Facilitator) {
         return Err(AppError::Forbidden("only facilitators may do this".into()));
     }
-    if matches!(who, Who::Member) {
-        return Ok(());
-    }
     let doetank = app.require::<DoetankAgg>(doetank_id, "doetank").await?;
     let me = viewer.member_id;
     let is_lead = me.is_some() && doetank.lead == me;
     let is_coach = me.is_some() && doetank.coach == me;
+    let in_team = me.is_some_and(|m| doetank.is_member(m)) || is_coach;
+    // Rule 5 for commands: to whoever may not see it, an informal doetank is one that does not
+    // exist. A refusal that said "not allowed" told the holder of its id that it exists, and
+    // a self-join by that id let an outsider in under the radar.
+    if !doetank.is_public && !in_team && !viewer.is_facilitator() {
+        return Err(AppError::not_found("doetank", doetank_id));
+    }
     let allowed = match who {
         Who::Lead | Who::LeadOrFacilitator => is_lead,
         Who::LeadCoachOrFacilitator => is_lead || is_coach,
-        Who::Team => me.is_some_and(|m| doetank.is_member(m)) || is_coach,
+        Who::Team => in_team,
         Who::SelfLeadOrFacilitator(member) => is_lead || me == Some(member),
         Who::Facilitator => false,
         Who::Member => true,
