@@ -686,7 +686,8 @@ impl Mutation {
     }
 
     /// An innovator joins (rules 1 and 2: a tenth is refused); the member, the lead or a
-    /// facilitator.
+    /// facilitator. An informal doetank is joined only as its lead or a facilitator adds one
+    /// (rule 5: to others it does not exist).
     async fn join_doetank(&self, ctx: &Context<'_>, input: DoetankMemberInput) -> Result<DoetankPayload> {
         let app = app(ctx)?;
         let doetank_id = id("doetankId", &input.doetank_id)?;
