@@ -1305,6 +1305,19 @@ async fn lists_filter_and_paginate_as_relay_connections(db: &TestDb) {
             .await;
         assert_eq!(members["members"]["totalCount"], 1, "{org:?}");
     }
+    // The statistics count an organisation as one whatever its case, named as most of its members wrote it (until the
+    // thirtieth session "TNO" and "tno" were two organisations there).
+    register(&app, "Bo", "tno", "PUBLIC").await;
+    register(&app, "Ben", "TNO", "PUBLIC").await;
+    let figures = app.data("{ statistics { membersPerOrganisation { key count } } }", json!({})).await;
+    assert_eq!(
+        figures["statistics"]["membersPerOrganisation"],
+        json!([
+            { "key": "TNO", "count": 3 },
+            { "key": "Gemeente Utrecht", "count": 1 },
+            { "key": "Kennisland", "count": 1 },
+        ]),
+    );
 }
 
 /// A client that sends its registration twice at once (a retry racing the first attempt) gets

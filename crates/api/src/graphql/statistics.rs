@@ -113,7 +113,9 @@ impl Statistics {
         let viewer = viewer(ctx);
         self.figure(|f| &f.lessons_per_phase, lessons_per_phase(backend(ctx)?, &viewer)).await
     }
-    /// How many members (erased ones not counted) each organisation has, most first.
+    /// How many members (erased ones not counted) each organisation has, most first. An
+    /// organisation is one whatever the case its members wrote it in, and is named as most of
+    /// them wrote it.
     async fn members_per_organisation(&self, ctx: &Context<'_>) -> Result<Vec<Count>> {
         self.figure(|f| &f.members_per_organisation, members_per_organisation(backend(ctx)?)).await
     }
@@ -200,8 +202,15 @@ async fn lessons_per_phase(backend: &Backend, viewer: &Viewer) -> Result<Vec<Cou
 async fn members_per_organisation(backend: &Backend) -> Result<Vec<Count>, AppError> {
     let rows: Vec<KeyCount> = sql::fetch_all(
         backend,
-        "SELECT organisation AS key, COUNT(*) AS count FROM rm_members WHERE NOT erased \
-         GROUP BY organisation ORDER BY 2 DESC, 1",
+        // One organisation however its members' registrations spelt its case, as the
+        // `organisation` filters match it; named by its most common spelling.
+        "SELECT (SELECT s.organisation FROM rm_members s WHERE NOT s.erased \
+                 AND lower(s.organisation) = g.folded \
+                 GROUP BY s.organisation ORDER BY COUNT(*) DESC, s.organisation LIMIT 1) AS key, \
+                g.count \
+         FROM (SELECT lower(organisation) AS folded, COUNT(*) AS count FROM rm_members \
+               WHERE NOT erased GROUP BY lower(organisation)) g \
+         ORDER BY 2 DESC, 1",
         &[],
     )
     .await?;
