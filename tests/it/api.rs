@@ -298,6 +298,15 @@ async fn a_doetank_lives_through_http_and_every_rule_answers_with_its_code(db: &
     assert_eq!(with_lessons["lesson"]["title"], "Werkgevers twijfelen");
     assert_eq!(with_lessons["lesson"]["id"], with_lessons["doetank"]["lessons"][1]["id"]);
     assert!(formed["lesson"].is_null());
+    // Tags are keywords: more than fifty is refused and writes nothing (until the thirtieth
+    // session 5,000 were kept).
+    let mut tagged = lesson(&coach, "Te veel", "labels");
+    tagged["tags"] = json!((0..51).map(|i| format!("label{i}")).collect::<Vec<_>>());
+    let head = app.head().await;
+    let body = mutate_as(&app, &member(&coach), "recordLesson", "RecordLessonInput", tagged).await;
+    let ext = &body["errors"][0]["extensions"];
+    assert_eq!((&ext["code"], &ext["field"]), (&json!("BAD_INPUT"), &json!("tags")), "{body:#}");
+    assert_eq!(app.head().await, head);
 
     // Read them back through the knowledge base, with Dutch stemming: "werkgever" finds "werkgevers".
     let found = app
@@ -1981,7 +1990,19 @@ async fn a_kickoff_names_its_attendees_who_must_be_members(db: &TestDb) {
         None,
     )
     .await;
-    ok_as(&app, &member(&lead), "holdKickoff", "HoldKickoffInput", kickoff(vec![&lead, &guest])).await;
+    // Each attendee once, however often named; a thousand at most (each is looked up).
+    let crowd: Vec<String> = (0..1_001).map(|i| format!("00000000-0000-4000-8000-{i:012x}")).collect();
+    let body = mutate_as(
+        &app,
+        &member(&lead),
+        "holdKickoff",
+        "HoldKickoffInput",
+        kickoff(crowd.iter().map(String::as_str).collect()),
+    )
+    .await;
+    let ext = &body["errors"][0]["extensions"];
+    assert_eq!((&ext["code"], &ext["field"]), (&json!("BAD_INPUT"), &json!("attendeeIds")), "{body:#}");
+    ok_as(&app, &member(&lead), "holdKickoff", "HoldKickoffInput", kickoff(vec![&lead, &guest, &lead])).await;
     let read = app
         .data(
             "query($id: ID!) { doetank(id: $id) { kickoffs { date venue attendeeIds attendees { name } } } }",

@@ -1085,6 +1085,23 @@ async fn members_are_found_by_their_expertise(db: &TestDb) {
     let blank = find("  ", None).await;
     assert_eq!(blank["errors"][0]["extensions"]["code"], "BAD_INPUT", "{blank:#}");
     assert_eq!(blank["errors"][0]["extensions"]["field"], "expertise", "{blank:#}");
+
+    // A member's expertise is a list of keywords: a repeat in another case is kept once, as
+    // written first; more than fifty, or one longer than 200 characters, is refused (until the
+    // thirtieth session 5,000 entries, or one of 50,000 characters, were kept).
+    let register =
+        "mutation($e: [String!]!) { registerMember(input: { name: \"Kim\", organisation: \"TNO\", \
+                    sector: PUBLIC, expertise: $e }) { member { expertise } } }";
+    let kept = app.gql(register, json!({ "e": ["Data", " data ", "DATA", "", "Ethiek"] })).await;
+    assert_eq!(kept["data"]["registerMember"]["member"]["expertise"], json!(["Data", "Ethiek"]), "{kept:#}");
+    let many: Vec<String> = (0..51).map(|i| format!("onderwerp {i}")).collect();
+    for expertise in [json!(many), json!(["x".repeat(201)])] {
+        let head = app.head().await;
+        let refused = app.gql(register, json!({ "e": expertise })).await;
+        let ext = &refused["errors"][0]["extensions"];
+        assert_eq!((&ext["code"], &ext["field"]), (&json!("BAD_INPUT"), &json!("expertise")), "{refused:#}");
+        assert_eq!(app.head().await, head, "a refused registration writes nothing");
+    }
 }
 
 /// A researcher asks how the network stood at a date: the whole log up to then, replayed

@@ -176,6 +176,35 @@ pub(crate) fn calendar_date(field: &'static str, date: NaiveDate) -> Result<(), 
     ))
 }
 
+/// The most entries a list of keywords (a lesson's tags, a member's expertise, a charter's
+/// initiators) holds, and the most characters one has: beyond them a list is a pasted text or a
+/// client's loop, not keywords (5,000 tags were taken until the thirtieth session).
+pub const MAX_KEYWORDS: usize = 50;
+pub const MAX_KEYWORD_CHARS: usize = 200;
+
+/// A list of keywords as the log keeps it: each trimmed, blanks dropped, a repeat (whatever its
+/// case, as every filter matches them) kept once as first written; refused beyond
+/// [`MAX_KEYWORDS`] entries or with an entry beyond [`MAX_KEYWORD_CHARS`].
+pub(crate) fn keywords(field: &'static str, items: Vec<String>) -> Result<Vec<String>, DomainError> {
+    let mut kept: Vec<String> = Vec::new();
+    for item in items {
+        let item = item.trim();
+        if item.chars().count() > MAX_KEYWORD_CHARS {
+            return Err(DomainError::invalid(
+                field,
+                format!("each must be at most {MAX_KEYWORD_CHARS} characters"),
+            ));
+        }
+        if !item.is_empty() && !kept.iter().any(|k| k.to_lowercase() == item.to_lowercase()) {
+            kept.push(item.to_string());
+        }
+    }
+    if kept.len() > MAX_KEYWORDS {
+        return Err(DomainError::invalid(field, format!("must hold at most {MAX_KEYWORDS} entries")));
+    }
+    Ok(kept)
+}
+
 /// Rejects empty or whitespace-only text and text longer than `max` characters.
 pub(crate) fn required_text(field: &'static str, value: &str, max: usize) -> Result<(), DomainError> {
     if value.trim().is_empty() {

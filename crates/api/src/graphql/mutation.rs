@@ -223,7 +223,8 @@ pub struct RegisterMemberInput {
     pub organisation: String,
     /// Where the member works: the public sector, as an external adviser, or in academia.
     pub sector: Sector,
-    /// What the member knows about, in their own words (`members(expertise:)` finds them by it).
+    /// What the member knows about, in their own words (`members(expertise:)` finds them by it):
+    /// at most 50 entries of at most 200 characters; a repeat in another case is kept once.
     #[graphql(default)]
     pub expertise: Vec<String>,
     #[graphql(flatten)]
@@ -239,7 +240,8 @@ pub struct UpdateMemberProfileInput {
     pub name: Option<String>,
     /// The new organisation, 1 to 200 characters.
     pub organisation: Option<String>,
-    /// The new list of expertise, replacing the old one.
+    /// The new list of expertise, replacing the old one (at most 50 entries of at most 200
+    /// characters).
     pub expertise: Option<Vec<String>>,
     #[graphql(flatten)]
     pub control: CommandControl,
@@ -422,7 +424,7 @@ pub struct HoldKickoffInput {
     pub date: NaiveDate,
     /// Where, 1 to 200 characters.
     pub venue: String,
-    /// The members who attended.
+    /// The members who attended (each once; at most 1,000).
     #[graphql(default)]
     pub attendee_ids: Vec<ID>,
     #[graphql(flatten)]
@@ -477,7 +479,7 @@ pub struct RecordLessonInput {
     /// The lesson itself, 1 to 20,000 characters.
     pub body: String,
     /// Keywords; `lessons(filter: {tag})` finds lessons by one, and they weigh more than the body
-    /// in a search.
+    /// in a search. Kept in lower case, each once; at most 50 of at most 200 characters.
     #[graphql(default)]
     pub tags: Vec<String>,
     #[graphql(flatten)]
@@ -754,21 +756,29 @@ impl Mutation {
 
     /// Records the kick-off: date, venue, attendees; the lead, the coach or a facilitator.
     async fn hold_kickoff(&self, ctx: &Context<'_>, input: HoldKickoffInput) -> Result<DoetankPayload> {
+        let app = app(ctx)?;
+        let doetank_id = id("doetankId", &input.doetank_id)?;
+        // Who may comes first: a request refused anyway looks no attendee up.
+        authorize(app, &viewer(ctx), doetank_id, Who::LeadCoachOrFacilitator).await.gql()?;
         let attendees =
             input.attendee_ids.iter().map(|m| id("attendeeIds", m)).collect::<Result<Vec<_>>>()?;
+        let attendees = DoetankAgg::kickoff_attendees(attendees).map_err(AppError::from).gql()?;
         // Attendees are members of the network (not only of the doetank): an id that names none
         // is refused, as `formDoetank`'s are, rather than kept as a dangling reference.
         for attendee in &attendees {
-            app(ctx)?.require::<MemberAgg>(*attendee, "member").await.gql()?;
+            app.require::<MemberAgg>(*attendee, "member").await.gql()?;
         }
         if input.date > today_somewhere() {
             let message = format!("{} is in the future: a kick-off is recorded once it is held", input.date);
             return Err(AppError::bad_input("date", message)).gql();
         }
-        doetank_command(ctx, &input.doetank_id, Who::LeadCoachOrFacilitator, &input.control, |d| {
-            d.hold_kickoff(input.date, &input.venue, attendees.clone())
-        })
-        .await
+        let outcome = app
+            .execute::<DoetankAgg>(doetank_id, &options(ctx, &input.control)?, |d| {
+                d.hold_kickoff(input.date, &input.venue, attendees.clone())
+            })
+            .await
+            .gql()?;
+        doetank_payload(app, outcome).await
     }
 
     /// Completes the current phase and starts the next (rule 4).

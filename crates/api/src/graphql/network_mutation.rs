@@ -298,7 +298,8 @@ pub struct PublishCharterInput {
     pub title: String,
     /// The statement, 1 to 50,000 characters.
     pub text: String,
-    /// Who took the initiative (people or organisations, by name).
+    /// Who took the initiative (people or organisations, by name): at most 50 of at most 200
+    /// characters, each once.
     #[graphql(default)]
     pub initiators: Vec<String>,
     #[graphql(flatten)]

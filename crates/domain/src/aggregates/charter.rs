@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::aggregate::Aggregate;
 use crate::domain_event;
-use crate::error::{ensure, required_text, Decision, DomainError, Rule};
+use crate::error::{ensure, keywords, required_text, Decision, DomainError, Rule};
 use crate::types::*;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -70,11 +70,7 @@ impl Charter {
             charter_id,
             title: title.trim().into(),
             text: text.trim().into(),
-            initiators: initiators
-                .into_iter()
-                .map(|i| i.trim().to_string())
-                .filter(|i| !i.is_empty())
-                .collect(),
+            initiators: keywords("initiators", initiators)?,
         }])
     }
 

@@ -6,11 +6,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::aggregate::Aggregate;
 use crate::domain_event;
-use crate::error::{calendar_date, ensure, required_text, Decision, DomainError, Rule};
+use crate::error::{calendar_date, ensure, keywords, required_text, Decision, DomainError, Rule};
 use crate::types::*;
 
 pub const MIN_INNOVATORS: usize = 3;
 pub const MAX_INNOVATORS: usize = 9;
+/// The most members a kick-off lists: the team and guests, never a whole network's worth
+/// (each is looked up before the kick-off is recorded).
+pub const MAX_ATTENDEES: usize = 1_000;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub enum DoetankEvent {
@@ -349,6 +352,24 @@ impl Doetank {
         Ok(vec![DoetankEvent::CommissionerAttached { organisation: organisation.trim().to_string() }])
     }
 
+    /// A kick-off's attendees as the log keeps them: each once, in the order given, at most
+    /// [`MAX_ATTENDEES`]. The API asks it before looking each attendee up.
+    pub fn kickoff_attendees(attendees: Vec<MemberId>) -> Result<Vec<MemberId>, DomainError> {
+        let mut once: Vec<MemberId> = Vec::with_capacity(attendees.len().min(MAX_ATTENDEES));
+        for attendee in attendees {
+            if !once.contains(&attendee) {
+                if once.len() == MAX_ATTENDEES {
+                    return Err(DomainError::invalid(
+                        "attendeeIds",
+                        format!("must name at most {MAX_ATTENDEES} members"),
+                    ));
+                }
+                once.push(attendee);
+            }
+        }
+        Ok(once)
+    }
+
     pub fn hold_kickoff(
         &self,
         date: NaiveDate,
@@ -356,6 +377,7 @@ impl Doetank {
         attendees: Vec<MemberId>,
     ) -> Decision<DoetankEvent> {
         self.active()?;
+        let attendees = Self::kickoff_attendees(attendees)?;
         calendar_date("date", date)?;
         if let Some(formed) = self.formed_at.filter(|formed| date < formed.date_naive()) {
             return Err(DomainError::invalid(
@@ -434,13 +456,7 @@ impl Doetank {
         if self.lessons.contains(&lesson.lesson_id) {
             return Err(DomainError::AlreadyExists("lesson"));
         }
-        let mut tags: Vec<String> = Vec::new();
-        for tag in lesson.tags {
-            let tag = tag.trim().to_lowercase();
-            if !tag.is_empty() && !tags.contains(&tag) {
-                tags.push(tag);
-            }
-        }
+        let tags = keywords("tags", lesson.tags.into_iter().map(|tag| tag.to_lowercase()).collect())?;
         Ok(vec![DoetankEvent::LessonRecorded {
             lesson_id: lesson.lesson_id,
             recorded_by: lesson.recorded_by,

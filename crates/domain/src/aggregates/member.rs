@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::aggregate::Aggregate;
 use crate::domain_event;
-use crate::error::{ensure, required_text, Decision, DomainError, Rule};
+use crate::error::{ensure, keywords, required_text, Decision, DomainError, Rule};
 use crate::types::*;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -60,17 +60,6 @@ impl Aggregate for Member {
     }
 }
 
-fn clean_list(items: Vec<String>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for item in items {
-        let item = item.trim().to_string();
-        if !item.is_empty() && !out.contains(&item) {
-            out.push(item);
-        }
-    }
-    out
-}
-
 impl Member {
     fn active(&self) -> Result<(), DomainError> {
         if self.id.is_none() {
@@ -111,7 +100,7 @@ impl Member {
             member_id,
             organisation: organisation.trim().to_string(),
             sector,
-            expertise: clean_list(expertise),
+            expertise: keywords("expertise", expertise)?,
         }])
     }
 
@@ -128,7 +117,10 @@ impl Member {
             }
             None => self.organisation.clone(),
         };
-        let expertise = expertise.map(clean_list).unwrap_or_else(|| self.expertise.clone());
+        let expertise = match expertise {
+            Some(given) => keywords("expertise", given)?,
+            None => self.expertise.clone(),
+        };
         if organisation == self.organisation && expertise == self.expertise {
             return Ok(vec![]);
         }

@@ -295,3 +295,46 @@ fn dates_lie_in_the_years_the_network_s_calendar_holds() {
         .when(|d| d.form(id(1), "Oudheid", id(2), Innovator::public(id(1)), vec![], bc))
         .then_expect_invalid("at");
 }
+
+#[test]
+fn keyword_lists_keep_each_entry_once_and_stay_short() {
+    let lesson = |tags: Vec<String>| crate::aggregates::doetank::NewLesson {
+        lesson_id: id(50),
+        recorded_by: id(LEAD),
+        phase: None,
+        kind: LessonKind::Insight,
+        title: "t".into(),
+        body: "b".into(),
+        tags,
+    };
+    let repeated = vec!["Werving".into(), " werving ".into(), "".into(), "HRM".into()];
+    let events = Doetank::from_events(&formed(3)).record_lesson(lesson(repeated)).expect("recorded");
+    assert!(
+        matches!(&events[..], [DoetankEvent::LessonRecorded { tags, .. }] if tags == &["werving", "hrm"]),
+        "{events:?}"
+    );
+    let many: Vec<String> = (0..51).map(|i| format!("tag{i}")).collect();
+    given::<Doetank>(formed(3)).when(|d| d.record_lesson(lesson(many.clone()))).then_expect_invalid("tags");
+    given::<Doetank>(formed(3))
+        .when(|d| d.record_lesson(lesson(vec!["x".repeat(201)])))
+        .then_expect_invalid("tags");
+
+    let expertise = vec!["Data".into(), "DATA".into(), "Ethiek".into()];
+    let registered = Member::default().register(id(1), "TNO", Sector::Public, expertise).expect("registered");
+    assert!(
+        matches!(&registered[..], [MemberEvent::MemberRegistered { expertise, .. }] if expertise == &["Data", "Ethiek"]),
+        "{registered:?}"
+    );
+    given_nothing::<Member>()
+        .when(|m| m.register(id(1), "TNO", Sector::Public, many.clone()))
+        .then_expect_invalid("expertise");
+    given_nothing::<Charter>()
+        .when(|c| c.publish(id(1), "Charter", "tekst", many.clone()))
+        .then_expect_invalid("initiators");
+
+    let twice = vec![id(1), id(2), id(1)];
+    assert_eq!(Doetank::kickoff_attendees(twice), Ok(vec![id(1), id(2)]));
+    let crowd = (0..1_001).map(id).collect();
+    assert!(Doetank::kickoff_attendees(crowd)
+        .is_err_and(|e| e == DomainError::invalid("attendeeIds", "must name at most 1000 members")));
+}
