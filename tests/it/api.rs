@@ -1258,6 +1258,16 @@ async fn lists_filter_and_paginate_as_relay_connections(db: &TestDb) {
         after = conn["pageInfo"]["endCursor"].clone();
     }
     assert_eq!(names, ["D0", "D1", "D2", "D3", "D4"]);
+    // A cursor this API never gave out: a negative offset (read as the start until the
+    // thirtieth session) or the largest one (whose next overflowed).
+    for cursor in ["LTM", "OTIyMzM3MjAzNjg1NDc3NTgwNw"] {
+        let refused = app.error(page, json!({ "after": cursor })).await;
+        assert_eq!(
+            (&refused["extensions"]["code"], &refused["extensions"]["field"]),
+            (&json!("BAD_INPUT"), &json!("after")),
+            "{refused}"
+        );
+    }
 
     // An organisation by its name, whatever its case and the spaces around it (until the
     // twenty-ninth session only its exact spelling matched, and "tno" silently found nothing).

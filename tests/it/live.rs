@@ -711,6 +711,12 @@ async fn the_events_query_filters_and_pages_the_log(db: &TestDb) {
         ("last: 1, before: \"x\"", "before"),
         ("first: 1, after: \"-5\"", "after"),
         ("first: 1, after: \"99999999999999999999\"", "after"),
+        // Until the thirtieth session: a cursor of -5 ("LTU") read from the start, a position
+        // past the head answered an empty page (forever, to a client polling with it), and
+        // `before` beside `after` was blamed on `last`.
+        ("first: 1, after: \"LTU\"", "after"),
+        ("first: 1, after: \"99999\"", "after"),
+        ("after: \"1\", before: \"2\"", "before"),
     ] {
         let refused = app.error(&format!("{{ events({args}) {{ totalCount }} }}"), json!({})).await;
         assert_eq!(refused["extensions"]["code"], "BAD_INPUT", "{args}: {refused}");
@@ -721,7 +727,7 @@ async fn the_events_query_filters_and_pages_the_log(db: &TestDb) {
     assert_eq!(anonymous.status().as_u16(), 401, "the log is for signed-in readers");
     let refusal: Value = anonymous.json().await.expect("a refusal is JSON");
     assert_eq!(refusal["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{refusal}");
-    for after in ["-5", "abc"] {
+    for after in ["-5", "abc", "99999"] {
         let bad = app
             .http
             .get(app.url(&format!("/events.ndjson?after={after}")))

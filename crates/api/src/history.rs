@@ -90,6 +90,23 @@ pub fn check_window(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> R
     }
 }
 
+/// Refuses a position to read or resume after that this log never gave out: one below 0, or
+/// one past its newest (from another database, say), after which a reader would wait, or be
+/// answered, in silence.
+pub async fn check_resume(store: &EventStore, after: i64) -> Result<(), AppError> {
+    if after < 0 {
+        return Err(AppError::bad_input("after", "must be 0 or more"));
+    }
+    let head = store.head_position().await?;
+    if after > head {
+        return Err(AppError::bad_input(
+            "after",
+            format!("{after} is past the log's newest position ({head}): this log never gave it out"),
+        ));
+    }
+    Ok(())
+}
+
 /// The events recorded at or before `as_of`, as `asOf` takes them everywhere. The log's filter
 /// takes what was recorded before its `to`; times are kept to the microsecond, so one later
 /// takes what was recorded at `as_of` too.

@@ -38,11 +38,10 @@ impl Window {
     pub fn new(first: Option<i32>, after: Option<String>) -> Result<Window, AppError> {
         let limit = page_size(first, "first")?;
         let offset = match after {
-            Some(cursor) => {
-                let OpaqueCursor(index) = OpaqueCursor::<i64>::decode_cursor(&cursor)
-                    .map_err(|_| AppError::bad_input("after", "is not a cursor this API gave out"))?;
-                index.max(-1) + 1
-            }
+            Some(cursor) => match OpaqueCursor::<i64>::decode_cursor(&cursor) {
+                Ok(OpaqueCursor(index)) if (0..i64::MAX).contains(&index) => index + 1,
+                _ => return Err(AppError::bad_input("after", "is not a cursor this API gave out")),
+            },
             None => 0,
         };
         Ok(Window { offset, limit })

@@ -490,7 +490,7 @@ impl Query {
         let backwards = last.is_some() || before.is_some();
         if backwards && (first.is_some() || after.is_some()) {
             return Err(AppError::bad_input(
-                "last",
+                if last.is_some() { "last" } else { "before" },
                 "page forwards (first, after) or backwards (last, before), not both",
             ))
             .gql();
@@ -505,9 +505,10 @@ impl Query {
                     .map(Some)
                     .map_err(|_| AppError::bad_input(field, "is too large a position"))
             }
-            Some(cursor) => OpaqueCursor::<i64>::decode_cursor(&cursor)
-                .map(|c| Some(c.0))
-                .map_err(|_| AppError::bad_input(field, "is not a cursor this API gave out")),
+            Some(cursor) => match OpaqueCursor::<i64>::decode_cursor(&cursor) {
+                Ok(OpaqueCursor(position)) if position >= 0 => Ok(Some(position)),
+                _ => Err(AppError::bad_input(field, "is not a cursor this API gave out")),
+            },
             None => Ok(None),
         };
         let (limit, cursor) = if backwards {
@@ -517,6 +518,9 @@ impl Query {
         };
         let filter = EventFilter::for_reader(filter, ctx).await?;
         let store = &app(ctx)?.store;
+        if let (false, Some(after)) = (backwards, cursor) {
+            crate::history::check_resume(store, after).await.gql()?;
+        }
         let total = store.count_log(&filter).await.gql()?;
         let (events, has_previous, has_next) = if backwards {
             let before = cursor.unwrap_or(i64::MAX);

@@ -336,17 +336,12 @@ fn states<T>(items: impl Stream<Item = Result<Option<T>, AppError>>) -> impl Str
 /// (one from another database, say): the subscription would wait in silence for the log to
 /// grow that far, so it is refused.
 async fn start_after(app: &App, after: Option<i64>) -> Result<i64, AppError> {
-    if after.is_some_and(|after| after < 0) {
-        return Err(AppError::bad_input("after", "must be 0 or more"));
-    }
-    let head = app.store.head_position().await?;
     match after {
-        Some(after) if after > head => Err(AppError::bad_input(
-            "after",
-            format!("{after} is past the log's newest position ({head}): this log never gave it out"),
-        )),
-        Some(after) => Ok(after),
-        None => Ok(head),
+        Some(after) => {
+            crate::history::check_resume(&app.store, after).await?;
+            Ok(after)
+        }
+        None => Ok(app.store.head_position().await?),
     }
 }
 

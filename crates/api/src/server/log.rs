@@ -103,6 +103,9 @@ pub(super) async fn events_ndjson(
     if let Err(err) = log_names::check_filter(&state.app.store, &filter).await {
         return refusal(err);
     }
+    if let Err(err) = crate::history::check_resume(&state.app.store, after).await {
+        return refusal(err);
+    }
     let lines = export::pages(state.app.store.clone(), after, filter).map(|page| {
         let page = page.map_err(std::io::Error::other)?;
         let mut chunk = Vec::with_capacity(page.len() * 512);
