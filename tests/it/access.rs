@@ -190,6 +190,39 @@ async fn an_informal_doetank_leaks_through_no_door(db: &TestDb) {
     let lesson = json!({ "doetankId": d, "kind": "INSIGHT", "title": format!("Een {SECRET_WORD} inzicht"), "body": "onder de radar", "tags": ["radar"] });
     let recorded = mutate_as(&app, &member(&lead), "recordLesson", "RecordLessonInput", lesson).await;
     assert!(recorded.get("errors").is_none(), "{recorded:#}");
+    // Events of other streams that tell of it: a reuse of its results, an idea taken into it.
+    let network = |token: &str, query: &str, variables: Value| {
+        let (app, token, query) = (&app, token.to_string(), query.to_string());
+        async move {
+            let body = app.gql_as(Some(&token), &query, variables).await;
+            assert!(body.get("errors").is_none(), "{body:#}");
+            body["data"].clone()
+        }
+    };
+    let reuse_of = |organisation: &str| json!({ "i": { "organisation": organisation, "doetankId": d, "pledge": "delen" } });
+    let reuse_query = "mutation($i: ReuseKnowledgeInput!) { reuseKnowledge(input: $i) { id } }";
+    let reused = network(&facilitator(), reuse_query, reuse_of("Gemeente Delft")).await;
+    let reuse = reused["reuseKnowledge"]["id"].as_str().expect("reuse").to_string();
+    let day = network(
+        &facilitator(),
+        "mutation { scheduleIdeationEvent(input: { name: \"Dag\", centralQuestion: \"?\", date: \"2013-03-15\", venue: \"Den Haag\" }) { id } }",
+        json!({}),
+    )
+    .await["scheduleIdeationEvent"]["id"]
+        .clone();
+    let idea = network(
+        &member(&lead),
+        "mutation($d: ID!) { submitIdea(input: { ideationEventId: $d, title: \"Idee\", description: \"beschrijving\" }) { id } }",
+        json!({ "d": day }),
+    )
+    .await["submitIdea"]["id"]
+        .clone();
+    network(
+        &member(&lead),
+        "mutation($e: ID!, $i: ID!, $d: ID!) { takeIdeaIntoDoetank(input: { ideationEventId: $e, ideaId: $i, doetankId: $d }) { id } }",
+        json!({ "e": day, "i": idea, "d": d }),
+    )
+    .await;
 
     let researcher = token("onderzoeker", Role::Researcher);
     let outsiders: [(&str, Option<String>); 3] = [
@@ -203,7 +236,7 @@ async fn an_informal_doetank_leaks_through_no_door(db: &TestDb) {
         ("its coach", member(&coach)),
         ("a facilitator", facilitator()),
     ];
-    let doors = "query($id: ID!, $lead: ID!, $challenge: ID!) { \
+    let doors = "query($id: ID!, $lead: ID!, $challenge: ID!, $reuse: ID!) { \
         doetank(id: $id) { id } \
         node(id: $id) { id } \
         asOf: doetank(id: $id, atVersion: 2) { id } \
@@ -214,8 +247,10 @@ async fn an_informal_doetank_leaks_through_no_door(db: &TestDb) {
         statistics { doetanksPerStatus { count } lessonsPerKind { count } medianDaysPerPhase { completed } } \
         member(id: $lead) { doetanks { role } } \
         challenge(id: $challenge) { doetanks { id } } \
-        untaken: challenges(withoutDoetank: true) { totalCount } }";
-    let vars = json!({ "id": d, "lead": lead, "challenge": challenge });
+        untaken: challenges(withoutDoetank: true) { totalCount } \
+        reuse(id: $reuse) { id } reuses { totalCount } lineage(id: $reuse) { root { id } } \
+        told: timeline(kinds: [\"reuse\"]) { totalCount } }";
+    let vars = json!({ "id": d, "lead": lead, "challenge": challenge, "reuse": reuse });
     for (who, token) in &outsiders {
         let data = app.gql_as(token.as_deref(), doors, vars.clone()).await;
         let data = &data["data"];
@@ -231,6 +266,10 @@ async fn an_informal_doetank_leaks_through_no_door(db: &TestDb) {
         assert_eq!(data["member"]["doetanks"], json!([]), "{who}: member.doetanks");
         assert_eq!(data["challenge"]["doetanks"], json!([]), "{who}: challenge.doetanks");
         assert_eq!(data["untaken"]["totalCount"], 1, "{who}: its challenge still looks untaken");
+        assert_eq!(data["reuse"], Value::Null, "{who}: reuse(id)");
+        assert_eq!(data["reuses"]["totalCount"], 0, "{who}: reuses");
+        assert_eq!(data["lineage"], Value::Null, "{who}: the lineage of its reuse");
+        assert_eq!(data["told"]["totalCount"], 0, "{who}: the timeline's line of its reuse names it");
     }
     for (who, token) in &insiders {
         let data = app.gql_as(Some(token), doors, vars.clone()).await;
@@ -238,6 +277,8 @@ async fn an_informal_doetank_leaks_through_no_door(db: &TestDb) {
         assert_eq!(data["data"]["node"]["id"], d.as_str(), "{who} sees it through node(id)");
         assert_eq!(data["data"]["search"]["totalCount"], 1, "{who} finds its lesson");
         assert_eq!(data["data"]["untaken"]["totalCount"], 0, "{who} sees its challenge taken");
+        assert_eq!(data["data"]["lineage"]["root"]["id"], reuse.as_str(), "{who} sees its reuse");
+        assert_eq!(data["data"]["told"]["totalCount"], 1, "{who} reads of its reuse");
     }
     // Answers are kept per viewer: the insiders' answers, just given, are not handed to outsiders.
     for (who, token) in &outsiders {
@@ -291,6 +332,7 @@ async fn an_informal_doetank_leaks_through_no_door(db: &TestDb) {
         .await
         .get("errors")
         .is_none());
+    network(&facilitator(), reuse_query, reuse_of("Gemeente Leiden")).await;
     let marker = register(&app, "Markeer", "TNO", "PUBLIC").await; // a public event after the secret ones
     loop {
         let data = watcher.next_data().await.to_string();

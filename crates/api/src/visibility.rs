@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 
-use doetank_store::{doetank_visible_sql, Backend, DoetankViewer};
+use doetank_store::{doetank_visible_sql, Backend, DoetankViewer, RecordedEvent};
 use uuid::Uuid;
 
 use crate::auth::{Role, Viewer};
@@ -57,6 +57,27 @@ pub async fn can_see(backend: &Backend, viewer: &Viewer, doetank_id: &str) -> Re
 
 pub async fn can_see_id(backend: &Backend, viewer: &Viewer, doetank_id: Uuid) -> Result<bool, AppError> {
     can_see(backend, viewer, &doetank_id.to_string()).await
+}
+
+/// The doetank an event tells of, whose visibility (rule 5) the event shares: a doetank's own
+/// events, a reuse's (which name the doetank drawn on, as `reuse(id)` shows it) and an idea
+/// taken into a doetank. Read from the read models, once they hold the event; an event whose
+/// row they lack tells of no doetank anyone may see (`Some("")`). The log's SQL filter
+/// (`doetank_store::LogFilter`) draws the same line.
+pub async fn doetank_told_of(backend: &Backend, event: &RecordedEvent) -> Result<Option<String>, AppError> {
+    let (sql_text, key) = match (event.stream_type.as_str(), event.event_type.as_str()) {
+        ("doetank", _) => return Ok(Some(event.aggregate_id().map(|id| id.to_string()).unwrap_or_default())),
+        ("reuse", _) => (
+            "SELECT source_doetank_id FROM rm_reuses WHERE id = $1",
+            Arg::Text(event.aggregate_id().map(|id| id.to_string()).unwrap_or_default()),
+        ),
+        (_, "IdeaTakenIntoDoetank") => {
+            ("SELECT doetank_id FROM rm_idea_follow_ups WHERE position = $1", Arg::Int(event.position))
+        }
+        _ => return Ok(None),
+    };
+    let row: Option<(Option<String>,)> = sql::fetch_optional(backend, sql_text, &[key]).await?;
+    Ok(Some(row.and_then(|(id,)| id).unwrap_or_default()))
 }
 
 /// Doetanks known to be public, shared by every live subscriber of a process. Going public is

@@ -143,10 +143,17 @@ impl LogFilter {
         if let Some(viewer) = &self.doetanks_visible_to {
             binds.push(Bind::Text(viewer.member_id.clone().unwrap_or_default()));
             let m = binds.len();
+            // An event that tells of a doetank is seen as the doetank is: its own events, a
+            // reuse's (which name the doetank drawn on) and an idea taken into it (until the
+            // thirtieth session these two gave an informal doetank's id to any reader).
+            let visible = doetank_visible_sql("d", Some(m));
             clauses.push(format!(
                 "(stream_type <> 'doetank' OR EXISTS (SELECT 1 FROM rm_doetanks d WHERE d.id = substr(events.stream_id, 9) \
-                 AND {}))",
-                doetank_visible_sql("d", Some(m))
+                 AND {visible})) \
+                 AND (stream_type <> 'reuse' OR EXISTS (SELECT 1 FROM rm_reuses r JOIN rm_doetanks d \
+                 ON d.id = r.source_doetank_id WHERE r.id = substr(events.stream_id, 7) AND {visible})) \
+                 AND (event_type <> 'IdeaTakenIntoDoetank' OR EXISTS (SELECT 1 FROM rm_idea_follow_ups f \
+                 JOIN rm_doetanks d ON d.id = f.doetank_id WHERE f.position = events.position AND {visible}))"
             ));
         }
         clauses.join(" AND ")

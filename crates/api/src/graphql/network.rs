@@ -791,6 +791,15 @@ fn restrict_timeline(f: &mut Filter, viewer: &Viewer) {
             "(t.kind <> 'doetank' OR EXISTS (SELECT 1 FROM rm_doetanks vd WHERE vd.id = t.subject_id AND {condition}))"
         ));
     }
+    // A reuse's lines name the doetank it draws on, so they are seen as that doetank is (as
+    // `reuse(id)` and `reuses` show it); until the thirtieth session they told anyone the name
+    // of an informal one.
+    if let Some(condition) = visibility::doetank_condition(f, "rd", viewer) {
+        f.clauses.push(format!(
+            "(t.kind <> 'reuse' OR EXISTS (SELECT 1 FROM rm_reuses r JOIN rm_doetanks rd \
+             ON rd.id = r.source_doetank_id WHERE r.id = t.subject_id AND {condition}))"
+        ));
+    }
 }
 
 /// The timeline's lines of the event at `position` that `viewer` may see.
@@ -826,12 +835,17 @@ async fn hidden_among(ctx: &Context<'_>, keys: &[NodeKey]) -> Result<HashSet<Nod
     };
     let backend = app(ctx)?.store.backend();
     let mut hidden = HashSet::new();
-    for (kind, select) in [
-        ("doetank", "SELECT d.id FROM rm_doetanks d WHERE"),
-        ("lesson", "SELECT l.id FROM rm_lessons l JOIN rm_doetanks d ON d.id = l.doetank_id WHERE"),
+    // A reuse is seen as the doetank it draws on is, as `reuse(id)` shows it.
+    for (kind, column, select) in [
+        ("doetank", "d.id", "SELECT d.id FROM rm_doetanks d WHERE"),
+        ("lesson", "l.id", "SELECT l.id FROM rm_lessons l JOIN rm_doetanks d ON d.id = l.doetank_id WHERE"),
+        (
+            "reuse",
+            "r.id",
+            "SELECT r.id FROM rm_reuses r JOIN rm_doetanks d ON d.id = r.source_doetank_id WHERE",
+        ),
     ] {
         let ids: Vec<&String> = keys.iter().filter(|(k, _)| k == kind).map(|(_, id)| id).collect();
-        let column = if kind == "doetank" { "d.id" } else { "l.id" };
         for chunk in ids.chunks(PAIRS_PER_QUERY) {
             let mut args = f.args.clone();
             let list = placeholders(args.len() + 1, chunk.len());

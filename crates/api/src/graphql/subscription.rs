@@ -34,14 +34,19 @@ async fn projected(app: &App, position: i64) {
     }
 }
 
-/// Rule 5 for a live event: a doetank's events reach only those who may see the doetank.
+/// Rule 5 for a live event: an event that tells of a doetank (its own, a reuse of it, an idea
+/// taken into it) reaches only those who may see the doetank.
 async fn visible_event(app: &App, viewer: &Viewer, event: &RecordedEvent) -> Result<bool, AppError> {
-    if event.stream_type != "doetank" || viewer.is_facilitator() {
+    let tells = matches!(event.stream_type.as_str(), "doetank" | "reuse")
+        || event.event_type == "IdeaTakenIntoDoetank";
+    if !tells || viewer.is_facilitator() {
         return Ok(true);
     }
     projected(app, event.position).await;
-    let id = event.stream_id.get("doetank-".len()..).unwrap_or_default();
-    app.public_doetanks.can_see(app.store.backend(), viewer, id).await
+    match crate::visibility::doetank_told_of(app.store.backend(), event).await? {
+        Some(id) => app.public_doetanks.can_see(app.store.backend(), viewer, &id).await,
+        None => Ok(true),
+    }
 }
 
 #[Subscription]
