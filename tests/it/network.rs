@@ -352,6 +352,23 @@ async fn an_ideation_day_ranks_only_its_own_ideas(db: &TestDb) {
     .await;
     let body = send(&app, &member(&innovator), "takeIdeaIntoDoetank", "TakeIdeaIntoDoetankInput", take).await;
     assert!(body.get("errors").is_none(), "the lead links the idea: {body:#}");
+    // A concluded doetank takes no idea up any more (rule 6; until the thirtieth session it
+    // did).
+    let concluded = json!({ "doetankId": doetank, "outcome": "DISCONTINUED", "reflection": "gestopt" });
+    let conclude =
+        "mutation($i: ConcludeDoetankInput!) { concludeDoetank(input: $i) { doetank { status } } }";
+    let body = app.gql_as(Some(&member(&innovator)), conclude, json!({ "i": concluded })).await;
+    assert_eq!(body["data"]["concludeDoetank"]["doetank"]["status"], "DISCONTINUED", "{body:#}");
+    refused(
+        &app,
+        &member(&innovator),
+        "takeIdeaIntoDoetank",
+        "TakeIdeaIntoDoetankInput",
+        json!({ "ideationEventId": day, "ideaId": ideas[1], "doetankId": doetank }),
+        "RULE_VIOLATED",
+        Some("CONCLUDED_IS_FINAL"),
+    )
+    .await;
 
     let data = app
         .data(

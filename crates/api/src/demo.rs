@@ -211,7 +211,9 @@ async fn doetanks(app: &App, o: &CommandOptions, h: &mut RecordedHistory) -> Res
     let d = demo_id(DOETANK_2010);
     h.at(at(2013, 5, 1));
     app.form_doetank(o, d, "20/10", challenge, demo_id(3), &[demo_id(6), demo_id(9)], at(2013, 5, 1)).await?;
-    app.execute::<IdeationEvent>(event, o, |e| e.take_idea_into_doetank(demo_id(IDEA_2010), d)).await?;
+    let doetank = app.require::<Doetank>(d, "doetank").await?;
+    app.execute::<IdeationEvent>(event, o, |e| e.take_idea_into_doetank(demo_id(IDEA_2010), &doetank))
+        .await?;
     h.at(at(2013, 5, 6));
     app.join_doetank(o, d, demo_id(8), at(2013, 5, 6)).await?;
     app.assign_coach(o, d, demo_id(1)).await?;
@@ -339,7 +341,8 @@ async fn hack_de_or(app: &App, o: &CommandOptions, h: &mut RecordedHistory) -> R
         at(2013, 6, 10),
     )
     .await?;
-    app.execute::<IdeationEvent>(event, o, |e| e.take_idea_into_doetank(demo_id(IDEA_HACK_DE_OR), d2))
+    let doetank = app.require::<Doetank>(d2, "doetank").await?;
+    app.execute::<IdeationEvent>(event, o, |e| e.take_idea_into_doetank(demo_id(IDEA_HACK_DE_OR), &doetank))
         .await?;
     h.at(at(2013, 6, 12));
     app.assign_coach(o, d2, demo_id(4)).await?;

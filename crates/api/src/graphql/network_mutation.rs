@@ -504,10 +504,10 @@ impl NetworkMutation {
         let app = app(ctx)?;
         let doetank_id = id("doetankId", &input.doetank_id)?;
         authorize(app, &viewer(ctx), doetank_id, Who::LeadOrFacilitator).await.gql()?;
-        app.require::<Doetank>(doetank_id, "doetank").await.gql()?;
+        let doetank = app.require::<Doetank>(doetank_id, "doetank").await.gql()?;
         let idea = id("ideaId", &input.idea_id)?;
         run::<IdeationEvent>(ctx, id("ideationEventId", &input.ideation_event_id)?, &input.control, |e| {
-            e.take_idea_into_doetank(idea, doetank_id)
+            e.take_idea_into_doetank(idea, &doetank)
         })
         .await
     }

@@ -232,8 +232,9 @@ impl Doetank {
         }
     }
 
-    /// Every command but forming needs an existing, unconcluded doetank (rule 6).
-    fn active(&self) -> Result<(), DomainError> {
+    /// Every command but forming needs an existing, unconcluded doetank (rule 6); so does a
+    /// command of another stream that acts on it (an idea taken into it).
+    pub fn active(&self) -> Result<(), DomainError> {
         if self.id.is_none() {
             return Err(DomainError::NotCreated("doetank"));
         }

@@ -6,6 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::aggregate::Aggregate;
+use crate::aggregates::doetank::Doetank;
 use crate::domain_event;
 use crate::error::{calendar_date, ensure, people, required_text, Decision, DomainError, Rule};
 use crate::types::*;
@@ -204,13 +205,13 @@ impl IdeationEvent {
         Ok(vec![IdeationEventEvent::IdeaAdopted { idea_id, organisation }])
     }
 
-    pub fn take_idea_into_doetank(
-        &self,
-        idea_id: IdeaId,
-        doetank_id: DoetankId,
-    ) -> Decision<IdeationEventEvent> {
+    /// The idea goes on in `doetank`, which must take commands still: a concluded one takes
+    /// nothing more up (rule 6).
+    pub fn take_idea_into_doetank(&self, idea_id: IdeaId, doetank: &Doetank) -> Decision<IdeationEventEvent> {
         self.exists()?;
         self.known_idea(idea_id)?;
+        doetank.active()?;
+        let doetank_id = doetank.id.ok_or(DomainError::NotCreated("doetank"))?;
         ensure(!self.taken_into_doetank.contains(&(idea_id, doetank_id)), Rule::Lifecycle, || {
             "the idea is already taken into this doetank".into()
         })?;

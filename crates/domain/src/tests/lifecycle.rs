@@ -195,9 +195,21 @@ fn ideas_follow_up_by_adoption_and_doetank() {
     given::<IdeationEvent>(events.clone())
         .when(|e| e.submit_idea(id(21), "laat", "te laat", None))
         .then_expect_rule(Rule::Lifecycle);
-    given::<IdeationEvent>(events)
-        .when(|e| e.take_idea_into_doetank(id(21), id(5)))
+    let doetank = Doetank::from_events(&formed(3));
+    given::<IdeationEvent>(events.clone())
+        .when(|e| e.take_idea_into_doetank(id(21), &doetank))
         .then_expect_rule(Rule::JuryRanksOwnIdeas);
+    given::<IdeationEvent>(events.clone()).when(|e| e.take_idea_into_doetank(id(20), &doetank)).then_ok();
+    // A concluded doetank takes nothing more up (rule 6).
+    let mut concluded = formed(3);
+    concluded.push(DoetankEvent::DoetankConcluded {
+        outcome: DoetankOutcome::Completed,
+        reflection: "klaar".into(),
+        at: at(),
+    });
+    given::<IdeationEvent>(events)
+        .when(|e| e.take_idea_into_doetank(id(20), &Doetank::from_events(&concluded)))
+        .then_expect_rule(Rule::ConcludedIsFinal);
 }
 
 #[test]
