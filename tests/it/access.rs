@@ -499,6 +499,25 @@ async fn an_erased_member_s_name_is_nowhere(db: &TestDb) {
     assert_eq!(seen_after["data"]["doetank"], Value::Null, "{seen_after:#}");
     assert_eq!(seen_after["data"]["doetanks"]["totalCount"], 0, "{seen_after:#}");
     assert_eq!(seen_after["data"]["events"]["totalCount"], 0, "{seen_after:#}");
+    // A facilitator hands the lead on; it cannot go back to them (until the thirtieth session
+    // it could, leaving the lead's commands to no one).
+    let membership = json!({ "doetankId": doetank, "memberId": other });
+    let joined =
+        mutate_as(&app, &facilitator(), "joinDoetank", "DoetankMemberInput", membership.clone()).await;
+    assert!(joined.get("errors").is_none(), "{joined:#}");
+    let handed = mutate_as(&app, &facilitator(), "changeLead", "DoetankMemberInput", membership).await;
+    assert!(handed.get("errors").is_none(), "{handed:#}");
+    let back = json!({ "doetankId": doetank, "memberId": id });
+    refused_as(
+        &app,
+        &facilitator(),
+        "changeLead",
+        "DoetankMemberInput",
+        back,
+        "RULE_VIOLATED",
+        Some("ERASED_IS_FINAL"),
+    )
+    .await;
 
     let everything =
         "query($id: ID!) { member(id: $id) { name } members(first: 100) { edges { node { name } } } \

@@ -715,11 +715,17 @@ impl Mutation {
 
     /// Another member leads (rule 3: the lead is a member); the lead or a facilitator.
     async fn change_lead(&self, ctx: &Context<'_>, input: DoetankMemberInput) -> Result<DoetankPayload> {
+        let app = app(ctx)?;
+        let doetank_id = id("doetankId", &input.doetank_id)?;
         let member_id = id("memberId", &input.member_id)?;
-        doetank_command(ctx, &input.doetank_id, Who::LeadOrFacilitator, &input.control, |d| {
-            d.change_lead(member_id)
-        })
-        .await
+        authorize(app, &viewer(ctx), doetank_id, Who::LeadOrFacilitator).await.gql()?;
+        // An erased member leads nothing: the lead's commands would be left to no one.
+        app.innovator(member_id).await.gql()?;
+        let outcome = app
+            .execute::<DoetankAgg>(doetank_id, &options(ctx, &input.control)?, |d| d.change_lead(member_id))
+            .await
+            .gql()?;
+        doetank_payload(app, outcome).await
     }
 
     /// Assigns a coach, who may not be a member of the doetank (rule 3); facilitators only.
