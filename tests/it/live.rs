@@ -114,7 +114,9 @@ async fn a_reconnect_with_the_last_position_loses_nothing(db: &TestDb) {
     write_notes(db, 15).await; // ...while the network keeps writing
 
     let last = *first.last().expect("some events");
-    let mut again = WsClient::connect(&app, MODERN).await;
+    // At the HTTP endpoint's own URL this time, where graphql-ws and Apollo open their socket
+    // by default (until the thirtieth session only `/graphql/ws` took one).
+    let mut again = WsClient::connect_at(app.addr, "/graphql", MODERN).await;
     again.init(json!({ "token": facilitator() })).await;
     again.subscribe("2", EVENTS, json!({ "after": last })).await;
     let head = app.head().await;

@@ -35,7 +35,12 @@ impl WsClient {
     }
 
     pub async fn connect_to(addr: std::net::SocketAddr, protocol: &'static str) -> WsClient {
-        let mut request = format!("ws://{addr}/graphql/ws").into_client_request().expect("request");
+        Self::connect_at(addr, "/graphql/ws", protocol).await
+    }
+
+    /// A socket at `path`: `/graphql/ws`, or `/graphql`, where clients open theirs by default.
+    pub async fn connect_at(addr: std::net::SocketAddr, path: &str, protocol: &'static str) -> WsClient {
+        let mut request = format!("ws://{addr}{path}").into_client_request().expect("request");
         request.headers_mut().insert("sec-websocket-protocol", protocol.parse().expect("header"));
         let (socket, response) = tokio_tungstenite::connect_async(request).await.expect("connect");
         assert_eq!(

@@ -30,6 +30,8 @@ use async_graphql::ErrorExtensions;
 use async_graphql_axum::GraphQLBatchRequest;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{Html, IntoResponse, Response};
@@ -338,12 +340,18 @@ struct GetParams {
 
 /// `GET /graphql`: the playground for a browser; with `?query=` a query answered as over POST
 /// (a URL a dashboard can keep). Only queries: a mutation over GET is refused (405), as GraphQL
-/// over HTTP requires, since a GET must change nothing.
+/// over HTTP requires, since a GET must change nothing. A WebSocket upgrade is served as on
+/// `/graphql/ws`: clients (graphql-ws, Apollo) take the HTTP endpoint's URL for their socket by
+/// default, and until the thirtieth session met the playground's page there.
 async fn get_graphql(
     State(state): State<ServerState>,
     headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     params: Result<Query<GetParams>, QueryRejection>,
 ) -> Response {
+    if let Ok(upgrade) = upgrade {
+        return ws::graphql_ws(State(state), headers, upgrade).await;
+    }
     let params = match params {
         Ok(Query(params)) => params,
         Err(rejection) => return bad_request(format!("not a GraphQL request: {}", rejection.body_text())),
