@@ -196,6 +196,21 @@ async fn a_cafe_lives_and_links_its_challenges(db: &TestDb) {
             .await;
         assert_refused(&app, head, &body, "raiseChallenge", "NOT_FOUND", None).await;
     }
+    // Nor from a café that never met: one cancelled, or one still to come (until the thirtieth
+    // session both were taken).
+    for cafe in [&cancelled, &future] {
+        let input = json!({ "title": "Nooit besproken", "description": "...", "raisedBy": someone,
+                            "origin": { "kind": "CAFE", "cafeId": cafe } });
+        let head = app.head().await;
+        let body = app
+            .gql_as(
+                Some(&member(&someone)),
+                "mutation($i: RaiseChallengeInput!) { raiseChallenge(input: $i) { challenge { id } } }",
+                json!({ "i": input }),
+            )
+            .await;
+        assert_refused(&app, head, &body, "raiseChallenge", "RULE_VIOLATED", Some("LIFECYCLE")).await;
+    }
     let data = app
         .data(
             "query($id: ID!) { cafe(id: $id) { status attendance speakers { title person } workshops { title } challenges { title } } \

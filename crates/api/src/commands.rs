@@ -2,7 +2,7 @@
 //! must know (a member's sector, whether a challenge exists) and then run the command.
 //! GraphQL mutations and the demo loader both go through here.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use doetank_domain::aggregates::challenge::ChallengeOrigin;
 use doetank_domain::{
     Aggregate, Cafe, Challenge, Doetank, IdeationEvent, Innovator, Member, MemberId, Sector,
@@ -32,11 +32,12 @@ impl App {
     }
 
     /// The café or idea a challenge says it came from exists (an idea: submitted to that
-    /// ideation day), so its origin and the lineage drawn from it never point at nothing.
-    pub async fn origin_exists(&self, origin: &ChallengeOrigin) -> Result<(), AppError> {
+    /// ideation day), so its origin and the lineage drawn from it never point at nothing; a
+    /// café met, or meets `today` (not cancelled, not still to come).
+    pub async fn origin_exists(&self, origin: &ChallengeOrigin, today: NaiveDate) -> Result<(), AppError> {
         match origin {
             ChallengeOrigin::Cafe { cafe_id } => {
-                self.require::<Cafe>(*cafe_id, "cafe").await?;
+                self.require::<Cafe>(*cafe_id, "cafe").await?.raises_challenges(today)?;
             }
             ChallengeOrigin::Idea { ideation_event_id, idea_id } => {
                 let day = self.require::<IdeationEvent>(*ideation_event_id, "ideation event").await?;

@@ -620,7 +620,7 @@ impl Mutation {
         let raised_by = id("raisedBy", &input.raised_by)?;
         app.innovator(raised_by).await.gql()?;
         let origin = input.origin.into_domain()?;
-        app.origin_exists(&origin).await.gql()?;
+        app.origin_exists(&origin, today_somewhere()).await.gql()?;
         let outcome = app
             .execute::<ChallengeAgg>(challenge_id, &options(ctx, &input.control)?, |c| {
                 c.raise(challenge_id, &input.title, &input.description, raised_by, origin.clone())

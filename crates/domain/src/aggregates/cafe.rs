@@ -118,6 +118,21 @@ impl Cafe {
         Ok(vec![CafeEvent::CafeHeld { attendance }])
     }
 
+    /// Whether a challenge can have been raised at the café: one that met, or meets on its day
+    /// (`today`: the date where the day has begun first); not a cancelled one, nor before its
+    /// day.
+    pub fn raises_challenges(&self, today: NaiveDate) -> Result<(), DomainError> {
+        ensure(self.status != CafeStatus::Cancelled, Rule::Lifecycle, || {
+            "the café was cancelled: nothing was raised there".into()
+        })?;
+        if let Some(date) = self.date {
+            ensure(today >= date, Rule::Lifecycle, || {
+                format!("the café is on {date}: challenges are raised there on that day or after")
+            })?;
+        }
+        Ok(())
+    }
+
     pub fn cancel(&self, reason: &str) -> Decision<CafeEvent> {
         self.still_scheduled()?;
         required_text("reason", reason, 2_000)?;

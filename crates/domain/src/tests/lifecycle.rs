@@ -259,7 +259,15 @@ fn a_cafe_and_an_ideation_day_happen_on_their_day_or_after() {
     }];
     given::<Cafe>(cafe.clone()).when(|c| c.hold(60, eve)).then_expect_rule(Rule::Lifecycle);
     given::<Cafe>(cafe.clone()).when(|c| c.hold(3_000_000_000, date)).then_expect_invalid("attendance");
-    given::<Cafe>(cafe).when(|c| c.hold(60, date)).then_ok();
+    given::<Cafe>(cafe.clone()).when(|c| c.hold(60, date)).then_ok();
+    // A challenge is raised at a café that met, or meets that day: not before, not cancelled.
+    let scheduled = Cafe::from_events(&cafe);
+    assert_eq!(scheduled.raises_challenges(eve).map_err(|e| e.broken_rule()), Err(Some(Rule::Lifecycle)));
+    assert_eq!(scheduled.raises_challenges(date), Ok(()));
+    let mut cancelled = cafe;
+    cancelled.push(CafeEvent::CafeCancelled { reason: "zaal dicht".into() });
+    let cancelled = Cafe::from_events(&cancelled);
+    assert_eq!(cancelled.raises_challenges(date).map_err(|e| e.broken_rule()), Err(Some(Rule::Lifecycle)));
 
     let (_, day) = ideation_day("20/10");
     given::<IdeationEvent>(day.clone()).when(|e| e.pitch_idea(id(20), eve)).then_expect_rule(Rule::Lifecycle);
