@@ -507,7 +507,7 @@ async fn a_stale_expected_version_is_a_version_conflict(db: &TestDb) {
     .await;
     let ext = &body["errors"][0]["extensions"];
     assert_eq!(ext["code"], "VERSION_CONFLICT", "{body:#}");
-    assert_eq!(ext["expected"], version.to_string());
+    assert_eq!(ext["expected"], version);
     assert_eq!(ext["actual"], version + 1);
     assert_eq!(app.head().await, head);
 

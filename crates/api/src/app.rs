@@ -239,7 +239,7 @@ fn decide_on<A: Aggregate>(
         if expected != known.version {
             return Err(AppError::VersionConflict {
                 stream_id: stream.to_string(),
-                expected: expected.to_string(),
+                expected: ExpectedVersion::Exact(expected),
                 actual: known.version,
             });
         }

@@ -1,14 +1,14 @@
 //! The one error type of the application layer, mapped to GraphQL errors in `graphql::errors`.
 
 use doetank_domain::{CodecError, DomainError};
-use doetank_store::StoreError;
+use doetank_store::{ExpectedVersion, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     #[error(transparent)]
     Domain(#[from] DomainError),
     #[error("version conflict on {stream_id}: expected version {expected}, actual {actual}")]
-    VersionConflict { stream_id: String, expected: String, actual: i64 },
+    VersionConflict { stream_id: String, expected: ExpectedVersion, actual: i64 },
     #[error("{what} {id} not found")]
     NotFound { what: &'static str, id: String },
     #[error("invalid {field}: {message}")]
@@ -48,7 +48,7 @@ impl From<StoreError> for AppError {
         match err {
             StoreError::Database(err) => err.into(),
             StoreError::VersionConflict { stream_id, expected, actual } => {
-                AppError::VersionConflict { stream_id, expected: expected.to_string(), actual }
+                AppError::VersionConflict { stream_id, expected, actual }
             }
             StoreError::CommandIdReused { command_id, stream_id } => AppError::BadInput {
                 field: "commandId".into(),

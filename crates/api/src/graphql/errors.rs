@@ -2,6 +2,7 @@
 
 use async_graphql::{Error, ErrorExtensionValues, ErrorExtensions, Response, ServerError};
 use doetank_domain::DomainError;
+use doetank_store::ExpectedVersion;
 
 use crate::error::AppError;
 
@@ -33,7 +34,13 @@ impl ErrorExtensions for AppError {
                 .extend_with(|_, e| {
                     e.set("code", "VERSION_CONFLICT");
                     e.set("streamId", stream_id.as_str());
-                    e.set("expected", expected.as_str());
+                    // A number, as `actual` and the `expectedVersion` sent are (until the
+                    // thirtieth session it was the number's text).
+                    match expected {
+                        ExpectedVersion::Exact(version) => e.set("expected", *version),
+                        ExpectedVersion::NoStream => e.set("expected", 0),
+                        ExpectedVersion::Any => e.set("expected", "any"),
+                    }
                     e.set("actual", *actual);
                 }),
             AppError::Unauthenticated(message) => {
