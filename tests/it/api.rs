@@ -378,6 +378,34 @@ async fn a_doetank_lives_through_http_and_every_rule_answers_with_its_code(db: &
     )
     .await;
 
+    // An update links to a page a browser opens: kept in its normal form; a link without a
+    // host, or with a space in it, is refused (until the thirtieth session only its first
+    // characters were looked at).
+    let update = |link: &str| json!({ "doetankId": d, "channel": "BLOG", "title": "Ons blog", "link": link });
+    for link in ["https://", "https://exa mple.org"] {
+        let head = app.head().await;
+        let body =
+            mutate_as(&app, &member(&second), "publishUpdate", "PublishUpdateInput", update(link)).await;
+        let ext = &body["errors"][0]["extensions"];
+        assert_eq!((&ext["code"], &ext["field"]), (&json!("BAD_INPUT"), &json!("link")), "{link}: {body:#}");
+        assert_eq!(app.head().await, head);
+    }
+    let published = ok_as(
+        &app,
+        &member(&second),
+        "publishUpdate",
+        "PublishUpdateInput",
+        update("HTTPS://Example.org/ons blog"),
+    )
+    .await;
+    let updates =
+        app.data("query($id: ID!) { doetank(id: $id) { updates { link } } }", json!({ "id": d })).await;
+    assert_eq!(
+        updates["doetank"]["updates"],
+        json!([{ "link": "https://example.org/ons%20blog" }]),
+        "{published:#}"
+    );
+
     // Rule 5 and 6.
     ok(&app, "makeDoetankPublic", "DoetankCommandInput", json!({ "doetankId": d })).await;
     refused_as(

@@ -495,7 +495,8 @@ pub struct PublishUpdateInput {
     pub channel: Channel,
     /// 1 to 200 characters.
     pub title: String,
-    /// Where to read it, 1 to 2,000 characters.
+    /// Where to read it: an absolute http(s) URL with a host, up to 2,000 characters; kept in
+    /// its normal form (`HTTPS://Example.org` as `https://example.org/`).
     pub link: String,
     #[graphql(flatten)]
     pub control: CommandControl,

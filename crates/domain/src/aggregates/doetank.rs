@@ -200,6 +200,19 @@ fn dated(event: &DoetankEvent) -> Option<(DateTime<Utc>, DatedFact)> {
     }
 }
 
+/// An update's link as readers' browsers open it: an absolute http(s) URL with a host, kept in
+/// its normal form (`HTTPS://Example.org` as `https://example.org/`, a space in a path as
+/// `%20`). Until the thirtieth session only its first characters were looked at, so
+/// `https://` alone or a host with a space were kept, and `HTTPS://` refused.
+fn web_link(link: &str) -> Result<String, DomainError> {
+    let parsed = url::Url::parse(link.trim())
+        .map_err(|e| DomainError::invalid("link", format!("must be an http(s) URL: {e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none_or(str::is_empty) {
+        return Err(DomainError::invalid("link", "must be an http(s) URL with a host"));
+    }
+    Ok(parsed.to_string())
+}
+
 /// Rule 2: external advisers stay fewer than the public-sector members.
 fn externals_stay_minority(members: &[Innovator]) -> Result<(), DomainError> {
     let public = members.iter().filter(|m| m.sector == Sector::Public).count();
@@ -473,13 +486,10 @@ impl Doetank {
         self.active()?;
         required_text("title", title, 200)?;
         required_text("link", link, 2_000)?;
-        if !(link.starts_with("https://") || link.starts_with("http://")) {
-            return Err(DomainError::invalid("link", "must be an http(s) URL"));
-        }
         Ok(vec![DoetankEvent::UpdatePublished {
             channel,
             title: title.trim().to_string(),
-            link: link.trim().to_string(),
+            link: web_link(link)?,
         }])
     }
 

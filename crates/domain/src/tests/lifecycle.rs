@@ -358,3 +358,26 @@ fn keyword_lists_keep_each_entry_once_and_stay_short() {
     assert!(Doetank::kickoff_attendees(crowd)
         .is_err_and(|e| e == DomainError::invalid("attendeeIds", "must name at most 1000 members")));
 }
+
+#[test]
+fn an_update_links_to_a_page_a_browser_opens() {
+    let publish = |link: &str| Doetank::from_events(&formed(3)).publish_update(Channel::Blog, "Blog", link);
+    for (given, kept) in [
+        ("HTTPS://Example.org", "https://example.org/"),
+        (" https://example.org/een blog ", "https://example.org/een%20blog"),
+        ("http://example.org/a?b=c", "http://example.org/a?b=c"),
+    ] {
+        let events = publish(given).expect("published");
+        assert!(
+            matches!(&events[..], [DoetankEvent::UpdatePublished { link, .. }] if link == kept),
+            "{given}: {events:?}"
+        );
+    }
+    for link in
+        ["https://", "https://exa mple.org", "javascript:alert(1)", "ftp://example.org", "example.org"]
+    {
+        given::<Doetank>(formed(3))
+            .when(|d| d.publish_update(Channel::Blog, "Blog", link))
+            .then_expect_invalid("link");
+    }
+}
