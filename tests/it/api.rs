@@ -1917,6 +1917,22 @@ async fn a_text_the_log_should_not_hold_is_refused_and_writes_nothing(db: &TestD
         assert_eq!(body["errors"][0]["extensions"]["field"], field, "{body:#}");
     }
     assert_eq!(members().await, before, "no personal data was left behind either");
+    // An e-mail address is one mail can be sent to (until the thirtieth session any text with
+    // an `@` was kept, `@` alone too).
+    for email in ["@", "bas@", "@zeist.nl", "bas@zeist", "b as@zeist.nl", "bas@zeist@nl", "bas@zeist..nl"] {
+        let input =
+            json!({ "name": "Bas", "email": email, "organisation": "Gemeente Zeist", "sector": "PUBLIC" });
+        let head = app.head().await;
+        let body = app
+            .gql(
+                "mutation($input: RegisterMemberInput!) { registerMember(input: $input) { member { id } } }",
+                json!({ "input": input }),
+            )
+            .await;
+        assert_refused(&app, head, &body, "registerMember", "BAD_INPUT", None).await;
+        assert_eq!(body["errors"][0]["extensions"]["field"], "email", "{email}: {body:#}");
+    }
+    assert_eq!(members().await, before, "nor by a refused address");
 
     let raise_with = |description: &str| {
         let input = json!({ "title": "Kennis lekt weg", "description": description, "raisedBy": lead,

@@ -217,7 +217,8 @@ pub struct RegisterMemberInput {
     /// Personal data: kept outside the event log and erased for good by `eraseMember`.
     pub name: String,
     /// Personal data, like the name: kept outside the event log and erased by `eraseMember`. Never
-    /// shown by the API.
+    /// shown by the API. An address mail can be sent to: `name@organisation.nl`, no spaces, at
+    /// most 254 characters.
     pub email: Option<String>,
     /// The organisation the member works for, 1 to 200 characters.
     pub organisation: String,
