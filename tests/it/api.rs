@@ -1303,6 +1303,24 @@ async fn lists_filter_and_paginate_as_relay_connections(db: &TestDb) {
         let by_org = app.data(page, json!({ "f": { "organisation": org } })).await;
         assert_eq!(by_org["doetanks"]["totalCount"], 2, "{org:?}");
     }
+    // A blank exact-match filter would match nothing, which reads as an empty list: refused
+    // (until the thirtieth session it answered nothing), while a blank text to look for within
+    // a name is no filter.
+    for (query, field) in [
+        ("{ doetanks(filter: { organisation: \" \" }) { totalCount } }", "organisation"),
+        ("{ members(organisation: \"\") { totalCount } }", "organisation"),
+        ("{ lessons(filter: { tag: \" \" }) { totalCount } }", "tag"),
+        ("{ lessons(filter: { organisation: \"\" }) { totalCount } }", "organisation"),
+    ] {
+        let refused = app.error(query, json!({})).await;
+        assert_eq!(
+            (&refused["extensions"]["code"], &refused["extensions"]["field"]),
+            (&json!("BAD_INPUT"), &json!(field)),
+            "{query}: {refused}"
+        );
+    }
+    let any_name = app.data(page, json!({ "f": { "name": " " } })).await;
+    assert_eq!(any_name["doetanks"]["totalCount"], 5);
     // Challenges still looking for a doetank: the five doetanks are informal, so to outsiders
     // their challenge still looks untaken (rule 5), while staff see it taken.
     let second = raise(&app, &lead).await;

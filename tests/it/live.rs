@@ -719,6 +719,8 @@ async fn the_events_query_filters_and_pages_the_log(db: &TestDb) {
         ("first: 1, after: \"LTU\"", "after"),
         ("first: 1, after: \"99999\"", "after"),
         ("after: \"1\", before: \"2\"", "before"),
+        // A blank stream id matched nothing until the thirtieth session.
+        ("filter: { streamId: \" \" }", "streamId"),
     ] {
         let refused = app.error(&format!("{{ events({args}) {{ totalCount }} }}"), json!({})).await;
         assert_eq!(refused["extensions"]["code"], "BAD_INPUT", "{args}: {refused}");
@@ -729,18 +731,20 @@ async fn the_events_query_filters_and_pages_the_log(db: &TestDb) {
     assert_eq!(anonymous.status().as_u16(), 401, "the log is for signed-in readers");
     let refusal: Value = anonymous.json().await.expect("a refusal is JSON");
     assert_eq!(refusal["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{refusal}");
-    for after in ["-5", "abc", "99999"] {
+    for (query, field) in
+        [("after=-5", "after"), ("after=abc", "after"), ("after=99999", "after"), ("streamId=", "streamId")]
+    {
         let bad = app
             .http
-            .get(app.url(&format!("/events.ndjson?after={after}")))
+            .get(app.url(&format!("/events.ndjson?{query}")))
             .bearer_auth(token("r", Role::Researcher))
             .send()
             .await
             .expect("ndjson");
-        assert_eq!(bad.status().as_u16(), 400, "after={after}");
+        assert_eq!(bad.status().as_u16(), 400, "{query}");
         let refusal: Value = bad.json().await.expect("a refusal is JSON");
         assert_eq!(refusal["errors"][0]["extensions"]["code"], "BAD_INPUT", "{refusal}");
-        assert_eq!(refusal["errors"][0]["extensions"]["field"], "after", "{refusal}");
+        assert_eq!(refusal["errors"][0]["extensions"]["field"], field, "{refusal}");
     }
     let body = app
         .http

@@ -23,6 +23,19 @@ pub fn check(field: &str, text: &str) -> Result<(), AppError> {
     }
 }
 
+/// The text an exact-match filter (an organisation, a tag, an expertise, a stream id) matches,
+/// trimmed. A blank one would match nothing, which reads as an empty list, so it is refused:
+/// leaving the filter out matches everything. (Until the thirtieth session a blank tag,
+/// organisation or stream id answered nothing.) A filter that looks for a text within another
+/// (a name, a title, a search) takes a blank one as no filter: every text holds it.
+pub fn exact_key(field: &str, text: &str) -> Result<String, AppError> {
+    let key = text.trim();
+    if key.is_empty() {
+        return Err(AppError::bad_input(field, "must not be blank: leave the filter out to match every one"));
+    }
+    Ok(key.to_string())
+}
+
 /// Every text of an event's payload, so that no command can write one the log should not hold;
 /// the field named is the payload's key, as the GraphQL input calls it (`hindering_rule` is
 /// `hinderingRule`).

@@ -21,6 +21,7 @@ use crate::log_names;
 use crate::rows::*;
 use crate::search::{self, SearchTerms};
 use crate::sql::{self, Arg, Filter};
+use crate::text::exact_key;
 use crate::visibility;
 
 /// The doetanks, their people and their lessons (merged into the root `Query`).
@@ -131,6 +132,7 @@ impl EventFilter {
         let texts = texts.chain(filter.stream_type.iter().map(|t| ("streamType", t)));
         for (field, text) in texts.chain(filter.types.iter().flatten().map(|t| ("types", t))) {
             crate::text::check(field, text).gql()?;
+            exact_key(field, text).gql()?;
         }
         let filter = LogFilter {
             stream_ids: filter.stream_id.into_iter().collect(),
@@ -202,7 +204,7 @@ impl Query {
             f.push(
                 "(lower(d.commissioner) = lower(?) OR EXISTS (SELECT 1 FROM rm_doetank_members dm \
                  JOIN rm_members m ON m.id = dm.member_id WHERE dm.doetank_id = d.id AND lower(m.organisation) = lower(?)))",
-                org.trim().to_string(),
+                exact_key("organisation", &org).gql()?,
             );
         }
         if let Some(coach) = filter.coach_id {
@@ -269,7 +271,7 @@ impl Query {
         let window = Window::new(first, after).gql()?;
         let mut f = Filter::default();
         if let Some(org) = organisation {
-            f.push("lower(m.organisation) = lower(?)", org.trim().to_string());
+            f.push("lower(m.organisation) = lower(?)", exact_key("organisation", &org).gql()?);
         }
         let backend = app(ctx)?.store.backend();
         if let Some(expertise) = expertise {
@@ -377,11 +379,11 @@ impl Query {
         if let Some(tag) = filter.tag {
             f.push(
                 "EXISTS (SELECT 1 FROM rm_lesson_tags t WHERE t.lesson_id = l.id AND t.tag = ?)",
-                tag.trim().to_lowercase(),
+                exact_key("tag", &tag).gql()?.to_lowercase(),
             );
         }
         if let Some(org) = filter.organisation {
-            f.push("lower(l.organisation) = lower(?)", org.trim().to_string());
+            f.push("lower(l.organisation) = lower(?)", exact_key("organisation", &org).gql()?);
         }
         if let Some(doetank) = filter.doetank_id {
             f.push("l.doetank_id = ?", parse_id("doetankId", &doetank).gql()?);
@@ -652,11 +654,7 @@ pub(super) async fn fetch_window<T: sql::AnyRow>(
 
 /// The key `members(expertise:)` matches: one entry, without regard to case.
 fn expertise_key(expertise: &str) -> Result<String, AppError> {
-    let key = expertise.trim().to_lowercase();
-    if key.is_empty() {
-        return Err(AppError::bad_input("expertise", "must name an expertise"));
-    }
-    Ok(key)
+    Ok(exact_key("expertise", expertise)?.to_lowercase())
 }
 
 /// A member (aliased `m`) who lists the expertise bound to `?`: `rm_members.expertise` holds

@@ -53,6 +53,9 @@ impl LogParams {
             [("streamId", &self.stream_id), ("streamType", &self.stream_type), ("types", &self.types)]
         {
             text.as_deref().map(|text| crate::text::check(field, text)).transpose()?;
+            if field != "types" {
+                text.as_deref().map(|text| crate::text::exact_key(field, text)).transpose()?;
+            }
         }
         let time = |field: &str, text: Option<String>| {
             text.map(|text| {
