@@ -249,6 +249,7 @@ async fn an_informal_doetank_leaks_through_no_door(db: &TestDb) {
         challenge(id: $challenge) { doetanks { id } } \
         untaken: challenges(withoutDoetank: true) { totalCount } \
         reuse(id: $reuse) { id } reuses { totalCount } lineage(id: $reuse) { root { id } } \
+        reuser: lineage(id: \"Gemeente Delft\") { root { id } } \
         told: timeline(kinds: [\"reuse\"]) { totalCount } }";
     let vars = json!({ "id": d, "lead": lead, "challenge": challenge, "reuse": reuse });
     for (who, token) in &outsiders {
@@ -269,6 +270,7 @@ async fn an_informal_doetank_leaks_through_no_door(db: &TestDb) {
         assert_eq!(data["reuse"], Value::Null, "{who}: reuse(id)");
         assert_eq!(data["reuses"]["totalCount"], 0, "{who}: reuses");
         assert_eq!(data["lineage"], Value::Null, "{who}: the lineage of its reuse");
+        assert_eq!(data["reuser"], Value::Null, "{who}: the organisation known only for its reuse");
         assert_eq!(data["told"]["totalCount"], 0, "{who}: the timeline's line of its reuse names it");
     }
     for (who, token) in &insiders {
@@ -278,6 +280,7 @@ async fn an_informal_doetank_leaks_through_no_door(db: &TestDb) {
         assert_eq!(data["data"]["search"]["totalCount"], 1, "{who} finds its lesson");
         assert_eq!(data["data"]["untaken"]["totalCount"], 0, "{who} sees its challenge taken");
         assert_eq!(data["data"]["lineage"]["root"]["id"], reuse.as_str(), "{who} sees its reuse");
+        assert_eq!(data["data"]["reuser"]["root"]["id"], "Gemeente Delft", "{who} sees who reuses it");
         assert_eq!(data["data"]["told"]["totalCount"], 1, "{who} reads of its reuse");
     }
     // Answers are kept per viewer: the insiders' answers, just given, are not handed to outsiders.

@@ -948,6 +948,11 @@ pub async fn lineage(ctx: &Context<'_>, id: &str) -> Result<Option<Lineage>> {
         }
     }
 
+    // An organisation is a node only for what links it: one whose every link the viewer may not
+    // see is, to them, not there (its name alone told of an informal doetank's reuse).
+    if root.kind == "organisation" && links.is_empty() {
+        return Ok(None);
+    }
     let keys: Vec<NodeKey> = distance.keys().cloned().collect();
     let mut labels: HashMap<NodeKey, String> = HashMap::new();
     for chunk in keys.chunks(PAIRS_PER_QUERY) {
