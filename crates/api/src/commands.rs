@@ -177,6 +177,17 @@ impl App {
         self.execute::<Doetank>(doetank_id, options, |d| d.join(member, at)).await
     }
 
+    /// An erased member leads nothing: the lead's commands would be left to no one.
+    pub async fn change_lead(
+        &self,
+        options: &CommandOptions,
+        doetank_id: Uuid,
+        member_id: MemberId,
+    ) -> Result<CommandOutcome, AppError> {
+        self.innovator(member_id).await?;
+        self.execute::<Doetank>(doetank_id, options, |d| d.change_lead(member_id)).await
+    }
+
     pub async fn assign_coach(
         &self,
         options: &CommandOptions,

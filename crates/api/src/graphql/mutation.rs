@@ -721,12 +721,7 @@ impl Mutation {
         let doetank_id = id("doetankId", &input.doetank_id)?;
         let member_id = id("memberId", &input.member_id)?;
         authorize(app, &viewer(ctx), doetank_id, Who::LeadOrFacilitator).await.gql()?;
-        // An erased member leads nothing: the lead's commands would be left to no one.
-        app.innovator(member_id).await.gql()?;
-        let outcome = app
-            .execute::<DoetankAgg>(doetank_id, &options(ctx, &input.control)?, |d| d.change_lead(member_id))
-            .await
-            .gql()?;
+        let outcome = app.change_lead(&options(ctx, &input.control)?, doetank_id, member_id).await.gql()?;
         doetank_payload(app, outcome).await
     }
 
