@@ -177,6 +177,30 @@ impl App {
         self.execute::<Doetank>(doetank_id, options, |d| d.join(member, at)).await
     }
 
+    /// A kick-off held on `date` (by `today`, the date where the day has begun first; it is
+    /// recorded once held), its attendees each once and members of the network (not only of
+    /// the doetank): an id that names none is refused, as `formDoetank`'s are, rather than kept
+    /// as a dangling reference.
+    pub async fn hold_kickoff(
+        &self,
+        options: &CommandOptions,
+        doetank_id: Uuid,
+        date: NaiveDate,
+        venue: &str,
+        attendees: Vec<MemberId>,
+        today: NaiveDate,
+    ) -> Result<CommandOutcome, AppError> {
+        let attendees = Doetank::kickoff_attendees(attendees)?;
+        for attendee in &attendees {
+            self.require::<Member>(*attendee, "member").await?;
+        }
+        if date > today {
+            let message = format!("{date} is in the future: a kick-off is recorded once it is held");
+            return Err(AppError::bad_input("date", message));
+        }
+        self.execute::<Doetank>(doetank_id, options, |d| d.hold_kickoff(date, venue, attendees.clone())).await
+    }
+
     /// An erased member leads nothing: the lead's commands would be left to no one.
     pub async fn change_lead(
         &self,

@@ -219,14 +219,8 @@ async fn doetanks(app: &App, o: &CommandOptions, h: &mut RecordedHistory) -> Res
     app.assign_coach(o, d, demo_id(1)).await?;
     app.execute::<Doetank>(d, o, |t| t.attach_commissioner("Ministerie van BZK")).await?;
     h.at(at(2013, 5, 13));
-    app.execute::<Doetank>(d, o, |t| {
-        t.hold_kickoff(
-            day(2013, 5, 13),
-            "Kennisland, het clubhuis",
-            vec![demo_id(3), demo_id(6), demo_id(9), demo_id(8), demo_id(1)],
-        )
-    })
-    .await?;
+    let attendees = vec![demo_id(3), demo_id(6), demo_id(9), demo_id(8), demo_id(1)];
+    app.hold_kickoff(o, d, day(2013, 5, 13), "Kennisland, het clubhuis", attendees, day(2013, 5, 13)).await?;
     let lessons: [DemoLesson; 6] = [
         (0x501, Phase::Discover, LessonKind::Insight, "Het probleem achter het probleem is kennisverlies",
          "Niet de vergrijzing zelf maar het ongemerkt weglekken van vakkennis bij vertrek is de kern.", &["kennisbehoud", "vergrijzing"]),

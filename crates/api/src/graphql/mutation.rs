@@ -765,20 +765,9 @@ impl Mutation {
         authorize(app, &viewer(ctx), doetank_id, Who::LeadCoachOrFacilitator).await.gql()?;
         let attendees =
             input.attendee_ids.iter().map(|m| id("attendeeIds", m)).collect::<Result<Vec<_>>>()?;
-        let attendees = DoetankAgg::kickoff_attendees(attendees).map_err(AppError::from).gql()?;
-        // Attendees are members of the network (not only of the doetank): an id that names none
-        // is refused, as `formDoetank`'s are, rather than kept as a dangling reference.
-        for attendee in &attendees {
-            app.require::<MemberAgg>(*attendee, "member").await.gql()?;
-        }
-        if input.date > today_somewhere() {
-            let message = format!("{} is in the future: a kick-off is recorded once it is held", input.date);
-            return Err(AppError::bad_input("date", message)).gql();
-        }
+        let options = options(ctx, &input.control)?;
         let outcome = app
-            .execute::<DoetankAgg>(doetank_id, &options(ctx, &input.control)?, |d| {
-                d.hold_kickoff(input.date, &input.venue, attendees.clone())
-            })
+            .hold_kickoff(&options, doetank_id, input.date, &input.venue, attendees, today_somewhere())
             .await
             .gql()?;
         doetank_payload(app, outcome).await
