@@ -40,8 +40,22 @@ impl WsClient {
 
     /// A socket at `path`: `/graphql/ws`, or `/graphql`, where clients open theirs by default.
     pub async fn connect_at(addr: std::net::SocketAddr, path: &str, protocol: &'static str) -> WsClient {
+        Self::connect_as(addr, path, protocol, None).await
+    }
+
+    /// A socket whose handshake carries `token` as its `Authorization` header, as clients that
+    /// are no browser send it.
+    pub async fn connect_as(
+        addr: std::net::SocketAddr,
+        path: &str,
+        protocol: &'static str,
+        token: Option<&str>,
+    ) -> WsClient {
         let mut request = format!("ws://{addr}{path}").into_client_request().expect("request");
         request.headers_mut().insert("sec-websocket-protocol", protocol.parse().expect("header"));
+        if let Some(token) = token {
+            request.headers_mut().insert("authorization", format!("Bearer {token}").parse().expect("header"));
+        }
         let (socket, response) = tokio_tungstenite::connect_async(request).await.expect("connect");
         assert_eq!(
             response.headers().get("sec-websocket-protocol").and_then(|v| v.to_str().ok()),

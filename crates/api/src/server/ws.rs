@@ -69,6 +69,13 @@ pub(super) async fn graphql_ws(
         return (StatusCode::BAD_REQUEST, "ask for the graphql-transport-ws or graphql-ws subprotocol")
             .into_response();
     };
+    // Clients that are no browser (a dashboard's server, a script) can, and usually do, send the
+    // token as a header of the handshake; `connection_init`'s payload still decides when it
+    // holds one.
+    let handshake_token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).to_string());
     upgrade
         .protocols(Protocol::NAMES)
         // tungstenite's defaults reserve 128 KiB of read buffer per socket: 1.3 GB for 10,000
@@ -77,7 +84,7 @@ pub(super) async fn graphql_ws(
         .write_buffer_size(0)
         .max_write_buffer_size(MAX_WRITE_BUFFER)
         .max_message_size(crate::server::MAX_BODY_BYTES)
-        .on_upgrade(move |socket| serve_socket(socket, state, protocol))
+        .on_upgrade(move |socket| serve_socket(socket, state, protocol, handshake_token))
 }
 
 type SocketOutbox = Outbox<SplitSink<WebSocket, Message>>;
@@ -88,6 +95,9 @@ struct Session {
     state: ServerState,
     subscriptions: Subscriptions,
     outbox: Arc<SocketOutbox>,
+    /// The token sent with the handshake's `Authorization` header, if any: the viewer when
+    /// `connection_init` names none.
+    handshake_token: Option<String>,
     /// The connection's session data, once `connection_init` was accepted.
     data: Option<Arc<Data>>,
     /// When the accepted token stops being valid.
@@ -178,7 +188,7 @@ impl Session {
     }
 
     /// Accepts or refuses `connection_init`. Browsers cannot set headers on a WebSocket: the
-    /// token travels in its payload.
+    /// token travels in its payload, or else in the handshake's `Authorization` header.
     fn initialise(&mut self, payload: serde_json::Value) -> Reply {
         if self.data.is_some() {
             let reason = "Too many initialisation requests".to_string();
@@ -188,7 +198,7 @@ impl Session {
                 reason,
             );
         }
-        let viewer = match token_in(&payload) {
+        let viewer = match token_in(&payload).or(self.handshake_token.as_deref()) {
             None => Viewer::anonymous(),
             Some(token) => match self.state.config.auth.verify(token) {
                 Ok(viewer) => viewer,
@@ -243,7 +253,12 @@ fn never() -> tokio::time::Instant {
     tokio::time::Instant::now() + Duration::from_secs(365 * 24 * 3600)
 }
 
-async fn serve_socket(socket: WebSocket, state: ServerState, protocol: Protocol) {
+async fn serve_socket(
+    socket: WebSocket,
+    state: ServerState,
+    protocol: Protocol,
+    handshake_token: Option<String>,
+) {
     let _open = state.sockets.opened();
     let sockets = state.sockets.clone();
     let stopping = sockets.stopping();
@@ -263,6 +278,7 @@ async fn serve_socket(socket: WebSocket, state: ServerState, protocol: Protocol)
         state,
         subscriptions,
         outbox: outbox.clone(),
+        handshake_token,
         data: None,
         expires_at: None,
         alone: StreamMap::new(),
