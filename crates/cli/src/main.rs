@@ -118,7 +118,11 @@ enum Command {
         to: Option<chrono::DateTime<chrono::Utc>>,
     },
     /// Load an exported log (NDJSON or CSV) into an empty database and rebuild the read models.
-    Import { file: PathBuf },
+    Import {
+        /// The file `doetank export` (or `/events.ndjson`) wrote: NDJSON or CSV, told by its first
+        /// byte.
+        file: PathBuf,
+    },
 }
 
 /// How the server verifies bearer tokens.
