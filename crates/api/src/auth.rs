@@ -195,16 +195,39 @@ impl Auth {
     }
 }
 
-/// Parses durations like `30m`, `1h`, `7d`, `90s`.
+/// Parses durations like `30m`, `1h`, `7d`, `90s`: more than nothing (a token that dies as it
+/// is minted is of no use) and at most a year (a longer one is a key that never dies). Until the
+/// thirtieth session `0m` minted a dead token and `999999999999d` panicked.
 pub fn parse_ttl(text: &str) -> Result<chrono::Duration, String> {
     let text = text.trim();
+    let refused = || format!("{text:?} is not a duration from 1s to 366d, like 30m, 1h or 7d");
     let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
-    let n: i64 = number.parse().map_err(|_| format!("{text:?} is not a duration like 30m, 1h or 7d"))?;
-    match unit {
-        "s" => Ok(chrono::Duration::seconds(n)),
-        "m" => Ok(chrono::Duration::minutes(n)),
-        "h" | "" => Ok(chrono::Duration::hours(n)),
-        "d" => Ok(chrono::Duration::days(n)),
-        _ => Err(format!("{text:?} is not a duration like 30m, 1h or 7d")),
+    let n: i64 = number.parse().map_err(|_| refused())?;
+    let ttl = match unit {
+        "s" => chrono::Duration::try_seconds(n),
+        "m" => chrono::Duration::try_minutes(n),
+        "h" | "" => chrono::Duration::try_hours(n),
+        "d" => chrono::Duration::try_days(n),
+        _ => None,
+    }
+    .ok_or_else(refused)?;
+    if ttl <= chrono::Duration::zero() || ttl > chrono::Duration::days(366) {
+        return Err(refused());
+    }
+    Ok(ttl)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_ttl;
+
+    #[test]
+    fn a_token_lives_from_a_second_to_a_year() {
+        assert_eq!(parse_ttl("30m"), Ok(chrono::Duration::minutes(30)));
+        assert_eq!(parse_ttl("2"), Ok(chrono::Duration::hours(2)));
+        assert_eq!(parse_ttl("366d"), Ok(chrono::Duration::days(366)));
+        for refused in ["0m", "367d", "999999999999d", "99999999999999999999s", "1w", "m", "-1h"] {
+            assert!(parse_ttl(refused).is_err(), "{refused}");
+        }
     }
 }

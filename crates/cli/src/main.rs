@@ -84,7 +84,7 @@ enum Command {
         /// facilitator, member or researcher.
         #[arg(long)]
         role: Role,
-        /// How long the token lives: 30m, 1h, 7d, ...
+        /// How long the token lives: 30m, 1h, 7d, ... (1s to 366d)
         #[arg(long, default_value = "1h", value_parser = doetank_api::auth::parse_ttl)]
         expires: chrono::Duration,
         /// The HS256 secret the server verifies with.
