@@ -963,6 +963,19 @@ async fn a_query_over_get_is_answered_and_a_mutation_refused(db: &TestDb) {
         assert_ne!(changed.headers().get("etag"), Some(&tag));
         let body: Value = changed.json().await.expect("JSON");
         assert_eq!(body["data"]["members"]["totalCount"], members + 1, "{body:#}");
+        // A POST whose body is the query text itself, as `application/graphql` (until the thirtieth
+        // session it was read as JSON and refused).
+        let plain = app
+            .http
+            .post(app.url("/graphql"))
+            .header("content-type", "application/graphql; charset=utf-8")
+            .body("{ doetanks { totalCount } }")
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(plain.status().as_u16(), 200);
+        let body: Value = plain.json().await.expect("json");
+        assert_eq!(body["data"]["doetanks"]["totalCount"], 0, "{body:#}");
     }
 }
 

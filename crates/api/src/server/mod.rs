@@ -243,7 +243,13 @@ fn routes(app: App, config: ServerConfig, sockets: Sockets) -> Router {
     }));
     let timed = axum::middleware::from_fn_with_state(state.clone(), metrics::timed);
     let mut router = Router::new()
-        .route("/graphql", get(get_graphql).post(graphql).layer(timed))
+        .route(
+            "/graphql",
+            get(get_graphql)
+                .post(graphql)
+                .layer(axum::middleware::from_fn(media::query_text_body))
+                .layer(timed),
+        )
         .route("/graphql/ws", get(ws::graphql_ws))
         .route("/graphql/stream", post(sse::graphql_stream))
         // Compressed for clients that accept it: a whole log is hundreds of megabytes of JSON.

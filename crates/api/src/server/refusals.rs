@@ -42,7 +42,7 @@ impl IntoResponse for NotGraphql {
     }
 }
 
-fn too_large_response() -> Response {
+pub(super) fn too_large_response() -> Response {
     let message = format!("the request body is over the limit of {MAX_BODY_BYTES} bytes");
     with_status(StatusCode::PAYLOAD_TOO_LARGE, refused(errors::REQUEST_TOO_LARGE, message))
 }
