@@ -699,14 +699,7 @@ async fn bad_input_is_a_typed_error_never_a_500(db: &TestDb) {
         "{body:#}"
     );
 
-    let garbage = app
-        .http
-        .post(app.url("/graphql"))
-        .header("content-type", "application/json")
-        .body("{not json")
-        .send()
-        .await
-        .expect("post");
+    let garbage = app.post_raw("application/json", "{not json").await;
     assert_eq!(garbage.status().as_u16(), 400);
     let huge = "x".repeat(doetank_api::server::MAX_BODY_BYTES + 1);
     // Its own client: the server closes that connection after answering 413.
@@ -965,14 +958,7 @@ async fn a_query_over_get_is_answered_and_a_mutation_refused(db: &TestDb) {
         assert_eq!(body["data"]["members"]["totalCount"], members + 1, "{body:#}");
         // A POST whose body is the query text itself, as `application/graphql` (until the thirtieth
         // session it was read as JSON and refused).
-        let plain = app
-            .http
-            .post(app.url("/graphql"))
-            .header("content-type", "application/graphql; charset=utf-8")
-            .body("{ doetanks { totalCount } }")
-            .send()
-            .await
-            .expect("post");
+        let plain = app.post_raw("application/graphql; charset=utf-8", "{ doetanks { totalCount } }").await;
         assert_eq!(plain.status().as_u16(), 200);
         let body: Value = plain.json().await.expect("json");
         assert_eq!(body["data"]["doetanks"]["totalCount"], 0, "{body:#}");

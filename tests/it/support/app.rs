@@ -105,6 +105,13 @@ impl TestApp {
         Self::as_facilitator(request).send().await.expect("POST /graphql")
     }
 
+    /// `POST /graphql` of a body as it is, with its content type, anonymously: for bodies that
+    /// are not a JSON request.
+    pub async fn post_raw(&self, content_type: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
+        let request = self.http.post(self.url("/graphql")).header("content-type", content_type).body(body);
+        request.send().await.expect("POST /graphql")
+    }
+
     fn as_facilitator(request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         request.header("accept", "application/graphql-response+json").bearer_auth(facilitator())
     }
