@@ -213,6 +213,14 @@ async fn export_then_import_then_export_gives_identical_bytes(db: &TestDb) {
         .map(|l| serde_json::from_str(l).expect("json"))
         .collect();
     assert_eq!(lines.first().map(|l| l["position"].clone()), Some(serde_json::json!(81)));
+    // A position past the head, as `/events.ndjson` answers it (until the thirtieth session:
+    // "exported 0 events").
+    let past = Command::new(env!("CARGO_BIN_EXE_doetank"))
+        .args(["export", "--after", "99999", "--database-url", &db.url])
+        .output()
+        .expect("run doetank");
+    assert!(!past.status.success(), "{past:?}");
+    assert!(String::from_utf8_lossy(&past.stderr).contains("past the log's newest position"), "{past:?}");
 }
 
 /// `--log-format json` writes each log line as one JSON object with its level and fields, for

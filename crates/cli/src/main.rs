@@ -326,6 +326,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Export { format, after, output, public, to } => {
             let app = open(&cli.database_url).await?;
+            // A position past the head came from another database: as `/events.ndjson` does, it
+            // is refused rather than answered with an empty export (and before `-o` is created).
+            doetank_api::history::check_resume(&app.store, after).await?;
             let head = app.store.head_position().await?;
             let out: Box<dyn Write> = match &output {
                 Some(path) => Box::new(BufWriter::new(
