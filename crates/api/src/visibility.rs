@@ -59,25 +59,41 @@ pub async fn can_see_id(backend: &Backend, viewer: &Viewer, doetank_id: Uuid) ->
     can_see(backend, viewer, &doetank_id.to_string()).await
 }
 
-/// The doetank an event tells of, whose visibility (rule 5) the event shares: a doetank's own
-/// events, a reuse's (which name the doetank drawn on, as `reuse(id)` shows it) and an idea
-/// taken into a doetank. Read from the read models, once they hold the event; an event whose
-/// row they lack tells of no doetank anyone may see (`Some("")`). The log's SQL filter
+/// How to find the doetank an event tells of, whose visibility (rule 5) the event shares: a
+/// doetank's own events name it, a reuse's name the doetank drawn on (as `reuse(id)` shows it),
+/// and an idea taken into a doetank names it. `None`: the event tells of no doetank. Told
+/// without I/O, so that only these events wait for the read models. The log's SQL filter
 /// (`doetank_store::LogFilter`) draws the same line.
-pub async fn doetank_told_of(backend: &Backend, event: &RecordedEvent) -> Result<Option<String>, AppError> {
-    let (sql_text, key) = match (event.stream_type.as_str(), event.event_type.as_str()) {
-        ("doetank", _) => return Ok(Some(event.aggregate_id().map(|id| id.to_string()).unwrap_or_default())),
-        ("reuse", _) => (
-            "SELECT source_doetank_id FROM rm_reuses WHERE id = $1",
-            Arg::Text(event.aggregate_id().map(|id| id.to_string()).unwrap_or_default()),
-        ),
-        (_, "IdeaTakenIntoDoetank") => {
-            ("SELECT doetank_id FROM rm_idea_follow_ups WHERE position = $1", Arg::Int(event.position))
+pub enum ToldOf {
+    Doetank(String),
+    /// The reuse's id: its doetank is in `rm_reuses`.
+    Reuse(String),
+    /// The event's position: the doetank is in `rm_idea_follow_ups`.
+    IdeaTaken(i64),
+}
+
+pub fn told_of(event: &RecordedEvent) -> Option<ToldOf> {
+    let id = || event.aggregate_id().map(|id| id.to_string()).unwrap_or_default();
+    match (event.stream_type.as_str(), event.event_type.as_str()) {
+        ("doetank", _) => Some(ToldOf::Doetank(id())),
+        ("reuse", _) => Some(ToldOf::Reuse(id())),
+        (_, "IdeaTakenIntoDoetank") => Some(ToldOf::IdeaTaken(event.position)),
+        _ => None,
+    }
+}
+
+/// The doetank's id, read from the read models once they hold the event; an event whose row
+/// they lack tells of no doetank anyone may see (`""`).
+pub async fn doetank_of(backend: &Backend, told: ToldOf) -> Result<String, AppError> {
+    let (sql_text, key) = match told {
+        ToldOf::Doetank(id) => return Ok(id),
+        ToldOf::Reuse(id) => ("SELECT source_doetank_id FROM rm_reuses WHERE id = $1", Arg::Text(id)),
+        ToldOf::IdeaTaken(position) => {
+            ("SELECT doetank_id FROM rm_idea_follow_ups WHERE position = $1", Arg::Int(position))
         }
-        _ => return Ok(None),
     };
     let row: Option<(Option<String>,)> = sql::fetch_optional(backend, sql_text, &[key]).await?;
-    Ok(Some(row.and_then(|(id,)| id).unwrap_or_default()))
+    Ok(row.and_then(|(id,)| id).unwrap_or_default())
 }
 
 /// Doetanks known to be public, shared by every live subscriber of a process. Going public is

@@ -37,16 +37,15 @@ async fn projected(app: &App, position: i64) {
 /// Rule 5 for a live event: an event that tells of a doetank (its own, a reuse of it, an idea
 /// taken into it) reaches only those who may see the doetank.
 async fn visible_event(app: &App, viewer: &Viewer, event: &RecordedEvent) -> Result<bool, AppError> {
-    let tells = matches!(event.stream_type.as_str(), "doetank" | "reuse")
-        || event.event_type == "IdeaTakenIntoDoetank";
-    if !tells || viewer.is_facilitator() {
+    let Some(told) = crate::visibility::told_of(event) else {
+        return Ok(true);
+    };
+    if viewer.is_facilitator() {
         return Ok(true);
     }
     projected(app, event.position).await;
-    match crate::visibility::doetank_told_of(app.store.backend(), event).await? {
-        Some(id) => app.public_doetanks.can_see(app.store.backend(), viewer, &id).await,
-        None => Ok(true),
-    }
+    let id = crate::visibility::doetank_of(app.store.backend(), told).await?;
+    app.public_doetanks.can_see(app.store.backend(), viewer, &id).await
 }
 
 #[Subscription]
