@@ -786,18 +786,17 @@ const TIMELINE_SELECT: &str =
 /// Rule 5 for the timeline (aliased `t`): a line about an informal doetank only for those who
 /// may see it.
 fn restrict_timeline(f: &mut Filter, viewer: &Viewer) {
+    // One condition (and one bound viewer) for both subqueries, each with its own `vd`.
     if let Some(condition) = visibility::doetank_condition(f, "vd", viewer) {
         f.clauses.push(format!(
             "(t.kind <> 'doetank' OR EXISTS (SELECT 1 FROM rm_doetanks vd WHERE vd.id = t.subject_id AND {condition}))"
         ));
-    }
-    // A reuse's lines name the doetank it draws on, so they are seen as that doetank is (as
-    // `reuse(id)` and `reuses` show it); until the thirtieth session they told anyone the name
-    // of an informal one.
-    if let Some(condition) = visibility::doetank_condition(f, "rd", viewer) {
+        // A reuse's lines name the doetank it draws on, so they are seen as that doetank is (as
+        // `reuse(id)` and `reuses` show it); until the thirtieth session they told anyone the
+        // name of an informal one.
         f.clauses.push(format!(
-            "(t.kind <> 'reuse' OR EXISTS (SELECT 1 FROM rm_reuses r JOIN rm_doetanks rd \
-             ON rd.id = r.source_doetank_id WHERE r.id = t.subject_id AND {condition}))"
+            "(t.kind <> 'reuse' OR EXISTS (SELECT 1 FROM rm_reuses r JOIN rm_doetanks vd \
+             ON vd.id = r.source_doetank_id WHERE r.id = t.subject_id AND {condition}))"
         ));
     }
 }
