@@ -187,12 +187,17 @@ impl Auth {
     pub fn viewer_from_header(&self, header: Option<&str>) -> Result<Viewer, AppError> {
         match header {
             None => Ok(Viewer::anonymous()),
-            Some(value) => match value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")) {
-                Some(token) => self.verify(token.trim()),
+            Some(value) => match bearer_token(value) {
+                Some(token) => self.verify(token),
                 None => Err(AppError::Unauthenticated("use the Authorization: Bearer <token> scheme".into())),
             },
         }
     }
+}
+
+/// The token of an `Authorization: Bearer <token>` value (the scheme in either case), trimmed.
+pub fn bearer_token(value: &str) -> Option<&str> {
+    value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")).map(str::trim)
 }
 
 /// Parses durations like `30m`, `1h`, `7d`, `90s`: more than nothing (a token that dies as it

@@ -72,9 +72,10 @@ pub(super) async fn graphql_ws(
     // Clients that are no browser (a dashboard's server, a script) can, and usually do, send the
     // token as a header of the handshake; `connection_init`'s payload still decides when it
     // holds one.
-    let handshake_token = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(|v| {
-        v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")).unwrap_or(v).trim().to_string()
-    });
+    let handshake_token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| crate::auth::bearer_token(v).unwrap_or(v.trim()).to_string());
     upgrade
         .protocols(Protocol::NAMES)
         // tungstenite's defaults reserve 128 KiB of read buffer per socket: 1.3 GB for 10,000
