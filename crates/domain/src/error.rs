@@ -186,21 +186,26 @@ pub const MAX_KEYWORD_CHARS: usize = 200;
 /// case, as every filter matches them) kept once as first written; refused beyond
 /// [`MAX_KEYWORDS`] entries or with an entry beyond [`MAX_KEYWORD_CHARS`].
 pub(crate) fn keywords(field: &'static str, items: Vec<String>) -> Result<Vec<String>, DomainError> {
-    let mut kept: Vec<String> = Vec::new();
+    if items.iter().any(|item| item.trim().chars().count() > MAX_KEYWORD_CHARS) {
+        return Err(DomainError::invalid(
+            field,
+            format!("each must be at most {MAX_KEYWORD_CHARS} characters"),
+        ));
+    }
+    // Stops at the first entry past the limit: a body of tens of thousands of entries is not
+    // compared with itself pairwise.
+    let (mut kept, mut keys): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
     for item in items {
         let item = item.trim();
-        if item.chars().count() > MAX_KEYWORD_CHARS {
-            return Err(DomainError::invalid(
-                field,
-                format!("each must be at most {MAX_KEYWORD_CHARS} characters"),
-            ));
+        let key = item.to_lowercase();
+        if item.is_empty() || keys.contains(&key) {
+            continue;
         }
-        if !item.is_empty() && !kept.iter().any(|k| k.to_lowercase() == item.to_lowercase()) {
-            kept.push(item.to_string());
+        if kept.len() == MAX_KEYWORDS {
+            return Err(DomainError::invalid(field, format!("must hold at most {MAX_KEYWORDS} entries")));
         }
-    }
-    if kept.len() > MAX_KEYWORDS {
-        return Err(DomainError::invalid(field, format!("must hold at most {MAX_KEYWORDS} entries")));
+        kept.push(item.to_string());
+        keys.push(key);
     }
     Ok(kept)
 }
