@@ -110,12 +110,19 @@ impl Cafe {
     pub fn hold(&self, attendance: u32, today: NaiveDate) -> Decision<CafeEvent> {
         self.still_scheduled()?;
         people("attendance", attendance)?;
-        if let Some(date) = self.date {
-            ensure(today >= date, Rule::Lifecycle, || {
-                format!("the café is on {date}: it is held on that day or after")
-            })?;
-        }
+        self.on_its_day(today, "it is held")?;
         Ok(vec![CafeEvent::CafeHeld { attendance }])
+    }
+
+    /// `what` happens on the café's day or after (`today`: the date where the day has begun
+    /// first).
+    fn on_its_day(&self, today: NaiveDate, what: &str) -> Result<(), DomainError> {
+        match self.date {
+            Some(date) => ensure(today >= date, Rule::Lifecycle, || {
+                format!("the café is on {date}: {what} on that day or after")
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Whether a challenge can have been raised at the café: one that met, or meets on its day
@@ -125,12 +132,7 @@ impl Cafe {
         ensure(self.status != CafeStatus::Cancelled, Rule::Lifecycle, || {
             "the café was cancelled: nothing was raised there".into()
         })?;
-        if let Some(date) = self.date {
-            ensure(today >= date, Rule::Lifecycle, || {
-                format!("the café is on {date}: challenges are raised there on that day or after")
-            })?;
-        }
-        Ok(())
+        self.on_its_day(today, "challenges are raised there")
     }
 
     pub fn cancel(&self, reason: &str) -> Decision<CafeEvent> {
