@@ -194,11 +194,10 @@ impl App {
         for attendee in &attendees {
             self.require::<Member>(*attendee, "member").await?;
         }
-        if date > today {
-            let message = format!("{date} is in the future: a kick-off is recorded once it is held");
-            return Err(AppError::bad_input("date", message));
-        }
-        self.execute::<Doetank>(doetank_id, options, |d| d.hold_kickoff(date, venue, attendees.clone())).await
+        self.execute::<Doetank>(doetank_id, options, |d| {
+            d.hold_kickoff(date, venue, attendees.clone(), today)
+        })
+        .await
     }
 
     /// An erased member leads nothing: the lead's commands would be left to no one.

@@ -384,12 +384,19 @@ impl Doetank {
         Ok(once)
     }
 
+    /// A kick-off is recorded once held: on `today` (the date where the day has begun first)
+    /// or before, and on or after the day the doetank was formed.
     pub fn hold_kickoff(
         &self,
         date: NaiveDate,
         venue: &str,
         attendees: Vec<MemberId>,
+        today: NaiveDate,
     ) -> Decision<DoetankEvent> {
+        if date > today {
+            let message = format!("{date} is in the future: a kick-off is recorded once it is held");
+            return Err(DomainError::invalid("date", message));
+        }
         self.active()?;
         let attendees = Self::kickoff_attendees(attendees)?;
         calendar_date("date", date)?;

@@ -285,9 +285,14 @@ fn a_cafe_and_an_ideation_day_happen_on_their_day_or_after() {
 fn a_kickoff_comes_after_the_doetank_was_formed() {
     let formed_on = at().date_naive();
     given::<Doetank>(formed(3))
-        .when(|d| d.hold_kickoff(formed_on.pred_opt().expect("a day before"), "Utrecht", vec![]))
+        .when(|d| d.hold_kickoff(formed_on.pred_opt().expect("a day before"), "Utrecht", vec![], formed_on))
         .then_expect_invalid("date");
-    given::<Doetank>(formed(3)).when(|d| d.hold_kickoff(formed_on, "Utrecht", vec![])).then_ok();
+    // Recorded once held: not for a day still to come.
+    let next_day = formed_on.succ_opt().expect("a day after");
+    given::<Doetank>(formed(3))
+        .when(|d| d.hold_kickoff(next_day, "Utrecht", vec![], formed_on))
+        .then_expect_invalid("date");
+    given::<Doetank>(formed(3)).when(|d| d.hold_kickoff(formed_on, "Utrecht", vec![], formed_on)).then_ok();
 }
 
 #[test]
@@ -306,7 +311,7 @@ fn dates_lie_in_the_years_the_network_s_calendar_holds() {
             cafe.then_expect_invalid("date");
             day.then_expect_invalid("date");
             given::<Doetank>(formed(3))
-                .when(|d| d.hold_kickoff(date, "Utrecht", vec![]))
+                .when(|d| d.hold_kickoff(date, "Utrecht", vec![], last))
                 .then_expect_invalid("date");
         }
     }
