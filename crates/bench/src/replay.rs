@@ -130,7 +130,7 @@ async fn one_doetank(store: &EventStore, n: usize) -> anyhow::Result<usize> {
         decide(&mut d, &mut log, |d| d.join(*m, at))?;
     }
     decide(&mut d, &mut log, |d| d.assign_coach(Uuid::new_v4()))?;
-    decide(&mut d, &mut log, |d| d.hold_kickoff(at.date_naive(), "Kennisland", vec![lead]))?;
+    decide(&mut d, &mut log, |d| d.hold_kickoff(at.date_naive(), "Kennisland", vec![lead], at.date_naive()))?;
     for (i, phase) in Phase::ALL.iter().enumerate() {
         for (k, kind) in [LessonKind::Works, LessonKind::DoesNotWork].into_iter().enumerate() {
             let lesson = NewLesson {
