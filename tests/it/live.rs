@@ -595,8 +595,10 @@ async fn timeline_appended_tells_the_history_as_it_happens(db: &TestDb) {
     typo.subscribe("t", query, json!({ "kinds": ["cafes"] })).await;
     assert_eq!(error_code(typo.next(Duration::from_secs(5)).await), "BAD_INPUT");
     // So too the log's own subscription: a misspelt type or stream type, not a silent feed.
-    // A stream id is not checked (whether it exists is an informal doetank's secret).
-    for variables in [json!({ "types": ["LessonRecordd"] }), json!({ "streams": ["doetanks"] })] {
+    // A stream id is checked for its shape only (whether it exists is an informal doetank's
+    // secret).
+    let bare_id = json!({ "streams": [Uuid::new_v4()] });
+    for variables in [json!({ "types": ["LessonRecordd"] }), json!({ "streams": ["doetanks"] }), bare_id] {
         let mut typo = facilitator_client(&app).await;
         let log = "subscription($types: [String!], $streams: [String!]) { events(types: $types, streams: $streams) { position } }";
         typo.subscribe("e", log, variables.clone()).await;
@@ -620,6 +622,7 @@ async fn the_events_query_filters_and_pages_the_log(db: &TestDb) {
                  actor correlationId recordedAt } } } }";
     let mut after = Value::Null;
     let mut positions = Vec::new();
+    let stray = Uuid::new_v4();
     loop {
         let data = app.data(query, json!({ "f": { "streamType": "note" }, "after": after })).await;
         assert_eq!(data["events"]["totalCount"], 7);
@@ -641,9 +644,16 @@ async fn the_events_query_filters_and_pages_the_log(db: &TestDb) {
     // A misspelt type would read as an empty history: refused, with the name meant. A type
     // the catalogue does not list but the log holds (`note`, written by this test) is taken.
     for (filter, field, meant) in [
-        (json!({ "types": ["MemberRegisterd"] }), "types", "MemberRegistered"),
-        (json!({ "types": ["NoteTaken", "memberregistred"] }), "types", "MemberRegistered"),
-        (json!({ "streamType": "Doetank" }), "streamType", "doetank"),
+        (json!({ "types": ["MemberRegisterd"] }), "types", "MemberRegistered".to_string()),
+        (json!({ "types": ["NoteTaken", "memberregistred"] }), "types", "MemberRegistered".to_string()),
+        (json!({ "streamType": "Doetank" }), "streamType", "doetank".to_string()),
+        // A stream id a reader typed or copied wrong reads as an empty stream just as well.
+        (json!({ "streamId": format!("Doetank-{stray}") }), "streamId", format!("doetank-{stray}")),
+        (
+            json!({ "streamId": format!("pilot-{}", stray.to_string().to_uppercase()) }),
+            "streamId",
+            format!("pilot-{stray}"),
+        ),
     ] {
         for asked in [query, "query($f: EventFilter) { eventActivity(filter: $f) { count } }"] {
             let refused = app.error(asked, json!({ "f": filter })).await;
@@ -664,6 +674,13 @@ async fn the_events_query_filters_and_pages_the_log(db: &TestDb) {
     }
     let unlike = app.error(query, json!({ "f": { "types": ["Lesson"] } })).await;
     assert!(!unlike["message"].as_str().unwrap_or_default().contains("did you mean"), "{unlike}");
+    // An entity's bare id, as `doetank { id }` gives it, is no stream id; a stream id of the
+    // right shape that nothing was written to is an empty stream (it may be an informal doetank's).
+    let bare = app.error(query, json!({ "f": { "streamId": lead } })).await;
+    assert_eq!(bare["extensions"]["field"], "streamId", "{bare}");
+    assert!(bare["message"].as_str().unwrap_or_default().contains("not a stream's"), "{bare}");
+    let unwritten = app.data(query, json!({ "f": { "streamId": format!("doetank-{stray}") } })).await;
+    assert_eq!(unwritten["events"]["totalCount"], 0);
 
     // Backwards from the newest, a feed's way: each page still in global order, and paging
     // back until there is nothing before covers the filtered log once.

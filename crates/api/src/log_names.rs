@@ -21,7 +21,45 @@ fn event_types() -> &'static [String] {
 pub async fn check_filter(store: &EventStore, filter: &LogFilter) -> Result<(), AppError> {
     crate::history::check_window(filter.from, filter.to)?;
     check_event_types(store, "types", &filter.event_types).await?;
-    check_stream_types(store, "streamType", &filter.stream_types).await
+    check_stream_types(store, "streamType", &filter.stream_types).await?;
+    check_stream_ids(store, "streamId", &filter.stream_ids).await
+}
+
+/// Refuses, as `field`, the first of `ids` that has not the shape of a stream id,
+/// `<stream type>-<uuid>`, and that the log does not hold (an imported log may hold others). A
+/// well-formed id of a stream not written is no error: it reads as an informal doetank's does.
+/// An entity's bare id, as `doetank { id }` gives it, is the slip this catches most.
+pub async fn check_stream_ids(store: &EventStore, field: &str, ids: &[String]) -> Result<(), AppError> {
+    for id in ids {
+        let (stream_type, rest) = id.split_once('-').unwrap_or((id, ""));
+        // The id as the log writes it, lower-case and hyphenated, when its parts can be read.
+        let meant = uuid::Uuid::try_parse(rest).ok().and_then(|uuid| {
+            let stream_type = STREAM_TYPES
+                .into_iter()
+                .find(|t| *t == stream_type)
+                .or_else(|| nearest(stream_type, STREAM_TYPES.into_iter()))?;
+            Some(format!("{stream_type}-{uuid}"))
+        });
+        if meant.as_ref() == Some(id) || store.log_holds(LogName::StreamId(id)).await? {
+            continue;
+        }
+        let message = match meant {
+            Some(meant) => format!("\"{id}\" is no stream id of this log; did you mean \"{meant}\"?"),
+            None => {
+                let whose = if uuid::Uuid::try_parse(id).is_ok() {
+                    "an entity's id, not a stream's"
+                } else {
+                    "no stream id of this log"
+                };
+                format!(
+                    "\"{id}\" is {whose}: a stream id is its stream type and its entity's id, as \"doetank-<uuid>\" (stream types: {})",
+                    STREAM_TYPES.join(", ")
+                )
+            }
+        };
+        return Err(AppError::bad_input(field, message));
+    }
+    Ok(())
 }
 
 /// Refuses, as `field`, the first of `names` that is no event type of this log.

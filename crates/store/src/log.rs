@@ -32,6 +32,7 @@ pub struct LogFilter {
 pub enum LogName<'a> {
     EventType(&'a str),
     StreamType(&'a str),
+    StreamId(&'a str),
 }
 
 /// Whose eyes the log is read through, for informal doetanks.
@@ -237,6 +238,7 @@ impl EventStore {
         let (sql, value) = match name {
             LogName::EventType(t) => ("SELECT 1 FROM events WHERE event_type = $1 LIMIT 1", t),
             LogName::StreamType(t) => ("SELECT 1 FROM events WHERE stream_type = $1 LIMIT 1", t),
+            LogName::StreamId(t) => ("SELECT 1 FROM events WHERE stream_id = $1 LIMIT 1", t),
         };
         let found = on_pool!(&self.backend, pool => {
             sqlx::query_scalar::<_, i32>(sql).bind(value).fetch_optional(pool).await?

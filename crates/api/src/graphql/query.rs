@@ -67,7 +67,7 @@ pub struct LessonFilter {
 /// Which events of the log; every field given must hold.
 #[derive(InputObject, Default)]
 pub struct EventFilter {
-    /// Only the events of this stream (`doetank-<uuid>`).
+    /// Only the events of this stream (`doetank-<uuid>`; an entity's bare id is refused).
     pub stream_id: Option<String>,
     /// Only the events of streams of this kind (`doetank`, `member`, ...).
     pub stream_type: Option<String>,

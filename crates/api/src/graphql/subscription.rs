@@ -74,11 +74,13 @@ impl Subscription {
         let after = start_after(&app, after).await.gql()?;
         let types = types.unwrap_or_default();
         let streams = streams.unwrap_or_default();
-        // A stream id holds a dash (`doetank-<uuid>`); a stream type never does. Ids are not
-        // checked: whether one exists is the informal doetank's secret.
+        // A stream id holds a dash (`doetank-<uuid>`); a stream type never does. Ids are checked
+        // for their shape only: whether one exists is the informal doetank's secret.
         log_names::check_event_types(&app.store, "types", &types).await.gql()?;
-        let stream_types: Vec<&String> = streams.iter().filter(|s| !s.contains('-')).collect();
-        log_names::check_stream_types(&app.store, "streams", stream_types).await.gql()?;
+        let (stream_ids, stream_types): (Vec<String>, Vec<String>) =
+            streams.iter().cloned().partition(|s| s.contains('-'));
+        log_names::check_stream_types(&app.store, "streams", &stream_types).await.gql()?;
+        log_names::check_stream_ids(&app.store, "streams", &stream_ids).await.gql()?;
         Ok(app.feed.clone().subscribe(after).filter_map(move |item| {
             let keep = match &item {
                 Ok(e) => {
