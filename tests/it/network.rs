@@ -180,9 +180,20 @@ async fn a_cafe_lives_and_links_its_challenges(db: &TestDb) {
         json!({ "name": "Stampij", "centralQuestion": "Hoe?", "date": "2013-03-15", "venue": "Den Haag" });
     let day = ok(&app, "scheduleIdeationEvent", "ScheduleIdeationEventInput", day).await;
     let ghost = "00000000-0000-4000-8000-00000000abcd";
+    let coming =
+        json!({ "name": "Later", "centralQuestion": "Hoe?", "date": "2099-03-15", "venue": "Den Haag" });
+    let coming = ok(&app, "scheduleIdeationEvent", "ScheduleIdeationEventInput", coming).await;
+    let early = json!({ "ideationEventId": coming, "title": "Vroeg", "description": "..." });
+    let early = ok(&app, "submitIdea", "SubmitIdeaInput", early).await;
     // Nor from a café that never met: one cancelled, or one still to come (until the thirtieth
-    // session both were taken).
+    // session both were taken); nor from an idea whose day is still to come (until the
+    // thirty-first).
     for (origin, code, rule) in [
+        (
+            json!({ "kind": "IDEA", "ideationEventId": coming, "ideaId": early }),
+            "RULE_VIOLATED",
+            Some("LIFECYCLE"),
+        ),
         (json!({ "kind": "CAFE", "cafeId": ghost }), "NOT_FOUND", None),
         (json!({ "kind": "IDEA", "ideationEventId": ghost, "ideaId": ghost }), "NOT_FOUND", None),
         (json!({ "kind": "IDEA", "ideationEventId": day, "ideaId": ghost }), "NOT_FOUND", None),
@@ -271,6 +282,13 @@ async fn an_ideation_day_ranks_only_its_own_ideas(db: &TestDb) {
             "ConcludeIdeationEventInput",
             json!({ "ideationEventId": later, "participantCount": 3 }),
         ),
+        // Nor follow-ups: an organisation adopts what the day brought forth (until the
+        // thirty-first session an idea was adopted before its day).
+        (
+            "adoptIdea",
+            "AdoptIdeaInput",
+            json!({ "ideationEventId": later, "ideaId": early, "organisation": "Gemeente Utrecht" }),
+        ),
     ] {
         refused(&app, &facilitator(), mutation, input_type, input, "RULE_VIOLATED", Some("LIFECYCLE")).await;
     }
@@ -329,6 +347,17 @@ async fn an_ideation_day_ranks_only_its_own_ideas(db: &TestDb) {
         "adoptIdea",
         "AdoptIdeaInput",
         json!({ "ideationEventId": day, "ideaId": ideas[1], "organisation": "Gemeente Utrecht" }),
+    )
+    .await;
+    // Once per organisation, however it is cased (until the thirty-first session twice).
+    refused(
+        &app,
+        &facilitator(),
+        "adoptIdea",
+        "AdoptIdeaInput",
+        json!({ "ideationEventId": day, "ideaId": ideas[1], "organisation": "gemeente utrecht" }),
+        "RULE_VIOLATED",
+        Some("LIFECYCLE"),
     )
     .await;
 

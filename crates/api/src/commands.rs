@@ -33,7 +33,7 @@ impl App {
 
     /// The café or idea a challenge says it came from exists (an idea: submitted to that
     /// ideation day), so its origin and the lineage drawn from it never point at nothing; a
-    /// café met, or meets `today` (not cancelled, not still to come).
+    /// café met, or meets `today` (not cancelled, not still to come), and an ideation day came.
     pub async fn origin_exists(&self, origin: &ChallengeOrigin, today: NaiveDate) -> Result<(), AppError> {
         match origin {
             ChallengeOrigin::Cafe { cafe_id } => {
@@ -44,6 +44,7 @@ impl App {
                 if !day.ideas.contains(idea_id) {
                     return Err(AppError::not_found("idea", idea_id));
                 }
+                day.raises_challenges(today)?;
             }
             ChallengeOrigin::Commissioner { .. } | ChallengeOrigin::OwnFrustration => {}
         }

@@ -164,8 +164,10 @@ async fn cafes_and_stampij(app: &App, o: &CommandOptions, h: &mut RecordedHistor
     .await?;
     app.execute::<IdeationEvent>(event, o, |e| e.conclude(150, day(2013, 3, 15))).await?;
     h.at(at(2013, 3, 25));
-    app.execute::<IdeationEvent>(event, o, |e| e.adopt_idea(demo_id(IDEA_HACK_DE_OR), "Gemeente Utrecht"))
-        .await?;
+    app.execute::<IdeationEvent>(event, o, |e| {
+        e.adopt_idea(demo_id(IDEA_HACK_DE_OR), "Gemeente Utrecht", day(2013, 3, 25))
+    })
+    .await?;
 
     // The second café of the year, after the Stampij!fabriek (seed 004).
     let cafe2 = demo_id(0x301);
@@ -212,8 +214,10 @@ async fn doetanks(app: &App, o: &CommandOptions, h: &mut RecordedHistory) -> Res
     h.at(at(2013, 5, 1));
     app.form_doetank(o, d, "20/10", challenge, demo_id(3), &[demo_id(6), demo_id(9)], at(2013, 5, 1)).await?;
     let doetank = app.require::<Doetank>(d, "doetank").await?;
-    app.execute::<IdeationEvent>(event, o, |e| e.take_idea_into_doetank(demo_id(IDEA_2010), &doetank))
-        .await?;
+    app.execute::<IdeationEvent>(event, o, |e| {
+        e.take_idea_into_doetank(demo_id(IDEA_2010), &doetank, day(2013, 5, 1))
+    })
+    .await?;
     h.at(at(2013, 5, 6));
     app.join_doetank(o, d, demo_id(8), at(2013, 5, 6)).await?;
     app.assign_coach(o, d, demo_id(1)).await?;
@@ -336,8 +340,10 @@ async fn hack_de_or(app: &App, o: &CommandOptions, h: &mut RecordedHistory) -> R
     )
     .await?;
     let doetank = app.require::<Doetank>(d2, "doetank").await?;
-    app.execute::<IdeationEvent>(event, o, |e| e.take_idea_into_doetank(demo_id(IDEA_HACK_DE_OR), &doetank))
-        .await?;
+    app.execute::<IdeationEvent>(event, o, |e| {
+        e.take_idea_into_doetank(demo_id(IDEA_HACK_DE_OR), &doetank, day(2013, 6, 10))
+    })
+    .await?;
     h.at(at(2013, 6, 12));
     app.assign_coach(o, d2, demo_id(4)).await?;
     h.at(at(2013, 7, 1));

@@ -490,7 +490,7 @@ impl NetworkMutation {
         facilitator(ctx)?;
         let idea = id("ideaId", &input.idea_id)?;
         run::<IdeationEvent>(ctx, id("ideationEventId", &input.ideation_event_id)?, &input.control, |e| {
-            e.adopt_idea(idea, &input.organisation)
+            e.adopt_idea(idea, &input.organisation, today_somewhere())
         })
         .await
     }
@@ -507,7 +507,7 @@ impl NetworkMutation {
         let doetank = app.require::<Doetank>(doetank_id, "doetank").await.gql()?;
         let idea = id("ideaId", &input.idea_id)?;
         run::<IdeationEvent>(ctx, id("ideationEventId", &input.ideation_event_id)?, &input.control, |e| {
-            e.take_idea_into_doetank(idea, &doetank)
+            e.take_idea_into_doetank(idea, &doetank, today_somewhere())
         })
         .await
     }

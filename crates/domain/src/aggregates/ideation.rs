@@ -103,6 +103,13 @@ impl IdeationEvent {
         }
     }
 
+    /// Whether a challenge can have come from one of its ideas: a follow-up of the day, so on
+    /// it or after it (`today`: the date where the day has begun first).
+    pub fn raises_challenges(&self, today: NaiveDate) -> Result<(), DomainError> {
+        self.exists()?;
+        self.on_the_day(today)
+    }
+
     fn known_idea(&self, idea_id: IdeaId) -> Result<(), DomainError> {
         ensure(self.ideas.contains(&idea_id), Rule::JuryRanksOwnIdeas, || {
             format!("idea {idea_id} was not submitted to this event")
@@ -194,22 +201,39 @@ impl IdeationEvent {
         Ok(vec![IdeationEventEvent::IdeationEventConcluded { participant_count }])
     }
 
-    pub fn adopt_idea(&self, idea_id: IdeaId, organisation: &str) -> Decision<IdeationEventEvent> {
+    /// A follow-up of the day, so on it or after it. An organisation adopts an idea once, however
+    /// its name is cased, as the organisation filters match it.
+    pub fn adopt_idea(
+        &self,
+        idea_id: IdeaId,
+        organisation: &str,
+        today: NaiveDate,
+    ) -> Decision<IdeationEventEvent> {
         self.exists()?;
         self.known_idea(idea_id)?;
         required_text("organisation", organisation, 200)?;
+        self.on_the_day(today)?;
         let organisation = organisation.trim().to_string();
-        ensure(!self.adoptions.contains(&(idea_id, organisation.clone())), Rule::Lifecycle, || {
-            "this organisation already adopted the idea".into()
-        })?;
+        let key = organisation.to_lowercase();
+        ensure(
+            !self.adoptions.iter().any(|(idea, by)| *idea == idea_id && by.to_lowercase() == key),
+            Rule::Lifecycle,
+            || "this organisation already adopted the idea".into(),
+        )?;
         Ok(vec![IdeationEventEvent::IdeaAdopted { idea_id, organisation }])
     }
 
     /// The idea goes on in `doetank`, which must take commands still: a concluded one takes
-    /// nothing more up (rule 6).
-    pub fn take_idea_into_doetank(&self, idea_id: IdeaId, doetank: &Doetank) -> Decision<IdeationEventEvent> {
+    /// nothing more up (rule 6). A follow-up of the day, so on it or after it.
+    pub fn take_idea_into_doetank(
+        &self,
+        idea_id: IdeaId,
+        doetank: &Doetank,
+        today: NaiveDate,
+    ) -> Decision<IdeationEventEvent> {
         self.exists()?;
         self.known_idea(idea_id)?;
+        self.on_the_day(today)?;
         doetank.active()?;
         let doetank_id = doetank.id.ok_or(DomainError::NotCreated("doetank"))?;
         ensure(!self.taken_into_doetank.contains(&(idea_id, doetank_id)), Rule::Lifecycle, || {

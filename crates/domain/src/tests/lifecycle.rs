@@ -189,17 +189,37 @@ fn a_pledge_is_fulfilled_once() {
 
 #[test]
 fn ideas_follow_up_by_adoption_and_doetank() {
-    let (_, mut events) = ideation_day("Hack de OR!");
+    let (on_the_day, mut events) = ideation_day("Hack de OR!");
     events.push(IdeationEventEvent::IdeationEventConcluded { participant_count: 150 });
-    given::<IdeationEvent>(events.clone()).when(|e| e.adopt_idea(id(20), "Gemeente Utrecht")).then_ok();
+    let the_eve = on_the_day.pred_opt().expect("a day before");
+    given::<IdeationEvent>(events.clone())
+        .when(|e| e.adopt_idea(id(20), "Gemeente Utrecht", on_the_day))
+        .then_ok();
+    // Follow-ups come after the day: not on its eve.
+    given::<IdeationEvent>(events.clone())
+        .when(|e| e.adopt_idea(id(20), "Gemeente Utrecht", the_eve))
+        .then_expect_rule(Rule::Lifecycle);
+    // An organisation adopts an idea once, however its name is cased.
+    let mut adopted = events.clone();
+    adopted
+        .push(IdeationEventEvent::IdeaAdopted { idea_id: id(20), organisation: "Gemeente Utrecht".into() });
+    given::<IdeationEvent>(adopted.clone())
+        .when(|e| e.adopt_idea(id(20), " gemeente UTRECHT ", on_the_day))
+        .then_expect_rule(Rule::Lifecycle);
+    given::<IdeationEvent>(adopted).when(|e| e.adopt_idea(id(20), "Gemeente Delft", on_the_day)).then_ok();
     given::<IdeationEvent>(events.clone())
         .when(|e| e.submit_idea(id(21), "laat", "te laat", None))
         .then_expect_rule(Rule::Lifecycle);
     let doetank = Doetank::from_events(&formed(3));
     given::<IdeationEvent>(events.clone())
-        .when(|e| e.take_idea_into_doetank(id(21), &doetank))
+        .when(|e| e.take_idea_into_doetank(id(21), &doetank, on_the_day))
         .then_expect_rule(Rule::JuryRanksOwnIdeas);
-    given::<IdeationEvent>(events.clone()).when(|e| e.take_idea_into_doetank(id(20), &doetank)).then_ok();
+    given::<IdeationEvent>(events.clone())
+        .when(|e| e.take_idea_into_doetank(id(20), &doetank, on_the_day))
+        .then_ok();
+    given::<IdeationEvent>(events.clone())
+        .when(|e| e.take_idea_into_doetank(id(20), &doetank, the_eve))
+        .then_expect_rule(Rule::Lifecycle);
     // A concluded doetank takes nothing more up (rule 6).
     let mut concluded = formed(3);
     concluded.push(DoetankEvent::DoetankConcluded {
@@ -208,7 +228,7 @@ fn ideas_follow_up_by_adoption_and_doetank() {
         at: at(),
     });
     given::<IdeationEvent>(events)
-        .when(|e| e.take_idea_into_doetank(id(20), &Doetank::from_events(&concluded)))
+        .when(|e| e.take_idea_into_doetank(id(20), &Doetank::from_events(&concluded), on_the_day))
         .then_expect_rule(Rule::ConcludedIsFinal);
 }
 
