@@ -1373,15 +1373,25 @@ async fn lists_filter_and_paginate_as_relay_connections(db: &TestDb) {
     // thirtieth session "TNO" and "tno" were two organisations there).
     register(&app, "Bo", "tno", "PUBLIC").await;
     register(&app, "Ben", "TNO", "PUBLIC").await;
+    // Nor a space typed twice: the name is kept one-spaced, and a filter reads it so (until the
+    // thirty-first session "Gemeente  Utrecht" was an organisation of its own).
+    register(&app, "Gijs", " Gemeente  Utrecht", "PUBLIC").await;
     let figures = app.data("{ statistics { membersPerOrganisation { key count } } }", json!({})).await;
     assert_eq!(
         figures["statistics"]["membersPerOrganisation"],
         json!([
             { "key": "TNO", "count": 3 },
-            { "key": "Gemeente Utrecht", "count": 1 },
+            { "key": "Gemeente Utrecht", "count": 2 },
             { "key": "Kennisland", "count": 1 },
         ]),
     );
+    let spaced = app
+        .data(
+            "query($o: String) { members(organisation: $o) { totalCount } }",
+            json!({ "o": "gemeente   utrecht" }),
+        )
+        .await;
+    assert_eq!(spaced["members"]["totalCount"], 2);
 }
 
 /// A client that sends its registration twice at once (a retry racing the first attempt) gets

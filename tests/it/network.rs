@@ -615,6 +615,17 @@ async fn a_charter_is_signed_once_per_signatory(db: &TestDb) {
         Some("SIGN_ONCE"),
     )
     .await;
+    // Nor with a space typed twice (until the thirty-first session a second signature).
+    refused(
+        &app,
+        &facilitator(),
+        "signCharter",
+        "SignCharterInput",
+        json!({ "charterId": charter, "organisation": "Gemeente \t Utrecht" }),
+        "RULE_VIOLATED",
+        Some("SIGN_ONCE"),
+    )
+    .await;
     refused(
         &app,
         &member(&signer),

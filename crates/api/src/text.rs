@@ -24,16 +24,16 @@ pub fn check(field: &str, text: &str) -> Result<(), AppError> {
 }
 
 /// The text an exact-match filter (an organisation, a tag, an expertise, a stream id) matches,
-/// trimmed. A blank one would match nothing, which reads as an empty list, so it is refused:
+/// trimmed and one-spaced, as the domain keeps names and keywords. A blank one would match nothing, which reads as an empty list, so it is refused:
 /// leaving the filter out matches everything. (Until the thirtieth session a blank tag,
 /// organisation or stream id answered nothing.) A filter that looks for a text within another
 /// (a name, a title, a search) takes a blank one as no filter: every text holds it.
 pub fn exact_key(field: &str, text: &str) -> Result<String, AppError> {
-    let key = text.trim();
+    let key = doetank_domain::error::one_spaced(text);
     if key.is_empty() {
         return Err(AppError::bad_input(field, "must not be blank: leave the filter out to match every one"));
     }
-    Ok(key.to_string())
+    Ok(key)
 }
 
 /// Every text of an event's payload, so that no command can write one the log should not hold;

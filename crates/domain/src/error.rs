@@ -196,7 +196,7 @@ pub(crate) fn keywords(field: &'static str, items: Vec<String>) -> Result<Vec<St
     // compared with itself pairwise.
     let (mut kept, mut keys): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
     for item in items {
-        let item = item.trim();
+        let item = one_spaced(&item);
         let key = item.to_lowercase();
         if item.is_empty() || keys.contains(&key) {
             continue;
@@ -204,10 +204,24 @@ pub(crate) fn keywords(field: &'static str, items: Vec<String>) -> Result<Vec<St
         if kept.len() == MAX_KEYWORDS {
             return Err(DomainError::invalid(field, format!("must hold at most {MAX_KEYWORDS} entries")));
         }
-        kept.push(item.to_string());
+        kept.push(item);
         keys.push(key);
     }
     Ok(kept)
+}
+
+/// An organisation's name as the log keeps it: trimmed, and each run of white space inside it
+/// one space, so that a space typed twice does not make a second organisation of "Gemeente
+/// Utrecht" in every list, count and "once each" rule that compares names.
+pub(crate) fn organisation_name(field: &'static str, value: &str) -> Result<String, DomainError> {
+    required_text(field, value, 200)?;
+    Ok(one_spaced(value))
+}
+
+/// `text` trimmed, with each run of white space inside it one space: how a name or a keyword
+/// is kept and compared.
+pub fn one_spaced(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Rejects empty or whitespace-only text and text longer than `max` characters.

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::aggregate::Aggregate;
 use crate::domain_event;
-use crate::error::{ensure, required_text, Decision, DomainError, Rule};
+use crate::error::{ensure, organisation_name, required_text, Decision, DomainError, Rule};
 use crate::types::*;
 
 /// Where a challenge came from (seed 001: a commissioner, someone's frustration, a café, an idea).
@@ -83,9 +83,12 @@ impl Challenge {
         }
         required_text("title", title, 200)?;
         required_text("description", description, 20_000)?;
-        if let ChallengeOrigin::Commissioner { organisation } = &origin {
-            required_text("organisation", organisation, 200)?;
-        }
+        let origin = match origin {
+            ChallengeOrigin::Commissioner { organisation } => ChallengeOrigin::Commissioner {
+                organisation: organisation_name("organisation", &organisation)?,
+            },
+            other => other,
+        };
         Ok(vec![ChallengeEvent::ChallengeRaised {
             challenge_id,
             title: title.trim().to_string(),
@@ -105,10 +108,10 @@ impl Challenge {
 
     pub fn find_commissioner(&self, organisation: &str) -> Decision<ChallengeEvent> {
         self.exists()?;
-        required_text("organisation", organisation, 200)?;
+        let organisation = organisation_name("organisation", organisation)?;
         ensure(self.commissioner.is_none(), Rule::Lifecycle, || {
             "the challenge already has a commissioner".into()
         })?;
-        Ok(vec![ChallengeEvent::CommissionerFound { organisation: organisation.trim().to_string() }])
+        Ok(vec![ChallengeEvent::CommissionerFound { organisation }])
     }
 }

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::aggregate::Aggregate;
 use crate::domain_event;
-use crate::error::{ensure, keywords, required_text, Decision, DomainError, Rule};
+use crate::error::{ensure, keywords, organisation_name, required_text, Decision, DomainError, Rule};
 use crate::types::*;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -81,8 +81,7 @@ impl Charter {
         }
         let signatory = match signatory {
             Signatory::Organisation { name } => {
-                required_text("organisation", &name, 200)?;
-                Signatory::Organisation { name: name.trim().to_string() }
+                Signatory::Organisation { name: organisation_name("organisation", &name)? }
             }
             member => member,
         };

@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::aggregate::Aggregate;
 use crate::domain_event;
-use crate::error::{calendar_date, ensure, keywords, required_text, Decision, DomainError, Rule};
+use crate::error::{
+    calendar_date, ensure, keywords, organisation_name, required_text, Decision, DomainError, Rule,
+};
 use crate::types::*;
 
 pub const MIN_INNOVATORS: usize = 3;
@@ -362,8 +364,9 @@ impl Doetank {
 
     pub fn attach_commissioner(&self, organisation: &str) -> Decision<DoetankEvent> {
         self.active()?;
-        required_text("organisation", organisation, 200)?;
-        Ok(vec![DoetankEvent::CommissionerAttached { organisation: organisation.trim().to_string() }])
+        Ok(vec![DoetankEvent::CommissionerAttached {
+            organisation: organisation_name("organisation", organisation)?,
+        }])
     }
 
     /// A kick-off's attendees as the log keeps them: each once, in the order given, at most
@@ -503,15 +506,12 @@ impl Doetank {
     /// The business case is the product of the last phase, so hand-over starts there.
     pub fn hand_over_business_case(&self, organisation: &str, summary: &str) -> Decision<DoetankEvent> {
         self.active()?;
-        required_text("organisation", organisation, 200)?;
+        let organisation = organisation_name("organisation", organisation)?;
         required_text("summary", summary, 10_000)?;
         ensure(self.current_phase == Some(Phase::HandOver), Rule::PhaseOrder, || {
             "a business case is handed over in the HAND_OVER phase".into()
         })?;
-        Ok(vec![DoetankEvent::BusinessCaseHandedOver {
-            organisation: organisation.trim().to_string(),
-            summary: summary.trim().to_string(),
-        }])
+        Ok(vec![DoetankEvent::BusinessCaseHandedOver { organisation, summary: summary.trim().to_string() }])
     }
 
     /// Rule 5: a doetank works under the radar until it is made public, once.

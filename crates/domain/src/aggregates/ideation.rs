@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use crate::aggregate::Aggregate;
 use crate::aggregates::doetank::Doetank;
 use crate::domain_event;
-use crate::error::{calendar_date, ensure, people, required_text, Decision, DomainError, Rule};
+use crate::error::{
+    calendar_date, ensure, organisation_name, people, required_text, Decision, DomainError, Rule,
+};
 use crate::types::*;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -211,9 +213,8 @@ impl IdeationEvent {
     ) -> Decision<IdeationEventEvent> {
         self.exists()?;
         self.known_idea(idea_id)?;
-        required_text("organisation", organisation, 200)?;
+        let organisation = organisation_name("organisation", organisation)?;
         self.on_the_day(today)?;
-        let organisation = organisation.trim().to_string();
         let key = organisation.to_lowercase();
         ensure(
             !self.adoptions.iter().any(|(idea, by)| *idea == idea_id && by.to_lowercase() == key),

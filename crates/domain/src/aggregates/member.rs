@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::aggregate::Aggregate;
 use crate::domain_event;
-use crate::error::{ensure, keywords, required_text, Decision, DomainError, Rule};
+use crate::error::{ensure, keywords, organisation_name, Decision, DomainError, Rule};
 use crate::types::*;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -95,10 +95,9 @@ impl Member {
         if self.id.is_some() {
             return Err(DomainError::AlreadyExists("member"));
         }
-        required_text("organisation", organisation, 200)?;
         Ok(vec![MemberEvent::MemberRegistered {
             member_id,
-            organisation: organisation.trim().to_string(),
+            organisation: organisation_name("organisation", organisation)?,
             sector,
             expertise: keywords("expertise", expertise)?,
         }])
@@ -111,10 +110,7 @@ impl Member {
     ) -> Decision<MemberEvent> {
         self.active()?;
         let organisation = match organisation {
-            Some(o) => {
-                required_text("organisation", o, 200)?;
-                o.trim().to_string()
-            }
+            Some(o) => organisation_name("organisation", o)?,
             None => self.organisation.clone(),
         };
         let expertise = match expertise {

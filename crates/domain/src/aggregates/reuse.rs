@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::aggregate::Aggregate;
 use crate::domain_event;
-use crate::error::{ensure, required_text, Decision, DomainError, Rule};
+use crate::error::{ensure, organisation_name, required_text, Decision, DomainError, Rule};
 use crate::types::*;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -55,11 +55,11 @@ impl KnowledgeReuse {
         if self.id.is_some() {
             return Err(DomainError::AlreadyExists("reuse"));
         }
-        required_text("organisation", organisation, 200)?;
+        let organisation = organisation_name("organisation", organisation)?;
         required_text("pledge", pledge, 5_000)?;
         Ok(vec![KnowledgeReuseEvent::KnowledgeReused {
             reuse_id,
-            organisation: organisation.trim().into(),
+            organisation,
             source,
             pledge: pledge.trim().into(),
         }])

@@ -364,10 +364,14 @@ fn keyword_lists_keep_each_entry_once_and_stay_short() {
         .when(|d| d.record_lesson(lesson(vec!["x".repeat(201)])))
         .then_expect_invalid("tags");
 
-    let expertise = vec!["Data".into(), "DATA".into(), "Ethiek".into()];
-    let registered = Member::default().register(id(1), "TNO", Sector::Public, expertise).expect("registered");
+    // A space typed twice makes no second keyword, nor a second organisation.
+    let expertise = vec!["Data".into(), "DATA".into(), "Open  data".into(), " open data".into()];
+    let registered = Member::default()
+        .register(id(1), " Gemeente \t Utrecht ", Sector::Public, expertise)
+        .expect("registered");
     assert!(
-        matches!(&registered[..], [MemberEvent::MemberRegistered { expertise, .. }] if expertise == &["Data", "Ethiek"]),
+        matches!(&registered[..], [MemberEvent::MemberRegistered { expertise, organisation, .. }]
+            if expertise == &["Data", "Open data"] && organisation == "Gemeente Utrecht"),
         "{registered:?}"
     );
     given_nothing::<Member>()
