@@ -127,7 +127,28 @@ async fn an_import_that_is_no_export_is_refused_and_writes_nothing() {
         "payload": {}, "metadata": { "actor": null, "command_id": null, "correlation_id": uuid::Uuid::new_v4(),
         "causation_id": null }, "recorded_at": "2026-01-01T00:00:00Z"
     });
+    // Two events under one id (until the thirty-first session the database's unique constraint
+    // spoke, thrice over), and a stream whose id names another type than its own.
+    let note = |position: i64, event_id: uuid::Uuid, stream_id: &str| {
+        let mut note = unknown.clone();
+        note["position"] = position.into();
+        note["version"] = position.into();
+        note["event_id"] = event_id.to_string().into();
+        note["stream_id"] = stream_id.into();
+        note["stream_type"] = "note".into();
+        note["event_type"] = "NoteTaken".into();
+        note
+    };
+    let (once, notes) = (uuid::Uuid::new_v4(), format!("note-{}", uuid::Uuid::new_v4()));
+    let twice = format!("{}\n{}\n", note(1, once, &notes), note(2, once, &notes));
+    let misnamed = format!("{}\n", note(1, once, &format!("member-{}", uuid::Uuid::new_v4())));
     let files = [
+        (
+            "twice.ndjson",
+            twice,
+            &*format!("the event at position 2 is corrupt: its event id {once} is the event's at position 1"),
+        ),
+        ("misnamed.ndjson", misnamed, "is no stream of type note"),
         ("garbage.csv", "garbage\n".to_string(), "not a doetank export"),
         ("swapped.csv", format!("{}\n", swapped.join(",")), "not a doetank export"),
         ("other.txt", "position;event_id\n1;x\n".to_string(), "not a doetank export"),

@@ -291,11 +291,14 @@ impl EventStore {
     }
 
     /// Loads an exported log into this (empty) store as it was: same positions, ids, versions,
-    /// metadata and times. All or nothing: one transaction. Positions must increase and each
-    /// stream's versions must count up from 1.
+    /// metadata and times. All or nothing: one transaction. Positions must increase, each
+    /// stream's versions must count up from 1, a stream's id must name its type
+    /// (`doetank-<uuid>`), and no event id may come twice: each refused naming the event, before
+    /// anything is written (a repeated id would otherwise surface as the database's constraint).
     pub async fn import(&self, events: &[RecordedEvent]) -> Result<i64, StoreError> {
         let invalid = |position: i64, reason: String| StoreError::Corrupt { position, reason };
         let mut versions: HashMap<&str, i64> = HashMap::new();
+        let mut event_ids: HashMap<uuid::Uuid, i64> = HashMap::with_capacity(events.len());
         let mut commands: HashMap<uuid::Uuid, (String, i64, i64, i64, DateTime<Utc>)> = HashMap::new();
         let mut last = 0;
         for e in events {
@@ -303,6 +306,19 @@ impl EventStore {
                 return Err(invalid(e.position, format!("positions must increase (after {last})")));
             }
             last = e.position;
+            if let Some(earlier) = event_ids.insert(e.event_id, e.position) {
+                return Err(invalid(
+                    e.position,
+                    format!("its event id {} is the event's at position {earlier}", e.event_id),
+                ));
+            }
+            let named = e.stream_id.strip_prefix(e.stream_type.as_str()).and_then(|id| id.strip_prefix('-'));
+            if named.is_none_or(str::is_empty) {
+                return Err(invalid(
+                    e.position,
+                    format!("stream {} is no stream of type {}", e.stream_id, e.stream_type),
+                ));
+            }
             let version = versions.entry(&e.stream_id).or_insert(0);
             if e.version != *version + 1 {
                 return Err(invalid(
