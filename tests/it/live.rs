@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::api::{mutate, mutate_as, raise, register};
 use crate::both_backends;
-use crate::support::app::{facilitator, member, token};
+use crate::support::app::{auth, facilitator, member, token};
 use crate::support::ws::{Incoming, LEGACY, MODERN};
 use crate::support::{TestApp, TestDb, WsClient};
 use doetank_api::auth::Role;
@@ -1292,6 +1292,17 @@ async fn subscriptions_are_answered_as_server_sent_events_too(db: &TestDb) {
     let events = sse_events(&mut unknown, 2).await;
     let answer: Value = serde_json::from_str(&events[0].1).expect("JSON");
     assert_eq!(answer["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED", "{answer}");
+
+    // A stream ends with its token, as a WebSocket then closes with 4401 (until the
+    // thirty-first session it outlived the token).
+    let short = auth().mint("staff", Role::Facilitator, chrono::Duration::seconds(2)).expect("mint");
+    let mut ending = stream(Some(short), "subscription { events { position } }").await;
+    let events = sse_events(&mut ending, 2).await;
+    assert_eq!(events.len(), 2, "{events:?}");
+    let answer: Value = serde_json::from_str(&events[0].1).expect("JSON");
+    assert_eq!(answer["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{answer}");
+    assert!(answer["errors"][0]["message"].as_str().unwrap_or_default().contains("expired"), "{answer}");
+    assert_eq!(events[1].0, "complete");
 }
 
 /// The title of the next lesson a `lessonRecorded` subscriber hears.
