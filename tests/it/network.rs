@@ -111,18 +111,27 @@ async fn a_cafe_lives_and_links_its_challenges(db: &TestDb) {
         json!({ "cafeId": past, "title": "Charter", "person": "Slimmernetwerk" }),
     )
     .await;
-    // A count beyond any gathering (and beyond GraphQL's 32-bit Int, which the input took
-    // until the twenty-ninth session and answered back) is a typing mistake.
-    let body = send(
+    // The same talk announced again (a retry without a commandId) is on the program once
+    // (until the thirty-first session it was listed twice).
+    refused(
         &app,
         &facilitator(),
-        "holdCafe",
-        "HoldCafeInput",
-        json!({ "cafeId": past, "attendance": 3_000_000_000u64 }),
+        "announceSpeaker",
+        "AnnounceInput",
+        json!({ "cafeId": past, "title": "slimmer  werken", "person": "Een spreker" }),
+        "RULE_VIOLATED",
+        Some("LIFECYCLE"),
     )
     .await;
-    let ext = &body["errors"][0]["extensions"];
-    assert_eq!((&ext["code"], &ext["field"]), (&json!("BAD_INPUT"), &json!("attendance")), "{body:#}");
+    // A count beyond any gathering (and beyond GraphQL's 32-bit Int, which the input took
+    // until the twenty-ninth session and answered back) is a typing mistake; so is a café held
+    // with no one there (until the thirty-first session taken): it is cancelled instead.
+    for attendance in [json!(3_000_000_000u64), json!(0)] {
+        let input = json!({ "cafeId": past, "attendance": attendance });
+        let body = send(&app, &facilitator(), "holdCafe", "HoldCafeInput", input).await;
+        let ext = &body["errors"][0]["extensions"];
+        assert_eq!((&ext["code"], &ext["field"]), (&json!("BAD_INPUT"), &json!("attendance")), "{body:#}");
+    }
     ok(&app, "holdCafe", "HoldCafeInput", json!({ "cafeId": past, "attendance": 60 })).await;
     refused(
         &app,

@@ -147,8 +147,15 @@ pub(crate) fn ensure(
 /// typing mistake, and it stays inside GraphQL's 32-bit `Int`, which strict clients enforce.
 pub const MAX_PEOPLE: u32 = 1_000_000;
 
-/// Rejects a head count of a gathering beyond [`MAX_PEOPLE`].
+/// Rejects a head count of a gathering of no one (a café no one came to was not held; it is
+/// cancelled) or beyond [`MAX_PEOPLE`].
 pub(crate) fn people(field: &'static str, count: u32) -> Result<(), DomainError> {
+    if count == 0 {
+        return Err(DomainError::invalid(
+            field,
+            "must be at least 1: a gathering no one came to did not take place",
+        ));
+    }
     if count > MAX_PEOPLE {
         return Err(DomainError::invalid(field, format!("must be at most {MAX_PEOPLE}")));
     }

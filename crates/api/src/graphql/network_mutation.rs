@@ -72,7 +72,7 @@ pub struct AnnounceInput {
 pub struct HoldCafeInput {
     /// The café.
     pub cafe_id: ID,
-    /// How many people came: 0 to 1,000,000.
+    /// How many people came: 1 to 1,000,000 (a café no one came to is cancelled).
     pub attendance: u32,
     #[graphql(flatten)]
     pub control: CommandControl,
@@ -153,7 +153,7 @@ pub struct JuryVerdictInput {
 pub struct ConcludeIdeationEventInput {
     /// The ideation day.
     pub ideation_event_id: ID,
-    /// How many people took part: 0 to 1,000,000.
+    /// How many people took part: 1 to 1,000,000.
     pub participant_count: u32,
     #[graphql(flatten)]
     pub control: CommandControl,

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::aggregate::Aggregate;
 use crate::domain_event;
-use crate::error::{calendar_date, ensure, people, required_text, Decision, DomainError, Rule};
+use crate::error::{calendar_date, ensure, one_spaced, people, required_text, Decision, DomainError, Rule};
 use crate::types::*;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -38,6 +38,16 @@ pub struct Cafe {
     pub id: Option<CafeId>,
     pub date: Option<NaiveDate>,
     pub status: CafeStatus,
+    /// What the program holds, each as [`program_key`] gives it: the same talk or workshop is
+    /// on it once.
+    program: Vec<String>,
+}
+
+/// A talk or workshop as the program compares it: its kind and both its texts, without regard to
+/// case or spacing, so that an announcement sent twice (a retry without a `commandId`) does not
+/// list it twice.
+fn program_key(kind: &str, what: &str, who: &str) -> String {
+    format!("{kind}\n{}\n{}", one_spaced(what).to_lowercase(), one_spaced(who).to_lowercase())
 }
 
 impl Aggregate for Cafe {
@@ -52,7 +62,12 @@ impl Aggregate for Cafe {
             }
             CafeEvent::CafeHeld { .. } => self.status = CafeStatus::Held,
             CafeEvent::CafeCancelled { .. } => self.status = CafeStatus::Cancelled,
-            CafeEvent::SpeakerAnnounced { .. } | CafeEvent::WorkshopAnnounced { .. } => {}
+            CafeEvent::SpeakerAnnounced { speaker, topic } => {
+                self.program.push(program_key("talk", topic, speaker))
+            }
+            CafeEvent::WorkshopAnnounced { title, host } => {
+                self.program.push(program_key("workshop", title, host))
+            }
         }
     }
 }
@@ -95,6 +110,10 @@ impl Cafe {
         self.still_scheduled()?;
         required_text("speaker", speaker, 200)?;
         required_text("topic", topic, 500)?;
+        self.not_yet_on_the_program(
+            program_key("talk", topic, speaker),
+            "this speaker is already announced on this topic",
+        )?;
         Ok(vec![CafeEvent::SpeakerAnnounced { speaker: speaker.trim().into(), topic: topic.trim().into() }])
     }
 
@@ -102,7 +121,15 @@ impl Cafe {
         self.still_scheduled()?;
         required_text("title", title, 200)?;
         required_text("host", host, 200)?;
+        self.not_yet_on_the_program(
+            program_key("workshop", title, host),
+            "this workshop is already announced",
+        )?;
         Ok(vec![CafeEvent::WorkshopAnnounced { title: title.trim().into(), host: host.trim().into() }])
+    }
+
+    fn not_yet_on_the_program(&self, key: String, already: &str) -> Result<(), DomainError> {
+        ensure(!self.program.contains(&key), Rule::Lifecycle, || already.into())
     }
 
     /// Held on its day or after it (`today`: the date where the day has begun first), not

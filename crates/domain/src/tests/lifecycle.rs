@@ -279,6 +279,20 @@ fn a_cafe_and_an_ideation_day_happen_on_their_day_or_after() {
     }];
     given::<Cafe>(cafe.clone()).when(|c| c.hold(60, eve)).then_expect_rule(Rule::Lifecycle);
     given::<Cafe>(cafe.clone()).when(|c| c.hold(3_000_000_000, date)).then_expect_invalid("attendance");
+    // A café no one came to was not held: it is cancelled.
+    given::<Cafe>(cafe.clone()).when(|c| c.hold(0, date)).then_expect_invalid("attendance");
+    // A talk or a workshop is on the program once, however its announcement was spelled again.
+    let mut announced = cafe.clone();
+    announced.push(CafeEvent::SpeakerAnnounced { speaker: "Femke".into(), topic: "Lef".into() });
+    announced.push(CafeEvent::WorkshopAnnounced { title: "Doen".into(), host: "Joris".into() });
+    given::<Cafe>(announced.clone())
+        .when(|c| c.announce_speaker(" femke ", "LEF"))
+        .then_expect_rule(Rule::Lifecycle);
+    given::<Cafe>(announced.clone())
+        .when(|c| c.announce_workshop("doen", "Joris"))
+        .then_expect_rule(Rule::Lifecycle);
+    given::<Cafe>(announced.clone()).when(|c| c.announce_speaker("Femke", "Doen")).then_ok();
+    given::<Cafe>(announced).when(|c| c.announce_speaker("Joris", "Lef")).then_ok();
     given::<Cafe>(cafe.clone()).when(|c| c.hold(60, date)).then_ok();
     // A challenge is raised at a café that met, or meets that day: not before, not cancelled.
     let scheduled = Cafe::from_events(&cafe);
