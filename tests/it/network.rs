@@ -776,6 +776,14 @@ async fn lineage_follows_the_rocket_both_ways_on_the_demo(db: &TestDb) {
     assert!(distance(&nodes, "idea", "20/10") < Some(0), "{nodes:#?}");
     assert!(distance(&nodes, "ideation_event", "Stampij") < Some(0));
 
+    // From an organisation, named as the filters take it: case and spacing aside (until the
+    // thirty-first session only the exact spelling had a lineage).
+    for name in ["Gemeente Voorbeeldstad", " gemeente  VOORBEELDSTAD"] {
+        let from_organisation = app.gql_as(None, LINEAGE, json!({ "id": name })).await;
+        let root = &from_organisation["data"]["lineage"]["root"];
+        assert_eq!(*root, json!({ "kind": "organisation", "label": "Gemeente Voorbeeldstad" }), "{name:?}");
+    }
+
     // The informal doetank of "Hack de OR!" shows in its idea's lineage for facilitators only.
     let anonymous = app.gql_as(None, LINEAGE, json!({ "id": demo_id(IDEA_HACK_DE_OR) })).await.to_string();
     let staff = app.gql(LINEAGE, json!({ "id": demo_id(IDEA_HACK_DE_OR) })).await.to_string();
