@@ -220,7 +220,9 @@ fn externals_stay_minority(members: &[Innovator]) -> Result<(), DomainError> {
     let public = members.iter().filter(|m| m.sector == Sector::Public).count();
     let external = members.iter().filter(|m| m.sector == Sector::ExternalAdviser).count();
     ensure(external < public, Rule::ExternalsNotPrimary, || {
-        format!("{external} external advisers would not be fewer than {public} public-sector members")
+        let advisers = if external == 1 { "external adviser" } else { "external advisers" };
+        let members = if public == 1 { "public-sector member" } else { "public-sector members" };
+        format!("{external} {advisers} would not be fewer than {public} {members}")
     })
 }
 

@@ -78,7 +78,15 @@ fn rule_2_externals_not_primary_refuses_forming_led_by_an_external_alone() {
 fn rule_2_externals_not_primary_refuses_a_public_member_leaving_the_externals_equal() {
     let mut events = formed(2);
     events.push(DoetankEvent::MemberJoined { member: Innovator::external(id(50)), at: at() });
-    given::<Doetank>(events).when(|d| d.leave(id(2), at())).then_expect_rule(Rule::ExternalsNotPrimary);
+    given::<Doetank>(events.clone())
+        .when(|d| d.leave(id(2), at()))
+        .then_expect_rule(Rule::ExternalsNotPrimary);
+    // The refusal counts in words that agree with the numbers.
+    let refusal = Doetank::from_events(&events).leave(id(2), at()).expect_err("refused").to_string();
+    assert!(
+        refusal.ends_with("1 external adviser would not be fewer than 1 public-sector member"),
+        "{refusal}"
+    );
 }
 
 #[test]
