@@ -289,6 +289,21 @@ async fn doetank_updated_after_a_version_misses_nothing_between_query_and_subscr
     let mut refused = facilitator_client(&app).await;
     refused.subscribe("d", query, json!({ "id": d, "v": -1 })).await;
     assert_eq!(error_code(refused.next(Duration::from_secs(5)).await), "BAD_INPUT");
+    // A version the doetank never had would wait in silence (until the thirty-first session it
+    // did): refused, naming the version it is at.
+    let mut ahead = facilitator_client(&app).await;
+    ahead.subscribe("d", query, json!({ "id": d, "v": last + 100 })).await;
+    let refusal = ahead.next(Duration::from_secs(5)).await;
+    assert!(format!("{refusal:?}").contains(&format!("at version {last}")), "{refusal:?}");
+    assert_eq!(error_code(refusal), "BAD_INPUT");
+    // Not to one outside the informal doetank: its version would tell that it exists.
+    let mut outsider = WsClient::connect(&app, MODERN).await;
+    outsider.init(json!({ "token": token("onderzoeker", Role::Researcher) })).await;
+    outsider.subscribe("d", query, json!({ "id": d, "v": last + 100 })).await;
+    assert!(
+        outsider.next(Duration::from_millis(300)).await.is_none(),
+        "the informal doetank's version leaked"
+    );
 }
 
 /// One subscription for the whole network: each change of every doetank the viewer may see,

@@ -130,6 +130,20 @@ impl Subscription {
         let stream_id = StreamId::new("doetank", uuid).to_string();
         // Listening starts before the first read: a change is either in that read or heard.
         let head = app.store.head_position().await.gql()?;
+        // A version the doetank never had (one from another database, say) would wait in
+        // silence until the doetank grew that far: refused, as a position past the log's head
+        // is. Only once the read models hold the log read, and only for a doetank the viewer
+        // may see (else its version would tell that it exists).
+        if let Some(asked) = after_version.filter(|v| *v > 0) {
+            projected(&app, head).await;
+            if let Some(row) = visible_now(&app, &viewer, uuid).await.gql()? {
+                if row.version < asked {
+                    let message =
+                        format!("the doetank is at version {}: it never had version {asked}", row.version);
+                    return Err(AppError::bad_input("afterVersion", message)).gql();
+                }
+            }
+        }
         let filter = LogFilter { stream_ids: vec![stream_id], ..Default::default() };
         let events = live_events(&app, head, move |e| filter.matches(e));
         // The version last sent (or the client's own): events up to it change nothing sent.
