@@ -33,6 +33,7 @@ both_backends!(
     an_id_a_client_chooses_names_one_thing_across_every_kind,
     a_text_the_log_should_not_hold_is_refused_and_writes_nothing,
     a_refused_profile_update_leaves_the_name_as_it_was,
+    a_member_s_email_is_read_and_changed_by_them_and_facilitators_alone,
     a_kickoff_names_its_attendees_who_must_be_members,
 );
 
@@ -2031,6 +2032,58 @@ async fn a_refused_profile_update_leaves_the_name_as_it_was(db: &TestDb) {
     // The name alone writes no event and still changes.
     let body = update(json!({ "memberId": anna, "name": "Anna Derde" })).await;
     assert_eq!(body["data"]["updateMemberProfile"]["member"]["name"], "Anna Derde", "{body:#}");
+}
+
+/// An e-mail address given at registration is the member's and the facilitators' to read and
+/// change, no one else's (until the thirty-first session it was kept and never shown, nor
+/// changed); a member's past state shows their personal data as it is now (until then a past
+/// member had no name).
+async fn a_member_s_email_is_read_and_changed_by_them_and_facilitators_alone(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let registered = app
+        .data(
+            "mutation($i: RegisterMemberInput!) { registerMember(input: $i) { member { id } } }",
+            json!({ "i": { "name": "Anna Post", "email": "anna@utrecht.nl", "organisation": "Gemeente Utrecht", "sector": "PUBLIC" } }),
+        )
+        .await;
+    let anna = registered["registerMember"]["member"]["id"].as_str().expect("id").to_string();
+    let other = register(&app, "Bas Buur", "TNO", "PUBLIC").await;
+    let read = "query($id: ID!) { member(id: $id) { email } }";
+    let email = |token: Option<String>| {
+        let app = &app;
+        let anna = anna.clone();
+        async move {
+            app.gql_as(token.as_deref(), read, json!({ "id": anna })).await["data"]["member"]["email"].clone()
+        }
+    };
+    assert_eq!(email(Some(member(&anna))).await, "anna@utrecht.nl");
+    assert_eq!(email(Some(facilitator())).await, "anna@utrecht.nl");
+    assert_eq!(email(Some(member(&other))).await, Value::Null, "another member");
+    assert_eq!(email(None).await, Value::Null, "anonymous");
+
+    let update =
+        "mutation($i: UpdateMemberProfileInput!) { updateMemberProfile(input: $i) { member { email } } }";
+    let change = |token: String, input: Value| {
+        let app = &app;
+        async move { app.gql_as(Some(&token), update, json!({ "i": input })).await }
+    };
+    let body = change(member(&anna), json!({ "memberId": anna, "email": " anna@bzk.nl " })).await;
+    assert_eq!(body["data"]["updateMemberProfile"]["member"]["email"], "anna@bzk.nl", "{body:#}");
+    let head = app.head().await;
+    let body = change(member(&anna), json!({ "memberId": anna, "email": "geen adres" })).await;
+    assert_refused(&app, head, &body, "updateMemberProfile", "BAD_INPUT", None).await;
+    assert_eq!(body["errors"][0]["extensions"]["field"], "email");
+    let body = change(member(&other), json!({ "memberId": anna, "email": "bas@tno.nl" })).await;
+    assert_refused(&app, head, &body, "updateMemberProfile", "FORBIDDEN", None).await;
+    assert_eq!(email(Some(member(&anna))).await, "anna@bzk.nl", "refusals change nothing");
+    let body = change(facilitator(), json!({ "memberId": anna, "email": "" })).await;
+    assert_eq!(body["data"]["updateMemberProfile"]["member"]["email"], Value::Null, "a blank one removes it");
+
+    // A past state of the member: its personal data as it is now.
+    let past = app
+        .data("query($id: ID!) { member(id: $id, atVersion: 1) { name version } }", json!({ "id": anna }))
+        .await;
+    assert_eq!(past["member"], json!({ "name": "Anna Post", "version": 1 }));
 }
 
 /// A kick-off is attended by members of the network (not only of the doetank); an attendee id

@@ -96,7 +96,7 @@ async fn answers_kept_by_one_node_follow_writes_through_another(db: &TestDb) {
     assert_eq!(ask_b_anew().await, first, "a new question about the same rows");
 
     let member_id: Uuid = id.parse().expect("uuid");
-    a.app.update_member_name(member_id, "Lea de Vries").await.expect("rename");
+    a.app.update_personal_data(member_id, Some("Lea de Vries"), None).await.expect("rename");
     assert_eq!(ask_b_anew().await["name"], "Lea de Vries", "a write outside the log, asked anew");
     assert_eq!(ask_b().await["name"], "Lea de Vries", "a write outside the log");
 

@@ -14,6 +14,13 @@ use crate::app::{App, CommandOptions, CommandOutcome};
 use crate::error::AppError;
 use crate::sql;
 
+/// A change of a member's personal data: what is left out stays as it is.
+pub struct PersonalChange<'a> {
+    pub name: Option<&'a str>,
+    /// A blank address removes the one kept.
+    pub email: Option<&'a str>,
+}
+
 /// Personal data kept outside the log (see `member_personal_data`).
 #[derive(Debug, Clone)]
 pub struct PersonalData {
@@ -108,38 +115,59 @@ impl App {
         result
     }
 
-    /// A member's profile: the organisation and expertise as an event, the name as personal data
-    /// outside the log. All of it is checked before anything is written, and the event goes
-    /// first: a refused command (a rule, a bad organisation, a stale `expectedVersion`) leaves
-    /// the name as it was, and a retry with the same command id writes the name again.
+    /// A member's profile: the organisation and expertise as an event, the name and e-mail
+    /// address as personal data outside the log. All of it is checked before anything is
+    /// written, and the event goes first: a refused command (a rule, a bad organisation, a stale
+    /// `expectedVersion`) leaves the personal data as it was, and a retry with the same command
+    /// id writes it again.
     pub async fn update_member_profile(
         &self,
         options: &CommandOptions,
         member_id: Uuid,
-        name: Option<&str>,
+        personal: PersonalChange<'_>,
         organisation: Option<&str>,
         expertise: Option<Vec<String>>,
     ) -> Result<CommandOutcome, AppError> {
-        let name = name.map(valid_name).transpose()?;
+        let name = personal.name.map(valid_name).transpose()?;
+        // A blank address removes the one kept.
+        let email = personal
+            .email
+            .map(|email| match email.trim() {
+                "" => Ok(None),
+                email => valid_email(email).map(|()| Some(email)),
+            })
+            .transpose()?;
         let outcome = self
             .execute::<Member>(member_id, options, |m| m.update_profile(organisation, expertise.clone()))
             .await?;
-        if let Some(name) = name {
-            self.update_member_name(member_id, name).await?;
-        }
+        self.update_personal_data(member_id, name, email).await?;
         Ok(outcome)
     }
 
-    pub async fn update_member_name(&self, member_id: Uuid, name: &str) -> Result<(), AppError> {
-        let name = valid_name(name)?;
-        let member = self.require::<Member>(member_id, "member").await?;
-        member.innovator()?;
-        sql::execute(
-            self.store.backend(),
-            "UPDATE member_personal_data SET name = $2 WHERE member_id = $1",
-            &[member_id.into(), name.to_string().into()],
-        )
-        .await?;
+    /// Writes what is given of a member's personal data (`email: Some(None)` removes the
+    /// address); an erased member has none to write.
+    pub async fn update_personal_data(
+        &self,
+        member_id: Uuid,
+        name: Option<&str>,
+        email: Option<Option<&str>>,
+    ) -> Result<(), AppError> {
+        let mut set = Vec::new();
+        let mut args: Vec<sql::Arg> = vec![member_id.into()];
+        if let Some(name) = name {
+            args.push(name.into());
+            set.push(format!("name = ${}", args.len()));
+        }
+        if let Some(email) = email {
+            args.push(sql::Arg::OptText(email.map(str::to_string)));
+            set.push(format!("email = ${}", args.len()));
+        }
+        if set.is_empty() {
+            return Ok(());
+        }
+        self.require::<Member>(member_id, "member").await?.innovator()?;
+        let statement = format!("UPDATE member_personal_data SET {} WHERE member_id = $1", set.join(", "));
+        sql::execute(self.store.backend(), &statement, &args).await?;
         self.personal_data_written().await?;
         Ok(())
     }

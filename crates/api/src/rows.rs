@@ -26,6 +26,7 @@ read_model_row! {
     pub struct MemberRow {
         pub id: String,
         pub name: Option<String>,
+        pub email: Option<String>,
         pub organisation: String,
         pub sector: String,
         pub expertise: String,
@@ -36,7 +37,7 @@ read_model_row! {
     }
 }
 
-pub const MEMBER_SELECT: &str = "SELECT m.id, p.name, m.organisation, m.sector, m.expertise, m.support_committee, \
+pub const MEMBER_SELECT: &str = "SELECT m.id, p.name, p.email, m.organisation, m.sector, m.expertise, m.support_committee, \
      m.erased, m.registered_at, m.version FROM rm_members m LEFT JOIN member_personal_data p ON p.member_id = m.id";
 
 read_model_row! {

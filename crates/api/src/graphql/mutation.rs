@@ -14,7 +14,7 @@ use super::scalars::*;
 use super::viewer;
 use crate::app::{App, CommandOptions, CommandOutcome};
 use crate::auth::Viewer;
-use crate::commands::PersonalData;
+use crate::commands::{PersonalChange, PersonalData};
 use crate::error::AppError;
 use crate::rows::*;
 use crate::sql;
@@ -239,6 +239,8 @@ pub struct UpdateMemberProfileInput {
     pub member_id: ID,
     /// The new name, 1 to 200 characters (personal data, kept outside the log).
     pub name: Option<String>,
+    /// The new e-mail address (personal data, kept outside the log); a blank one removes it.
+    pub email: Option<String>,
     /// The new organisation, 1 to 200 characters.
     pub organisation: Option<String>,
     /// The new list of expertise, replacing the old one (at most 50 entries of at most 200
@@ -571,7 +573,7 @@ impl Mutation {
             .update_member_profile(
                 &options(ctx, &input.control)?,
                 member_id,
-                input.name.as_deref(),
+                PersonalChange { name: input.name.as_deref(), email: input.email.as_deref() },
                 input.organisation.as_deref(),
                 input.expertise,
             )

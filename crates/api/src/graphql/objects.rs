@@ -88,6 +88,16 @@ impl Member {
             self.0.name.as_deref()
         }
     }
+    /// How to reach the member: shown to the member themself and to facilitators (who organise
+    /// cafés and doetanks), null to everyone else, and once erased.
+    async fn email(&self, ctx: &Context<'_>) -> Option<&str> {
+        let viewer = super::viewer(ctx);
+        let own = viewer.member_id.is_some_and(|me| me.to_string() == self.0.id);
+        if self.0.erased || !(own || viewer.is_facilitator()) {
+            return None;
+        }
+        self.0.email.as_deref()
+    }
     /// The organisation the member works for.
     async fn organisation(&self) -> &str {
         &self.0.organisation

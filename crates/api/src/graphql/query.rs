@@ -233,8 +233,8 @@ impl Query {
         Ok(window.connection(total, rows.into_iter().map(Doetank::live).collect()))
     }
 
-    /// A member now, or as of a time or stream version (personal data such as the name is not
-    /// history and is absent from past states).
+    /// A member now, or as of a time or stream version. Personal data (the name, the e-mail
+    /// address) is not history: a past state shows it as it is now, and none once erased.
     pub(super) async fn member(
         &self,
         ctx: &Context<'_>,
@@ -253,7 +253,18 @@ impl Query {
         let past =
             past_row::<MemberRow>(ctx, "member", uuid, as_of, &format!("{MEMBER_SELECT} WHERE m.id = $1"))
                 .await?;
-        Ok(past.map(|(row, _)| Member(row)))
+        let Some((mut row, _)) = past else { return Ok(None) };
+        // Until the thirty-first session a past member had no name, while the same member
+        // in a past doetank's list had theirs.
+        let personal: Option<PersonalRow> = sql::fetch_optional(
+            app(ctx)?.store.backend(),
+            "SELECT name, email FROM member_personal_data WHERE member_id = $1",
+            &[uuid.into()],
+        )
+        .await
+        .gql()?;
+        (row.name, row.email) = personal.map_or((None, None), |p| (Some(p.name), p.email));
+        Ok(Some(Member(row)))
     }
 
     /// Members in the order they registered: whom to ask, e.g. a coach or an expert to consult.
@@ -625,6 +636,13 @@ async fn past_row<T: sql::AnyRow>(
     };
     let row: Option<T> = sql::fetch_optional(&past, select_by_id, &[id.into()]).await.gql()?;
     Ok(row.map(|row| (row, past)))
+}
+
+/// A member's personal data as it is now.
+#[derive(sqlx::FromRow)]
+struct PersonalRow {
+    name: String,
+    email: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
