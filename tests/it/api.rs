@@ -1158,19 +1158,24 @@ async fn metrics_are_served_for_prometheus(db: &TestDb) {
     let playground = app.http.get(app.url("/graphql")).send().await.expect("the playground");
     assert!(playground.text().await.expect("html").contains("graphiql"), "no GraphQL answer: not counted");
 
-    let response = app.http.get(app.url("/metrics")).send().await.expect("GET /metrics");
-    assert_eq!(response.status().as_u16(), 200);
-    let media = response.headers().get("content-type").and_then(|v| v.to_str().ok()).map(String::from);
-    assert_eq!(media.as_deref(), Some("text/plain; version=0.0.4; charset=utf-8"));
-    let text = response.text().await.expect("text");
-    let samples: std::collections::HashMap<&str, f64> = text
-        .lines()
-        .filter(|line| !line.starts_with('#'))
-        .map(|line| {
-            let (name, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("not a sample: {line}"));
-            (name, value.parse().unwrap_or_else(|_| panic!("not a number: {line}")))
-        })
-        .collect();
+    let scrape = || async {
+        let response = app.http.get(app.url("/metrics")).send().await.expect("GET /metrics");
+        assert_eq!(response.status().as_u16(), 200);
+        let media = response.headers().get("content-type").and_then(|v| v.to_str().ok()).map(String::from);
+        assert_eq!(media.as_deref(), Some("text/plain; version=0.0.4; charset=utf-8"));
+        response.text().await.expect("text")
+    };
+    let samples_of = |text: &str| -> std::collections::HashMap<String, f64> {
+        text.lines()
+            .filter(|line| !line.starts_with('#'))
+            .map(|line| {
+                let (name, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("not a sample: {line}"));
+                (name.to_string(), value.parse().unwrap_or_else(|_| panic!("not a number: {line}")))
+            })
+            .collect()
+    };
+    let text = scrape().await;
+    let samples = samples_of(&text);
     let sample = |name: &str| *samples.get(name).unwrap_or_else(|| panic!("{name} missing:\n{text}"));
     assert_eq!(sample("doetank_log_head"), app.head().await as f64);
     assert_eq!(sample("doetank_read_models_behind"), 0.0, "a command's answer waits for its projection");
@@ -1191,6 +1196,30 @@ async fn metrics_are_served_for_prometheus(db: &TestDb) {
     assert!(buckets.windows(2).all(|w| w[0] <= w[1]), "cumulative: {buckets:?}");
     assert_eq!(buckets.last(), Some(&count), "+Inf holds every request");
     assert!(sample("doetank_graphql_request_duration_seconds_sum") > 0.0);
+
+    // Errors by code and rule, also those answered with 200 (until the thirty-first session
+    // only status classes were counted, and a refusal by a rule was a 2xx). The counts are the
+    // process's, which other tests may share: they grow at least by what this test caused.
+    let parse_failed = "doetank_graphql_errors_total{code=\"GRAPHQL_PARSE_FAILED\",rule=\"\"}";
+    assert!(sample(parse_failed) >= 1.0, "{text}");
+    let bad_input = "doetank_graphql_errors_total{code=\"BAD_INPUT\",rule=\"\"}";
+    let sign_once = "doetank_graphql_errors_total{code=\"RULE_VIOLATED\",rule=\"SIGN_ONCE\"}";
+    let before = |name: &str| samples.get(name).copied().unwrap_or(0.0);
+    let (bad_input_before, sign_once_before) = (before(bad_input), before(sign_once));
+    let blank = app.gql("{ members(organisation: \" \") { totalCount } }", json!({})).await;
+    assert_eq!(blank["errors"][0]["extensions"]["code"], "BAD_INPUT", "{blank:#}");
+    let charter = app
+        .data("mutation { publishCharter(input: { title: \"C\", text: \"t\" }) { id } }", json!({}))
+        .await["publishCharter"]["id"]
+        .clone();
+    let sign = "mutation($c: ID!) { signCharter(input: { charterId: $c, organisation: \"TNO\" }) { id } }";
+    app.data(sign, json!({ "c": charter })).await;
+    let twice = app.gql(sign, json!({ "c": charter })).await;
+    assert_eq!(twice["errors"][0]["extensions"]["rule"], "SIGN_ONCE", "{twice:#}");
+    let later = scrape().await;
+    let after = samples_of(&later);
+    assert!(after.get(bad_input).copied().unwrap_or(0.0) >= bad_input_before + 1.0, "{later}");
+    assert!(after.get(sign_once).copied().unwrap_or(0.0) >= sign_once_before + 1.0, "{later}");
 }
 
 /// A lesson found by a search shows where: an excerpt of its body around the words found,

@@ -1,6 +1,9 @@
 //! The one place where application errors become GraphQL errors with `extensions.code`.
 
-use async_graphql::{Error, ErrorExtensionValues, ErrorExtensions, Response, ServerError};
+use std::collections::BTreeMap;
+use std::sync::{Mutex, PoisonError};
+
+use async_graphql::{Error, ErrorExtensionValues, ErrorExtensions, Response, ServerError, Value};
 use doetank_domain::DomainError;
 use doetank_store::ExpectedVersion;
 
@@ -113,7 +116,30 @@ pub fn give_codes(response: &mut Response) {
         if extensions.get("code").is_none() {
             extensions.set("code", if error.path.is_empty() { VALIDATION_FAILED } else { "BAD_INPUT" });
         }
+        count_error(extensions);
     }
+}
+
+/// Errors answered since the process started, by code and, for a business rule, the rule
+/// (`""` for none): what `/metrics` shows as `doetank_graphql_errors_total`, so that an
+/// operator sees refusals that answer 200 (a rule, a bad input) and which rules bite most.
+/// Every answer's errors pass [`give_codes`]; an answer without errors costs nothing here.
+/// Process-wide, as a server is one process.
+static ERRORS_ANSWERED: Mutex<BTreeMap<(String, String), u64>> = Mutex::new(BTreeMap::new());
+
+fn count_error(extensions: &ErrorExtensionValues) {
+    let text = |key: &str| match extensions.get(key) {
+        Some(Value::String(text)) => text.clone(),
+        _ => String::new(),
+    };
+    let key = (text("code"), text("rule"));
+    *ERRORS_ANSWERED.lock().unwrap_or_else(PoisonError::into_inner).entry(key).or_default() += 1;
+}
+
+/// How many errors have been answered, by (code, rule), in that order.
+pub fn errors_answered() -> Vec<((String, String), u64)> {
+    let counts = ERRORS_ANSWERED.lock().unwrap_or_else(PoisonError::into_inner);
+    counts.iter().map(|(key, n)| (key.clone(), *n)).collect()
 }
 
 /// Whether `response` refuses its request as a whole (a text that does not parse or does not

@@ -123,8 +123,27 @@ pub(super) async fn metrics(State(state): State<ServerState>) -> Response {
         "counter",
         &classes,
     );
+    let errors: Vec<(String, f64)> = crate::graphql::errors::errors_answered()
+        .into_iter()
+        .map(|((code, rule), n)| {
+            (format!("{{code=\"{}\",rule=\"{}\"}}", label(&code), label(&rule)), n as f64)
+        })
+        .collect();
+    let errors: Vec<(&str, f64)> = errors.iter().map(|(labels, n)| (labels.as_str(), *n)).collect();
+    metric(
+        &mut out,
+        "doetank_graphql_errors_total",
+        "GraphQL errors answered (over HTTP, server-sent events and WebSockets), by extensions.code and, for a business rule, the rule.",
+        "counter",
+        &errors,
+    );
     histogram(&mut out, times);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response()
+}
+
+/// `value` as a label value in the text format: backslash, quote and line break escaped.
+fn label(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
 /// One metric: its help, its type and its samples (label set, value).
