@@ -453,6 +453,32 @@ async fn an_expired_token_is_refused_and_closes_its_socket(db: &TestDb) {
     assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
     assert!(body["errors"][0]["message"].as_str().unwrap_or_default().contains("expired"));
 
+    // Not yet valid (`nbf`), issued in the future (`iat`, past a minute's skew between clocks),
+    // or naming no one: refused too (until the thirty-first session all three were taken).
+    let now = chrono::Utc::now().timestamp();
+    let signed = |claims: Value| {
+        let key = jsonwebtoken::EncodingKey::from_secret(crate::support::app::TEST_SECRET.as_bytes());
+        jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).expect("sign")
+    };
+    let staff = |extra: Value| {
+        let mut claims = json!({ "sub": "staff", "role": "facilitator", "iat": now, "exp": now + 600 });
+        claims.as_object_mut().expect("claims").extend(extra.as_object().expect("extra").clone());
+        signed(claims)
+    };
+    for (claims, why) in [
+        (json!({ "nbf": now + 3600 }), "not valid yet"),
+        (json!({ "iat": now + 3600 }), "issued in the future"),
+        (json!({ "sub": " " }), "names no one"),
+    ] {
+        let body = app.gql_as(Some(&staff(claims.clone())), "{ doetanks { totalCount } }", json!({})).await;
+        assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{claims}: {body}");
+        assert!(body["errors"][0]["message"].as_str().unwrap_or_default().contains(why), "{body}");
+    }
+    for claims in [json!({ "nbf": now - 60 }), json!({ "iat": now + 30 })] {
+        let body = app.gql_as(Some(&staff(claims.clone())), "{ doetanks { totalCount } }", json!({})).await;
+        assert!(body.get("errors").is_none(), "{claims}: {body}");
+    }
+
     let short = auth().mint("staff", Role::Facilitator, chrono::Duration::seconds(2)).expect("mint");
     let mut client = WsClient::connect(&app, MODERN).await;
     client.init(json!({ "token": short })).await;

@@ -43,6 +43,9 @@ impl std::str::FromStr for Role {
     }
 }
 
+/// How far ahead of this server's clock a token's issuer's may be.
+const ISSUER_CLOCK_SKEW_SECONDS: i64 = 60;
+
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Claims {
     pub sub: String,
@@ -147,6 +150,9 @@ impl Auth {
     }
 
     pub fn mint(&self, subject: &str, role: Role, ttl: chrono::Duration) -> Result<String, AppError> {
+        if subject.trim().is_empty() {
+            return Err(AppError::bad_input("member", "a token names someone: the subject must not be empty"));
+        }
         if role == Role::Member && Uuid::parse_str(subject).is_err() {
             return Err(AppError::bad_input("member", "a member token's subject is the member id (a UUID)"));
         }
@@ -163,14 +169,30 @@ impl Auth {
     pub fn verify(&self, token: &str) -> Result<Viewer, AppError> {
         let mut validation = Validation::new(self.algorithm);
         validation.leeway = 0;
+        // A token that says it is good only from a later time is not good now (RFC 7519,
+        // 4.1.5); until the thirty-first session `nbf` was not looked at.
+        validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "sub"]);
         let data = decode::<Claims>(token, &self.decoding, &validation).map_err(|e| {
             AppError::Unauthenticated(match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => "the token has expired".into(),
+                jsonwebtoken::errors::ErrorKind::ImmatureSignature => {
+                    "the token is not valid yet (nbf)".into()
+                }
                 _ => format!("the token is not valid: {e}"),
             })
         })?;
         let claims = data.claims;
+        // Issued later than now, past a minute's difference between clocks: whoever minted it
+        // has a clock that is wrong, or it was made to outlive its stated life.
+        if claims.iat > Utc::now().timestamp() + ISSUER_CLOCK_SKEW_SECONDS {
+            return Err(AppError::Unauthenticated("the token was issued in the future (iat)".into()));
+        }
+        if claims.sub.trim().is_empty() {
+            return Err(AppError::Unauthenticated(
+                "the token names no one: its subject (sub) is empty".into(),
+            ));
+        }
         let member_id = Uuid::parse_str(&claims.sub).ok();
         if claims.role == Role::Member && member_id.is_none() {
             return Err(AppError::Unauthenticated("a member token's subject must be a member id".into()));
@@ -234,5 +256,14 @@ mod tests {
         for refused in ["0m", "367d", "999999999999d", "99999999999999999999s", "1w", "m", "-1h"] {
             assert!(parse_ttl(refused).is_err(), "{refused}");
         }
+    }
+
+    #[test]
+    fn a_token_names_someone() {
+        let auth = super::Auth::hs256(b"secret");
+        let hour = chrono::Duration::hours(1);
+        assert!(auth.mint(" ", super::Role::Facilitator, hour).is_err());
+        let minted = auth.mint("staff", super::Role::Facilitator, hour).expect("minted");
+        assert_eq!(auth.verify(&minted).expect("verified").subject.as_deref(), Some("staff"));
     }
 }
