@@ -174,6 +174,30 @@ async fn an_import_that_is_no_export_is_refused_and_writes_nothing() {
     db.cleanup().await;
 }
 
+/// A database that cannot be opened is said so at once, its cause once, and a password in its
+/// URL is not logged (until the thirty-first session PostgreSQL's cause was lost behind the
+/// pool's 10 s timeout, SQLite's said three times over, and the password was printed).
+#[tokio::test]
+async fn a_database_that_cannot_be_opened_is_named_with_its_cause_once() {
+    let dir = std::env::temp_dir().join(format!("doetank-no-{}", uuid::Uuid::new_v4()));
+    let unreachable = "postgres://postgres:hunter2@127.0.0.1:1/doetank";
+    let nowhere = format!("sqlite:{}", dir.join("deeper").join("doetank.db").display());
+    for (url, cause) in
+        [(unreachable, "Connection refused"), (nowhere.as_str(), "unable to open database file")]
+    {
+        let started = std::time::Instant::now();
+        let out = Command::new(env!("CARGO_BIN_EXE_doetank"))
+            .args(["migrate", "--database-url", url])
+            .output()
+            .expect("run doetank");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{url}");
+        assert_eq!(stderr.matches(cause).count(), 1, "{url}: {stderr}");
+        assert!(!stderr.contains("hunter2"), "the password was logged: {stderr}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "{url}: not at once");
+    }
+}
+
 fn doetank(args: &[&str]) -> std::process::Output {
     let out = Command::new(env!("CARGO_BIN_EXE_doetank")).args(args).output().expect("run doetank");
     assert!(out.status.success(), "doetank {args:?}: {}", String::from_utf8_lossy(&out.stderr));

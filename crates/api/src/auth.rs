@@ -151,7 +151,10 @@ impl Auth {
 
     pub fn mint(&self, subject: &str, role: Role, ttl: chrono::Duration) -> Result<String, AppError> {
         if subject.trim().is_empty() {
-            return Err(AppError::bad_input("member", "a token names someone: the subject must not be empty"));
+            return Err(AppError::bad_input(
+                "member",
+                "a token names someone: the subject must not be empty",
+            ));
         }
         if role == Role::Member && Uuid::parse_str(subject).is_err() {
             return Err(AppError::bad_input("member", "a member token's subject is the member id (a UUID)"));

@@ -185,14 +185,44 @@ async fn main() -> ExitCode {
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            tracing::error!(error = format!("{err:#}"), "doetank failed");
+            tracing::error!(error = causes(&err), "doetank failed");
             ExitCode::FAILURE
         }
     }
 }
 
+/// The error and its causes, each said once: a layer whose message already quotes its cause
+/// (as `database error: {0}` does) would otherwise repeat it, as it did until the thirty-first
+/// session ("unable to open database file" three times over).
+fn causes(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let message = cause.to_string();
+        if !text.contains(&message) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&message);
+        }
+    }
+    text
+}
+
+/// `url` as a log line may show it: a password in it (`postgres://user:secret@host/db`) as `***`.
+fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    match rest.rsplit_once('@') {
+        Some((user_info, host)) if user_info.contains(':') => {
+            let user = user_info.split_once(':').map_or(user_info, |(user, _)| user);
+            format!("{scheme}://{user}:***@{host}")
+        }
+        _ => url.to_string(),
+    }
+}
+
 async fn open(url: &str) -> anyhow::Result<App> {
-    let store = EventStore::connect(url).await.with_context(|| format!("cannot open {url}"))?;
+    let store =
+        EventStore::connect(url).await.with_context(|| format!("cannot open {}", without_password(url)))?;
     store.migrate().await?;
     Ok(App::new(store))
 }
@@ -392,4 +422,19 @@ async fn stop_signal() {
     }
     #[cfg(not(unix))]
     interrupted.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_password;
+
+    #[test]
+    fn a_database_password_is_not_logged() {
+        assert_eq!(
+            without_password("postgres://app:s3cr@t@db:5432/doetank"),
+            "postgres://app:***@db:5432/doetank"
+        );
+        assert_eq!(without_password("postgres://app@db/doetank"), "postgres://app@db/doetank");
+        assert_eq!(without_password("sqlite:doetank.db"), "sqlite:doetank.db");
+    }
 }
