@@ -1368,8 +1368,29 @@ async fn lists_filter_and_paginate_as_relay_connections(db: &TestDb) {
     assert_eq!(ids(&staff), [challenge.as_str()]);
     let outsider = app.gql_as(None, looking, json!({ "w": true })).await;
     assert_eq!(ids(&outsider["data"]), [challenge.as_str(), second.as_str()], "{outsider:#}");
+    // A doetank that gave its challenge up leaves it looking again (until the thirty-first
+    // session it stayed taken).
+    let given_up = raise(&app, &lead).await;
+    let formed = app
+        .data(
+            "mutation($i: FormDoetankInput!) { formDoetank(input: $i) { doetank { id } } }",
+            json!({ "i": { "name": "Opgegeven", "challengeId": given_up, "leadId": lead } }),
+        )
+        .await;
+    let quitting = formed["formDoetank"]["doetank"]["id"].clone();
+    let taken = app.data(looking, json!({ "w": false })).await;
+    assert_eq!(ids(&taken), [challenge.as_str(), given_up.as_str()]);
+    let stopped =
+        json!({ "i": { "doetankId": quitting, "outcome": "DISCONTINUED", "reflection": "geen tijd" } });
+    app.data(
+        "mutation($i: ConcludeDoetankInput!) { concludeDoetank(input: $i) { doetank { status } } }",
+        stopped,
+    )
+    .await;
+    let staff = app.data(looking, json!({ "w": true })).await;
+    assert_eq!(ids(&staff), [second.as_str(), given_up.as_str()]);
     let by_title = app.data(looking, json!({ "t": "KENNIS lekt" })).await;
-    assert_eq!(by_title["challenges"]["totalCount"], 2, "{by_title:#}");
+    assert_eq!(by_title["challenges"]["totalCount"], 3, "{by_title:#}");
     let none = app.data(looking, json!({ "t": "vergrijzing" })).await;
     assert_eq!(none["challenges"]["totalCount"], 0);
 

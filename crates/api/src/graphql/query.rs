@@ -331,8 +331,8 @@ impl Query {
     async fn challenges(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "True: only challenges no doetank the viewer may see has taken on yet; false: \
-                          only those one has.")]
+        #[graphql(desc = "True: only challenges no doetank the viewer may see has taken on (one that \
+                          was discontinued gave its challenge up); false: only those one has.")]
         without_doetank: Option<bool>,
         #[graphql(desc = "Only challenges whose title holds this text, without regard to case (on SQLite, \
                           ASCII letters only).")]
@@ -344,8 +344,12 @@ impl Query {
         let mut f = Filter::default();
         if let Some(without) = without_doetank {
             // Counted among the doetanks the viewer may see: an informal one works under the
-            // radar (rule 5), and its challenge still looks untaken to outsiders.
-            let mut taken = String::from("EXISTS (SELECT 1 FROM rm_doetanks vd WHERE vd.challenge_id = c.id");
+            // radar (rule 5), and its challenge still looks untaken to outsiders. A discontinued
+            // doetank gave the challenge up: it is looking again (until the thirty-first session
+            // it stayed taken for good).
+            let mut taken = String::from(
+                "EXISTS (SELECT 1 FROM rm_doetanks vd WHERE vd.challenge_id = c.id AND vd.status <> 'DISCONTINUED'",
+            );
             if let Some(condition) = visibility::doetank_condition(&mut f, "vd", &viewer(ctx)) {
                 taken.push_str(&format!(" AND {condition}"));
             }
