@@ -1115,24 +1115,37 @@ async fn misuse_of_the_protocol_closes_the_socket_with_its_code(db: &TestDb) {
     assert_eq!(close_code(&mut same_id).await, Some(4409), "an id already running");
 }
 
+/// Stopped by its client: nothing more for it, and its id free again. graphql-transport-ws
+/// answers a client's `complete` with nothing (graphql-ws's own server stopped echoing it in
+/// 5.11.1: a client taking the id up again would read the echo as the new operation's end;
+/// until the thirty-first session it was echoed); the legacy protocol answers `stop` with
+/// `complete`, as its servers do.
 async fn a_stopped_subscription_hears_nothing_more_and_frees_its_id(db: &TestDb) {
     let app = TestApp::spawn(db).await;
     // One shared (from the head, no `after`), one executed for its socket alone.
-    for query in ["subscription { events { position } }", EVENTS] {
-        let mut client = WsClient::connect(&app, MODERN).await;
+    let queries = ["subscription { events { position } }", EVENTS];
+    for (protocol, query) in [MODERN, LEGACY].into_iter().flat_map(|p| queries.map(|q| (p, q))) {
+        let mut client = WsClient::connect(&app, protocol).await;
         client.init(json!({ "token": facilitator() })).await;
         client.subscribe("a", query, json!({})).await;
         tokio::time::sleep(Duration::from_millis(150)).await;
         write_notes(db, 1).await;
         let head = app.head().await;
         assert_eq!(client.next_data().await["events"]["position"], head);
-        client.send(json!({ "type": "complete", "id": "a" })).await;
-        match client.next(Duration::from_secs(5)).await {
-            Some(Incoming::Other(v)) => assert_eq!(v, json!({ "type": "complete", "id": "a" })),
-            other => panic!("expected complete, got {other:?}"),
+        if protocol == MODERN {
+            client.send(json!({ "type": "complete", "id": "a" })).await;
+        } else {
+            client.send(json!({ "type": "stop", "id": "a" })).await;
+            match client.next(Duration::from_secs(5)).await {
+                Some(Incoming::Other(v)) => assert_eq!(v, json!({ "type": "complete", "id": "a" })),
+                other => panic!("expected complete, got {other:?}"),
+            }
         }
         write_notes(db, 1).await;
-        assert!(client.next(Duration::from_millis(300)).await.is_none(), "nothing after complete");
+        assert!(
+            client.next(Duration::from_millis(300)).await.is_none(),
+            "{protocol}: nothing after complete"
+        );
         client.subscribe("a", EVENTS, json!({ "after": head })).await;
         assert_eq!(client.next_data().await["events"]["position"], head + 1, "the id is free again");
     }

@@ -124,10 +124,11 @@ impl Joined {
         self.member.lock().done
     }
 
-    /// The client's `complete`: nothing more for this id, and `complete` back, once.
-    pub fn stop(&self) {
+    /// The client's `complete` (or `stop`): nothing more for this id, and, where the protocol
+    /// answers it (`echo`), `complete` back, once.
+    pub fn stop(&self, echo: bool) {
         let mut state = self.member.lock();
-        if !std::mem::replace(&mut state.done, true) {
+        if !std::mem::replace(&mut state.done, true) && echo {
             let _ = self.member.mailbox.post(Message::Text(complete(&self.member.id).into()), true);
         }
     }

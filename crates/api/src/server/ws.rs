@@ -168,11 +168,12 @@ impl Session {
             }
 
             ClientMessage::Stop { id } => {
+                let echo = self.protocol.completes_what_the_client_stopped();
                 if self.alone.remove(&id).is_some() {
-                    return Reply::Send(complete(&id));
+                    return if echo { Reply::Send(complete(&id)) } else { Reply::Nothing };
                 }
                 if let Some(joined) = self.shared.remove(&id) {
-                    joined.stop();
+                    joined.stop(echo);
                 }
                 Reply::Nothing
             }

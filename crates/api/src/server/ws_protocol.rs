@@ -29,6 +29,14 @@ pub mod close {
 }
 
 impl Protocol {
+    /// Whether an operation the client stopped is answered with `complete`. The legacy
+    /// protocol's servers do so. graphql-transport-ws's must not (graphql-ws fixed its own
+    /// server in 5.11.1, its issue 403): a client that takes the id up again at once would read
+    /// that `complete` as the end of the new operation.
+    pub fn completes_what_the_client_stopped(self) -> bool {
+        self == Protocol::Legacy
+    }
+
     /// Every subprotocol name the endpoint answers to.
     pub const NAMES: [&'static str; 2] = ["graphql-transport-ws", "graphql-ws"];
 
