@@ -538,7 +538,14 @@ impl Query {
         if let (false, Some(after)) = (backwards, cursor) {
             crate::history::check_resume(store, after).await.gql()?;
         }
-        let total = store.count_log(&filter).await.gql()?;
+        // Counted only when asked for: a count reads the whole filtered log, and a researcher
+        // paging through it (whose reads pass rule 5's filter) paid for it on every page (until
+        // the thirty-first session; 0.3 s a page at 1,000,000 events, the page itself 0.02 s).
+        let total = if ctx.look_ahead().field("totalCount").exists() {
+            store.count_log(&filter).await.gql()?
+        } else {
+            0
+        };
         let (events, has_previous, has_next) = if backwards {
             let before = cursor.unwrap_or(i64::MAX);
             let mut events = store.read_log_before(&filter, before, limit + 1).await.gql()?;
