@@ -1315,6 +1315,22 @@ async fn lists_filter_and_paginate_as_relay_connections(db: &TestDb) {
         after = conn["pageInfo"]["endCursor"].clone();
     }
     assert_eq!(names, ["D0", "D1", "D2", "D3", "D4"]);
+    // Without `totalCount` nothing is counted (since the thirty-first session), and the pages
+    // still know whether another follows: 2, 2, then the last one.
+    let uncounted = "query($after: String) { doetanks(first: 2, after: $after) { \
+                     pageInfo { hasNextPage endCursor } edges { node { name } } } }";
+    let (mut after, mut pages) = (Value::Null, Vec::new());
+    loop {
+        let conn = app.data(uncounted, json!({ "after": after })).await["doetanks"].clone();
+        pages.push(conn["edges"].as_array().expect("edges").len());
+        if conn["pageInfo"]["hasNextPage"] != true {
+            break;
+        }
+        after = conn["pageInfo"]["endCursor"].clone();
+    }
+    assert_eq!(pages, [2, 2, 1]);
+    let exact = app.data("{ doetanks(first: 5) { pageInfo { hasNextPage } } }", json!({})).await;
+    assert_eq!(exact["doetanks"]["pageInfo"]["hasNextPage"], false, "five of five: no next page");
     // A cursor this API never gave out: a negative offset (read as the start until the
     // thirtieth session) or the largest one (whose next overflowed).
     for cursor in ["LTM", "OTIyMzM3MjAzNjg1NDc3NTgwNw"] {

@@ -10,7 +10,7 @@ use super::errors::GqlResult;
 use super::mutation::OriginKind;
 use super::network_mutation::{ApplicantFunctionInput, PilotOutcomeInput};
 use super::objects::{load_doetank, load_lesson, load_member, Doetank, Lesson, Member};
-use super::pagination::{Page, Window};
+use super::pagination::{total_if_asked, Page, Window};
 use super::scalars::*;
 use super::viewer;
 use crate::app::App;
@@ -45,12 +45,9 @@ async fn page<T: sql::AnyRow, N: async_graphql::OutputType>(
     wrap: impl Fn(T) -> N,
 ) -> Result<Page<N>> {
     let backend = app(ctx)?.store.backend();
-    let total =
-        sql::fetch_count(backend, &format!("SELECT COUNT(*) FROM {table} t{}", f.where_sql()), &f.args)
-            .await
-            .gql()?;
-    let rows: Vec<T> = super::query::fetch_window(backend, select, &f, order, window).await?;
-    Ok(window.connection(total, rows.into_iter().map(wrap).collect()))
+    let total = total_if_asked(ctx, backend, &format!("{table} t{}", f.where_sql()), &f.args).await?;
+    let rows: Vec<T> = super::query::fetch_window(backend, select, &f, order, window.probing()).await?;
+    Ok(window.page_of(total, rows.into_iter().map(wrap).collect()))
 }
 
 // ---------------------------------------------------------------- cafés

@@ -2,9 +2,12 @@
 //! Cursors are opaque offsets; pages are capped at [`MAX_PAGE_SIZE`].
 
 use async_graphql::connection::{Connection, CursorType, Edge, OpaqueCursor};
-use async_graphql::{OutputType, SimpleObject};
+use async_graphql::{Context, OutputType, SimpleObject};
+use doetank_store::Backend;
 
+use super::errors::GqlResult;
 use crate::error::AppError;
+use crate::sql::{self, Arg};
 
 pub const DEFAULT_PAGE_SIZE: i32 = 20;
 pub const MAX_PAGE_SIZE: i32 = 100;
@@ -16,6 +19,23 @@ pub struct TotalCount {
 }
 
 pub type Page<N> = Connection<OpaqueCursor<i64>, N, TotalCount>;
+
+/// `SELECT COUNT(*) FROM {from_where}` when the client asked for the connection's
+/// `totalCount`, else none. A count reads every row the filters match, which a page need not:
+/// until the thirty-first session every page counted, and deep in a network of 1,000,000
+/// events (the timeline holds a line for each) each page paid for the whole of it.
+pub async fn total_if_asked(
+    ctx: &Context<'_>,
+    backend: &Backend,
+    from_where: &str,
+    args: &[Arg],
+) -> async_graphql::Result<Option<i64>> {
+    if !ctx.look_ahead().field("totalCount").exists() {
+        return Ok(None);
+    }
+    let sql = format!("SELECT COUNT(*) FROM {from_where}");
+    Ok(Some(sql::fetch_count(backend, &sql, args).await.gql()?))
+}
 
 /// The offset and limit that `first` and `after` ask for.
 #[derive(Debug, Clone, Copy)]
@@ -45,6 +65,21 @@ impl Window {
             None => 0,
         };
         Ok(Window { offset, limit })
+    }
+
+    /// The rows to fetch for this page: one more than it shows, which tells whether a next
+    /// page exists without counting them all.
+    pub fn probing(self) -> Window {
+        Window { limit: self.limit + 1, ..self }
+    }
+
+    /// The page of `nodes` fetched through [`Window::probing`], with `total` where it was
+    /// counted (see [`total_if_asked`]; a connection's `totalCount` is read only when asked).
+    pub fn page_of<N: OutputType>(self, total: Option<i64>, mut nodes: Vec<N>) -> Page<N> {
+        let more = nodes.len() as i64 > self.limit;
+        nodes.truncate(self.limit as usize);
+        let end = self.offset + nodes.len() as i64;
+        self.connection(total.unwrap_or(if more { end + 1 } else { end }), nodes)
     }
 
     pub fn connection<N: OutputType>(self, total: i64, nodes: Vec<N>) -> Page<N> {

@@ -9,7 +9,7 @@ use doetank_store::{Backend, LogFilter, Period};
 
 use super::errors::GqlResult;
 use super::objects::*;
-use super::pagination::{page_size, Page, TotalCount, Window};
+use super::pagination::{page_size, total_if_asked, Page, TotalCount, Window};
 use super::scalars::*;
 use super::statistics::Statistics;
 use super::viewer;
@@ -221,16 +221,10 @@ impl Query {
             );
         }
         let backend = app(ctx)?.store.backend();
-        let total = sql::fetch_count(
-            backend,
-            &format!("SELECT COUNT(*) FROM rm_doetanks d{}", f.where_sql()),
-            &f.args,
-        )
-        .await
-        .gql()?;
+        let total = total_if_asked(ctx, backend, &format!("rm_doetanks d{}", f.where_sql()), &f.args).await?;
         let rows: Vec<DoetankRow> =
-            fetch_window(backend, DOETANK_SELECT, &f, "d.created_position", window).await?;
-        Ok(window.connection(total, rows.into_iter().map(Doetank::live).collect()))
+            fetch_window(backend, DOETANK_SELECT, &f, "d.created_position", window.probing()).await?;
+        Ok(window.page_of(total, rows.into_iter().map(Doetank::live).collect()))
     }
 
     /// A member now, or as of a time or stream version. Personal data (the name, the e-mail
@@ -288,16 +282,10 @@ impl Query {
         if let Some(expertise) = expertise {
             f.push(expertise_clause(backend), expertise_key(&expertise).gql()?);
         }
-        let total = sql::fetch_count(
-            backend,
-            &format!("SELECT COUNT(*) FROM rm_members m{}", f.where_sql()),
-            &f.args,
-        )
-        .await
-        .gql()?;
+        let total = total_if_asked(ctx, backend, &format!("rm_members m{}", f.where_sql()), &f.args).await?;
         let rows: Vec<MemberRow> =
-            fetch_window(backend, MEMBER_SELECT, &f, "m.created_position", window).await?;
-        Ok(window.connection(total, rows.into_iter().map(Member).collect()))
+            fetch_window(backend, MEMBER_SELECT, &f, "m.created_position", window.probing()).await?;
+        Ok(window.page_of(total, rows.into_iter().map(Member).collect()))
     }
 
     /// A challenge now, or as of a time or stream version.
@@ -360,17 +348,12 @@ impl Query {
             f.push("lower(c.title) LIKE ? ESCAPE '\\'", contains_pattern(&title));
         }
         let backend = app(ctx)?.store.backend();
-        let total = sql::fetch_count(
-            backend,
-            &format!("SELECT COUNT(*) FROM rm_challenges c{}", f.where_sql()),
-            &f.args,
-        )
-        .await
-        .gql()?;
+        let total =
+            total_if_asked(ctx, backend, &format!("rm_challenges c{}", f.where_sql()), &f.args).await?;
         let select = CHALLENGE_SELECT.replace("FROM rm_challenges", "FROM rm_challenges c");
         let rows: Vec<ChallengeRow> =
-            fetch_window(backend, &select, &f, "c.created_position", window).await?;
-        Ok(window.connection(total, rows.into_iter().map(Challenge).collect()))
+            fetch_window(backend, &select, &f, "c.created_position", window.probing()).await?;
+        Ok(window.page_of(total, rows.into_iter().map(Challenge).collect()))
     }
 
     /// The network's knowledge base: lessons from every doetank. Newest first, or by relevance
