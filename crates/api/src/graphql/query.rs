@@ -390,10 +390,16 @@ impl Query {
         let backend = app(ctx)?.store.backend();
         let search = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty());
         let terms = search.and_then(SearchTerms::new).map(Arc::new);
-        // Newest first; when searching, by relevance first (rank is NULL otherwise).
-        let (from, rank) = match (search, backend) {
-            (None, _) => ("rm_lessons l", "CAST(NULL AS DOUBLE PRECISION)".to_string()),
-            (Some(_), Backend::Sqlite(_)) => {
+        let Some(search) = search else {
+            // Newest first, counted only when asked, as the other lists.
+            let total = total_if_asked(ctx, backend, &format!("rm_lessons l{}", f.where_sql()), &f.args).await?;
+            let rows: Vec<LessonRow> =
+                fetch_window(backend, LESSON_SELECT, &f, "l.position DESC", window.probing()).await?;
+            return Ok(window.page_of(total, rows.into_iter().map(Lesson::listed).collect()));
+        };
+        // By relevance, then newest first.
+        let (from, rank) = match backend {
+            Backend::Sqlite(_) => {
                 let Some(terms) = &terms else {
                     return Ok(window.connection(0, Vec::new()));
                 };
@@ -403,8 +409,8 @@ impl Query {
                     "-bm25(rm_lessons_fts, 10.0, 1.0, 5.0)".to_string(),
                 )
             }
-            (Some(text), Backend::Postgres(_)) => {
-                let Some(query) = search::tsquery(text) else {
+            Backend::Postgres(_) => {
+                let Some(query) = search::tsquery(search) else {
                     return Ok(window.connection(0, Vec::new()));
                 };
                 f.push("l.search @@ to_tsquery('dutch', ?)", query);
@@ -413,7 +419,7 @@ impl Query {
             }
         };
         // On a SQLite file the matches are ordered and counted in memory (see `lesson_ranking`).
-        if search.is_some() && matches!(backend, Backend::Sqlite(_)) {
+        if matches!(backend, Backend::Sqlite(_)) {
             let store = &app(ctx)?.store;
             let (where_sql, args) = (f.where_sql(), f.args.clone());
             let ranked = lesson_ranking::on_own_readers(
