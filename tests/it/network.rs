@@ -829,6 +829,28 @@ async fn the_timeline_tells_the_demo_history_in_order(db: &TestDb) {
     }
     let positions: Vec<i64> = entries.iter().map(|e| e["position"].as_i64().unwrap_or(0)).collect();
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "in log order");
+    // Pages of ten, their cursors positions (keyset pages since the thirty-first session, so a
+    // deep page costs what the first does), give the same lines; a position is a cursor too.
+    let small = "query($after: String) { timeline(first: 10, after: $after) { \
+                 pageInfo { hasNextPage hasPreviousPage endCursor } edges { node { position } } } }";
+    let (mut paged, mut after) = (Vec::new(), Value::Null);
+    loop {
+        let timeline = app.gql_as(None, small, json!({ "after": after })).await["data"]["timeline"].clone();
+        assert_eq!(timeline["pageInfo"]["hasPreviousPage"], !after.is_null());
+        paged.extend(
+            timeline["edges"].as_array().expect("edges").iter().map(|e| e["node"]["position"].clone()),
+        );
+        if timeline["pageInfo"]["hasNextPage"] != true {
+            break;
+        }
+        after = timeline["pageInfo"]["endCursor"].clone();
+    }
+    assert_eq!(paged, positions.iter().map(|p| json!(p)).collect::<Vec<_>>());
+    let from_position = app.gql_as(None, small, json!({ "after": positions[4].to_string() })).await;
+    assert_eq!(
+        from_position["data"]["timeline"]["edges"][0]["node"]["position"], positions[5],
+        "{from_position}"
+    );
     let index = |text: &str| {
         entries
             .iter()

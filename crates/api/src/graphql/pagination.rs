@@ -37,6 +37,24 @@ pub async fn total_if_asked(
     Ok(Some(sql::fetch_count(backend, &sql, args).await.gql()?))
 }
 
+/// The log position a cursor of a list in log order stands for (`events`, `timeline`). A
+/// position itself is taken too (a researcher who read position 1234 in an export asks
+/// `after: "1234"`): base64, as cursors are written, never starts a digit's code with a digit,
+/// so the two cannot be confused.
+pub fn position_cursor(cursor: Option<String>, field: &str) -> Result<Option<i64>, AppError> {
+    match cursor {
+        Some(position) if !position.is_empty() && position.bytes().all(|b| b.is_ascii_digit()) => position
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| AppError::bad_input(field, "is too large a position")),
+        Some(cursor) => match OpaqueCursor::<i64>::decode_cursor(&cursor) {
+            Ok(OpaqueCursor(position)) if position >= 0 => Ok(Some(position)),
+            _ => Err(AppError::bad_input(field, "is not a cursor this API gave out")),
+        },
+        None => Ok(None),
+    }
+}
+
 /// The offset and limit that `first` and `after` ask for.
 #[derive(Debug, Clone, Copy)]
 pub struct Window {

@@ -2,14 +2,14 @@
 
 use std::sync::Arc;
 
-use async_graphql::connection::{Connection, CursorType, Edge, OpaqueCursor};
+use async_graphql::connection::{Connection, Edge, OpaqueCursor};
 use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
 use doetank_store::{Backend, LogFilter, Period};
 
 use super::errors::GqlResult;
 use super::objects::*;
-use super::pagination::{page_size, total_if_asked, Page, TotalCount, Window};
+use super::pagination::{page_size, position_cursor, total_if_asked, Page, TotalCount, Window};
 use super::scalars::*;
 use super::statistics::Statistics;
 use super::viewer;
@@ -392,7 +392,8 @@ impl Query {
         let terms = search.and_then(SearchTerms::new).map(Arc::new);
         let Some(search) = search else {
             // Newest first, counted only when asked, as the other lists.
-            let total = total_if_asked(ctx, backend, &format!("rm_lessons l{}", f.where_sql()), &f.args).await?;
+            let total =
+                total_if_asked(ctx, backend, &format!("rm_lessons l{}", f.where_sql()), &f.args).await?;
             let rows: Vec<LessonRow> =
                 fetch_window(backend, LESSON_SELECT, &f, "l.position DESC", window.probing()).await?;
             return Ok(window.page_of(total, rows.into_iter().map(Lesson::listed).collect()));
@@ -501,22 +502,7 @@ impl Query {
             ))
             .gql();
         }
-        // A cursor stands for a position, so a position itself is taken too (a researcher who
-        // read position 1234 in an export asks `after: "1234"`): base64, as cursors are
-        // written, never starts a digit's code with a digit, so the two cannot be confused.
-        let position_of = |cursor: Option<String>, field: &str| match cursor {
-            Some(position) if !position.is_empty() && position.bytes().all(|b| b.is_ascii_digit()) => {
-                position
-                    .parse::<i64>()
-                    .map(Some)
-                    .map_err(|_| AppError::bad_input(field, "is too large a position"))
-            }
-            Some(cursor) => match OpaqueCursor::<i64>::decode_cursor(&cursor) {
-                Ok(OpaqueCursor(position)) if position >= 0 => Ok(Some(position)),
-                _ => Err(AppError::bad_input(field, "is not a cursor this API gave out")),
-            },
-            None => Ok(None),
-        };
+        let position_of = position_cursor;
         let (limit, cursor) = if backwards {
             (page_size(last, "last").gql()?, position_of(before, "before").gql()?)
         } else {
