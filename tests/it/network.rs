@@ -458,6 +458,19 @@ async fn a_pilot_suspends_a_rule_only_with_a_mandate_and_an_end(db: &TestDb) {
         Some("APPLICANT_ELIGIBILITY"),
     )
     .await;
+    // An external adviser is no civil servant, whatever function they state (until the
+    // thirty-first session their "policy" was taken).
+    let adviser = register(&app, "Ad", "Adviesbureau", "EXTERNAL_ADVISER").await;
+    refused(
+        &app,
+        &member(&adviser),
+        "proposePilot",
+        "ProposePilotInput",
+        propose("POLICY", true),
+        "RULE_VIOLATED",
+        Some("APPLICANT_ELIGIBILITY"),
+    )
+    .await;
     let body =
         send(&app, &member(&applicant), "proposePilot", "ProposePilotInput", propose("OPERATIONAL", true))
             .await;

@@ -416,6 +416,7 @@ async fn pilot_proposed(app: &App, o: &CommandOptions, h: &mut RecordedHistory) 
                 function: ApplicantFunction::Operational,
                 in_primary_process: true,
             },
+            Sector::Public,
         )
     })
     .await?;

@@ -523,7 +523,7 @@ impl NetworkMutation {
             }
         };
         viewer.require_self_or_facilitator(applicant_id).gql()?;
-        app(ctx)?.innovator(applicant_id).await.gql()?;
+        let sector = app(ctx)?.innovator(applicant_id).await.gql()?.sector;
         let pilot_id = new_id(ctx, "pilot", "id", &input.id, &input.control).await?;
         let applicant = Applicant {
             member_id: applicant_id,
@@ -537,6 +537,7 @@ impl NetworkMutation {
                 &input.alternative,
                 &input.expected_gain,
                 applicant.clone(),
+                sector,
             )
         })
         .await

@@ -91,6 +91,8 @@ impl Pilot {
         ensure(self.outcome.is_none(), Rule::Lifecycle, || "the pilot is concluded".into())
     }
 
+    /// Rule 7: the applicant is a civil servant (a member of the public sector, whatever
+    /// function they state) in a policy or operational function in the primary process.
     pub fn propose(
         &self,
         pilot_id: PilotId,
@@ -98,6 +100,7 @@ impl Pilot {
         alternative: &str,
         expected_gain: &str,
         applicant: Applicant,
+        applicant_sector: Sector,
     ) -> Decision<PilotEvent> {
         if self.id.is_some() {
             return Err(DomainError::AlreadyExists("pilot"));
@@ -111,6 +114,9 @@ impl Pilot {
             Rule::ApplicantEligibility,
             || "applicants are policy or operational civil servants working in the primary process".into(),
         )?;
+        ensure(applicant_sector == Sector::Public, Rule::ApplicantEligibility, || {
+            "applicants are civil servants: the applicant is registered outside the public sector".into()
+        })?;
         Ok(vec![PilotEvent::PilotProposed {
             pilot_id,
             hindering_rule: hindering_rule.trim().into(),

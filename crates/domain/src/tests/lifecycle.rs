@@ -98,6 +98,7 @@ fn a_pilot_runs_its_whole_course() {
                 "alternatief",
                 "winst",
                 Applicant { member_id: id(1), function: ApplicantFunction::Policy, in_primary_process: true },
+                Sector::Public,
             )
         })
         .then_ok();

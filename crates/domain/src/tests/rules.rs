@@ -288,6 +288,7 @@ fn rule_7_applicant_eligibility() {
                     "alternatief",
                     "winst",
                     Applicant { member_id: id(1), function, in_primary_process: primary },
+                    Sector::Public,
                 )
             })
             .then_expect_rule(Rule::ApplicantEligibility);
@@ -300,9 +301,30 @@ fn rule_7_applicant_eligibility() {
                 "alternatief",
                 "winst",
                 Applicant { member_id: id(1), function: ApplicantFunction::Policy, in_primary_process: true },
+                Sector::Public,
             )
         })
         .then_ok();
+    // A member registered outside the public sector is no civil servant, whatever function
+    // they state (until the thirty-first session an external adviser's "policy" was taken).
+    for sector in [Sector::ExternalAdviser, Sector::Academic] {
+        given_nothing::<Pilot>()
+            .when(|p| {
+                p.propose(
+                    id(1),
+                    "regel",
+                    "alternatief",
+                    "winst",
+                    Applicant {
+                        member_id: id(1),
+                        function: ApplicantFunction::Policy,
+                        in_primary_process: true,
+                    },
+                    sector,
+                )
+            })
+            .then_expect_rule(Rule::ApplicantEligibility);
+    }
 }
 
 #[test]
