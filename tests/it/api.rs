@@ -2142,6 +2142,20 @@ async fn a_member_s_email_is_read_and_changed_by_them_and_facilitators_alone(db:
     let body = change(member(&other), json!({ "memberId": anna, "email": "bas@tno.nl" })).await;
     assert_refused(&app, head, &body, "updateMemberProfile", "FORBIDDEN", None).await;
     assert_eq!(email(Some(member(&anna))).await, "anna@bzk.nl", "refusals change nothing");
+    // An address is one member's: a second registration of a person, or a change to another
+    // member's address, is refused, whatever its case (until the thirty-first session taken).
+    let twice = app
+        .gql(
+            "mutation($i: RegisterMemberInput!) { registerMember(input: $i) { member { id } } }",
+            json!({ "i": { "name": "Anna Tweemaal", "email": "ANNA@bzk.nl", "organisation": "BZK", "sector": "PUBLIC" } }),
+        )
+        .await;
+    assert_refused(&app, head, &twice, "registerMember", "BAD_INPUT", None).await;
+    assert!(twice["errors"][0]["message"].as_str().unwrap_or_default().contains(&anna), "{twice:#}");
+    let body = change(member(&other), json!({ "memberId": other, "email": "Anna@BZK.nl" })).await;
+    assert_refused(&app, head, &body, "updateMemberProfile", "BAD_INPUT", None).await;
+    let body = change(member(&anna), json!({ "memberId": anna, "email": "anna@BZK.nl" })).await;
+    assert_eq!(body["data"]["updateMemberProfile"]["member"]["email"], "anna@BZK.nl", "their own, recased");
     let body = change(facilitator(), json!({ "memberId": anna, "email": "" })).await;
     assert_eq!(body["data"]["updateMemberProfile"]["member"]["email"], Value::Null, "a blank one removes it");
 

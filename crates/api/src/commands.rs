@@ -14,6 +14,12 @@ use crate::app::{App, CommandOptions, CommandOutcome};
 use crate::error::AppError;
 use crate::sql;
 
+/// One id, as a query selects it.
+#[derive(sqlx::FromRow)]
+struct IdRow {
+    id: String,
+}
+
 /// A change of a member's personal data: what is left out stays as it is.
 pub struct PersonalChange<'a> {
     pub name: Option<&'a str>,
@@ -88,6 +94,9 @@ impl App {
             let exists = doetank_domain::DomainError::AlreadyExists("member").into();
             return self.unless_replayed::<Member>(member_id, options, exists).await;
         }
+        if let Some(email) = email {
+            self.address_is_free(email, member_id).await?;
+        }
         let backend = self.store.backend();
         sql::execute(
             backend,
@@ -137,11 +146,32 @@ impl App {
                 email => valid_email(email).map(|()| Some(email)),
             })
             .transpose()?;
+        if let Some(Some(email)) = email {
+            self.address_is_free(email, member_id).await?;
+        }
         let outcome = self
             .execute::<Member>(member_id, options, |m| m.update_profile(organisation, expertise.clone()))
             .await?;
         self.update_personal_data(member_id, name, email).await?;
         Ok(outcome)
+    }
+
+    /// Refuses an e-mail address another member already has, whatever its case: a person is
+    /// registered once, and the address is what tells a second registration of them (until
+    /// the thirty-first session "anna@x.nl" and "ANNA@x.nl" made two members).
+    async fn address_is_free(&self, email: &str, member_id: Uuid) -> Result<(), AppError> {
+        let taken: Option<IdRow> = sql::fetch_optional(
+            self.store.backend(),
+            "SELECT member_id AS id FROM member_personal_data WHERE lower(email) = lower($1) AND member_id <> $2 LIMIT 1",
+            &[email.into(), member_id.into()],
+        )
+        .await?;
+        match taken {
+            Some(other) => {
+                Err(AppError::bad_input("email", format!("is already the address of member {}", other.id)))
+            }
+            None => Ok(()),
+        }
     }
 
     /// Writes what is given of a member's personal data (`email: Some(None)` removes the
