@@ -502,11 +502,10 @@ impl Query {
             ))
             .gql();
         }
-        let position_of = position_cursor;
         let (limit, cursor) = if backwards {
-            (page_size(last, "last").gql()?, position_of(before, "before").gql()?)
+            (page_size(last, "last").gql()?, position_cursor(before, "before").gql()?)
         } else {
-            (page_size(first, "first").gql()?, position_of(after, "after").gql()?)
+            (page_size(first, "first").gql()?, position_cursor(after, "after").gql()?)
         };
         let filter = EventFilter::for_reader(filter, ctx).await?;
         let store = &app(ctx)?.store;

@@ -5,7 +5,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::aggregate::Aggregate;
 use crate::domain_event;
-use crate::error::{ensure, keywords, organisation_name, required_text, Decision, DomainError, Rule};
+use crate::error::{
+    ensure, keywords, one_spaced, organisation_name, required_text, Decision, DomainError, Rule,
+};
 use crate::types::*;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -20,7 +22,9 @@ impl Signatory {
     fn key(&self) -> String {
         match self {
             Signatory::Member { member_id } => format!("member:{member_id}"),
-            Signatory::Organisation { name } => format!("organisation:{}", name.trim().to_lowercase()),
+            // One-spaced too: a signature the log kept before names were (a space typed twice)
+            // is the same signatory as the name kept now.
+            Signatory::Organisation { name } => format!("organisation:{}", one_spaced(name).to_lowercase()),
         }
     }
 }

@@ -9,7 +9,7 @@ use crate::aggregate::Aggregate;
 use crate::aggregates::doetank::Doetank;
 use crate::domain_event;
 use crate::error::{
-    calendar_date, ensure, organisation_name, people, required_text, Decision, DomainError, Rule,
+    calendar_date, ensure, one_spaced, organisation_name, people, required_text, Decision, DomainError, Rule,
 };
 use crate::types::*;
 
@@ -217,7 +217,7 @@ impl IdeationEvent {
         self.on_the_day(today)?;
         let key = organisation.to_lowercase();
         ensure(
-            !self.adoptions.iter().any(|(idea, by)| *idea == idea_id && by.to_lowercase() == key),
+            !self.adoptions.iter().any(|(idea, by)| *idea == idea_id && one_spaced(by).to_lowercase() == key),
             Rule::Lifecycle,
             || "this organisation already adopted the idea".into(),
         )?;

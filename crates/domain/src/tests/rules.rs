@@ -315,10 +315,16 @@ fn rule_8_sign_once() {
             signatory: Signatory::Organisation { name: "Gemeente Utrecht".into() },
         },
         CharterEvent::CharterSigned { signatory: Signatory::Member { member_id: id(5) } },
+        // As the log kept it before names were kept one-spaced.
+        CharterEvent::CharterSigned {
+            signatory: Signatory::Organisation { name: "Provincie  Utrecht".into() },
+        },
     ];
-    given::<Charter>(events.clone())
-        .when(|c| c.sign(Signatory::Organisation { name: " gemeente utrecht".into() }))
-        .then_expect_rule(Rule::SignOnce);
+    for again in [" gemeente utrecht", "Gemeente\tUtrecht", "provincie utrecht"] {
+        given::<Charter>(events.clone())
+            .when(|c| c.sign(Signatory::Organisation { name: again.into() }))
+            .then_expect_rule(Rule::SignOnce);
+    }
     given::<Charter>(events)
         .when(|c| c.sign(Signatory::Member { member_id: id(5) }))
         .then_expect_rule(Rule::SignOnce);
