@@ -260,5 +260,5 @@ impl Filter {
 
 /// Time as stored in read models: RFC 3339, UTC, microseconds, so text order is time order.
 pub fn ts(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+    doetank_store::within_the_calendar(t).to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }

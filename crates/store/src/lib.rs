@@ -21,5 +21,6 @@ pub use decisions::StreamState;
 pub use error::StoreError;
 pub use log::{doetank_visible_sql, Activity, DoetankViewer, LogFilter, LogName, Period};
 pub use model::{
-    AppendResult, CommandRecord, ExpectedVersion, Fingerprint, Metadata, RecordedEvent, StreamId,
+    within_the_calendar, AppendResult, CommandRecord, ExpectedVersion, Fingerprint, Metadata, RecordedEvent,
+    StreamId,
 };

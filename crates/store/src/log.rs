@@ -134,11 +134,11 @@ impl LogFilter {
         list("stream_type", &self.stream_types, binds);
         list("event_type", &self.event_types, binds);
         if let Some(from) = self.from {
-            binds.push(Bind::Time(from));
+            binds.push(Bind::Time(crate::model::within_the_calendar(from)));
             clauses.push(format!("recorded_at >= ${}", binds.len()));
         }
         if let Some(to) = self.to {
-            binds.push(Bind::Time(to));
+            binds.push(Bind::Time(crate::model::within_the_calendar(to)));
             clauses.push(format!("recorded_at < ${}", binds.len()));
         }
         if let Some(viewer) = &self.doetanks_visible_to {

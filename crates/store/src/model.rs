@@ -5,6 +5,25 @@ use uuid::Uuid;
 
 use crate::error::StoreError;
 
+/// `t` brought within the years 0 to 9999, for comparing with the times the log keeps. SQLite
+/// keeps them as ISO 8601 text, whose order is time's only for four-digit years: a filter up to
+/// `+10000-01-01` matched nothing there (and everything on PostgreSQL) until the thirty-first
+/// session. Nothing the log records lies outside those years, so a bound beyond them bounds
+/// nothing, and is read as the furthest one that can be written.
+pub fn within_the_calendar(t: DateTime<Utc>) -> DateTime<Utc> {
+    let first = DateTime::<Utc>::from_naive_utc_and_offset(
+        chrono::NaiveDate::from_ymd_opt(0, 1, 1).and_then(|d| d.and_hms_opt(0, 0, 0)).unwrap_or_default(),
+        Utc,
+    );
+    let last = DateTime::<Utc>::from_naive_utc_and_offset(
+        chrono::NaiveDate::from_ymd_opt(9999, 12, 31)
+            .and_then(|d| d.and_hms_micro_opt(23, 59, 59, 999_999))
+            .unwrap_or_default(),
+        Utc,
+    );
+    t.clamp(first, last)
+}
+
 /// A stream is named by its aggregate type and id, e.g. `doetank-6f1c...`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct StreamId {
