@@ -558,8 +558,13 @@ async fn a_pilot_suspends_a_rule_only_with_a_mandate_and_an_end(db: &TestDb) {
         send(&app, &member(&applicant), "proposePilot", "ProposePilotInput", propose("POLICY", true)).await;
     let later = body["data"]["proposePilot"]["id"].as_str().expect("pilot").to_string();
     ok(&app, "grantMandate", "GrantMandateInput", json!({ "pilotId": later, "grantedBy": "BZK" })).await;
-    let from_2099 = json!({ "pilotId": later, "from": "2099-01-01", "until": "2099-06-01" });
+    let from_2099 = json!({ "pilotId": later, "from": "2099-01-01", "until": "9999-12-31" });
     ok(&app, "suspendRule", "SuspendRuleInput", from_2099).await;
+    // Set aside until the calendar's last day: not on a day past it (until the thirty-first
+    // session SQLite, comparing dates as text, had the rule suspended in the year 12000).
+    let on = "query($on: NaiveDate) { suspendedRules(on: $on) { id } }";
+    assert_eq!(app.data(on, json!({ "on": "5000-01-01" })).await["suspendedRules"], json!([{ "id": later }]));
+    assert_eq!(app.data(on, json!({ "on": "+12000-01-01" })).await["suspendedRules"], json!([]));
     refused(
         &app,
         &facilitator(),

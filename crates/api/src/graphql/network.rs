@@ -1104,7 +1104,13 @@ impl NetworkQuery {
         ctx: &Context<'_>,
         #[graphql(desc = "The day; today (UTC) when absent.")] on: Option<NaiveDate>,
     ) -> Result<Vec<PilotRow>> {
-        let on = on.unwrap_or_else(|| Utc::now().date_naive()).to_string();
+        let on = on.unwrap_or_else(|| Utc::now().date_naive());
+        // Every suspension lies within the calendar's years (dates are kept as text, whose order
+        // is the dates' only for four-digit years): a day outside them has none.
+        if !doetank_domain::error::CALENDAR_YEARS.contains(&chrono::Datelike::year(&on)) {
+            return Ok(Vec::new());
+        }
+        let on = on.to_string();
         sql::fetch_all(
             app(ctx)?.store.backend(),
             &format!(
