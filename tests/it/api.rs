@@ -459,6 +459,27 @@ async fn a_doetank_lives_through_http_and_every_rule_answers_with_its_code(db: &
     assert_eq!(events[0]["actor"], "facilitator:staff", "the metadata records who did it");
     assert_eq!(events.last().map(|e| e["type"].clone()), Some(json!("DoetankConcluded")));
     assert!(events.iter().enumerate().all(|(i, e)| e["version"] == json!(i + 1)));
+    // Who sent each command is for signed-in readers, as the log is: a facilitator's token
+    // subject is not told to anyone (until the thirty-first session it was).
+    let anonymous = app
+        .gql_as(
+            None,
+            "query($id: ID!) { doetank(id: $id) { history { type actor commandId } } }",
+            json!({ "id": d }),
+        )
+        .await;
+    let told = anonymous["data"]["doetank"]["history"].as_array().expect("history").clone();
+    assert_eq!(told.len(), events.len(), "{anonymous:#}");
+    assert!(told.iter().all(|e| e["actor"].is_null() && e["commandId"].is_null()), "{anonymous:#}");
+    // A past state tells the history it had then, not what came after (until the thirty-first
+    // session it told the whole stream).
+    let past = app
+        .data(
+            "query($id: ID!) { doetank(id: $id, atVersion: 3) { version history { version } } }",
+            json!({ "id": d }),
+        )
+        .await;
+    assert_eq!(past["doetank"]["history"], json!([{ "version": 1 }, { "version": 2 }, { "version": 3 }]));
 }
 
 /// A member, a challenge she raised and a doetank `name` she leads, formed by a facilitator:

@@ -537,13 +537,19 @@ impl Doetank {
     async fn updated_at(&self) -> DateTime<Utc> {
         parse_time(&self.row.updated_at)
     }
-    /// The doetank's own events, oldest first, straight from the log.
+    /// The doetank's own events, oldest first, straight from the log: up to its `version`, so
+    /// a past state (`asOf`, `atVersion`) tells the history it had then (until the thirty-first
+    /// session it told the whole stream, the future included).
     async fn history(&self, ctx: &Context<'_>) -> Result<Vec<Event>> {
         let app = ctx.data::<App>()?;
         let id =
             Uuid::parse_str(&self.row.id).map_err(|_| AppError::not_found("doetank", &self.row.id)).gql()?;
         let events = app.store.read_stream(&StreamId::new("doetank", id), 1).await.gql()?;
-        Ok(events.into_iter().map(|e| Event(Arc::new(e))).collect())
+        Ok(events
+            .into_iter()
+            .take_while(|e| e.version <= self.row.version)
+            .map(|e| Event(Arc::new(e)))
+            .collect())
     }
 }
 
@@ -677,12 +683,17 @@ impl Event {
         Json(&self.0.payload)
     }
     /// Who sent the command that wrote it, as `<role>:<token subject>` (`facilitator:…`,
-    /// `member:…`), `system:demo` for the demo history.
-    async fn actor(&self) -> Option<&str> {
+    /// `member:…`), `system:demo` for the demo history. For signed-in readers, as the log is:
+    /// null to anonymous readers of a doetank's `history` (a facilitator's token subject may be
+    /// an address from an identity provider; until the thirty-first session anyone read it).
+    async fn actor(&self, ctx: &Context<'_>) -> Option<&str> {
+        super::viewer(ctx).role?;
         self.0.metadata.actor.as_deref()
     }
-    /// The command's idempotency key, when its sender gave one.
-    async fn command_id(&self) -> Option<ID> {
+    /// The command's idempotency key, when its sender gave one; for signed-in readers, as
+    /// `actor` is.
+    async fn command_id(&self, ctx: &Context<'_>) -> Option<ID> {
+        super::viewer(ctx).role?;
         self.0.metadata.command_id.map(|id| ID(id.to_string()))
     }
     /// Shared by every event one command wrote.
