@@ -938,6 +938,16 @@ async fn a_query_over_get_is_answered_and_a_mutation_refused(db: &TestDb) {
         let body: Value = refused.json().await.expect("JSON");
         assert_eq!(body["errors"][0]["extensions"]["code"], "METHOD_NOT_ALLOWED", "{body:#}");
         assert_eq!(app.head().await, head, "a GET wrote nothing");
+        // A subscription over GET or in a plain POST is told where it is answered (until the
+        // thirty-first session GET said to POST it, and POST that it was not supported).
+        let subscription = "subscription { statisticsUpdated { doetanksPerStatus { key } } }";
+        let over_get: Value = get(vec![("query", subscription.into())]).await.json().await.expect("JSON");
+        let over_post = app.gql(subscription, json!({})).await;
+        for (body, code) in [(over_get, "METHOD_NOT_ALLOWED"), (over_post, "GRAPHQL_VALIDATION_FAILED")] {
+            assert_eq!(body["errors"][0]["extensions"]["code"], code, "{body:#}");
+            let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+            assert!(message.contains("/graphql/stream") && message.contains("WebSocket"), "{body:#}");
+        }
 
         let bad: [(Params, u16, &str); 2] = [
             (vec![("query", query.into()), ("variables", "{n:".into())], 400, "BAD_REQUEST"),

@@ -464,10 +464,17 @@ fn parsed(state: &ServerState, request: &mut async_graphql::Request, method: Met
     if let Err(error) = request.parsed_query() {
         return Parsed::Refused(respond(parse_failed(error), media));
     }
-    match (answers::is_query(request), method) {
-        (true, _) => Parsed::Query,
-        (false, Method::Post) => Parsed::Other,
-        (false, Method::Get) => Parsed::Refused(refusals::mutation_over_get()),
+    let name = request.operation_name.clone();
+    let subscription =
+        request.parsed_query().ok().and_then(|document| answers::operation(document, name.as_deref()));
+    let subscription = subscription
+        .is_some_and(|op| op.node.ty == async_graphql::parser::types::OperationType::Subscription);
+    match (answers::is_query(request), subscription, method) {
+        (true, _, _) => Parsed::Query,
+        (false, true, Method::Get) => Parsed::Refused(refusals::subscription_over_get()),
+        (false, true, _) => Parsed::Refused(respond(refusals::subscription_over_post(), media)),
+        (false, false, Method::Post) => Parsed::Other,
+        (false, false, Method::Get) => Parsed::Refused(refusals::mutation_over_get()),
     }
 }
 

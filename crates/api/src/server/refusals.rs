@@ -74,6 +74,26 @@ pub(super) fn mutation_over_get() -> Response {
     response
 }
 
+/// Where a subscription is answered, for a client that sent one where it is not: over GET or
+/// in a plain POST it has no stream to answer on (until the thirty-first session GET said "send
+/// this with POST", where async-graphql refused it as "not supported on this transport").
+const SUBSCRIPTIONS_ARE_STREAMED: &str =
+    "a subscription is answered on a stream: a WebSocket at /graphql or \
+     /graphql/ws (graphql-transport-ws or graphql-ws), or server-sent events from POST /graphql/stream";
+
+/// A subscription sent over GET: 405, as any operation but a query is.
+pub(super) fn subscription_over_get() -> Response {
+    let answer = refused(errors::METHOD_NOT_ALLOWED, SUBSCRIPTIONS_ARE_STREAMED);
+    let mut response = with_status(StatusCode::METHOD_NOT_ALLOWED, answer);
+    response.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("GET, POST"));
+    response
+}
+
+/// A subscription in a plain POST: refused before it runs, saying where it is answered.
+pub(super) fn subscription_over_post() -> async_graphql::Response {
+    refused(errors::VALIDATION_FAILED, SUBSCRIPTIONS_ARE_STREAMED)
+}
+
 /// A request that is no GraphQL request: 400, with `BAD_REQUEST`.
 pub(super) fn bad_request(message: String) -> Response {
     with_status(StatusCode::BAD_REQUEST, refused(errors::BAD_REQUEST, message))
