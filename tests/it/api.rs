@@ -2248,6 +2248,17 @@ async fn a_kickoff_names_its_attendees_who_must_be_members(db: &TestDb) {
     let ext = &body["errors"][0]["extensions"];
     assert_eq!((&ext["code"], &ext["field"]), (&json!("BAD_INPUT"), &json!("attendeeIds")), "{body:#}");
     ok_as(&app, &member(&lead), "holdKickoff", "HoldKickoffInput", kickoff(vec![&lead, &guest, &lead])).await;
+    // The kick-off is the first meeting: held once (until the thirty-first session a second
+    // was recorded beside it).
+    refused(
+        &app,
+        "holdKickoff",
+        "HoldKickoffInput",
+        kickoff(vec![&lead]),
+        "RULE_VIOLATED",
+        Some("LIFECYCLE"),
+    )
+    .await;
     let read = app
         .data(
             "query($id: ID!) { doetank(id: $id) { kickoffs { date venue attendeeIds attendees { name } } } }",

@@ -108,6 +108,8 @@ pub struct Doetank {
     pub last_dated: Option<(DateTime<Utc>, DatedFact)>,
     /// When it was formed: its kick-off is held that day or later.
     pub formed_at: Option<DateTime<Utc>>,
+    /// The day of its kick-off, once held: its first meeting, held once (seed 001).
+    pub kicked_off: Option<NaiveDate>,
 }
 
 /// What a lesson says; its phase defaults to the doetank's current phase.
@@ -155,10 +157,8 @@ impl Aggregate for Doetank {
             LessonRecorded { lesson_id, .. } => self.lessons.push(*lesson_id),
             DoetankMadePublic {} => self.is_public = true,
             DoetankConcluded { outcome, .. } => self.outcome = Some(*outcome),
-            KickoffHeld { .. }
-            | ExpertConsulted { .. }
-            | UpdatePublished { .. }
-            | BusinessCaseHandedOver { .. } => {}
+            KickoffHeld { date, .. } => self.kicked_off = self.kicked_off.or(Some(*date)),
+            ExpertConsulted { .. } | UpdatePublished { .. } | BusinessCaseHandedOver { .. } => {}
         }
     }
 }
@@ -390,7 +390,8 @@ impl Doetank {
     }
 
     /// A kick-off is recorded once held: on `today` (the date where the day has begun first)
-    /// or before, and on or after the day the doetank was formed.
+    /// or before, and on or after the day the doetank was formed. It is the doetank's first
+    /// meeting ("de eerste keer bij elkaar komen", seed 001), so there is one.
     pub fn hold_kickoff(
         &self,
         date: NaiveDate,
@@ -403,6 +404,12 @@ impl Doetank {
             return Err(DomainError::invalid("date", message));
         }
         self.active()?;
+        if let Some(held) = self.kicked_off {
+            return Err(DomainError::rule(
+                Rule::Lifecycle,
+                format!("the kick-off was held on {held}: it is the doetank's first meeting, held once"),
+            ));
+        }
         let attendees = Self::kickoff_attendees(attendees)?;
         calendar_date("date", date)?;
         if let Some(formed) = self.formed_at.filter(|formed| date < formed.date_naive()) {

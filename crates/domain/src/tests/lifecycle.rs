@@ -327,7 +327,12 @@ fn a_kickoff_comes_after_the_doetank_was_formed() {
     given::<Doetank>(formed(3))
         .when(|d| d.hold_kickoff(next_day, "Utrecht", vec![], formed_on))
         .then_expect_invalid("date");
-    given::<Doetank>(formed(3)).when(|d| d.hold_kickoff(formed_on, "Utrecht", vec![], formed_on)).then_ok();
+    let held = given::<Doetank>(formed(3))
+        .when(|d| d.hold_kickoff(formed_on, "Utrecht", vec![], formed_on))
+        .then_ok();
+    // The first meeting is held once (until the thirty-first session a second was recorded).
+    let again = held.hold_kickoff(formed_on, "Kennisland", vec![], formed_on);
+    assert_eq!(again.map_err(|e| e.broken_rule()), Err(Some(Rule::Lifecycle)));
 }
 
 #[test]
