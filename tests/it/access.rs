@@ -375,6 +375,12 @@ async fn an_informal_doetank_leaks_through_no_door(db: &TestDb) {
         text.contains(&marker) && !text.contains(&d) && !text.contains(SECRET_WORD),
         "export --public leaks it"
     );
+    // Nor who sent each command (until the thirty-first session a facilitator's token subject).
+    for line in text.lines() {
+        let event: Value = serde_json::from_str(line).expect("an NDJSON line");
+        assert_eq!(event["metadata"]["actor"], Value::Null, "{line}");
+        assert_eq!(event["metadata"]["command_id"], Value::Null, "{line}");
+    }
 
     // Commands: to an outsider it is a doetank that does not exist, refused in the same words
     // as an id that names nothing (until the thirtieth session they were told "not allowed",

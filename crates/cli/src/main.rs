@@ -109,7 +109,8 @@ enum Command {
         /// The file to write; standard output when absent.
         #[arg(long, short)]
         output: Option<PathBuf>,
-        /// Only what anyone may see: informal doetanks' events are left out (rule 5).
+        /// Only what anyone may see: informal doetanks' events are left out (rule 5), and no event
+        /// names who sent its command nor the command's id.
         #[arg(long)]
         public: bool,
         /// Only events recorded before this time (RFC 3339, e.g. 2013-09-01T00:00:00Z): the log
@@ -264,15 +265,31 @@ fn progress(total: i64, visible: bool) -> ProgressBar {
     )
 }
 
+/// Writes the log from `after` through `filter`. A `public` export tells what anyone may see:
+/// besides rule 5's filter, no event names who sent its command nor the command's id, as a
+/// doetank's `history` tells anonymous readers (a facilitator's token subject may be an address
+/// from an identity provider; until the thirty-first session a public export carried them).
 async fn export(
     app: &App,
     format: ExportFormat,
     after: i64,
     filter: LogFilter,
+    public: bool,
     out: Box<dyn Write>,
     bar: &ProgressBar,
 ) -> anyhow::Result<u64> {
-    let mut pages = Box::pin(doetank_api::export::pages(app.store.clone(), after.max(0), filter));
+    let pages = doetank_api::export::pages(app.store.clone(), after.max(0), filter);
+    let mut pages = Box::pin(pages.map(move |page| {
+        page.map(|mut events| {
+            if public {
+                for event in &mut events {
+                    event.metadata.actor = None;
+                    event.metadata.command_id = None;
+                }
+            }
+            events
+        })
+    }));
     let mut written = 0u64;
     match format {
         ExportFormat::Ndjson => {
@@ -372,7 +389,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 to,
                 ..LogFilter::default()
             };
-            let written = export(&app, format, after, filter, out, &bar).await?;
+            let written = export(&app, format, after, filter, public, out, &bar).await?;
             bar.finish_and_clear();
             eprintln!("exported {written} events");
         }
