@@ -198,6 +198,29 @@ async fn a_database_that_cannot_be_opened_is_named_with_its_cause_once() {
     }
 }
 
+/// A secret anyone could guess mints any token, a facilitator's too: an HS256 secret shorter
+/// than the hash (32 bytes, RFC 7518) is refused by `token` and `serve` alike, without printing
+/// it (until the thirty-first session an empty `DOETANK_JWT_SECRET` was taken).
+#[tokio::test]
+async fn a_jwt_secret_too_short_to_be_one_is_refused() {
+    for args in [
+        vec!["token", "--member", "staff", "--role", "facilitator"],
+        vec!["serve", "--listen", "127.0.0.1:0", "--database-url", "sqlite::memory:"],
+    ] {
+        for secret in ["", "hunter2"] {
+            let out = Command::new(env!("CARGO_BIN_EXE_doetank"))
+                .args(&args)
+                .env("DOETANK_JWT_SECRET", secret)
+                .output()
+                .expect("run doetank");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{args:?} took {secret:?}");
+            assert!(stderr.contains("at least 32 bytes"), "{stderr}");
+            assert!(secret.is_empty() || !stderr.contains(secret), "the secret was printed: {stderr}");
+        }
+    }
+}
+
 fn doetank(args: &[&str]) -> std::process::Output {
     let out = Command::new(env!("CARGO_BIN_EXE_doetank")).args(args).output().expect("run doetank");
     assert!(out.status.success(), "doetank {args:?}: {}", String::from_utf8_lossy(&out.stderr));

@@ -225,6 +225,23 @@ pub fn bearer_token(value: &str) -> Option<&str> {
     value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")).map(str::trim)
 }
 
+/// The fewest bytes an HS256 secret may have: the hash's size (RFC 7518, 3.2, "MUST").
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// An HS256 secret as `--jwt-secret` takes it: at least [`MIN_SECRET_BYTES`] bytes. Anyone
+/// who guesses the secret mints any token, a facilitator's too; until the thirty-first session
+/// an empty one (`DOETANK_JWT_SECRET=` set to nothing, say) was taken.
+pub fn parse_secret(text: &str) -> Result<String, String> {
+    if text.len() < MIN_SECRET_BYTES {
+        return Err(format!(
+            "an HS256 secret has at least {MIN_SECRET_BYTES} bytes (RFC 7518, 3.2); this one has {}: \
+             make one with `openssl rand -base64 32`",
+            text.len()
+        ));
+    }
+    Ok(text.to_string())
+}
+
 /// Parses durations like `30m`, `1h`, `7d`, `90s`: more than nothing (a token that dies as it
 /// is minted is of no use) and at most a year (a longer one is a key that never dies). Until the
 /// thirtieth session `0m` minted a dead token and `999999999999d` panicked.
@@ -259,6 +276,14 @@ mod tests {
         for refused in ["0m", "367d", "999999999999d", "99999999999999999999s", "1w", "m", "-1h"] {
             assert!(parse_ttl(refused).is_err(), "{refused}");
         }
+    }
+
+    #[test]
+    fn a_secret_is_as_long_as_the_hash() {
+        assert!(super::parse_secret("").is_err());
+        assert!(super::parse_secret("s3cret").is_err());
+        assert!(super::parse_secret(&"x".repeat(31)).is_err());
+        assert!(super::parse_secret(&"x".repeat(32)).is_ok());
     }
 
     #[test]

@@ -87,7 +87,7 @@ enum Command {
         /// How long the token lives: 30m, 1h, 7d, ... (1s to 366d)
         #[arg(long, default_value = "1h", value_parser = doetank_api::auth::parse_ttl)]
         expires: chrono::Duration,
-        /// The HS256 secret the server verifies with.
+        /// The HS256 secret the server verifies with (at least 32 bytes).
         #[arg(long, env = "DOETANK_JWT_SECRET", hide_env_values = true)]
         jwt_secret: String,
     },
@@ -129,8 +129,9 @@ enum Command {
 /// How the server verifies bearer tokens.
 #[derive(clap::Args, Debug)]
 struct JwtKeys {
-    /// HS256 shared secret. Without it (and without a public key) the server makes up a secret
-    /// per start, so only tokens it prints itself (with --demo) work.
+    /// HS256 shared secret, at least 32 bytes (`openssl rand -base64 32`). Without it (and
+    /// without a public key) the server makes up a secret per start, so only tokens it prints
+    /// itself (with --demo) work.
     #[arg(long, env = "DOETANK_JWT_SECRET", hide_env_values = true)]
     jwt_secret: Option<String>,
     /// RS256: a PEM file with the identity provider's public key.
@@ -145,7 +146,7 @@ impl JwtKeys {
             return Ok(Auth::rs256(&pem)?);
         }
         match &self.jwt_secret {
-            Some(secret) => Ok(Auth::hs256(secret.as_bytes())),
+            Some(secret) => Ok(Auth::hs256(strong_enough(secret)?.as_bytes())),
             None => {
                 tracing::warn!("no --jwt-secret given: using a random one; tokens die with this process");
                 Ok(Auth::hs256(doetank_api::server::random_secret().as_bytes()))
@@ -190,6 +191,13 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `secret`, unless it is too short to be a secret (checked here rather than by clap, whose
+/// refusal would print the value).
+fn strong_enough(secret: &str) -> anyhow::Result<&str> {
+    doetank_api::auth::parse_secret(secret).map_err(|why| anyhow::anyhow!("--jwt-secret: {why}"))?;
+    Ok(secret)
 }
 
 /// The error and its causes, each said once: a layer whose message already quotes its cause
@@ -369,7 +377,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             doetank_api::server::serve(app, config, listener, shutdown).await?;
         }
         Command::Token { member, role, expires, jwt_secret } => {
-            println!("{}", Auth::hs256(jwt_secret.as_bytes()).mint(&member, role, expires)?);
+            println!("{}", Auth::hs256(strong_enough(&jwt_secret)?.as_bytes()).mint(&member, role, expires)?);
         }
         Command::Export { format, after, output, public, to } => {
             let app = open(&cli.database_url).await?;
