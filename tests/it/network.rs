@@ -273,11 +273,24 @@ async fn an_ideation_day_ranks_only_its_own_ideas(db: &TestDb) {
         None,
     )
     .await;
+    // One title once a day: the jury ranks ideas by it (until the thirty-first session a second
+    // "hack de or!" was taken beside the first); another day may have it.
+    refused(
+        &app,
+        &member(&innovator),
+        "submitIdea",
+        "SubmitIdeaInput",
+        submit(&day, " hack de  OR! "),
+        "RULE_VIOLATED",
+        Some("LIFECYCLE"),
+    )
+    .await;
     let foreign = ok(&app, "submitIdea", "SubmitIdeaInput", submit(&other_day, "Elders")).await;
     let listed: Value = app
         .data("query($id: ID!) { ideationEvent(id: $id) { ideas { id } } }", json!({ "id": other_day }))
         .await;
     assert_eq!(listed["ideationEvent"]["ideas"][0]["id"], foreign.as_str());
+    ok(&app, "submitIdea", "SubmitIdeaInput", submit(&other_day, "Hack de OR!")).await;
 
     // What happens at the day happens on it or after: a day of 2099 has no pitches yet.
     let later = json!({ "name": "Later", "centralQuestion": "?", "date": "2099-03-15", "venue": "Den Haag" });

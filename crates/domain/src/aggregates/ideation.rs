@@ -58,6 +58,14 @@ pub struct IdeationEvent {
     pub concluded: bool,
     pub adoptions: Vec<(IdeaId, String)>,
     pub taken_into_doetank: Vec<(IdeaId, DoetankId)>,
+    /// The ideas' titles as they are compared (one-spaced, lower case): an idea is pitched,
+    /// ranked and followed up by its title, so one day has each title once.
+    titles: Vec<String>,
+}
+
+/// A title as the day compares it.
+fn title_key(title: &str) -> String {
+    one_spaced(title).to_lowercase()
 }
 
 impl Aggregate for IdeationEvent {
@@ -71,7 +79,10 @@ impl Aggregate for IdeationEvent {
                 self.id = Some(*ideation_event_id);
                 self.date = Some(*date);
             }
-            IdeaSubmitted { idea_id, .. } => self.ideas.push(*idea_id),
+            IdeaSubmitted { idea_id, title, .. } => {
+                self.ideas.push(*idea_id);
+                self.titles.push(title_key(title));
+            }
             IdeaPitched { idea_id } => self.pitched.push(*idea_id),
             JuryVerdictGiven { ranking, .. } => self.ranking = Some(ranking.clone()),
             IdeationEventConcluded { .. } => self.concluded = true,
@@ -156,6 +167,15 @@ impl IdeationEvent {
         }
         required_text("title", title, 200)?;
         required_text("description", description, 10_000)?;
+        // A second idea of one title is a submission sent again (a retry without a
+        // `commandId`), or one the jury and the follow-ups could not tell apart (until the
+        // thirty-first session both were taken).
+        ensure(!self.titles.contains(&title_key(title)), Rule::Lifecycle, || {
+            format!(
+                "an idea titled \"{}\" is already submitted to this day: give it a title of its own",
+                title.trim()
+            )
+        })?;
         Ok(vec![IdeationEventEvent::IdeaSubmitted {
             idea_id,
             title: title.trim().into(),

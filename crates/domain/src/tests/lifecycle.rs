@@ -191,6 +191,13 @@ fn a_pledge_is_fulfilled_once() {
 #[test]
 fn ideas_follow_up_by_adoption_and_doetank() {
     let (on_the_day, mut events) = ideation_day("Hack de OR!");
+    // One title once a day, whatever its case and spacing.
+    given::<IdeationEvent>(events.clone())
+        .when(|e| e.submit_idea(id(22), " hack de  or! ", "nog eens", None))
+        .then_expect_rule(Rule::Lifecycle);
+    given::<IdeationEvent>(events.clone())
+        .when(|e| e.submit_idea(id(22), "Hack de OR! 2", "anders", None))
+        .then_ok();
     events.push(IdeationEventEvent::IdeationEventConcluded { participant_count: 150 });
     let the_eve = on_the_day.pred_opt().expect("a day before");
     given::<IdeationEvent>(events.clone())
