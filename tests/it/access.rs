@@ -178,6 +178,16 @@ async fn each_role_can_do_exactly_what_it_should(db: &TestDb) {
         Some(Incoming::Closed(code, _)) => assert_eq!(code, Some(4403)),
         other => panic!("a forged token is refused, got {other:?}"),
     }
+    // A token that is no text is refused, and a payload that is no object is no
+    // `connection_init` (until the thirty-first session both were served as anonymous).
+    for (payload, code) in [(json!({ "token": 123 }), 4403), (json!("token"), 4400)] {
+        let mut odd = WsClient::connect(&app, MODERN).await;
+        odd.send(json!({ "type": "connection_init", "payload": payload })).await;
+        match odd.next(Duration::from_secs(5)).await {
+            Some(Incoming::Closed(closed, _)) => assert_eq!(closed, Some(code), "{payload}"),
+            other => panic!("{payload}: expected the socket closed with {code}, got {other:?}"),
+        }
+    }
 }
 
 const SECRET_WORD: &str = "geheimzinnig";

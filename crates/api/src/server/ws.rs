@@ -42,18 +42,23 @@ const GOING_AWAY: u16 = 1001;
 
 /// `{"token": "..."}`, `{"Authorization": "Bearer ..."}`, or the latter inside `headers` (as
 /// Apollo's and other clients put it) in the `connection_init` payload.
-fn token_in(payload: &serde_json::Value) -> Option<&str> {
-    fn bearer(v: &serde_json::Value) -> Option<&str> {
-        v.as_str().map(|s| s.strip_prefix("Bearer ").unwrap_or(s))
+fn token_in(payload: &serde_json::Value) -> Result<Option<&str>, &'static str> {
+    let headers = payload.get("headers");
+    let places = [
+        payload.get("token"),
+        payload.get("Authorization"),
+        payload.get("authorization"),
+        headers.and_then(|h| h.get("Authorization")),
+        headers.and_then(|h| h.get("authorization")),
+    ];
+    // A key that holds something other than text is refused, not read as no token: a client
+    // that sent `{"token": 123}` was served as anonymous until the thirty-first session. A
+    // null one is no token (a client signed out).
+    for value in places.into_iter().flatten().filter(|v| !v.is_null()) {
+        let text = value.as_str().ok_or("a token is text")?;
+        return Ok(Some(crate::auth::bearer_token(text).unwrap_or(text)));
     }
-    fn authorization(v: &serde_json::Value) -> Option<&str> {
-        v.get("Authorization").and_then(bearer).or_else(|| v.get("authorization").and_then(bearer))
-    }
-    payload
-        .get("token")
-        .and_then(bearer)
-        .or_else(|| authorization(payload))
-        .or_else(|| payload.get("headers").and_then(authorization))
+    Ok(None)
 }
 
 pub(super) async fn graphql_ws(
@@ -199,7 +204,28 @@ impl Session {
                 reason,
             );
         }
-        let viewer = match token_in(&payload).or(self.handshake_token.as_deref()) {
+        // The payload is an object, or absent (graphql-transport-ws); anything else is no
+        // `connection_init` (until the thirty-first session `"payload": "x"` was acknowledged).
+        if !(payload.is_object() || payload.is_null()) {
+            let reason = "connection_init's payload is an object".to_string();
+            return Reply::RefuseAndClose(
+                self.protocol.connection_error(&reason),
+                close::INVALID_MESSAGE,
+                reason,
+            );
+        }
+        let token = match token_in(&payload) {
+            Ok(token) => token,
+            Err(why) => {
+                let reason = format!("Forbidden: {why}");
+                return Reply::RefuseAndClose(
+                    self.protocol.connection_error(&reason),
+                    close::FORBIDDEN,
+                    reason,
+                );
+            }
+        };
+        let viewer = match token.or(self.handshake_token.as_deref()) {
             None => Viewer::anonymous(),
             Some(token) => match self.state.config.auth.verify(token) {
                 Ok(viewer) => viewer,
@@ -359,12 +385,17 @@ mod tests {
             json!({ "Authorization": "Bearer t" }),
             json!({ "authorization": "t" }),
             json!({ "headers": { "Authorization": "Bearer t" } }),
-            json!({ "headers": { "authorization": "Bearer t" } }),
+            json!({ "headers": { "authorization": "bearer t" } }),
+            json!({ "token": null, "Authorization": "Bearer t" }),
         ] {
-            assert_eq!(token_in(&payload), Some("t"), "{payload}");
+            assert_eq!(token_in(&payload), Ok(Some("t")), "{payload}");
         }
-        assert_eq!(token_in(&json!({})), None);
-        assert_eq!(token_in(&json!({ "headers": {} })), None);
-        assert_eq!(token_in(&json!({ "token": 5 })), None);
+        assert_eq!(token_in(&json!({})), Ok(None));
+        assert_eq!(token_in(&json!({ "headers": {} })), Ok(None));
+        assert_eq!(token_in(&json!({ "token": null })), Ok(None));
+        // A token that is no text is refused, not taken for none (until the thirty-first
+        // session `{"token": 5}` was served as anonymous).
+        assert!(token_in(&json!({ "token": 5 })).is_err());
+        assert!(token_in(&json!({ "headers": { "Authorization": ["Bearer t"] } })).is_err());
     }
 }
