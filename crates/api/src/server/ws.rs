@@ -54,11 +54,11 @@ fn token_in(payload: &serde_json::Value) -> Result<Option<&str>, &'static str> {
     // A key that holds something other than text is refused, not read as no token: a client
     // that sent `{"token": 123}` was served as anonymous until the thirty-first session. A
     // null one is no token (a client signed out).
-    for value in places.into_iter().flatten().filter(|v| !v.is_null()) {
-        let text = value.as_str().ok_or("a token is text")?;
-        return Ok(Some(crate::auth::bearer_token(text).unwrap_or(text)));
-    }
-    Ok(None)
+    let Some(value) = places.into_iter().flatten().find(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    let text = value.as_str().ok_or("a token is text")?;
+    Ok(Some(crate::auth::bearer_token(text).unwrap_or(text)))
 }
 
 pub(super) async fn graphql_ws(
