@@ -572,6 +572,17 @@ async fn a_stale_expected_version_is_a_version_conflict(db: &TestDb) {
     let ext = &body["errors"][0]["extensions"];
     assert_eq!((&ext["code"], &ext["field"]), (&json!("BAD_INPUT"), &json!("expectedVersion")), "{body:#}");
     assert_eq!(app.head().await, head);
+
+    // The commissioner it has already, however spelled, is no change: no event, as for the
+    // lead or coach it has (until the thirty-first session each repeat wrote one).
+    ok(
+        &app,
+        "attachCommissioner",
+        "AttachCommissionerInput",
+        json!({ "doetankId": d, "organisation": " bzk " }),
+    )
+    .await;
+    assert_eq!(app.head().await, head, "no event for the commissioner it has");
 }
 
 async fn a_repeated_command_id_returns_the_first_result(db: &TestDb) {

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use crate::aggregate::Aggregate;
 use crate::domain_event;
 use crate::error::{
-    calendar_date, ensure, keywords, organisation_name, required_text, Decision, DomainError, Rule,
+    calendar_date, ensure, keywords, one_spaced, organisation_name, required_text, Decision, DomainError,
+    Rule,
 };
 use crate::types::*;
 
@@ -364,11 +365,17 @@ impl Doetank {
         }
     }
 
+    /// The commissioner it has already (whatever the name's case and spacing) is no change, as
+    /// the lead or coach it has already is none (until the thirty-first session each repeat
+    /// wrote another event).
     pub fn attach_commissioner(&self, organisation: &str) -> Decision<DoetankEvent> {
         self.active()?;
-        Ok(vec![DoetankEvent::CommissionerAttached {
-            organisation: organisation_name("organisation", organisation)?,
-        }])
+        let organisation = organisation_name("organisation", organisation)?;
+        let same = |current: &String| one_spaced(current).to_lowercase() == organisation.to_lowercase();
+        if self.commissioner.as_ref().is_some_and(same) {
+            return Ok(vec![]);
+        }
+        Ok(vec![DoetankEvent::CommissionerAttached { organisation }])
     }
 
     /// A kick-off's attendees as the log keeps them: each once, in the order given, at most
