@@ -347,6 +347,17 @@ async fn an_ideation_day_ranks_only_its_own_ideas(db: &TestDb) {
     )
     .await;
     ok(&app, "giveJuryVerdict", "JuryVerdictInput", json!({ "ideationEventId": day, "ranking": [ideas[0], ideas[1], ideas[2]], "motivation": "vergrijzing" })).await;
+    // Nothing is pitched after the verdict (until the thirty-first session it was).
+    refused(
+        &app,
+        &facilitator(),
+        "pitchIdea",
+        "IdeaInput",
+        json!({ "ideationEventId": day, "ideaId": ideas[1] }),
+        "RULE_VIOLATED",
+        Some("LIFECYCLE"),
+    )
+    .await;
     ok(
         &app,
         "concludeIdeationEvent",

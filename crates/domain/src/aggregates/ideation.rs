@@ -184,10 +184,13 @@ impl IdeationEvent {
         }])
     }
 
+    /// Pitched on the day, before the jury's verdict: the jury ranks what was pitched to it
+    /// (until the thirty-first session an idea could be pitched after the verdict).
     pub fn pitch_idea(&self, idea_id: IdeaId, today: NaiveDate) -> Decision<IdeationEventEvent> {
         self.open()?;
         self.on_the_day(today)?;
         self.known_idea(idea_id)?;
+        ensure(self.ranking.is_none(), Rule::Lifecycle, || "the jury has already given its verdict".into())?;
         ensure(!self.pitched.contains(&idea_id), Rule::Lifecycle, || {
             "the idea has already been pitched".into()
         })?;

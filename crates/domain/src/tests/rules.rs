@@ -336,5 +336,9 @@ fn rule_8_jury_ranks_own_ideas() {
     given::<IdeationEvent>(events.clone())
         .when(|e| e.give_jury_verdict(vec![id(20), id(99)], "", date))
         .then_expect_rule(Rule::JuryRanksOwnIdeas);
-    given::<IdeationEvent>(events).when(|e| e.give_jury_verdict(vec![id(20)], "beste idee", date)).then_ok();
+    let judged = given::<IdeationEvent>(events)
+        .when(|e| e.give_jury_verdict(vec![id(20)], "beste idee", date))
+        .then_ok();
+    // After the verdict nothing more is pitched to the jury.
+    assert_eq!(judged.pitch_idea(id(20), date).map_err(|e| e.broken_rule()), Err(Some(Rule::Lifecycle)));
 }
