@@ -203,8 +203,7 @@ pub(crate) fn keywords(field: &'static str, items: Vec<String>) -> Result<Vec<St
     // compared with itself pairwise.
     let (mut kept, mut keys): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
     for item in items {
-        let item = one_spaced(&item);
-        let key = item.to_lowercase();
+        let (key, item) = (name_key(&item), one_spaced(&item));
         if item.is_empty() || keys.contains(&key) {
             continue;
         }
@@ -226,9 +225,15 @@ pub(crate) fn organisation_name(field: &'static str, value: &str) -> Result<Stri
 }
 
 /// `text` trimmed, with each run of white space inside it one space: how a name or a keyword
-/// is kept and compared.
+/// is kept.
 pub fn one_spaced(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// `text` as names, titles and keywords are compared by the "once" rules: one-spaced and
+/// without regard to case, as the filters match them.
+pub(crate) fn name_key(text: &str) -> String {
+    one_spaced(text).to_lowercase()
 }
 
 /// Rejects empty or whitespace-only text and text longer than `max` characters.

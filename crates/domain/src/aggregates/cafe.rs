@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::aggregate::Aggregate;
 use crate::domain_event;
-use crate::error::{calendar_date, ensure, one_spaced, people, required_text, Decision, DomainError, Rule};
+use crate::error::{calendar_date, ensure, name_key, people, required_text, Decision, DomainError, Rule};
 use crate::types::*;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -47,7 +47,7 @@ pub struct Cafe {
 /// case or spacing, so that an announcement sent twice (a retry without a `commandId`) does not
 /// list it twice.
 fn program_key(kind: &str, what: &str, who: &str) -> String {
-    format!("{kind}\n{}\n{}", one_spaced(what).to_lowercase(), one_spaced(who).to_lowercase())
+    format!("{kind}\n{}\n{}", name_key(what), name_key(who))
 }
 
 impl Aggregate for Cafe {

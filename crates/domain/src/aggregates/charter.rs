@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::aggregate::Aggregate;
 use crate::domain_event;
 use crate::error::{
-    ensure, keywords, one_spaced, organisation_name, required_text, Decision, DomainError, Rule,
+    ensure, keywords, name_key, organisation_name, required_text, Decision, DomainError, Rule,
 };
 use crate::types::*;
 
@@ -24,7 +24,7 @@ impl Signatory {
             Signatory::Member { member_id } => format!("member:{member_id}"),
             // One-spaced too: a signature the log kept before names were (a space typed twice)
             // is the same signatory as the name kept now.
-            Signatory::Organisation { name } => format!("organisation:{}", one_spaced(name).to_lowercase()),
+            Signatory::Organisation { name } => format!("organisation:{}", name_key(name)),
         }
     }
 }

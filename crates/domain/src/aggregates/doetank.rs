@@ -7,8 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::aggregate::Aggregate;
 use crate::domain_event;
 use crate::error::{
-    calendar_date, ensure, keywords, one_spaced, organisation_name, required_text, Decision, DomainError,
-    Rule,
+    calendar_date, ensure, keywords, name_key, organisation_name, required_text, Decision, DomainError, Rule,
 };
 use crate::types::*;
 
@@ -371,8 +370,7 @@ impl Doetank {
     pub fn attach_commissioner(&self, organisation: &str) -> Decision<DoetankEvent> {
         self.active()?;
         let organisation = organisation_name("organisation", organisation)?;
-        let same = |current: &String| one_spaced(current).to_lowercase() == organisation.to_lowercase();
-        if self.commissioner.as_ref().is_some_and(same) {
+        if self.commissioner.as_deref().is_some_and(|current| name_key(current) == name_key(&organisation)) {
             return Ok(vec![]);
         }
         Ok(vec![DoetankEvent::CommissionerAttached { organisation }])

@@ -9,7 +9,7 @@ use crate::aggregate::Aggregate;
 use crate::aggregates::doetank::Doetank;
 use crate::domain_event;
 use crate::error::{
-    calendar_date, ensure, one_spaced, organisation_name, people, required_text, Decision, DomainError, Rule,
+    calendar_date, ensure, name_key, organisation_name, people, required_text, Decision, DomainError, Rule,
 };
 use crate::types::*;
 
@@ -63,11 +63,6 @@ pub struct IdeationEvent {
     titles: Vec<String>,
 }
 
-/// A title as the day compares it.
-fn title_key(title: &str) -> String {
-    one_spaced(title).to_lowercase()
-}
-
 impl Aggregate for IdeationEvent {
     type Event = IdeationEventEvent;
     const STREAM_TYPE: &'static str = "ideation_event";
@@ -81,7 +76,7 @@ impl Aggregate for IdeationEvent {
             }
             IdeaSubmitted { idea_id, title, .. } => {
                 self.ideas.push(*idea_id);
-                self.titles.push(title_key(title));
+                self.titles.push(name_key(title));
             }
             IdeaPitched { idea_id } => self.pitched.push(*idea_id),
             JuryVerdictGiven { ranking, .. } => self.ranking = Some(ranking.clone()),
@@ -170,7 +165,7 @@ impl IdeationEvent {
         // A second idea of one title is a submission sent again (a retry without a
         // `commandId`), or one the jury and the follow-ups could not tell apart (until the
         // thirty-first session both were taken).
-        ensure(!self.titles.contains(&title_key(title)), Rule::Lifecycle, || {
+        ensure(!self.titles.contains(&name_key(title)), Rule::Lifecycle, || {
             format!(
                 "an idea titled \"{}\" is already submitted to this day: give it a title of its own",
                 title.trim()
@@ -238,9 +233,9 @@ impl IdeationEvent {
         self.known_idea(idea_id)?;
         let organisation = organisation_name("organisation", organisation)?;
         self.on_the_day(today)?;
-        let key = organisation.to_lowercase();
+        let key = name_key(&organisation);
         ensure(
-            !self.adoptions.iter().any(|(idea, by)| *idea == idea_id && one_spaced(by).to_lowercase() == key),
+            !self.adoptions.iter().any(|(idea, by)| *idea == idea_id && name_key(by) == key),
             Rule::Lifecycle,
             || "this organisation already adopted the idea".into(),
         )?;
