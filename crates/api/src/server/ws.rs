@@ -193,51 +193,31 @@ impl Session {
         self.alone.contains_key(id) || self.shared.contains_key(id)
     }
 
+    /// Closes the socket with `code` and `reason`; the legacy protocol is told why first.
+    fn refuse_init(&self, code: u16, reason: String) -> Reply {
+        Reply::RefuseAndClose(self.protocol.connection_error(&reason), code, reason)
+    }
+
     /// Accepts or refuses `connection_init`. Browsers cannot set headers on a WebSocket: the
     /// token travels in its payload, or else in the handshake's `Authorization` header.
     fn initialise(&mut self, payload: serde_json::Value) -> Reply {
         if self.data.is_some() {
-            let reason = "Too many initialisation requests".to_string();
-            return Reply::RefuseAndClose(
-                self.protocol.connection_error(&reason),
-                close::TOO_MANY_INITS,
-                reason,
-            );
+            return self.refuse_init(close::TOO_MANY_INITS, "Too many initialisation requests".into());
         }
         // The payload is an object, or absent (graphql-transport-ws); anything else is no
         // `connection_init` (until the thirty-first session `"payload": "x"` was acknowledged).
         if !(payload.is_object() || payload.is_null()) {
-            let reason = "connection_init's payload is an object".to_string();
-            return Reply::RefuseAndClose(
-                self.protocol.connection_error(&reason),
-                close::INVALID_MESSAGE,
-                reason,
-            );
+            return self.refuse_init(close::INVALID_MESSAGE, "connection_init's payload is an object".into());
         }
-        let token = match token_in(&payload) {
-            Ok(token) => token,
-            Err(why) => {
-                let reason = format!("Forbidden: {why}");
-                return Reply::RefuseAndClose(
-                    self.protocol.connection_error(&reason),
-                    close::FORBIDDEN,
-                    reason,
-                );
+        let viewer = token_in(&payload).map_err(str::to_string).and_then(|token| {
+            match token.or(self.handshake_token.as_deref()) {
+                None => Ok(Viewer::anonymous()),
+                Some(token) => self.state.config.auth.verify(token).map_err(|error| error.to_string()),
             }
-        };
-        let viewer = match token.or(self.handshake_token.as_deref()) {
-            None => Viewer::anonymous(),
-            Some(token) => match self.state.config.auth.verify(token) {
-                Ok(viewer) => viewer,
-                Err(error) => {
-                    let reason = format!("Forbidden: {error}");
-                    return Reply::RefuseAndClose(
-                        self.protocol.connection_error(&reason),
-                        close::FORBIDDEN,
-                        reason,
-                    );
-                }
-            },
+        });
+        let viewer = match viewer {
+            Ok(viewer) => viewer,
+            Err(why) => return self.refuse_init(close::FORBIDDEN, format!("Forbidden: {why}")),
         };
         self.expires_at = viewer.expires_at;
         self.data = Some(self.state.session(viewer));
