@@ -10,7 +10,7 @@ use super::errors::GqlResult;
 use super::mutation::OriginKind;
 use super::network_mutation::{ApplicantFunctionInput, PilotOutcomeInput};
 use super::objects::{load_doetank, load_lesson, load_member, Doetank, Lesson, Member};
-use super::pagination::{page_size, position_cursor, total_if_asked, Page, TotalCount, Window};
+use super::pagination::{in_log_order, page_size, position_cursor, total_if_asked, Page, Window};
 use super::scalars::*;
 use super::viewer;
 use crate::app::App;
@@ -18,7 +18,6 @@ use crate::auth::Viewer;
 use crate::rows::placeholders;
 use crate::sql::{self, Arg, Filter};
 use crate::visibility;
-use async_graphql::connection::{Connection, Edge, OpaqueCursor};
 use doetank_domain::aggregates::challenge::ChallengeOrigin;
 
 fn app<'a>(ctx: &'a Context<'_>) -> Result<&'a App> {
@@ -1244,12 +1243,6 @@ impl NetworkQuery {
             super::query::fetch_window(backend, TIMELINE_SELECT, &f, "t.position", window.probing()).await?;
         let more = lines.len() as i64 > limit;
         lines.truncate(limit as usize);
-        let mut page = Connection::with_additional_fields(
-            after.is_some(),
-            more,
-            TotalCount { total_count: total.unwrap_or_default() },
-        );
-        page.edges.extend(lines.into_iter().map(|line| Edge::new(OpaqueCursor(line.position), line)));
-        Ok(page)
+        Ok(in_log_order(lines, |line| line.position, after.is_some(), more, total))
     }
 }

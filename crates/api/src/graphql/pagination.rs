@@ -30,11 +30,31 @@ pub async fn total_if_asked(
     from_where: &str,
     args: &[Arg],
 ) -> async_graphql::Result<Option<i64>> {
-    if !ctx.look_ahead().field("totalCount").exists() {
+    if !total_asked(ctx) {
         return Ok(None);
     }
     let sql = format!("SELECT COUNT(*) FROM {from_where}");
     Ok(Some(sql::fetch_count(backend, &sql, args).await.gql()?))
+}
+
+/// Whether the client asked for the `totalCount` of the connection this field answers.
+pub fn total_asked(ctx: &Context<'_>) -> bool {
+    ctx.look_ahead().field("totalCount").exists()
+}
+
+/// A page of a list in log order (`events`, `timeline`): each edge's cursor is its node's
+/// `position` (see [`position_cursor`]), so pages do not shift while the log grows.
+pub fn in_log_order<N: OutputType>(
+    nodes: Vec<N>,
+    position: impl Fn(&N) -> i64,
+    has_previous: bool,
+    has_next: bool,
+    total: Option<i64>,
+) -> Page<N> {
+    let total = TotalCount { total_count: total.unwrap_or_default() };
+    let mut page = Connection::with_additional_fields(has_previous, has_next, total);
+    page.edges.extend(nodes.into_iter().map(|node| Edge::new(OpaqueCursor(position(&node)), node)));
+    page
 }
 
 /// The log position a cursor of a list in log order stands for (`events`, `timeline`). A
