@@ -79,10 +79,7 @@ impl App {
         expertise: Vec<String>,
     ) -> Result<CommandOutcome, AppError> {
         let name = valid_name(&personal.name)?;
-        let email = personal.email.as_deref().map(str::trim).filter(|e| !e.is_empty());
-        if let Some(email) = email {
-            valid_email(email)?;
-        }
+        let email = personal.email.as_deref().map(given_email).transpose()?.flatten();
         if let Some(first) = self.replayed::<Member>(member_id, options).await? {
             // A retry: the first registration stands, its personal data included.
             return Ok(first);
@@ -139,13 +136,7 @@ impl App {
     ) -> Result<CommandOutcome, AppError> {
         let name = personal.name.map(valid_name).transpose()?;
         // A blank address removes the one kept.
-        let email = personal
-            .email
-            .map(|email| match email.trim() {
-                "" => Ok(None),
-                email => valid_email(email).map(|()| Some(email)),
-            })
-            .transpose()?;
+        let email = personal.email.map(given_email).transpose()?;
         if let Some(Some(email)) = email {
             self.address_is_free(email, member_id).await?;
         }
@@ -288,6 +279,14 @@ impl App {
     ) -> Result<CommandOutcome, AppError> {
         self.innovator(member_id).await?;
         self.execute::<Challenge>(challenge_id, options, |c| c.pledge_support(member_id)).await
+    }
+}
+
+/// An address as given: trimmed, none when blank, else a valid one.
+fn given_email(email: &str) -> Result<Option<&str>, AppError> {
+    match email.trim() {
+        "" => Ok(None),
+        email => valid_email(email).map(|()| Some(email)),
     }
 }
 
