@@ -461,20 +461,22 @@ fn parsed(state: &ServerState, request: &mut async_graphql::Request, method: Met
         return Parsed::Refused(respond(parse_failed(error), media));
     }
     state.documents.attach(request);
-    if let Err(error) = request.parsed_query() {
-        return Parsed::Refused(respond(parse_failed(error), media));
-    }
     let name = request.operation_name.clone();
-    let subscription =
-        request.parsed_query().ok().and_then(|document| answers::operation(document, name.as_deref()));
-    let subscription = subscription
-        .is_some_and(|op| op.node.ty == async_graphql::parser::types::OperationType::Subscription);
-    match (answers::is_query(request), subscription, method) {
-        (true, _, _) => Parsed::Query,
-        (false, true, Method::Get) => Parsed::Refused(refusals::subscription_over_get()),
-        (false, true, _) => Parsed::Refused(respond(refusals::subscription_over_post(), media)),
-        (false, false, Method::Post) => Parsed::Other,
-        (false, false, Method::Get) => Parsed::Refused(refusals::mutation_over_get()),
+    let document = match request.parsed_query() {
+        Ok(document) => document,
+        Err(error) => return Parsed::Refused(respond(parse_failed(error), media)),
+    };
+    use async_graphql::parser::types::OperationType;
+    match (answers::operation(document, name.as_deref()).map(|op| op.node.ty), method) {
+        (Some(OperationType::Query), _) => Parsed::Query,
+        (Some(OperationType::Subscription), Method::Get) => {
+            Parsed::Refused(refusals::subscription_over_get())
+        }
+        (Some(OperationType::Subscription), _) => {
+            Parsed::Refused(respond(refusals::subscription_over_post(), media))
+        }
+        (_, Method::Post) => Parsed::Other,
+        (_, Method::Get) => Parsed::Refused(refusals::mutation_over_get()),
     }
 }
 
