@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use async_graphql::{Context, Result, Subscription, ID};
 use doetank_store::{LogFilter, RecordedEvent, StreamId};
+use futures::future::ready;
 use futures::{stream, Stream, StreamExt};
 
 use super::errors::GqlResult;
@@ -130,34 +131,28 @@ impl Subscription {
         let stream_id = StreamId::new("doetank", uuid).to_string();
         // Listening starts before the first read: a change is either in that read or heard.
         let head = app.store.head_position().await.gql()?;
-        // A version the doetank never had (one from another database, say) would wait in
-        // silence until the doetank grew that far: refused, as a position past the log's head
-        // is. Only once the read models hold the log read, and only for a doetank the viewer
-        // may see (else its version would tell that it exists).
-        if let Some(asked) = after_version.filter(|v| *v > 0) {
-            projected(&app, head).await;
-            if let Some(row) = visible_now(&app, &viewer, uuid).await.gql()? {
-                if row.version < asked {
-                    let message =
-                        format!("the doetank is at version {}: it never had version {asked}", row.version);
+        // With `afterVersion`, the doetank as it is once the read models hold the log read: it
+        // comes first if it moved past that version. A version it never had (one from another
+        // database, say) would wait in silence until the doetank grew that far: refused, as a
+        // position past the log's head is, but only for a doetank the viewer may see (else its
+        // version would tell that it exists).
+        let current = match after_version {
+            Some(asked) => {
+                projected(&app, head).await;
+                let row = visible_now(&app, &viewer, uuid).await.gql()?;
+                if let Some(at) = row.as_ref().map(|row| row.version).filter(|at| *at < asked) {
+                    let message = format!("the doetank is at version {at}: it never had version {asked}");
                     return Err(AppError::bad_input("afterVersion", message)).gql();
                 }
+                row
             }
-        }
+            None => None,
+        };
         let filter = LogFilter { stream_ids: vec![stream_id], ..Default::default() };
         let events = live_events(&app, head, move |e| filter.matches(e));
         // The version last sent (or the client's own): events up to it change nothing sent.
         let sent = Arc::new(AtomicI64::new(after_version.unwrap_or(0)));
-        let now = {
-            let (app, viewer, sent) = (app.clone(), viewer.clone(), sent.clone());
-            async move {
-                if after_version.is_none() {
-                    return Ok(None);
-                }
-                projected(&app, head).await;
-                newer_than_sent(visible_now(&app, &viewer, uuid).await?, &sent)
-            }
-        };
+        let now = ready(newer_than_sent(current, &sent));
         let changes = events.then(move |item| {
             let (app, viewer, sent) = (app.clone(), viewer.clone(), sent.clone());
             async move { state_after(&app, &viewer, uuid, &*item?, &sent).await }
