@@ -11,6 +11,7 @@ use super::mutation::OriginKind;
 use super::network_mutation::{ApplicantFunctionInput, PilotOutcomeInput};
 use super::objects::{load_doetank, load_lesson, load_member, Doetank, Lesson, Member};
 use super::pagination::{in_log_order, page_size, position_cursor, total_if_asked, Page, Window};
+use super::query::page;
 use super::scalars::*;
 use super::viewer;
 use crate::app::App;
@@ -32,22 +33,6 @@ async fn one<T: sql::AnyRow>(ctx: &Context<'_>, select: &str, id: &str) -> Resul
     )
     .await
     .gql()
-}
-
-/// A page of `select` (aliased `t`) under `f`, ordered by `order`.
-async fn page<T: sql::AnyRow, N: async_graphql::OutputType>(
-    ctx: &Context<'_>,
-    table: &str,
-    select: &str,
-    f: Filter,
-    order: &str,
-    window: Window,
-    wrap: impl Fn(T) -> N,
-) -> Result<Page<N>> {
-    let backend = app(ctx)?.store.backend();
-    let total = total_if_asked(ctx, backend, &format!("{table} t{}", f.where_sql()), &f.args).await?;
-    let rows: Vec<T> = super::query::fetch_window(backend, select, &f, order, window.probing()).await?;
-    Ok(window.page_of(total, rows.into_iter().map(wrap).collect()))
 }
 
 // ---------------------------------------------------------------- cafés
@@ -1028,7 +1013,7 @@ impl NetworkQuery {
             }
             When::All => "t.date, t.created_position",
         };
-        page(ctx, "rm_cafes", CAFE_SELECT, f, order, window, Cafe).await
+        page(ctx, "rm_cafes t", CAFE_SELECT, f, order, window, Cafe).await
     }
 
     /// An ideation day (Stampij!fabriek) by its id.
@@ -1051,7 +1036,7 @@ impl NetworkQuery {
         let window = Window::new(first, after).gql()?;
         page(
             ctx,
-            "rm_ideation_events",
+            "rm_ideation_events t",
             IDEATION_SELECT,
             Filter::default(),
             "t.date, t.created_position",
@@ -1094,7 +1079,7 @@ impl NetworkQuery {
         if let Some(status) = status {
             f.push("t.status = ?", enum_name(status));
         }
-        page(ctx, "rm_pilots", PILOT_SELECT, f, "t.created_position", window, |p: PilotRow| p).await
+        page(ctx, "rm_pilots t", PILOT_SELECT, f, "t.created_position", window, |p: PilotRow| p).await
     }
 
     /// The rules set aside on a day (today by default), and until when.
@@ -1140,7 +1125,7 @@ impl NetworkQuery {
         #[graphql(desc = "The `endCursor` of the page before.")] after: Option<String>,
     ) -> Result<Page<Charter>> {
         let window = Window::new(first, after).gql()?;
-        page(ctx, "rm_charters", CHARTER_SELECT, Filter::default(), "t.created_position", window, Charter)
+        page(ctx, "rm_charters t", CHARTER_SELECT, Filter::default(), "t.created_position", window, Charter)
             .await
     }
 
@@ -1180,7 +1165,7 @@ impl NetworkQuery {
                 "EXISTS (SELECT 1 FROM rm_doetanks vd WHERE vd.id = t.source_doetank_id AND {condition})"
             ));
         }
-        page(ctx, "rm_reuses", REUSE_SELECT, f, "t.created_position", window, Reuse).await
+        page(ctx, "rm_reuses t", REUSE_SELECT, f, "t.created_position", window, Reuse).await
     }
 
     /// Follows one thing (an idea, café, ideation day, challenge, doetank, lesson, reuse or

@@ -221,11 +221,7 @@ impl Query {
                 parse_id("memberId", &member).gql()?,
             );
         }
-        let backend = app(ctx)?.store.backend();
-        let total = total_if_asked(ctx, backend, &format!("rm_doetanks d{}", f.where_sql()), &f.args).await?;
-        let rows: Vec<DoetankRow> =
-            fetch_window(backend, DOETANK_SELECT, &f, "d.created_position", window.probing()).await?;
-        Ok(window.page_of(total, rows.into_iter().map(Doetank::live).collect()))
+        page(ctx, "rm_doetanks d", DOETANK_SELECT, f, "d.created_position", window, Doetank::live).await
     }
 
     /// A member now, or as of a time or stream version. Personal data (the name, the e-mail
@@ -283,10 +279,7 @@ impl Query {
         if let Some(expertise) = expertise {
             f.push(expertise_clause(backend), expertise_key(&expertise).gql()?);
         }
-        let total = total_if_asked(ctx, backend, &format!("rm_members m{}", f.where_sql()), &f.args).await?;
-        let rows: Vec<MemberRow> =
-            fetch_window(backend, MEMBER_SELECT, &f, "m.created_position", window.probing()).await?;
-        Ok(window.page_of(total, rows.into_iter().map(Member).collect()))
+        page(ctx, "rm_members m", MEMBER_SELECT, f, "m.created_position", window, Member).await
     }
 
     /// A challenge now, or as of a time or stream version.
@@ -348,13 +341,8 @@ impl Query {
         if let Some(title) = title {
             f.push("lower(c.title) LIKE ? ESCAPE '\\'", contains_pattern(&title));
         }
-        let backend = app(ctx)?.store.backend();
-        let total =
-            total_if_asked(ctx, backend, &format!("rm_challenges c{}", f.where_sql()), &f.args).await?;
         let select = CHALLENGE_SELECT.replace("FROM rm_challenges", "FROM rm_challenges c");
-        let rows: Vec<ChallengeRow> =
-            fetch_window(backend, &select, &f, "c.created_position", window.probing()).await?;
-        Ok(window.page_of(total, rows.into_iter().map(Challenge).collect()))
+        page(ctx, "rm_challenges c", &select, f, "c.created_position", window, Challenge).await
     }
 
     /// The network's knowledge base: lessons from every doetank. Newest first, or by relevance
@@ -393,11 +381,8 @@ impl Query {
         let terms = search.and_then(SearchTerms::new).map(Arc::new);
         let Some(search) = search else {
             // Newest first, counted only when asked, as the other lists.
-            let total =
-                total_if_asked(ctx, backend, &format!("rm_lessons l{}", f.where_sql()), &f.args).await?;
-            let rows: Vec<LessonRow> =
-                fetch_window(backend, LESSON_SELECT, &f, "l.position DESC", window.probing()).await?;
-            return Ok(window.page_of(total, rows.into_iter().map(Lesson::listed).collect()));
+            return page(ctx, "rm_lessons l", LESSON_SELECT, f, "l.position DESC", window, Lesson::listed)
+                .await;
         };
         // By relevance, then newest first.
         let (from, rank) = match backend {
@@ -630,6 +615,24 @@ struct RankedLesson {
     rank: Option<f64>,
     /// Every lesson the filter matches, not only this page's.
     total: i64,
+}
+
+/// A page of `select` from `from` (a table and the alias `select` and `f` use) under `f`,
+/// ordered by `order`: counted only when `totalCount` is asked for, one row more fetched to know
+/// whether another page follows.
+pub(super) async fn page<T: sql::AnyRow, N: async_graphql::OutputType>(
+    ctx: &Context<'_>,
+    from: &str,
+    select: &str,
+    f: Filter,
+    order: &str,
+    window: Window,
+    wrap: impl Fn(T) -> N,
+) -> Result<Page<N>> {
+    let backend = app(ctx)?.store.backend();
+    let total = total_if_asked(ctx, backend, &format!("{from}{}", f.where_sql()), &f.args).await?;
+    let rows: Vec<T> = fetch_window(backend, select, &f, order, window.probing()).await?;
+    Ok(window.page_of(total, rows.into_iter().map(wrap).collect()))
 }
 
 /// Runs `select` with the filter, an order and the page window.
