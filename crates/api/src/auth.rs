@@ -228,10 +228,10 @@ pub fn bearer_token(value: &str) -> Option<&str> {
 /// The fewest bytes an HS256 secret may have: the hash's size (RFC 7518, 3.2, "MUST").
 pub const MIN_SECRET_BYTES: usize = 32;
 
-/// An HS256 secret as `--jwt-secret` takes it: at least [`MIN_SECRET_BYTES`] bytes. Anyone
-/// who guesses the secret mints any token, a facilitator's too; until the thirty-first session
-/// an empty one (`DOETANK_JWT_SECRET=` set to nothing, say) was taken.
-pub fn parse_secret(text: &str) -> Result<String, String> {
+/// Refuses an HS256 secret shorter than [`MIN_SECRET_BYTES`]: anyone who guesses the secret
+/// mints any token, a facilitator's too; until the thirty-first session an empty one
+/// (`DOETANK_JWT_SECRET=` set to nothing, say) was taken. The refusal does not repeat it.
+pub fn check_secret(text: &str) -> Result<(), String> {
     if text.len() < MIN_SECRET_BYTES {
         return Err(format!(
             "an HS256 secret has at least {MIN_SECRET_BYTES} bytes (RFC 7518, 3.2); this one has {}: \
@@ -239,7 +239,7 @@ pub fn parse_secret(text: &str) -> Result<String, String> {
             text.len()
         ));
     }
-    Ok(text.to_string())
+    Ok(())
 }
 
 /// Parses durations like `30m`, `1h`, `7d`, `90s`: more than nothing (a token that dies as it
@@ -280,10 +280,10 @@ mod tests {
 
     #[test]
     fn a_secret_is_as_long_as_the_hash() {
-        assert!(super::parse_secret("").is_err());
-        assert!(super::parse_secret("s3cret").is_err());
-        assert!(super::parse_secret(&"x".repeat(31)).is_err());
-        assert!(super::parse_secret(&"x".repeat(32)).is_ok());
+        assert!(super::check_secret("").is_err());
+        assert!(super::check_secret("s3cret").is_err());
+        assert!(super::check_secret(&"x".repeat(31)).is_err());
+        assert!(super::check_secret(&"x".repeat(32)).is_ok());
     }
 
     #[test]

@@ -196,7 +196,7 @@ async fn main() -> ExitCode {
 /// `secret`, unless it is too short to be a secret (checked here rather than by clap, whose
 /// refusal would print the value).
 fn strong_enough(secret: &str) -> anyhow::Result<&str> {
-    doetank_api::auth::parse_secret(secret).map_err(|why| anyhow::anyhow!("--jwt-secret: {why}"))?;
+    doetank_api::auth::check_secret(secret).map_err(|why| anyhow::anyhow!("--jwt-secret: {why}"))?;
     Ok(secret)
 }
 
