@@ -924,6 +924,14 @@ async fn as_of_and_at_version_return_the_past(db: &TestDb) {
     assert_eq!(v3["doetank"]["commissioner"], Value::Null);
     let before = app.data(query, json!({ "id": d, "asOf": "2000-01-01T00:00:00Z" })).await;
     assert_eq!(before["doetank"], Value::Null, "it did not exist yet");
+    // The stream's last version is a state; the one after it is not, and is not the present.
+    let last = app.data(query, json!({ "id": d, "v": 4 })).await;
+    assert_eq!(last["doetank"]["commissioner"], "BZK");
+    let past_the_end = app.error(query, json!({ "id": d, "v": 5 })).await;
+    assert_eq!(past_the_end["extensions"]["code"], "BAD_INPUT", "{past_the_end}");
+    assert_eq!(past_the_end["extensions"]["field"], "atVersion");
+    let message = past_the_end["message"].as_str().unwrap_or_default();
+    assert!(message.contains("the doetank is at version 4"), "{message}");
 }
 
 #[test]

@@ -1072,6 +1072,9 @@ async fn every_event_fits_the_schema_event_types_gives_for_it(db: &TestDb) {
     assert_eq!(error["extensions"]["code"], "BAD_INPUT", "{error:#}");
     assert_eq!(error["extensions"]["field"], "streamType", "{error:#}");
     assert!(error["message"].as_str().is_some_and(|m| m.contains("doetank, cafe")), "{error:#}");
+    // The capital a reader of the schema's type names writes, as the log's filters take it.
+    let error = app.error("{ eventTypes(streamType: \"Pilot\") { type } }", json!({})).await;
+    assert!(error["message"].as_str().is_some_and(|m| m.ends_with("did you mean \"pilot\"?")), "{error:#}");
 }
 
 /// Relay's `node(id)` and `nodes(ids)` on the demo: every kind of thing by its id alone, each

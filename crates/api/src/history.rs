@@ -35,14 +35,28 @@ pub async fn replay(
     if as_of.version.is_some_and(|v| v < 0) {
         return Err(AppError::bad_input("atVersion", "must be 0 or more"));
     }
-    let events: Vec<_> = store
-        .read_stream(&StreamId::new(stream_type, id), 1)
-        .await?
-        .into_iter()
+    let mut events = store.read_stream(&StreamId::new(stream_type, id), 1).await?;
+    // A version the stream has not reached is no state of it: answered as the present, a
+    // researcher stepping through versions would never learn where the stream ends.
+    if let (Some(asked), Some(last)) = (as_of.version, events.last()) {
+        if asked > last.version {
+            return Err(AppError::bad_input(
+                "atVersion",
+                format!(
+                    "the {} is at version {}; {asked} is past it",
+                    stream_type.replace('_', " "),
+                    last.version
+                ),
+            ));
+        }
+    }
+    let then = events
+        .iter()
         .take_while(|e| {
             as_of.time.is_none_or(|t| e.recorded_at <= t) && as_of.version.is_none_or(|v| e.version <= v)
         })
-        .collect();
+        .count();
+    events.truncate(then);
     if events.is_empty() {
         return Ok(None);
     }

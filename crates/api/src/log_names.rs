@@ -103,7 +103,7 @@ async fn check<'a>(
 
 /// The known name nearest to `name`, case aside, when it is near enough to be a slip: at most
 /// a third of its letters (and at least one) typed wrong.
-fn nearest<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn nearest<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     let name = name.to_lowercase();
     let limit = (name.chars().count() / 3).max(1);
     known

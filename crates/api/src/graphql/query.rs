@@ -164,9 +164,10 @@ impl Query {
             desc = "A time: the doetank as the log stood then (what was recorded at or before it); null if it was not yet formed."
         )]
         as_of: Option<DateTime<Utc>>,
-        #[graphql(desc = "A version of its stream: the doetank just after that event.")] at_version: Option<
-            i64,
-        >,
+        #[graphql(
+            desc = "A version of its stream: the doetank just after that event (one past its last is BAD_INPUT)."
+        )]
+        at_version: Option<i64>,
     ) -> Result<Option<Doetank>> {
         let uuid = parse_id("id", &id).gql()?;
         let as_of = AsOf { time: as_of, version: at_version };
@@ -232,9 +233,10 @@ impl Query {
         #[graphql(desc = "The member's id (a UUID).")] id: ID,
         #[graphql(desc = "A time: the member as the log stood then; null if not yet registered.")]
         as_of: Option<DateTime<Utc>>,
-        #[graphql(desc = "A version of its stream: the member just after that event.")] at_version: Option<
-            i64,
-        >,
+        #[graphql(
+            desc = "A version of its stream: the member just after that event (one past its last is BAD_INPUT)."
+        )]
+        at_version: Option<i64>,
     ) -> Result<Option<Member>> {
         let uuid = parse_id("id", &id).gql()?;
         let as_of = AsOf { time: as_of, version: at_version };
@@ -289,9 +291,10 @@ impl Query {
         #[graphql(desc = "The challenge's id (a UUID).")] id: ID,
         #[graphql(desc = "A time: the challenge as the log stood then; null if not yet raised.")]
         as_of: Option<DateTime<Utc>>,
-        #[graphql(desc = "A version of its stream: the challenge just after that event.")] at_version: Option<
-            i64,
-        >,
+        #[graphql(
+            desc = "A version of its stream: the challenge just after that event (one past its last is BAD_INPUT)."
+        )]
+        at_version: Option<i64>,
     ) -> Result<Option<Challenge>> {
         let uuid = parse_id("id", &id).gql()?;
         let as_of = AsOf { time: as_of, version: at_version };
