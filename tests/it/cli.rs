@@ -142,7 +142,30 @@ async fn an_import_that_is_no_export_is_refused_and_writes_nothing() {
     let (once, notes) = (uuid::Uuid::new_v4(), format!("note-{}", uuid::Uuid::new_v4()));
     let twice = format!("{}\n{}\n", note(1, once, &notes), note(2, once, &notes));
     let misnamed = format!("{}\n", note(1, once, &format!("member-{}", uuid::Uuid::new_v4())));
+    // A member stream that opens without its registration, and one registered twice: read
+    // models start from a stream's opening event, so either would be drawn wrong, silently.
+    let member = |position: i64, version: i64, event_type: &str, stream_id: &str| {
+        let mut event = unknown.clone();
+        event["position"] = position.into();
+        event["version"] = version.into();
+        event["event_id"] = uuid::Uuid::new_v4().to_string().into();
+        event["stream_id"] = stream_id.into();
+        event["event_type"] = event_type.into();
+        let id = stream_id.trim_start_matches("member-");
+        event["payload"] = serde_json::json!({ "member_id": id, "organisation": "TNO", "sector": "PUBLIC", "expertise": [] });
+        event
+    };
+    let anna = format!("member-{}", uuid::Uuid::new_v4());
+    let unopened = format!("{}\n", member(1, 1, "MemberProfileUpdated", &anna));
+    let reopened =
+        format!("{}\n{}\n", member(1, 1, "MemberRegistered", &anna), member(2, 2, "MemberRegistered", &anna));
     let files = [
+        (
+            "unopened.ndjson",
+            unopened,
+            &*format!("the event at position 1 opens {anna} with MemberProfileUpdated: a member stream opens with MemberRegistered, once"),
+        ),
+        ("reopened.ndjson", reopened, &*format!("the event at position 2 opens {anna} again, at version 2")),
         (
             "twice.ndjson",
             twice,

@@ -1063,10 +1063,17 @@ async fn every_event_fits_the_schema_event_types_gives_for_it(db: &TestDb) {
     let held = &validators["CafeHeld"];
     assert!(!held.is_valid(&json!({ "attendance": "veel" })), "types");
 
-    let doetank = app.data("{ eventTypes(streamType: \"doetank\") { type } }", json!({})).await;
+    let doetank = app.data("{ eventTypes(streamType: \"doetank\") { type opensStream } }", json!({})).await;
     let names: Vec<&str> =
         doetank["eventTypes"].as_array().expect("a list").iter().filter_map(|t| t["type"].as_str()).collect();
     assert_eq!(names.first(), Some(&"DoetankFormed"));
+    let opening: Vec<&Value> = doetank["eventTypes"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter(|t| t["opensStream"] == true)
+        .collect();
+    assert_eq!(opening, [&json!({ "type": "DoetankFormed", "opensStream": true })], "one opens the stream");
     assert!(names.contains(&"LessonRecorded") && !names.contains(&"CafeHeld"), "{names:?}");
     let error = app.error("{ eventTypes(streamType: \"doetanks\") { type } }", json!({})).await;
     assert_eq!(error["extensions"]["code"], "BAD_INPUT", "{error:#}");

@@ -186,6 +186,7 @@ pub fn read_export(bytes: &[u8]) -> Result<Vec<RecordedEvent>, AppError> {
 /// Fails unless every event of `events` can be read by the read models: an import writes the
 /// log first, and an event no projection can decode (a type this version does not know, a
 /// payload that does not fit it) would leave a log whose read models can never be built.
+/// Nor may a stream of the network's kinds open without its opening event, or open twice.
 /// Events of stream types no read model has are kept as they are.
 pub fn check_readable(events: &[RecordedEvent]) -> Result<(), AppError> {
     for event in events {
@@ -195,6 +196,27 @@ pub fn check_readable(events: &[RecordedEvent]) -> Result<(), AppError> {
                 format!("the event at position {} cannot be read: {e}", event.position),
             )
         })?;
+        // Read models start from a stream's opening event: a stream that opens otherwise, or
+        // opens twice, would be drawn without it, silently.
+        if let Some(opening) = doetank_domain::catalogue::opening_event(&event.stream_type) {
+            let misplaced = match (event.version == 1, event.event_type == opening) {
+                (true, false) => Some(format!("opens {} with {}", event.stream_id, event.event_type)),
+                (false, true) => {
+                    Some(format!("opens {} again, at version {}", event.stream_id, event.version))
+                }
+                _ => None,
+            };
+            if let Some(misplaced) = misplaced {
+                return Err(AppError::bad_input(
+                    "file",
+                    format!(
+                        "the event at position {} {misplaced}: a {} stream opens with {opening}, once",
+                        event.position,
+                        event.stream_type.replace('_', " ")
+                    ),
+                ));
+            }
+        }
     }
     Ok(())
 }

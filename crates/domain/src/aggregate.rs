@@ -14,6 +14,9 @@ pub trait Aggregate: Default + Clone + std::fmt::Debug {
     type Event: DomainEvent;
     /// The kind of stream, also the prefix of every stream id of this aggregate.
     const STREAM_TYPE: &'static str;
+    /// The event that brings one into being: its stream's first event, and only there. Read
+    /// models start from it, so a log whose stream opens otherwise cannot be drawn.
+    const OPENED_BY: &'static str;
 
     fn apply(&mut self, event: &Self::Event);
 

@@ -25,6 +25,8 @@ pub struct EventTypeEntry {
     #[serde(rename = "type")]
     pub event_type: String,
     pub stream_type: &'static str,
+    /// Whether this is the event its stream opens with (and only there).
+    pub opens_stream: bool,
     /// The version new events of this type are written with.
     pub schema_version: i32,
     /// Every version the log may hold of it, oldest first: all are read, older ones upcast.
@@ -45,6 +47,23 @@ pub const STREAM_TYPES: [&str; 8] = [
     Charter::STREAM_TYPE,
     KnowledgeReuse::STREAM_TYPE,
 ];
+
+/// The event a stream of `stream_type` opens with, `None` for a kind of stream the network
+/// does not have (an imported log may hold others).
+pub fn opening_event(stream_type: &str) -> Option<&'static str> {
+    [
+        (Member::STREAM_TYPE, Member::OPENED_BY),
+        (Challenge::STREAM_TYPE, Challenge::OPENED_BY),
+        (Doetank::STREAM_TYPE, Doetank::OPENED_BY),
+        (Cafe::STREAM_TYPE, Cafe::OPENED_BY),
+        (IdeationEvent::STREAM_TYPE, IdeationEvent::OPENED_BY),
+        (Pilot::STREAM_TYPE, Pilot::OPENED_BY),
+        (Charter::STREAM_TYPE, Charter::OPENED_BY),
+        (KnowledgeReuse::STREAM_TYPE, KnowledgeReuse::OPENED_BY),
+    ]
+    .into_iter()
+    .find_map(|(stream, opened_by)| (stream == stream_type).then_some(opened_by))
+}
 
 /// Every event type of every stream, stream by stream, each in the order its enum declares.
 pub fn catalogue() -> Vec<EventTypeEntry> {
@@ -81,6 +100,7 @@ where
         all.push(EventTypeEntry {
             event_type: event_type.clone(),
             stream_type: A::STREAM_TYPE,
+            opens_stream: event_type == A::OPENED_BY,
             schema_version,
             read_versions: (1..=schema_version).collect(),
             payload_schema: standalone(event_type, description.as_deref(), payload, &definitions),
@@ -163,6 +183,17 @@ mod tests {
         assert_eq!(listed(Pilot::STREAM_TYPE), PilotEvent::EVENT_TYPES);
         assert_eq!(listed(Charter::STREAM_TYPE), CharterEvent::EVENT_TYPES);
         assert_eq!(listed(KnowledgeReuse::STREAM_TYPE), KnowledgeReuseEvent::EVENT_TYPES);
+        // Each kind of stream opens with exactly one of its own events.
+        for stream in STREAM_TYPES {
+            let opening: Vec<&str> = all
+                .iter()
+                .filter(|e| e.stream_type == stream && e.opens_stream)
+                .map(|e| e.event_type.as_str())
+                .collect();
+            assert_eq!(opening.len(), 1, "{stream}: {opening:?}");
+            assert_eq!(opening_event(stream), opening.first().copied());
+        }
+        assert_eq!(opening_event("note"), None);
         let mut streams: Vec<&str> = all.iter().map(|e| e.stream_type).collect();
         streams.dedup();
         assert_eq!(streams, STREAM_TYPES, "STREAM_TYPES in the catalogue's order");

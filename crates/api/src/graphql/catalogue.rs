@@ -64,6 +64,11 @@ impl EventType {
     async fn stream_type(&self) -> &str {
         self.0.stream_type
     }
+    /// Whether its stream opens with it: the event that brings an entity into being, always
+    /// its stream's first (version 1) and only there.
+    async fn opens_stream(&self) -> bool {
+        self.0.opens_stream
+    }
     /// The version new events of this type are written with.
     async fn schema_version(&self) -> i32 {
         self.0.schema_version

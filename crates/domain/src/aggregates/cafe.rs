@@ -53,6 +53,7 @@ fn program_key(kind: &str, what: &str, who: &str) -> String {
 impl Aggregate for Cafe {
     type Event = CafeEvent;
     const STREAM_TYPE: &'static str = "cafe";
+    const OPENED_BY: &'static str = "CafeScheduled";
 
     fn apply(&mut self, event: &CafeEvent) {
         match event {

@@ -47,6 +47,7 @@ pub struct Challenge {
 impl Aggregate for Challenge {
     type Event = ChallengeEvent;
     const STREAM_TYPE: &'static str = "challenge";
+    const OPENED_BY: &'static str = "ChallengeRaised";
 
     fn apply(&mut self, event: &ChallengeEvent) {
         match event {

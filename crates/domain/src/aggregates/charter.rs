@@ -48,6 +48,7 @@ pub struct Charter {
 impl Aggregate for Charter {
     type Event = CharterEvent;
     const STREAM_TYPE: &'static str = "charter";
+    const OPENED_BY: &'static str = "CharterPublished";
 
     fn apply(&mut self, event: &CharterEvent) {
         match event {

@@ -127,6 +127,7 @@ pub struct NewLesson {
 impl Aggregate for Doetank {
     type Event = DoetankEvent;
     const STREAM_TYPE: &'static str = "doetank";
+    const OPENED_BY: &'static str = "DoetankFormed";
 
     fn apply(&mut self, event: &DoetankEvent) {
         use DoetankEvent::*;

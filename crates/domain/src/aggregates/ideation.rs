@@ -66,6 +66,7 @@ pub struct IdeationEvent {
 impl Aggregate for IdeationEvent {
     type Event = IdeationEventEvent;
     const STREAM_TYPE: &'static str = "ideation_event";
+    const OPENED_BY: &'static str = "IdeationEventScheduled";
 
     fn apply(&mut self, event: &IdeationEventEvent) {
         use IdeationEventEvent::*;

@@ -41,6 +41,7 @@ pub struct Member {
 impl Aggregate for Member {
     type Event = MemberEvent;
     const STREAM_TYPE: &'static str = "member";
+    const OPENED_BY: &'static str = "MemberRegistered";
 
     fn apply(&mut self, event: &MemberEvent) {
         match event {

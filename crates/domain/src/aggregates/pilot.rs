@@ -71,6 +71,7 @@ pub struct Pilot {
 impl Aggregate for Pilot {
     type Event = PilotEvent;
     const STREAM_TYPE: &'static str = "pilot";
+    const OPENED_BY: &'static str = "PilotProposed";
 
     fn apply(&mut self, event: &PilotEvent) {
         match event {

@@ -35,6 +35,7 @@ pub struct KnowledgeReuse {
 impl Aggregate for KnowledgeReuse {
     type Event = KnowledgeReuseEvent;
     const STREAM_TYPE: &'static str = "reuse";
+    const OPENED_BY: &'static str = "KnowledgeReused";
 
     fn apply(&mut self, event: &KnowledgeReuseEvent) {
         match event {
