@@ -34,6 +34,8 @@ both_backends!(
     a_text_the_log_should_not_hold_is_refused_and_writes_nothing,
     a_refused_profile_update_leaves_the_name_as_it_was,
     a_member_s_email_is_read_and_changed_by_them_and_facilitators_alone,
+    members_racing_for_one_new_address_leave_it_to_one,
+    an_address_members_shared_before_stays_with_the_first_registered,
     a_kickoff_names_its_attendees_who_must_be_members,
 );
 
@@ -2206,6 +2208,122 @@ async fn a_member_s_email_is_read_and_changed_by_them_and_facilitators_alone(db:
         .data("query($id: ID!) { member(id: $id, atVersion: 1) { name version } }", json!({ "id": anna }))
         .await;
     assert_eq!(past["member"], json!({ "name": "Anna Post", "version": 1 }));
+}
+
+/// Registrations, or profile changes, racing for one address no one has yet: one member gets
+/// it, the others are refused as they would be one after another, and nothing of theirs is
+/// written (until the thirty-second session each checked the address before any had written
+/// it, so all could pass).
+async fn members_racing_for_one_new_address_leave_it_to_one(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let registration = "mutation($i: RegisterMemberInput!) { registerMember(input: $i) { member { id } } }";
+    for round in 0..5 {
+        let head = app.head().await;
+        let address = format!("gedeeld-{round}@voorbeeld.nl");
+        let asks = (0..4).map(|n| {
+            let email = if n % 2 == 0 { address.clone() } else { address.to_uppercase() };
+            let input = json!({ "i": { "name": format!("Lid {n}"), "email": email, "organisation": "TNO", "sector": "PUBLIC" } });
+            app.gql(registration, input)
+        });
+        let answers = futures::future::join_all(asks).await;
+        let taken = answers.iter().filter(|a| a.get("errors").is_none()).count();
+        assert_eq!(taken, 1, "round {round}: {answers:#?}");
+        for refused in answers.iter().filter(|a| a.get("errors").is_some()) {
+            let ext = &refused["errors"][0]["extensions"];
+            assert_eq!((&ext["code"], &ext["field"]), (&json!("BAD_INPUT"), &json!("email")), "{refused:#}");
+        }
+        assert_eq!(app.head().await, head + 1, "round {round}: one registration written");
+    }
+
+    let update =
+        "mutation($i: UpdateMemberProfileInput!) { updateMemberProfile(input: $i) { member { email } } }";
+    for round in 0..5 {
+        let anna = register(&app, "Anna", "TNO", "PUBLIC").await;
+        let bas = register(&app, "Bas", "TNO", "PUBLIC").await;
+        let head = app.head().await;
+        let address = format!("nieuw-{round}@voorbeeld.nl");
+        let change = |id: &str| {
+            let input =
+                json!({ "memberId": id, "email": address, "organisation": format!("Provincie {round}") });
+            let app = &app;
+            async move { app.gql_as(Some(&facilitator()), update, json!({ "i": input })).await }
+        };
+        let (a, b) = tokio::join!(change(&anna), change(&bas));
+        let (won, lost) = match (a.get("errors"), b.get("errors")) {
+            (None, Some(_)) => ((anna, a), (bas, b)),
+            (Some(_), None) => ((bas, b), (anna, a)),
+            _ => panic!("round {round}: one change must win: {a:#} {b:#}"),
+        };
+        assert_eq!(won.1["data"]["updateMemberProfile"]["member"]["email"], address.as_str());
+        assert_eq!(lost.1["errors"][0]["extensions"]["field"], "email", "{:#}", lost.1);
+        assert_eq!(app.head().await, head + 1, "round {round}: the refused change wrote no event");
+        let loser = app
+            .gql_as(
+                Some(&facilitator()),
+                "query($id: ID!) { member(id: $id) { email organisation } }",
+                json!({ "id": lost.0 }),
+            )
+            .await;
+        assert_eq!(loser["data"]["member"], json!({ "email": null, "organisation": "TNO" }), "round {round}");
+    }
+}
+
+/// The migration that keeps an address to one member, run over a database where members share
+/// one (registered before the thirty-first session, or by a race): the first registered keeps
+/// it, whatever its case, and the index is built.
+async fn an_address_members_shared_before_stays_with_the_first_registered(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let first = register(&app, "Eerste", "TNO", "PUBLIC").await;
+    let second = register(&app, "Tweede", "TNO", "PUBLIC").await;
+    let third = register(&app, "Derde", "TNO", "PUBLIC").await;
+    let alone = register(&app, "Alleen", "TNO", "PUBLIC").await;
+    let migration = match db.store.backend() {
+        doetank_store::Backend::Sqlite(_) => {
+            include_str!("../../migrations/sqlite/0008_one_member_per_address.sql")
+        }
+        doetank_store::Backend::Postgres(_) => {
+            include_str!("../../migrations/postgres/0012_one_member_per_address.sql")
+        }
+    };
+    let shared = [
+        (&second, "Gedeeld@x.nl"),
+        (&first, "gedeeld@x.nl"),
+        (&third, "GEDEELD@X.NL"),
+        (&alone, "eigen@x.nl"),
+    ];
+    doetank_store::on_pool!(db.store.backend(), pool => {
+        sqlx::raw_sql("DROP INDEX member_personal_data_email").execute(pool).await.expect("as before");
+        for (id, email) in shared {
+            sqlx::query("UPDATE member_personal_data SET email = $1 WHERE member_id = $2")
+                .bind(email)
+                .bind(id.as_str())
+                .execute(pool)
+                .await
+                .expect("shared");
+        }
+        sqlx::raw_sql(migration).execute(pool).await.expect("the migration");
+    });
+    let email = |id: &String| {
+        let app = &app;
+        let id = id.clone();
+        async move {
+            let read = "query($id: ID!) { member(id: $id) { email } }";
+            app.gql_as(Some(&facilitator()), read, json!({ "id": id })).await["data"]["member"]["email"]
+                .clone()
+        }
+    };
+    assert_eq!(email(&first).await, "gedeeld@x.nl", "the first registered keeps it");
+    assert_eq!(email(&second).await, Value::Null);
+    assert_eq!(email(&third).await, Value::Null);
+    assert_eq!(email(&alone).await, "eigen@x.nl", "an address of its own is left alone");
+    let taken = doetank_store::on_pool!(db.store.backend(), pool => {
+        sqlx::query("UPDATE member_personal_data SET email = 'EIGEN@x.nl' WHERE member_id = $1")
+            .bind(first.as_str())
+            .execute(pool)
+            .await
+            .map(drop)
+    });
+    assert!(taken.is_err(), "the index is built");
 }
 
 /// A kick-off is attended by members of the network (not only of the doetank); an attendee id

@@ -20,6 +20,12 @@ struct IdRow {
     id: String,
 }
 
+/// A member's address, as a query selects it.
+#[derive(sqlx::FromRow)]
+struct EmailRow {
+    email: Option<String>,
+}
+
 /// A change of a member's personal data: what is left out stays as it is.
 pub struct PersonalChange<'a> {
     pub name: Option<&'a str>,
@@ -95,13 +101,14 @@ impl App {
             self.address_is_free(email, member_id).await?;
         }
         let backend = self.store.backend();
-        sql::execute(
+        let written = sql::execute(
             backend,
             "INSERT INTO member_personal_data (member_id, name, email) VALUES ($1, $2, $3) \
              ON CONFLICT (member_id) DO UPDATE SET name = excluded.name, email = excluded.email",
             &[member_id.into(), name.to_string().into(), email.map(str::to_string).into()],
         )
-        .await?;
+        .await;
+        self.address_claimed(written, email, member_id).await?;
         self.personal_data_written().await?;
         let result = self
             .decide_and_append::<Member>(member_id, options, |m| {
@@ -123,9 +130,10 @@ impl App {
 
     /// A member's profile: the organisation and expertise as an event, the name and e-mail
     /// address as personal data outside the log. All of it is checked before anything is
-    /// written, and the event goes first: a refused command (a rule, a bad organisation, a stale
-    /// `expectedVersion`) leaves the personal data as it was, and a retry with the same command
-    /// id writes it again.
+    /// written; a new address is claimed first, then the event goes, then the name: a refused
+    /// command (a rule, a bad organisation, a stale `expectedVersion`, an address another
+    /// member took meanwhile) leaves the personal data as it was, and a retry with the same
+    /// command id writes it again.
     pub async fn update_member_profile(
         &self,
         options: &CommandOptions,
@@ -140,11 +148,57 @@ impl App {
         if let Some(Some(email)) = email {
             self.address_is_free(email, member_id).await?;
         }
+        // A new address is claimed before the event, so that losing it to another member at
+        // the same moment refuses the whole command; a refused event gives it back.
+        let previous = match email {
+            Some(_) => Some(self.current_email(member_id).await?),
+            None => None,
+        };
+        if email.is_some() {
+            self.update_personal_data(member_id, None, email).await?;
+        }
         let outcome = self
             .execute::<Member>(member_id, options, |m| m.update_profile(organisation, expertise.clone()))
-            .await?;
-        self.update_personal_data(member_id, name, email).await?;
+            .await;
+        let outcome = match (outcome, previous) {
+            (Err(refused), Some(previous)) => {
+                self.update_personal_data(member_id, None, Some(previous.as_deref())).await?;
+                return Err(refused);
+            }
+            (outcome, _) => outcome?,
+        };
+        self.update_personal_data(member_id, name, None).await?;
         Ok(outcome)
+    }
+
+    /// The address a member has now, if any.
+    async fn current_email(&self, member_id: Uuid) -> Result<Option<String>, AppError> {
+        let row: Option<EmailRow> = sql::fetch_optional(
+            self.store.backend(),
+            "SELECT email FROM member_personal_data WHERE member_id = $1",
+            &[member_id.into()],
+        )
+        .await?;
+        Ok(row.and_then(|row| row.email))
+    }
+
+    /// The result of writing `email` as `member_id`'s address: the index that keeps an
+    /// address to one member refuses it when another member took it after
+    /// [`Self::address_is_free`] looked (two registrations racing under one new address), and
+    /// that refusal is the same `BAD_INPUT`.
+    async fn address_claimed(
+        &self,
+        written: Result<u64, sqlx::Error>,
+        email: Option<&str>,
+        member_id: Uuid,
+    ) -> Result<(), AppError> {
+        match (written, email) {
+            (Err(sqlx::Error::Database(refusal)), Some(email)) if refusal.is_unique_violation() => {
+                self.address_is_free(email, member_id).await?;
+                Err(AppError::bad_input("email", "is already the address of another member"))
+            }
+            (written, _) => written.map(drop).map_err(AppError::from),
+        }
     }
 
     /// Refuses an e-mail address another member already has, whatever its case: a person is
@@ -188,7 +242,8 @@ impl App {
         }
         self.require::<Member>(member_id, "member").await?.innovator()?;
         let statement = format!("UPDATE member_personal_data SET {} WHERE member_id = $1", set.join(", "));
-        sql::execute(self.store.backend(), &statement, &args).await?;
+        let written = sql::execute(self.store.backend(), &statement, &args).await;
+        self.address_claimed(written, email.flatten(), member_id).await?;
         self.personal_data_written().await?;
         Ok(())
     }
