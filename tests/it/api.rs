@@ -365,6 +365,26 @@ async fn a_doetank_lives_through_http_and_every_rule_answers_with_its_code(db: &
     assert_eq!(past["totalCount"], 2, "{past:#}");
     let rank = |page: &Value| page["edges"][0]["node"]["rank"].as_f64().expect("a search ranks");
     assert!(rank(&top) > rank(&next), "{top:#} {next:#}");
+    // A search that could only find nothing says why (until the thirty-second session it
+    // answered an empty list): no word at all, or, on PostgreSQL, words its `dutch`
+    // configuration does not index (SQLite looks for them as for any other word).
+    let search = "query($s: String!) { lessons(filter: { search: $s }) { totalCount } }";
+    let error = app.error(search, json!({ "s": " ?! 😀 " })).await;
+    assert_eq!(
+        (&error["extensions"]["code"], &error["extensions"]["field"]),
+        (&json!("BAD_INPUT"), &json!("search"))
+    );
+    let common = app.gql(search, json!({ "s": "de het" })).await;
+    match db.store.backend() {
+        doetank_store::Backend::Postgres(_) => {
+            assert_eq!(common["errors"][0]["extensions"]["field"], "search", "{common:#}");
+            let message = common["errors"][0]["message"].as_str().unwrap_or_default();
+            assert!(message.contains("too common"), "{message}");
+            let with_a_word = app.data(search, json!({ "s": "de werkgever" })).await;
+            assert_eq!(with_a_word["lessons"]["totalCount"], 2, "the common word asks nothing here");
+        }
+        doetank_store::Backend::Sqlite(_) => assert!(common.get("errors").is_none(), "{common:#}"),
+    }
 
     // Rule 1: a tenth innovator is refused.
     for i in 0..5 {

@@ -147,15 +147,12 @@ fn word_spans(text: &str) -> Vec<(usize, usize)> {
     spans
 }
 
-/// A PostgreSQL `to_tsquery('dutch', ...)` text: every word as a prefix, all required. Words
-/// are alphanumeric only, so user input cannot inject tsquery operators.
-pub fn tsquery(query: &str) -> Option<String> {
+/// A PostgreSQL `to_tsquery('dutch', ...)` text: every word as a prefix, all required (empty
+/// for a text without words, which [`SearchTerms::new`] refuses first). Words are alphanumeric
+/// only, so user input cannot inject tsquery operators.
+pub fn tsquery(query: &str) -> String {
     let terms: Vec<String> = words(query).take(16).map(|w| format!("{w}:*")).collect();
-    if terms.is_empty() {
-        None
-    } else {
-        Some(terms.join(" & "))
-    }
+    terms.join(" & ")
 }
 
 #[cfg(test)]

@@ -381,18 +381,19 @@ impl Query {
         visibility::restrict_by_doetank(&mut f, "l", &viewer(ctx));
         let backend = app(ctx)?.store.backend();
         let search = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty());
-        let terms = search.and_then(SearchTerms::new).map(Arc::new);
         let Some(search) = search else {
             // Newest first, counted only when asked, as the other lists.
             return page(ctx, "rm_lessons l", LESSON_SELECT, f, "l.position DESC", window, Lesson::listed)
                 .await;
         };
+        // A search of punctuation or symbols alone would match nothing, which reads as
+        // "nothing found" (until the thirty-second session it did).
+        let Some(terms) = SearchTerms::new(search).map(Arc::new) else {
+            return Err(AppError::bad_input("search", "has no word to look for (letters or digits)")).gql();
+        };
         // By relevance, then newest first.
         let (from, rank) = match backend {
             Backend::Sqlite(_) => {
-                let Some(terms) = &terms else {
-                    return Ok(window.connection(0, Vec::new()));
-                };
                 f.push("rm_lessons_fts MATCH ?", terms.fts5_query());
                 (
                     "rm_lessons l JOIN rm_lessons_fts ON rm_lessons_fts.rowid = l.rowid",
@@ -400,10 +401,7 @@ impl Query {
                 )
             }
             Backend::Postgres(_) => {
-                let Some(query) = search::tsquery(search) else {
-                    return Ok(window.connection(0, Vec::new()));
-                };
-                f.push("l.search @@ to_tsquery('dutch', ?)", query);
+                f.push("l.search @@ to_tsquery('dutch', ?)", search::tsquery(search));
                 let n = f.args.len();
                 ("rm_lessons l", format!("ts_rank_cd(l.search, to_tsquery('dutch', ${n}))::float8"))
             }
@@ -426,7 +424,7 @@ impl Query {
                 let lessons = page.lessons.into_iter().map(|(row, rank)| Lesson {
                     row,
                     rank: Some(rank),
-                    search: terms.clone(),
+                    search: Some(terms.clone()),
                 });
                 return Ok(window.connection(page.total, lessons.collect()));
             }
@@ -457,9 +455,14 @@ impl Query {
                     .gql()?
             }
         };
+        if total == 0 {
+            only_common_words(backend, search).await?;
+        }
         Ok(window.connection(
             total,
-            rows.into_iter().map(|r| Lesson { row: r.lesson, rank: r.rank, search: terms.clone() }).collect(),
+            rows.into_iter()
+                .map(|r| Lesson { row: r.lesson, rank: r.rank, search: Some(terms.clone()) })
+                .collect(),
         ))
     }
 
@@ -602,6 +605,29 @@ async fn past_row<T: sql::AnyRow>(
     };
     let row: Option<T> = sql::fetch_optional(&past, select_by_id, &[id.into()]).await.gql()?;
     Ok(row.map(|row| (row, past)))
+}
+
+/// Refuses a search that found nothing because PostgreSQL's `dutch` configuration drops all
+/// its words as too common to index ("de", "het", "een"): it matches nothing, which would read
+/// as "nothing found", while SQLite looks for them as for any other word. Asked only when a
+/// search found nothing, so it costs a found one nothing.
+async fn only_common_words(backend: &Backend, search: &str) -> Result<()> {
+    let Backend::Postgres(_) = backend else { return Ok(()) };
+    let words = sql::fetch_count(
+        backend,
+        "SELECT numnode(to_tsquery('dutch', $1))::bigint",
+        &[search::tsquery(search).into()],
+    )
+    .await
+    .gql()?;
+    if words == 0 {
+        return Err(AppError::bad_input(
+            "search",
+            "has only words too common to look for (as \"de\", \"het\", \"een\"): add a word that tells lessons apart",
+        ))
+        .gql();
+    }
+    Ok(())
 }
 
 /// A member's personal data as it is now.
