@@ -747,7 +747,7 @@ async fn bad_input_is_a_typed_error_never_a_500(db: &TestDb) {
     assert_eq!(bad_cursor["extensions"]["code"], "BAD_INPUT");
 
     // Too deep: refused by the depth limit before anything runs.
-    let deep = "{ doetanks { edges { node { challenge { doetanks { lead { doetanks { doetank { challenge { doetanks { lead { doetanks { doetank { id } } } } } } } } } } } } } }";
+    let deep = "{ doetanks { edges { node { challenge { doetanks { lead { doetanks { doetank { challenge { doetanks { lead { doetanks { doetank { challenge { doetanks { lead { id } } } } } } } } } } } } } } } } }";
     let body = app.gql(deep, json!({})).await;
     assert!(
         body["errors"][0]["message"].as_str().unwrap_or_default().contains("nested too deep"),
@@ -1612,6 +1612,34 @@ async fn the_demo_history_loads(db: &TestDb) {
         app.http.get(app.url("/graphql")).send().await.expect("playground").text().await.expect("html");
     assert!(page.contains("defaultQuery") && page.contains("medianDaysPerPhase"), "{page}");
     assert!(!page.contains("defaultHeaders"), "no token unless the server was given one");
+    // Everything the page loads comes from this server, built into it: it works offline and
+    // does not change with a release of GraphiQL (until the thirty-second session it loaded
+    // `graphiql@4` and React's development builds from unpkg).
+    assert!(!page.contains("https://") && !page.contains("http://"), "nothing from elsewhere: {page}");
+    let loaded: Vec<&str> = page
+        .split(['"', '\''])
+        .filter(|part| part.starts_with(doetank_api::server::playground::ASSETS))
+        .collect();
+    assert_eq!(loaded.len(), 4, "React, ReactDOM, GraphiQL's script and style: {loaded:?}");
+    for path in loaded {
+        let asset = app.http.get(app.url(path)).send().await.expect("an asset");
+        assert_eq!(asset.status(), 200, "{path}");
+        let media_type = asset.headers()["content-type"].to_str().unwrap_or_default().to_string();
+        let wanted = if path.ends_with(".css") { "text/css" } else { "text/javascript" };
+        assert!(media_type.starts_with(wanted), "{path}: {media_type}");
+        assert!(
+            asset.headers()["cache-control"].to_str().unwrap_or_default().contains("immutable"),
+            "{path}"
+        );
+        assert!(asset.bytes().await.expect("bytes").len() > 4_000, "{path}");
+    }
+    let missing = app.http.get(app.url("/graphql/playground/other.js")).send().await.expect("a 404");
+    assert_eq!(missing.status(), 404);
+    // The schema the playground asks for first, for its documentation and completion.
+    let introspection = app.gql(include_str!("fixtures/introspection.graphql"), json!({})).await;
+    assert!(introspection.get("errors").is_none(), "{introspection:#}");
+    let types = introspection["data"]["__schema"]["types"].as_array().map_or(0, Vec::len);
+    assert!(types > 100, "{types} types");
     let first = app.gql_as(None, doetank_api::server::playground::FIRST_QUERY, json!({})).await;
     assert!(first.get("errors").is_none(), "{first:#}");
     assert_eq!(first["data"]["doetank"]["name"], "20/10");

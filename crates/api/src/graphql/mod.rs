@@ -38,8 +38,10 @@ pub struct Mutation(mutation::Mutation, network_mutation::NetworkMutation);
 
 pub type DoetankSchema = Schema<Query, Mutation, subscription::Subscription>;
 
-/// Deepest nesting a query may have.
-pub const MAX_DEPTH: usize = 12;
+/// Deepest nesting a query may have: that of the introspection query GraphiQL and graphql-js
+/// send (its `TypeRef` nests nine `ofType`), which is 15 deep. At 12, until the thirty-second
+/// session, the playground's schema, its documentation and completion failed to load.
+pub const MAX_DEPTH: usize = 15;
 /// Largest complexity (fields, counted per selection) a query may have.
 pub const MAX_COMPLEXITY: usize = 2_000;
 

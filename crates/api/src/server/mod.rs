@@ -251,6 +251,10 @@ fn routes(app: App, config: ServerConfig, sockets: Sockets) -> Router {
                 .layer(timed),
         )
         .route("/graphql/ws", get(ws::graphql_ws))
+        .route(
+            &format!("{}/{{file}}", playground::ASSETS),
+            get(playground::asset).layer(CompressionLayer::new().gzip(true)),
+        )
         .route("/graphql/stream", post(sse::graphql_stream))
         // Compressed for clients that accept it: a whole log is hundreds of megabytes of JSON.
         .route("/events.ndjson", get(log::events_ndjson).layer(CompressionLayer::new().gzip(true)))
