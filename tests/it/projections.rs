@@ -18,7 +18,8 @@ both_backends!(
     the_whole_network_rebuilt_equals_its_incremental_read_models,
     a_failed_rebuild_leaves_the_read_models_as_they_were,
     readers_get_the_same_answers_all_through_a_rebuild,
-    two_nodes_rebuilding_at_once_both_end_with_the_read_models_of_the_log
+    two_nodes_rebuilding_at_once_both_end_with_the_read_models_of_the_log,
+    read_models_built_by_another_projection_version_are_rebuilt_as_the_server_starts
 );
 
 /// xorshift64*: a tiny seeded generator, so a failing sequence can be replayed from its seed.
@@ -260,6 +261,48 @@ async fn a_failed_rebuild_leaves_the_read_models_as_they_were(db: &TestDb) {
         "the rebuild should fail on the event it cannot decode: {failed:?}"
     );
     assert_eq!(before, dump(app.store.backend()).await, "a failed rebuild changed the read models");
+}
+
+/// Read models built by this version of the projections are marked so, from their first
+/// batch; `doetank serve` rebuilds read models another version built (here: rows as an older
+/// projection wrote them, which the log no longer gives), and leaves this version's alone.
+async fn read_models_built_by_another_projection_version_are_rebuilt_as_the_server_starts(db: &TestDb) {
+    let app = App::new(db.store.clone());
+    assert_eq!(app.projector.built_by().await.expect("version"), 0, "nothing built yet");
+    assert!(doetank_api::demo::load(&app).await.expect("demo"));
+    let version = doetank_api::projection::PROJECTION_VERSION;
+    assert_eq!(app.projector.built_by().await.expect("version"), version, "built from the start by this one");
+    let before = dump(app.store.backend()).await;
+    let older = |organisation: &'static str, version: i64| {
+        let backend = app.store.backend().clone();
+        async move {
+            on_pool!(&backend, pool => {
+                sqlx::query("UPDATE rm_members SET organisation = $1").bind(organisation).execute(pool).await.expect("older rows");
+                sqlx::query("UPDATE projection_version SET version = $1").bind(version).execute(pool).await.expect("older version");
+            });
+        }
+    };
+    // Rows this version built, however they look, are left alone.
+    older("zoals eerder", version).await;
+    let server = crate::support::ServerProcess::start(&db.url).await;
+    drop(server);
+    assert_ne!(before, dump(app.store.backend()).await, "this version's read models are not rebuilt");
+    // Another version's are rebuilt before the server answers.
+    older("zoals eerder", 0).await;
+    let mut server = crate::support::ServerProcess::start(&db.url).await;
+    let body: serde_json::Value = reqwest::Client::new()
+        .post(server.url("/graphql"))
+        .json(&serde_json::json!({ "query": "{ members(organisation: \"zoals eerder\") { totalCount } }" }))
+        .send()
+        .await
+        .expect("ask")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(body["data"]["members"]["totalCount"], 0, "{body}");
+    let _ = server.terminate();
+    assert_eq!(before, dump(app.store.backend()).await, "rebuilt from the log");
+    assert_eq!(app.projector.built_by().await.expect("version"), version);
 }
 
 /// Two nodes may start a rebuild at the same moment. On PostgreSQL the twins of the one are

@@ -349,6 +349,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve { listen, demo, no_keep, allow_origins, max_operations_per_socket, keys } => {
             let auth = keys.auth()?;
             let app = open(&cli.database_url).await?;
+            let bar = progress(app.store.head_position().await?, true);
+            app.projector.rebuild_if_built_otherwise(&|p| bar.set_position(p.max(0) as u64)).await?;
+            bar.finish_and_clear();
             app.projector.catch_up().await?;
             let mut playground_token = None;
             if demo {

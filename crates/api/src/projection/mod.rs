@@ -7,4 +7,4 @@ mod projector;
 mod story;
 
 pub use apply::{project, statements};
-pub use projector::{Projector, READ_MODEL_TABLES};
+pub use projector::{Projector, PROJECTION_VERSION, READ_MODEL_TABLES};

@@ -12,7 +12,7 @@ use tokio::sync::{watch, Mutex};
 
 use crate::error::AppError;
 use crate::projection::apply::statements;
-use crate::sql::{self, RunBatch};
+use crate::sql::{self, Arg, RunBatch};
 
 /// Events per transaction while keeping up: small enough that the checkpoint row (which other
 /// nodes wait on) and the thread running the batch are soon free again.
@@ -43,6 +43,15 @@ pub const READ_MODEL_TABLES: &[&str] = &[
     "rm_timeline",
     "rm_stream_clock",
 ];
+
+/// The version of what the projections write. Bump it with any change to the rows a
+/// projection writes for an event (a key, a column, a normal form): a server that finds read
+/// models built by another version rebuilds them as it starts
+/// ([`Projector::rebuild_if_built_otherwise`]), so rows written before the change follow it.
+pub const PROJECTION_VERSION: i64 = 1;
+
+/// Records the version that built the read models.
+const VERSION_STAMP: &str = "UPDATE projection_version SET version = $1";
 
 #[derive(Clone, Debug)]
 pub struct Projector {
@@ -151,6 +160,10 @@ impl Projector {
                     .bind(last)
                     .execute(&mut *tx)
                     .await?;
+                if seen == 0 {
+                    // Read models built from the start are this version's.
+                    sqlx::query(VERSION_STAMP).bind(PROJECTION_VERSION).execute(&mut *tx).await?;
+                }
                 tx.commit().await?;
                 true
             }
@@ -175,11 +188,45 @@ impl Projector {
     /// `bulk`), then applies what was appended meanwhile; `progress` gets the position.
     pub async fn rebuild(&self, progress: &(dyn Fn(i64) + Sync)) -> Result<i64, AppError> {
         let applied = super::bulk::rebuild(&self.store, progress).await?;
+        // A crash before this line leaves the old version: the next start rebuilds again.
+        self.built_by_this_version().await?;
         self.applied.send_replace(applied);
         // Whatever was appended while the scratch was built.
         let head = self.catch_up_with(BATCH, progress, None).await?;
         tracing::info!(position = head, "read models rebuilt");
         Ok(head)
+    }
+
+    /// The version of the projection code that built the read models (0: one from before
+    /// versions were recorded).
+    pub async fn built_by(&self) -> Result<i64, AppError> {
+        sql::fetch_count(self.store.backend(), "SELECT version FROM projection_version", &[]).await
+    }
+
+    async fn built_by_this_version(&self) -> Result<(), AppError> {
+        sql::execute(self.store.backend(), VERSION_STAMP, &[Arg::Int(PROJECTION_VERSION)]).await?;
+        Ok(())
+    }
+
+    /// Rebuilds the read models when another version of the projection code built them, as a
+    /// server starts: an upgrade that changes what a projection writes would otherwise leave the
+    /// rows written before it as they were, beside rows written the new way. Read models not
+    /// built yet (nothing applied) are built by this version anyway. Returns whether it rebuilt.
+    pub async fn rebuild_if_built_otherwise(
+        &self,
+        progress: &(dyn Fn(i64) + Sync),
+    ) -> Result<bool, AppError> {
+        let built_by = self.built_by().await?;
+        if built_by == PROJECTION_VERSION || self.checkpoint().await? == 0 {
+            return Ok(false);
+        }
+        tracing::warn!(
+            built_by,
+            this_version = PROJECTION_VERSION,
+            "the read models were built by another version of the projections: rebuilding them from the log"
+        );
+        self.rebuild(progress).await?;
+        Ok(true)
     }
 
     /// Keeps the read models current: wakes on this process's appends, and polls for other
