@@ -825,6 +825,16 @@ async fn lineage_follows_the_rocket_both_ways_on_the_demo(db: &TestDb) {
         let root = &from_organisation["data"]["lineage"]["root"];
         assert_eq!(*root, json!({ "kind": "organisation", "label": "Gemeente Voorbeeldstad" }), "{name:?}");
     }
+    // Spelled otherwise by another event, the organisation is still one node, with both reuses
+    // (until the thirty-second session "gemeente voorbeeldstad" was a node of its own).
+    let again = json!({ "organisation": "gemeente voorbeeldstad", "doetankId": demo_id(DOETANK_2010), "pledge": "Nog eens" });
+    ok(&app, "reuseKnowledge", "ReuseKnowledgeInput", again).await;
+    let from_organisation = app.gql_as(None, LINEAGE, json!({ "id": "Gemeente Voorbeeldstad" })).await;
+    let nodes = from_organisation["data"]["lineage"]["nodes"].as_array().expect("nodes").clone();
+    let organisations: Vec<&Value> = nodes.iter().filter(|n| n["kind"] == "organisation").collect();
+    assert_eq!(organisations.len(), 1, "{nodes:#?}");
+    assert_eq!(organisations[0]["id"], "gemeente voorbeeldstad", "keyed as the filters match names");
+    assert_eq!(nodes.iter().filter(|n| n["kind"] == "reuse").count(), 2, "{nodes:#?}");
 
     // The informal doetank of "Hack de OR!" shows in its idea's lineage for facilitators only.
     let anonymous = app.gql_as(None, LINEAGE, json!({ "id": demo_id(IDEA_HACK_DE_OR) })).await.to_string();

@@ -232,7 +232,7 @@ pub fn one_spaced(text: &str) -> String {
 
 /// `text` as names, titles and keywords are compared by the "once" rules: one-spaced and
 /// without regard to case, as the filters match them.
-pub(crate) fn name_key(text: &str) -> String {
+pub fn name_key(text: &str) -> String {
     one_spaced(text).to_lowercase()
 }
 

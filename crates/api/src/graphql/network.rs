@@ -695,7 +695,8 @@ impl Reuse {
 pub struct LineageNode {
     /// idea, ideation_event, cafe, challenge, doetank, lesson, organisation, reuse.
     pub kind: String,
-    /// Its id (for an organisation, its name).
+    /// Its id (for an organisation, its name one-spaced and in lower case: the key all its
+    /// spellings share; `label` has it as written).
     pub id: String,
     /// Its name or title.
     pub label: String,
@@ -879,15 +880,13 @@ pub async fn lineage(ctx: &Context<'_>, id: &str) -> Result<Option<Lineage>> {
     .await
     .gql()?;
     // An organisation's name as the filters match it: without regard to case or spacing
-    // (until the thirty-first session "gemeente utrecht" had no lineage). The organisations
-    // are few, and the primary key's `kind` finds them.
+    // (until the thirty-first session "gemeente utrecht" had no lineage), which is how its
+    // node is keyed.
     if starts.is_empty() {
-        let name = doetank_domain::error::one_spaced(id);
         starts = sql::fetch_all(
             backend,
-            "SELECT kind, id, label FROM rm_lineage_nodes WHERE kind = 'organisation' AND lower(id) = lower($1) \
-             ORDER BY id",
-            &[name.into()],
+            "SELECT kind, id, label FROM rm_lineage_nodes WHERE kind = 'organisation' AND id = $1",
+            &[doetank_domain::error::name_key(id).into()],
         )
         .await
         .gql()?;

@@ -48,7 +48,10 @@ pub const READ_MODEL_TABLES: &[&str] = &[
 /// projection writes for an event (a key, a column, a normal form): a server that finds read
 /// models built by another version rebuilds them as it starts
 /// ([`Projector::rebuild_if_built_otherwise`]), so rows written before the change follow it.
-pub const PROJECTION_VERSION: i64 = 1;
+///
+/// 1: the first recorded (thirty-second session). 2: organisations' lineage nodes keyed by their
+/// name one-spaced and in lower case, one node for every spelling.
+pub const PROJECTION_VERSION: i64 = 2;
 
 /// Records the version that built the read models.
 const VERSION_STAMP: &str = "UPDATE projection_version SET version = $1";

@@ -6,6 +6,7 @@ use chrono::{NaiveDate, TimeZone, Utc};
 use doetank_domain::aggregates::challenge::ChallengeOrigin;
 use doetank_domain::aggregates::charter::Signatory;
 use doetank_domain::aggregates::reuse::ReuseSource;
+use doetank_domain::error::name_key;
 use doetank_domain::*;
 use doetank_store::RecordedEvent;
 
@@ -76,10 +77,10 @@ pub fn challenge(id: &str, event: &ChallengeEvent) -> Chapter {
                     c.other = Some(("idea", idea_id.to_string()));
                 }
                 ChallengeOrigin::Commissioner { organisation } => {
-                    c.nodes.push(("organisation", organisation.clone(), organisation.clone()));
+                    c.nodes.push(organisation_node(organisation));
                     c.links.push((
                         "organisation",
-                        organisation.clone(),
+                        name_key(organisation),
                         "challenge",
                         id.to_string(),
                         "COMMISSIONED",
@@ -151,8 +152,14 @@ pub fn doetank(id: &str, event: &DoetankEvent) -> Chapter {
             chapter(format!("Doetank {{name}} posted on {}: {title}", lower(channel)))
         }
         BusinessCaseHandedOver { organisation, .. } => Chapter {
-            nodes: vec![("organisation", organisation.clone(), organisation.clone())],
-            links: vec![("doetank", id.to_string(), "organisation", organisation.clone(), "HANDED_OVER_TO")],
+            nodes: vec![organisation_node(organisation)],
+            links: vec![(
+                "doetank",
+                id.to_string(),
+                "organisation",
+                name_key(organisation),
+                "HANDED_OVER_TO",
+            )],
             ..chapter(format!("Doetank {{name}} handed its business case over to {organisation}"))
         },
         DoetankMadePublic {} => chapter("Doetank {name} came out from under the radar"),
@@ -205,8 +212,8 @@ pub fn ideation(id: &str, event: &IdeationEventEvent) -> Chapter {
             chapter(format!("{{name}} concluded with {participant_count} participants"))
         }
         IdeaAdopted { idea_id, organisation } => Chapter {
-            nodes: vec![("organisation", organisation.clone(), organisation.clone())],
-            links: vec![("idea", idea_id.to_string(), "organisation", organisation.clone(), "ADOPTED_BY")],
+            nodes: vec![organisation_node(organisation)],
+            links: vec![("idea", idea_id.to_string(), "organisation", name_key(organisation), "ADOPTED_BY")],
             other: Some(("idea", idea_id.to_string())),
             ..chapter(format!("{organisation} took up idea {{other}} from {{name}}"))
         },
@@ -263,10 +270,10 @@ pub fn reuse(id: &str, event: &KnowledgeReuseEvent) -> Chapter {
             };
             Chapter {
                 label: Some(format!("{organisation} reuses")),
-                nodes: vec![("organisation", organisation.clone(), organisation.clone())],
+                nodes: vec![organisation_node(organisation)],
                 links: vec![
                     (from_kind, from_id, "reuse", id.to_string(), "REUSED_BY"),
-                    ("reuse", id.to_string(), "organisation", organisation.clone(), "REUSED_IN"),
+                    ("reuse", id.to_string(), "organisation", name_key(organisation), "REUSED_IN"),
                 ],
                 other: Some(("doetank", doetank_id.to_string())),
                 ..chapter(format!("{organisation} reuses the results of doetank {{other}} and pledges to pass its own knowledge on"))
@@ -329,6 +336,13 @@ pub fn write(e: &RecordedEvent, c: Chapter) -> Vec<Stmt> {
         ));
     }
     out
+}
+
+/// An organisation's lineage node: keyed by its name as the filters match it (one-spaced, case
+/// aside), so that every spelling of one organisation is one node (until the thirty-second
+/// session "Gemeente Utrecht" and "gemeente utrecht" were two); labelled as last written.
+fn organisation_node(organisation: &str) -> (&'static str, String, String) {
+    ("organisation", name_key(organisation), organisation.to_string())
 }
 
 fn upsert_node(kind: String, id: String, label: String) -> Stmt {
