@@ -302,7 +302,7 @@ async fn an_informal_doetank_leaks_through_no_door(db: &TestDb) {
         assert_eq!(data["data"]["search"]["totalCount"], 1, "{who} finds its lesson");
         assert_eq!(data["data"]["untaken"]["totalCount"], 0, "{who} sees its challenge taken");
         assert_eq!(data["data"]["lineage"]["root"]["id"], reuse.as_str(), "{who} sees its reuse");
-        assert_eq!(data["data"]["reuser"]["root"]["id"], "Gemeente Delft", "{who} sees who reuses it");
+        assert_eq!(data["data"]["reuser"]["root"]["id"], "gemeente delft", "{who} sees who reuses it");
         assert_eq!(data["data"]["told"]["totalCount"], 1, "{who} reads of its reuse");
     }
     // Answers are kept per viewer: the insiders' answers, just given, are not handed to outsiders.
