@@ -18,7 +18,27 @@ async fn migrate_is_idempotent_and_reports_the_head(db: &TestDb) {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(stdout.contains("log head at position 0"), "{stdout}");
+        assert!(!stdout.contains("rebuild"), "nothing built, nothing to rebuild: {stdout}");
     }
+    // Read models another version built: the operator is told the next start rebuilds them.
+    let app = doetank_api::App::new(db.store.clone());
+    doetank_api::demo::load(&app).await.expect("demo");
+    let migrate = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_doetank"))
+            .args(["migrate", "--database-url", &db.url])
+            .output()
+            .expect("run doetank");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    assert!(!migrate().contains("rebuild"), "this version's read models");
+    doetank_store::on_pool!(db.store.backend(), pool => {
+        sqlx::query("UPDATE projection_version SET version = 0").execute(pool).await.expect("an older version");
+    });
+    let told = migrate();
+    assert!(
+        told.contains("built by projection version 0") && told.contains("`serve` rebuilds them"),
+        "{told}"
+    );
 }
 
 #[test]

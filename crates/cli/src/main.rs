@@ -14,6 +14,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use doetank_api::auth::{Auth, Role, Viewer};
+use doetank_api::projection::PROJECTION_VERSION;
 use doetank_api::server::{AllowedOrigins, Origin, ServerConfig};
 use doetank_api::visibility;
 use doetank_api::App;
@@ -332,6 +333,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let app = open(&cli.database_url).await?;
             let head = app.store.head_position().await?;
             println!("migrated {} (log head at position {head})", app.store.backend_name());
+            // An operator upgrading wants to know that the next start will take a rebuild.
+            let built_by = app.projector.built_by().await?;
+            if built_by != PROJECTION_VERSION && app.projector.checkpoint().await? > 0 {
+                println!(
+                    "the read models were built by projection version {built_by}, this build's is {PROJECTION_VERSION}: \
+                     `serve` rebuilds them from the log as it starts (or run `doetank rebuild` now)"
+                );
+            }
         }
         Command::Schema => print!("{}", doetank_api::graphql::sdl()),
         Command::EventTypes => {
