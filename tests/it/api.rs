@@ -992,8 +992,17 @@ async fn a_query_over_get_is_answered_and_a_mutation_refused(db: &TestDb) {
             let body: Value = response.json().await.expect("JSON");
             assert_eq!(body["errors"][0]["extensions"]["code"], code, "{body:#}");
         }
-        let playground = get(Vec::new()).await.text().await.expect("html");
-        assert!(playground.contains("graphiql"), "without a query, the playground");
+        // Without a query, a browser gets the playground; a client that asks for JSON alone (as
+        // these tests' client does) is told what it left out, not handed the page.
+        for accept in ["application/json", "application/graphql-response+json, application/json;q=0.9"] {
+            let asked = app.http.get(app.url("/graphql")).header("accept", accept).send().await.expect("GET");
+            assert_eq!(asked.status().as_u16(), 400, "{accept}");
+            let body: Value = asked.json().await.expect("JSON");
+            assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_REQUEST", "{body:#}");
+        }
+        let browser =
+            app.http.get(app.url("/graphql")).header("accept", "text/html,application/xhtml+xml,*/*;q=0.8");
+        assert!(browser.send().await.expect("GET").text().await.expect("html").contains("graphiql"));
 
         // Conditional GET: the same answer again is 304 without a body; a change is a new tag.
         let count = || vec![("query", "{ members { totalCount } }".to_string())];

@@ -367,6 +367,14 @@ async fn get_graphql(
         Err(rejection) => return bad_request(format!("not a GraphQL request: {}", rejection.body_text())),
     };
     if params.query.is_none() && params.extensions.is_none() {
+        // A page for a browser; a client that asks for JSON alone would take it for an answer
+        // (until the thirty-second session it got the page all the same).
+        if wants_json_only(&headers) {
+            return bad_request(
+                "a GET asks its query as `?query=`, and none was given (a browser gets the playground here)"
+                    .into(),
+            );
+        }
         return state.playground.clone().into_response();
     }
     let variables = match params.variables.as_deref().map(serde_json::from_str).transpose() {
@@ -384,6 +392,14 @@ async fn get_graphql(
     }
     let response = answer(&state, &headers, request, Method::Get).await;
     etag::tagged(response, &headers).await
+}
+
+/// Whether `Accept` names JSON (or GraphQL's response type) and no HTML: a client, not a
+/// browser. No `Accept`, or `*/*` (curl's), still gets the page.
+fn wants_json_only(headers: &HeaderMap) -> bool {
+    let accept =
+        headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default().to_ascii_lowercase();
+    accept.contains("json") && !accept.contains("text/html")
 }
 
 /// How a request came: over GET only queries are answered.
