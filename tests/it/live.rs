@@ -1263,7 +1263,7 @@ async fn a_socket_runs_at_most_its_limit_of_operations() {
 }
 
 /// Server-sent events, one `event:` and one `data:` line each, read from `response` until
-/// `want` of them came (or 10 s passed).
+/// `want` of them came (or 10 s passed), as a client that follows the SSE spec dispatches them.
 async fn sse_events(response: &mut reqwest::Response, want: usize) -> Vec<(String, String)> {
     let mut text = String::new();
     let mut events = Vec::new();
@@ -1277,9 +1277,11 @@ async fn sse_events(response: &mut reqwest::Response, want: usize) -> Vec<(Strin
             let field = |name: &str| {
                 block.lines().find_map(|l| l.strip_prefix(name)).map(|v| v.trim_start().to_string())
             };
-            // Keep-alives are comments (`:`), not events.
-            if let Some(event) = field("event:") {
-                events.push((event, field("data:").unwrap_or_default()));
+            // Read as `EventSource` reads them: keep-alives are comments (`:`), not events, and
+            // an event without a `data:` line is not dispatched (until the thirty-second session
+            // `complete` had none, so such a client never saw it).
+            if let (Some(event), Some(data)) = (field("event:"), field("data:")) {
+                events.push((event, data));
             }
         }
     }
@@ -1350,6 +1352,22 @@ async fn subscriptions_are_answered_as_server_sent_events_too(db: &TestDb) {
     assert_eq!(answer["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{answer}");
     assert!(answer["errors"][0]["message"].as_str().unwrap_or_default().contains("expired"), "{answer}");
     assert_eq!(events[1].0, "complete");
+
+    // A quiet stream carries a comment now and then, so that proxies keep it open.
+    let config = ServerConfig { keepalive: Duration::from_millis(100), ..ServerConfig::default() };
+    let quick = TestApp::spawn_with(db, config).await;
+    let mut quiet = quick
+        .http
+        .post(quick.url("/graphql/stream"))
+        .header("accept", "text/event-stream")
+        .bearer_auth(facilitator())
+        .json(&json!({ "query": "subscription { events { position } }" }))
+        .send()
+        .await
+        .expect("POST /graphql/stream");
+    let first = tokio::time::timeout(Duration::from_secs(5), quiet.chunk()).await;
+    let first = first.ok().and_then(Result::ok).flatten().unwrap_or_default();
+    assert_eq!(&first[..], b":\n\n", "a keep-alive comment");
 }
 
 /// The title of the next lesson a `lessonRecorded` subscriber hears.
