@@ -151,12 +151,13 @@ impl App {
         // A new address is claimed before the event, so that losing it to another member at
         // the same moment refuses the whole command; a refused event gives it back.
         let previous = match email {
-            Some(_) => Some(self.current_email(member_id).await?),
+            Some(new) => {
+                let previous = self.current_email(member_id).await?;
+                self.update_personal_data(member_id, None, Some(new)).await?;
+                Some(previous)
+            }
             None => None,
         };
-        if email.is_some() {
-            self.update_personal_data(member_id, None, email).await?;
-        }
         let outcome = self
             .execute::<Member>(member_id, options, |m| m.update_profile(organisation, expertise.clone()))
             .await;
