@@ -741,6 +741,15 @@ async fn bad_input_is_a_typed_error_never_a_500(db: &TestDb) {
     assert_eq!(empty_name["extensions"]["code"], "BAD_INPUT");
     assert_eq!(empty_name["extensions"]["field"], "name");
 
+    // A declared variable left without a value is named as such (async-graphql's text said
+    // "Variable n is not defined.", as if the operation did not declare it).
+    let unset = app.error("query($n: Int!) { doetanks(first: $n) { totalCount } }", json!({})).await;
+    assert_eq!(unset["extensions"]["code"], "BAD_INPUT", "{unset:#}");
+    assert!(
+        unset["message"].as_str().unwrap_or_default().starts_with("variable $n has no value"),
+        "{unset:#}"
+    );
+
     let too_many = app.error("{ doetanks(first: 1000) { totalCount } }", json!({})).await;
     assert_eq!(too_many["extensions"]["code"], "BAD_INPUT");
     let bad_cursor = app.error("{ doetanks(after: \"bogus\") { totalCount } }", json!({})).await;

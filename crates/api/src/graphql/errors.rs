@@ -112,12 +112,26 @@ pub fn answer_of(error: Error) -> Response {
 /// not parse are answered before they run ([`parse_failed`]).
 pub fn give_codes(response: &mut Response) {
     for error in &mut response.errors {
+        if let Some(said) = unset_variable(&error.message) {
+            error.message = said;
+        }
         let extensions = error.extensions.get_or_insert_with(ErrorExtensionValues::default);
         if extensions.get("code").is_none() {
             extensions.set("code", if error.path.is_empty() { VALIDATION_FAILED } else { "BAD_INPUT" });
         }
         count_error(extensions);
     }
+}
+
+/// What async-graphql means by "Variable a is not defined.": validation has already refused a
+/// variable the operation does not declare, so at run time the text names one it declares,
+/// without a default, that `variables` gives no value, as a playground user who left
+/// Variables empty meets it (the text read as if the operation lacked the declaration).
+fn unset_variable(message: &str) -> Option<String> {
+    let name = message.strip_prefix("Variable ")?.strip_suffix(" is not defined.")?;
+    Some(format!(
+        "variable ${name} has no value: give it in `variables` (the operation declares no default for it)"
+    ))
 }
 
 /// Errors answered since the process started, by code and, for a business rule, the rule
