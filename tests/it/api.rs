@@ -898,6 +898,13 @@ async fn every_error_has_a_code_also_those_of_the_request_itself(db: &TestDb) {
             let answer: Value = response.json().await.expect("a GraphQL answer, not plain text");
             coded(&answer, code, code);
         }
+        // JSON of the wrong shape is told what a request is (serde's words named an enum of
+        // async-graphql's: "did not match any variant of untagged enum BatchRequest").
+        let shaped = app.post_graphql(&json!({ "query": "{ position }", "variables": "{}" })).await;
+        assert_eq!(shaped.status().as_u16(), 400);
+        let answer: Value = shaped.json().await.expect("JSON");
+        let message = answer["errors"][0]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("`variables` (an object)") && !message.contains("enum"), "{answer:#}");
     }
 
     // Over a socket also a subscription refused as it would be shared with others.

@@ -36,6 +36,13 @@ impl IntoResponse for NotGraphql {
             ParseRequestError::UnsupportedBatch => {
                 "batches of requests are not supported: send one at a time".to_string()
             }
+            // serde's words for JSON of the wrong shape ("variables" as a string, say) name
+            // an enum of async-graphql's, which tells a client nothing.
+            ParseRequestError::InvalidRequest(e) if e.to_string().contains("untagged enum BatchRequest") => {
+                "not a GraphQL request: the body is JSON, but a request is an object of `query` (text), \
+                 `variables` (an object), `operationName` (text) and `extensions` (an object), or a list of them"
+                    .to_string()
+            }
             other => format!("not a GraphQL request: {other}"),
         };
         bad_request(message)
