@@ -457,6 +457,25 @@ async fn statistics_updated_pushes_the_figures_when_they_move(db: &TestDb) {
     for outsider in &mut outsiders {
         assert!(outsider.next(Duration::from_millis(300)).await.is_none(), "the informal doetank leaked");
     }
+
+    // A member who registers moves `membersPerOrganisation`, which these dashboards did not
+    // select: they are sent nothing (until the thirty-second session the same answer again).
+    register(&app, "Nieuw Lid", "Provincie Utrecht", "PUBLIC").await;
+    assert!(staff.next(Duration::from_millis(300)).await.is_none(), "an unselected figure moved");
+    let mut members = facilitator_client(&app).await;
+    members
+        .subscribe(
+            "m",
+            "subscription { statisticsUpdated { membersPerOrganisation { key count } } }",
+            json!({}),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    register(&app, "Nog een Lid", "Provincie Utrecht", "PUBLIC").await;
+    let moved = members.next_data().await;
+    let counts = moved["statisticsUpdated"]["membersPerOrganisation"].to_string();
+    assert!(counts.contains("Provincie Utrecht"), "{moved:#}");
+    assert!(staff.next(Duration::from_millis(300)).await.is_none(), "an unselected figure moved");
 }
 
 /// The knowledge base, live: each lesson once it is projected, as `lessons` lists it, the

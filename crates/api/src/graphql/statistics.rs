@@ -60,7 +60,48 @@ pub struct Figures {
     median_days_per_phase: Vec<PhaseDuration>,
 }
 
+/// The fields of `Statistics`, in the order of [`Figures`]' own.
+const FIGURES: [&str; 6] = [
+    "doetanksPerPhase",
+    "doetanksPerStatus",
+    "lessonsPerKind",
+    "lessonsPerPhase",
+    "membersPerOrganisation",
+    "medianDaysPerPhase",
+];
+
+/// Which figures a subscriber's selection reads: a change of the others is no news to it.
+#[derive(Clone, Copy, Debug)]
+pub struct Asked([bool; 6]);
+
+impl Asked {
+    /// The figures the field being resolved selects (through fragments too).
+    pub fn of(ctx: &Context<'_>) -> Asked {
+        let selection = ctx.look_ahead();
+        Asked(FIGURES.map(|figure| selection.field(figure).exists()))
+    }
+}
+
 impl Figures {
+    /// These figures with those `asked` leaves out emptied: what a subscriber compares.
+    pub fn as_asked(&self, Asked(asked): Asked) -> Figures {
+        fn kept<T: Clone>(on: bool, figure: &[T]) -> Vec<T> {
+            if on {
+                figure.to_vec()
+            } else {
+                Vec::new()
+            }
+        }
+        Figures {
+            doetanks_per_phase: kept(asked[0], &self.doetanks_per_phase),
+            doetanks_per_status: kept(asked[1], &self.doetanks_per_status),
+            lessons_per_kind: kept(asked[2], &self.lessons_per_kind),
+            lessons_per_phase: kept(asked[3], &self.lessons_per_phase),
+            members_per_organisation: kept(asked[4], &self.members_per_organisation),
+            median_days_per_phase: kept(asked[5], &self.median_days_per_phase),
+        }
+    }
+
     pub async fn compute(backend: &Backend, viewer: &Viewer) -> Result<Figures, AppError> {
         let (
             doetanks_per_phase,

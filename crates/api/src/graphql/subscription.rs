@@ -14,7 +14,7 @@ use super::errors::GqlResult;
 use super::network::{timeline_at, TimelineEntry};
 use super::objects::{Doetank, Event, Lesson};
 use super::scalars::{parse_enum, parse_id, LessonKind};
-use super::statistics::{Figures, Statistics};
+use super::statistics::{Asked, Figures, Statistics};
 use super::viewer;
 use crate::app::App;
 use crate::auth::Viewer;
@@ -268,8 +268,9 @@ impl Subscription {
     }
 
     /// The dashboard's figures (as `statistics` gives them, with the viewer's eyes) each time a
-    /// change of a doetank or a member has been projected and moved them: figures equal to those
-    /// last sent are not sent again, and a burst of changes arrives as one. With `initial: true`
+    /// change of a doetank or a member has been projected and moved the figures it selects:
+    /// figures equal to those last sent are not sent again, and a burst of changes arrives as
+    /// one. With `initial: true`
     /// the figures as they are now come first, so a dashboard needs no query before it.
     async fn statistics_updated(
         &self,
@@ -278,9 +279,10 @@ impl Subscription {
     ) -> Result<impl Stream<Item = Result<Statistics>>> {
         let app = ctx.data::<App>()?.clone();
         let viewer = viewer(ctx);
+        let asked = Asked::of(ctx);
         // Listening starts before the first figures are read: a change is in them or heard.
         let head = app.store.head_position().await.gql()?;
-        let sent: Arc<Mutex<Option<Arc<Figures>>>> = Arc::default();
+        let sent: Arc<Mutex<Option<Figures>>> = Arc::default();
         let now = {
             let (app, viewer, sent) = (app.clone(), viewer.clone(), sent.clone());
             async move {
@@ -288,7 +290,7 @@ impl Subscription {
                     return Ok(None);
                 }
                 projected(&app, head).await;
-                figures_if_moved(&app, &viewer, &sent).await
+                figures_if_moved(&app, &viewer, asked, &sent).await
             }
         };
         let bursts = live_events(&app, head, |e| matches!(e.stream_type.as_str(), "doetank" | "member"))
@@ -301,27 +303,30 @@ impl Subscription {
                     last = last.max(item?.position);
                 }
                 projected(&app, last).await;
-                figures_if_moved(&app, &viewer, &sent).await
+                figures_if_moved(&app, &viewer, asked, &sent).await
             }
         });
         Ok(states(stream::once(now).chain(changes)))
     }
 }
 
-/// The figures now, unless they are those sent last; they become the figures sent.
+/// The figures now, unless those the subscriber `asked` for are as sent last (until the
+/// thirty-second session a change of a figure it did not select sent it the same answer
+/// again); what it asked for of them becomes what was sent.
 async fn figures_if_moved(
     app: &App,
     viewer: &Viewer,
-    sent: &Mutex<Option<Arc<Figures>>>,
+    asked: Asked,
+    sent: &Mutex<Option<Figures>>,
 ) -> Result<Option<Statistics>, AppError> {
     let figures = Figures::compute(app.store.backend(), viewer).await?;
+    let seen = figures.as_asked(asked);
     let mut sent = sent.lock().unwrap_or_else(PoisonError::into_inner);
-    if sent.as_deref() == Some(&figures) {
+    if sent.as_ref() == Some(&seen) {
         return Ok(None);
     }
-    let figures = Arc::new(figures);
-    *sent = Some(figures.clone());
-    Ok(Some(Statistics::known(figures)))
+    *sent = Some(seen);
+    Ok(Some(Statistics::known(Arc::new(figures))))
 }
 
 /// The doetank's state once `event` of its stream is projected, unless a state at least that
