@@ -2,11 +2,11 @@
 //! runs something real with one click (GraphiQL keeps the visitor's own query after that).
 //!
 //! Its scripts and style are served by this server, from copies built into it
-//! (`crates/api/assets/playground`, with their licences): async-graphql's page loads them from
+//! (`crates/api/assets/playground`, with their licences): async-graphql's page loaded them from
 //! unpkg, under a floating major version (`graphiql@4`), so the playground was blank without
-//! the internet and could change under us with any release.
+//! the internet and could change under us with any release. The page is ours too, for its
+//! fetcher: a subscription signs in with the token the Headers tab holds, as queries do.
 
-use async_graphql::http::GraphiQLSource;
 use axum::extract::Path;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -14,44 +14,34 @@ use axum::response::{IntoResponse, Response};
 /// Where the page finds its assets; each name carries its version, so it is cached for good.
 pub const ASSETS: &str = "/graphql/playground";
 
-/// Each asset: the name it is served under, what async-graphql's page loads instead, its
-/// media type, its bytes.
-const FILES: [(&str, &str, &str, &[u8]); 4] = [
+/// Each asset: the name it is served under, its media type, its bytes.
+const FILES: [(&str, &str, &[u8]); 4] = [
     (
         "react-18.3.1.production.min.js",
-        "https://unpkg.com/react@18/umd/react.development.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../../assets/playground/react-18.3.1.production.min.js"),
     ),
     (
         "react-dom-18.3.1.production.min.js",
-        "https://unpkg.com/react-dom@18/umd/react-dom.development.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../../assets/playground/react-dom-18.3.1.production.min.js"),
     ),
     (
         "graphiql-4.1.2.min.css",
-        "https://unpkg.com/graphiql@4/graphiql.min.css",
         "text/css; charset=utf-8",
         include_bytes!("../../assets/playground/graphiql-4.1.2.min.css"),
     ),
     (
         "graphiql-4.1.2.min.js",
-        "https://unpkg.com/graphiql@4/graphiql.min.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../../assets/playground/graphiql-4.1.2.min.js"),
     ),
 ];
 
-/// The favicon async-graphql's page takes from graphql.org; the page says it has none (an
-/// empty one), or the browser would ask this server for `/favicon.ico`.
-const FAVICON: (&str, &str) =
-    (r#"<link rel="icon" href="https://graphql.org/favicon.ico">"#, r#"<link rel="icon" href="data:,">"#);
-
 /// `GET /graphql/playground/{file}`: one of the playground's assets, cached for a year (its
 /// name changes with its version); 404 for any other name.
 pub(super) async fn asset(Path(file): Path<String>) -> Response {
-    let Some((_, _, media_type, bytes)) = FILES.iter().find(|(name, ..)| *name == file) else {
+    let Some((_, media_type, bytes)) = FILES.iter().find(|(name, ..)| *name == file) else {
         return (StatusCode::NOT_FOUND, "no such playground asset").into_response();
     };
     (
@@ -92,40 +82,82 @@ pub const FIRST_QUERY: &str = r#"# The demo history (serve --demo): a doetank th
 }
 "#;
 
-/// The page: GraphiQL opened on [`FIRST_QUERY`], its Headers and its subscriptions'
-/// `connection_init` holding `token` when there is one (GraphiQL keeps a visitor's own query
-/// and headers after the first visit).
+/// The page: GraphiQL opened on [`FIRST_QUERY`], its Headers holding `token` when there is one
+/// (GraphiQL keeps a visitor's own query and headers after the first visit). Its fetcher is
+/// one per bearer token the Headers hold: queries and mutations send the headers, and a
+/// subscription's WebSocket, which a browser cannot give headers, sends the same token in
+/// `connection_init`. Until the thirty-second session the socket's token was fixed in the
+/// page, so a subscription ran as the demo's researcher whatever token the Headers held.
 pub(super) fn page(token: Option<&str>) -> String {
-    let mut source = GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql/ws");
-    if let Some(token) = token {
-        // Headers travel with HTTP requests only; a WebSocket carries its token in
-        // `connection_init` (the page writes it HTML-escaped).
-        source = source.ws_connection_param("token", token);
-    }
-    let mut page = source.finish();
-    for (name, remote, ..) in FILES {
-        if !page.contains(remote) {
-            tracing::warn!(remote, "the playground's page no longer loads this: {name} is not used");
-        }
-        page = page.replace(remote, &format!("{ASSETS}/{name}"));
-    }
-    page = page.replace(FAVICON.0, FAVICON.1);
-    // GraphiQL's own props; async-graphql's page has no setting for them. JSON text is a
-    // JavaScript literal; `<` is escaped so that nothing given can end the script.
-    let literal = |value: &str| serde_json::to_string(value).map(|text| text.replace('<', "\\u003c"));
-    let headers = token.map(|token| format!("{{\"Authorization\": \"Bearer {token}\"}}"));
-    let anchor = "defaultEditorToolsVisibility: true,";
-    let mut props = String::from(anchor);
-    for (prop, value) in [("defaultQuery", Some(FIRST_QUERY.to_string())), ("defaultHeaders", headers)] {
-        if let Some(value) = value {
-            match literal(&value) {
-                Ok(value) => props.push_str(&format!("\n          {prop}: {value},")),
-                Err(e) => tracing::warn!(prop, error = %e, "the playground goes without it"),
-            }
-        }
-    }
-    if !page.contains(anchor) {
-        tracing::warn!("the playground opens empty: its page has no place for a first query");
-    }
-    page.replacen(anchor, &props, 1)
+    // JSON text is a JavaScript literal; `<` is escaped so that nothing given can end the script.
+    let literal = |value: &str| {
+        serde_json::to_string(value).map(|text| text.replace('<', "\\u003c")).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "the playground goes without a default");
+            "undefined".to_string()
+        })
+    };
+    let headers = token.map_or("undefined".to_string(), |token| {
+        literal(&format!("{{\"Authorization\": \"Bearer {token}\"}}"))
+    });
+    PAGE.replace("{ASSETS}", ASSETS)
+        .replace("{FIRST_QUERY}", &literal(FIRST_QUERY))
+        .replace("{DEFAULT_HEADERS}", &headers)
 }
+
+/// The page's HTML, `{ASSETS}`, `{FIRST_QUERY}` and `{DEFAULT_HEADERS}` filled in by [`page`].
+const PAGE: &str = r#"<!DOCTYPE html>
+<html lang="en">
+  <head>
+    <meta charset="utf-8">
+    <meta name="robots" content="noindex">
+    <meta name="viewport" content="width=device-width, initial-scale=1">
+    <title>doetank · GraphiQL</title>
+    <link rel="icon" href="data:,">
+    <link rel="stylesheet" href="{ASSETS}/graphiql-4.1.2.min.css">
+    <style>
+      body { height: 100%; margin: 0; width: 100%; overflow: hidden; }
+      #graphiql { height: 100vh; }
+    </style>
+  </head>
+  <body>
+    <div id="graphiql">Loading…</div>
+    <script src="{ASSETS}/react-18.3.1.production.min.js"></script>
+    <script src="{ASSETS}/react-dom-18.3.1.production.min.js"></script>
+    <script src="{ASSETS}/graphiql-4.1.2.min.js"></script>
+    <script>
+      (function () {
+        var origin = window.location.origin;
+        var fetchers = {};
+        // The bearer token of the Headers tab, '' for none.
+        function tokenOf(headers) {
+          var value = headers && (headers.Authorization || headers.authorization);
+          var bearer = typeof value === 'string' ? /^\s*bearer\s+(\S+)\s*$/i.exec(value) : null;
+          return bearer ? bearer[1] : '';
+        }
+        function fetcher(params, options) {
+          var token = tokenOf(options && options.headers);
+          if (!fetchers[token]) {
+            fetchers[token] = GraphiQL.createFetcher({
+              url: origin + '/graphql',
+              subscriptionUrl: origin.replace(/^http/, 'ws') + '/graphql/ws',
+              wsConnectionParams: token ? { token: token } : {},
+              fetch: function (url, init) {
+                return fetch(url, Object.assign({}, init, { credentials: 'same-origin' }));
+              }
+            });
+          }
+          return fetchers[token](params, options);
+        }
+        ReactDOM.createRoot(document.getElementById('graphiql')).render(
+          React.createElement(GraphiQL, {
+            fetcher: fetcher,
+            defaultEditorToolsVisibility: true,
+            defaultQuery: {FIRST_QUERY},
+            defaultHeaders: {DEFAULT_HEADERS}
+          })
+        );
+      })();
+    </script>
+  </body>
+</html>
+"#;
