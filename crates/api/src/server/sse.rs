@@ -80,11 +80,11 @@ fn with_keep_alive(
     every: Duration,
 ) -> impl Stream<Item = Bytes> + Send + 'static {
     let events = events.map(Some).chain(stream::once(ready(None)));
-    let ticks = tokio_stream::wrappers::IntervalStream::new(tokio::time::interval_at(
-        tokio::time::Instant::now() + every,
-        every,
-    ))
-    .map(|_| Some(Bytes::from_static(b":\n\n")));
+    let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    // A client slow to read gets one comment after the wait, not one for each tick it missed.
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let ticks =
+        tokio_stream::wrappers::IntervalStream::new(interval).map(|_| Some(Bytes::from_static(b":\n\n")));
     stream::select(events, ticks).take_while(|frame| ready(frame.is_some())).filter_map(ready)
 }
 
