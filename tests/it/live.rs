@@ -1329,6 +1329,9 @@ async fn subscriptions_are_answered_as_server_sent_events_too(db: &TestDb) {
         .headers()
         .get("content-type")
         .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream")));
+    // Not held back by a proxy's buffer (nginx reads this), nor kept by a cache.
+    assert_eq!(live.headers().get("x-accel-buffering").map(|v| v.as_bytes()), Some(&b"no"[..]));
+    assert_eq!(live.headers().get("cache-control").map(|v| v.as_bytes()), Some(&b"no-cache"[..]));
     tokio::time::sleep(Duration::from_millis(200)).await;
     write_notes(db, 2).await;
     let head = app.head().await;

@@ -49,6 +49,9 @@ pub(super) async fn graphql_stream(
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // These streams are for dashboards behind proxies; nginx holds a proxied answer back in
+    // its buffer unless told not to, and a live event would wait there.
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     response
 }
 
