@@ -76,8 +76,8 @@ fn event(name: &str, data: impl AsRef<str>) -> Bytes {
     Bytes::from(frame)
 }
 
-/// `events`, with a comment line whenever `every` passes without one, so that proxies do not
-/// close a quiet stream; ends with `events`.
+/// `events`, with a comment line every `every` among them, so that proxies do not close a
+/// quiet stream; ends with `events`.
 fn with_keep_alive(
     events: impl Stream<Item = Bytes> + Send + 'static,
     every: Duration,
