@@ -62,6 +62,8 @@ pub const FIRST_QUERY: &str = r#"# The demo history (serve --demo): a doetank th
 # {"Authorization": "Bearer <token>"}. With serve --demo, Headers already hold
 # the researcher's, so the log answers too: { events(last: 5) { edges { node {
 # position type recordedAt } } } }, or statistics(asOf: "2014-01-01T00:00:00Z").
+# Live, in a new tab (+), as the token in Headers: subscription { events {
+# position type } }, then make a change from another tab.
 {
   doetank(id: "20130000-0000-4000-8000-000000000100") {
     name status currentPhase isPublic
