@@ -177,11 +177,26 @@ impl Auth {
         validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "sub"]);
         let data = decode::<Claims>(token, &self.decoding, &validation).map_err(|e| {
+            use jsonwebtoken::errors::ErrorKind;
+            // In words a client can act on: jsonwebtoken's own are its enum's names
+            // ("InvalidToken"), which told a playground user nothing until the thirty-second
+            // session.
             AppError::Unauthenticated(match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => "the token has expired".into(),
-                jsonwebtoken::errors::ErrorKind::ImmatureSignature => {
-                    "the token is not valid yet (nbf)".into()
+                ErrorKind::ExpiredSignature => "the token has expired".into(),
+                ErrorKind::ImmatureSignature => "the token is not valid yet (nbf)".into(),
+                ErrorKind::InvalidToken | ErrorKind::Base64(_) | ErrorKind::Utf8(_) => {
+                    "the token is not valid: it is no JWT (three base64url parts joined by dots)".into()
                 }
+                ErrorKind::InvalidSignature => {
+                    "the token is not valid: its signature is not this server's (another secret or key signed it)"
+                        .into()
+                }
+                ErrorKind::InvalidAlgorithm => format!(
+                    "the token is not valid: it is signed with another algorithm than this server's {:?}",
+                    self.algorithm
+                ),
+                ErrorKind::MissingRequiredClaim(claim) => format!("the token is not valid: it has no `{claim}` claim"),
+                ErrorKind::Json(e) => format!("the token is not valid: its claims do not fit ({e})"),
                 _ => format!("the token is not valid: {e}"),
             })
         })?;
@@ -293,5 +308,19 @@ mod tests {
         assert!(auth.mint(" ", super::Role::Facilitator, hour).is_err());
         let minted = auth.mint("staff", super::Role::Facilitator, hour).expect("minted");
         assert_eq!(auth.verify(&minted).expect("verified").subject.as_deref(), Some("staff"));
+    }
+
+    #[test]
+    fn a_refused_token_is_told_why_in_words() {
+        let auth = super::Auth::hs256(b"secret");
+        let hour = chrono::Duration::hours(1);
+        let other = super::Auth::hs256(b"another secret").mint("staff", super::Role::Facilitator, hour);
+        let said = |token: &str| match auth.verify(token) {
+            Err(crate::error::AppError::Unauthenticated(message)) => message,
+            other => panic!("{token}: {other:?}"),
+        };
+        assert!(said("not-a-token").contains("it is no JWT"), "{}", said("not-a-token"));
+        assert!(said(&other.expect("minted")).contains("its signature is not this server's"));
+        assert!(!said("a.b.c").contains("Base64"), "{}", said("a.b.c"));
     }
 }
