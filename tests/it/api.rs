@@ -1684,6 +1684,7 @@ async fn the_demo_history_loads(db: &TestDb) {
     // thirty-second session the page fixed the researcher's for them; checked in Chromium).
     assert!(!page.contains(&format!("'{researcher}'")), "no token fixed for the socket: {page}");
     assert!(page.contains("wsConnectionParams: token ? { token: token } : {}"), "{page}");
+    assert!(page.contains("function refusalOf(token)"), "a refused token is shown at once: {page}");
     let log = demo
         .gql_as(Some(&researcher), "{ events(last: 5) { edges { node { position } } } }", json!({}))
         .await;

@@ -89,7 +89,8 @@ pub const FIRST_QUERY: &str = r#"# The demo history (serve --demo): a doetank th
 /// one per bearer token the Headers hold: queries and mutations send the headers, and a
 /// subscription's WebSocket, which a browser cannot give headers, sends the same token in
 /// `connection_init`. Until the thirty-second session the socket's token was fixed in the
-/// page, so a subscription ran as the demo's researcher whatever token the Headers held.
+/// page, so a subscription ran as the demo's researcher whatever token the Headers held. A
+/// token the server refuses is shown as its refusal at once, checked once per token.
 pub(super) fn page(token: Option<&str>) -> String {
     // JSON text is a JavaScript literal; `<` is escaped so that nothing given can end the script.
     let literal = |value: &str| {
@@ -136,8 +137,28 @@ const PAGE: &str = r#"<!DOCTYPE html>
           var bearer = typeof value === 'string' ? /^\s*bearer\s+(\S+)\s*$/i.exec(value) : null;
           return bearer ? bearer[1] : '';
         }
+        // A token the server refuses, said at once: a WebSocket refused with 4403 is tried
+        // again by graphql-ws for half a minute before GraphiQL shows anything.
+        var refusals = {};
+        function refusalOf(token) {
+          if (!token) return Promise.resolve(null);
+          if (!refusals[token]) {
+            refusals[token] = fetch(origin + '/graphql', {
+              method: 'POST',
+              headers: { 'content-type': 'application/json', authorization: 'Bearer ' + token },
+              body: '{"query":"{ __typename }"}'
+            }).then(function (response) { return response.json(); })
+              .then(function (answer) { return answer.errors ? answer : null; }, function () { return null; });
+          }
+          return refusals[token];
+        }
         function fetcher(params, options) {
           var token = tokenOf(options && options.headers);
+          return refusalOf(token).then(function (refused) {
+            return refused || fetcherFor(token)(params, options);
+          });
+        }
+        function fetcherFor(token) {
           if (!fetchers[token]) {
             fetchers[token] = GraphiQL.createFetcher({
               url: origin + '/graphql',
@@ -148,7 +169,7 @@ const PAGE: &str = r#"<!DOCTYPE html>
               }
             });
           }
-          return fetchers[token](params, options);
+          return fetchers[token];
         }
         ReactDOM.createRoot(document.getElementById('graphiql')).render(
           React.createElement(GraphiQL, {
