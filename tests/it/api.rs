@@ -17,6 +17,7 @@ both_backends!(
     every_error_has_a_code_also_those_of_the_request_itself,
     a_query_over_get_is_answered_and_a_mutation_refused,
     lists_filter_and_paginate_as_relay_connections,
+    a_row_leaving_a_filtered_list_makes_the_next_page_skip_nothing,
     a_doetank_s_people_are_the_members_asked_for_by_id,
     the_demo_history_loads,
     one_text_asked_with_other_variables_answers_each,
@@ -1363,6 +1364,69 @@ async fn a_lesson_found_by_a_search_has_an_excerpt_that_marks_what_was_found(db:
     assert_eq!(refused["extensions"]["field"], "words");
 }
 
+/// A page's cursor names the row before it by its position, not its place in the list: a
+/// doetank on the first page that concludes while a dashboard pages `status: ACTIVE` makes
+/// the second page skip nothing (until the thirty-second session cursors were offsets, and
+/// it skipped one). A cursor given out before, an offset, still reads as one.
+async fn a_row_leaving_a_filtered_list_makes_the_next_page_skip_nothing(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let lead = register(&app, "Anna", "Gemeente Utrecht", "PUBLIC").await;
+    let challenge = raise(&app, &lead).await;
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        let input = json!({ "name": format!("D{i}"), "challengeId": challenge, "leadId": lead });
+        ids.push(
+            ok(&app, "formDoetank", "FormDoetankInput", input).await["doetank"]["id"]
+                .as_str()
+                .expect("id")
+                .to_string(),
+        );
+    }
+    let active = "query($after: String) { doetanks(filter: { status: ACTIVE }, first: 2, after: $after) { \
+                  pageInfo { hasNextPage hasPreviousPage endCursor } edges { node { name } } } }";
+    let names = |conn: &Value| -> Vec<String> {
+        conn["edges"]
+            .as_array()
+            .expect("edges")
+            .iter()
+            .map(|e| e["node"]["name"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let first = app.data(active, json!({})).await["doetanks"].clone();
+    assert_eq!(names(&first), ["D0", "D1"]);
+    let concluded = json!({ "doetankId": ids[0], "outcome": "DISCONTINUED", "reflection": "Gestopt" });
+    let body = mutate_as(&app, &member(&lead), "concludeDoetank", "ConcludeDoetankInput", concluded).await;
+    assert!(body.get("errors").is_none(), "{body:#}");
+    let second =
+        app.data(active, json!({ "after": first["pageInfo"]["endCursor"] })).await["doetanks"].clone();
+    assert_eq!(names(&second), ["D2", "D3"], "{second:#}");
+    assert_eq!(second["pageInfo"]["hasPreviousPage"], true);
+    assert_eq!(second["pageInfo"]["hasNextPage"], false);
+    // An offset cursor from before ("MA": after the first row) still pages on.
+    let old = app.data(active, json!({ "after": "MA" })).await["doetanks"].clone();
+    assert_eq!(names(&old), ["D2", "D3"], "{old:#}");
+    // Newest first too: the lessons' list keys its pages the same way.
+    for title in ["L0", "L1", "L2"] {
+        let lesson = json!({ "doetankId": ids[1], "kind": "INSIGHT", "title": title, "body": "b" });
+        let body = mutate_as(&app, &member(&lead), "recordLesson", "RecordLessonInput", lesson).await;
+        assert!(body.get("errors").is_none(), "{body:#}");
+    }
+    let lessons = "query($after: String) { lessons(first: 2, after: $after) { pageInfo { endCursor } edges { node { title } } } }";
+    let titles = |conn: &Value| -> Vec<String> {
+        conn["edges"]
+            .as_array()
+            .expect("edges")
+            .iter()
+            .map(|e| e["node"]["title"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let newest = app.data(lessons, json!({})).await["lessons"].clone();
+    assert_eq!(titles(&newest), ["L2", "L1"]);
+    let older =
+        app.data(lessons, json!({ "after": newest["pageInfo"]["endCursor"] })).await["lessons"].clone();
+    assert_eq!(titles(&older), ["L0"]);
+}
+
 async fn lists_filter_and_paginate_as_relay_connections(db: &TestDb) {
     let app = TestApp::spawn(db).await;
     let lead = register(&app, "Anna", "Gemeente Utrecht", "PUBLIC").await;
@@ -1420,9 +1484,10 @@ async fn lists_filter_and_paginate_as_relay_connections(db: &TestDb) {
     assert_eq!(pages, [2, 2, 1]);
     let exact = app.data("{ doetanks(first: 5) { pageInfo { hasNextPage } } }", json!({})).await;
     assert_eq!(exact["doetanks"]["pageInfo"]["hasNextPage"], false, "five of five: no next page");
-    // A cursor this API never gave out: a negative offset (read as the start until the
-    // thirtieth session) or the largest one (whose next overflowed).
-    for cursor in ["LTM", "OTIyMzM3MjAzNjg1NDc3NTgwNw"] {
+    // A cursor this API never gave out: no number, the largest offset (whose next
+    // overflowed), the smallest number (no position's negative). Negative ones are positions
+    // since the thirty-second session (until the thirtieth a negative offset read as the start).
+    for cursor in ["eA", "OTIyMzM3MjAzNjg1NDc3NTgwNw", "LTkyMjMzNzIwMzY4NTQ3NzU4MDg"] {
         let refused = app.error(page, json!({ "after": cursor })).await;
         assert_eq!(
             (&refused["extensions"]["code"], &refused["extensions"]["field"]),

@@ -22,6 +22,35 @@ macro_rules! read_model_row {
     };
 }
 
+/// A row of a list ordered by its rows' positions in the log (see `pagination::After`).
+pub trait Positioned {
+    fn position(&self) -> i64;
+}
+
+impl Positioned for MemberRow {
+    fn position(&self) -> i64 {
+        self.created_position
+    }
+}
+
+impl Positioned for ChallengeRow {
+    fn position(&self) -> i64 {
+        self.created_position
+    }
+}
+
+impl Positioned for DoetankRow {
+    fn position(&self) -> i64 {
+        self.created_position
+    }
+}
+
+impl Positioned for LessonRow {
+    fn position(&self) -> i64 {
+        self.position
+    }
+}
+
 read_model_row! {
     pub struct MemberRow {
         pub id: String,
@@ -34,11 +63,14 @@ read_model_row! {
         pub erased: bool,
         pub registered_at: String,
         pub version: i64,
+        pub created_position: i64,
     }
 }
 
-pub const MEMBER_SELECT: &str = "SELECT m.id, p.name, p.email, m.organisation, m.sector, m.expertise, m.support_committee, \
-     m.erased, m.registered_at, m.version FROM rm_members m LEFT JOIN member_personal_data p ON p.member_id = m.id";
+pub const MEMBER_SELECT: &str =
+    "SELECT m.id, p.name, p.email, m.organisation, m.sector, m.expertise, m.support_committee, \
+     m.erased, m.registered_at, m.version, m.created_position FROM rm_members m \
+     LEFT JOIN member_personal_data p ON p.member_id = m.id";
 
 read_model_row! {
     pub struct ChallengeRow {
@@ -50,11 +82,12 @@ read_model_row! {
         pub commissioner: Option<String>,
         pub raised_at: String,
         pub version: i64,
+        pub created_position: i64,
     }
 }
 
 pub const CHALLENGE_SELECT: &str =
-    "SELECT id, title, description, raised_by, origin, commissioner, raised_at, version \
+    "SELECT id, title, description, raised_by, origin, commissioner, raised_at, version, created_position \
      FROM rm_challenges";
 
 read_model_row! {
@@ -73,12 +106,13 @@ read_model_row! {
         pub reflection: Option<String>,
         pub version: i64,
         pub updated_at: String,
+        pub created_position: i64,
     }
 }
 
 pub const DOETANK_SELECT: &str = "SELECT d.id, d.name, d.challenge_id, d.lead_id, d.coach_id, d.commissioner, \
-     d.current_phase, d.status, d.is_public, d.formed_at, d.concluded_at, d.reflection, d.version, d.updated_at \
-     FROM rm_doetanks d";
+     d.current_phase, d.status, d.is_public, d.formed_at, d.concluded_at, d.reflection, d.version, d.updated_at, \
+     d.created_position FROM rm_doetanks d";
 
 read_model_row! {
     pub struct MembershipRow {

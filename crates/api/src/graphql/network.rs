@@ -10,13 +10,15 @@ use super::errors::GqlResult;
 use super::mutation::OriginKind;
 use super::network_mutation::{ApplicantFunctionInput, PilotOutcomeInput};
 use super::objects::{load_doetank, load_lesson, load_member, Doetank, Lesson, Member};
-use super::pagination::{in_log_order, page_size, position_cursor, total_if_asked, Page, Window};
-use super::query::page;
+use super::pagination::{
+    in_log_order, page_size, position_cursor, total_if_asked, ByPosition, Page, Paging, Window,
+};
+use super::query::{page, page_by_position};
 use super::scalars::*;
 use super::viewer;
 use crate::app::App;
 use crate::auth::Viewer;
-use crate::rows::placeholders;
+use crate::rows::{placeholders, Positioned};
 use crate::sql::{self, Arg, Filter};
 use crate::visibility;
 use doetank_domain::aggregates::challenge::ChallengeOrigin;
@@ -465,11 +467,31 @@ pub struct PilotRow {
     note: Option<String>,
     /// Its stream's version: the `expectedVersion` for the next command on it.
     version: i64,
+    #[graphql(skip)]
+    created_position: i64,
+}
+
+impl Positioned for PilotRow {
+    fn position(&self) -> i64 {
+        self.created_position
+    }
+}
+
+impl Positioned for CharterRow {
+    fn position(&self) -> i64 {
+        self.created_position
+    }
+}
+
+impl Positioned for ReuseRow {
+    fn position(&self) -> i64 {
+        self.created_position
+    }
 }
 
 const PILOT_SELECT: &str = "SELECT t.id, t.hindering_rule, t.alternative, t.expected_gain, t.applicant_id, \
      t.applicant_function, t.status, t.mandate_granted_by, t.suspended_from, t.suspended_until, t.findings, t.outcome, \
-     t.note, t.version FROM rm_pilots t";
+     t.note, t.version, t.created_position FROM rm_pilots t";
 
 #[ComplexObject]
 impl PilotRow {
@@ -512,9 +534,11 @@ pub struct CharterRow {
     text: String,
     initiators: String,
     version: i64,
+    created_position: i64,
 }
 
-const CHARTER_SELECT: &str = "SELECT t.id, t.title, t.text, t.initiators, t.version FROM rm_charters t";
+const CHARTER_SELECT: &str =
+    "SELECT t.id, t.title, t.text, t.initiators, t.version, t.created_position FROM rm_charters t";
 
 /// Who signs a charter.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -618,6 +642,7 @@ pub struct ReuseRow {
     fulfilment_note: Option<String>,
     reused_at: String,
     version: i64,
+    created_position: i64,
 }
 
 /// The reuses of a doetank's results (or of one of its lessons), in the order they were
@@ -639,7 +664,7 @@ pub(super) async fn reuses_of(
 
 const REUSE_SELECT: &str =
     "SELECT t.id, t.organisation, t.source_doetank_id, t.source_lesson_id, t.pledge, t.fulfilled, \
-     t.fulfilment_note, t.reused_at, t.version FROM rm_reuses t";
+     t.fulfilment_note, t.reused_at, t.version, t.created_position FROM rm_reuses t";
 
 pub struct Reuse(ReuseRow);
 
@@ -1073,12 +1098,13 @@ impl NetworkQuery {
         #[graphql(desc = "Page size: 20 when absent, at most 100.")] first: Option<i32>,
         #[graphql(desc = "The `endCursor` of the page before.")] after: Option<String>,
     ) -> Result<Page<PilotRow>> {
-        let window = Window::new(first, after).gql()?;
+        let paging = Paging::new(first, after).gql()?;
         let mut f = Filter::default();
         if let Some(status) = status {
             f.push("t.status = ?", enum_name(status));
         }
-        page(ctx, "rm_pilots t", PILOT_SELECT, f, "t.created_position", window, |p: PilotRow| p).await
+        let order = ByPosition::Ascending("t.created_position");
+        page_by_position(ctx, "rm_pilots t", PILOT_SELECT, f, order, paging, |p: PilotRow| p).await
     }
 
     /// The rules set aside on a day (today by default), and until when.
@@ -1123,8 +1149,8 @@ impl NetworkQuery {
         #[graphql(desc = "Page size: 20 when absent, at most 100.")] first: Option<i32>,
         #[graphql(desc = "The `endCursor` of the page before.")] after: Option<String>,
     ) -> Result<Page<Charter>> {
-        let window = Window::new(first, after).gql()?;
-        page(ctx, "rm_charters t", CHARTER_SELECT, Filter::default(), "t.created_position", window, Charter)
+        let (order, paging) = (ByPosition::Ascending("t.created_position"), Paging::new(first, after).gql()?);
+        page_by_position(ctx, "rm_charters t", CHARTER_SELECT, Filter::default(), order, paging, Charter)
             .await
     }
 
@@ -1154,7 +1180,7 @@ impl NetworkQuery {
         #[graphql(desc = "Page size: 20 when absent, at most 100.")] first: Option<i32>,
         #[graphql(desc = "The `endCursor` of the page before.")] after: Option<String>,
     ) -> Result<Page<Reuse>> {
-        let window = Window::new(first, after).gql()?;
+        let paging = Paging::new(first, after).gql()?;
         let mut f = Filter::default();
         if let Some(fulfilled) = fulfilled {
             f.push("t.fulfilled = ?", fulfilled);
@@ -1164,7 +1190,8 @@ impl NetworkQuery {
                 "EXISTS (SELECT 1 FROM rm_doetanks vd WHERE vd.id = t.source_doetank_id AND {condition})"
             ));
         }
-        page(ctx, "rm_reuses t", REUSE_SELECT, f, "t.created_position", window, Reuse).await
+        let order = ByPosition::Ascending("t.created_position");
+        page_by_position(ctx, "rm_reuses t", REUSE_SELECT, f, order, paging, Reuse).await
     }
 
     /// Follows one thing (an idea, café, ideation day, challenge, doetank, lesson, reuse or

@@ -1,5 +1,6 @@
 //! Relay connections over read-model queries: `first`/`after`, `pageInfo`, `totalCount`.
-//! Cursors are opaque offsets; pages are capped at [`MAX_PAGE_SIZE`].
+//! Cursors are opaque: positions where a list is ordered by them, else offsets; pages are
+//! capped at [`MAX_PAGE_SIZE`].
 
 use async_graphql::connection::{Connection, CursorType, Edge, OpaqueCursor};
 use async_graphql::{Context, OutputType, SimpleObject};
@@ -73,6 +74,63 @@ pub fn position_cursor(cursor: Option<String>, field: &str) -> Result<Option<i64
         },
         None => Ok(None),
     }
+}
+
+/// Where a page of a list ordered by its rows' positions starts: its cursors name the row
+/// before them by its position, so that a row leaving the list (a doetank that concludes,
+/// under `status: ACTIVE`) does not shift the next page. Until the thirty-second session they
+/// were offsets, and such a page skipped one; cursors given out then still read as offsets.
+/// A position is written negative, as no offset ever was, which tells the two apart.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum After {
+    Start,
+    Offset(i64),
+    Position(i64),
+}
+
+impl After {
+    pub fn new(after: Option<String>) -> Result<After, AppError> {
+        let Some(cursor) = after else { return Ok(After::Start) };
+        match OpaqueCursor::<i64>::decode_cursor(&cursor) {
+            Ok(OpaqueCursor(index)) if (0..i64::MAX).contains(&index) => Ok(After::Offset(index + 1)),
+            Ok(OpaqueCursor(negative)) if negative < 0 && negative > i64::MIN => {
+                Ok(After::Position(-negative))
+            }
+            _ => Err(AppError::bad_input("after", "is not a cursor this API gave out")),
+        }
+    }
+}
+
+/// `first` and `after` of a list ordered by position.
+#[derive(Debug, Clone, Copy)]
+pub struct Paging {
+    pub limit: i64,
+    pub after: After,
+}
+
+impl Paging {
+    pub fn new(first: Option<i32>, after: Option<String>) -> Result<Paging, AppError> {
+        Ok(Paging { limit: page_size(first, "first")?, after: After::new(after)? })
+    }
+}
+
+/// The order of a list by its rows' positions: the column, and whether newest first.
+#[derive(Debug, Clone, Copy)]
+pub enum ByPosition {
+    Ascending(&'static str),
+    Descending(&'static str),
+}
+
+/// A page of a list ordered by position, fetched one row past its limit (which tells whether
+/// another page follows): each edge's cursor its row's position, written negative (see
+/// [`After`]).
+pub fn by_position<N: OutputType>(mut nodes: Vec<(i64, N)>, paging: Paging, total: Option<i64>) -> Page<N> {
+    let more = nodes.len() as i64 > paging.limit;
+    nodes.truncate(paging.limit as usize);
+    let total = TotalCount { total_count: total.unwrap_or_default() };
+    let mut page = Connection::with_additional_fields(paging.after != After::Start, more, total);
+    page.edges.extend(nodes.into_iter().map(|(position, node)| Edge::new(OpaqueCursor(-position), node)));
+    page
 }
 
 /// The offset and limit that `first` and `after` ask for.

@@ -9,7 +9,8 @@ use doetank_store::{Backend, LogFilter, Period};
 use super::errors::GqlResult;
 use super::objects::*;
 use super::pagination::{
-    in_log_order, page_size, position_cursor, total_asked, total_if_asked, Page, Window,
+    by_position, in_log_order, page_size, position_cursor, total_asked, total_if_asked, After, ByPosition,
+    Page, Paging, Window,
 };
 use super::scalars::*;
 use super::statistics::Statistics;
@@ -193,7 +194,7 @@ impl Query {
         #[graphql(desc = "Page size: 20 when absent, at most 100.")] first: Option<i32>,
         #[graphql(desc = "The `endCursor` of the page before.")] after: Option<String>,
     ) -> Result<Page<Doetank>> {
-        let window = Window::new(first, after).gql()?;
+        let paging = Paging::new(first, after).gql()?;
         let filter = filter.unwrap_or_default();
         let mut f = Filter::default();
         if let Some(phase) = filter.phase {
@@ -222,7 +223,8 @@ impl Query {
                 parse_id("memberId", &member).gql()?,
             );
         }
-        page(ctx, "rm_doetanks d", DOETANK_SELECT, f, "d.created_position", window, Doetank::live).await
+        let order = ByPosition::Ascending("d.created_position");
+        page_by_position(ctx, "rm_doetanks d", DOETANK_SELECT, f, order, paging, Doetank::live).await
     }
 
     /// A member now, or as of a time or stream version. Personal data (the name, the e-mail
@@ -272,7 +274,7 @@ impl Query {
         #[graphql(desc = "Page size: 20 when absent, at most 100.")] first: Option<i32>,
         #[graphql(desc = "The `endCursor` of the page before.")] after: Option<String>,
     ) -> Result<Page<Member>> {
-        let window = Window::new(first, after).gql()?;
+        let paging = Paging::new(first, after).gql()?;
         let mut f = Filter::default();
         if let Some(org) = organisation {
             f.push("lower(m.organisation) = lower(?)", exact_key("organisation", &org).gql()?);
@@ -281,7 +283,16 @@ impl Query {
         if let Some(expertise) = expertise {
             f.push(expertise_clause(backend), expertise_key(&expertise).gql()?);
         }
-        page(ctx, "rm_members m", MEMBER_SELECT, f, "m.created_position", window, Member).await
+        page_by_position(
+            ctx,
+            "rm_members m",
+            MEMBER_SELECT,
+            f,
+            ByPosition::Ascending("m.created_position"),
+            paging,
+            Member,
+        )
+        .await
     }
 
     /// A challenge now, or as of a time or stream version.
@@ -325,7 +336,7 @@ impl Query {
         #[graphql(desc = "Page size: 20 when absent, at most 100.")] first: Option<i32>,
         #[graphql(desc = "The `endCursor` of the page before.")] after: Option<String>,
     ) -> Result<Page<Challenge>> {
-        let window = Window::new(first, after).gql()?;
+        let paging = Paging::new(first, after).gql()?;
         let mut f = Filter::default();
         if let Some(without) = without_doetank {
             // Counted among the doetanks the viewer may see: an informal one works under the
@@ -345,7 +356,8 @@ impl Query {
             f.push("lower(c.title) LIKE ? ESCAPE '\\'", contains_pattern(&title));
         }
         let select = CHALLENGE_SELECT.replace("FROM rm_challenges", "FROM rm_challenges c");
-        page(ctx, "rm_challenges c", &select, f, "c.created_position", window, Challenge).await
+        let order = ByPosition::Ascending("c.created_position");
+        page_by_position(ctx, "rm_challenges c", &select, f, order, paging, Challenge).await
     }
 
     /// The network's knowledge base: lessons from every doetank. Newest first, or by relevance
@@ -357,7 +369,6 @@ impl Query {
         #[graphql(desc = "Page size: 20 when absent, at most 100.")] first: Option<i32>,
         #[graphql(desc = "The `endCursor` of the page before.")] after: Option<String>,
     ) -> Result<Page<Lesson>> {
-        let window = Window::new(first, after).gql()?;
         let filter = filter.unwrap_or_default();
         let mut f = Filter::default();
         if let Some(kind) = filter.kind {
@@ -383,9 +394,12 @@ impl Query {
         let search = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty());
         let Some(search) = search else {
             // Newest first, counted only when asked, as the other lists.
-            return page(ctx, "rm_lessons l", LESSON_SELECT, f, "l.position DESC", window, Lesson::listed)
+            let (order, paging) = (ByPosition::Descending("l.position"), Paging::new(first, after).gql()?);
+            return page_by_position(ctx, "rm_lessons l", LESSON_SELECT, f, order, paging, Lesson::listed)
                 .await;
         };
+        // Ranked pages are offsets: a rank is no position.
+        let window = Window::new(first, after).gql()?;
         // A search of punctuation or symbols alone would match nothing, which reads as
         // "nothing found" (until the thirty-second session it did).
         let Some(terms) = SearchTerms::new(search).map(Arc::new) else {
@@ -662,6 +676,39 @@ pub(super) async fn page<T: sql::AnyRow, N: async_graphql::OutputType>(
     let total = total_if_asked(ctx, backend, &format!("{from}{}", f.where_sql()), &f.args).await?;
     let rows: Vec<T> = fetch_window(backend, select, &f, order, window.probing()).await?;
     Ok(window.page_of(total, rows.into_iter().map(wrap).collect()))
+}
+
+/// A page of `select` from `from` (a table and the alias `select` and `f` use) under `f`, in
+/// the order of its rows' positions: keyed by the position of the row before it, so that rows
+/// leaving the list meanwhile shift nothing (see [`After`]); counted only when `totalCount` is
+/// asked for.
+pub(super) async fn page_by_position<T: sql::AnyRow + Positioned, N: async_graphql::OutputType>(
+    ctx: &Context<'_>,
+    from: &str,
+    select: &str,
+    mut f: Filter,
+    order: ByPosition,
+    paging: Paging,
+    wrap: impl Fn(T) -> N,
+) -> Result<Page<N>> {
+    let backend = app(ctx)?.store.backend();
+    let total = total_if_asked(ctx, backend, &format!("{from}{}", f.where_sql()), &f.args).await?;
+    let (column, order) = match order {
+        ByPosition::Ascending(column) => (column, column.to_string()),
+        ByPosition::Descending(column) => (column, format!("{column} DESC")),
+    };
+    let offset = match paging.after {
+        After::Start => 0,
+        After::Offset(offset) => offset,
+        After::Position(position) => {
+            let past = if order.ends_with("DESC") { "<" } else { ">" };
+            f.push(&format!("{column} {past} ?"), position);
+            0
+        }
+    };
+    let window = Window { offset, limit: paging.limit + 1 };
+    let rows: Vec<T> = fetch_window(backend, select, &f, &order, window).await?;
+    Ok(by_position(rows.into_iter().map(|row| (row.position(), wrap(row))).collect(), paging, total))
 }
 
 /// Runs `select` with the filter, an order and the page window.
