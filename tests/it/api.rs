@@ -1384,14 +1384,7 @@ async fn a_row_leaving_a_filtered_list_makes_the_next_page_skip_nothing(db: &Tes
     }
     let active = "query($after: String) { doetanks(filter: { status: ACTIVE }, first: 2, after: $after) { \
                   pageInfo { hasNextPage hasPreviousPage endCursor } edges { node { name } } } }";
-    let names = |conn: &Value| -> Vec<String> {
-        conn["edges"]
-            .as_array()
-            .expect("edges")
-            .iter()
-            .map(|e| e["node"]["name"].as_str().unwrap_or_default().to_string())
-            .collect()
-    };
+    let names = |conn: &Value| nodes_field(conn, "name");
     let first = app.data(active, json!({})).await["doetanks"].clone();
     assert_eq!(names(&first), ["D0", "D1"]);
     let concluded = json!({ "doetankId": ids[0], "outcome": "DISCONTINUED", "reflection": "Gestopt" });
@@ -1412,19 +1405,18 @@ async fn a_row_leaving_a_filtered_list_makes_the_next_page_skip_nothing(db: &Tes
         assert!(body.get("errors").is_none(), "{body:#}");
     }
     let lessons = "query($after: String) { lessons(first: 2, after: $after) { pageInfo { endCursor } edges { node { title } } } }";
-    let titles = |conn: &Value| -> Vec<String> {
-        conn["edges"]
-            .as_array()
-            .expect("edges")
-            .iter()
-            .map(|e| e["node"]["title"].as_str().unwrap_or_default().to_string())
-            .collect()
-    };
+    let titles = |conn: &Value| nodes_field(conn, "title");
     let newest = app.data(lessons, json!({})).await["lessons"].clone();
     assert_eq!(titles(&newest), ["L2", "L1"]);
     let older =
         app.data(lessons, json!({ "after": newest["pageInfo"]["endCursor"] })).await["lessons"].clone();
     assert_eq!(titles(&older), ["L0"]);
+}
+
+/// `field` of each node of a connection's page, as text.
+fn nodes_field(conn: &Value, field: &str) -> Vec<String> {
+    let edges = conn["edges"].as_array().map(Vec::as_slice).unwrap_or_default();
+    edges.iter().map(|e| e["node"][field].as_str().unwrap_or_default().to_string()).collect()
 }
 
 async fn lists_filter_and_paginate_as_relay_connections(db: &TestDb) {

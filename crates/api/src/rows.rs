@@ -27,29 +27,20 @@ pub trait Positioned {
     fn position(&self) -> i64;
 }
 
-impl Positioned for MemberRow {
-    fn position(&self) -> i64 {
-        self.created_position
-    }
+/// Implements [`Positioned`] for row types by the field that holds their position.
+macro_rules! positioned {
+    ($($row:ident),+ => $field:ident) => {
+        $(impl crate::rows::Positioned for $row {
+            fn position(&self) -> i64 {
+                self.$field
+            }
+        })+
+    };
 }
+pub(crate) use positioned;
 
-impl Positioned for ChallengeRow {
-    fn position(&self) -> i64 {
-        self.created_position
-    }
-}
-
-impl Positioned for DoetankRow {
-    fn position(&self) -> i64 {
-        self.created_position
-    }
-}
-
-impl Positioned for LessonRow {
-    fn position(&self) -> i64 {
-        self.position
-    }
-}
+positioned!(MemberRow, ChallengeRow, DoetankRow => created_position);
+positioned!(LessonRow => position);
 
 read_model_row! {
     pub struct MemberRow {

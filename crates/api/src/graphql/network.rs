@@ -18,7 +18,7 @@ use super::scalars::*;
 use super::viewer;
 use crate::app::App;
 use crate::auth::Viewer;
-use crate::rows::{placeholders, Positioned};
+use crate::rows::{placeholders, positioned};
 use crate::sql::{self, Arg, Filter};
 use crate::visibility;
 use doetank_domain::aggregates::challenge::ChallengeOrigin;
@@ -471,23 +471,7 @@ pub struct PilotRow {
     created_position: i64,
 }
 
-impl Positioned for PilotRow {
-    fn position(&self) -> i64 {
-        self.created_position
-    }
-}
-
-impl Positioned for CharterRow {
-    fn position(&self) -> i64 {
-        self.created_position
-    }
-}
-
-impl Positioned for ReuseRow {
-    fn position(&self) -> i64 {
-        self.created_position
-    }
-}
+positioned!(PilotRow, CharterRow, ReuseRow => created_position);
 
 const PILOT_SELECT: &str = "SELECT t.id, t.hindering_rule, t.alternative, t.expected_gain, t.applicant_id, \
      t.applicant_function, t.status, t.mandate_granted_by, t.suspended_from, t.suspended_until, t.findings, t.outcome, \
