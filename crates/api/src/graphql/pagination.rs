@@ -52,9 +52,20 @@ pub fn in_log_order<N: OutputType>(
     has_next: bool,
     total: Option<i64>,
 ) -> Page<N> {
+    let edges = nodes.into_iter().map(|node| (position(&node), node));
+    with_cursors(edges, has_previous, has_next, total)
+}
+
+/// A page of `(cursor, node)` edges; `totalCount` where it was counted.
+fn with_cursors<N: OutputType>(
+    edges: impl IntoIterator<Item = (i64, N)>,
+    has_previous: bool,
+    has_next: bool,
+    total: Option<i64>,
+) -> Page<N> {
     let total = TotalCount { total_count: total.unwrap_or_default() };
     let mut page = Connection::with_additional_fields(has_previous, has_next, total);
-    page.edges.extend(nodes.into_iter().map(|node| Edge::new(OpaqueCursor(position(&node)), node)));
+    page.edges.extend(edges.into_iter().map(|(cursor, node)| Edge::new(OpaqueCursor(cursor), node)));
     page
 }
 
@@ -127,10 +138,8 @@ pub enum ByPosition {
 pub fn by_position<N: OutputType>(mut nodes: Vec<(i64, N)>, paging: Paging, total: Option<i64>) -> Page<N> {
     let more = nodes.len() as i64 > paging.limit;
     nodes.truncate(paging.limit as usize);
-    let total = TotalCount { total_count: total.unwrap_or_default() };
-    let mut page = Connection::with_additional_fields(paging.after != After::Start, more, total);
-    page.edges.extend(nodes.into_iter().map(|(position, node)| Edge::new(OpaqueCursor(-position), node)));
-    page
+    let edges = nodes.into_iter().map(|(position, node)| (-position, node));
+    with_cursors(edges, paging.after != After::Start, more, total)
 }
 
 /// The offset and limit that `first` and `after` ask for.

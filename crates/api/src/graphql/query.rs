@@ -693,20 +693,20 @@ pub(super) async fn page_by_position<T: sql::AnyRow + Positioned, N: async_graph
 ) -> Result<Page<N>> {
     let backend = app(ctx)?.store.backend();
     let total = total_if_asked(ctx, backend, &format!("{from}{}", f.where_sql()), &f.args).await?;
-    let (column, order) = match order {
-        ByPosition::Ascending(column) => (column, column.to_string()),
-        ByPosition::Descending(column) => (column, format!("{column} DESC")),
+    // The column, the order by it, and what "after the cursor" is in that order.
+    let (column, order, past) = match order {
+        ByPosition::Ascending(column) => (column, column.to_string(), ">"),
+        ByPosition::Descending(column) => (column, format!("{column} DESC"), "<"),
     };
     let offset = match paging.after {
         After::Start => 0,
         After::Offset(offset) => offset,
         After::Position(position) => {
-            let past = if order.ends_with("DESC") { "<" } else { ">" };
             f.push(&format!("{column} {past} ?"), position);
             0
         }
     };
-    let window = Window { offset, limit: paging.limit + 1 };
+    let window = Window { offset, limit: paging.limit }.probing();
     let rows: Vec<T> = fetch_window(backend, select, &f, &order, window).await?;
     Ok(by_position(rows.into_iter().map(|row| (row.position(), wrap(row))).collect(), paging, total))
 }
