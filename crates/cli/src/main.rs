@@ -334,8 +334,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let head = app.store.head_position().await?;
             println!("migrated {} (log head at position {head})", app.store.backend_name());
             // An operator upgrading wants to know that the next start will take a rebuild.
-            let built_by = app.projector.built_by().await?;
-            if built_by != PROJECTION_VERSION && app.projector.checkpoint().await? > 0 {
+            if let Some(built_by) = app.projector.built_otherwise().await? {
                 println!(
                     "the read models were built by projection version {built_by}, this build's is {PROJECTION_VERSION}: \
                      `serve` rebuilds them from the log as it starts (or run `doetank rebuild` now)"

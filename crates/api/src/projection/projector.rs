@@ -206,6 +206,16 @@ impl Projector {
         sql::fetch_count(self.store.backend(), "SELECT version FROM projection_version", &[]).await
     }
 
+    /// The other version of the projection code that built the read models, if another did:
+    /// read models not built yet (nothing applied) will be this version's.
+    pub async fn built_otherwise(&self) -> Result<Option<i64>, AppError> {
+        let built_by = self.built_by().await?;
+        if built_by == PROJECTION_VERSION || self.checkpoint().await? == 0 {
+            return Ok(None);
+        }
+        Ok(Some(built_by))
+    }
+
     async fn built_by_this_version(&self) -> Result<(), AppError> {
         sql::execute(self.store.backend(), VERSION_STAMP, &[Arg::Int(PROJECTION_VERSION)]).await?;
         Ok(())
@@ -219,10 +229,7 @@ impl Projector {
         &self,
         progress: &(dyn Fn(i64) + Sync),
     ) -> Result<bool, AppError> {
-        let built_by = self.built_by().await?;
-        if built_by == PROJECTION_VERSION || self.checkpoint().await? == 0 {
-            return Ok(false);
-        }
+        let Some(built_by) = self.built_otherwise().await? else { return Ok(false) };
         tracing::warn!(
             built_by,
             this_version = PROJECTION_VERSION,
