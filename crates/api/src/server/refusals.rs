@@ -71,11 +71,15 @@ fn is_json(response: &Response) -> bool {
         .is_some_and(|v| v.contains("json"))
 }
 
-/// A mutation (or subscription) sent over GET: 405, as GraphQL over HTTP requires, since a GET
-/// must change nothing.
+/// A mutation sent over GET: 405, as GraphQL over HTTP requires, since a GET must change
+/// nothing.
 pub(super) fn mutation_over_get() -> Response {
-    let answer =
-        refused(errors::METHOD_NOT_ALLOWED, "only queries are answered over GET: send this with POST");
+    not_over_get("only queries are answered over GET: send this with POST")
+}
+
+/// 405 for an operation GET does not carry, saying `message`, with the methods there are.
+fn not_over_get(message: &str) -> Response {
+    let answer = refused(errors::METHOD_NOT_ALLOWED, message);
     let mut response = with_status(StatusCode::METHOD_NOT_ALLOWED, answer);
     response.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("GET, POST"));
     response
@@ -90,10 +94,7 @@ const SUBSCRIPTIONS_ARE_STREAMED: &str =
 
 /// A subscription sent over GET: 405, as any operation but a query is.
 pub(super) fn subscription_over_get() -> Response {
-    let answer = refused(errors::METHOD_NOT_ALLOWED, SUBSCRIPTIONS_ARE_STREAMED);
-    let mut response = with_status(StatusCode::METHOD_NOT_ALLOWED, answer);
-    response.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("GET, POST"));
-    response
+    not_over_get(SUBSCRIPTIONS_ARE_STREAMED)
 }
 
 /// A subscription in a plain POST: refused before it runs, saying where it is answered.
