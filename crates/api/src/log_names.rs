@@ -91,19 +91,23 @@ async fn check<'a>(
 ) -> Result<(), AppError> {
     for name in names {
         if !known.iter().any(|k| k.as_ref() == name) && !store.log_holds(in_log(name)).await? {
-            let mut message = format!("\"{name}\" is no {what} of this log (`eventTypes` lists them)");
-            if let Some(near) = nearest(name, known.iter().map(AsRef::as_ref)) {
-                message.push_str(&format!("; did you mean \"{near}\"?"));
-            }
+            let guess = did_you_mean(name, known.iter().map(AsRef::as_ref));
+            let message = format!("\"{name}\" is no {what} of this log (`eventTypes` lists them){guess}");
             return Err(AppError::bad_input(field, message));
         }
     }
     Ok(())
 }
 
+/// `; did you mean "<name>"?` for the known name a slip of `name` meant, else nothing: the
+/// end of a refusal's message.
+pub(crate) fn did_you_mean<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> String {
+    nearest(name, known).map_or_else(String::new, |near| format!("; did you mean \"{near}\"?"))
+}
+
 /// The known name nearest to `name`, case aside, when it is near enough to be a slip: at most
 /// a third of its letters (and at least one) typed wrong.
-pub(crate) fn nearest<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+fn nearest<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     let name = name.to_lowercase();
     let limit = (name.chars().count() / 3).max(1);
     known

@@ -43,11 +43,11 @@ impl CatalogueQuery {
 /// BAD_INPUT for a kind of stream the network does not have, naming those it has and, as the
 /// log's filters do, the one a slip meant: a typo must not read as "nothing there".
 pub(super) fn unknown_stream_type(field: &str, given: &str) -> AppError {
-    let mut message = format!("no stream type {given:?}; the log has {}", STREAM_TYPES.join(", "));
-    if let Some(near) = crate::log_names::nearest(given, STREAM_TYPES.into_iter()) {
-        message.push_str(&format!("; did you mean \"{near}\"?"));
-    }
-    AppError::bad_input(field, message)
+    let guess = crate::log_names::did_you_mean(given, STREAM_TYPES.into_iter());
+    AppError::bad_input(
+        field,
+        format!("no stream type {given:?}; the log has {}{guess}", STREAM_TYPES.join(", ")),
+    )
 }
 
 pub struct EventType(&'static EventTypeEntry);
