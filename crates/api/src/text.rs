@@ -24,8 +24,9 @@ pub fn check(field: &str, text: &str) -> Result<(), AppError> {
 }
 
 /// The text an exact-match filter (an organisation, a tag, an expertise, a stream id) matches,
-/// trimmed and one-spaced, as the domain keeps names and keywords. A blank one would match nothing, which reads as an empty list, so it is refused:
-/// leaving the filter out matches everything. (Until the thirtieth session a blank tag,
+/// trimmed and one-spaced, as the domain keeps names and keywords. A blank one would match
+/// nothing, which reads as an empty list, so it is refused: leaving the filter out matches
+/// everything. (Until the thirtieth session a blank tag,
 /// organisation or stream id answered nothing.) A filter that looks for a text within another
 /// (a name, a title, a search) takes a blank one as no filter: every text holds it.
 pub fn exact_key(field: &str, text: &str) -> Result<String, AppError> {
