@@ -30,6 +30,8 @@ both_backends!(
     the_events_query_filters_and_pages_the_log,
     the_ndjson_log_filters_as_the_events_query_and_compresses,
     subscriptions_are_answered_as_server_sent_events_too,
+    subscriptions_are_answered_in_multipart_parts_as_apollo_client_asks,
+    graphql_takes_event_streams_as_graphql_sse_asks,
     as_of_and_at_version_return_the_past,
     a_slow_subscriber_falls_back_to_the_log_and_holds_no_one_up,
     subscribers_asking_the_same_from_now_share_one_execution,
@@ -1390,6 +1392,152 @@ async fn subscriptions_are_answered_as_server_sent_events_too(db: &TestDb) {
     let first = tokio::time::timeout(Duration::from_secs(5), quiet.chunk()).await;
     let first = first.ok().and_then(Result::ok).flatten().unwrap_or_default();
     assert_eq!(&first[..], b":\n\n", "a keep-alive comment");
+}
+
+/// What Apollo Client's `HttpLink` sends for a subscription.
+const APOLLO_SUBSCRIPTION_ACCEPT: &str =
+    "multipart/mixed;boundary=\"graphql\";subscriptionSpec=1.0,application/json";
+
+/// A multipart answer read as Apollo Client reads it: a part is handed on when the delimiter
+/// after it arrives, heartbeats (`{}`) are left out; with whether the body ended with the
+/// closing delimiter.
+async fn multipart_parts(response: &mut reqwest::Response, want: usize) -> (Vec<Value>, bool) {
+    const DELIMITER: &str = "\r\n--graphql";
+    let mut text = String::new();
+    let mut parts = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        while let Some(at) = text.find(DELIMITER) {
+            let message: String = text.drain(..at + DELIMITER.len()).collect();
+            let message = &message[..at];
+            if let Some((headers, body)) = message.split_once("\r\n\r\n") {
+                assert!(
+                    headers.to_ascii_lowercase().contains("content-type: application/json"),
+                    "{message:?}"
+                );
+                let body: Value = serde_json::from_str(body).expect("a part of JSON");
+                if body != json!({}) {
+                    parts.push(body);
+                }
+            }
+        }
+        if parts.len() >= want {
+            return (parts, false);
+        }
+        match tokio::time::timeout_at(deadline, response.chunk()).await {
+            Ok(Ok(Some(chunk))) => text.push_str(&String::from_utf8_lossy(&chunk)),
+            // The body's end: whole when the closing delimiter's dashes were the last of it.
+            Ok(Ok(None)) => return (parts, text == "--\r\n"),
+            _ => return (parts, false),
+        }
+    }
+}
+
+/// A subscription in a POST to `/graphql` whose client accepts multipart parts (Apollo
+/// Client's `HttpLink` without a WebSocket link) is answered in them, live: each answer a part
+/// `{"payload": ...}` handed on as it happens, refusals inside the payload, an expired token
+/// as a part without payload, heartbeats on a quiet stream, and the closing delimiter at the
+/// end. Until the thirty-third session such a client was refused.
+async fn subscriptions_are_answered_in_multipart_parts_as_apollo_client_asks(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let subscribe = |app: &TestApp, token: String, query: &str| {
+        let request = app
+            .http
+            .post(app.url("/graphql"))
+            .header("accept", APOLLO_SUBSCRIPTION_ACCEPT)
+            .bearer_auth(token)
+            .json(&json!({ "query": query }));
+        async move { request.send().await.expect("POST /graphql") }
+    };
+    let mut live = subscribe(&app, facilitator(), "subscription { events { position type } }").await;
+    assert_eq!(live.status().as_u16(), 200);
+    let content_type = live.headers().get("content-type").map(|v| v.to_str().unwrap_or_default().to_string());
+    let content_type = content_type.unwrap_or_default();
+    assert!(
+        content_type.starts_with("multipart/mixed") && content_type.contains("boundary=\"graphql\""),
+        "{content_type}"
+    );
+    assert_eq!(live.headers().get("x-accel-buffering").map(|v| v.as_bytes()), Some(&b"no"[..]));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // One event at a time: each part must arrive without waiting for the one after it.
+    for _ in 0..2 {
+        write_notes(db, 1).await;
+        let head = app.head().await;
+        let (parts, ended) = multipart_parts(&mut live, 1).await;
+        assert!(!ended);
+        assert_eq!(parts.len(), 1, "the answer came at once: {parts:?}");
+        assert_eq!(parts[0]["payload"]["data"]["events"], json!({ "position": head, "type": "NoteTaken" }));
+    }
+
+    let mut unknown = subscribe(&app, facilitator(), "subscription { nope }").await;
+    let (parts, ended) = multipart_parts(&mut unknown, 2).await;
+    assert!(ended, "{parts:?}");
+    assert_eq!(parts.len(), 1, "{parts:?}");
+    assert_eq!(parts[0]["payload"]["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED");
+
+    // A token's end is the transport's refusal: no payload, the errors beside it.
+    let short = auth().mint("staff", Role::Facilitator, chrono::Duration::seconds(2)).expect("mint");
+    let mut ending = subscribe(&app, short, "subscription { events { position } }").await;
+    let (parts, ended) = multipart_parts(&mut ending, 2).await;
+    assert!(ended, "{parts:?}");
+    assert_eq!(parts.len(), 1, "{parts:?}");
+    assert_eq!(parts[0]["payload"], Value::Null, "{parts:?}");
+    assert_eq!(parts[0]["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{parts:?}");
+
+    // A quiet stream carries the protocol's heartbeat, an empty part.
+    let config = ServerConfig { keepalive: Duration::from_millis(100), ..ServerConfig::default() };
+    let quick = TestApp::spawn_with(db, config).await;
+    let mut quiet = subscribe(&quick, facilitator(), "subscription { events { position } }").await;
+    let mut text = Vec::new();
+    while !String::from_utf8_lossy(&text).contains("{}") {
+        let chunk = tokio::time::timeout(Duration::from_secs(5), quiet.chunk()).await;
+        let chunk = chunk.ok().and_then(Result::ok).flatten().expect("a heartbeat");
+        text.extend_from_slice(&chunk);
+    }
+    assert_eq!(
+        String::from_utf8_lossy(&text),
+        "\r\n--graphql\r\ncontent-type: application/json\r\n\r\n{}\r\n--graphql"
+    );
+}
+
+/// `POST /graphql` takes event streams as the graphql-sse client asks them at the endpoint's
+/// URL: a subscription whose client accepts `text/event-stream` is answered as server-sent
+/// events, and so is a query whose client accepts nothing else; a client that takes JSON gets
+/// a query's answer as JSON.
+async fn graphql_takes_event_streams_as_graphql_sse_asks(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let post = |accept: &str, query: &str| {
+        let request = app
+            .http
+            .post(app.url("/graphql"))
+            .header("accept", accept)
+            .bearer_auth(facilitator())
+            .json(&json!({ "query": query }));
+        async move { request.send().await.expect("POST /graphql") }
+    };
+    let is_event_stream = |response: &reqwest::Response| {
+        response.headers().get("content-type").is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"))
+    };
+    let mut live = post("text/event-stream", "subscription { events { position } }").await;
+    assert!(is_event_stream(&live));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    write_notes(db, 1).await;
+    let head = app.head().await;
+    let events = sse_events(&mut live, 1).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    let answer: Value = serde_json::from_str(&events[0].1).expect("JSON");
+    assert_eq!(answer["data"]["events"]["position"], head, "{answer}");
+
+    let mut query = post("text/event-stream", "{ doetanks { totalCount } }").await;
+    assert!(is_event_stream(&query));
+    let events = sse_events(&mut query, 2).await;
+    let kinds: Vec<&str> = events.iter().map(|(event, _)| event.as_str()).collect();
+    assert_eq!(kinds, ["next", "complete"], "{events:?}");
+
+    let json_too = post("text/event-stream, application/json", "{ doetanks { totalCount } }").await;
+    assert!(!is_event_stream(&json_too));
+    let answer: Value = json_too.json().await.expect("JSON");
+    assert!(answer["data"]["doetanks"]["totalCount"].is_number(), "{answer}");
 }
 
 /// The title of the next lesson a `lessonRecorded` subscriber hears.

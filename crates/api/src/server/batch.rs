@@ -33,7 +33,7 @@ pub(super) async fn answer_all(
     };
     let mut bodies: Vec<Bytes> = Vec::with_capacity(requests.len());
     for request in requests {
-        let response = answer_as(state, viewer.clone(), media, request, Method::Post).await;
+        let response = answer_as(state, viewer.clone(), media, request, Method::Post { streams: None }).await;
         // Our own answer, bounded by the query limits rather than by a size.
         match to_bytes(response.into_body(), usize::MAX).await {
             Ok(body) => bodies.push(body),

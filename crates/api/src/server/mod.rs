@@ -17,7 +17,7 @@ pub mod playground;
 mod query_text;
 mod refusals;
 mod shared_subscriptions;
-mod sse;
+mod streamed;
 mod ws;
 mod ws_protocol;
 
@@ -52,6 +52,7 @@ use self::media::{respond, Media, GRAPHQL_RESPONSE};
 use self::persisted::PersistedQueries;
 use self::refusals::{bad_request, NotGraphql};
 use self::shared_subscriptions::{SharedSubscriptions, Subscriptions};
+use self::streamed::Framing;
 use crate::app::App;
 use crate::auth::{Auth, Viewer};
 use crate::error::AppError;
@@ -255,7 +256,7 @@ fn routes(app: App, config: ServerConfig, sockets: Sockets) -> Router {
             &format!("{}/{{file}}", playground::ASSETS),
             get(playground::asset).layer(CompressionLayer::new().gzip(true)),
         )
-        .route("/graphql/stream", post(sse::graphql_stream))
+        .route("/graphql/stream", post(streamed::graphql_stream))
         // Compressed for clients that accept it: a whole log is hundreds of megabytes of JSON.
         .route("/events.ndjson", get(log::events_ndjson).layer(CompressionLayer::new().gzip(true)))
         .route("/healthz", get(health::healthz))
@@ -332,7 +333,10 @@ async fn graphql(
     request: GraphQLBatchRequest<NotGraphql>,
 ) -> Response {
     match request.into_inner() {
-        async_graphql::BatchRequest::Single(request) => answer(&state, &headers, request, Method::Post).await,
+        async_graphql::BatchRequest::Single(request) => {
+            let streams = Framing::for_subscription(&headers);
+            answer(&state, &headers, request, Method::Post { streams }).await
+        }
         async_graphql::BatchRequest::Batch(requests) => batch::answer_all(&state, &headers, requests).await,
     }
 }
@@ -402,11 +406,12 @@ fn wants_json_only(headers: &HeaderMap) -> bool {
     accept.contains("json") && !accept.contains("text/html")
 }
 
-/// How a request came: over GET only queries are answered.
+/// How a request came: over GET only queries are answered; a POST whose client takes a stream
+/// has its subscription answered on it (see `streamed`).
 #[derive(Clone, Copy, PartialEq)]
 enum Method {
     Get,
-    Post,
+    Post { streams: Option<Framing> },
 }
 
 /// The answer to a GraphQL request, however it came.
@@ -417,10 +422,20 @@ async fn answer(
     method: Method,
 ) -> Response {
     let media = Media::accepted(headers);
-    match viewer_of(state, headers) {
-        Ok(viewer) => answer_as(state, viewer, media, request, method).await,
-        Err(err) => error_response(err, media),
+    let viewer = match viewer_of(state, headers) {
+        Ok(viewer) => viewer,
+        Err(err) => return error_response(err, media),
+    };
+    if let (Method::Post { .. }, Some(framing)) = (method, Framing::for_every_operation(headers)) {
+        // A client that takes nothing but an event stream (graphql-sse's) gets its query on one.
+        let mut request = request;
+        if let Err(refused) = state.persisted.resolve(&mut request) {
+            return refused.into_response();
+        }
+        state.documents.attach(&mut request);
+        return streamed::streamed(state, viewer, request, framing);
     }
+    answer_as(state, viewer, media, request, method).await
 }
 
 /// The answer to a GraphQL request of `viewer`'s, in `media`: [`answer`] once the headers are
@@ -442,6 +457,7 @@ async fn answer_as(
                     .await
             }
             Parsed::Other => computed(state, request, viewer, media).await,
+            Parsed::Streamed(framing) => streamed::streamed(state, viewer, request, framing),
             Parsed::Refused(refused) => refused,
         };
     }
@@ -453,6 +469,7 @@ async fn answer_as(
         match parsed(state, &mut request, method, media) {
             Parsed::Query => {}
             Parsed::Other => return computed(state, request, viewer, media).await,
+            Parsed::Streamed(framing) => return streamed::streamed(state, viewer, request, framing),
             Parsed::Refused(refused) => return refused,
         }
     }
@@ -467,8 +484,10 @@ async fn answer_as(
 /// What a request is once parsed.
 enum Parsed {
     Query,
-    /// A mutation or subscription, sent by a method that may carry it.
+    /// A mutation, sent by a method that may carry it.
     Other,
+    /// A subscription, from a client that takes its answers as a stream framed so.
+    Streamed(Framing),
     /// A text that does not parse (never executed), or anything but a query over GET.
     Refused(Response),
 }
@@ -492,10 +511,13 @@ fn parsed(state: &ServerState, request: &mut async_graphql::Request, method: Met
         (Some(OperationType::Subscription), Method::Get) => {
             Parsed::Refused(refusals::subscription_over_get())
         }
-        (Some(OperationType::Subscription), _) => {
+        (Some(OperationType::Subscription), Method::Post { streams: Some(framing) }) => {
+            Parsed::Streamed(framing)
+        }
+        (Some(OperationType::Subscription), Method::Post { streams: None }) => {
             Parsed::Refused(respond(refusals::subscription_over_post(), media))
         }
-        (_, Method::Post) => Parsed::Other,
+        (_, Method::Post { .. }) => Parsed::Other,
         (_, Method::Get) => Parsed::Refused(refusals::mutation_over_get()),
     }
 }

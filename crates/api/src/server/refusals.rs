@@ -90,7 +90,9 @@ fn not_over_get(message: &str) -> Response {
 /// this with POST", where async-graphql refused it as "not supported on this transport").
 const SUBSCRIPTIONS_ARE_STREAMED: &str =
     "a subscription is answered on a stream: a WebSocket at /graphql or \
-     /graphql/ws (graphql-transport-ws or graphql-ws), or server-sent events from POST /graphql/stream";
+     /graphql/ws (graphql-transport-ws or graphql-ws), server-sent events from POST /graphql/stream \
+     (or POST /graphql with `Accept: text/event-stream`), or multipart parts from POST /graphql with \
+     `Accept: multipart/mixed;subscriptionSpec=1.0`";
 
 /// A subscription sent over GET: 405, as any operation but a query is.
 pub(super) fn subscription_over_get() -> Response {

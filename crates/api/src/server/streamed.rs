@@ -1,0 +1,317 @@
+//! Operations answered as a stream over HTTP, for dashboards behind proxies that do not pass
+//! WebSockets, in the two framings clients speak:
+//!
+//! - server-sent events (GraphQL over SSE, the graphql-sse library's "distinct connections"
+//!   mode): each answer an `event: next` whose data is the GraphQL response, the end an
+//!   `event: complete`; at `POST /graphql/stream` for any operation, and at `POST /graphql`
+//!   for a client that accepts `text/event-stream` (for any operation when it accepts no JSON);
+//! - multipart (Apollo's multipart HTTP protocol for subscriptions, which Apollo Client's
+//!   `HttpLink` speaks for a subscription without a WebSocket link): each answer a part
+//!   `{"payload": response}`, the end the closing delimiter; at `POST /graphql` for a
+//!   subscription whose client accepts `multipart/mixed;subscriptionSpec=1.0`.
+//!
+//! The token is the `Authorization` header, as over HTTP. Each stream has its own execution. A
+//! stream ends when its token expires, with an `UNAUTHENTICATED` error, as a WebSocket closes
+//! then; and when the server stops.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use async_graphql_axum::GraphQLRequest;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use futures::future::ready;
+use futures::{stream, Stream, StreamExt};
+
+use super::media::Media;
+use super::refusals::NotGraphql;
+use super::shared_subscriptions::serialise;
+use super::{error_response, viewer_of, ServerState};
+use crate::auth::Viewer;
+
+/// How a stream frames its answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Framing {
+    EventStream,
+    Multipart,
+}
+
+/// The boundary between multipart parts; Apollo's clients read it from the content type.
+const BOUNDARY: &str = "graphql";
+
+impl Framing {
+    /// The framing `Accept` asks a subscription to be streamed in, if any: the first of
+    /// `text/event-stream` and `multipart/mixed` with `subscriptionSpec` it names (the quality
+    /// of either against JSON does not matter: JSON cannot carry a subscription).
+    pub(super) fn for_subscription(headers: &HeaderMap) -> Option<Framing> {
+        accepted(headers).find_map(|range| range.framing)
+    }
+
+    /// Whether `Accept` asks every operation as an event stream: it names `text/event-stream`
+    /// and nothing JSON could answer, as the graphql-sse client sends it for a query too.
+    pub(super) fn for_every_operation(headers: &HeaderMap) -> Option<Framing> {
+        let mut framing = None;
+        for range in accepted(headers) {
+            if range.takes_json {
+                return None;
+            }
+            framing = framing.or(range.framing.filter(|f| *f == Framing::EventStream));
+        }
+        framing
+    }
+
+    fn content_type(self) -> &'static str {
+        match self {
+            Framing::EventStream => "text/event-stream",
+            Framing::Multipart => "multipart/mixed;boundary=\"graphql\";subscriptionSpec=\"1.0\"",
+        }
+    }
+
+    /// What the stream starts with, sent at once so that the client sees the answer begin.
+    fn opening(self) -> Option<Bytes> {
+        match self {
+            Framing::EventStream => None,
+            // The delimiter goes after each part rather than before it: a client hands a part
+            // on when it reads the delimiter that ends it, so a part followed by nothing would
+            // wait there for the next one.
+            Framing::Multipart => Some(Bytes::from(format!("\r\n--{BOUNDARY}"))),
+        }
+    }
+
+    /// One GraphQL response as the stream carries it.
+    fn answer(self, json: &str) -> Bytes {
+        match self {
+            Framing::EventStream => event("next", json),
+            Framing::Multipart => part(&format!("{{\"payload\":{json}}}")),
+        }
+    }
+
+    /// The end of a stream refused by the transport rather than by GraphQL (an expired token),
+    /// `errors` a JSON array: over multipart a part without payload, as the protocol has it.
+    fn refusal(self, errors: &str) -> Bytes {
+        match self {
+            Framing::EventStream => event("next", format!("{{\"errors\":{errors}}}")),
+            Framing::Multipart => part(&format!("{{\"payload\":null,\"errors\":{errors}}}")),
+        }
+    }
+
+    /// The end of the operation.
+    fn end(self) -> Bytes {
+        match self {
+            Framing::EventStream => event("complete", ""),
+            Framing::Multipart => Bytes::from_static(b"--\r\n"),
+        }
+    }
+
+    /// What keeps a quiet stream open through proxies: a comment, or an empty part (the
+    /// protocol's heartbeat).
+    fn keep_alive(self) -> Bytes {
+        match self {
+            Framing::EventStream => Bytes::from_static(b":\n\n"),
+            Framing::Multipart => part("{}"),
+        }
+    }
+}
+
+/// One range of `Accept`, as far as streams care.
+struct Range {
+    framing: Option<Framing>,
+    takes_json: bool,
+}
+
+fn accepted(headers: &HeaderMap) -> impl Iterator<Item = Range> + '_ {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|range| {
+            let mut parts = range.split(';').map(str::trim);
+            let kind = parts.next().unwrap_or_default().to_ascii_lowercase();
+            let params: Vec<(String, String)> = parts
+                .filter_map(|p| p.split_once('='))
+                .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().trim_matches('"').to_string()))
+                .collect();
+            if params.iter().any(|(k, v)| k == "q" && v.parse::<f32>().is_ok_and(|q| q <= 0.0)) {
+                return None;
+            }
+            let framing = match kind.as_str() {
+                "text/event-stream" => Some(Framing::EventStream),
+                "multipart/mixed" if params.iter().any(|(k, v)| k == "subscriptionspec" && v == "1.0") => {
+                    Some(Framing::Multipart)
+                }
+                _ => None,
+            };
+            let takes_json = matches!(
+                kind.as_str(),
+                "application/json" | "application/graphql-response+json" | "application/*" | "*/*"
+            );
+            Some(Range { framing, takes_json })
+        })
+}
+
+/// `POST /graphql/stream`: any operation, as server-sent events.
+pub(super) async fn graphql_stream(
+    State(state): State<ServerState>,
+    headers: HeaderMap,
+    request: GraphQLRequest<NotGraphql>,
+) -> Response {
+    let viewer = match viewer_of(&state, &headers) {
+        Ok(viewer) => viewer,
+        Err(err) => return error_response(err, Media::accepted(&headers)),
+    };
+    let mut request = request.into_inner();
+    if let Err(refused) = state.persisted.resolve(&mut request) {
+        return refused.into_response();
+    }
+    state.documents.attach(&mut request);
+    streamed(&state, viewer, request, Framing::EventStream)
+}
+
+/// The answers to `request` (its persisted text resolved and its document attached), asked by
+/// `viewer`, as a stream framed by `framing`.
+pub(super) fn streamed(
+    state: &ServerState,
+    viewer: Viewer,
+    request: async_graphql::Request,
+    framing: Framing,
+) -> Response {
+    let expires_in = viewer.expires_at.map(|at| (at - chrono::Utc::now()).to_std().unwrap_or_default());
+    let answers = state.subscriptions().alone(request, state.session(viewer));
+    let answers = answers.map(move |answer| framing.answer(answer.json()));
+    let frames = stream::iter(framing.opening())
+        .chain(until_expiry(answers, expires_in, framing))
+        .chain(stream::once(ready(framing.end())));
+    // A stopping server ends its streams, as it closes its WebSockets: else its graceful
+    // shutdown would wait for them for ever.
+    let sockets = state.sockets.clone();
+    let stopping = async move { sockets.stopping().await };
+    let frames = with_keep_alive(frames.take_until(stopping), state.config.keepalive, framing);
+    let mut response = Body::from_stream(frames.map(Ok::<_, Infallible>)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(framing.content_type()));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // These streams are for dashboards behind proxies; nginx holds a proxied answer back in
+    // its buffer unless told not to, and a live answer would wait there.
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}
+
+/// One multipart part of JSON `body`, with the delimiter that ends it.
+fn part(body: &str) -> Bytes {
+    Bytes::from(format!("\r\ncontent-type: application/json\r\n\r\n{body}\r\n--{BOUNDARY}"))
+}
+
+/// One event as the stream carries it: its name, then its data line by line, always at least
+/// one `data:` line. An event without one is never dispatched by `EventSource` nor by parsers
+/// that follow the SSE spec, and the protocol's `complete` has empty data: axum's `Event`
+/// writes no `data:` line for empty data since 0.8.5 (axum#3571), so until the thirty-second
+/// session `complete` went unseen by such clients, which then took the closed stream for a
+/// dropped one.
+fn event(name: &str, data: impl AsRef<str>) -> Bytes {
+    let data = data.as_ref();
+    let mut frame = String::with_capacity(data.len() + name.len() + 16);
+    frame.push_str("event: ");
+    frame.push_str(name);
+    frame.push('\n');
+    for line in data.split('\n') {
+        frame.push_str("data: ");
+        frame.push_str(line.strip_suffix('\r').unwrap_or(line));
+        frame.push('\n');
+    }
+    frame.push('\n');
+    Bytes::from(frame)
+}
+
+/// `events`, with a keep-alive every `every` among them, so that proxies do not close a quiet
+/// stream; ends with `events`.
+fn with_keep_alive(
+    events: impl Stream<Item = Bytes> + Send + 'static,
+    every: Duration,
+    framing: Framing,
+) -> impl Stream<Item = Bytes> + Send + 'static {
+    let events = events.map(Some).chain(stream::once(ready(None)));
+    let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    // A client slow to read gets one keep-alive after the wait, not one for each tick it missed.
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let ticks =
+        tokio_stream::wrappers::IntervalStream::new(interval).map(move |_| Some(framing.keep_alive()));
+    stream::select(events, ticks).take_while(|frame| ready(frame.is_some())).filter_map(ready)
+}
+
+/// `events` until the token's end (`expires_in`; none for an anonymous stream), then a refusal
+/// that says so: a dashboard's stream must not outlive the token that opened it (until the
+/// thirty-first session it did, while a WebSocket closed with 4401).
+fn until_expiry(
+    events: impl Stream<Item = Bytes> + Send + 'static,
+    expires_in: Option<Duration>,
+    framing: Framing,
+) -> impl Stream<Item = Bytes> + Send + 'static {
+    enum Next {
+        Send(Bytes),
+        End,
+    }
+    let Some(left) = expires_in else {
+        return events.left_stream();
+    };
+    let answers = events.map(Next::Send).chain(stream::once(ready(Next::End)));
+    let expired = stream::once(tokio::time::sleep(left)).flat_map(move |()| {
+        let refusal = crate::graphql::errors::refused(
+            "UNAUTHENTICATED",
+            "the token expired: subscribe again with a new one",
+        );
+        let refusal = serialise(refusal);
+        let answer = framing.refusal(refusal.refusal().unwrap_or("[]"));
+        stream::iter([Next::Send(answer), Next::End])
+    });
+    stream::select(answers, expired)
+        .take_while(|next| ready(matches!(next, Next::Send(_))))
+        .filter_map(|next| ready(if let Next::Send(event) = next { Some(event) } else { None }))
+        .right_stream()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{event, Framing};
+    use axum::http::{header, HeaderMap, HeaderValue};
+
+    fn accepting(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ACCEPT, HeaderValue::from_str(value).expect("header"));
+        headers
+    }
+
+    #[test]
+    fn the_accept_header_picks_the_stream() {
+        let subscription = |value| Framing::for_subscription(&accepting(value));
+        let every = |value| Framing::for_every_operation(&accepting(value));
+        let apollo = "multipart/mixed;boundary=\"graphql\";subscriptionSpec=1.0,application/json";
+        assert_eq!(subscription(apollo), Some(Framing::Multipart), "Apollo Client's");
+        assert_eq!(
+            subscription("multipart/mixed;subscriptionSpec=\"1.0\", application/json"),
+            Some(Framing::Multipart)
+        );
+        assert_eq!(subscription("text/event-stream"), Some(Framing::EventStream), "graphql-sse's");
+        assert_eq!(
+            subscription("application/json, multipart/mixed"),
+            None,
+            "GraphiQL's: no subscriptionSpec"
+        );
+        assert_eq!(subscription("multipart/mixed;deferSpec=20220824, application/json"), None, "@defer's");
+        assert_eq!(subscription("text/event-stream;q=0, application/json"), None);
+        assert_eq!(every("text/event-stream"), Some(Framing::EventStream));
+        assert_eq!(every("text/event-stream, application/json"), None);
+        assert_eq!(every("text/event-stream, */*;q=0.1"), None);
+        assert_eq!(every(apollo), None, "multipart is for subscriptions");
+    }
+
+    #[test]
+    fn every_event_has_a_data_line_even_an_empty_one() {
+        assert_eq!(&event("complete", "")[..], b"event: complete\ndata: \n\n");
+        assert_eq!(&event("next", "{\"a\":1}")[..], b"event: next\ndata: {\"a\":1}\n\n");
+        // Data of several lines is several `data:` lines, which a client joins again.
+        assert_eq!(&event("next", "a\r\nb")[..], b"event: next\ndata: a\ndata: b\n\n");
+    }
+}
