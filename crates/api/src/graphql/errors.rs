@@ -129,9 +129,15 @@ pub fn give_codes(response: &mut Response) {
 /// Variables empty meets it (the text read as if the operation lacked the declaration).
 fn unset_variable(message: &str) -> Option<String> {
     let name = message.strip_prefix("Variable ")?.strip_suffix(" is not defined.")?;
-    Some(format!(
+    Some(unset_variable_message(name))
+}
+
+/// What a variable the operation declares without a default, and `variables` leaves out, is
+/// told.
+pub fn unset_variable_message(name: &str) -> String {
+    format!(
         "variable ${name} has no value: give it in `variables` (the operation declares no default for it)"
-    ))
+    )
 }
 
 /// Errors answered since the process started, by code and, for a business rule, the rule

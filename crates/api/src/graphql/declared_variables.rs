@@ -1,0 +1,169 @@
+//! Variables held to the types their operation declares. async-graphql checks a variable's
+//! value only against the argument it is passed to, so `query($n: Int!)` given `{"n": null}`
+//! ran as if `$n` were absent wherever the argument may be null (a filter that filtered
+//! nothing, a change that changed nothing), where the GraphQL spec (CoerceVariableValues)
+//! refuses the request. A non-null variable given `null`, or a `null` item where the
+//! declaration's list holds non-null items, is refused as a whole, and so is one left without
+//! a value and without a default; after validation, as the spec orders it. Only nullability
+//! needs checking here: validation has made sure each variable's type fits where it is used,
+//! and its value is coerced to that type as the operation runs.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest, NextValidation,
+};
+use async_graphql::parser::types::{BaseType, DocumentOperations, ExecutableDocument, Type};
+use async_graphql::{
+    ErrorExtensions, Name, Pos, Request, ServerError, ServerResult, ValidationResult, Value, Variables,
+};
+
+use super::errors::unset_variable_message;
+
+/// Installs [`DeclaredVariablesCheck`] for each request.
+pub struct DeclaredVariables;
+
+impl ExtensionFactory for DeclaredVariables {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(DeclaredVariablesCheck::default())
+    }
+}
+
+/// One request's check: the operation's name, read as the request is prepared; the refusal
+/// found once the text is parsed, given after validation.
+#[derive(Default)]
+pub struct DeclaredVariablesCheck {
+    operation_name: Mutex<Option<String>>,
+    refusal: Mutex<Option<ServerError>>,
+}
+
+#[async_trait::async_trait]
+impl Extension for DeclaredVariablesCheck {
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        *self.operation_name.lock().unwrap_or_else(PoisonError::into_inner) = request.operation_name.clone();
+        next.run(ctx, request).await
+    }
+
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let document = next.run(ctx, query, variables).await?;
+        let name = self.operation_name.lock().unwrap_or_else(PoisonError::into_inner).take();
+        *self.refusal.lock().unwrap_or_else(PoisonError::into_inner) =
+            refusal(&document, name.as_deref(), variables);
+        Ok(document)
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        let valid = next.run(ctx).await?;
+        match self.refusal.lock().unwrap_or_else(PoisonError::into_inner).take() {
+            Some(refusal) => Err(vec![refusal]),
+            None => Ok(valid),
+        }
+    }
+}
+
+/// The refusal of the first variable of the operation to run whose value breaks its declared
+/// type's nullability, if any. An operation that is not there is left to validation.
+fn refusal(document: &ExecutableDocument, name: Option<&str>, variables: &Variables) -> Option<ServerError> {
+    let operation = match (&document.operations, name) {
+        (DocumentOperations::Single(operation), _) => operation,
+        (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name)?,
+        (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => {
+            operations.values().next()?
+        }
+        (DocumentOperations::Multiple(_), None) => return None,
+    };
+    operation.node.variable_definitions.iter().find_map(|positioned| {
+        let definition = &positioned.node;
+        let name = &definition.name.node;
+        let message = match variables.get(name) {
+            None if !definition.var_type.node.nullable && definition.default_value.is_none() => {
+                unset_variable_message(name)
+            }
+            None => return None,
+            Some(value) => {
+                let at = null_where_not_allowed(&definition.var_type.node, value, String::new())?;
+                format!("variable ${name} is declared `{}` but is given null{at}", definition.var_type.node)
+            }
+        };
+        Some(bad_input(name, message, positioned.pos))
+    })
+}
+
+/// Where in `value` a null stands that `ty` does not allow (`""` for the value itself, ` at
+/// [2]` for a list's third item), if anywhere.
+fn null_where_not_allowed(ty: &Type, value: &Value, at: String) -> Option<String> {
+    match (&ty.base, value) {
+        (_, Value::Null) if !ty.nullable => Some(at),
+        (BaseType::List(item), Value::List(items)) => items.iter().enumerate().find_map(|(i, value)| {
+            let at = if at.is_empty() { format!(" at [{i}]") } else { format!("{at}[{i}]") };
+            null_where_not_allowed(item, value, at)
+        }),
+        _ => None,
+    }
+}
+
+/// The refusal of variable `name`, declared at `pos`.
+fn bad_input(name: &Name, message: String, pos: Pos) -> ServerError {
+    let error = async_graphql::Error::new(message).extend_with(|_, e| {
+        e.set("code", "BAD_INPUT");
+        e.set("field", format!("${name}"));
+    });
+    let mut refusal = ServerError::new(error.message, Some(pos));
+    refusal.extensions = error.extensions;
+    refusal
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(query: &str, variables: serde_json::Value) -> Option<String> {
+        let document = async_graphql::parser::parse_query(query).expect("parses");
+        let variables = Variables::from_json(variables);
+        refusal(&document, None, &variables).map(|error| error.message)
+    }
+
+    #[test]
+    fn a_null_is_refused_where_the_declaration_holds_none() {
+        let refusal = refused("query($n: Int!) { a(n: $n) }", serde_json::json!({ "n": null }));
+        assert_eq!(refusal.as_deref(), Some("variable $n is declared `Int!` but is given null"));
+        let refusal =
+            refused("query($ids: [ID!]) { a(ids: $ids) }", serde_json::json!({ "ids": ["a", null] }));
+        assert_eq!(refusal.as_deref(), Some("variable $ids is declared `[ID!]` but is given null at [1]"));
+        let refusal =
+            refused("query($m: [[ID!]]) { a(m: $m) }", serde_json::json!({ "m": [null, ["a", null]] }));
+        assert_eq!(refusal.as_deref(), Some("variable $m is declared `[[ID!]]` but is given null at [1][1]"));
+        let unset = refused("query($n: Int!) { a(n: $n) }", serde_json::json!({})).unwrap_or_default();
+        assert!(unset.starts_with("variable $n has no value"), "{unset}");
+    }
+
+    #[test]
+    fn nulls_the_declaration_allows_pass() {
+        for (query, variables) in [
+            ("query($n: Int) { a(n: $n) }", serde_json::json!({ "n": null })),
+            ("query($n: Int) { a(n: $n) }", serde_json::json!({})),
+            ("query($n: Int! = 3) { a(n: $n) }", serde_json::json!({})),
+            ("query($ids: [ID]!) { a(ids: $ids) }", serde_json::json!({ "ids": [null] })),
+            ("query($n: Int!) { a(n: $n) }", serde_json::json!({ "n": 0 })),
+            // Another operation's variables are not this one's.
+            ("query A($n: Int!) { a(n: $n) } query B { b }", serde_json::json!({})),
+        ] {
+            assert_eq!(refused(query, variables.clone()), None, "{query} {variables}");
+        }
+    }
+}
