@@ -324,6 +324,30 @@ async fn two_nodes_rebuilding_at_once_both_end_with_the_read_models_of_the_log(d
     other.store.close().await;
 }
 
+/// Nodes of a new build starting at once on a PostgreSQL database whose read models another
+/// version built take turns: one rebuilds, the other waits and finds them rebuilt (until the
+/// thirty-third session both rebuilt, one after the other, neither serving meanwhile).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nodes_of_a_new_build_starting_at_once_rebuild_the_read_models_once() {
+    let Some(db) = TestDb::postgres().await else { return };
+    let app = App::new(db.store.clone());
+    assert!(doetank_api::demo::load(&app).await.expect("demo"));
+    app.projector.catch_up().await.expect("catch up");
+    let incremental = dump(app.store.backend()).await;
+    let other = App::new(doetank_store::EventStore::connect_with(&db.url, 10).await.expect("a second node"));
+    let Backend::Postgres(pool) = app.store.backend() else { unreachable!("a PostgreSQL database") };
+    sqlx::query("UPDATE projection_version SET version = 0").execute(pool).await.expect("an older version");
+    let (one, two) = tokio::join!(
+        app.projector.rebuild_if_built_otherwise(&|_| {}),
+        other.projector.rebuild_if_built_otherwise(&|_| {})
+    );
+    let rebuilt = [one.expect("the first node"), two.expect("the second node")];
+    assert_eq!(rebuilt.iter().filter(|r| **r).count(), 1, "exactly one node rebuilt: {rebuilt:?}");
+    assert_eq!(incremental, dump(app.store.backend()).await);
+    assert_eq!(app.projector.built_by().await.expect("version"), doetank_api::projection::PROJECTION_VERSION);
+    other.store.close().await;
+}
+
 /// A PostgreSQL rebuild builds its twins in transactions of their own: a process that dies
 /// before its swap leaves them behind, and the next rebuild drops them before it makes its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

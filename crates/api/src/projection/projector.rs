@@ -56,6 +56,27 @@ pub const PROJECTION_VERSION: i64 = 2;
 /// Records the version that built the read models.
 const VERSION_STAMP: &str = "UPDATE projection_version SET version = $1";
 
+/// The session-level advisory lock nodes starting on one PostgreSQL database take turns under
+/// to rebuild read models another version built. Not the rebuild's own lock (held by the
+/// swap's transaction, on another connection of this process), which it would wait for.
+const STARTUP_REBUILD_LOCK: i64 = 0x646f_6574_616e_6b02;
+
+/// A node's turn at the start-up rebuild, held until dropped. On PostgreSQL a connection taken
+/// out of the pool holds the lock: dropping it closes the session, which releases the lock
+/// however the rebuild ended (a pooled connection would keep it). SQLite serves one node.
+struct StartupTurn {
+    _held: Option<sqlx::PgConnection>,
+}
+
+impl StartupTurn {
+    async fn wait(backend: &doetank_store::Backend) -> Result<StartupTurn, AppError> {
+        let doetank_store::Backend::Postgres(pool) = backend else { return Ok(StartupTurn { _held: None }) };
+        let mut conn = pool.acquire().await?.detach();
+        sqlx::query("SELECT pg_advisory_lock($1)").bind(STARTUP_REBUILD_LOCK).execute(&mut conn).await?;
+        Ok(StartupTurn { _held: Some(conn) })
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Projector {
     store: EventStore,
@@ -225,17 +246,29 @@ impl Projector {
     /// server starts: an upgrade that changes what a projection writes would otherwise leave the
     /// rows written before it as they were, beside rows written the new way. Read models not
     /// built yet (nothing applied) are built by this version anyway. Returns whether it rebuilt.
+    ///
+    /// Nodes of one new build starting at once on a shared PostgreSQL database take turns: the
+    /// first rebuilds, the others wait for it and then find the read models theirs (until the
+    /// thirty-third session each rebuilt again, one after the other, while none served).
     pub async fn rebuild_if_built_otherwise(
         &self,
         progress: &(dyn Fn(i64) + Sync),
     ) -> Result<bool, AppError> {
-        let Some(built_by) = self.built_otherwise().await? else { return Ok(false) };
+        if self.built_otherwise().await?.is_none() {
+            return Ok(false);
+        }
+        let turn = StartupTurn::wait(self.store.backend()).await?;
+        let Some(built_by) = self.built_otherwise().await? else {
+            tracing::info!("another node rebuilt the read models while this one waited");
+            return Ok(false);
+        };
         tracing::warn!(
             built_by,
             this_version = PROJECTION_VERSION,
             "the read models were built by another version of the projections: rebuilding them from the log"
         );
         self.rebuild(progress).await?;
+        drop(turn);
         Ok(true)
     }
 
