@@ -4,6 +4,7 @@
 use serde_json::{json, Value};
 
 use crate::both_backends;
+use crate::network::ok as network_ok;
 use crate::support::app::{facilitator, member};
 use crate::support::ws::{Incoming, WsClient, LEGACY, MODERN};
 use crate::support::{TestApp, TestDb};
@@ -1395,7 +1396,8 @@ async fn a_lesson_found_by_a_search_has_an_excerpt_that_marks_what_was_found(db:
 /// A page's cursor names the row before it by its position, not its place in the list: a
 /// doetank on the first page that concludes while a dashboard pages `status: ACTIVE` makes
 /// the second page skip nothing (until the thirty-second session cursors were offsets, and
-/// it skipped one). A cursor given out before, an offset, still reads as one.
+/// it skipped one). A cursor given out before, an offset, still reads as one. So for lists by
+/// date (cafés, ideation days).
 async fn a_row_leaving_a_filtered_list_makes_the_next_page_skip_nothing(db: &TestDb) {
     let app = TestApp::spawn(db).await;
     let lead = register(&app, "Anna", "Gemeente Utrecht", "PUBLIC").await;
@@ -1439,6 +1441,34 @@ async fn a_row_leaving_a_filtered_list_makes_the_next_page_skip_nothing(db: &Tes
     let older =
         app.data(lessons, json!({ "after": newest["pageInfo"]["endCursor"] })).await["lessons"].clone();
     assert_eq!(titles(&older), ["L0"]);
+
+    // By date too: cafés (and ideation days) are ordered by their date, then as scheduled, and
+    // a café cancelled meanwhile leaves `UPCOMING` without shifting the next page (until the
+    // thirty-third session these pages were offsets, and the second skipped C2).
+    let mut cafes = Vec::new();
+    for (i, date) in ["2099-01-02", "2099-01-01", "2099-01-02", "2099-01-03"].into_iter().enumerate() {
+        let input = json!({ "title": format!("C{i}"), "date": date, "venue": "Utrecht" });
+        cafes.push(network_ok(&app, "scheduleCafe", "ScheduleCafeInput", input).await);
+    }
+    let by_date = "query($when: When, $first: Int, $after: String) { cafes(when: $when, first: $first, after: $after) { \
+                   pageInfo { hasNextPage endCursor } edges { node { title } } } }";
+    let page =
+        |when: &str, first: i64, after: &Value| json!({ "when": when, "first": first, "after": after });
+    let upcoming = app.data(by_date, page("UPCOMING", 2, &Value::Null)).await["cafes"].clone();
+    assert_eq!(titles(&upcoming), ["C1", "C0"]);
+    let cancel = |cafe: &str| json!({ "cafeId": cafe, "reason": "Zaal niet beschikbaar" });
+    network_ok(&app, "cancelCafe", "CancelCafeInput", cancel(&cafes[1])).await;
+    let rest =
+        app.data(by_date, page("UPCOMING", 2, &upcoming["pageInfo"]["endCursor"])).await["cafes"].clone();
+    assert_eq!(titles(&rest), ["C2", "C3"], "{rest:#}");
+    assert_eq!(rest["pageInfo"]["hasNextPage"], false);
+    // The latest first: past cafés page backwards in time.
+    network_ok(&app, "cancelCafe", "CancelCafeInput", cancel(&cafes[0])).await;
+    let latest = app.data(by_date, page("PAST", 1, &Value::Null)).await["cafes"].clone();
+    assert_eq!(titles(&latest), ["C0"]);
+    let earlier = app.data(by_date, page("PAST", 1, &latest["pageInfo"]["endCursor"])).await["cafes"].clone();
+    assert_eq!(titles(&earlier), ["C1"], "{earlier:#}");
+    assert_eq!(earlier["pageInfo"]["hasNextPage"], false);
 }
 
 /// `field` of each node of a connection's page, as text.

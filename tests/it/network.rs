@@ -51,7 +51,7 @@ async fn whole_log(app: &TestApp, fields: &str) -> Vec<Value> {
     }
 }
 
-async fn ok(app: &TestApp, name: &str, input_type: &str, input: Value) -> String {
+pub(crate) async fn ok(app: &TestApp, name: &str, input_type: &str, input: Value) -> String {
     let body = send(app, &facilitator(), name, input_type, input).await;
     assert!(body.get("errors").is_none(), "{name}: {body:#}");
     body["data"][name]["id"].as_str().expect("id").to_string()

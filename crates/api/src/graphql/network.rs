@@ -13,7 +13,7 @@ use super::objects::{load_doetank, load_lesson, load_member, Doetank, Lesson, Me
 use super::pagination::{
     in_log_order, page_size, position_cursor, total_if_asked, ByPosition, Page, Paging, Window,
 };
-use super::query::{page, page_by_position};
+use super::query::page_by_position;
 use super::scalars::*;
 use super::viewer;
 use crate::app::App;
@@ -49,10 +49,12 @@ pub struct CafeRow {
     attendance: Option<i64>,
     cancel_reason: Option<String>,
     version: i64,
+    created_position: i64,
 }
 
 const CAFE_SELECT: &str =
-    "SELECT t.id, t.title, t.date, t.venue, t.status, t.attendance, t.cancel_reason, t.version FROM rm_cafes t";
+    "SELECT t.id, t.title, t.date, t.venue, t.status, t.attendance, t.cancel_reason, t.version, \
+     t.created_position FROM rm_cafes t";
 
 /// Where a café stands.
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
@@ -190,11 +192,12 @@ pub struct IdeationRow {
     participant_count: Option<i64>,
     jury_motivation: Option<String>,
     version: i64,
+    created_position: i64,
 }
 
 const IDEATION_SELECT: &str =
     "SELECT t.id, t.name, t.central_question, t.date, t.venue, t.status, t.participant_count, \
-     t.jury_motivation, t.version FROM rm_ideation_events t";
+     t.jury_motivation, t.version, t.created_position FROM rm_ideation_events t";
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct IdeaRow {
@@ -471,7 +474,7 @@ pub struct PilotRow {
     created_position: i64,
 }
 
-positioned!(PilotRow, CharterRow, ReuseRow => created_position);
+positioned!(PilotRow, CharterRow, ReuseRow, CafeRow, IdeationRow => created_position);
 
 const PILOT_SELECT: &str = "SELECT t.id, t.hindering_rule, t.alternative, t.expected_gain, t.applicant_id, \
      t.applicant_function, t.status, t.mandate_granted_by, t.suspended_from, t.suspended_until, t.findings, t.outcome, \
@@ -1007,21 +1010,22 @@ impl NetworkQuery {
         #[graphql(desc = "Page size: 20 when absent, at most 100.")] first: Option<i32>,
         #[graphql(desc = "The `endCursor` of the page before.")] after: Option<String>,
     ) -> Result<Page<Cafe>> {
-        let window = Window::new(first, after).gql()?;
+        let paging = Paging::new(first, after).gql()?;
         let today = Utc::now().date_naive().to_string();
         let mut f = Filter::default();
-        let order = match when.unwrap_or(When::All) {
+        let latest_first = match when.unwrap_or(When::All) {
             When::Upcoming => {
                 f.push("t.status = 'SCHEDULED' AND t.date >= ?", today);
-                "t.date, t.created_position"
+                false
             }
             When::Past => {
                 f.push("(t.status <> 'SCHEDULED' OR t.date < ?)", today);
-                "t.date DESC, t.created_position"
+                true
             }
-            When::All => "t.date, t.created_position",
+            When::All => false,
         };
-        page(ctx, "rm_cafes t", CAFE_SELECT, f, order, window, Cafe).await
+        let order = ByPosition::Dated { table: "rm_cafes", latest_first };
+        page_by_position(ctx, "rm_cafes t", CAFE_SELECT, f, order, paging, Cafe).await
     }
 
     /// An ideation day (Stampij!fabriek) by its id.
@@ -1041,14 +1045,15 @@ impl NetworkQuery {
         #[graphql(desc = "Page size: 20 when absent, at most 100.")] first: Option<i32>,
         #[graphql(desc = "The `endCursor` of the page before.")] after: Option<String>,
     ) -> Result<Page<IdeationEvent>> {
-        let window = Window::new(first, after).gql()?;
-        page(
+        let paging = Paging::new(first, after).gql()?;
+        let order = ByPosition::Dated { table: "rm_ideation_events", latest_first: false };
+        page_by_position(
             ctx,
             "rm_ideation_events t",
             IDEATION_SELECT,
             Filter::default(),
-            "t.date, t.created_position",
-            window,
+            order,
+            paging,
             IdeationEvent,
         )
         .await

@@ -125,11 +125,20 @@ impl Paging {
     }
 }
 
-/// The order of a list by its rows' positions: the column, and whether newest first.
+/// The order of a list by its rows' positions: the column, and whether newest first; or by
+/// their date first.
 #[derive(Debug, Clone, Copy)]
 pub enum ByPosition {
     Ascending(&'static str),
     Descending(&'static str),
+    /// By the `date` of the rows of `table` (aliased `t`; the latest first when `latest_first`),
+    /// then by their `created_position`. A cursor still names the row before the page by its
+    /// position; the page goes on from where that row's date puts it, so a café that is held
+    /// (and leaves `UPCOMING`) or one scheduled on an earlier date shifts no page.
+    Dated {
+        table: &'static str,
+        latest_first: bool,
+    },
 }
 
 /// A page of a list ordered by position, fetched one row past its limit (which tells whether
@@ -176,15 +185,6 @@ impl Window {
     /// page exists without counting them all.
     pub fn probing(self) -> Window {
         Window { limit: self.limit + 1, ..self }
-    }
-
-    /// The page of `nodes` fetched through [`Window::probing`], with `total` where it was
-    /// counted (see [`total_if_asked`]; a connection's `totalCount` is read only when asked).
-    pub fn page_of<N: OutputType>(self, total: Option<i64>, mut nodes: Vec<N>) -> Page<N> {
-        let more = nodes.len() as i64 > self.limit;
-        nodes.truncate(self.limit as usize);
-        let end = self.offset + nodes.len() as i64;
-        self.connection(total.unwrap_or(if more { end + 1 } else { end }), nodes)
     }
 
     pub fn connection<N: OutputType>(self, total: i64, nodes: Vec<N>) -> Page<N> {

@@ -660,24 +660,6 @@ struct RankedLesson {
     total: i64,
 }
 
-/// A page of `select` from `from` (a table and the alias `select` and `f` use) under `f`,
-/// ordered by `order`: counted only when `totalCount` is asked for, one row more fetched to know
-/// whether another page follows.
-pub(super) async fn page<T: sql::AnyRow, N: async_graphql::OutputType>(
-    ctx: &Context<'_>,
-    from: &str,
-    select: &str,
-    f: Filter,
-    order: &str,
-    window: Window,
-    wrap: impl Fn(T) -> N,
-) -> Result<Page<N>> {
-    let backend = app(ctx)?.store.backend();
-    let total = total_if_asked(ctx, backend, &format!("{from}{}", f.where_sql()), &f.args).await?;
-    let rows: Vec<T> = fetch_window(backend, select, &f, order, window.probing()).await?;
-    Ok(window.page_of(total, rows.into_iter().map(wrap).collect()))
-}
-
 /// A page of `select` from `from` (a table and the alias `select` and `f` use) under `f`, in
 /// the order of its rows' positions: keyed by the position of the row before it, so that rows
 /// leaving the list meanwhile shift nothing (see [`After`]); counted only when `totalCount` is
@@ -693,16 +675,24 @@ pub(super) async fn page_by_position<T: sql::AnyRow + Positioned, N: async_graph
 ) -> Result<Page<N>> {
     let backend = app(ctx)?.store.backend();
     let total = total_if_asked(ctx, backend, &format!("{from}{}", f.where_sql()), &f.args).await?;
-    // The column, the order by it, and what "after the cursor" is in that order.
-    let (column, order, past) = match order {
-        ByPosition::Ascending(column) => (column, column.to_string(), ">"),
-        ByPosition::Descending(column) => (column, format!("{column} DESC"), "<"),
+    // The order, and what "after the row at the cursor's position" is in it.
+    let (order, past) = match order {
+        ByPosition::Ascending(column) => (column.to_string(), format!("{column} > ?")),
+        ByPosition::Descending(column) => (format!("{column} DESC"), format!("{column} < ?")),
+        ByPosition::Dated { table, latest_first } => {
+            let (direction, later) = if latest_first { (" DESC", "<") } else { ("", ">") };
+            let past = format!(
+                "EXISTS (SELECT 1 FROM {table} c WHERE c.created_position = ? AND (t.date {later} c.date \
+                 OR (t.date = c.date AND t.created_position > c.created_position)))"
+            );
+            (format!("t.date{direction}, t.created_position"), past)
+        }
     };
     let offset = match paging.after {
         After::Start => 0,
         After::Offset(offset) => offset,
         After::Position(position) => {
-            f.push(&format!("{column} {past} ?"), position);
+            f.push(&past, position);
             0
         }
     };
