@@ -60,31 +60,37 @@ pub struct Figures {
     median_days_per_phase: Vec<PhaseDuration>,
 }
 
-/// The fields of `Statistics`, in the order of [`Figures`]' own.
-const FIGURES: [&str; 6] = [
-    "doetanksPerPhase",
-    "doetanksPerStatus",
-    "lessonsPerKind",
-    "lessonsPerPhase",
-    "membersPerOrganisation",
-    "medianDaysPerPhase",
-];
-
-/// Which figures a subscriber's selection reads: a change of the others is no news to it.
+/// Which figures a subscriber's selection reads: a change of the others is no news to it. One
+/// flag per field of [`Figures`], by name, so a figure added there cannot be left out here.
 #[derive(Clone, Copy, Debug)]
-pub struct Asked([bool; 6]);
+pub struct Asked {
+    doetanks_per_phase: bool,
+    doetanks_per_status: bool,
+    lessons_per_kind: bool,
+    lessons_per_phase: bool,
+    members_per_organisation: bool,
+    median_days_per_phase: bool,
+}
 
 impl Asked {
     /// The figures the field being resolved selects (through fragments too).
     pub fn of(ctx: &Context<'_>) -> Asked {
         let selection = ctx.look_ahead();
-        Asked(FIGURES.map(|figure| selection.field(figure).exists()))
+        let asked = |field: &str| selection.field(field).exists();
+        Asked {
+            doetanks_per_phase: asked("doetanksPerPhase"),
+            doetanks_per_status: asked("doetanksPerStatus"),
+            lessons_per_kind: asked("lessonsPerKind"),
+            lessons_per_phase: asked("lessonsPerPhase"),
+            members_per_organisation: asked("membersPerOrganisation"),
+            median_days_per_phase: asked("medianDaysPerPhase"),
+        }
     }
 }
 
 impl Figures {
     /// These figures with those `asked` leaves out emptied: what a subscriber compares.
-    pub fn as_asked(&self, Asked(asked): Asked) -> Figures {
+    pub fn as_asked(&self, asked: Asked) -> Figures {
         fn kept<T: Clone>(on: bool, figure: &[T]) -> Vec<T> {
             if on {
                 figure.to_vec()
@@ -93,12 +99,12 @@ impl Figures {
             }
         }
         Figures {
-            doetanks_per_phase: kept(asked[0], &self.doetanks_per_phase),
-            doetanks_per_status: kept(asked[1], &self.doetanks_per_status),
-            lessons_per_kind: kept(asked[2], &self.lessons_per_kind),
-            lessons_per_phase: kept(asked[3], &self.lessons_per_phase),
-            members_per_organisation: kept(asked[4], &self.members_per_organisation),
-            median_days_per_phase: kept(asked[5], &self.median_days_per_phase),
+            doetanks_per_phase: kept(asked.doetanks_per_phase, &self.doetanks_per_phase),
+            doetanks_per_status: kept(asked.doetanks_per_status, &self.doetanks_per_status),
+            lessons_per_kind: kept(asked.lessons_per_kind, &self.lessons_per_kind),
+            lessons_per_phase: kept(asked.lessons_per_phase, &self.lessons_per_phase),
+            members_per_organisation: kept(asked.members_per_organisation, &self.members_per_organisation),
+            median_days_per_phase: kept(asked.median_days_per_phase, &self.median_days_per_phase),
         }
     }
 
