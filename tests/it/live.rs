@@ -1500,10 +1500,10 @@ async fn subscriptions_are_answered_in_multipart_parts_as_apollo_client_asks(db:
     );
 }
 
-/// `POST /graphql` takes event streams as the graphql-sse client asks them at the endpoint's
-/// URL: a subscription whose client accepts `text/event-stream` is answered as server-sent
-/// events, and so is a query whose client accepts nothing else; a client that takes JSON gets
-/// a query's answer as JSON.
+/// `/graphql` takes event streams as the graphql-sse client asks them at the endpoint's URL: a
+/// subscription whose client accepts `text/event-stream` is answered as server-sent events, and
+/// so is a query whose client accepts nothing else; a client that takes JSON gets a query's
+/// answer as JSON. A browser's `EventSource` gets a subscription by URL.
 async fn graphql_takes_event_streams_as_graphql_sse_asks(db: &TestDb) {
     let app = TestApp::spawn(db).await;
     let post = |accept: &str, query: &str| {
@@ -1538,6 +1538,31 @@ async fn graphql_takes_event_streams_as_graphql_sse_asks(db: &TestDb) {
     assert!(!is_event_stream(&json_too));
     let answer: Value = json_too.json().await.expect("JSON");
     assert!(answer["data"]["doetanks"]["totalCount"].is_number(), "{answer}");
+
+    // A browser's `EventSource` GETs its URL, accepting `text/event-stream`: a subscription in
+    // the query string is answered on the stream; a mutation is still refused over GET.
+    let get = |query: &str| {
+        let request = app
+            .http
+            .get(app.url("/graphql"))
+            .query(&[("query", query)])
+            .header("accept", "text/event-stream")
+            .bearer_auth(facilitator());
+        async move { request.send().await.expect("GET /graphql") }
+    };
+    let mut by_url = get("subscription { events { position } }").await;
+    assert!(is_event_stream(&by_url));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    write_notes(db, 1).await;
+    let head = app.head().await;
+    let events = sse_events(&mut by_url, 1).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    let answer: Value = serde_json::from_str(&events[0].1).expect("JSON");
+    assert_eq!(answer["data"]["events"]["position"], head, "{answer}");
+    let head = app.head().await;
+    let mutation = get(r#"mutation { registerMember(input: { name: "Bas", organisation: "TNO", sector: PUBLIC }) { member { id } } }"#).await;
+    assert_eq!(mutation.status().as_u16(), 405);
+    assert_eq!(app.head().await, head, "a GET wrote nothing");
 }
 
 /// The title of the next lesson a `lessonRecorded` subscriber hears.

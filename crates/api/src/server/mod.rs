@@ -394,7 +394,8 @@ async fn get_graphql(
     if let Some(name) = params.operation_name {
         request = request.operation_name(name);
     }
-    let response = answer(&state, &headers, request, Method::Get).await;
+    let streams = Framing::for_subscription(&headers);
+    let response = answer(&state, &headers, request, Method::Get { streams }).await;
     etag::tagged(response, &headers).await
 }
 
@@ -406,11 +407,12 @@ fn wants_json_only(headers: &HeaderMap) -> bool {
     accept.contains("json") && !accept.contains("text/html")
 }
 
-/// How a request came: over GET only queries are answered; a POST whose client takes a stream
-/// has its subscription answered on it (see `streamed`).
+/// How a request came: over GET only queries are answered, and subscriptions to a client that
+/// takes a stream (an `EventSource`); over POST a subscription is answered on a stream the
+/// client takes (see `streamed`).
 #[derive(Clone, Copy, PartialEq)]
 enum Method {
-    Get,
+    Get { streams: Option<Framing> },
     Post { streams: Option<Framing> },
 }
 
@@ -508,17 +510,18 @@ fn parsed(state: &ServerState, request: &mut async_graphql::Request, method: Met
     use async_graphql::parser::types::OperationType;
     match (answers::operation(document, name.as_deref()).map(|op| op.node.ty), method) {
         (Some(OperationType::Query), _) => Parsed::Query,
-        (Some(OperationType::Subscription), Method::Get) => {
+        (
+            Some(OperationType::Subscription),
+            Method::Get { streams: Some(framing) } | Method::Post { streams: Some(framing) },
+        ) => Parsed::Streamed(framing),
+        (Some(OperationType::Subscription), Method::Get { streams: None }) => {
             Parsed::Refused(refusals::subscription_over_get())
-        }
-        (Some(OperationType::Subscription), Method::Post { streams: Some(framing) }) => {
-            Parsed::Streamed(framing)
         }
         (Some(OperationType::Subscription), Method::Post { streams: None }) => {
             Parsed::Refused(respond(refusals::subscription_over_post(), media))
         }
         (_, Method::Post { .. }) => Parsed::Other,
-        (_, Method::Get) => Parsed::Refused(refusals::mutation_over_get()),
+        (_, Method::Get { .. }) => Parsed::Refused(refusals::mutation_over_get()),
     }
 }
 

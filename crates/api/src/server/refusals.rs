@@ -91,8 +91,8 @@ fn not_over_get(message: &str) -> Response {
 const SUBSCRIPTIONS_ARE_STREAMED: &str =
     "a subscription is answered on a stream: a WebSocket at /graphql or \
      /graphql/ws (graphql-transport-ws or graphql-ws), server-sent events from POST /graphql/stream \
-     (or POST /graphql with `Accept: text/event-stream`), or multipart parts from POST /graphql with \
-     `Accept: multipart/mixed;subscriptionSpec=1.0`";
+     (or /graphql with `Accept: text/event-stream`, by POST or, as an EventSource asks, by GET), \
+     or multipart parts from POST /graphql with `Accept: multipart/mixed;subscriptionSpec=1.0`";
 
 /// A subscription sent over GET: 405, as any operation but a query is.
 pub(super) fn subscription_over_get() -> Response {

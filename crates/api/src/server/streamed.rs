@@ -3,8 +3,9 @@
 //!
 //! - server-sent events (GraphQL over SSE, the graphql-sse library's "distinct connections"
 //!   mode): each answer an `event: next` whose data is the GraphQL response, the end an
-//!   `event: complete`; at `POST /graphql/stream` for any operation, and at `POST /graphql`
-//!   for a client that accepts `text/event-stream` (for any operation when it accepts no JSON);
+//!   `event: complete`; at `POST /graphql/stream` for any operation, and at `/graphql` for a
+//!   client that accepts `text/event-stream`: a subscription by POST or by GET (a browser's
+//!   `EventSource`), any operation by POST when it accepts no JSON;
 //! - multipart (Apollo's multipart HTTP protocol for subscriptions, which Apollo Client's
 //!   `HttpLink` speaks for a subscription without a WebSocket link): each answer a part
 //!   `{"payload": response}`, the end the closing delimiter; at `POST /graphql` for a
