@@ -1500,6 +1500,18 @@ async fn subscriptions_are_answered_in_multipart_parts_as_apollo_client_asks(db:
     );
 }
 
+/// Appends a note once `stream` (server-sent events of `events { position }`) has had time to
+/// start, and checks that the note is what it hears next.
+async fn hears_the_next_note(app: &TestApp, db: &TestDb, stream: &mut reqwest::Response) {
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    write_notes(db, 1).await;
+    let head = app.head().await;
+    let events = sse_events(stream, 1).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    let answer: Value = serde_json::from_str(&events[0].1).expect("JSON");
+    assert_eq!(answer["data"]["events"]["position"], head, "{answer}");
+}
+
 /// `/graphql` takes event streams as the graphql-sse client asks them at the endpoint's URL: a
 /// subscription whose client accepts `text/event-stream` is answered as server-sent events, and
 /// so is a query whose client accepts nothing else; a client that takes JSON gets a query's
@@ -1520,13 +1532,7 @@ async fn graphql_takes_event_streams_as_graphql_sse_asks(db: &TestDb) {
     };
     let mut live = post("text/event-stream", "subscription { events { position } }").await;
     assert!(is_event_stream(&live));
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    write_notes(db, 1).await;
-    let head = app.head().await;
-    let events = sse_events(&mut live, 1).await;
-    assert_eq!(events.len(), 1, "{events:?}");
-    let answer: Value = serde_json::from_str(&events[0].1).expect("JSON");
-    assert_eq!(answer["data"]["events"]["position"], head, "{answer}");
+    hears_the_next_note(&app, db, &mut live).await;
 
     let mut query = post("text/event-stream", "{ doetanks { totalCount } }").await;
     assert!(is_event_stream(&query));
@@ -1552,13 +1558,7 @@ async fn graphql_takes_event_streams_as_graphql_sse_asks(db: &TestDb) {
     };
     let mut by_url = get("subscription { events { position } }").await;
     assert!(is_event_stream(&by_url));
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    write_notes(db, 1).await;
-    let head = app.head().await;
-    let events = sse_events(&mut by_url, 1).await;
-    assert_eq!(events.len(), 1, "{events:?}");
-    let answer: Value = serde_json::from_str(&events[0].1).expect("JSON");
-    assert_eq!(answer["data"]["events"]["position"], head, "{answer}");
+    hears_the_next_note(&app, db, &mut by_url).await;
     let head = app.head().await;
     let mutation = get(r#"mutation { registerMember(input: { name: "Bas", organisation: "TNO", sector: PUBLIC }) { member { id } } }"#).await;
     assert_eq!(mutation.status().as_u16(), 405);

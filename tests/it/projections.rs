@@ -198,10 +198,7 @@ async fn rebuilt_read_models_equal_the_incremental_ones(db: &TestDb) {
 /// ideas, pilots, the charter, reuses): every chapter of the story, its labels, links and clocks,
 /// comes out of a rebuild as the incremental path wrote it, timeline summaries included.
 async fn the_whole_network_rebuilt_equals_its_incremental_read_models(db: &TestDb) {
-    let app = App::new(db.store.clone());
-    assert!(doetank_api::demo::load(&app).await.expect("demo"));
-    app.projector.catch_up().await.expect("catch up");
-    let incremental = dump(app.store.backend()).await;
+    let (app, incremental) = demo_projected(&db).await;
     let story_rows = |dump: &[(String, Vec<Vec<Option<String>>>)], table: &str| {
         dump.iter().find(|(t, _)| t == table).map_or(0, |(_, rows)| rows.len())
     };
@@ -309,10 +306,7 @@ async fn read_models_built_by_another_projection_version_are_rebuilt_as_the_serv
 /// not dropped or taken by the other (one waits for the other's lock); on SQLite the swaps wait
 /// for the write lock in turn. Both end with the read models the log gives, and no twin is left.
 async fn two_nodes_rebuilding_at_once_both_end_with_the_read_models_of_the_log(db: &TestDb) {
-    let app = App::new(db.store.clone());
-    assert!(doetank_api::demo::load(&app).await.expect("demo"));
-    app.projector.catch_up().await.expect("catch up");
-    let incremental = dump(app.store.backend()).await;
+    let (app, incremental) = demo_projected(&db).await;
     let other = App::new(doetank_store::EventStore::connect_with(&db.url, 10).await.expect("a second node"));
     for round in 0..3 {
         let (one, two) = tokio::join!(app.projector.rebuild(&|_| {}), other.projector.rebuild(&|_| {}));
@@ -330,10 +324,7 @@ async fn two_nodes_rebuilding_at_once_both_end_with_the_read_models_of_the_log(d
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn nodes_of_a_new_build_starting_at_once_rebuild_the_read_models_once() {
     let Some(db) = TestDb::postgres().await else { return };
-    let app = App::new(db.store.clone());
-    assert!(doetank_api::demo::load(&app).await.expect("demo"));
-    app.projector.catch_up().await.expect("catch up");
-    let incremental = dump(app.store.backend()).await;
+    let (app, incremental) = demo_projected(&db).await;
     let other = App::new(doetank_store::EventStore::connect_with(&db.url, 10).await.expect("a second node"));
     let Backend::Postgres(pool) = app.store.backend() else { unreachable!("a PostgreSQL database") };
     sqlx::query("UPDATE projection_version SET version = 0").execute(pool).await.expect("an older version");
@@ -353,10 +344,7 @@ async fn nodes_of_a_new_build_starting_at_once_rebuild_the_read_models_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_rebuild_drops_the_twins_a_dead_rebuild_left_behind() {
     let Some(db) = TestDb::postgres().await else { return };
-    let app = App::new(db.store.clone());
-    assert!(doetank_api::demo::load(&app).await.expect("demo"));
-    app.projector.catch_up().await.expect("catch up");
-    let incremental = dump(app.store.backend()).await;
+    let (app, incremental) = demo_projected(&db).await;
     let Backend::Postgres(pool) = app.store.backend() else { unreachable!("a PostgreSQL database") };
     for left_behind in [
         "CREATE TABLE rm_lessons__rebuilt (LIKE rm_lessons INCLUDING ALL)",
@@ -400,6 +388,16 @@ async fn schema_objects(backend: &Backend) -> Vec<(String, String)> {
         on_pool!(backend, pool => sqlx::query_as(sql).fetch_all(pool).await.expect("schema objects"));
     assert!(objects.len() > 10, "too few indexes and triggers: {objects:?}");
     objects
+}
+
+/// An app on `db` with the demo history loaded and projected, and its read models as that
+/// incremental projection wrote them.
+async fn demo_projected(db: &TestDb) -> (App, Vec<(String, Vec<Vec<Option<String>>>)>) {
+    let app = App::new(db.store.clone());
+    assert!(doetank_api::demo::load(&app).await.expect("demo"));
+    app.projector.catch_up().await.expect("catch up");
+    let incremental = dump(app.store.backend()).await;
+    (app, incremental)
 }
 
 /// Every read-model table as sorted rows of text.
