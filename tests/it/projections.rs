@@ -198,7 +198,7 @@ async fn rebuilt_read_models_equal_the_incremental_ones(db: &TestDb) {
 /// ideas, pilots, the charter, reuses): every chapter of the story, its labels, links and clocks,
 /// comes out of a rebuild as the incremental path wrote it, timeline summaries included.
 async fn the_whole_network_rebuilt_equals_its_incremental_read_models(db: &TestDb) {
-    let (app, incremental) = demo_projected(&db).await;
+    let (app, incremental) = demo_projected(db).await;
     let story_rows = |dump: &[(String, Vec<Vec<Option<String>>>)], table: &str| {
         dump.iter().find(|(t, _)| t == table).map_or(0, |(_, rows)| rows.len())
     };
@@ -306,7 +306,7 @@ async fn read_models_built_by_another_projection_version_are_rebuilt_as_the_serv
 /// not dropped or taken by the other (one waits for the other's lock); on SQLite the swaps wait
 /// for the write lock in turn. Both end with the read models the log gives, and no twin is left.
 async fn two_nodes_rebuilding_at_once_both_end_with_the_read_models_of_the_log(db: &TestDb) {
-    let (app, incremental) = demo_projected(&db).await;
+    let (app, incremental) = demo_projected(db).await;
     let other = App::new(doetank_store::EventStore::connect_with(&db.url, 10).await.expect("a second node"));
     for round in 0..3 {
         let (one, two) = tokio::join!(app.projector.rebuild(&|_| {}), other.projector.rebuild(&|_| {}));
