@@ -58,17 +58,64 @@ fn known_stem<'k>(known: &'k mut HashMap<String, String>, stemmer: &Stemmer, wor
 /// How far into a text an excerpt looks for its first match.
 const SCANNED: usize = 1_000;
 
-/// What a search looks for: the stems of its words (at most 16, as the index is asked), each
-/// matching the words whose stem begins with it. Makes the excerpt of a lesson found by it.
+/// Words too common to look for: PostgreSQL's `dutch` stop words (Snowball's list, as
+/// `tsearch_data/dutch.stop` holds it), sorted. PostgreSQL's `to_tsquery('dutch', ...)` drops
+/// them; a search leaves them out on both backends, so both look for the same words. Until the
+/// thirty-third session SQLite looked for them, as prefixes: "de werkgever" asked for a word
+/// beginning with "de" (deelnemers, denken, ...) beside "werkgever", and ranked otherwise.
+const STOP_WORDS: [&str; 101] = [
+    "aan", "al", "alles", "als", "altijd", "andere", "ben", "bij", "daar", "dan", "dat", "de", "der", "deze",
+    "die", "dit", "doch", "doen", "door", "dus", "een", "eens", "en", "er", "ge", "geen", "geweest", "haar",
+    "had", "heb", "hebben", "heeft", "hem", "het", "hier", "hij", "hoe", "hun", "iemand", "iets", "ik", "in",
+    "is", "ja", "je", "kan", "kon", "kunnen", "maar", "me", "meer", "men", "met", "mij", "mijn", "moet",
+    "na", "naar", "niet", "niets", "nog", "nu", "of", "om", "omdat", "onder", "ons", "ook", "op", "over",
+    "reeds", "te", "tegen", "toch", "toen", "tot", "u", "uit", "uw", "van", "veel", "voor", "want", "waren",
+    "was", "wat", "werd", "wezen", "wie", "wil", "worden", "wordt", "zal", "ze", "zelf", "zich", "zij",
+    "zijn", "zo", "zonder", "zou",
+];
+
+/// The words of `query` a search looks for (lower case, the common ones left out), at most 16.
+fn looked_for(query: &str) -> impl Iterator<Item = Cow<'_, str>> + '_ {
+    words(query).filter(|word| STOP_WORDS.binary_search(&word.as_ref()).is_err()).take(16)
+}
+
+/// Why a search has nothing to look for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NothingToLookFor {
+    /// Punctuation or symbols alone.
+    NoWord,
+    /// Only words too common to look for ("de het").
+    OnlyCommonWords,
+}
+
+impl NothingToLookFor {
+    /// What the client is told, of its `search`.
+    pub fn told(self) -> &'static str {
+        match self {
+            NothingToLookFor::NoWord => "has no word to look for (letters or digits)",
+            NothingToLookFor::OnlyCommonWords => {
+                "has only words too common to look for (as \"de\", \"het\", \"een\"): add a word that tells lessons apart"
+            }
+        }
+    }
+}
+
+/// What a search looks for: the stems of its words (at most 16, as the index is asked, common
+/// words left out), each matching the words whose stem begins with it. Makes the excerpt of a
+/// lesson found by it.
 #[derive(Debug, Clone)]
 pub struct SearchTerms(Vec<String>);
 
 impl SearchTerms {
-    /// The terms of `query`, `None` when it has no words.
-    pub fn new(query: &str) -> Option<Self> {
+    /// The terms of `query`, or why it has none.
+    pub fn new(query: &str) -> Result<Self, NothingToLookFor> {
         let stemmer = Stemmer::create(Algorithm::Dutch);
-        let terms: Vec<String> = words(query).take(16).map(|w| stemmer.stem(&w).into_owned()).collect();
-        (!terms.is_empty()).then_some(SearchTerms(terms))
+        let terms: Vec<String> = looked_for(query).map(|w| stemmer.stem(&w).into_owned()).collect();
+        match (terms.is_empty(), words(query).next().is_some()) {
+            (false, _) => Ok(SearchTerms(terms)),
+            (true, true) => Err(NothingToLookFor::OnlyCommonWords),
+            (true, false) => Err(NothingToLookFor::NoWord),
+        }
     }
 
     /// The FTS5 query that matches every term as a prefix.
@@ -147,11 +194,11 @@ fn word_spans(text: &str) -> Vec<(usize, usize)> {
     spans
 }
 
-/// A PostgreSQL `to_tsquery('dutch', ...)` text: every word as a prefix, all required (empty
-/// for a text without words, which [`SearchTerms::new`] refuses first). Words are alphanumeric
-/// only, so user input cannot inject tsquery operators.
+/// A PostgreSQL `to_tsquery('dutch', ...)` text: every word looked for as a prefix, all
+/// required (empty for a text without such words, which [`SearchTerms::new`] refuses first).
+/// Words are alphanumeric only, so user input cannot inject tsquery operators.
 pub fn tsquery(query: &str) -> String {
-    let terms: Vec<String> = words(query).take(16).map(|w| format!("{w}:*")).collect();
+    let terms: Vec<String> = looked_for(query).map(|w| format!("{w}:*")).collect();
     terms.join(" & ")
 }
 
@@ -209,7 +256,7 @@ mod tests {
         // Words the stemmer leaves alone, and capitals.
         let terms = SearchTerms::new("OR").expect("terms");
         assert_eq!(terms.excerpt("Hack de OR! De or-leden.", 10), "Hack de **OR**! De **or**-leden");
-        assert!(SearchTerms::new(" ?! ").is_none());
+        assert_eq!(SearchTerms::new(" ?! ").err(), Some(NothingToLookFor::NoWord));
     }
 
     #[test]
@@ -239,7 +286,18 @@ mod tests {
     #[test]
     fn a_query_of_punctuation_alone_is_no_query() {
         let fts5_query = |query: &str| SearchTerms::new(query).map(|terms| terms.fts5_query());
-        assert_eq!(fts5_query(" \"*\" "), None);
-        assert_eq!(fts5_query("Kennis-behoud").as_deref(), Some("\"kennis\"* AND \"behoud\"*"));
+        assert_eq!(fts5_query(" \"*\" "), Err(NothingToLookFor::NoWord));
+        assert_eq!(fts5_query("Kennis-behoud").as_deref(), Ok("\"kennis\"* AND \"behoud\"*"));
+    }
+
+    #[test]
+    fn common_words_are_not_looked_for_on_either_backend() {
+        assert!(STOP_WORDS.windows(2).all(|pair| pair[0] < pair[1]), "sorted, for the binary search");
+        let fts5_query = |query: &str| SearchTerms::new(query).map(|terms| terms.fts5_query());
+        assert_eq!(fts5_query("De werkgever").as_deref(), Ok("\"werkgever\"*"));
+        assert_eq!(tsquery("De werkgever"), "werkgever:*");
+        assert_eq!(fts5_query("de het").err(), Some(NothingToLookFor::OnlyCommonWords));
+        // Only whole words: "deelnemers" begins with "de" and is looked for.
+        assert_eq!(tsquery("deelnemers"), "deelnemers:*");
     }
 }

@@ -400,11 +400,12 @@ impl Query {
         };
         // Ranked pages are offsets: a rank is no position.
         let window = Window::new(first, after).gql()?;
-        // A search of punctuation or symbols alone would match nothing, which reads as
-        // "nothing found" (until the thirty-second session it did).
-        let Some(terms) = SearchTerms::new(search).map(Arc::new) else {
-            return Err(AppError::bad_input("search", "has no word to look for (letters or digits)")).gql();
-        };
+        // A search of punctuation or symbols alone, or of common words alone, would match
+        // nothing, which reads as "nothing found" (until the thirty-second session it did).
+        let terms = SearchTerms::new(search)
+            .map(Arc::new)
+            .map_err(|nothing| AppError::bad_input("search", nothing.told()))
+            .gql()?;
         // By relevance, then newest first.
         let (from, rank) = match backend {
             Backend::Sqlite(_) => {
@@ -469,9 +470,6 @@ impl Query {
                     .gql()?
             }
         };
-        if total == 0 {
-            only_common_words(backend, search).await?;
-        }
         Ok(window.connection(
             total,
             rows.into_iter()
@@ -619,29 +617,6 @@ async fn past_row<T: sql::AnyRow>(
     };
     let row: Option<T> = sql::fetch_optional(&past, select_by_id, &[id.into()]).await.gql()?;
     Ok(row.map(|row| (row, past)))
-}
-
-/// Refuses a search that found nothing because PostgreSQL's `dutch` configuration drops all
-/// its words as too common to index ("de", "het", "een"): it matches nothing, which would read
-/// as "nothing found", while SQLite looks for them as for any other word. Asked only when a
-/// search found nothing, so it costs a found one nothing.
-async fn only_common_words(backend: &Backend, search: &str) -> Result<()> {
-    let Backend::Postgres(_) = backend else { return Ok(()) };
-    let words = sql::fetch_count(
-        backend,
-        "SELECT numnode(to_tsquery('dutch', $1))::bigint",
-        &[search::tsquery(search).into()],
-    )
-    .await
-    .gql()?;
-    if words == 0 {
-        return Err(AppError::bad_input(
-            "search",
-            "has only words too common to look for (as \"de\", \"het\", \"een\"): add a word that tells lessons apart",
-        ))
-        .gql();
-    }
-    Ok(())
 }
 
 /// A member's personal data as it is now.
