@@ -4,76 +4,33 @@
 //! nothing, a change that changed nothing), where the GraphQL spec (CoerceVariableValues)
 //! refuses the request. A non-null variable given `null`, or a `null` item where the
 //! declaration's list holds non-null items, is refused as a whole, and so is one left without
-//! a value and without a default; after validation, as the spec orders it. Only nullability
-//! needs checking here: validation has made sure each variable's type fits where it is used,
-//! and its value is coerced to that type as the operation runs.
+//! a value and without a default. Only nullability needs checking here: validation makes sure
+//! each variable's type fits where it is used, and its value is coerced to that type as the
+//! operation runs.
+//!
+//! Checked where each transport has the parsed text, before async-graphql runs it, rather than
+//! in an async-graphql extension: with any extension installed async-graphql runs every field
+//! through the extensions' chain, and the computed doetank of the benchmarks lost a quarter of
+//! its throughput (the trivial query an eighth). So a request that breaks a declaration and
+//! also fails validation is told of the variable first.
 
-use std::sync::{Arc, Mutex, PoisonError};
-
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest, NextValidation,
-};
 use async_graphql::parser::types::{BaseType, DocumentOperations, ExecutableDocument, Type};
-use async_graphql::{
-    ErrorExtensions, Name, Pos, Request, ServerError, ServerResult, ValidationResult, Value, Variables,
-};
+use async_graphql::{ErrorExtensions, Name, Pos, Request, Response, ServerError, Value, Variables};
 
 use super::errors::unset_variable_message;
 
-/// Installs [`DeclaredVariablesCheck`] for each request.
-pub struct DeclaredVariables;
-
-impl ExtensionFactory for DeclaredVariables {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(DeclaredVariablesCheck::default())
-    }
-}
-
-/// One request's check: the operation's name, read as the request is prepared; the refusal
-/// found once the text is parsed, given after validation.
-#[derive(Default)]
-pub struct DeclaredVariablesCheck {
-    operation_name: Mutex<Option<String>>,
-    refusal: Mutex<Option<ServerError>>,
-}
-
-#[async_trait::async_trait]
-impl Extension for DeclaredVariablesCheck {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        *self.operation_name.lock().unwrap_or_else(PoisonError::into_inner) = request.operation_name.clone();
-        next.run(ctx, request).await
-    }
-
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
-        let name = self.operation_name.lock().unwrap_or_else(PoisonError::into_inner).take();
-        *self.refusal.lock().unwrap_or_else(PoisonError::into_inner) =
-            refusal(&document, name.as_deref(), variables);
-        Ok(document)
-    }
-
-    async fn validation(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        next: NextValidation<'_>,
-    ) -> Result<ValidationResult, Vec<ServerError>> {
-        let valid = next.run(ctx).await?;
-        match self.refusal.lock().unwrap_or_else(PoisonError::into_inner).take() {
-            Some(refusal) => Err(vec![refusal]),
-            None => Ok(valid),
-        }
-    }
+/// The refusal of `request` (its text parsed, else none) when a variable's value breaks the
+/// type the operation declares for it.
+pub fn refusal_of(request: &mut Request) -> Option<Response> {
+    // Taken out while the parsed text is borrowed, and put back: no copy of them per request.
+    let variables = std::mem::take(&mut request.variables);
+    let name = request.operation_name.take();
+    let refused = match request.parsed_query() {
+        Ok(document) => refusal(document, name.as_deref(), &variables),
+        Err(_) => None,
+    };
+    (request.variables, request.operation_name) = (variables, name);
+    refused.map(|error| Response::from_errors(vec![error]))
 }
 
 /// The refusal of the first variable of the operation to run whose value breaks its declared

@@ -3,7 +3,7 @@
 mod batcher;
 mod catalogue;
 mod command_fingerprint;
-mod declared_variables;
+pub(crate) mod declared_variables;
 pub(crate) mod errors;
 mod kept_rows;
 mod loaders;
@@ -56,7 +56,6 @@ pub fn build_schema(app: App) -> DoetankSchema {
         .data(app)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
-        .extension(declared_variables::DeclaredVariables)
         .finish()
 }
 

@@ -56,6 +56,7 @@ use self::streamed::Framing;
 use crate::app::App;
 use crate::auth::{Auth, Viewer};
 use crate::error::AppError;
+use crate::graphql::declared_variables;
 use crate::graphql::errors::{answer_of, parse_failed};
 use crate::graphql::{build_schema, insert_loaders, request_loaders, DoetankSchema, KeptRows};
 use crate::one_state::{self, Turns};
@@ -503,6 +504,9 @@ fn parsed(state: &ServerState, request: &mut async_graphql::Request, method: Met
     }
     state.documents.attach(request);
     let name = request.operation_name.clone();
+    if let Some(refusal) = declared_variables::refusal_of(request) {
+        return Parsed::Refused(respond(refusal, media));
+    }
     let document = match request.parsed_query() {
         Ok(document) => document,
         Err(error) => return Parsed::Refused(respond(parse_failed(error), media)),

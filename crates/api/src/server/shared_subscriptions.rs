@@ -37,7 +37,7 @@ use crate::error::AppError;
 use crate::graphql::errors::{
     answer_json, answer_of, give_codes, is_request_error, parse_failed, UNSERIALISABLE_ANSWER,
 };
-use crate::graphql::DoetankSchema;
+use crate::graphql::{declared_variables, DoetankSchema};
 use crate::one_state::{self, copy_request, Turns};
 
 /// One answer of a subscription: a GraphQL response serialised as JSON, and for a request
@@ -374,9 +374,11 @@ impl Subscriptions {
         envelope: Envelope,
         mailbox: Arc<dyn Mailbox>,
     ) -> Subscribed {
-        let key = match request.parsed_query() {
-            Ok(_) => share_key(&request, &data),
-            Err(_) => None,
+        let parsed = request.parsed_query().is_ok();
+        let key = match parsed && declared_variables::refusal_of(&mut request).is_none() {
+            true => share_key(&request, &data),
+            // Refused by `alone` as it would be alone.
+            false => None,
         };
         let Some(key) = key else {
             return Subscribed::Alone(self.alone(request, data));
@@ -391,6 +393,9 @@ impl Subscriptions {
         if let Err(error) = request.parsed_query() {
             let answer = serialise(parse_failed(error));
             return stream::once(futures::future::ready(answer)).boxed();
+        }
+        if let Some(refusal) = declared_variables::refusal_of(&mut request) {
+            return stream::once(futures::future::ready(serialise(refusal))).boxed();
         }
         let asked = Asked::of(&mut request);
         if let Some((store, turns)) = self.reads.clone().filter(|_| is_query(&mut request)) {
