@@ -32,6 +32,7 @@ both_backends!(
     subscriptions_are_answered_as_server_sent_events_too,
     subscriptions_are_answered_in_multipart_parts_as_apollo_client_asks,
     graphql_takes_event_streams_as_graphql_sse_asks,
+    http_streams_asking_the_same_from_now_share_one_execution,
     as_of_and_at_version_return_the_past,
     a_slow_subscriber_falls_back_to_the_log_and_holds_no_one_up,
     subscribers_asking_the_same_from_now_share_one_execution,
@@ -1563,6 +1564,45 @@ async fn graphql_takes_event_streams_as_graphql_sse_asks(db: &TestDb) {
     let mutation = get(r#"mutation { registerMember(input: { name: "Bas", organisation: "TNO", sector: PUBLIC }) { member { id } } }"#).await;
     assert_eq!(mutation.status().as_u16(), 405);
     assert_eq!(app.head().await, head, "a GET wrote nothing");
+}
+
+/// Server-sent events and multipart streams asking the same from now on share one execution,
+/// with each other and with WebSockets, as sockets do (until the thirty-third session each
+/// stream had its own: a thousand dashboards on Apollo Client's `HttpLink` were a thousand
+/// executions of every event); a stream that goes leaves it.
+async fn http_streams_asking_the_same_from_now_share_one_execution(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let query = "subscription { events { position } }";
+    let open = |path: &'static str, accept: &'static str| {
+        let request = app
+            .http
+            .post(app.url(path))
+            .header("accept", accept)
+            .bearer_auth(facilitator())
+            .json(&json!({ "query": query }));
+        async move { request.send().await.expect("POST") }
+    };
+    let mut one = open("/graphql/stream", "text/event-stream").await;
+    let mut two = open("/graphql", "text/event-stream").await;
+    let mut parts = open("/graphql", APOLLO_SUBSCRIPTION_ACCEPT).await;
+    let mut socket = WsClient::connect(&app, MODERN).await;
+    socket.init(json!({ "token": facilitator() })).await;
+    socket.subscribe("1", query, json!({})).await;
+    shared_becomes(&app, (1, 4)).await;
+    write_notes(db, 1).await;
+    let head = app.head().await;
+    for stream in [&mut one, &mut two] {
+        let events = sse_events(stream, 1).await;
+        let answer: Value = serde_json::from_str(&events[0].1).expect("JSON");
+        assert_eq!(answer["data"]["events"]["position"], head, "{answer}");
+    }
+    let (heard, _) = multipart_parts(&mut parts, 1).await;
+    assert_eq!(heard[0]["payload"]["data"]["events"]["position"], head, "{heard:?}");
+    assert_eq!(socket.next_data().await["events"]["position"], head);
+    drop(one);
+    shared_becomes(&app, (1, 3)).await;
+    drop((two, parts, socket));
+    shared_becomes(&app, (0, 0)).await;
 }
 
 /// The title of the next lesson a `lessonRecorded` subscriber hears.

@@ -34,6 +34,10 @@ pub trait Mailbox: Send + Sync {
     /// Takes `frame` (written now, or queued behind what is waiting). `beyond_bound` takes it
     /// even over the bound: the last words to a client that is being dropped.
     fn post(&self, frame: Message, beyond_bound: bool) -> Result<(), Refused>;
+
+    /// Nothing more will be posted: the subscription ended (a socket's own task learns that
+    /// from its protocol's frames; an HTTP stream ends its response).
+    fn finished(&self) {}
 }
 
 /// A socket's sending half and what waits to be written to it.

@@ -31,6 +31,7 @@ use tokio::sync::Notify;
 use super::answers::is_query;
 use super::field_order::Asked;
 use super::outbox::{Mailbox, Refused};
+use super::streamed::Framing;
 use super::ws_protocol::{complete, Envelope};
 use crate::auth::Viewer;
 use crate::error::AppError;
@@ -96,12 +97,39 @@ struct Execution {
     left: Notify,
 }
 
-/// A subscriber of a shared execution: its socket and subscription id.
+/// A subscriber of a shared execution: its socket and subscription id, or its HTTP stream.
 struct Member {
     mailbox: Arc<dyn Mailbox>,
-    envelope: Envelope,
+    wrapping: Wrapping,
     id: String,
     state: Mutex<MemberState>,
+}
+
+/// How a subscriber's answers are framed: in its socket's subprotocol, or in its HTTP stream's
+/// framing (server-sent events, multipart parts).
+#[derive(Clone, Debug)]
+pub enum Wrapping {
+    Socket(Envelope),
+    Stream(Framing),
+}
+
+impl Wrapping {
+    /// The frame carrying `answer`, and whether it ends the subscription by itself.
+    fn frame(&self, answer: &Answer) -> (String, bool) {
+        match self {
+            Wrapping::Socket(envelope) => envelope.frame(answer),
+            Wrapping::Stream(framing) => (framing.answer_text(answer.json()), false),
+        }
+    }
+
+    /// The frame that completes subscription `id`: none for a stream, whose response writes
+    /// its own end once the mailbox is finished.
+    fn complete(&self, id: &str) -> Option<Message> {
+        match self {
+            Wrapping::Socket(_) => Some(Message::Text(complete(id).into())),
+            Wrapping::Stream(_) => None,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -129,7 +157,9 @@ impl Joined {
     pub fn stop(&self, echo: bool) {
         let mut state = self.member.lock();
         if !std::mem::replace(&mut state.done, true) && echo {
-            let _ = self.member.mailbox.post(Message::Text(complete(&self.member.id).into()), true);
+            if let Some(complete) = self.member.wrapping.complete(&self.member.id) {
+                let _ = self.member.mailbox.post(complete, true);
+            }
         }
     }
 }
@@ -153,28 +183,42 @@ impl Member {
         if state.done {
             return false;
         }
-        let (frame, ends) = self.envelope.frame(answer);
+        let (frame, ends) = self.wrapping.frame(answer);
         match self.mailbox.post(Message::Text(frame.into()), false) {
             Ok(()) => {
                 state.heard = true;
                 // An `error` frame ends the subscription: no `complete` follows it.
-                state.done = ends;
+                if ends {
+                    self.done(&mut state);
+                }
                 !ends
             }
             Err(Refused::Full) => {
                 // Its client reads too slowly to keep up: dropped rather than queued without bound.
-                let (lagged, ends) = self.envelope.frame(&lagged());
+                let (lagged, ends) = self.wrapping.frame(&lagged());
                 let _ = self.mailbox.post(Message::Text(lagged.into()), true);
                 if !ends {
-                    let _ = self.mailbox.post(Message::Text(complete(&self.id).into()), true);
+                    self.post_complete();
                 }
-                state.done = true;
+                self.done(&mut state);
                 false
             }
             Err(Refused::Gone) => {
-                state.done = true;
+                self.done(&mut state);
                 false
             }
+        }
+    }
+
+    /// Nothing more is written for this member: its mailbox is told so.
+    fn done(&self, state: &mut MemberState) {
+        state.done = true;
+        self.mailbox.finished();
+    }
+
+    fn post_complete(&self) {
+        if let Some(complete) = self.wrapping.complete(&self.id) {
+            let _ = self.mailbox.post(complete, true);
         }
     }
 
@@ -182,17 +226,19 @@ impl Member {
     /// execution was refused), then `complete` unless that frame ended the subscription itself.
     fn finish(&self, last_error: Option<&Answer>) {
         let mut state = self.lock();
-        if std::mem::replace(&mut state.done, true) {
+        if state.done {
             return;
         }
         if let (false, Some(error)) = (state.heard, last_error) {
-            let (frame, ends) = self.envelope.frame(error);
+            let (frame, ends) = self.wrapping.frame(error);
             let _ = self.mailbox.post(Message::Text(frame.into()), true);
             if ends {
+                self.done(&mut state);
                 return;
             }
         }
-        let _ = self.mailbox.post(Message::Text(complete(&self.id).into()), true);
+        self.post_complete();
+        self.done(&mut state);
     }
 }
 
@@ -371,7 +417,7 @@ impl Subscriptions {
         mut request: Request,
         data: Arc<Data>,
         id: &str,
-        envelope: Envelope,
+        wrapping: Wrapping,
         mailbox: Arc<dyn Mailbox>,
     ) -> Subscribed {
         let parsed = request.parsed_query().is_ok();
@@ -383,7 +429,7 @@ impl Subscriptions {
         let Some(key) = key else {
             return Subscribed::Alone(self.alone(request, data));
         };
-        let member = Member { mailbox, envelope, id: id.to_string(), state: Mutex::default() };
+        let member = Member { mailbox, wrapping, id: id.to_string(), state: Mutex::default() };
         Subscribed::Shared(self.shared.join(&self.schema, key, &request, &data, member))
     }
 
@@ -585,7 +631,13 @@ mod tests {
         let (sink, mut idle) = mpsc::channel::<Message>(0);
         let stalled = Arc::new(Outbox::with_bound(sink, 100));
         let subscribe = |id: &str, mailbox: Arc<dyn Mailbox>| {
-            subscriptions.subscribe(Request::new(query), session(), id, protocol.envelope(id), mailbox)
+            subscriptions.subscribe(
+                Request::new(query),
+                session(),
+                id,
+                Wrapping::Socket(protocol.envelope(id)),
+                mailbox,
+            )
         };
         let _a = subscribe("a", reader.clone());
         let _b = subscribe("b", stalled.clone());

@@ -11,24 +11,31 @@
 //!   `{"payload": response}`, the end the closing delimiter; at `POST /graphql` for a
 //!   subscription whose client accepts `multipart/mixed;subscriptionSpec=1.0`.
 //!
-//! The token is the `Authorization` header, as over HTTP. Each stream has its own execution. A
+//! The token is the `Authorization` header, as over HTTP. Streams asking the same from now on
+//! share one execution with each other and with sockets (`shared_subscriptions`), which writes
+//! to a stream's [`StreamMailbox`] as to a socket's outbox. A
 //! stream ends when its token expires, with an `UNAUTHENTICATED` error, as a WebSocket closes
 //! then; and when the server stops.
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_graphql_axum::GraphQLRequest;
 use axum::body::{Body, Bytes};
+use axum::extract::ws::Message;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use futures::future::ready;
 use futures::{stream, Stream, StreamExt};
+use tokio::sync::Notify;
 
 use super::media::Media;
+use super::outbox::{Mailbox, Refused, MAX_QUEUED_BYTES};
 use super::refusals::NotGraphql;
-use super::shared_subscriptions::serialise;
+use super::shared_subscriptions::{serialise, Subscribed, Wrapping};
 use super::{error_response, viewer_of, ServerState};
 use crate::auth::Viewer;
 
@@ -82,7 +89,7 @@ impl Framing {
     }
 
     /// One GraphQL response as the stream carries it.
-    fn answer(self, json: &str) -> Bytes {
+    pub(super) fn answer_text(self, json: &str) -> String {
         match self {
             Framing::EventStream => event("next", json),
             Framing::Multipart => part(&format!("{{\"payload\":{json}}}")),
@@ -92,16 +99,16 @@ impl Framing {
     /// The end of a stream refused by the transport rather than by GraphQL (an expired token),
     /// `errors` a JSON array: over multipart a part without payload, as the protocol has it.
     fn refusal(self, errors: &str) -> Bytes {
-        match self {
+        Bytes::from(match self {
             Framing::EventStream => event("next", format!("{{\"errors\":{errors}}}")),
             Framing::Multipart => part(&format!("{{\"payload\":null,\"errors\":{errors}}}")),
-        }
+        })
     }
 
     /// The end of the operation.
     fn end(self) -> Bytes {
         match self {
-            Framing::EventStream => event("complete", ""),
+            Framing::EventStream => Bytes::from(event("complete", "")),
             Framing::Multipart => Bytes::from_static(b"--\r\n"),
         }
     }
@@ -111,7 +118,7 @@ impl Framing {
     fn keep_alive(self) -> Bytes {
         match self {
             Framing::EventStream => Bytes::from_static(b":\n\n"),
-            Framing::Multipart => part("{}"),
+            Framing::Multipart => Bytes::from(part("{}")),
         }
     }
 }
@@ -180,8 +187,20 @@ pub(super) fn streamed(
     framing: Framing,
 ) -> Response {
     let expires_in = viewer.expires_at.map(|at| (at - chrono::Utc::now()).to_std().unwrap_or_default());
-    let answers = state.subscriptions().alone(request, state.session(viewer));
-    let answers = answers.map(move |answer| framing.answer(answer.json()));
+    let mailbox = Arc::new(StreamMailbox::default());
+    let subscribed = state.subscriptions().subscribe(
+        request,
+        state.session(viewer),
+        "",
+        Wrapping::Stream(framing),
+        mailbox.clone(),
+    );
+    let answers = match subscribed {
+        Subscribed::Alone(answers) => {
+            answers.map(move |answer| Bytes::from(framing.answer_text(answer.json()))).boxed()
+        }
+        Subscribed::Shared(joined) => mailbox.frames(joined).boxed(),
+    };
     let frames = stream::iter(framing.opening())
         .chain(until_expiry(answers, expires_in, framing))
         .chain(stream::once(ready(framing.end())));
@@ -200,9 +219,68 @@ pub(super) fn streamed(
     response
 }
 
+/// What a shared execution writes a stream's answers to, for the response to take: up to the
+/// bound a socket has, past which its subscriber is dropped with `LAGGED` as a socket's is.
+#[derive(Default)]
+struct StreamMailbox {
+    queue: Mutex<StreamQueue>,
+    posted: Notify,
+}
+
+#[derive(Default)]
+struct StreamQueue {
+    frames: VecDeque<Bytes>,
+    bytes: usize,
+    finished: bool,
+}
+
+impl Mailbox for StreamMailbox {
+    fn post(&self, frame: Message, beyond_bound: bool) -> Result<(), Refused> {
+        let Message::Text(text) = frame else { return Ok(()) };
+        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        if !beyond_bound && queue.bytes + text.len() > MAX_QUEUED_BYTES {
+            return Err(Refused::Full);
+        }
+        queue.bytes += text.len();
+        queue.frames.push_back(Bytes::copy_from_slice(text.as_bytes()));
+        drop(queue);
+        self.posted.notify_one();
+        Ok(())
+    }
+
+    fn finished(&self) {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner).finished = true;
+        self.posted.notify_one();
+    }
+}
+
+impl StreamMailbox {
+    /// The frames posted, until the execution is done with this subscriber; `joined` (a
+    /// shared subscription's `Joined`) is held as long as the response is read, and dropping it (the client went)
+    /// leaves the execution.
+    fn frames<J: Send + 'static>(self: Arc<Self>, joined: J) -> impl Stream<Item = Bytes> + Send + 'static {
+        stream::unfold((self, joined), |(mailbox, joined)| async move {
+            loop {
+                {
+                    let mut queue = mailbox.queue.lock().unwrap_or_else(PoisonError::into_inner);
+                    if let Some(frame) = queue.frames.pop_front() {
+                        queue.bytes -= frame.len();
+                        drop(queue);
+                        return Some((frame, (mailbox, joined)));
+                    }
+                    if queue.finished {
+                        return None;
+                    }
+                }
+                mailbox.posted.notified().await;
+            }
+        })
+    }
+}
+
 /// One multipart part of JSON `body`, with the delimiter that ends it.
-fn part(body: &str) -> Bytes {
-    Bytes::from(format!("\r\ncontent-type: application/json\r\n\r\n{body}\r\n--{BOUNDARY}"))
+fn part(body: &str) -> String {
+    format!("\r\ncontent-type: application/json\r\n\r\n{body}\r\n--{BOUNDARY}")
 }
 
 /// One event as the stream carries it: its name, then its data line by line, always at least
@@ -211,7 +289,7 @@ fn part(body: &str) -> Bytes {
 /// writes no `data:` line for empty data since 0.8.5 (axum#3571), so until the thirty-second
 /// session `complete` went unseen by such clients, which then took the closed stream for a
 /// dropped one.
-fn event(name: &str, data: impl AsRef<str>) -> Bytes {
+fn event(name: &str, data: impl AsRef<str>) -> String {
     let data = data.as_ref();
     let mut frame = String::with_capacity(data.len() + name.len() + 16);
     frame.push_str("event: ");
@@ -223,7 +301,7 @@ fn event(name: &str, data: impl AsRef<str>) -> Bytes {
         frame.push('\n');
     }
     frame.push('\n');
-    Bytes::from(frame)
+    frame
 }
 
 /// `events`, with a keep-alive every `every` among them, so that proxies do not close a quiet
@@ -284,6 +362,25 @@ mod tests {
         headers
     }
 
+    /// A stream's queue takes answers up to a socket's bound, then refuses them (its subscriber
+    /// is then dropped with `LAGGED`, posted beyond the bound), and its frames end once the
+    /// execution is done with it.
+    #[tokio::test]
+    async fn a_stream_s_mailbox_is_bounded_and_ends_when_finished() {
+        use super::{Mailbox, Message, Refused, StreamMailbox, MAX_QUEUED_BYTES};
+        use futures::StreamExt;
+        let mailbox = std::sync::Arc::new(StreamMailbox::default());
+        let big = "x".repeat(MAX_QUEUED_BYTES / 2);
+        assert_eq!(mailbox.post(Message::Text(big.clone().into()), false), Ok(()));
+        assert_eq!(mailbox.post(Message::Text(big.clone().into()), false), Ok(()));
+        assert_eq!(mailbox.post(Message::Text("y".into()), false), Err(Refused::Full));
+        assert_eq!(mailbox.post(Message::Text("lagged".into()), true), Ok(()));
+        mailbox.finished();
+        let frames: Vec<_> = mailbox.frames(()).collect().await;
+        assert_eq!(frames.len(), 3);
+        assert_eq!(&frames[2][..], b"lagged");
+    }
+
     #[test]
     fn the_accept_header_picks_the_stream() {
         let subscription = |value| Framing::for_subscription(&accepting(value));
@@ -310,9 +407,9 @@ mod tests {
 
     #[test]
     fn every_event_has_a_data_line_even_an_empty_one() {
-        assert_eq!(&event("complete", "")[..], b"event: complete\ndata: \n\n");
-        assert_eq!(&event("next", "{\"a\":1}")[..], b"event: next\ndata: {\"a\":1}\n\n");
+        assert_eq!(event("complete", ""), "event: complete\ndata: \n\n");
+        assert_eq!(event("next", "{\"a\":1}"), "event: next\ndata: {\"a\":1}\n\n");
         // Data of several lines is several `data:` lines, which a client joins again.
-        assert_eq!(&event("next", "a\r\nb")[..], b"event: next\ndata: a\ndata: b\n\n");
+        assert_eq!(event("next", "a\r\nb"), "event: next\ndata: a\ndata: b\n\n");
     }
 }

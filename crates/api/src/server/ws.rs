@@ -21,7 +21,7 @@ use futures::StreamExt;
 use tokio_stream::StreamMap;
 
 use super::outbox::{Mailbox, Outbox, Refused};
-use super::shared_subscriptions::{serialise, Answer, Joined, Subscribed, Subscriptions};
+use super::shared_subscriptions::{serialise, Answer, Joined, Subscribed, Subscriptions, Wrapping};
 use super::ws_protocol::{close, complete, parse, Envelope, Protocol, ACK, PONG};
 use super::ServerState;
 use crate::auth::Viewer;
@@ -161,7 +161,13 @@ impl Session {
                     return Reply::Nothing;
                 }
                 let mailbox: Arc<dyn Mailbox> = self.outbox.clone();
-                match self.subscriptions.subscribe(payload, data, &id, envelope.clone(), mailbox) {
+                match self.subscriptions.subscribe(
+                    payload,
+                    data,
+                    &id,
+                    Wrapping::Socket(envelope.clone()),
+                    mailbox,
+                ) {
                     Subscribed::Alone(answers) => {
                         self.alone.insert(id.clone(), frames(envelope, id, answers));
                     }
