@@ -129,6 +129,54 @@ async fn an_export_to_a_time_imported_is_the_network_as_it_stood_then() {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("'last summer'"), "{refused:?}");
 }
 
+/// `export` filters as `/events.ndjson` does, for a researcher without a server: by event type,
+/// stream type, stream and time; a name the log does not have is refused naming the flag and
+/// the name meant, before the file is made (an empty export would read as "none happened").
+#[tokio::test]
+async fn export_filters_the_log_as_the_log_endpoint_does() {
+    let db = TestDb::sqlite().await;
+    let app = doetank_api::App::new(db.store.clone());
+    assert!(doetank_api::demo::load(&app).await.expect("demo"));
+    let dir = tempfile::tempdir().expect("dir");
+    let read = |file: &str| {
+        doetank_api::export::read_export(&std::fs::read(file).expect("the export")).expect("read")
+    };
+    let all = dir.path().join("all.ndjson").display().to_string();
+    doetank(&["export", "--output", &all, "--database-url", &db.url]);
+    let all = read(&all);
+    let from: chrono::DateTime<chrono::Utc> = "2013-06-01T00:00:00Z".parse().expect("a time");
+    let wanted: Vec<i64> = all
+        .iter()
+        .filter(|e| ["LessonRecorded", "PhaseCompleted"].contains(&e.event_type.as_str()))
+        .filter(|e| e.stream_id.starts_with("doetank-") && e.recorded_at >= from)
+        .map(|e| e.position)
+        .collect();
+    assert!(wanted.len() > 3, "{wanted:?}");
+    let some = dir.path().join("some.ndjson").display().to_string();
+    let filters = [
+        "--types",
+        "LessonRecorded,PhaseCompleted",
+        "--stream-type",
+        "doetank",
+        "--from",
+        "2013-06-01T00:00:00Z",
+    ];
+    doetank(&[&["export", "--output", &some, "--database-url", &db.url][..], &filters[..]].concat());
+    let positions: Vec<i64> = read(&some).iter().map(|e| e.position).collect();
+    assert_eq!(positions, wanted);
+
+    let slip = dir.path().join("slip.ndjson");
+    let refused = Command::new(env!("CARGO_BIN_EXE_doetank"))
+        .args(["export", "--stream-type", "Doetank", "--database-url", &db.url, "--output"])
+        .arg(&slip)
+        .output()
+        .expect("run doetank");
+    assert!(!refused.status.success(), "a stream type the log does not have exported nothing");
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("--stream-type") && said.contains("did you mean \\\"doetank\\\"?"), "{said}");
+    assert!(!slip.exists(), "no file for a refused export");
+}
+
 /// A file that is no export (or a CSV with its columns moved) is refused, not misread or taken
 /// as an empty log; an empty file is an export of nothing.
 #[tokio::test]

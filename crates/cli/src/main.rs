@@ -14,6 +14,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use doetank_api::auth::{Auth, Role, Viewer};
+use doetank_api::error::AppError;
 use doetank_api::projection::PROJECTION_VERSION;
 use doetank_api::server::{AllowedOrigins, Origin, ServerConfig};
 use doetank_api::visibility;
@@ -118,6 +119,20 @@ enum Command {
         /// as it stood then, which `import` turns into the network as it stood then.
         #[arg(long)]
         to: Option<chrono::DateTime<chrono::Utc>>,
+        /// Only events recorded at or after this time (RFC 3339). Like the filters below, it
+        /// makes an export for study, not one `import` takes: streams lose their beginnings.
+        #[arg(long)]
+        from: Option<chrono::DateTime<chrono::Utc>>,
+        /// Only events of these types (`LessonRecorded,PhaseCompleted`; `doetank event-types`
+        /// lists them), as `/events.ndjson?types=` takes them.
+        #[arg(long, value_delimiter = ',')]
+        types: Vec<String>,
+        /// Only events of streams of these types (`doetank`, `cafe`, ...).
+        #[arg(long = "stream-type", value_delimiter = ',')]
+        stream_types: Vec<String>,
+        /// Only the events of these streams (`doetank-<uuid>`, as the log writes them).
+        #[arg(long = "stream-id", value_delimiter = ',')]
+        stream_ids: Vec<String>,
     },
     /// Load an exported log (NDJSON or CSV) into an empty database and rebuild the read models.
     Import {
@@ -278,6 +293,22 @@ fn progress(total: i64, visible: bool) -> ProgressBar {
 /// besides rule 5's filter, no event names who sent its command nor the command's id, as a
 /// doetank's `history` tells anonymous readers (a facilitator's token subject may be an address
 /// from an identity provider; until the thirty-first session a public export carried them).
+/// A refusal of the log's filter named by the flag the user gave rather than by the field the
+/// GraphQL API calls it (`--stream-type`, not `streamType`).
+fn as_flags(err: AppError) -> AppError {
+    match err {
+        AppError::BadInput { field, message } => {
+            let flag = match field.as_str() {
+                "streamType" => "stream-type",
+                "streamId" => "stream-id",
+                other => other,
+            };
+            AppError::BadInput { field: format!("--{flag}"), message }
+        }
+        other => other,
+    }
+}
+
 async fn export(
     app: &App,
     format: ExportFormat,
@@ -390,10 +421,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token { member, role, expires, jwt_secret } => {
             println!("{}", Auth::hs256(strong_enough(&jwt_secret)?.as_bytes()).mint(&member, role, expires)?);
         }
-        Command::Export { format, after, output, public, to } => {
+        Command::Export { format, after, output, public, to, from, types, stream_types, stream_ids } => {
             let app = open(&cli.database_url).await?;
-            // A position past the head came from another database: as `/events.ndjson` does, it
-            // is refused rather than answered with an empty export (and before `-o` is created).
+            let filter = LogFilter {
+                doetanks_visible_to: public.then(|| visibility::log_viewer(&Viewer::anonymous())).flatten(),
+                to,
+                from,
+                event_types: types,
+                stream_types,
+                stream_ids,
+            };
+            // A name this log does not have, or a window that holds nothing, is refused as
+            // `/events.ndjson` refuses it (with the name meant, for a slip), rather than
+            // answered with an empty export; so is a position past the head, which came from
+            // another database; before `-o` is created.
+            doetank_api::log_names::check_filter(&app.store, &filter).await.map_err(as_flags)?;
             doetank_api::history::check_resume(&app.store, after).await?;
             let head = app.store.head_position().await?;
             let out: Box<dyn Write> = match &output {
@@ -403,11 +445,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 None => Box::new(BufWriter::new(std::io::stdout().lock())),
             };
             let bar = progress(head - after.max(0), output.is_some());
-            let filter = LogFilter {
-                doetanks_visible_to: public.then(|| visibility::log_viewer(&Viewer::anonymous())).flatten(),
-                to,
-                ..LogFilter::default()
-            };
             let written = export(&app, format, after, filter, public, out, &bar).await?;
             bar.finish_and_clear();
             eprintln!("exported {written} events");
