@@ -164,6 +164,14 @@ async fn export_filters_the_log_as_the_log_endpoint_does() {
     doetank(&[&["export", "--output", &some, "--database-url", &db.url][..], &filters[..]].concat());
     let positions: Vec<i64> = read(&some).iter().map(|e| e.position).collect();
     assert_eq!(positions, wanted);
+    // An export for study, not a whole log: `import` says why it refuses one.
+    let empty = TestDb::sqlite().await;
+    let refused = Command::new(env!("CARGO_BIN_EXE_doetank"))
+        .args(["import", &some, "--database-url", &empty.url])
+        .output()
+        .expect("run doetank");
+    assert!(!refused.status.success(), "a filtered export was imported");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("an export filtered by type"), "{refused:?}");
 
     let slip = dir.path().join("slip.ndjson");
     let refused = Command::new(env!("CARGO_BIN_EXE_doetank"))

@@ -321,9 +321,15 @@ impl EventStore {
             }
             let version = versions.entry(&e.stream_id).or_insert(0);
             if e.version != *version + 1 {
+                // A stream whose events were left out: an export filtered for study (by type,
+                // stream or `--from`), which holds no whole log to import.
                 return Err(invalid(
                     e.position,
-                    format!("{} jumps from version {} to {}", e.stream_id, version, e.version),
+                    format!(
+                        "{} jumps from version {} to {} (a stream's versions count up from 1 in a whole log; \
+                         an export filtered by type, stream or `--from` is not one)",
+                        e.stream_id, version, e.version
+                    ),
                 ));
             }
             *version = e.version;
