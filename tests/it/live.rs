@@ -1516,7 +1516,7 @@ async fn hears_the_next_note(app: &TestApp, db: &TestDb, stream: &mut reqwest::R
 /// `/graphql` takes event streams as the graphql-sse client asks them at the endpoint's URL: a
 /// subscription whose client accepts `text/event-stream` is answered as server-sent events, and
 /// so is a query whose client accepts nothing else; a client that takes JSON gets a query's
-/// answer as JSON. A browser's `EventSource` gets a subscription by URL.
+/// answer as JSON. A browser's `EventSource` gets a subscription, or a query, by URL.
 async fn graphql_takes_event_streams_as_graphql_sse_asks(db: &TestDb) {
     let app = TestApp::spawn(db).await;
     let post = |accept: &str, query: &str| {
@@ -1560,6 +1560,13 @@ async fn graphql_takes_event_streams_as_graphql_sse_asks(db: &TestDb) {
     let mut by_url = get("subscription { events { position } }").await;
     assert!(is_event_stream(&by_url));
     hears_the_next_note(&app, db, &mut by_url).await;
+    // A query by URL too (until then it was JSON, which an `EventSource` takes for a failure
+    // and asks again every few seconds).
+    let mut query_by_url = get("{ doetanks { totalCount } }").await;
+    assert!(is_event_stream(&query_by_url));
+    let events = sse_events(&mut query_by_url, 2).await;
+    let kinds: Vec<&str> = events.iter().map(|(event, _)| event.as_str()).collect();
+    assert_eq!(kinds, ["next", "complete"], "{events:?}");
     let head = app.head().await;
     let mutation = get(r#"mutation { registerMember(input: { name: "Bas", organisation: "TNO", sector: PUBLIC }) { member { id } } }"#).await;
     assert_eq!(mutation.status().as_u16(), 405);

@@ -14,7 +14,7 @@
 //! its throughput (the trivial query an eighth). So a request that breaks a declaration and
 //! also fails validation is told of the variable first.
 
-use async_graphql::parser::types::{BaseType, DocumentOperations, ExecutableDocument, Type};
+use async_graphql::parser::types::{BaseType, ExecutableDocument, Type};
 use async_graphql::{ErrorExtensions, Name, Pos, Request, Response, ServerError, Value, Variables};
 
 use super::errors::unset_variable_message;
@@ -36,14 +36,7 @@ pub fn refusal_of(request: &mut Request) -> Option<Response> {
 /// The refusal of the first variable of the operation to run whose value breaks its declared
 /// type's nullability, if any. An operation that is not there is left to validation.
 fn refusal(document: &ExecutableDocument, name: Option<&str>, variables: &Variables) -> Option<ServerError> {
-    let operation = match (&document.operations, name) {
-        (DocumentOperations::Single(operation), _) => operation,
-        (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name)?,
-        (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => {
-            operations.values().next()?
-        }
-        (DocumentOperations::Multiple(_), None) => return None,
-    };
+    let operation = super::operation(document, name)?;
     operation.node.variable_definitions.iter().find_map(|positioned| {
         let definition = &positioned.node;
         let name = &definition.name.node;

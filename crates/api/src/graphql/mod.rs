@@ -18,7 +18,8 @@ mod scalars;
 mod statistics;
 mod subscription;
 
-use async_graphql::{MergedObject, Schema};
+use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationDefinition};
+use async_graphql::{MergedObject, Positioned, Schema};
 
 pub use errors::GqlResult;
 pub use kept_rows::KeptRows;
@@ -45,6 +46,20 @@ pub type DoetankSchema = Schema<Query, Mutation, subscription::Subscription>;
 pub const MAX_DEPTH: usize = 15;
 /// Largest complexity (fields, counted per selection) a query may have.
 pub const MAX_COMPLEXITY: usize = 2_000;
+
+/// The operation of `document` that runs for the operation name `name`, as execution picks it.
+pub fn operation<'a>(
+    document: &'a ExecutableDocument,
+    name: Option<&str>,
+) -> Option<&'a Positioned<OperationDefinition>> {
+    match (&document.operations, name) {
+        (DocumentOperations::Single(op), _) => Some(op),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name),
+        // A lone named operation needs no name in the request.
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next(),
+        (DocumentOperations::Multiple(_), None) => None,
+    }
+}
 
 /// The viewer of the request or connection (anonymous when absent).
 pub fn viewer(ctx: &async_graphql::Context<'_>) -> crate::auth::Viewer {

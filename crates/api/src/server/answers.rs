@@ -6,10 +6,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use async_graphql::parser::types::{
-    DocumentOperations, ExecutableDocument, OperationDefinition, OperationType,
-};
-use async_graphql::Positioned;
+use async_graphql::parser::types::OperationType;
 use axum::body::Bytes;
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -163,21 +160,7 @@ pub fn is_query(request: &mut async_graphql::Request) -> bool {
     let Ok(document) = request.parsed_query() else {
         return false;
     };
-    operation(document, name.as_deref()).is_some_and(|op| op.node.ty == OperationType::Query)
-}
-
-/// The operation of `document` that runs for the operation name `name`, as execution picks it.
-pub fn operation<'a>(
-    document: &'a ExecutableDocument,
-    name: Option<&str>,
-) -> Option<&'a Positioned<OperationDefinition>> {
-    match (&document.operations, name) {
-        (DocumentOperations::Single(op), _) => Some(op),
-        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name),
-        // A lone named operation needs no name in the request.
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next(),
-        (DocumentOperations::Multiple(_), None) => None,
-    }
+    crate::graphql::operation(document, name.as_deref()).is_some_and(|op| op.node.ty == OperationType::Query)
 }
 
 #[cfg(test)]

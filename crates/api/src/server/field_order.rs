@@ -98,7 +98,7 @@ impl Asked {
 
 /// The order of the operation `operation` of `document` (the only one when it is not named).
 fn plan(document: &ExecutableDocument, operation: Option<&str>) -> Option<Plan> {
-    let operation = super::answers::operation(document, operation)?;
+    let operation = crate::graphql::operation(document, operation)?;
     Some(Plan::of(&[&operation.node.selection_set.node], &document.fragments))
 }
 

@@ -429,13 +429,17 @@ async fn answer(
         Ok(viewer) => viewer,
         Err(err) => return error_response(err, media),
     };
-    if let (Method::Post { .. }, Some(framing)) = (method, Framing::for_every_operation(headers)) {
-        // A client that takes nothing but an event stream (graphql-sse's) gets its query on one.
+    if let Some(framing) = Framing::for_every_operation(headers) {
+        // A client that takes nothing but an event stream (graphql-sse's, a browser's
+        // `EventSource`) gets a query on one too; a mutation stays refused over GET.
         let mut request = request;
         if let Err(refused) = state.persisted.resolve(&mut request) {
             return refused.into_response();
         }
         state.documents.attach(&mut request);
+        if matches!(method, Method::Get { .. }) && is_mutation(&mut request) {
+            return refusals::mutation_over_get();
+        }
         return streamed::streamed(state, viewer, request, framing);
     }
     answer_as(state, viewer, media, request, method).await
@@ -484,6 +488,14 @@ async fn answer_as(
     .await
 }
 
+/// Whether `request` (its text parsed) runs a mutation; a text that does not parse runs nothing.
+fn is_mutation(request: &mut async_graphql::Request) -> bool {
+    let name = request.operation_name.clone();
+    let Ok(document) = request.parsed_query() else { return false };
+    crate::graphql::operation(document, name.as_deref())
+        .is_some_and(|op| op.node.ty == async_graphql::parser::types::OperationType::Mutation)
+}
+
 /// What a request is once parsed.
 enum Parsed {
     Query,
@@ -512,7 +524,7 @@ fn parsed(state: &ServerState, request: &mut async_graphql::Request, method: Met
         Err(error) => return Parsed::Refused(respond(parse_failed(error), media)),
     };
     use async_graphql::parser::types::OperationType;
-    match (answers::operation(document, name.as_deref()).map(|op| op.node.ty), method) {
+    match (crate::graphql::operation(document, name.as_deref()).map(|op| op.node.ty), method) {
         (Some(OperationType::Query), _) => Parsed::Query,
         (
             Some(OperationType::Subscription),
