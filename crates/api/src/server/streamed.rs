@@ -242,7 +242,8 @@ impl Mailbox for StreamMailbox {
             return Err(Refused::Full);
         }
         queue.bytes += text.len();
-        queue.frames.push_back(Bytes::copy_from_slice(text.as_bytes()));
+        // The frame's own bytes, not a copy: a shared execution posts one to each subscriber.
+        queue.frames.push_back(Bytes::from(text));
         drop(queue);
         self.posted.notify_one();
         Ok(())
