@@ -28,24 +28,18 @@ impl Media {
     /// What `Accept` asks for: the one with the higher quality (a wildcard counts for both),
     /// `application/graphql-response+json` on a tie or when neither is acceptable.
     pub fn accepted(headers: &HeaderMap) -> Media {
-        let mut ranges = headers
-            .get_all(header::ACCEPT)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(','))
-            .peekable();
+        let mut ranges = accept_ranges(headers).peekable();
         if ranges.peek().is_none() {
             return Media::Json;
         }
         let (mut graphql, mut json, mut any) = (None, None, None);
         for range in ranges {
-            let mut parts = range.split(';');
-            let kind = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
-            let quality = parts
-                .filter_map(|p| p.trim().strip_prefix("q="))
+            let quality = range
+                .params()
+                .filter_map(|p| p.strip_prefix("q="))
                 .find_map(|q| q.trim().parse::<f32>().ok())
                 .unwrap_or(1.0);
-            let slot = match kind.as_str() {
+            let slot = match range.kind.as_str() {
                 GRAPHQL_RESPONSE => &mut graphql,
                 JSON => &mut json,
                 "*/*" | "application/*" => &mut any,
@@ -68,6 +62,29 @@ impl Media {
             Media::Json => JSON,
         })
     }
+}
+
+/// One media range of the `Accept` headers: its type in lower case, and its parameters.
+pub(super) struct AcceptRange<'a> {
+    pub kind: String,
+    rest: &'a str,
+}
+
+impl<'a> AcceptRange<'a> {
+    /// The range's parameters (`q=0.9`, `subscriptionSpec=1.0`), each trimmed, as written.
+    pub fn params(&self) -> impl Iterator<Item = &'a str> {
+        self.rest.split(';').map(str::trim).filter(|p| !p.is_empty())
+    }
+}
+
+/// The media ranges of every `Accept` header, in the order written.
+pub(super) fn accept_ranges(headers: &HeaderMap) -> impl Iterator<Item = AcceptRange<'_>> {
+    headers.get_all(header::ACCEPT).iter().filter_map(|value| value.to_str().ok()).flat_map(|value| {
+        value.split(',').map(|range| {
+            let (kind, rest) = range.split_once(';').unwrap_or((range, ""));
+            AcceptRange { kind: kind.trim().to_ascii_lowercase(), rest }
+        })
+    })
 }
 
 /// `response`, every error with its code, as `media` has it.

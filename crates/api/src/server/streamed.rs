@@ -32,7 +32,7 @@ use futures::future::ready;
 use futures::{stream, Stream, StreamExt};
 use tokio::sync::Notify;
 
-use super::media::Media;
+use super::media::{accept_ranges, Media};
 use super::outbox::{Mailbox, Refused, MAX_QUEUED_BYTES};
 use super::refusals::NotGraphql;
 use super::shared_subscriptions::{serialise, Subscribed, Wrapping};
@@ -130,34 +130,29 @@ struct Range {
 }
 
 fn accepted(headers: &HeaderMap) -> impl Iterator<Item = Range> + '_ {
-    headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|range| {
-            let mut parts = range.split(';').map(str::trim);
-            let kind = parts.next().unwrap_or_default().to_ascii_lowercase();
-            let params: Vec<(String, String)> = parts
-                .filter_map(|p| p.split_once('='))
-                .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().trim_matches('"').to_string()))
-                .collect();
-            if params.iter().any(|(k, v)| k == "q" && v.parse::<f32>().is_ok_and(|q| q <= 0.0)) {
-                return None;
+    accept_ranges(headers).filter_map(|range| {
+        let params: Vec<(String, String)> = range
+            .params()
+            .filter_map(|p| p.split_once('='))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().trim_matches('"').to_string()))
+            .collect();
+        if params.iter().any(|(k, v)| k == "q" && v.parse::<f32>().is_ok_and(|q| q <= 0.0)) {
+            return None;
+        }
+        let kind = range.kind;
+        let framing = match kind.as_str() {
+            "text/event-stream" => Some(Framing::EventStream),
+            "multipart/mixed" if params.iter().any(|(k, v)| k == "subscriptionspec" && v == "1.0") => {
+                Some(Framing::Multipart)
             }
-            let framing = match kind.as_str() {
-                "text/event-stream" => Some(Framing::EventStream),
-                "multipart/mixed" if params.iter().any(|(k, v)| k == "subscriptionspec" && v == "1.0") => {
-                    Some(Framing::Multipart)
-                }
-                _ => None,
-            };
-            let takes_json = matches!(
-                kind.as_str(),
-                "application/json" | "application/graphql-response+json" | "application/*" | "*/*"
-            );
-            Some(Range { framing, takes_json })
-        })
+            _ => None,
+        };
+        let takes_json = matches!(
+            kind.as_str(),
+            "application/json" | "application/graphql-response+json" | "application/*" | "*/*"
+        );
+        Some(Range { framing, takes_json })
+    })
 }
 
 /// `POST /graphql/stream`: any operation, as server-sent events.
