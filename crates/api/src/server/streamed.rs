@@ -129,8 +129,16 @@ struct Range {
     takes_json: bool,
 }
 
+/// The ranges of `Accept` as streams read them; none at all, without parsing, where no header
+/// names a stream (every request asks this, and nearly all take JSON).
 fn accepted(headers: &HeaderMap) -> impl Iterator<Item = Range> + '_ {
-    accept_ranges(headers).filter_map(|range| {
+    let names =
+        |value: &[u8], stream: &[u8]| value.windows(stream.len()).any(|w| w.eq_ignore_ascii_case(stream));
+    let may_stream = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .any(|v| names(v.as_bytes(), b"text/event-stream") || names(v.as_bytes(), b"multipart/mixed"));
+    may_stream.then(|| accept_ranges(headers)).into_iter().flatten().filter_map(|range| {
         let params: Vec<(String, String)> = range
             .params()
             .filter_map(|p| p.split_once('='))
