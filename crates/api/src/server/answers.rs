@@ -156,11 +156,15 @@ impl Answers {
 /// document stays in the request, so execution does not parse the text a second time (a
 /// quarter of a new question's CPU was spent parsing it twice).
 pub fn is_query(request: &mut async_graphql::Request) -> bool {
+    operation_type(request) == Some(OperationType::Query)
+}
+
+/// The type of the operation `request` runs, if its text parses and names one (the parsed
+/// document stays in the request, as in [`is_query`]).
+pub fn operation_type(request: &mut async_graphql::Request) -> Option<OperationType> {
     let name = request.operation_name.clone();
-    let Ok(document) = request.parsed_query() else {
-        return false;
-    };
-    crate::graphql::operation(document, name.as_deref()).is_some_and(|op| op.node.ty == OperationType::Query)
+    let document = request.parsed_query().ok()?;
+    crate::graphql::operation(document, name.as_deref()).map(|op| op.node.ty)
 }
 
 #[cfg(test)]

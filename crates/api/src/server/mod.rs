@@ -432,15 +432,8 @@ async fn answer(
     if let Some(framing) = Framing::for_every_operation(headers) {
         // A client that takes nothing but an event stream (graphql-sse's, a browser's
         // `EventSource`) gets a query on one too; a mutation stays refused over GET.
-        let mut request = request;
-        if let Err(refused) = state.persisted.resolve(&mut request) {
-            return refused.into_response();
-        }
-        state.documents.attach(&mut request);
-        if matches!(method, Method::Get { .. }) && is_mutation(&mut request) {
-            return refusals::mutation_over_get();
-        }
-        return streamed::streamed(state, viewer, request, framing);
+        let over_get = matches!(method, Method::Get { .. });
+        return streamed::as_sent(state, viewer, request, framing, over_get);
     }
     answer_as(state, viewer, media, request, method).await
 }
@@ -488,14 +481,6 @@ async fn answer_as(
     .await
 }
 
-/// Whether `request` (its text parsed) runs a mutation; a text that does not parse runs nothing.
-fn is_mutation(request: &mut async_graphql::Request) -> bool {
-    let name = request.operation_name.clone();
-    let Ok(document) = request.parsed_query() else { return false };
-    crate::graphql::operation(document, name.as_deref())
-        .is_some_and(|op| op.node.ty == async_graphql::parser::types::OperationType::Mutation)
-}
-
 /// What a request is once parsed.
 enum Parsed {
     Query,
@@ -515,16 +500,14 @@ fn parsed(state: &ServerState, request: &mut async_graphql::Request, method: Met
         return Parsed::Refused(respond(parse_failed(error), media));
     }
     state.documents.attach(request);
-    let name = request.operation_name.clone();
     if let Some(refusal) = declared_variables::refusal_of(request) {
         return Parsed::Refused(respond(refusal, media));
     }
-    let document = match request.parsed_query() {
-        Ok(document) => document,
-        Err(error) => return Parsed::Refused(respond(parse_failed(error), media)),
-    };
+    if let Err(error) = request.parsed_query() {
+        return Parsed::Refused(respond(parse_failed(error), media));
+    }
     use async_graphql::parser::types::OperationType;
-    match (crate::graphql::operation(document, name.as_deref()).map(|op| op.node.ty), method) {
+    match (answers::operation_type(request), method) {
         (Some(OperationType::Query), _) => Parsed::Query,
         (
             Some(OperationType::Subscription),

@@ -22,6 +22,7 @@ use std::convert::Infallible;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use async_graphql::parser::types::OperationType;
 use async_graphql_axum::GraphQLRequest;
 use axum::body::{Body, Bytes};
 use axum::extract::ws::Message;
@@ -32,9 +33,10 @@ use futures::future::ready;
 use futures::{stream, Stream, StreamExt};
 use tokio::sync::Notify;
 
+use super::answers::operation_type;
 use super::media::{accept_ranges, Media};
 use super::outbox::{Mailbox, Refused, MAX_QUEUED_BYTES};
-use super::refusals::NotGraphql;
+use super::refusals::{mutation_over_get, NotGraphql};
 use super::shared_subscriptions::{serialise, Subscribed, Wrapping};
 use super::{error_response, viewer_of, ServerState};
 use crate::auth::Viewer;
@@ -173,12 +175,27 @@ pub(super) async fn graphql_stream(
         Ok(viewer) => viewer,
         Err(err) => return error_response(err, Media::accepted(&headers)),
     };
-    let mut request = request.into_inner();
+    as_sent(&state, viewer, request.into_inner(), Framing::EventStream, false)
+}
+
+/// The answers to `request` as its client sent it (a persisted query's hash resolved, its text
+/// parsed), as a stream framed by `framing`; `over_get`, a mutation is refused, as any is over
+/// GET.
+pub(super) fn as_sent(
+    state: &ServerState,
+    viewer: Viewer,
+    mut request: async_graphql::Request,
+    framing: Framing,
+    over_get: bool,
+) -> Response {
     if let Err(refused) = state.persisted.resolve(&mut request) {
         return refused.into_response();
     }
     state.documents.attach(&mut request);
-    streamed(&state, viewer, request, Framing::EventStream)
+    if over_get && operation_type(&mut request) == Some(OperationType::Mutation) {
+        return mutation_over_get();
+    }
+    streamed(state, viewer, request, framing)
 }
 
 /// The answers to `request` (its persisted text resolved and its document attached), asked by
