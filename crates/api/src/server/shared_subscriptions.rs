@@ -420,12 +420,13 @@ impl Subscriptions {
         wrapping: Wrapping,
         mailbox: Arc<dyn Mailbox>,
     ) -> Subscribed {
-        let parsed = request.parsed_query().is_ok();
-        let key = match parsed && declared_variables::refusal_of(&mut request).is_none() {
-            true => share_key(&request, &data),
-            // Refused by `alone` as it would be alone.
-            false => None,
+        let key = match request.parsed_query() {
+            Ok(_) => share_key(&request, &data),
+            Err(_) => None,
         };
+        // A request its variables refuse is refused by `alone`, as it would be alone; asked only
+        // of one that would be shared, since `alone` asks it of the others.
+        let key = key.filter(|_| declared_variables::refusal_of(&mut request).is_none());
         let Some(key) = key else {
             return Subscribed::Alone(self.alone(request, data));
         };
