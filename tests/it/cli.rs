@@ -97,15 +97,13 @@ both_backends!(export_then_import_then_export_gives_identical_bytes);
 #[tokio::test]
 async fn an_export_to_a_time_imported_is_the_network_as_it_stood_then() {
     use doetank_api::demo::{demo_id, DOETANK_2010};
-    let db = TestDb::sqlite().await;
-    let app = doetank_api::App::new(db.store.clone());
-    assert!(doetank_api::demo::load(&app).await.expect("demo"));
+    let db = demo_on_sqlite().await;
     let dir = tempfile::tempdir().expect("dir");
     let file = dir.path().join("summer-2013.ndjson").display().to_string();
     let cut = "2013-09-01T00:00:00Z";
     doetank(&["export", "--to", cut, "--output", &file, "--database-url", &db.url]);
 
-    let events = doetank_api::export::read_export(&std::fs::read(&file).expect("the export")).expect("read");
+    let events = read_export_file(&file);
     let cut_time: chrono::DateTime<chrono::Utc> = cut.parse().expect("a time");
     assert!(events.iter().all(|e| e.recorded_at < cut_time), "only what was recorded before {cut}");
     let head = db.store.head_position().await.expect("head");
@@ -134,16 +132,11 @@ async fn an_export_to_a_time_imported_is_the_network_as_it_stood_then() {
 /// the name meant, before the file is made (an empty export would read as "none happened").
 #[tokio::test]
 async fn export_filters_the_log_as_the_log_endpoint_does() {
-    let db = TestDb::sqlite().await;
-    let app = doetank_api::App::new(db.store.clone());
-    assert!(doetank_api::demo::load(&app).await.expect("demo"));
+    let db = demo_on_sqlite().await;
     let dir = tempfile::tempdir().expect("dir");
-    let read = |file: &str| {
-        doetank_api::export::read_export(&std::fs::read(file).expect("the export")).expect("read")
-    };
     let all = dir.path().join("all.ndjson").display().to_string();
     doetank(&["export", "--output", &all, "--database-url", &db.url]);
-    let all = read(&all);
+    let all = read_export_file(&all);
     let from: chrono::DateTime<chrono::Utc> = "2013-06-01T00:00:00Z".parse().expect("a time");
     let wanted: Vec<i64> = all
         .iter()
@@ -162,7 +155,7 @@ async fn export_filters_the_log_as_the_log_endpoint_does() {
         "2013-06-01T00:00:00Z",
     ];
     doetank(&[&["export", "--output", &some, "--database-url", &db.url][..], &filters[..]].concat());
-    let positions: Vec<i64> = read(&some).iter().map(|e| e.position).collect();
+    let positions: Vec<i64> = read_export_file(&some).iter().map(|e| e.position).collect();
     assert_eq!(positions, wanted);
     // An export for study, not a whole log: `import` says why it refuses one.
     let empty = TestDb::sqlite().await;
@@ -318,6 +311,19 @@ async fn a_jwt_secret_too_short_to_be_one_is_refused() {
             assert!(secret.is_empty() || !stderr.contains(secret), "the secret was printed: {stderr}");
         }
     }
+}
+
+/// A SQLite database with the demo history loaded.
+async fn demo_on_sqlite() -> TestDb {
+    let db = TestDb::sqlite().await;
+    let app = doetank_api::App::new(db.store.clone());
+    assert!(doetank_api::demo::load(&app).await.expect("demo"));
+    db
+}
+
+/// The events of the export written to `file`.
+fn read_export_file(file: &str) -> Vec<doetank_store::RecordedEvent> {
+    doetank_api::export::read_export(&std::fs::read(file).expect("the export")).expect("read")
 }
 
 fn doetank(args: &[&str]) -> std::process::Output {
