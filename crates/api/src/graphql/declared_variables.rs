@@ -46,7 +46,12 @@ fn refusal(document: &ExecutableDocument, name: Option<&str>, variables: &Variab
             }
             None => return None,
             Some(value) => {
-                let at = null_where_not_allowed(&definition.var_type.node, value, String::new())?;
+                let mut at = Vec::new();
+                if !null_where_not_allowed(&definition.var_type.node, value, &mut at) {
+                    return None;
+                }
+                let at: String = at.iter().map(|i| format!("[{i}]")).collect();
+                let at = if at.is_empty() { at } else { format!(" at {at}") };
                 format!("variable ${name} is declared `{}` but is given null{at}", definition.var_type.node)
             }
         };
@@ -54,16 +59,20 @@ fn refusal(document: &ExecutableDocument, name: Option<&str>, variables: &Variab
     })
 }
 
-/// Where in `value` a null stands that `ty` does not allow (`""` for the value itself, ` at
-/// [2]` for a list's third item), if anywhere.
-fn null_where_not_allowed(ty: &Type, value: &Value, at: String) -> Option<String> {
+/// Whether `value` holds a null that `ty` does not allow; `at` then holds where (the indexes
+/// down the lists to it, none for the value itself). Nothing is written for a value that passes.
+fn null_where_not_allowed(ty: &Type, value: &Value, at: &mut Vec<usize>) -> bool {
     match (&ty.base, value) {
-        (_, Value::Null) if !ty.nullable => Some(at),
-        (BaseType::List(item), Value::List(items)) => items.iter().enumerate().find_map(|(i, value)| {
-            let at = if at.is_empty() { format!(" at [{i}]") } else { format!("{at}[{i}]") };
-            null_where_not_allowed(item, value, at)
+        (_, Value::Null) => !ty.nullable,
+        (BaseType::List(item), Value::List(items)) => items.iter().enumerate().any(|(i, value)| {
+            at.push(i);
+            let found = null_where_not_allowed(item, value, at);
+            if !found {
+                at.pop();
+            }
+            found
         }),
-        _ => None,
+        _ => false,
     }
 }
 
