@@ -32,6 +32,7 @@ both_backends!(
     subscriptions_are_answered_as_server_sent_events_too,
     subscriptions_are_answered_in_multipart_parts_as_apollo_client_asks,
     graphql_takes_event_streams_as_graphql_sse_asks,
+    an_event_stream_that_reconnects_resumes_after_its_last_event_id,
     http_streams_asking_the_same_from_now_share_one_execution,
     as_of_and_at_version_return_the_past,
     a_slow_subscriber_falls_back_to_the_log_and_holds_no_one_up,
@@ -1295,6 +1296,14 @@ async fn a_socket_runs_at_most_its_limit_of_operations() {
 /// Server-sent events, one `event:` and one `data:` line each, read from `response` until
 /// `want` of them came (or 10 s passed), as a client that follows the SSE spec dispatches them.
 async fn sse_events(response: &mut reqwest::Response, want: usize) -> Vec<(String, String)> {
+    sse_events_with_ids(response, want).await.into_iter().map(|(_, event, data)| (event, data)).collect()
+}
+
+/// [`sse_events`], each with its `id:` if it has one.
+async fn sse_events_with_ids(
+    response: &mut reqwest::Response,
+    want: usize,
+) -> Vec<(Option<String>, String, String)> {
     let mut text = String::new();
     let mut events = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -1311,7 +1320,7 @@ async fn sse_events(response: &mut reqwest::Response, want: usize) -> Vec<(Strin
             // an event without a `data:` line is not dispatched (until the thirty-second session
             // `complete` had none, so such a client never saw it).
             if let (Some(event), Some(data)) = (field("event:"), field("data:")) {
-                events.push((event, data));
+                events.push((field("id:"), event, data));
             }
         }
     }
@@ -1630,4 +1639,95 @@ async fn record_lesson(app: &TestApp, d: &str, lead: &str, kind: &str, title: &s
     let input = json!({ "doetankId": d, "kind": kind, "title": title, "body": "b" });
     let recorded = mutate_as(app, &member(lead), "recordLesson", "RecordLessonInput", input).await;
     assert!(recorded.get("errors").is_none(), "{recorded:#}");
+}
+
+/// A browser's `EventSource` reconnects by itself, sending the id of the last event it got as
+/// `Last-Event-ID` to the URL it first opened. Each answer of a resumable subscription carries
+/// its cursor as that id, and a stream opened with one starts after it, whatever `after` the URL
+/// holds (until the thirty-fourth session a reconnected dashboard lost what was written while
+/// it was away, or heard everything since its first `after` again).
+async fn an_event_stream_that_reconnects_resumes_after_its_last_event_id(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let open = |query: &str, last_event_id: Option<String>| {
+        let mut request = app
+            .http
+            .get(app.url("/graphql"))
+            .query(&[("query", query)])
+            .header("accept", "text/event-stream")
+            .bearer_auth(facilitator());
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id);
+        }
+        async move { request.send().await.expect("GET /graphql") }
+    };
+    let heard = |events: &[(Option<String>, String, String)]| -> Vec<(Option<i64>, i64)> {
+        events
+            .iter()
+            .map(|(id, event, data)| {
+                assert_eq!(event, "next", "{data}");
+                let answer: Value = serde_json::from_str(data).expect("JSON");
+                let position = answer["data"]["events"]["position"].as_i64().expect("a position");
+                (id.as_deref().map(|id| id.parse().expect("a numeric id")), position)
+            })
+            .collect()
+    };
+    let start = app.head().await;
+    let from_start = format!("subscription {{ events(after: {start}) {{ position }} }}");
+    let mut first = open(&from_start, None).await;
+    write_notes(db, 2).await;
+    let got = heard(&sse_events_with_ids(&mut first, 2).await);
+    assert_eq!(got, [(Some(start + 1), start + 1), (Some(start + 2), start + 2)]);
+    // The connection drops; three notes are written while the dashboard is away. It asks its
+    // URL again, `after` and all, with the last id it got.
+    drop(first);
+    write_notes(db, 3).await;
+    let mut again = open(&from_start, Some((start + 2).to_string())).await;
+    let got = heard(&sse_events_with_ids(&mut again, 3).await);
+    assert_eq!(
+        got,
+        [(Some(start + 3), start + 3), (Some(start + 4), start + 4), (Some(start + 5), start + 5)]
+    );
+    // Then live, with no gap at the seam.
+    write_notes(db, 1).await;
+    assert_eq!(heard(&sse_events_with_ids(&mut again, 1).await), [(Some(start + 6), start + 6)]);
+    drop(again);
+    // Without `after` in the URL too (a stream from now on, shared until it reconnects).
+    let mut from_now = open("subscription { events { position } }", Some((start + 4).to_string())).await;
+    let got = heard(&sse_events_with_ids(&mut from_now, 2).await);
+    assert_eq!(got, [(Some(start + 5), start + 5), (Some(start + 6), start + 6)]);
+    drop(from_now);
+
+    // A doetank's stream resumes after the version it heard last, as `afterVersion` does.
+    let (lead, _, d) = formed_doetank(&app, "Hervat").await;
+    let watch = format!("subscription {{ doetankUpdated(id: \"{d}\", afterVersion: 0) {{ version }} }}");
+    let mut doetank = open(&watch, None).await;
+    let events = sse_events_with_ids(&mut doetank, 1).await;
+    let version = serde_json::from_str::<Value>(&events[0].2).expect("JSON")["data"]["doetankUpdated"]
+        ["version"]
+        .as_i64()
+        .expect("version");
+    assert_eq!(events[0].0, Some(version.to_string()), "{events:?}");
+    drop(doetank);
+    let lesson = json!({ "doetankId": d, "kind": "INSIGHT", "title": "Tijdens de storing", "body": "b" });
+    let recorded = mutate_as(&app, &member(&lead), "recordLesson", "RecordLessonInput", lesson).await;
+    assert!(recorded.get("errors").is_none(), "{recorded:#}");
+    let mut doetank = open(&watch, Some(version.to_string())).await;
+    let events = sse_events_with_ids(&mut doetank, 1).await;
+    let answer: Value = serde_json::from_str(&events[0].2).expect("JSON");
+    assert_eq!(answer["data"]["doetankUpdated"]["version"], version + 1, "{answer}");
+    assert_eq!(events[0].0, Some((version + 1).to_string()));
+
+    // A query's answer has no id: there is nothing to resume. An id this server never gave out
+    // is refused, naming the header; an empty one (the SSE spec's reset) resumes from nothing.
+    let mut query = open("{ doetanks { totalCount } }", None).await;
+    let events = sse_events_with_ids(&mut query, 2).await;
+    assert_eq!(events.iter().map(|e| e.0.clone()).collect::<Vec<_>>(), [None, None], "{events:?}");
+    for wrong in ["abc", "-1", "7.5"] {
+        let refused = open(&from_start, Some(wrong.into())).await;
+        let answer: Value = refused.json().await.expect("JSON");
+        assert_eq!(answer["errors"][0]["extensions"]["code"], "BAD_INPUT", "{wrong}: {answer}");
+        assert_eq!(answer["errors"][0]["extensions"]["field"], "Last-Event-ID", "{answer}");
+    }
+    let mut reset = open(&from_start, Some(String::new())).await;
+    assert_eq!(heard(&sse_events_with_ids(&mut reset, 1).await), [(Some(start + 1), start + 1)]);
 }

@@ -14,6 +14,7 @@ mod node;
 mod objects;
 mod pagination;
 mod query;
+pub(crate) mod resume;
 mod scalars;
 mod statistics;
 mod subscription;

@@ -13,6 +13,7 @@ use futures::{stream, Stream, StreamExt};
 use super::errors::GqlResult;
 use super::network::{timeline_at, TimelineEntry};
 use super::objects::{Doetank, Event, Lesson};
+use super::resume::{resumed, Marker};
 use super::scalars::{parse_enum, parse_id, LessonKind};
 use super::statistics::{Asked, Figures, Statistics};
 use super::viewer;
@@ -72,7 +73,8 @@ impl Subscription {
         let app = ctx.data::<App>()?.clone();
         let viewer = viewer(ctx);
         viewer.require_reader().gql()?;
-        let after = start_after(&app, after).await.gql()?;
+        let after = start_after(&app, resumed(ctx).or(after)).await.gql()?;
+        let marker = Marker::of(ctx);
         let types = types.unwrap_or_default();
         let streams = streams.unwrap_or_default();
         // A stream id holds a dash (`doetank-<uuid>`); a stream type never does. Ids are checked
@@ -91,14 +93,17 @@ impl Subscription {
                 }
                 Err(_) => true,
             };
-            let (app, viewer) = (app.clone(), viewer.clone());
+            let (app, viewer, marker) = (app.clone(), viewer.clone(), marker.clone());
             async move {
                 if !keep {
                     return None;
                 }
                 match item {
                     Ok(event) => match visible_event(&app, &viewer, &event).await {
-                        Ok(true) => Some(Ok(Event(event))),
+                        Ok(true) => {
+                            marker.mark(event.position);
+                            Some(Ok(Event(event)))
+                        }
                         Ok(false) => None,
                         Err(err) => Some(Err(err).gql()),
                     },
@@ -125,6 +130,7 @@ impl Subscription {
         let app = ctx.data::<App>()?.clone();
         let viewer = viewer(ctx);
         let uuid = parse_id("id", &id).gql()?;
+        let after_version = resumed(ctx).or(after_version);
         if after_version.is_some_and(|v| v < 0) {
             return Err(AppError::bad_input("afterVersion", "must be 0 or more")).gql();
         }
@@ -157,7 +163,10 @@ impl Subscription {
             let (app, viewer, sent) = (app.clone(), viewer.clone(), sent.clone());
             async move { state_after(&app, &viewer, uuid, &*item?, &sent).await }
         });
-        Ok(states(stream::once(now).chain(changes)))
+        // A reconnecting stream resumes after the version it heard last, as `afterVersion`.
+        let marker = Marker::of(ctx);
+        let marked = move |doetank: &Doetank| marker.mark(doetank.row.version);
+        Ok(states(stream::once(now).chain(changes)).inspect(move |item| item.iter().for_each(&marked)))
     }
 
     /// Every doetank the viewer may see, each time one of its events has been projected: a
@@ -176,18 +185,24 @@ impl Subscription {
     ) -> Result<impl Stream<Item = Result<Doetank>>> {
         let app = ctx.data::<App>()?.clone();
         let viewer = viewer(ctx);
-        let head = start_after(&app, after).await.gql()?;
+        let head = start_after(&app, resumed(ctx).or(after)).await.gql()?;
         let events = live_events(&app, head, |e| e.stream_type == "doetank");
+        let marker = Marker::of(ctx);
         // The version last sent of each doetank: one entry per doetank heard of.
         let sent: Arc<Mutex<HashMap<uuid::Uuid, Arc<AtomicI64>>>> = Arc::default();
         let changes = events.then(move |item| {
-            let (app, viewer, sent) = (app.clone(), viewer.clone(), sent.clone());
+            let (app, viewer, sent, marker) = (app.clone(), viewer.clone(), sent.clone(), marker.clone());
             async move {
                 let event = item?;
                 let Some(uuid) = event.aggregate_id() else { return Ok(None) };
                 let sent =
                     Arc::clone(sent.lock().unwrap_or_else(PoisonError::into_inner).entry(uuid).or_default());
-                state_after(&app, &viewer, uuid, &event, &sent).await
+                let state = state_after(&app, &viewer, uuid, &event, &sent).await?;
+                // Resumed after this event, the doetanks changed since come first, as now.
+                if state.is_some() {
+                    marker.mark(event.position);
+                }
+                Ok(state)
             }
         });
         Ok(states(changes))
@@ -213,7 +228,8 @@ impl Subscription {
         let app = ctx.data::<App>()?.clone();
         let viewer = viewer(ctx);
         let kinds = super::catalogue::known_kinds(kinds)?;
-        let head = start_after(&app, after).await.gql()?;
+        let head = start_after(&app, resumed(ctx).or(after)).await.gql()?;
+        let marker = Marker::of(ctx);
         // A line's kind is its event's stream type.
         let events = live_events(&app, head, move |e| kinds.is_empty() || kinds.contains(&e.stream_type));
         let lines = events.then(move |item| {
@@ -224,8 +240,16 @@ impl Subscription {
                 timeline_at(&app, &viewer, event.position).await
             }
         });
-        Ok(lines.flat_map(|lines| match lines {
-            Ok(lines) => stream::iter(lines.into_iter().map(Ok)).left_stream(),
+        Ok(lines.flat_map(move |lines| match lines {
+            Ok(lines) => {
+                let marker = marker.clone();
+                // One line per position; marked as it is yielded, not as the batch is read.
+                stream::iter(lines).map(move |line| {
+                    marker.mark(line.position);
+                    Ok(line)
+                })
+            }
+            .left_stream(),
             Err(err) => stream::once(async move { Err(err).gql() }).right_stream(),
         }))
     }
@@ -248,12 +272,13 @@ impl Subscription {
         let app = ctx.data::<App>()?.clone();
         let viewer = viewer(ctx);
         let doetank = doetank_id.map(|id| parse_id("doetankId", &id)).transpose().gql()?;
-        let head = start_after(&app, after).await.gql()?;
+        let head = start_after(&app, resumed(ctx).or(after)).await.gql()?;
+        let marker = Marker::of(ctx);
         let events = live_events(&app, head, move |e| {
             e.event_type == "LessonRecorded" && doetank.is_none_or(|d| e.aggregate_id() == Some(d))
         });
         let lessons = events.then(move |item| {
-            let (app, viewer) = (app.clone(), viewer.clone());
+            let (app, viewer, marker) = (app.clone(), viewer.clone(), marker.clone());
             async move {
                 let event = item?;
                 let Some(lesson_id) = event.payload.get("lesson_id").and_then(|id| id.as_str()) else {
@@ -261,7 +286,11 @@ impl Subscription {
                 };
                 projected(&app, event.position).await;
                 let lesson = visible_lesson(&app, &viewer, lesson_id).await?;
-                Ok(lesson.filter(|l| kind.is_none_or(|k| parse_enum(&l.row.kind) == Some(k))))
+                let lesson = lesson.filter(|l| kind.is_none_or(|k| parse_enum(&l.row.kind) == Some(k)));
+                if lesson.is_some() {
+                    marker.mark(event.position);
+                }
+                Ok(lesson)
             }
         });
         Ok(states(lessons))
@@ -278,32 +307,46 @@ impl Subscription {
         #[graphql(default, desc = "True: the figures as they are now come first.")] initial: bool,
     ) -> Result<impl Stream<Item = Result<Statistics>>> {
         let app = ctx.data::<App>()?.clone();
+        // Figures are a state, not a history: a reconnecting stream gets them as they are now.
+        let initial = initial || resumed(ctx).is_some();
+        let marker = Marker::of(ctx);
         let viewer = viewer(ctx);
         let asked = Asked::of(ctx);
         // Listening starts before the first figures are read: a change is in them or heard.
         let head = app.store.head_position().await.gql()?;
         let sent: Arc<Mutex<Option<Figures>>> = Arc::default();
+        // The figures as of a position: marked with it, although a stream resumed after it
+        // starts from the figures now.
+        let figures_at =
+            move |app: App, viewer: Viewer, sent: Arc<Mutex<Option<Figures>>>, marker: Marker| {
+                move |position: i64| async move {
+                    projected(&app, position).await;
+                    let figures = figures_if_moved(&app, &viewer, asked, &sent).await?;
+                    if figures.is_some() {
+                        marker.mark(position);
+                    }
+                    Ok(figures)
+                }
+            };
         let now = {
-            let (app, viewer, sent) = (app.clone(), viewer.clone(), sent.clone());
+            let at = figures_at(app.clone(), viewer.clone(), sent.clone(), marker.clone());
             async move {
                 if !initial {
                     return Ok(None);
                 }
-                projected(&app, head).await;
-                figures_if_moved(&app, &viewer, asked, &sent).await
+                at(head).await
             }
         };
         let bursts = live_events(&app, head, |e| matches!(e.stream_type.as_str(), "doetank" | "member"))
             .ready_chunks(256);
         let changes = bursts.then(move |burst| {
-            let (app, viewer, sent) = (app.clone(), viewer.clone(), sent.clone());
+            let at = figures_at(app.clone(), viewer.clone(), sent.clone(), marker.clone());
             async move {
                 let mut last = 0;
                 for item in burst {
                     last = last.max(item?.position);
                 }
-                projected(&app, last).await;
-                figures_if_moved(&app, &viewer, asked, &sent).await
+                at(last).await
             }
         });
         Ok(states(stream::once(now).chain(changes)))

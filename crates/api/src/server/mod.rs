@@ -429,6 +429,10 @@ async fn answer(
         Ok(viewer) => viewer,
         Err(err) => return error_response(err, media),
     };
+    let request = match streamed::resuming(headers, request) {
+        Ok(request) => request,
+        Err(err) => return error_response(err, media),
+    };
     if let Some(framing) = Framing::for_every_operation(headers) {
         // A client that takes nothing but an event stream (graphql-sse's, a browser's
         // `EventSource`) gets a query on one too; a mutation stays refused over GET.

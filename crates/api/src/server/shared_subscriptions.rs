@@ -38,6 +38,7 @@ use crate::error::AppError;
 use crate::graphql::errors::{
     answer_json, answer_of, give_codes, is_request_error, parse_failed, UNSERIALISABLE_ANSWER,
 };
+use crate::graphql::resume::{ResumeFrom, ResumeMark};
 use crate::graphql::{declared_variables, DoetankSchema};
 use crate::one_state::{self, copy_request, Turns};
 
@@ -48,6 +49,8 @@ use crate::one_state::{self, copy_request, Turns};
 pub struct Answer {
     json: Arc<str>,
     refusal: Option<Arc<str>>,
+    /// Where a stream resumes after this answer (see `graphql::resume`): its event id.
+    resume: Option<i64>,
 }
 
 impl Answer {
@@ -60,6 +63,17 @@ impl Answer {
     pub fn refusal(&self) -> Option<&str> {
         self.refusal.as_deref()
     }
+
+    /// The cursor a stream resumes from after this answer, if its subscription can resume.
+    pub fn resume(&self) -> Option<i64> {
+        self.resume
+    }
+
+    /// This answer, resuming after what `mark` holds for it (taken, so the next starts unmarked).
+    fn marked(mut self, mark: &ResumeMark) -> Answer {
+        self.resume = mark.take();
+        self
+    }
 }
 
 /// `response` as an [`Answer`], every error with its code (see `give_codes`): each answer to a
@@ -68,10 +82,10 @@ pub fn serialise(mut response: Response) -> Answer {
     give_codes(&mut response);
     let refusal = is_request_error(&response).then(|| serde_json::to_string(&response.errors).ok()).flatten();
     match answer_json(&response) {
-        Ok(json) => Answer { json: json.into(), refusal: refusal.map(Into::into) },
+        Ok(json) => Answer { json: json.into(), refusal: refusal.map(Into::into), resume: None },
         Err(error) => {
             tracing::error!(%error, "a subscription answer could not be serialised");
-            Answer { json: UNSERIALISABLE_ANSWER.into(), refusal: None }
+            Answer { json: UNSERIALISABLE_ANSWER.into(), refusal: None, resume: None }
         }
     }
 }
@@ -118,7 +132,7 @@ impl Wrapping {
     fn frame(&self, answer: &Answer) -> (String, bool) {
         match self {
             Wrapping::Socket(envelope) => envelope.frame(answer),
-            Wrapping::Stream(framing) => (framing.answer_text(answer.json()), false),
+            Wrapping::Stream(framing) => (framing.answer_text(answer), false),
         }
     }
 
@@ -298,7 +312,8 @@ impl SharedSubscriptions {
             None => {
                 let execution = Arc::new(Execution { members: Mutex::default(), left: Notify::new() });
                 running.insert(key.clone(), execution.clone());
-                let mut copy = copy_request(request);
+                let mark = ResumeMark::default();
+                let mut copy = copy_request(request).data(mark.clone());
                 let asked = Asked::of(&mut copy);
                 let answers =
                     asked.order_each(schema.execute_stream_with_session_data(copy, data.clone())).boxed();
@@ -307,6 +322,7 @@ impl SharedSubscriptions {
                 tokio::spawn(tokio::task::unconstrained(self.clone().produce(
                     key,
                     answers,
+                    mark,
                     execution.clone(),
                 )));
                 execution
@@ -322,6 +338,7 @@ impl SharedSubscriptions {
         self,
         key: String,
         mut answers: BoxStream<'static, Response>,
+        mark: ResumeMark,
         execution: Arc<Execution>,
     ) {
         let mut last_error: Option<Answer> = None;
@@ -343,7 +360,7 @@ impl SharedSubscriptions {
                 return;
             };
             let is_error = answer.is_err();
-            let answer = serialise(answer);
+            let answer = serialise(answer).marked(&mark);
             deliver_in_parallel(&execution, &answer).await;
             last_error = is_error.then_some(answer);
             if self.end_if_empty(&key, &execution) {
@@ -449,7 +466,9 @@ impl Subscriptions {
             let answer = query_in_one_state(self.schema.clone(), request, data, store, turns, asked);
             return stream::once(answer).boxed();
         }
-        asked.order_each(self.schema.execute_stream_with_session_data(request, data)).map(serialise).boxed()
+        let mark = ResumeMark::default();
+        let answers = self.schema.execute_stream_with_session_data(request.data(mark.clone()), data);
+        asked.order_each(answers).map(move |answer| serialise(answer).marked(&mark)).boxed()
     }
 }
 
@@ -486,7 +505,8 @@ fn lagged() -> Answer {
 /// variables and viewer (but not the token's expiry, which each socket enforces itself).
 fn share_key(request: &Request, data: &Data) -> Option<String> {
     let viewer = data.get(&std::any::TypeId::of::<Viewer>())?.downcast_ref::<Viewer>()?;
-    if !starts_at_the_head(request) {
+    // A stream that reconnects resumes from where it was, alone.
+    if request.data.get(&std::any::TypeId::of::<ResumeFrom>()).is_some() || !starts_at_the_head(request) {
         return None;
     }
     let variables = serde_json::to_string(&request.variables).ok()?;

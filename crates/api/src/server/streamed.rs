@@ -37,9 +37,11 @@ use super::answers::operation_type;
 use super::media::{accept_ranges, Media};
 use super::outbox::{Mailbox, Refused, MAX_QUEUED_BYTES};
 use super::refusals::{mutation_over_get, NotGraphql};
-use super::shared_subscriptions::{serialise, Subscribed, Wrapping};
+use super::shared_subscriptions::{serialise, Answer, Subscribed, Wrapping};
 use super::{error_response, viewer_of, ServerState};
 use crate::auth::Viewer;
+use crate::error::AppError;
+use crate::graphql::resume::ResumeFrom;
 
 /// How a stream frames its answers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,11 +92,12 @@ impl Framing {
         }
     }
 
-    /// One GraphQL response as the stream carries it.
-    pub(super) fn answer_text(self, json: &str) -> String {
+    /// One answer as the stream carries it; as an event, with the id a reconnecting
+    /// `EventSource` sends back to resume after it (multipart clients do not resume).
+    pub(super) fn answer_text(self, answer: &Answer) -> String {
         match self {
-            Framing::EventStream => event("next", json),
-            Framing::Multipart => part(&format!("{{\"payload\":{json}}}")),
+            Framing::EventStream => event_with_id(answer.resume(), "next", answer.json()),
+            Framing::Multipart => part(&format!("{{\"payload\":{}}}", answer.json())),
         }
     }
 
@@ -175,7 +178,31 @@ pub(super) async fn graphql_stream(
         Ok(viewer) => viewer,
         Err(err) => return error_response(err, Media::accepted(&headers)),
     };
-    as_sent(&state, viewer, request.into_inner(), Framing::EventStream, false)
+    match resuming(&headers, request.into_inner()) {
+        Ok(request) => as_sent(&state, viewer, request, Framing::EventStream, false),
+        Err(err) => error_response(err, Media::accepted(&headers)),
+    }
+}
+
+/// `request`, resuming after the event id a reconnecting client sent back as `Last-Event-ID`
+/// (see `graphql::resume`); refused if that is not an id this server gives out.
+pub(super) fn resuming(
+    headers: &HeaderMap,
+    request: async_graphql::Request,
+) -> Result<async_graphql::Request, AppError> {
+    let Some(id) = headers.get("last-event-id") else { return Ok(request) };
+    let id = id.to_str().ok().map(str::trim);
+    // An empty id is how the SSE spec resets it: nothing to resume from.
+    if id == Some("") {
+        return Ok(request);
+    }
+    match id.and_then(|id| id.parse::<i64>().ok()).filter(|id| *id >= 0) {
+        Some(id) => Ok(request.data(ResumeFrom(id))),
+        None => Err(AppError::bad_input(
+            "Last-Event-ID",
+            "is not an event id of this server's: a position or version, a whole number 0 or more",
+        )),
+    }
 }
 
 /// The answers to `request` as its client sent it (a persisted query's hash resolved, its text
@@ -217,7 +244,7 @@ pub(super) fn streamed(
     );
     let answers = match subscribed {
         Subscribed::Alone(answers) => {
-            answers.map(move |answer| Bytes::from(framing.answer_text(answer.json()))).boxed()
+            answers.map(move |answer| Bytes::from(framing.answer_text(&answer))).boxed()
         }
         Subscribed::Shared(joined) => mailbox.frames(joined).boxed(),
     };
@@ -311,8 +338,18 @@ fn part(body: &str) -> String {
 /// session `complete` went unseen by such clients, which then took the closed stream for a
 /// dropped one.
 fn event(name: &str, data: impl AsRef<str>) -> String {
+    event_with_id(None, name, data)
+}
+
+/// [`event`], with an `id:` line when it has one.
+fn event_with_id(id: Option<i64>, name: &str, data: impl AsRef<str>) -> String {
     let data = data.as_ref();
-    let mut frame = String::with_capacity(data.len() + name.len() + 16);
+    let mut frame = String::with_capacity(data.len() + name.len() + 40);
+    if let Some(id) = id {
+        frame.push_str("id: ");
+        frame.push_str(&id.to_string());
+        frame.push('\n');
+    }
     frame.push_str("event: ");
     frame.push_str(name);
     frame.push('\n');
