@@ -33,6 +33,7 @@ both_backends!(
     subscriptions_are_answered_in_multipart_parts_as_apollo_client_asks,
     graphql_takes_event_streams_as_graphql_sse_asks,
     an_event_stream_that_reconnects_resumes_after_its_last_event_id,
+    an_event_source_may_carry_its_token_in_the_url,
     http_streams_asking_the_same_from_now_share_one_execution,
     as_of_and_at_version_return_the_past,
     a_slow_subscriber_falls_back_to_the_log_and_holds_no_one_up,
@@ -1730,4 +1731,51 @@ async fn an_event_stream_that_reconnects_resumes_after_its_last_event_id(db: &Te
     }
     let mut reset = open(&from_start, Some(String::new())).await;
     assert_eq!(heard(&sse_events_with_ids(&mut reset, 1).await), [(Some(start + 1), start + 1)]);
+}
+
+/// A browser's `EventSource` sends no headers, so until the thirty-fourth session it saw only
+/// what anyone may, and `events` not at all. Its token may now come in the URL as
+/// `access_token` (RFC 6750, 2.3): on an event stream only, never beside `Authorization`, and
+/// what it is answered is stored by no cache.
+async fn an_event_source_may_carry_its_token_in_the_url(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let get = |params: Vec<(&str, String)>, accept: &str, authorization: Option<String>| {
+        let mut request = app.http.get(app.url("/graphql")).query(&params).header("accept", accept);
+        if let Some(token) = authorization {
+            request = request.bearer_auth(token);
+        }
+        async move { request.send().await.expect("GET /graphql") }
+    };
+    let start = app.head().await;
+    let live = format!("subscription {{ events(after: {start}) {{ position }} }}");
+    let mut anonymous = get(vec![("query", live.clone())], "text/event-stream", None).await;
+    let events = sse_events(&mut anonymous, 1).await;
+    let answer: Value = serde_json::from_str(&events[0].1).expect("JSON");
+    assert_eq!(answer["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{answer}");
+
+    let with_token = vec![("query", live.clone()), ("access_token", facilitator())];
+    let mut signed_in = get(with_token.clone(), "text/event-stream", None).await;
+    assert_eq!(signed_in.headers().get("cache-control").map(|v| v.as_bytes()), Some(&b"no-store"[..]));
+    write_notes(db, 1).await;
+    let events = sse_events(&mut signed_in, 1).await;
+    let answer: Value = serde_json::from_str(&events[0].1).expect("JSON");
+    assert_eq!(answer["data"]["events"]["position"], start + 1, "{answer}");
+
+    // Not on a request answered as JSON: the token would sit in a URL for no reason.
+    let query = vec![("query", "{ doetanks { totalCount } }".to_string()), ("access_token", facilitator())];
+    let as_json = get(query, "application/json", None).await;
+    assert_eq!(as_json.status().as_u16(), 400);
+    let answer: Value = as_json.json().await.expect("JSON");
+    assert_eq!(answer["errors"][0]["extensions"]["code"], "BAD_REQUEST", "{answer}");
+    assert!(
+        answer["errors"][0]["message"].as_str().unwrap_or_default().contains("Authorization"),
+        "{answer}"
+    );
+    // Not twice.
+    let twice = get(with_token, "text/event-stream", Some(facilitator())).await;
+    assert_eq!(twice.status().as_u16(), 400);
+    // A token that does not verify is refused as in the header.
+    let forged = vec![("query", live), ("access_token", "not.a.token".to_string())];
+    let refused: Value = get(forged, "text/event-stream", None).await.json().await.expect("JSON");
+    assert_eq!(refused["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{refused}");
 }

@@ -18,6 +18,7 @@ mod query_text;
 mod refusals;
 mod shared_subscriptions;
 mod streamed;
+mod url_token;
 mod ws;
 mod ws_protocol;
 
@@ -271,7 +272,18 @@ fn routes(app: App, config: ServerConfig, sockets: Sockets) -> Router {
     if let Some(cors) = allowed_origins.layer() {
         router = router.layer(cors);
     }
-    router.layer(TraceLayer::new_for_http()).with_state(state)
+    // As tower-http's default span (its target too, so `RUST_LOG=tower_http=debug` shows it),
+    // but a token in the URL is not written to the log.
+    let trace = TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+        tracing::debug_span!(
+            target: "tower_http::trace::make_span",
+            "request",
+            method = %request.method(),
+            uri = %url_token::redacted(request.uri()),
+            version = ?request.version(),
+        )
+    });
+    router.layer(trace).with_state(state)
 }
 
 impl ServerState {
@@ -351,6 +363,9 @@ struct GetParams {
     operation_name: Option<String>,
     variables: Option<String>,
     extensions: Option<String>,
+    /// The token, for an `EventSource` (see `url_token`).
+    #[serde(rename = "access_token")]
+    access_token: Option<String>,
 }
 
 /// `GET /graphql`: the playground for a browser; with `?query=` a query answered as over POST
@@ -367,9 +382,14 @@ async fn get_graphql(
     if let Ok(upgrade) = upgrade {
         return ws::graphql_ws(State(state), headers, upgrade).await;
     }
-    let params = match params {
+    let mut params = match params {
         Ok(Query(params)) => params,
         Err(rejection) => return bad_request(format!("not a GraphQL request: {}", rejection.body_text())),
+    };
+    let token_in_url = params.access_token.is_some();
+    let headers = match url_token::as_header(headers, params.access_token.take()) {
+        Ok(headers) => headers,
+        Err(refused) => return bad_request(refused),
     };
     if params.query.is_none() && params.extensions.is_none() {
         // A page for a browser; a client that asks for JSON alone would take it for an answer
@@ -397,6 +417,9 @@ async fn get_graphql(
     }
     let streams = Framing::for_subscription(&headers);
     let response = answer(&state, &headers, request, Method::Get { streams }).await;
+    if token_in_url {
+        return url_token::not_stored(response);
+    }
     etag::tagged(response, &headers).await
 }
 
