@@ -34,6 +34,7 @@ both_backends!(
     graphql_takes_event_streams_as_graphql_sse_asks,
     an_event_stream_that_reconnects_resumes_after_its_last_event_id,
     an_event_source_may_carry_its_token_in_the_url,
+    every_resumable_subscription_marks_its_answers_with_their_cursor,
     http_streams_asking_the_same_from_now_share_one_execution,
     as_of_and_at_version_return_the_past,
     a_slow_subscriber_falls_back_to_the_log_and_holds_no_one_up,
@@ -1778,4 +1779,81 @@ async fn an_event_source_may_carry_its_token_in_the_url(db: &TestDb) {
     let forged = vec![("query", live), ("access_token", "not.a.token".to_string())];
     let refused: Value = get(forged, "text/event-stream", None).await.json().await.expect("JSON");
     assert_eq!(refused["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{refused}");
+}
+
+/// Besides `events` and `doetankUpdated` (above): each answer of `doetanksUpdated`,
+/// `timelineAppended` and `lessonRecorded` carries the position of its event as its id, and a
+/// stream resumed with it starts after it; `statisticsUpdated`'s carries the position its
+/// figures are at, and a resumed one starts with the figures now.
+async fn every_resumable_subscription_marks_its_answers_with_their_cursor(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let (lead, _, d) = formed_doetank(&app, "Cursors").await;
+    let make_public = json!({ "doetankId": d });
+    assert!(mutate(&app, "makeDoetankPublic", "DoetankCommandInput", make_public)
+        .await
+        .get("errors")
+        .is_none());
+    let open = |query: String, last_event_id: Option<i64>| {
+        let mut request = app
+            .http
+            .get(app.url("/graphql"))
+            .query(&[("query", query)])
+            .header("accept", "text/event-stream")
+            .bearer_auth(facilitator());
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id.to_string());
+        }
+        async move { request.send().await.expect("GET /graphql") }
+    };
+    // The first answer of a stream: its id, and its data.
+    let first = |mut stream: reqwest::Response| async move {
+        let events = sse_events_with_ids(&mut stream, 1).await;
+        let (id, _, data) = events.into_iter().next().expect("an answer");
+        let answer: Value = serde_json::from_str(&data).expect("JSON");
+        assert!(answer.get("errors").is_none(), "{answer}");
+        (id.map(|id| id.parse::<i64>().expect("a numeric id")), answer["data"].clone())
+    };
+    let start = app.head().await;
+    record_lesson(&app, &d, &lead, "WORKS", "Eerste").await;
+    let recorded = app.head().await;
+    let queries = [
+        format!("subscription {{ doetanksUpdated(after: {start}) {{ version }} }}"),
+        format!("subscription {{ timelineAppended(after: {start}) {{ position type }} }}"),
+        format!("subscription {{ lessonRecorded(after: {start}) {{ title position }} }}"),
+    ];
+    let mut seen = Vec::new();
+    for query in &queries {
+        let (id, data) = first(open(query.clone(), None).await).await;
+        assert_eq!(id, Some(recorded), "{query}: {data}");
+        seen.push(data);
+    }
+    record_lesson(&app, &d, &lead, "WORKS", "Tweede").await;
+    let next = app.head().await;
+    for query in &queries {
+        let (id, data) = first(open(query.clone(), Some(recorded)).await).await;
+        assert_eq!(id, Some(next), "{query}: {data}");
+        if let Some(doetank) = data.get("doetanksUpdated") {
+            assert_eq!(
+                doetank["version"].as_i64(),
+                seen[0]["doetanksUpdated"]["version"].as_i64().map(|v| v + 1)
+            );
+        }
+        if let Some(line) = data.get("timelineAppended") {
+            assert_eq!(line["position"], next, "{data}");
+        }
+        if let Some(lesson) = data.get("lessonRecorded") {
+            assert_eq!(lesson["title"], "Tweede", "{data}");
+        }
+    }
+
+    let figures = "subscription { statisticsUpdated(initial: true) { lessonsPerKind { key count } } }";
+    let (id, data) = first(open(figures.into(), None).await).await;
+    assert_eq!(id, Some(next), "{data}");
+    assert_eq!(data["statisticsUpdated"]["lessonsPerKind"], json!([{ "key": "WORKS", "count": 2 }]));
+    record_lesson(&app, &d, &lead, "WORKS", "Derde").await;
+    // Resumed without `initial`: the figures now come first all the same.
+    let figures = "subscription { statisticsUpdated { lessonsPerKind { key count } } }";
+    let (id, data) = first(open(figures.into(), Some(next)).await).await;
+    assert_eq!(id, Some(app.head().await), "{data}");
+    assert_eq!(data["statisticsUpdated"]["lessonsPerKind"], json!([{ "key": "WORKS", "count": 3 }]));
 }
