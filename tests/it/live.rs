@@ -35,6 +35,8 @@ both_backends!(
     an_event_stream_that_reconnects_resumes_after_its_last_event_id,
     an_event_source_may_carry_its_token_in_the_url,
     every_resumable_subscription_marks_its_answers_with_their_cursor,
+    one_reserved_stream_carries_every_operation_as_graphql_sse_single_connection_mode_asks,
+    a_reserved_stream_ends_with_its_token_and_frees_its_reservation,
     http_streams_asking_the_same_from_now_share_one_execution,
     as_of_and_at_version_return_the_past,
     a_slow_subscriber_falls_back_to_the_log_and_holds_no_one_up,
@@ -1856,4 +1858,146 @@ async fn every_resumable_subscription_marks_its_answers_with_their_cursor(db: &T
     let (id, data) = first(open(figures.into(), Some(next)).await).await;
     assert_eq!(id, Some(app.head().await), "{data}");
     assert_eq!(data["statisticsUpdated"]["lessonsPerKind"], json!([{ "key": "WORKS", "count": 3 }]));
+}
+
+/// graphql-sse's single connection mode (for browsers on HTTP/1.1, which open at most six
+/// connections to a host): a stream reserved by `PUT`, opened once by `GET`, carries every
+/// operation the client `POST`s with its token, each answer `{id, payload}`; `DELETE` stops one.
+async fn one_reserved_stream_carries_every_operation_as_graphql_sse_single_connection_mode_asks(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let url = app.url("/graphql/stream");
+    const TOKEN: &str = "x-graphql-event-stream-token";
+    let reserve = |as_whom: Option<String>| {
+        let mut request = app.http.put(&url);
+        if let Some(who) = as_whom {
+            request = request.bearer_auth(who);
+        }
+        async move {
+            let reserved = request.send().await.expect("PUT");
+            assert_eq!(reserved.status().as_u16(), 201);
+            reserved.text().await.expect("a token")
+        }
+    };
+    let operate = |token: &str, id: &str, query: &str| {
+        let body = json!({ "query": query, "extensions": { "operationId": id } });
+        let request = app.http.post(&url).header(TOKEN, token).json(&body);
+        async move { request.send().await.expect("POST").status().as_u16() }
+    };
+    let answer = |(event, data): &(String, String)| -> (String, Value) {
+        (event.clone(), serde_json::from_str(data).expect("JSON"))
+    };
+    let token = reserve(Some(facilitator())).await;
+    let mut stream = app
+        .http
+        .get(&url)
+        .header(TOKEN, &token)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(stream.status().as_u16(), 200);
+    let again = app.http.get(&url).query(&[("token", &token)]).header("accept", "text/event-stream");
+    assert_eq!(again.send().await.expect("GET").status().as_u16(), 409, "one connection at a time");
+
+    let start = app.head().await;
+    let live = format!("subscription {{ events(after: {start}) {{ position }} }}");
+    assert_eq!(operate(&token, "log", &live).await, 202);
+    assert_eq!(operate(&token, "log", &live).await, 409, "an id runs once at a time");
+    write_notes(db, 1).await;
+    let heard: Vec<_> = sse_events(&mut stream, 1).await.iter().map(answer).collect();
+    assert_eq!(
+        heard,
+        [(
+            "next".into(),
+            json!({ "id": "log", "payload": { "data": { "events": { "position": start + 1 } } } })
+        )]
+    );
+    // A query answers once and completes; a refusal comes on the stream too.
+    assert_eq!(operate(&token, "count", "{ doetanks { totalCount } }").await, 202);
+    let heard: Vec<_> = sse_events(&mut stream, 2).await.iter().map(answer).collect();
+    assert_eq!(heard[0].1["id"], "count");
+    assert!(heard[0].1["payload"]["data"]["doetanks"]["totalCount"].is_number(), "{heard:?}");
+    assert_eq!(heard[1], ("complete".into(), json!({ "id": "count" })));
+    assert_eq!(operate(&token, "bad", "subscription { nope }").await, 202);
+    let heard: Vec<_> = sse_events(&mut stream, 2).await.iter().map(answer).collect();
+    assert_eq!(heard[0].1["payload"]["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED");
+    assert_eq!(heard[1], ("complete".into(), json!({ "id": "bad" })));
+    // Stopped, the log's operation completes and hears nothing more.
+    let stopped = app.http.delete(&url).header(TOKEN, &token).query(&[("operationId", "log")]);
+    assert_eq!(stopped.send().await.expect("DELETE").status().as_u16(), 200);
+    let heard: Vec<_> = sse_events(&mut stream, 1).await.iter().map(answer).collect();
+    assert_eq!(heard, [("complete".into(), json!({ "id": "log" }))]);
+    write_notes(db, 1).await;
+    assert_eq!(operate(&token, "after", "{ __typename }").await, 202);
+    let heard: Vec<_> = sse_events(&mut stream, 1).await.iter().map(answer).collect();
+    assert_eq!(heard[0].1["id"], "after", "nothing came for the stopped operation: {heard:?}");
+
+    // An operation without an id, or under a token never given out, is refused.
+    let no_id = app.http.post(&url).header(TOKEN, &token).json(&json!({ "query": "{ __typename }" }));
+    assert_eq!(no_id.send().await.expect("POST").status().as_u16(), 400);
+    assert_eq!(operate("not-a-reservation", "x", "{ __typename }").await, 404);
+    // Operations run as the viewer who reserved the stream: an anonymous one may not read the log.
+    let anonymous = reserve(None).await;
+    let mut theirs = app
+        .http
+        .get(&url)
+        .query(&[("token", &anonymous)])
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(operate(&anonymous, "log", &live).await, 202);
+    let heard: Vec<_> = sse_events(&mut theirs, 1).await.iter().map(answer).collect();
+    assert_eq!(heard[0].1["payload"]["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{heard:?}");
+    // Operations from now on share executions with everyone else's.
+    let from_now = "subscription { events { position } }";
+    assert_eq!(operate(&token, "now", from_now).await, 202);
+    let mut socket = facilitator_client(&app).await;
+    socket.subscribe("1", from_now, json!({})).await;
+    shared_becomes(&app, (1, 2)).await;
+    // The client goes: its reservation and its operations go with it.
+    drop(stream);
+    shared_becomes(&app, (1, 1)).await;
+    assert_eq!(operate(&token, "late", "{ __typename }").await, 404);
+    drop((theirs, socket));
+}
+
+/// A reserved stream's operations end with the token of whoever reserved it, each told why,
+/// as a socket closes with 4401; a stream not reserved, or a token that does not verify, is refused.
+async fn a_reserved_stream_ends_with_its_token_and_frees_its_reservation(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let url = app.url("/graphql/stream");
+    const TOKEN: &str = "x-graphql-event-stream-token";
+    let short = auth().mint("staff", Role::Facilitator, chrono::Duration::seconds(2)).expect("mint");
+    let token = app.http.put(&url).bearer_auth(short).send().await.expect("PUT").text().await.expect("token");
+    let mut stream = app
+        .http
+        .get(&url)
+        .header(TOKEN, &token)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .expect("GET");
+    let body =
+        json!({ "query": "subscription { events { position } }", "extensions": { "operationId": "a" } });
+    let started = app.http.post(&url).header(TOKEN, &token).json(&body).send().await.expect("POST");
+    assert_eq!(started.status().as_u16(), 202);
+    let heard = sse_events(&mut stream, 2).await;
+    assert_eq!(heard.len(), 2, "{heard:?}");
+    let refusal: Value = serde_json::from_str(&heard[0].1).expect("JSON");
+    assert_eq!(refusal["id"], "a");
+    assert_eq!(refusal["payload"]["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{refusal}");
+    assert_eq!(heard[1], ("complete".to_string(), json!({ "id": "a" }).to_string()));
+    let ended = tokio::time::timeout(Duration::from_secs(5), stream.chunk()).await;
+    assert!(matches!(ended, Ok(Ok(None))), "the stream ends: {ended:?}");
+    let reopened = app.http.get(&url).header(TOKEN, &token).header("accept", "text/event-stream");
+    assert_eq!(reopened.send().await.expect("GET").status().as_u16(), 404, "the reservation went with it");
+
+    let forged = app.http.put(&url).bearer_auth("not.a.token").send().await.expect("PUT");
+    let refused: Value = forged.json().await.expect("JSON");
+    assert_eq!(refused["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{refused}");
+    let not_events = app.http.get(&url).query(&[("token", "x")]).header("accept", "application/json");
+    assert_eq!(not_events.send().await.expect("GET").status().as_u16(), 406);
+    let no_token = app.http.get(&url).header("accept", "text/event-stream").send().await.expect("GET");
+    assert_eq!(no_token.status().as_u16(), 400);
 }

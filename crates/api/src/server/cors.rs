@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use axum::http::{header, HeaderValue, Method};
+use axum::http::{header, HeaderName, HeaderValue, Method};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 /// Which other origins may call the API from a browser.
@@ -84,8 +84,16 @@ impl AllowedOrigins {
         Some(
             CorsLayer::new()
                 .allow_origin(origins)
-                .allow_methods([Method::GET, Method::POST])
-                .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+                // PUT and DELETE, and the stream's token, for graphql-sse's single connection
+                // mode; `Last-Event-ID` for a stream that resumes.
+                .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+                .allow_headers([
+                    header::AUTHORIZATION,
+                    header::CONTENT_TYPE,
+                    header::ACCEPT,
+                    HeaderName::from_static(super::single_connection::TOKEN_HEADER),
+                    HeaderName::from_static("last-event-id"),
+                ])
                 // A browser asks before each request otherwise; an hour spares dashboards that.
                 .max_age(Duration::from_secs(3600)),
         )

@@ -17,6 +17,7 @@ pub mod playground;
 mod query_text;
 mod refusals;
 mod shared_subscriptions;
+mod single_connection;
 mod streamed;
 mod url_token;
 mod ws;
@@ -157,6 +158,8 @@ struct StateParts {
     documents: Documents,
     persisted: PersistedQueries,
     shared: SharedSubscriptions,
+    /// Streams reserved by graphql-sse's single connection mode (see `single_connection`).
+    reservations: single_connection::Reservations,
     /// Answers holding a connection of the pool at once (see `one_state`).
     turns: Turns,
     /// When the server stops, and how many WebSockets are still open (see [`Sockets`]).
@@ -238,6 +241,7 @@ fn routes(app: App, config: ServerConfig, sockets: Sockets) -> Router {
         documents: Documents::default(),
         persisted: PersistedQueries::default(),
         shared: SharedSubscriptions::default(),
+        reservations: single_connection::Reservations::default(),
         turns: Turns::for_store(&app.store),
         sockets,
         request_times: metrics::RequestTimes::default(),
@@ -258,7 +262,13 @@ fn routes(app: App, config: ServerConfig, sockets: Sockets) -> Router {
             &format!("{}/{{file}}", playground::ASSETS),
             get(playground::asset).layer(CompressionLayer::new().gzip(true)),
         )
-        .route("/graphql/stream", post(streamed::graphql_stream))
+        .route(
+            "/graphql/stream",
+            post(single_connection::post)
+                .put(single_connection::put)
+                .get(single_connection::get)
+                .delete(single_connection::delete),
+        )
         // Compressed for clients that accept it: a whole log is hundreds of megabytes of JSON.
         .route("/events.ndjson", get(log::events_ndjson).layer(CompressionLayer::new().gzip(true)))
         .route("/healthz", get(health::healthz))

@@ -105,6 +105,11 @@ pub(super) fn subscription_over_post() -> async_graphql::Response {
 }
 
 /// A request that is no GraphQL request: 400, with `BAD_REQUEST`.
+/// A refusal with `status` and `code`, outside GraphQL.
+pub(super) fn refused_with(status: StatusCode, code: &str, message: &str) -> Response {
+    with_status(status, refused(code, message.to_string()))
+}
+
 pub(super) fn bad_request(message: String) -> Response {
     with_status(StatusCode::BAD_REQUEST, refused(errors::BAD_REQUEST, message))
 }

@@ -31,7 +31,7 @@ use tokio::sync::Notify;
 use super::answers::is_query;
 use super::field_order::Asked;
 use super::outbox::{Mailbox, Refused};
-use super::streamed::Framing;
+use super::streamed::{event, Framing};
 use super::ws_protocol::{complete, Envelope};
 use crate::auth::Viewer;
 use crate::error::AppError;
@@ -119,29 +119,37 @@ struct Member {
     state: Mutex<MemberState>,
 }
 
-/// How a subscriber's answers are framed: in its socket's subprotocol, or in its HTTP stream's
-/// framing (server-sent events, multipart parts).
+/// How a subscriber's answers are framed: in its socket's subprotocol, in its HTTP stream's
+/// framing (server-sent events, multipart parts), or as one operation of a stream that carries
+/// several (graphql-sse's single connection mode; the operation's id as JSON).
 #[derive(Clone, Debug)]
 pub enum Wrapping {
     Socket(Envelope),
     Stream(Framing),
+    Operation(Arc<str>),
 }
 
 impl Wrapping {
     /// The frame carrying `answer`, and whether it ends the subscription by itself.
-    fn frame(&self, answer: &Answer) -> (String, bool) {
+    pub(super) fn frame(&self, answer: &Answer) -> (String, bool) {
         match self {
             Wrapping::Socket(envelope) => envelope.frame(answer),
             Wrapping::Stream(framing) => (framing.answer_text(answer), false),
+            Wrapping::Operation(id) => {
+                (event("next", format!("{{\"id\":{id},\"payload\":{}}}", answer.json())), false)
+            }
         }
     }
 
     /// The frame that completes subscription `id`: none for a stream, whose response writes
     /// its own end once the mailbox is finished.
-    fn complete(&self, id: &str) -> Option<Message> {
+    pub(super) fn complete(&self, id: &str) -> Option<Message> {
         match self {
             Wrapping::Socket(_) => Some(Message::Text(complete(id).into())),
             Wrapping::Stream(_) => None,
+            Wrapping::Operation(id) => {
+                Some(Message::Text(event("complete", format!("{{\"id\":{id}}}")).into()))
+            }
         }
     }
 }
@@ -492,7 +500,7 @@ async fn query_in_one_state(
     serialise(answered)
 }
 
-fn lagged() -> Answer {
+pub(super) fn lagged() -> Answer {
     let error = async_graphql::Error::new(
         "this subscriber fell too far behind the others and was dropped; subscribe again \
          (to the log with `after`: the last position you saw)",

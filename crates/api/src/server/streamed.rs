@@ -249,7 +249,7 @@ pub(super) fn streamed(
         Subscribed::Shared(joined) => mailbox.frames(joined).boxed(),
     };
     let frames = stream::iter(framing.opening())
-        .chain(until_expiry(answers, expires_in, framing))
+        .chain(until_expiry(answers, expires_in, move |refusal| vec![framing.refusal(refusal)]))
         .chain(stream::once(ready(framing.end())));
     // A stopping server ends its streams, as it closes its WebSockets: else its graceful
     // shutdown would wait for them for ever.
@@ -269,7 +269,7 @@ pub(super) fn streamed(
 /// What a shared execution writes a stream's answers to, for the response to take: up to the
 /// bound a socket has, past which its subscriber is dropped with `LAGGED` as a socket's is.
 #[derive(Default)]
-struct StreamMailbox {
+pub(super) struct StreamMailbox {
     queue: Mutex<StreamQueue>,
     posted: Notify,
 }
@@ -306,7 +306,10 @@ impl StreamMailbox {
     /// The frames posted, until the execution is done with this subscriber; `joined` (a
     /// shared subscription's `Joined`) is held as long as the response is read, and dropping it (the client went)
     /// leaves the execution.
-    fn frames<J: Send + 'static>(self: Arc<Self>, joined: J) -> impl Stream<Item = Bytes> + Send + 'static {
+    pub(super) fn frames<J: Send + 'static>(
+        self: Arc<Self>,
+        joined: J,
+    ) -> impl Stream<Item = Bytes> + Send + 'static {
         stream::unfold((self, joined), |(mailbox, joined)| async move {
             loop {
                 {
@@ -337,7 +340,7 @@ fn part(body: &str) -> String {
 /// writes no `data:` line for empty data since 0.8.5 (axum#3571), so until the thirty-second
 /// session `complete` went unseen by such clients, which then took the closed stream for a
 /// dropped one.
-fn event(name: &str, data: impl AsRef<str>) -> String {
+pub(super) fn event(name: &str, data: impl AsRef<str>) -> String {
     event_with_id(None, name, data)
 }
 
@@ -364,7 +367,7 @@ fn event_with_id(id: Option<i64>, name: &str, data: impl AsRef<str>) -> String {
 
 /// `events`, with a keep-alive every `every` among them, so that proxies do not close a quiet
 /// stream; ends with `events`.
-fn with_keep_alive(
+pub(super) fn with_keep_alive(
     events: impl Stream<Item = Bytes> + Send + 'static,
     every: Duration,
     framing: Framing,
@@ -378,13 +381,14 @@ fn with_keep_alive(
     stream::select(events, ticks).take_while(|frame| ready(frame.is_some())).filter_map(ready)
 }
 
-/// `events` until the token's end (`expires_in`; none for an anonymous stream), then a refusal
-/// that says so: a dashboard's stream must not outlive the token that opened it (until the
-/// thirty-first session it did, while a WebSocket closed with 4401).
-fn until_expiry(
+/// `events` until the token's end (`expires_in`; none for an anonymous stream), then the last
+/// words `refused` makes of the refusal (a JSON array of errors) that says so: a dashboard's
+/// stream must not outlive the token that opened it (until the thirty-first session it did,
+/// while a WebSocket closed with 4401).
+pub(super) fn until_expiry(
     events: impl Stream<Item = Bytes> + Send + 'static,
     expires_in: Option<Duration>,
-    framing: Framing,
+    refused: impl FnOnce(&str) -> Vec<Bytes> + Send + 'static,
 ) -> impl Stream<Item = Bytes> + Send + 'static {
     enum Next {
         Send(Bytes),
@@ -394,15 +398,15 @@ fn until_expiry(
         return events.left_stream();
     };
     let answers = events.map(Next::Send).chain(stream::once(ready(Next::End)));
-    let expired = stream::once(tokio::time::sleep(left)).flat_map(move |()| {
+    let expired = stream::once(async move {
+        tokio::time::sleep(left).await;
         let refusal = crate::graphql::errors::refused(
             "UNAUTHENTICATED",
             "the token expired: subscribe again with a new one",
         );
-        let refusal = serialise(refusal);
-        let answer = framing.refusal(refusal.refusal().unwrap_or("[]"));
-        stream::iter([Next::Send(answer), Next::End])
-    });
+        refused(serialise(refusal).refusal().unwrap_or("[]"))
+    })
+    .flat_map(|words| stream::iter(words.into_iter().map(Next::Send).chain([Next::End])));
     stream::select(answers, expired)
         .take_while(|next| ready(matches!(next, Next::Send(_))))
         .filter_map(|next| ready(if let Next::Send(event) = next { Some(event) } else { None }))
