@@ -45,6 +45,9 @@ pub(super) const TOKEN_HEADER: &str = "x-graphql-event-stream-token";
 /// A reservation that no stream took up within this long is forgotten at the next one.
 const UNCLAIMED_FOR: Duration = Duration::from_secs(60);
 
+/// The most reservations not yet opened a node holds: each is memory that anyone may ask for.
+const MAX_UNCLAIMED: usize = 10_000;
+
 /// The streams reserved on this node, by token.
 #[derive(Clone, Default)]
 pub(crate) struct Reservations(Arc<Mutex<HashMap<String, Arc<Reservation>>>>);
@@ -99,13 +102,27 @@ impl Reservation {
         });
     }
 
-    /// Stops every operation: the stream is gone.
-    fn end(&self) {
-        for (_, operation) in self.operations().drain() {
-            if let Operation::Alone(task) = operation {
-                task.abort();
-            }
-        }
+    /// Stops every operation (the stream is gone, or its token expired), returning their ids.
+    fn end(&self) -> Vec<String> {
+        let ended: Vec<(String, Operation)> = self.operations().drain().collect();
+        ended
+            .into_iter()
+            .map(|(id, operation)| {
+                // A shared one leaves its execution as it is dropped; a task is not stopped by
+                // dropping its handle.
+                if let Operation::Alone(task) = operation {
+                    task.abort();
+                }
+                id
+            })
+            .collect()
+    }
+}
+
+impl Drop for Reservation {
+    /// A reservation forgotten unopened stops what was started on it.
+    fn drop(&mut self) {
+        self.end();
     }
 }
 
@@ -142,6 +159,14 @@ fn reserve(state: &ServerState, headers: &HeaderMap) -> Response {
     };
     let mut reserved = state.reservations.lock();
     reserved.retain(|_, r| r.connected.load(Ordering::Relaxed) || r.made_at.elapsed() < UNCLAIMED_FOR);
+    if reserved.values().filter(|r| !r.connected.load(Ordering::Relaxed)).count() >= MAX_UNCLAIMED {
+        drop(reserved);
+        return refused_with(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "TOO_MANY_RESERVATIONS",
+            "too many streams are reserved and not opened on this node: open yours, or try again in a minute",
+        );
+    }
     reserved.insert(token.clone(), Arc::new(reservation));
     drop(reserved);
     (StatusCode::CREATED, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], token).into_response()
@@ -192,8 +217,8 @@ fn open(state: &ServerState, headers: &HeaderMap, token: String) -> Response {
     let at_expiry = {
         let reservation = reservation.clone();
         move |errors: &str| {
-            let operations: Vec<String> = reservation.operations().drain().map(|(id, _)| id).collect();
-            operations
+            reservation
+                .end()
                 .into_iter()
                 .flat_map(|id| {
                     let id = json_id(&id);
