@@ -1645,6 +1645,17 @@ async fn record_lesson(app: &TestApp, d: &str, lead: &str, kind: &str, title: &s
     assert!(recorded.get("errors").is_none(), "{recorded:#}");
 }
 
+/// `GET /graphql` of `query` as a facilitator's `EventSource` asks it, reconnecting with
+/// `last_event_id` when it has one.
+async fn resuming(app: &TestApp, query: String, last_event_id: Option<String>) -> reqwest::Response {
+    let request = app.http.get(app.url("/graphql")).query(&[("query", query)]);
+    let mut request = request.header("accept", "text/event-stream").bearer_auth(facilitator());
+    if let Some(id) = last_event_id {
+        request = request.header("last-event-id", id);
+    }
+    request.send().await.expect("GET /graphql")
+}
+
 /// A browser's `EventSource` reconnects by itself, sending the id of the last event it got as
 /// `Last-Event-ID` to the URL it first opened. Each answer of a resumable subscription carries
 /// its cursor as that id, and a stream opened with one starts after it, whatever `after` the URL
@@ -1652,18 +1663,7 @@ async fn record_lesson(app: &TestApp, d: &str, lead: &str, kind: &str, title: &s
 /// it was away, or heard everything since its first `after` again).
 async fn an_event_stream_that_reconnects_resumes_after_its_last_event_id(db: &TestDb) {
     let app = TestApp::spawn(db).await;
-    let open = |query: &str, last_event_id: Option<String>| {
-        let mut request = app
-            .http
-            .get(app.url("/graphql"))
-            .query(&[("query", query)])
-            .header("accept", "text/event-stream")
-            .bearer_auth(facilitator());
-        if let Some(id) = last_event_id {
-            request = request.header("last-event-id", id);
-        }
-        async move { request.send().await.expect("GET /graphql") }
-    };
+    let open = |query: &str, last_event_id: Option<String>| resuming(&app, query.to_string(), last_event_id);
     let heard = |events: &[(Option<String>, String, String)]| -> Vec<(Option<i64>, i64)> {
         events
             .iter()
@@ -1796,16 +1796,7 @@ async fn every_resumable_subscription_marks_its_answers_with_their_cursor(db: &T
         .get("errors")
         .is_none());
     let open = |query: String, last_event_id: Option<i64>| {
-        let mut request = app
-            .http
-            .get(app.url("/graphql"))
-            .query(&[("query", query)])
-            .header("accept", "text/event-stream")
-            .bearer_auth(facilitator());
-        if let Some(id) = last_event_id {
-            request = request.header("last-event-id", id.to_string());
-        }
-        async move { request.send().await.expect("GET /graphql") }
+        resuming(&app, query, last_event_id.map(|id| id.to_string()))
     };
     // The first answer of a stream: its id, and its data.
     let first = |mut stream: reqwest::Response| async move {
@@ -1860,13 +1851,21 @@ async fn every_resumable_subscription_marks_its_answers_with_their_cursor(db: &T
     assert_eq!(data["statisticsUpdated"]["lessonsPerKind"], json!([{ "key": "WORKS", "count": 3 }]));
 }
 
+/// The header graphql-sse's client sends a reserved stream's token in.
+const STREAM_TOKEN: &str = "x-graphql-event-stream-token";
+
+/// Opens the stream reserved under `token`, as graphql-sse's client does.
+async fn open_reserved(app: &TestApp, token: &str) -> reqwest::Response {
+    let request = app.http.get(app.url("/graphql/stream")).header(STREAM_TOKEN, token);
+    request.header("accept", "text/event-stream").send().await.expect("GET /graphql/stream")
+}
+
 /// graphql-sse's single connection mode (for browsers on HTTP/1.1, which open at most six
 /// connections to a host): a stream reserved by `PUT`, opened once by `GET`, carries every
 /// operation the client `POST`s with its token, each answer `{id, payload}`; `DELETE` stops one.
 async fn one_reserved_stream_carries_every_operation_as_graphql_sse_single_connection_mode_asks(db: &TestDb) {
     let app = TestApp::spawn(db).await;
     let url = app.url("/graphql/stream");
-    const TOKEN: &str = "x-graphql-event-stream-token";
     let reserve = |as_whom: Option<String>| {
         let mut request = app.http.put(&url);
         if let Some(who) = as_whom {
@@ -1880,21 +1879,14 @@ async fn one_reserved_stream_carries_every_operation_as_graphql_sse_single_conne
     };
     let operate = |token: &str, id: &str, query: &str| {
         let body = json!({ "query": query, "extensions": { "operationId": id } });
-        let request = app.http.post(&url).header(TOKEN, token).json(&body);
+        let request = app.http.post(&url).header(STREAM_TOKEN, token).json(&body);
         async move { request.send().await.expect("POST").status().as_u16() }
     };
     let answer = |(event, data): &(String, String)| -> (String, Value) {
         (event.clone(), serde_json::from_str(data).expect("JSON"))
     };
     let token = reserve(Some(facilitator())).await;
-    let mut stream = app
-        .http
-        .get(&url)
-        .header(TOKEN, &token)
-        .header("accept", "text/event-stream")
-        .send()
-        .await
-        .expect("GET");
+    let mut stream = open_reserved(&app, &token).await;
     assert_eq!(stream.status().as_u16(), 200);
     let again = app.http.get(&url).query(&[("token", &token)]).header("accept", "text/event-stream");
     assert_eq!(again.send().await.expect("GET").status().as_u16(), 409, "one connection at a time");
@@ -1923,7 +1915,7 @@ async fn one_reserved_stream_carries_every_operation_as_graphql_sse_single_conne
     assert_eq!(heard[0].1["payload"]["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED");
     assert_eq!(heard[1], ("complete".into(), json!({ "id": "bad" })));
     // Stopped, the log's operation completes and hears nothing more.
-    let stopped = app.http.delete(&url).header(TOKEN, &token).query(&[("operationId", "log")]);
+    let stopped = app.http.delete(&url).header(STREAM_TOKEN, &token).query(&[("operationId", "log")]);
     assert_eq!(stopped.send().await.expect("DELETE").status().as_u16(), 200);
     let heard: Vec<_> = sse_events(&mut stream, 1).await.iter().map(answer).collect();
     assert_eq!(heard, [("complete".into(), json!({ "id": "log" }))]);
@@ -1933,7 +1925,7 @@ async fn one_reserved_stream_carries_every_operation_as_graphql_sse_single_conne
     assert_eq!(heard[0].1["id"], "after", "nothing came for the stopped operation: {heard:?}");
 
     // An operation without an id, or under a token never given out, is refused.
-    let no_id = app.http.post(&url).header(TOKEN, &token).json(&json!({ "query": "{ __typename }" }));
+    let no_id = app.http.post(&url).header(STREAM_TOKEN, &token).json(&json!({ "query": "{ __typename }" }));
     assert_eq!(no_id.send().await.expect("POST").status().as_u16(), 400);
     assert_eq!(operate("not-a-reservation", "x", "{ __typename }").await, 404);
     // Operations run as the viewer who reserved the stream: an anonymous one may not read the log.
@@ -1967,20 +1959,12 @@ async fn one_reserved_stream_carries_every_operation_as_graphql_sse_single_conne
 async fn a_reserved_stream_ends_with_its_token_and_frees_its_reservation(db: &TestDb) {
     let app = TestApp::spawn(db).await;
     let url = app.url("/graphql/stream");
-    const TOKEN: &str = "x-graphql-event-stream-token";
     let short = auth().mint("staff", Role::Facilitator, chrono::Duration::seconds(2)).expect("mint");
     let token = app.http.put(&url).bearer_auth(short).send().await.expect("PUT").text().await.expect("token");
-    let mut stream = app
-        .http
-        .get(&url)
-        .header(TOKEN, &token)
-        .header("accept", "text/event-stream")
-        .send()
-        .await
-        .expect("GET");
+    let mut stream = open_reserved(&app, &token).await;
     let body =
         json!({ "query": "subscription { events { position } }", "extensions": { "operationId": "a" } });
-    let started = app.http.post(&url).header(TOKEN, &token).json(&body).send().await.expect("POST");
+    let started = app.http.post(&url).header(STREAM_TOKEN, &token).json(&body).send().await.expect("POST");
     assert_eq!(started.status().as_u16(), 202);
     let heard = sse_events(&mut stream, 2).await;
     assert_eq!(heard.len(), 2, "{heard:?}");
@@ -1990,7 +1974,7 @@ async fn a_reserved_stream_ends_with_its_token_and_frees_its_reservation(db: &Te
     assert_eq!(heard[1], ("complete".to_string(), json!({ "id": "a" }).to_string()));
     let ended = tokio::time::timeout(Duration::from_secs(5), stream.chunk()).await;
     assert!(matches!(ended, Ok(Ok(None))), "the stream ends: {ended:?}");
-    let reopened = app.http.get(&url).header(TOKEN, &token).header("accept", "text/event-stream");
+    let reopened = app.http.get(&url).header(STREAM_TOKEN, &token).header("accept", "text/event-stream");
     assert_eq!(reopened.send().await.expect("GET").status().as_u16(), 404, "the reservation went with it");
 
     let forged = app.http.put(&url).bearer_auth("not.a.token").send().await.expect("PUT");
