@@ -800,6 +800,7 @@ async fn bad_input_is_a_typed_error_never_a_500(db: &TestDb) {
     let head = app.head().await;
     assert_eq!(health["log"], json!({ "head": head, "projected": head, "behind": 0 }), "{health:#}");
     assert_eq!(health["webSockets"], 0);
+    assert_eq!(health["eventStreams"], 0);
     // Caught up and not stopping: ready for a load balancer, also with no lag allowed.
     for (path, max_behind) in [("/readyz", 1_000), ("/readyz?maxBehind=0", 0)] {
         let ready = app.http.get(app.url(path)).send().await.expect("readyz");
@@ -1293,6 +1294,7 @@ async fn metrics_are_served_for_prometheus(db: &TestDb) {
     let sample = |name: &str| *samples.get(name).unwrap_or_else(|| panic!("{name} missing:\n{text}"));
     assert_eq!(sample("doetank_log_head"), app.head().await as f64);
     assert_eq!(sample("doetank_read_models_behind"), 0.0, "a command's answer waits for its projection");
+    assert_eq!(sample("doetank_event_streams_open"), 0.0);
     assert!(sample("doetank_appends_total") >= 1.0);
     assert!(sample("doetank_append_transactions_total") >= 1.0);
     let (ok, refused) = (

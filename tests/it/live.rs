@@ -1003,17 +1003,22 @@ async fn events_until(client: &mut WsClient, position: i64) -> Vec<Value> {
 
 /// `/healthz`'s count of shared executions and their subscribers, once it equals `want`.
 async fn shared_becomes(app: &TestApp, want: (u64, u64)) {
+    healthz_shows(app, "sharedSubscriptions", json!({ "executions": want.0, "subscribers": want.1 })).await;
+}
+
+/// Waits until `/healthz` shows `want` as its `field`.
+async fn healthz_shows(app: &TestApp, field: &str, want: Value) {
     let mut seen = Value::Null;
     for _ in 0..200 {
         let health: Value =
             app.http.get(app.url("/healthz")).send().await.expect("get").json().await.expect("json");
-        seen = health["sharedSubscriptions"].clone();
-        if (seen["executions"].as_u64(), seen["subscribers"].as_u64()) == (Some(want.0), Some(want.1)) {
+        seen = health[field].clone();
+        if seen == want {
             return;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    panic!("shared subscriptions: want {want:?}, last seen {seen}");
+    panic!("/healthz's {field}: want {want}, last seen {seen}");
 }
 
 async fn subscribers_asking_the_same_from_now_share_one_execution(db: &TestDb) {
@@ -1617,6 +1622,8 @@ async fn http_streams_asking_the_same_from_now_share_one_execution(db: &TestDb) 
     socket.init(json!({ "token": facilitator() })).await;
     socket.subscribe("1", query, json!({})).await;
     shared_becomes(&app, (1, 4)).await;
+    // The HTTP streams are counted for an operator, as sockets are.
+    healthz_shows(&app, "eventStreams", json!(3)).await;
     write_notes(db, 1).await;
     let head = app.head().await;
     for stream in [&mut one, &mut two] {
@@ -1631,6 +1638,7 @@ async fn http_streams_asking_the_same_from_now_share_one_execution(db: &TestDb) 
     shared_becomes(&app, (1, 3)).await;
     drop((two, parts, socket));
     shared_becomes(&app, (0, 0)).await;
+    healthz_shows(&app, "eventStreams", json!(0)).await;
 }
 
 /// The title of the next lesson a `lessonRecorded` subscriber hears.
@@ -1947,6 +1955,7 @@ async fn one_reserved_stream_carries_every_operation_as_graphql_sse_single_conne
     let mut socket = facilitator_client(&app).await;
     socket.subscribe("1", from_now, json!({})).await;
     shared_becomes(&app, (1, 2)).await;
+    healthz_shows(&app, "eventStreams", json!(2)).await;
     // The client goes: its reservation and its operations go with it.
     drop(stream);
     shared_becomes(&app, (1, 1)).await;

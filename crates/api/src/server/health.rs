@@ -15,8 +15,8 @@ use super::ServerState;
 pub const READY_MAX_BEHIND: i64 = 1_000;
 
 /// Whether the database answers, and what an operator watches: how far this node's read models
-/// are behind the log (a stalled projector shows as a growing `behind`), its open WebSockets,
-/// and its shared subscriptions.
+/// are behind the log (a stalled projector shows as a growing `behind`), its open WebSockets and
+/// HTTP streams, and its shared subscriptions.
 pub(super) async fn healthz(State(state): State<ServerState>) -> impl IntoResponse {
     match state.vitals().await {
         Ok(v) => (
@@ -26,6 +26,7 @@ pub(super) async fn healthz(State(state): State<ServerState>) -> impl IntoRespon
                 "backend": state.app.store.backend_name(),
                 "log": { "head": v.head, "projected": v.projected, "behind": v.behind() },
                 "webSockets": v.web_sockets,
+                "eventStreams": v.event_streams,
                 "sharedSubscriptions": v.shared,
             })),
         ),

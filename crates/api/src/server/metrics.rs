@@ -67,7 +67,7 @@ pub(super) async fn metrics(State(state): State<ServerState>) -> Response {
     };
     let mut out = String::with_capacity(4096);
     let (transactions, appends) = state.app.store.group_commit_stats();
-    let gauges: [(&str, &str, f64); 6] = [
+    let gauges: [(&str, &str, f64); 7] = [
         ("doetank_log_head", "The position of the log's last event.", v.head as f64),
         (
             "doetank_read_models_position",
@@ -80,6 +80,11 @@ pub(super) async fn metrics(State(state): State<ServerState>) -> Response {
             v.behind() as f64,
         ),
         ("doetank_websockets_open", "Open WebSockets.", v.web_sockets as f64),
+        (
+            "doetank_event_streams_open",
+            "Open HTTP streams (server-sent events, multipart).",
+            v.event_streams as f64,
+        ),
         (
             "doetank_shared_subscription_executions",
             "Executions shared by live subscribers.",

@@ -179,11 +179,14 @@ pub(crate) struct Sockets {
     /// `None` for a server that is never stopped ([`router`]).
     stopping: Option<watch::Receiver<bool>>,
     open: Arc<watch::Sender<usize>>,
+    /// Open HTTP streams (server-sent events, multipart), counted for an operator only: they
+    /// end with the server by themselves, and graceful shutdown waits for them as responses.
+    streams: Arc<watch::Sender<usize>>,
 }
 
 impl Sockets {
     fn new(stopping: Option<watch::Receiver<bool>>) -> Self {
-        Sockets { stopping, open: Arc::new(watch::Sender::new(0)) }
+        Sockets { stopping, open: Arc::new(watch::Sender::new(0)), streams: Arc::new(watch::Sender::new(0)) }
     }
 
     /// Resolves once the server is stopping: its shutdown turned true, or the shutdown's sender
@@ -201,9 +204,21 @@ impl Sockets {
     }
 
     /// Counts a socket as open until the returned guard is dropped.
-    pub(crate) fn opened(&self) -> OpenSocket {
-        self.open.send_modify(|open| *open += 1);
-        OpenSocket(self.open.clone())
+    pub(crate) fn opened(&self) -> Counted {
+        Counted::one_of(&self.open)
+    }
+
+    /// `frames` of an HTTP stream's response, counted as open for as long as they are read.
+    pub(crate) fn counted<S: futures::Stream + Send + 'static>(
+        &self,
+        frames: S,
+    ) -> impl futures::Stream<Item = S::Item> {
+        use futures::StreamExt;
+        let counted = Counted::one_of(&self.streams);
+        frames.map(move |frame| {
+            let _held = &counted;
+            frame
+        })
     }
 
     /// Waits until every socket has closed, or `patience` has passed.
@@ -215,10 +230,17 @@ impl Sockets {
     }
 }
 
-/// An open WebSocket, counted in [`Sockets`].
-pub(crate) struct OpenSocket(Arc<watch::Sender<usize>>);
+/// An open WebSocket or HTTP stream, counted in [`Sockets`] until dropped.
+pub(crate) struct Counted(Arc<watch::Sender<usize>>);
 
-impl Drop for OpenSocket {
+impl Counted {
+    fn one_of(count: &Arc<watch::Sender<usize>>) -> Counted {
+        count.send_modify(|open| *open += 1);
+        Counted(count.clone())
+    }
+}
+
+impl Drop for Counted {
     fn drop(&mut self) {
         self.0.send_modify(|open| *open = open.saturating_sub(1));
     }
@@ -314,7 +336,13 @@ impl ServerState {
         // negative.
         let projected = *self.app.projector.watch_applied().borrow();
         let head = self.app.store.head_position().await?;
-        Ok(Vitals { head, projected, web_sockets: *self.sockets.open.borrow(), shared: self.shared.stats() })
+        Ok(Vitals {
+            head,
+            projected,
+            web_sockets: *self.sockets.open.borrow(),
+            event_streams: *self.sockets.streams.borrow(),
+            shared: self.shared.stats(),
+        })
     }
 
     /// The session of a connection whose viewer is `viewer`: loaders that keep no rows, since
@@ -334,6 +362,8 @@ struct Vitals {
     /// The position this node's read models include.
     projected: i64,
     web_sockets: usize,
+    /// Open HTTP streams: server-sent events (a reserved stream counts once) and multipart.
+    event_streams: usize,
     shared: shared_subscriptions::SharingStats,
 }
 

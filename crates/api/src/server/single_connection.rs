@@ -243,6 +243,7 @@ fn open(state: &ServerState, headers: &HeaderMap, token: String) -> Response {
         state.config.keepalive,
         super::streamed::Framing::EventStream,
     );
+    let frames = state.sockets.counted(frames);
     let mut response = Body::from_stream(frames.map(Ok::<_, std::convert::Infallible>)).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));

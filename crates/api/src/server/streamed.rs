@@ -256,6 +256,7 @@ pub(super) fn streamed(
     let sockets = state.sockets.clone();
     let stopping = async move { sockets.stopping().await };
     let frames = with_keep_alive(frames.take_until(stopping), state.config.keepalive, framing);
+    let frames = state.sockets.counted(frames);
     let mut response = Body::from_stream(frames.map(Ok::<_, Infallible>)).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(framing.content_type()));
