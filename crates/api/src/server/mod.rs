@@ -484,7 +484,7 @@ enum Method {
 async fn answer(
     state: &ServerState,
     headers: &HeaderMap,
-    request: async_graphql::Request,
+    mut request: async_graphql::Request,
     method: Method,
 ) -> Response {
     let media = Media::accepted(headers);
@@ -492,10 +492,11 @@ async fn answer(
         Ok(viewer) => viewer,
         Err(err) => return error_response(err, media),
     };
-    let request = match streamed::resuming(headers, request) {
-        Ok(request) => request,
+    match streamed::resumes_from(headers) {
+        Ok(Some(from)) => request.data.insert(from),
+        Ok(None) => {}
         Err(err) => return error_response(err, media),
-    };
+    }
     if let Some(framing) = Framing::for_every_operation(headers) {
         // A client that takes nothing but an event stream (graphql-sse's, a browser's
         // `EventSource`) gets a query on one too; a mutation stays refused over GET.

@@ -27,7 +27,7 @@ use async_graphql_axum::GraphQLRequest;
 use axum::body::{Body, Bytes};
 use axum::extract::ws::Message;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use futures::future::ready;
 use futures::{stream, Stream, StreamExt};
@@ -178,26 +178,31 @@ pub(super) async fn graphql_stream(
         Ok(viewer) => viewer,
         Err(err) => return error_response(err, Media::accepted(&headers)),
     };
-    match resuming(&headers, request.into_inner()) {
-        Ok(request) => as_sent(&state, viewer, request, Framing::EventStream, false),
+    let mut request = request.into_inner();
+    match resumes_from(&headers) {
+        Ok(from) => {
+            if let Some(from) = from {
+                request.data.insert(from);
+            }
+            as_sent(&state, viewer, request, Framing::EventStream, false)
+        }
         Err(err) => error_response(err, Media::accepted(&headers)),
     }
 }
 
-/// `request`, resuming after the event id a reconnecting client sent back as `Last-Event-ID`
-/// (see `graphql::resume`); refused if that is not an id this server gives out.
-pub(super) fn resuming(
-    headers: &HeaderMap,
-    request: async_graphql::Request,
-) -> Result<async_graphql::Request, AppError> {
-    let Some(id) = headers.get("last-event-id") else { return Ok(request) };
+/// Where a reconnecting client resumes: the event id it sent back as `Last-Event-ID` (see
+/// `graphql::resume`), none without one; refused if that is not an id this server gives out.
+pub(super) fn resumes_from(headers: &HeaderMap) -> Result<Option<ResumeFrom>, AppError> {
+    // A name made once: every request asks this, and parsing a `&str` name costs each time.
+    static LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
+    let Some(id) = headers.get(&LAST_EVENT_ID) else { return Ok(None) };
     let id = id.to_str().ok().map(str::trim);
     // An empty id is how the SSE spec resets it: nothing to resume from.
     if id == Some("") {
-        return Ok(request);
+        return Ok(None);
     }
     match id.and_then(|id| id.parse::<i64>().ok()).filter(|id| *id >= 0) {
-        Some(id) => Ok(request.data(ResumeFrom(id))),
+        Some(id) => Ok(Some(ResumeFrom(id))),
         None => Err(AppError::bad_input(
             "Last-Event-ID",
             "is not an event id of this server's: a position or version, a whole number 0 or more",
