@@ -1969,7 +1969,9 @@ async fn a_reserved_stream_ends_with_its_token_and_frees_its_reservation(db: &Te
     let app = TestApp::spawn(db).await;
     let url = app.url("/graphql/stream");
     let short = auth().mint("staff", Role::Facilitator, chrono::Duration::seconds(2)).expect("mint");
-    let token = app.http.put(&url).bearer_auth(short).send().await.expect("PUT").text().await.expect("token");
+    let reserve = || app.http.put(&url).bearer_auth(&short).send();
+    let token = reserve().await.expect("PUT").text().await.expect("token");
+    let unopened = reserve().await.expect("PUT").text().await.expect("token");
     let mut stream = open_reserved(&app, &token).await;
     let body =
         json!({ "query": "subscription { events { position } }", "extensions": { "operationId": "a" } });
@@ -1985,6 +1987,10 @@ async fn a_reserved_stream_ends_with_its_token_and_frees_its_reservation(db: &Te
     assert!(matches!(ended, Ok(Ok(None))), "the stream ends: {ended:?}");
     let reopened = app.http.get(&url).header(STREAM_TOKEN, &token).header("accept", "text/event-stream");
     assert_eq!(reopened.send().await.expect("GET").status().as_u16(), 404, "the reservation went with it");
+    // One never opened runs nothing once the token that made it has expired.
+    let late = app.http.post(&url).header(STREAM_TOKEN, &unopened).json(&body).send().await.expect("POST");
+    let late: Value = late.json().await.expect("JSON");
+    assert_eq!(late["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{late}");
 
     let forged = app.http.put(&url).bearer_auth("not.a.token").send().await.expect("PUT");
     let refused: Value = forged.json().await.expect("JSON");

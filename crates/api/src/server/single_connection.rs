@@ -257,6 +257,12 @@ fn operate(state: &ServerState, token: &str, mut request: async_graphql::Request
     let Some(reservation) = state.reservations.find(token) else {
         return not_reserved();
     };
+    // An open stream ends with its token; one never opened outlives it until it is forgotten,
+    // and must not run anything meanwhile.
+    if reservation.viewer.expires_at.is_some_and(|at| at <= chrono::Utc::now()) {
+        let expired = "the token that reserved this stream expired: reserve another with a new one";
+        return error_response(crate::error::AppError::Unauthenticated(expired.into()), Media::Json);
+    }
     let id = match request.extensions.get("operationId") {
         Some(async_graphql::Value::String(id)) if !id.is_empty() => id.clone(),
         _ => {
