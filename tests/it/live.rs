@@ -1991,6 +1991,8 @@ async fn a_reserved_stream_ends_with_its_token_and_frees_its_reservation(db: &Te
     let late = app.http.post(&url).header(STREAM_TOKEN, &unopened).json(&body).send().await.expect("POST");
     let late: Value = late.json().await.expect("JSON");
     assert_eq!(late["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{late}");
+    let late: Value = open_reserved(&app, &unopened).await.json().await.expect("JSON");
+    assert_eq!(late["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{late}");
 
     let forged = app.http.put(&url).bearer_auth("not.a.token").send().await.expect("PUT");
     let refused: Value = forged.json().await.expect("JSON");

@@ -94,6 +94,15 @@ impl Reservation {
         self.operations.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The refusal of a reservation whose token has expired. An open stream ends with its
+    /// token; one never opened outlives it until it is forgotten, and must serve nothing
+    /// meanwhile.
+    fn expired(&self) -> Option<Response> {
+        let expired = self.viewer.expires_at.is_some_and(|at| at <= chrono::Utc::now());
+        let why = "the token that reserved this stream expired: reserve another with a new one";
+        expired.then(|| error_response(crate::error::AppError::Unauthenticated(why.into()), Media::Json))
+    }
+
     /// Forgets the operations that ended by themselves.
     fn prune(operations: &mut HashMap<String, Operation>) {
         operations.retain(|_, operation| match operation {
@@ -202,6 +211,9 @@ fn open(state: &ServerState, headers: &HeaderMap, token: String) -> Response {
     let Some(reservation) = state.reservations.find(&token) else {
         return not_reserved();
     };
+    if let Some(expired) = reservation.expired() {
+        return expired;
+    }
     if reservation.connected.swap(true, Ordering::SeqCst) {
         return refused_with(
             StatusCode::CONFLICT,
@@ -257,11 +269,8 @@ fn operate(state: &ServerState, token: &str, mut request: async_graphql::Request
     let Some(reservation) = state.reservations.find(token) else {
         return not_reserved();
     };
-    // An open stream ends with its token; one never opened outlives it until it is forgotten,
-    // and must not run anything meanwhile.
-    if reservation.viewer.expires_at.is_some_and(|at| at <= chrono::Utc::now()) {
-        let expired = "the token that reserved this stream expired: reserve another with a new one";
-        return error_response(crate::error::AppError::Unauthenticated(expired.into()), Media::Json);
+    if let Some(expired) = reservation.expired() {
+        return expired;
     }
     let id = match request.extensions.get("operationId") {
         Some(async_graphql::Value::String(id)) if !id.is_empty() => id.clone(),
