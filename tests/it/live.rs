@@ -1964,7 +1964,8 @@ async fn one_reserved_stream_carries_every_operation_as_graphql_sse_single_conne
 }
 
 /// A reserved stream's operations end with the token of whoever reserved it, each told why,
-/// as a socket closes with 4401; a stream not reserved, or a token that does not verify, is refused.
+/// as a socket closes with 4401; a stream not reserved, or a token that does not verify, is
+/// refused, and so is a reservation past the node's bound on unopened ones.
 async fn a_reserved_stream_ends_with_its_token_and_frees_its_reservation(db: &TestDb) {
     let app = TestApp::spawn(db).await;
     let url = app.url("/graphql/stream");
@@ -2001,4 +2002,18 @@ async fn a_reserved_stream_ends_with_its_token_and_frees_its_reservation(db: &Te
     assert_eq!(not_events.send().await.expect("GET").status().as_u16(), 406);
     let no_token = app.http.get(&url).header("accept", "text/event-stream").send().await.expect("GET");
     assert_eq!(no_token.status().as_u16(), 400);
+
+    // Anyone may reserve: a node holds only so many reservations not yet opened.
+    let config = ServerConfig { max_unopened_reservations: 2, ..ServerConfig::default() };
+    let small = TestApp::spawn_with(db, config).await;
+    let reserve = || small.http.put(small.url("/graphql/stream")).send();
+    let first = reserve().await.expect("PUT").text().await.expect("token");
+    assert_eq!(reserve().await.expect("PUT").status().as_u16(), 201);
+    let refused = reserve().await.expect("PUT");
+    assert_eq!(refused.status().as_u16(), 503);
+    let refused: Value = refused.json().await.expect("JSON");
+    assert_eq!(refused["errors"][0]["extensions"]["code"], "TOO_MANY_RESERVATIONS", "{refused}");
+    // An opened one no longer counts.
+    let _opened = open_reserved(&small, &first).await;
+    assert_eq!(reserve().await.expect("PUT").status().as_u16(), 201);
 }

@@ -85,6 +85,9 @@ pub struct ServerConfig {
     /// Operations one WebSocket may have running at once; one more is refused with
     /// `TOO_MANY_OPERATIONS` (a client must not hold the server's memory without bound).
     pub max_operations_per_socket: usize,
+    /// Streams reserved (graphql-sse's single connection mode) and not yet opened that a node
+    /// holds at once; one more `PUT` is refused with `TOO_MANY_RESERVATIONS` (anyone may ask).
+    pub max_unopened_reservations: usize,
     /// A bearer token the playground's Headers start with (`serve --demo` gives the
     /// researcher's, so that the log's queries answer on a first visit). Only for a demo: the
     /// page shows it to whoever opens it.
@@ -100,6 +103,7 @@ impl Default for ServerConfig {
             keep: true,
             allowed_origins: AllowedOrigins::None,
             max_operations_per_socket: 1_000,
+            max_unopened_reservations: 10_000,
             playground_token: None,
         }
     }

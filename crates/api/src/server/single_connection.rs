@@ -45,9 +45,6 @@ pub(super) const TOKEN_HEADER: &str = "x-graphql-event-stream-token";
 /// A reservation that no stream took up within this long is forgotten at the next one.
 const UNCLAIMED_FOR: Duration = Duration::from_secs(60);
 
-/// The most reservations not yet opened a node holds: each is memory that anyone may ask for.
-const MAX_UNCLAIMED: usize = 10_000;
-
 /// The streams reserved on this node, by token.
 #[derive(Clone, Default)]
 pub(crate) struct Reservations(Arc<Mutex<HashMap<String, Arc<Reservation>>>>);
@@ -168,7 +165,9 @@ fn reserve(state: &ServerState, headers: &HeaderMap) -> Response {
     };
     let mut reserved = state.reservations.lock();
     reserved.retain(|_, r| r.connected.load(Ordering::Relaxed) || r.made_at.elapsed() < UNCLAIMED_FOR);
-    if reserved.values().filter(|r| !r.connected.load(Ordering::Relaxed)).count() >= MAX_UNCLAIMED {
+    // Each is memory that anyone may ask for.
+    let unopened = reserved.values().filter(|r| !r.connected.load(Ordering::Relaxed)).count();
+    if unopened >= state.config.max_unopened_reservations {
         drop(reserved);
         return refused_with(
             StatusCode::SERVICE_UNAVAILABLE,
