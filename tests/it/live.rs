@@ -910,6 +910,32 @@ async fn the_ndjson_log_filters_as_the_events_query_and_compresses(db: &TestDb) 
     assert_eq!(lines(&text), everything);
     let plain = get("", false).await.expect("ndjson");
     assert_eq!(plain.headers().get("content-encoding"), None, "compressed only for who accepts it");
+
+    // The same log as CSV, for a spreadsheet or a data frame (since the thirty-fourth session;
+    // until then only `doetank export`, on the database itself, wrote CSV): a header line, then
+    // one row an event, the same events as `doetank import` reads them, filtered alike.
+    let csv = |query: &'static str| {
+        let request = app.http.get(app.url(&format!("/events.csv{query}"))).bearer_auth(&researcher);
+        async move { request.send().await.expect("csv") }
+    };
+    let as_csv = csv("").await;
+    assert_eq!(as_csv.status().as_u16(), 200);
+    let media = as_csv.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_string);
+    assert_eq!(media.as_deref(), Some("text/csv; charset=utf-8; header=present"));
+    let text = as_csv.text().await.expect("text");
+    assert!(text.starts_with("position,"), "{text}");
+    let positions =
+        |events: Vec<doetank_store::RecordedEvent>| events.iter().map(|e| e.position).collect::<Vec<_>>();
+    let rows = doetank_api::export::read_export(text.as_bytes()).expect("an importable CSV");
+    let lines_positions: Vec<i64> =
+        everything.iter().map(|e| e["position"].as_i64().expect("position")).collect();
+    assert_eq!(positions(rows), lines_positions);
+    let notes = csv("?streamType=note&after=1").await.text().await.expect("text");
+    assert_eq!(doetank_api::export::read_export(notes.as_bytes()).expect("CSV").len(), 5);
+    let refused = csv("?streamType=notes").await;
+    assert_eq!(refused.status().as_u16(), 400);
+    let anonymous = app.http.get(app.url("/events.csv")).send().await.expect("csv");
+    assert_eq!(anonymous.status().as_u16(), 401, "for signed-in readers, as the NDJSON log");
 }
 
 async fn as_of_and_at_version_return_the_past(db: &TestDb) {

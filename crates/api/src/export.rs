@@ -122,6 +122,20 @@ pub fn write_csv_row<W: Write>(writer: &mut csv::Writer<W>, e: &RecordedEvent) -
         .map_err(csv_error)
 }
 
+/// The CSV rows of `events`, without the header (a page of a stream that sent it first).
+pub fn csv_rows(events: &[RecordedEvent]) -> Result<Vec<u8>, AppError> {
+    let mut writer = csv::Writer::from_writer(Vec::with_capacity(events.len() * 512));
+    for event in events {
+        write_csv_row(&mut writer, event)?;
+    }
+    writer.into_inner().map_err(|e| AppError::bad_input("csv", e.to_string()))
+}
+
+/// The CSV header line, as `csv_writer` writes it.
+pub fn csv_header() -> Result<Vec<u8>, AppError> {
+    csv_writer(Vec::new())?.into_inner().map_err(|e| AppError::bad_input("csv", e.to_string()))
+}
+
 /// Reads an exported log; the format is told by the first byte (`{` for NDJSON).
 pub fn read_export(bytes: &[u8]) -> Result<Vec<RecordedEvent>, AppError> {
     let bad = |line: usize, msg: String| AppError::bad_input("file", format!("line {line}: {msg}"));

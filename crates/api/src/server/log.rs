@@ -1,6 +1,8 @@
 //! `GET /events.ndjson?after=N`: the log streamed as newline-delimited JSON, page by page,
 //! filtered as the `events` query filters it; gzip-compressed for a client that accepts it
-//! (the demo history's log to a fifth of its bytes).
+//! (the demo history's log to a fifth of its bytes). `GET /events.csv` streams the same as CSV,
+//! as `doetank export --format csv` writes it, for a researcher's spreadsheet or data frame
+//! without access to the database.
 
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::QueryRejection;
@@ -84,12 +86,38 @@ impl LogParams {
     }
 }
 
+/// How the log is written out.
+#[derive(Clone, Copy)]
+enum Format {
+    Ndjson,
+    Csv,
+}
+
+/// `GET /events.ndjson`.
+pub(super) async fn events_ndjson(
+    state: State<ServerState>,
+    headers: HeaderMap,
+    q: Result<Query<LogParams>, QueryRejection>,
+) -> Response {
+    events_as(state, headers, q, Format::Ndjson).await
+}
+
+/// `GET /events.csv`.
+pub(super) async fn events_csv(
+    state: State<ServerState>,
+    headers: HeaderMap,
+    q: Result<Query<LogParams>, QueryRejection>,
+) -> Response {
+    events_as(state, headers, q, Format::Csv).await
+}
+
 /// For signed-in readers; informal doetanks' events only for their team and facilitators.
 /// A refusal is a GraphQL-shaped error with its code, as the GraphQL endpoint answers.
-pub(super) async fn events_ndjson(
+async fn events_as(
     State(state): State<ServerState>,
     headers: HeaderMap,
     q: Result<Query<LogParams>, QueryRejection>,
+    format: Format,
 ) -> Response {
     let viewer = match viewer_of(&state, &headers).and_then(|v| v.require_reader().map(|_| v)) {
         Ok(viewer) => viewer,
@@ -109,14 +137,29 @@ pub(super) async fn events_ndjson(
     if let Err(err) = crate::history::check_resume(&state.app.store, after).await {
         return refusal(err);
     }
-    let lines = export::pages(state.app.store.clone(), after, filter).map(|page| {
+    let (content_type, head) = match format {
+        Format::Ndjson => ("application/x-ndjson", Vec::new()),
+        // RFC 4180's type, saying the first line names the columns.
+        Format::Csv => match export::csv_header() {
+            Ok(head) => ("text/csv; charset=utf-8; header=present", head),
+            Err(err) => return refusal(err),
+        },
+    };
+    let pages = export::pages(state.app.store.clone(), after, filter).map(move |page| {
         let page = page.map_err(std::io::Error::other)?;
-        let mut chunk = Vec::with_capacity(page.len() * 512);
-        for event in &page {
-            chunk.extend(export::ndjson_line(event).map_err(std::io::Error::other)?);
-        }
+        let chunk = match format {
+            Format::Ndjson => {
+                let mut chunk = Vec::with_capacity(page.len() * 512);
+                for event in &page {
+                    chunk.extend(export::ndjson_line(event).map_err(std::io::Error::other)?);
+                }
+                chunk
+            }
+            Format::Csv => export::csv_rows(&page).map_err(std::io::Error::other)?,
+        };
         Ok::<_, std::io::Error>(Bytes::from(chunk))
     });
+    let lines = futures::stream::iter((!head.is_empty()).then(|| Ok(Bytes::from(head)))).chain(pages);
     // Fused: the gzip encoder polls once more after the end, which an unfold does not allow.
-    ([(header::CONTENT_TYPE, "application/x-ndjson")], Body::from_stream(lines.fuse())).into_response()
+    ([(header::CONTENT_TYPE, content_type)], Body::from_stream(lines.fuse())).into_response()
 }

@@ -297,6 +297,7 @@ fn routes(app: App, config: ServerConfig, sockets: Sockets) -> Router {
         )
         // Compressed for clients that accept it: a whole log is hundreds of megabytes of JSON.
         .route("/events.ndjson", get(log::events_ndjson).layer(CompressionLayer::new().gzip(true)))
+        .route("/events.csv", get(log::events_csv).layer(CompressionLayer::new().gzip(true)))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::metrics))
