@@ -23,18 +23,18 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use async_graphql_axum::GraphQLRequest;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::ws::Message;
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::{stream, StreamExt};
 
 use super::outbox::{Mailbox, Refused};
 use super::refusals::{bad_request, refused_with, NotGraphql};
 use super::shared_subscriptions::{lagged, serialise, Answer, Joined, Subscribed, Wrapping};
-use super::streamed::{event, until_expiry, with_keep_alive, StreamMailbox};
+use super::streamed::{event, respond, until_expiry, Framing, StreamMailbox};
 use super::{error_response, viewer_of, Media, ServerState};
 use crate::auth::Viewer;
 use crate::graphql::errors::refused;
@@ -247,20 +247,7 @@ fn open(state: &ServerState, headers: &HeaderMap, token: String) -> Response {
     // A comment first: some browsers show nothing of a stream until its first bytes.
     let frames = stream::once(futures::future::ready(Bytes::from_static(b":\n\n")))
         .chain(until_expiry(frames, expires_in, at_expiry));
-    let sockets = state.sockets.clone();
-    let stopping = async move { sockets.stopping().await };
-    let frames = with_keep_alive(
-        frames.take_until(stopping),
-        state.config.keepalive,
-        super::streamed::Framing::EventStream,
-    );
-    let frames = state.sockets.counted(frames);
-    let mut response = Body::from_stream(frames.map(Ok::<_, std::convert::Infallible>)).into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    response
+    respond(state, frames, Framing::EventStream)
 }
 
 /// `POST /graphql/stream` with a token: starts `request` on the reserved stream.

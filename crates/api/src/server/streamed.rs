@@ -256,6 +256,16 @@ pub(super) fn streamed(
     let frames = stream::iter(framing.opening())
         .chain(until_expiry(answers, expires_in, move |refusal| vec![framing.refusal(refusal)]))
         .chain(stream::once(ready(framing.end())));
+    respond(state, frames, framing)
+}
+
+/// The response streaming `frames` in `framing`: with keep-alives, ended when the server
+/// stops, and counted as open while it is read.
+pub(super) fn respond(
+    state: &ServerState,
+    frames: impl Stream<Item = Bytes> + Send + 'static,
+    framing: Framing,
+) -> Response {
     // A stopping server ends its streams, as it closes its WebSockets: else its graceful
     // shutdown would wait for them for ever.
     let sockets = state.sockets.clone();
@@ -373,7 +383,7 @@ fn event_with_id(id: Option<i64>, name: &str, data: impl AsRef<str>) -> String {
 
 /// `events`, with a keep-alive every `every` among them, so that proxies do not close a quiet
 /// stream; ends with `events`.
-pub(super) fn with_keep_alive(
+fn with_keep_alive(
     events: impl Stream<Item = Bytes> + Send + 'static,
     every: Duration,
     framing: Framing,
