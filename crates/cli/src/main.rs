@@ -75,6 +75,10 @@ enum Command {
         /// `TOO_MANY_OPERATIONS`.
         #[arg(long, value_name = "N", default_value_t = 1_000, value_parser = clap::value_parser!(u32).range(1..))]
         max_operations_per_socket: u32,
+        /// Streams reserved (`PUT /graphql/stream`, graphql-sse's single connection mode) and not
+        /// yet opened that this node holds; one more is refused with `TOO_MANY_RESERVATIONS`.
+        #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+        max_unopened_reservations: u32,
         #[command(flatten)]
         keys: JwtKeys,
     },
@@ -385,7 +389,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             bar.finish();
             println!("rebuilt the read models up to position {position}");
         }
-        Command::Serve { listen, demo, no_keep, allow_origins, max_operations_per_socket, keys } => {
+        Command::Serve {
+            listen,
+            demo,
+            no_keep,
+            allow_origins,
+            max_operations_per_socket,
+            max_unopened_reservations,
+            keys,
+        } => {
             let auth = keys.auth()?;
             let app = open(&cli.database_url).await?;
             let bar = progress(app.store.head_position().await?, true);
@@ -413,6 +425,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 keep: !no_keep,
                 allowed_origins: AllowedOrigins::from_given(allow_origins),
                 max_operations_per_socket: max_operations_per_socket as usize,
+                max_unopened_reservations: max_unopened_reservations as usize,
                 playground_token,
                 ..ServerConfig::default()
             };
