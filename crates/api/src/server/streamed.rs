@@ -2,16 +2,19 @@
 //! WebSockets, in the two framings clients speak:
 //!
 //! - server-sent events (GraphQL over SSE, the graphql-sse library's "distinct connections"
-//!   mode): each answer an `event: next` whose data is the GraphQL response, the end an
-//!   `event: complete`; at `POST /graphql/stream` for any operation, and at `/graphql` for a
-//!   client that accepts `text/event-stream`: a subscription by POST or by GET (a browser's
-//!   `EventSource`), any operation by POST when it accepts no JSON;
+//!   mode): each answer an `event: next` whose data is the GraphQL response (with an `id:`
+//!   to resume after, see `graphql::resume`), the end an `event: complete`; at
+//!   `POST /graphql/stream` for any operation, and at `/graphql` for a client that accepts
+//!   `text/event-stream`: a subscription by POST or by GET (a browser's `EventSource`), any
+//!   operation by POST when it accepts no JSON (the library's single connection mode, one
+//!   stream for many operations, is `single_connection`);
 //! - multipart (Apollo's multipart HTTP protocol for subscriptions, which Apollo Client's
 //!   `HttpLink` speaks for a subscription without a WebSocket link): each answer a part
 //!   `{"payload": response}`, the end the closing delimiter; at `POST /graphql` for a
 //!   subscription whose client accepts `multipart/mixed;subscriptionSpec=1.0`.
 //!
-//! The token is the `Authorization` header, as over HTTP. Streams asking the same from now on
+//! The token is the `Authorization` header, as over HTTP (or, for an `EventSource`, which
+//! sends no headers, `access_token` in its URL: `url_token`). Streams asking the same from now on
 //! share one execution with each other and with sockets (`shared_subscriptions`), which writes
 //! to a stream's [`StreamMailbox`] as to a socket's outbox. A
 //! stream ends when its token expires, with an `UNAUTHENTICATED` error, as a WebSocket closes
