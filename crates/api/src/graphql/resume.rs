@@ -8,7 +8,7 @@
 //! argument takes: a log position, or `doetankUpdated`'s version) as its event id, and a
 //! request that comes back with one starts after it.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 
 use async_graphql::Context;
@@ -65,6 +65,31 @@ impl Marker {
         if let Some(mark) = &self.0 {
             mark.set(cursor);
         }
+    }
+}
+
+/// Whether a subscription's execution has taken its place in the log: its start is fixed, and
+/// every event after it will reach it. A shared execution starts on a task of its own, a little
+/// after its first subscriber joined; until it is listening, an event written meanwhile may
+/// come before its start. Operators and tests read it through the shared executions' counts.
+#[derive(Clone, Debug, Default)]
+pub struct Listening(Arc<AtomicBool>);
+
+impl Listening {
+    pub fn is_set(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+
+    fn set(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
+/// Tells the execution's [`Listening`], if it keeps one, that the subscription now follows the
+/// log from a fixed position.
+pub(super) fn now_listening(ctx: &Context<'_>) {
+    if let Some(listening) = ctx.data_opt::<Listening>() {
+        listening.set();
     }
 }
 

@@ -13,7 +13,7 @@ use futures::{stream, Stream, StreamExt};
 use super::errors::GqlResult;
 use super::network::{timeline_at, TimelineEntry};
 use super::objects::{Doetank, Event, Lesson};
-use super::resume::{resumed, Marker};
+use super::resume::{now_listening, resumed, Marker};
 use super::scalars::{parse_enum, parse_id, LessonKind};
 use super::statistics::{Asked, Figures, Statistics};
 use super::viewer;
@@ -84,7 +84,9 @@ impl Subscription {
             streams.iter().cloned().partition(|s| s.contains('-'));
         log_names::check_stream_types(&app.store, "streams", &stream_types).await.gql()?;
         log_names::check_stream_ids(&app.store, "streams", &stream_ids).await.gql()?;
-        Ok(app.feed.clone().subscribe(after).filter_map(move |item| {
+        let events = app.feed.clone().subscribe(after);
+        now_listening(ctx);
+        Ok(events.filter_map(move |item| {
             let keep = match &item {
                 Ok(e) => {
                     (types.is_empty() || types.contains(&e.event_type))
@@ -156,6 +158,7 @@ impl Subscription {
         };
         let filter = LogFilter { stream_ids: vec![stream_id], ..Default::default() };
         let events = live_events(&app, head, move |e| filter.matches(e));
+        now_listening(ctx);
         // The version last sent (or the client's own): events up to it change nothing sent.
         let sent = Arc::new(AtomicI64::new(after_version.unwrap_or(0)));
         let now = ready(newer_than_sent(current, &sent));
@@ -187,6 +190,7 @@ impl Subscription {
         let viewer = viewer(ctx);
         let head = start_after(&app, resumed(ctx).or(after)).await.gql()?;
         let events = live_events(&app, head, |e| e.stream_type == "doetank");
+        now_listening(ctx);
         let marker = Marker::of(ctx);
         // The version last sent of each doetank: one entry per doetank heard of.
         let sent: Arc<Mutex<HashMap<uuid::Uuid, Arc<AtomicI64>>>> = Arc::default();
@@ -232,6 +236,7 @@ impl Subscription {
         let marker = Marker::of(ctx);
         // A line's kind is its event's stream type.
         let events = live_events(&app, head, move |e| kinds.is_empty() || kinds.contains(&e.stream_type));
+        now_listening(ctx);
         let lines = events.then(move |item| {
             let (app, viewer) = (app.clone(), viewer.clone());
             async move {
@@ -277,6 +282,7 @@ impl Subscription {
         let events = live_events(&app, head, move |e| {
             e.event_type == "LessonRecorded" && doetank.is_none_or(|d| e.aggregate_id() == Some(d))
         });
+        now_listening(ctx);
         let lessons = events.then(move |item| {
             let (app, viewer, marker) = (app.clone(), viewer.clone(), marker.clone());
             async move {
@@ -339,6 +345,7 @@ impl Subscription {
         };
         let bursts = live_events(&app, head, |e| matches!(e.stream_type.as_str(), "doetank" | "member"))
             .ready_chunks(256);
+        now_listening(ctx);
         let changes = bursts.then(move |burst| {
             let at = figures_at(app.clone(), viewer.clone(), sent.clone(), marker.clone());
             async move {

@@ -38,7 +38,7 @@ use crate::error::AppError;
 use crate::graphql::errors::{
     answer_json, answer_of, give_codes, is_request_error, parse_failed, UNSERIALISABLE_ANSWER,
 };
-use crate::graphql::resume::{ResumeFrom, ResumeMark};
+use crate::graphql::resume::{Listening, ResumeFrom, ResumeMark};
 use crate::graphql::{declared_variables, DoetankSchema};
 use crate::one_state::{self, copy_request, Turns};
 
@@ -109,6 +109,8 @@ struct Execution {
     members: Mutex<HashMap<u64, Arc<Member>>>,
     /// A member left: the execution ends with its last member.
     left: Notify,
+    /// Whether it follows the log yet; counted only once it does.
+    listening: Listening,
 }
 
 /// A subscriber of a shared execution: its socket and subscription id, or its HTTP stream.
@@ -289,12 +291,15 @@ const YIELD_EVERY: usize = 256;
 static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);
 
 impl SharedSubscriptions {
+    /// The executions that follow the log, and their subscribers: one still starting is not
+    /// counted, so that a count reached means that what is written next reaches them.
     pub fn stats(&self) -> SharingStats {
         let running = self.lock();
-        SharingStats {
-            executions: running.len(),
-            subscribers: running.values().map(|execution| execution.lock().len()).sum(),
-        }
+        let listening = running.values().filter(|execution| execution.listening.is_set());
+        let (executions, subscribers) = listening.fold((0, 0), |(executions, subscribers), execution| {
+            (executions + 1, subscribers + execution.lock().len())
+        });
+        SharingStats { executions, subscribers }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Execution>>> {
@@ -318,10 +323,15 @@ impl SharedSubscriptions {
         let execution = match running.get(&key) {
             Some(execution) => execution.clone(),
             None => {
-                let execution = Arc::new(Execution { members: Mutex::default(), left: Notify::new() });
+                let listening = Listening::default();
+                let execution = Arc::new(Execution {
+                    members: Mutex::default(),
+                    left: Notify::new(),
+                    listening: listening.clone(),
+                });
                 running.insert(key.clone(), execution.clone());
                 let mark = ResumeMark::default();
-                let mut copy = copy_request(request).data(mark.clone());
+                let mut copy = copy_request(request).data(mark.clone()).data(listening);
                 let asked = Asked::of(&mut copy);
                 let answers =
                     asked.order_each(schema.execute_stream_with_session_data(copy, data.clone())).boxed();
