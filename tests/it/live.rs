@@ -222,7 +222,7 @@ async fn doetank_updated_pushes_the_read_model(db: &TestDb) {
 
     let mut client = facilitator_client(&app).await;
     client.subscribe("d", "subscription($id: ID!) { doetankUpdated(id: $id) { name commissioner version members { role } } }", json!({ "id": d })).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    shared_becomes(&app, (1, 1)).await;
     mutate(
         &app,
         "attachCommissioner",
@@ -1387,7 +1387,7 @@ async fn subscriptions_are_answered_as_server_sent_events_too(db: &TestDb) {
     // Not held back by a proxy's buffer (nginx reads this), nor kept by a cache.
     assert_eq!(live.headers().get("x-accel-buffering").map(|v| v.as_bytes()), Some(&b"no"[..]));
     assert_eq!(live.headers().get("cache-control").map(|v| v.as_bytes()), Some(&b"no-cache"[..]));
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    shared_becomes(&app, (1, 1)).await;
     write_notes(db, 2).await;
     let head = app.head().await;
     let events = sse_events(&mut live, 2).await;
@@ -1511,7 +1511,7 @@ async fn subscriptions_are_answered_in_multipart_parts_as_apollo_client_asks(db:
         "{content_type}"
     );
     assert_eq!(live.headers().get("x-accel-buffering").map(|v| v.as_bytes()), Some(&b"no"[..]));
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    shared_becomes(&app, (1, 1)).await;
     // One event at a time: each part must arrive without waiting for the one after it.
     for _ in 0..2 {
         write_notes(db, 1).await;
