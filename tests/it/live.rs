@@ -1553,10 +1553,10 @@ async fn subscriptions_are_answered_in_multipart_parts_as_apollo_client_asks(db:
     );
 }
 
-/// Appends a note once `stream` (server-sent events of `events { position }`) has had time to
-/// start, and checks that the note is what it hears next.
-async fn hears_the_next_note(app: &TestApp, db: &TestDb, stream: &mut reqwest::Response) {
-    tokio::time::sleep(Duration::from_millis(200)).await;
+/// Appends a note once `stream` (server-sent events of `events { position }`) follows the log
+/// (the shared executions' count is `shared`), and checks that the note is what it hears next.
+async fn hears_the_next_note(app: &TestApp, db: &TestDb, stream: &mut reqwest::Response, shared: (u64, u64)) {
+    shared_becomes(app, shared).await;
     write_notes(db, 1).await;
     let head = app.head().await;
     let events = sse_events(stream, 1).await;
@@ -1585,7 +1585,7 @@ async fn graphql_takes_event_streams_as_graphql_sse_asks(db: &TestDb) {
     };
     let mut live = post("text/event-stream", "subscription { events { position } }").await;
     assert!(is_event_stream(&live));
-    hears_the_next_note(&app, db, &mut live).await;
+    hears_the_next_note(&app, db, &mut live, (1, 1)).await;
 
     let mut query = post("text/event-stream", "{ doetanks { totalCount } }").await;
     assert!(is_event_stream(&query));
@@ -1611,7 +1611,7 @@ async fn graphql_takes_event_streams_as_graphql_sse_asks(db: &TestDb) {
     };
     let mut by_url = get("subscription { events { position } }").await;
     assert!(is_event_stream(&by_url));
-    hears_the_next_note(&app, db, &mut by_url).await;
+    hears_the_next_note(&app, db, &mut by_url, (1, 2)).await;
     // A query by URL too (until then it was JSON, which an `EventSource` takes for a failure
     // and asks again every few seconds).
     let mut query_by_url = get("{ doetanks { totalCount } }").await;
