@@ -321,11 +321,20 @@ async fn sigterm_closes_subscribers_with_going_away_and_exits_cleanly() {
         }
     };
     assert_eq!(closed.0, Some(1001), "closed with {closed:?}");
-    // The event stream ends (keep-alive comments aside) rather than holding the node open.
-    let ended =
-        tokio::time::timeout(Duration::from_secs(10), async { while let Ok(Some(_)) = sse.chunk().await {} })
-            .await;
+    // The event stream ends (keep-alive comments aside) rather than holding the node open,
+    // telling its `EventSource` to come back after a wait of its own, 1 to 10 s, so that a
+    // node's dashboards do not all reconnect at once.
+    let mut text = String::new();
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Ok(Some(chunk)) = sse.chunk().await {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await;
     assert!(ended.is_ok(), "the event stream was still open 10 s after SIGTERM");
+    let retry: Option<u64> =
+        text.lines().find_map(|line| line.strip_prefix("retry: ")).and_then(|ms| ms.parse().ok());
+    assert!(retry.is_some_and(|ms| (1_000..=10_000).contains(&ms)), "{text:?}");
     let status = terminated.await.expect("join").expect("the node did not exit within 20 s of SIGTERM");
     assert!(status.success(), "the node exited with {status}");
 }

@@ -270,10 +270,18 @@ pub(super) fn respond(
     framing: Framing,
 ) -> Response {
     // A stopping server ends its streams, as it closes its WebSockets: else its graceful
-    // shutdown would wait for them for ever.
+    // shutdown would wait for them for ever. An `EventSource` then reconnects by itself after
+    // its default wait (3 s in browsers), every dashboard of the node at once, to a node that has
+    // just started: told a wait of 1 to 10 s, drawn for each stream, they come back spread out.
     let sockets = state.sockets.clone();
-    let stopping = async move { sockets.stopping().await };
-    let frames = with_keep_alive(frames.take_until(stopping), state.config.keepalive, framing);
+    let stopping = async move {
+        sockets.stopping().await;
+        match framing {
+            Framing::EventStream => vec![Bytes::from(format!("retry: {}\n\n", reconnect_after_ms()))],
+            Framing::Multipart => Vec::new(),
+        }
+    };
+    let frames = with_keep_alive(ended_by(frames, stopping), state.config.keepalive, framing);
     let frames = state.sockets.counted(frames);
     let mut response = Body::from_stream(frames.map(Ok::<_, Infallible>)).into_response();
     let headers = response.headers_mut();
@@ -409,27 +417,41 @@ pub(super) fn until_expiry(
     expires_in: Option<Duration>,
     refused: impl FnOnce(&str) -> Vec<Bytes> + Send + 'static,
 ) -> impl Stream<Item = Bytes> + Send + 'static {
-    enum Next {
-        Send(Bytes),
-        End,
-    }
     let Some(left) = expires_in else {
         return events.left_stream();
     };
-    let answers = events.map(Next::Send).chain(stream::once(ready(Next::End)));
-    let expired = stream::once(async move {
+    let expired = async move {
         tokio::time::sleep(left).await;
         let refusal = crate::graphql::errors::refused(
             "UNAUTHENTICATED",
             "the token expired: subscribe again with a new one",
         );
         refused(serialise(refusal).refusal().unwrap_or("[]"))
-    })
-    .flat_map(|words| stream::iter(words.into_iter().map(Next::Send).chain([Next::End])));
-    stream::select(answers, expired)
+    };
+    ended_by(events, expired).right_stream()
+}
+
+/// `events` until they end, or until `end` comes with its last words: those, then nothing.
+fn ended_by(
+    events: impl Stream<Item = Bytes> + Send + 'static,
+    end: impl std::future::Future<Output = Vec<Bytes>> + Send + 'static,
+) -> impl Stream<Item = Bytes> + Send + 'static {
+    enum Next {
+        Send(Bytes),
+        End,
+    }
+    let answers = events.map(Next::Send).chain(stream::once(ready(Next::End)));
+    let last_words = stream::once(end)
+        .flat_map(|words| stream::iter(words.into_iter().map(Next::Send).chain([Next::End])));
+    stream::select(answers, last_words)
         .take_while(|next| ready(matches!(next, Next::Send(_))))
         .filter_map(|next| ready(if let Next::Send(event) = next { Some(event) } else { None }))
-        .right_stream()
+}
+
+/// How long a stream's client is told to wait before it reconnects once the server stops: 1 to
+/// 10 s, a different wait for each stream.
+fn reconnect_after_ms() -> u128 {
+    1_000 + uuid::Uuid::new_v4().as_u128() % 9_001
 }
 
 #[cfg(test)]
