@@ -73,7 +73,7 @@ impl Subscription {
         let app = ctx.data::<App>()?.clone();
         let viewer = viewer(ctx);
         viewer.require_reader().gql()?;
-        let after = start_after(&app, resumed(ctx).or(after)).await.gql()?;
+        let after = start_after(ctx, &app, after).await.gql()?;
         let marker = Marker::of(ctx);
         let types = types.unwrap_or_default();
         let streams = streams.unwrap_or_default();
@@ -84,22 +84,13 @@ impl Subscription {
             streams.iter().cloned().partition(|s| s.contains('-'));
         log_names::check_stream_types(&app.store, "streams", &stream_types).await.gql()?;
         log_names::check_stream_ids(&app.store, "streams", &stream_ids).await.gql()?;
-        let events = app.feed.clone().subscribe(after);
-        now_listening(ctx);
+        let events = live_events(ctx, &app, after, move |e| {
+            (types.is_empty() || types.contains(&e.event_type))
+                && (streams.is_empty() || streams.iter().any(|s| *s == e.stream_id || *s == e.stream_type))
+        });
         Ok(events.filter_map(move |item| {
-            let keep = match &item {
-                Ok(e) => {
-                    (types.is_empty() || types.contains(&e.event_type))
-                        && (streams.is_empty()
-                            || streams.iter().any(|s| *s == e.stream_id || *s == e.stream_type))
-                }
-                Err(_) => true,
-            };
             let (app, viewer, marker) = (app.clone(), viewer.clone(), marker.clone());
             async move {
-                if !keep {
-                    return None;
-                }
                 match item {
                     Ok(event) => match visible_event(&app, &viewer, &event).await {
                         Ok(true) => {
@@ -157,8 +148,7 @@ impl Subscription {
             None => None,
         };
         let filter = LogFilter { stream_ids: vec![stream_id], ..Default::default() };
-        let events = live_events(&app, head, move |e| filter.matches(e));
-        now_listening(ctx);
+        let events = live_events(ctx, &app, head, move |e| filter.matches(e));
         // The version last sent (or the client's own): events up to it change nothing sent.
         let sent = Arc::new(AtomicI64::new(after_version.unwrap_or(0)));
         let now = ready(newer_than_sent(current, &sent));
@@ -188,9 +178,8 @@ impl Subscription {
     ) -> Result<impl Stream<Item = Result<Doetank>>> {
         let app = ctx.data::<App>()?.clone();
         let viewer = viewer(ctx);
-        let head = start_after(&app, resumed(ctx).or(after)).await.gql()?;
-        let events = live_events(&app, head, |e| e.stream_type == "doetank");
-        now_listening(ctx);
+        let head = start_after(ctx, &app, after).await.gql()?;
+        let events = live_events(ctx, &app, head, |e| e.stream_type == "doetank");
         let marker = Marker::of(ctx);
         // The version last sent of each doetank: one entry per doetank heard of.
         let sent: Arc<Mutex<HashMap<uuid::Uuid, Arc<AtomicI64>>>> = Arc::default();
@@ -232,11 +221,11 @@ impl Subscription {
         let app = ctx.data::<App>()?.clone();
         let viewer = viewer(ctx);
         let kinds = super::catalogue::known_kinds(kinds)?;
-        let head = start_after(&app, resumed(ctx).or(after)).await.gql()?;
+        let head = start_after(ctx, &app, after).await.gql()?;
         let marker = Marker::of(ctx);
         // A line's kind is its event's stream type.
-        let events = live_events(&app, head, move |e| kinds.is_empty() || kinds.contains(&e.stream_type));
-        now_listening(ctx);
+        let events =
+            live_events(ctx, &app, head, move |e| kinds.is_empty() || kinds.contains(&e.stream_type));
         let lines = events.then(move |item| {
             let (app, viewer) = (app.clone(), viewer.clone());
             async move {
@@ -277,12 +266,11 @@ impl Subscription {
         let app = ctx.data::<App>()?.clone();
         let viewer = viewer(ctx);
         let doetank = doetank_id.map(|id| parse_id("doetankId", &id)).transpose().gql()?;
-        let head = start_after(&app, resumed(ctx).or(after)).await.gql()?;
+        let head = start_after(ctx, &app, after).await.gql()?;
         let marker = Marker::of(ctx);
-        let events = live_events(&app, head, move |e| {
+        let events = live_events(ctx, &app, head, move |e| {
             e.event_type == "LessonRecorded" && doetank.is_none_or(|d| e.aggregate_id() == Some(d))
         });
-        now_listening(ctx);
         let lessons = events.then(move |item| {
             let (app, viewer, marker) = (app.clone(), viewer.clone(), marker.clone());
             async move {
@@ -343,9 +331,8 @@ impl Subscription {
                 at(head).await
             }
         };
-        let bursts = live_events(&app, head, |e| matches!(e.stream_type.as_str(), "doetank" | "member"))
+        let bursts = live_events(ctx, &app, head, |e| matches!(e.stream_type.as_str(), "doetank" | "member"))
             .ready_chunks(256);
-        now_listening(ctx);
         let changes = bursts.then(move |burst| {
             let at = figures_at(app.clone(), viewer.clone(), sent.clone(), marker.clone());
             async move {
@@ -401,12 +388,13 @@ fn states<T>(items: impl Stream<Item = Result<Option<T>, AppError>>) -> impl Str
     items.filter_map(|item| async move { item.transpose().map(GqlResult::gql) })
 }
 
-/// Where a subscription with `after` starts: after that position, or without it at the head
-/// (only what is written from now). A position past the head was never given out by this log
-/// (one from another database, say): the subscription would wait in silence for the log to
-/// grow that far, so it is refused.
-async fn start_after(app: &App, after: Option<i64>) -> Result<i64, AppError> {
-    match after {
+/// Where a subscription with `after` starts: after that position (or after the `Last-Event-ID`
+/// of a reconnecting stream, which is later than the `after` its URL still holds), or without
+/// either at the head (only what is written from now). A position past the head was never
+/// given out by this log (one from another database, say): the subscription would wait in
+/// silence for the log to grow that far, so it is refused.
+async fn start_after(ctx: &Context<'_>, app: &App, after: Option<i64>) -> Result<i64, AppError> {
+    match resumed(ctx).or(after) {
         Some(after) => {
             crate::history::check_resume(&app.store, after).await?;
             Ok(after)
@@ -416,16 +404,20 @@ async fn start_after(app: &App, after: Option<i64>) -> Result<i64, AppError> {
 }
 
 /// The log's events after `head` that `keep` accepts, live, and the feed's errors (each ends as
-/// an answer of the subscription).
+/// an answer of the subscription). From here on the subscription is listening: its start is
+/// fixed, and every later event reaches it.
 fn live_events(
+    ctx: &Context<'_>,
     app: &App,
     head: i64,
     keep: impl Fn(&RecordedEvent) -> bool + Send + 'static,
 ) -> impl Stream<Item = Result<Arc<RecordedEvent>, AppError>> + Send + 'static {
-    app.feed.subscribe(head).filter(move |item| {
+    let events = app.feed.subscribe(head).filter(move |item| {
         let keep = item.as_ref().map_or(true, |e| keep(e));
         async move { keep }
-    })
+    });
+    now_listening(ctx);
+    events
 }
 
 /// The doetank's row now, `None` while the viewer may not see it (or before it exists).
