@@ -146,12 +146,15 @@ impl Wrapping {
     /// The frame that completes subscription `id`: none for a stream, whose response writes
     /// its own end once the mailbox is finished.
     pub(super) fn complete(&self, id: &str) -> Option<Message> {
+        self.complete_text(id).map(|text| Message::Text(text.into()))
+    }
+
+    /// [`Wrapping::complete`]'s text (an operation of a stream holds its own id).
+    pub(super) fn complete_text(&self, id: &str) -> Option<String> {
         match self {
-            Wrapping::Socket(_) => Some(Message::Text(complete(id).into())),
+            Wrapping::Socket(_) => Some(complete(id)),
             Wrapping::Stream(_) => None,
-            Wrapping::Operation(id) => {
-                Some(Message::Text(event("complete", format!("{{\"id\":{id}}}")).into()))
-            }
+            Wrapping::Operation(id) => Some(event("complete", format!("{{\"id\":{id}}}"))),
         }
     }
 }

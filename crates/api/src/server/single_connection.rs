@@ -34,7 +34,7 @@ use futures::{stream, StreamExt};
 use super::outbox::{Mailbox, Refused};
 use super::refusals::{bad_request, refused_with, NotGraphql};
 use super::shared_subscriptions::{lagged, serialise, Answer, Joined, Subscribed, Wrapping};
-use super::streamed::{event, respond, until_expiry, Framing, StreamMailbox};
+use super::streamed::{respond, until_expiry, Framing, StreamMailbox};
 use super::{error_response, viewer_of, Media, ServerState};
 use crate::auth::Viewer;
 use crate::graphql::errors::refused;
@@ -196,11 +196,7 @@ impl Drop for Claimed {
 
 /// `GET /graphql/stream` with a token: the reserved stream.
 fn open(state: &ServerState, headers: &HeaderMap, token: String) -> Response {
-    let accepts_events = headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .any(|v| v.to_str().is_ok_and(|v| v.to_ascii_lowercase().contains("text/event-stream")));
-    if !accepts_events {
+    if !Framing::accepts_event_stream(headers) {
         return refused_with(
             StatusCode::NOT_ACCEPTABLE,
             "NOT_ACCEPTABLE",
@@ -227,20 +223,16 @@ fn open(state: &ServerState, headers: &HeaderMap, token: String) -> Response {
     let frames = reservation.mailbox.clone().frames(claimed);
     let at_expiry = {
         let reservation = reservation.clone();
-        move |errors: &str| {
+        move |refusal: &Answer| {
             reservation
                 .end()
-                .into_iter()
+                .iter()
                 .flat_map(|id| {
-                    let id = json_id(&id);
-                    [
-                        Bytes::from(event(
-                            "next",
-                            format!("{{\"id\":{id},\"payload\":{{\"errors\":{errors}}}}}"),
-                        )),
-                        Bytes::from(event("complete", format!("{{\"id\":{id}}}"))),
-                    ]
+                    let wrapping = operation_wrapping(id);
+                    [Some(wrapping.frame(refusal).0), wrapping.complete_text(id)]
                 })
+                .flatten()
+                .map(Bytes::from)
                 .collect()
         }
     };
@@ -270,7 +262,7 @@ fn operate(state: &ServerState, token: &str, mut request: async_graphql::Request
         return refused.into_response();
     }
     state.documents.attach(&mut request);
-    let wrapping = Wrapping::Operation(json_id(&id).into());
+    let wrapping = operation_wrapping(&id);
     let mailbox = reservation.mailbox.clone();
     let mut operations = reservation.operations();
     Reservation::prune(&mut operations);
@@ -354,15 +346,16 @@ fn stop(state: &ServerState, token: &str, params: StreamParams) -> Response {
         Some(Operation::Shared(joined)) => joined.stop(true),
         Some(Operation::Alone(task)) => {
             task.abort();
-            post_complete(&Wrapping::Operation(json_id(&id).into()), &reservation.mailbox);
+            post_complete(&operation_wrapping(&id), &reservation.mailbox);
         }
         None => {}
     }
     StatusCode::OK.into_response()
 }
 
-fn json_id(id: &str) -> String {
-    serde_json::Value::from(id).to_string()
+/// How operation `id`'s answers are framed on its stream.
+fn operation_wrapping(id: &str) -> Wrapping {
+    Wrapping::Operation(serde_json::Value::from(id).to_string().into())
 }
 
 fn not_reserved() -> Response {

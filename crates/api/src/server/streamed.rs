@@ -64,6 +64,11 @@ impl Framing {
         accepted(headers).find_map(|range| range.framing)
     }
 
+    /// Whether `Accept` takes an event stream at all (whatever else it takes).
+    pub(super) fn accepts_event_stream(headers: &HeaderMap) -> bool {
+        accepted(headers).any(|range| range.framing == Some(Framing::EventStream))
+    }
+
     /// Whether `Accept` asks every operation as an event stream: it names `text/event-stream`
     /// and nothing JSON could answer, as the graphql-sse client sends it for a query too.
     pub(super) fn for_every_operation(headers: &HeaderMap) -> Option<Framing> {
@@ -257,7 +262,9 @@ pub(super) fn streamed(
         Subscribed::Shared(joined) => mailbox.frames(joined).boxed(),
     };
     let frames = stream::iter(framing.opening())
-        .chain(until_expiry(answers, expires_in, move |refusal| vec![framing.refusal(refusal)]))
+        .chain(until_expiry(answers, expires_in, move |refusal| {
+            vec![framing.refusal(refusal.refusal().unwrap_or("[]"))]
+        }))
         .chain(stream::once(ready(framing.end())));
     respond(state, frames, framing)
 }
@@ -415,7 +422,7 @@ fn with_keep_alive(
 pub(super) fn until_expiry(
     events: impl Stream<Item = Bytes> + Send + 'static,
     expires_in: Option<Duration>,
-    refused: impl FnOnce(&str) -> Vec<Bytes> + Send + 'static,
+    refused: impl FnOnce(&Answer) -> Vec<Bytes> + Send + 'static,
 ) -> impl Stream<Item = Bytes> + Send + 'static {
     let Some(left) = expires_in else {
         return events.left_stream();
@@ -426,7 +433,7 @@ pub(super) fn until_expiry(
             "UNAUTHENTICATED",
             "the token expired: subscribe again with a new one",
         );
-        refused(serialise(refusal).refusal().unwrap_or("[]"))
+        refused(&serialise(refusal))
     };
     ended_by(events, expired).right_stream()
 }
