@@ -38,6 +38,7 @@ both_backends!(
     one_reserved_stream_carries_every_operation_as_graphql_sse_single_connection_mode_asks,
     a_reserved_stream_ends_with_its_token_and_frees_its_reservation,
     http_streams_asking_the_same_from_now_share_one_execution,
+    subscribers_that_replay_share_once_caught_up_and_hear_each_event_once,
     as_of_and_at_version_return_the_past,
     a_slow_subscriber_falls_back_to_the_log_and_holds_no_one_up,
     subscribers_asking_the_same_from_now_share_one_execution,
@@ -273,12 +274,14 @@ async fn doetank_updated_after_a_version_misses_nothing_between_query_and_subscr
     let mut current = facilitator_client(&app).await;
     current.subscribe("d", query, json!({ "id": d, "v": seen + 1 })).await;
     assert!(current.next(Duration::from_millis(300)).await.is_none());
-    // Each answers its own first state: neither shares an execution.
-    shared_becomes(&app, (0, 0)).await;
+    // Each answers its own first state; once it has, it takes a seat in an execution shared by
+    // those that caught up (`current` has had nothing to answer yet).
+    shared_becomes(&app, (1, 1)).await;
 
     for n in 1..=5 {
         assert!(record(n).await.get("errors").is_none());
     }
+    shared_becomes(&app, (1, 2)).await;
     let last = seen + 6;
     for client in [&mut late, &mut current] {
         let mut versions: Vec<i64> = Vec::new();
@@ -1066,7 +1069,7 @@ async fn subscribers_asking_the_same_from_now_share_one_execution(db: &TestDb) {
     let mut second = connect(facilitator()).await;
     let mut outsider = connect(member(&Uuid::new_v4().to_string())).await;
     shared_becomes(&app, (2, 3)).await;
-    // With `after`, a subscriber replays on its own cursor: not shared.
+    // With `after`, a subscriber replays on its own cursor: not shared while it does.
     let mut replaying = WsClient::connect(&app, MODERN).await;
     replaying.init(json!({ "token": facilitator() })).await;
     replaying.subscribe("1", EVENTS, json!({ "after": 0, "streams": ["doetank"] })).await;
@@ -1087,12 +1090,14 @@ async fn subscribers_asking_the_same_from_now_share_one_execution(db: &TestDb) {
         heard.iter().map(|e| &e["position"]).collect::<Vec<_>>()
     );
     assert!(outsider.next(Duration::from_millis(300)).await.is_none(), "an informal doetank's event leaked");
+    // Caught up, it takes a seat (in an execution of its own text, which differs).
+    shared_becomes(&app, (3, 4)).await;
 
     // One leaves; the other still hears. A late joiner hears from its joining on, like the rest.
     first.close().await;
-    shared_becomes(&app, (2, 2)).await;
+    shared_becomes(&app, (3, 3)).await;
     let mut late = connect(facilitator()).await;
-    shared_becomes(&app, (2, 3)).await;
+    shared_becomes(&app, (3, 4)).await;
     let d = formed["data"]["formDoetank"]["doetank"]["id"].as_str().expect("id").to_string();
     let commissioned = mutate(
         &app,
@@ -1107,7 +1112,12 @@ async fn subscribers_asking_the_same_from_now_share_one_execution(db: &TestDb) {
     assert!(heard.iter().all(|e| e["position"].as_i64() > Some(formed_at)), "{heard:?}");
     assert_eq!(events_until(&mut late, position).await, heard, "the late joiner hears what the others hear");
     // When the last subscriber of an execution goes, so does the execution.
-    for client in [second, late, outsider] {
+    assert_eq!(
+        events_until(&mut replaying, position).await.iter().map(|e| &e["position"]).collect::<Vec<_>>(),
+        heard.iter().map(|e| &e["position"]).collect::<Vec<_>>(),
+        "seated, it hears what the others hear"
+    );
+    for client in [second, late, outsider, replaying] {
         client.close().await;
     }
     shared_becomes(&app, (0, 0)).await;
@@ -1665,6 +1675,116 @@ async fn http_streams_asking_the_same_from_now_share_one_execution(db: &TestDb) 
     drop((two, parts, socket));
     shared_becomes(&app, (0, 0)).await;
     healthz_shows(&app, "eventStreams", json!(0)).await;
+}
+
+/// `/healthz`'s shared executions and their subscribers, once `subscribers` are seated.
+async fn seated(app: &TestApp, subscribers: u64) -> u64 {
+    let mut seen = Value::Null;
+    for _ in 0..400 {
+        let health: Value =
+            app.http.get(app.url("/healthz")).send().await.expect("get").json().await.expect("json");
+        seen = health["sharedSubscriptions"].clone();
+        if seen["subscribers"] == subscribers {
+            return seen["executions"].as_u64().expect("a count");
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("want {subscribers} subscribers seated, last seen {seen}");
+}
+
+/// Subscribers that start after a cursor — a socket's `after` on reconnecting, a stream's
+/// `Last-Event-ID` — replay what they missed on their own execution, then take a seat in a
+/// shared one (until the thirty-fifth session they ran alone for good: after a deploy, every
+/// dashboard that came back cost an execution per event), hearing each event once, in order,
+/// across the seat, while eight writers append.
+async fn subscribers_that_replay_share_once_caught_up_and_hear_each_event_once(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    write_notes(db, 20).await;
+    // A dashboard from now on, asking as the others do.
+    let mut from_now = facilitator_client(&app).await;
+    from_now.subscribe("1", EVENTS, json!({ "after": null })).await;
+    shared_becomes(&app, (1, 1)).await;
+    let start = app.head().await;
+
+    let writers: Vec<_> = (0..8)
+        .map(|_| {
+            let store = db.store.clone();
+            tokio::spawn(async move {
+                let stream = StreamId::new("note", Uuid::new_v4());
+                for i in 0..25 {
+                    let note = EncodedEvent {
+                        event_type: "NoteTaken".into(),
+                        schema_version: 1,
+                        payload: json!({ "i": i }),
+                    };
+                    store
+                        .append(&stream, ExpectedVersion::Any, &[note], &Metadata::new("w"))
+                        .await
+                        .expect("append");
+                    tokio::task::yield_now().await;
+                }
+            })
+        })
+        .collect();
+    // Sockets reconnecting with the last position each saw, and event streams with their
+    // `Last-Event-ID`, while the writers write.
+    let afters = [0, 3, 7, 12, 19, start];
+    let mut sockets = Vec::new();
+    for after in afters {
+        let mut client = facilitator_client(&app).await;
+        client.subscribe("1", EVENTS, json!({ "after": after })).await;
+        sockets.push((after, client));
+    }
+    let stream_query = "subscription { events { position } }".to_string();
+    let mut streams = Vec::new();
+    for after in [5, 15] {
+        streams.push((after, resuming(&app, stream_query.clone(), Some(after.to_string())).await));
+    }
+    for writer in writers {
+        writer.await.expect("writer");
+    }
+    let head = app.head().await;
+    assert_eq!(head, start + 200);
+    assert_eq!(collect_positions(&mut from_now, head).await, (start + 1..=head).collect::<Vec<_>>());
+    for (after, client) in &mut sockets {
+        let heard = collect_positions(client, head).await;
+        assert_eq!(heard, (*after + 1..=head).collect::<Vec<_>>(), "after {after}");
+    }
+    for (after, stream) in &mut streams {
+        let want = usize::try_from(head - *after).expect("a count");
+        let heard: Vec<(i64, i64)> = sse_events_with_ids(stream, want)
+            .await
+            .iter()
+            .map(|(id, _, data)| {
+                let answer: Value = serde_json::from_str(data).expect("JSON");
+                let position = answer["data"]["events"]["position"].as_i64().expect("a position");
+                (id.as_deref().expect("an id").parse().expect("a number"), position)
+            })
+            .collect();
+        assert_eq!(heard, (*after + 1..=head).map(|p| (p, p)).collect::<Vec<_>>(), "after {after}");
+    }
+    // All caught up: every one seated, in the execution from now or in one of those that caught
+    // up (one per text: the streams ask another), not in one each.
+    let executions = seated(&app, 1 + 6 + 2).await;
+    assert!((2..=3).contains(&executions), "{executions} executions");
+
+    // Live from here, each once, and nothing twice at the seat.
+    write_notes(db, 1).await;
+    let next = head + 1;
+    for (_, client) in sockets.iter_mut().chain([(0, from_now)].iter_mut()) {
+        assert_eq!(collect_positions(client, next).await, [next]);
+        assert!(client.next(Duration::from_millis(100)).await.is_none(), "heard twice");
+    }
+    for (_, stream) in &mut streams {
+        let events = sse_events_with_ids(stream, 1).await;
+        assert_eq!(events[0].0, Some(next.to_string()), "{events:?}");
+    }
+    let (_, mut stream) = streams.pop().expect("a stream");
+    let more = tokio::time::timeout(Duration::from_millis(200), stream.chunk()).await;
+    assert!(
+        more.is_err() || matches!(&more, Ok(Ok(Some(chunk))) if chunk.starts_with(b":")),
+        "heard twice: {more:?}"
+    );
 }
 
 /// The title of the next lesson a `lessonRecorded` subscriber hears.

@@ -26,7 +26,7 @@ pub struct ResumeFrom(pub i64);
 pub struct ResumeMark(Arc<AtomicI64>);
 
 /// No cursor: the answer was an error, or its subscription cannot resume.
-const UNMARKED: i64 = -1;
+pub(crate) const UNMARKED: i64 = -1;
 
 impl Default for ResumeMark {
     fn default() -> Self {

@@ -7,8 +7,17 @@
 //! viewer and it starts at the head of the log: `doetankUpdated`, `doetanksUpdated`, and
 //! `events` without `after`.
 //! A joiner then receives every answer computed after it joined, which is exactly what it would
-//! have received alone (it starts "from now" either way). `events(after: N)` replays from its
-//! own position and keeps its own cursor.
+//! have received alone (it starts "from now" either way).
+//!
+//! One that starts after a cursor (`events(after: N)`, `afterVersion`, a stream's
+//! `Last-Event-ID`: every dashboard that comes back after a deploy) replays what it missed on its
+//! own execution, then takes a seat in a shared one: each answer carries its cursor (see
+//! `graphql::resume`), and an execution remembers the cursor of the last answer it wrote, its
+//! seam. A subscriber that has heard up to `n` takes a seat in an execution whose seam is at or
+//! before `n` (what that one writes from then on is everything after its seam, and what it
+//! writes up to `n` is not written to this subscriber again), or starts one at `n`. This holds
+//! only where an answer is the same whoever computes it, and when: an event, a timeline line, a
+//! lesson, a doetank at a version; `doetanksUpdated` and `statisticsUpdated` resumed run alone.
 //!
 //! An execution writes each answer to its subscribers' sockets itself, serialised once
 //! (`outbox`). A subscriber whose socket has more than its bound waiting (its client does not
@@ -16,7 +25,8 @@
 //! resubscribing with `after` (the last position it saw) loses nothing.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_graphql::parser::types::{DocumentOperations, OperationType, Selection};
@@ -30,7 +40,7 @@ use tokio::sync::Notify;
 
 use super::answers::is_query;
 use super::field_order::Asked;
-use super::outbox::{Mailbox, Refused};
+use super::outbox::{Mailbox, Refused, MAX_QUEUED_BYTES};
 use super::streamed::{event, Framing};
 use super::ws_protocol::{complete, Envelope};
 use crate::auth::Viewer;
@@ -38,7 +48,7 @@ use crate::error::AppError;
 use crate::graphql::errors::{
     answer_json, answer_of, give_codes, is_request_error, parse_failed, UNSERIALISABLE_ANSWER,
 };
-use crate::graphql::resume::{Listening, ResumeFrom, ResumeMark};
+use crate::graphql::resume::{Listening, ResumeFrom, ResumeMark, UNMARKED};
 use crate::graphql::{declared_variables, DoetankSchema};
 use crate::one_state::{self, copy_request, Turns};
 
@@ -90,6 +100,13 @@ pub fn serialise(mut response: Response) -> Answer {
     }
 }
 
+/// Where a subscriber that caught up may take a seat: the execution of those asking the same
+/// from now, or that of those that caught up.
+struct SeatKeys {
+    from_now: String,
+    caught_up: String,
+}
+
 /// The shared executions of a server, by what they compute.
 #[derive(Clone, Default)]
 pub struct SharedSubscriptions {
@@ -111,14 +128,111 @@ struct Execution {
     left: Notify,
     /// Whether it follows the log yet; counted only once it does.
     listening: Listening,
+    /// The cursor of the last answer it wrote (or, started for a subscriber that caught up,
+    /// the cursor it started after): every answer after it reaches whoever joins now.
+    /// [`UNMARKED`] until it knows one. Read and written under the members' lock.
+    seam: AtomicI64,
 }
 
 /// A subscriber of a shared execution: its socket and subscription id, or its HTTP stream.
 struct Member {
-    mailbox: Arc<dyn Mailbox>,
-    wrapping: Wrapping,
+    reach: Reach,
     id: String,
     state: Mutex<MemberState>,
+}
+
+/// Where a member's answers go.
+enum Reach {
+    /// Framed for its socket or stream and posted to its mailbox.
+    Framed { mailbox: Arc<dyn Mailbox>, wrapping: Wrapping },
+    /// Handed over as they are to a subscription that caught up on its own execution first
+    /// (see [`SharedSubscriptions::catching_up`]): its transport frames them.
+    Relayed(Arc<Relay>),
+}
+
+impl Reach {
+    /// Posts `answer`; whether its frame ends the subscription by itself.
+    fn post(&self, answer: &Answer, beyond_bound: bool) -> Result<bool, Refused> {
+        match self {
+            Reach::Framed { mailbox, wrapping } => {
+                let (frame, ends) = wrapping.frame(answer);
+                mailbox.post(Message::Text(frame.into()), beyond_bound).map(|()| ends)
+            }
+            Reach::Relayed(relay) => relay.post(answer.clone(), beyond_bound).map(|()| false),
+        }
+    }
+
+    /// Posts what completes subscription `id`, where the protocol has such a frame.
+    fn complete(&self, id: &str) {
+        if let Reach::Framed { mailbox, wrapping } = self {
+            if let Some(complete) = wrapping.complete(id) {
+                let _ = mailbox.post(complete, true);
+            }
+        }
+    }
+
+    fn finished(&self) {
+        match self {
+            Reach::Framed { mailbox, .. } => mailbox.finished(),
+            Reach::Relayed(relay) => relay.finish(),
+        }
+    }
+}
+
+/// The answers a shared execution hands to a subscription that caught up on its own, queued
+/// for the subscription's transport to take, bounded as a socket's outbox is.
+#[derive(Default)]
+struct Relay {
+    queue: Mutex<RelayQueue>,
+    posted: Notify,
+}
+
+#[derive(Default)]
+struct RelayQueue {
+    answers: VecDeque<Answer>,
+    bytes: usize,
+    finished: bool,
+}
+
+impl Relay {
+    fn lock(&self) -> std::sync::MutexGuard<'_, RelayQueue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn post(&self, answer: Answer, beyond_bound: bool) -> Result<(), Refused> {
+        let mut queue = self.lock();
+        let size = answer.json().len();
+        if !beyond_bound && queue.bytes + size > MAX_QUEUED_BYTES {
+            return Err(Refused::Full);
+        }
+        queue.bytes += size;
+        queue.answers.push_back(answer);
+        drop(queue);
+        self.posted.notify_one();
+        Ok(())
+    }
+
+    fn finish(&self) {
+        self.lock().finished = true;
+        self.posted.notify_one();
+    }
+
+    /// The next answer handed over; none once the execution is done with this subscriber.
+    async fn next(&self) -> Option<Answer> {
+        loop {
+            {
+                let mut queue = self.lock();
+                if let Some(answer) = queue.answers.pop_front() {
+                    queue.bytes -= answer.json().len();
+                    return Some(answer);
+                }
+                if queue.finished {
+                    return None;
+                }
+            }
+            self.posted.notified().await;
+        }
+    }
 }
 
 /// How a subscriber's answers are framed: in its socket's subprotocol, in its HTTP stream's
@@ -162,6 +276,9 @@ impl Wrapping {
 #[derive(Default)]
 struct MemberState {
     heard: bool,
+    /// The cursor it had heard up to on its own execution when it took its seat: the shared
+    /// execution's answers up to it are not written to it again.
+    seated_after: Option<i64>,
     /// Stopped by its client, dropped, or completed: nothing more is written for it.
     done: bool,
 }
@@ -184,9 +301,7 @@ impl Joined {
     pub fn stop(&self, echo: bool) {
         let mut state = self.member.lock();
         if !std::mem::replace(&mut state.done, true) && echo {
-            if let Some(complete) = self.member.wrapping.complete(&self.member.id) {
-                let _ = self.member.mailbox.post(complete, true);
-            }
+            self.member.reach.complete(&self.member.id);
         }
     }
 }
@@ -210,9 +325,12 @@ impl Member {
         if state.done {
             return false;
         }
-        let (frame, ends) = self.wrapping.frame(answer);
-        match self.mailbox.post(Message::Text(frame.into()), false) {
-            Ok(()) => {
+        // Heard already on its own, before it took its seat.
+        if answer.resume().is_some_and(|cursor| state.seated_after.is_some_and(|after| cursor <= after)) {
+            return true;
+        }
+        match self.reach.post(answer, false) {
+            Ok(ends) => {
                 state.heard = true;
                 // An `error` frame ends the subscription: no `complete` follows it.
                 if ends {
@@ -222,10 +340,8 @@ impl Member {
             }
             Err(Refused::Full) => {
                 // Its client reads too slowly to keep up: dropped rather than queued without bound.
-                let (lagged, ends) = self.wrapping.frame(&lagged());
-                let _ = self.mailbox.post(Message::Text(lagged.into()), true);
-                if !ends {
-                    self.post_complete();
+                if let Ok(false) = self.reach.post(&lagged(), true) {
+                    self.reach.complete(&self.id);
                 }
                 self.done(&mut state);
                 false
@@ -240,13 +356,7 @@ impl Member {
     /// Nothing more is written for this member: its mailbox is told so.
     fn done(&self, state: &mut MemberState) {
         state.done = true;
-        self.mailbox.finished();
-    }
-
-    fn post_complete(&self) {
-        if let Some(complete) = self.wrapping.complete(&self.id) {
-            let _ = self.mailbox.post(complete, true);
-        }
+        self.reach.finished();
     }
 
     /// The end of the execution: `last_error` to a member that heard nothing (it joined as the
@@ -257,14 +367,12 @@ impl Member {
             return;
         }
         if let (false, Some(error)) = (state.heard, last_error) {
-            let (frame, ends) = self.wrapping.frame(error);
-            let _ = self.mailbox.post(Message::Text(frame.into()), true);
-            if ends {
+            if self.reach.post(error, true).unwrap_or(true) {
                 self.done(&mut state);
                 return;
             }
         }
-        self.post_complete();
+        self.reach.complete(&self.id);
         self.done(&mut state);
     }
 }
@@ -276,6 +384,16 @@ impl Execution {
 
     fn members(&self) -> Vec<Arc<Member>> {
         self.lock().values().cloned().collect()
+    }
+
+    /// The members `answer` is written to: those seated before it is. Its cursor becomes the
+    /// seam under the same lock, so a member seated after it has heard it on its own.
+    fn members_for(&self, answer: &Answer) -> Vec<Arc<Member>> {
+        let members = self.lock();
+        if let Some(cursor) = answer.resume() {
+            self.seam.store(cursor, Ordering::Relaxed);
+        }
+        members.values().cloned().collect()
     }
 
     /// Writes `answer` to `member`; one that is done (dropped, gone, stopped) leaves.
@@ -325,32 +443,128 @@ impl SharedSubscriptions {
         let mut running = self.lock();
         let execution = match running.get(&key) {
             Some(execution) => execution.clone(),
-            None => {
-                let listening = Listening::default();
-                let execution = Arc::new(Execution {
-                    members: Mutex::default(),
-                    left: Notify::new(),
-                    listening: listening.clone(),
-                });
-                running.insert(key.clone(), execution.clone());
-                let mark = ResumeMark::default();
-                let mut copy = copy_request(request).data(mark.clone()).data(listening);
-                let asked = Asked::of(&mut copy);
-                let answers =
-                    asked.order_each(schema.execute_stream_with_session_data(copy, data.clone())).boxed();
-                // Writes are attempted without waiting: a coop budget running out would make
-                // each of them look like a full socket (the task yields on its own instead).
-                tokio::spawn(tokio::task::unconstrained(self.clone().produce(
-                    key,
-                    answers,
-                    mark,
-                    execution.clone(),
-                )));
-                execution
-            }
+            None => self.start(&mut running, schema, key, copy_request(request), data, UNMARKED),
         };
         execution.lock().insert(token, member.clone());
         Joined { execution, token, member }
+    }
+
+    /// Starts an execution of `request` for `key`, whose answers after `seam` reach whoever
+    /// joins it now.
+    fn start(
+        &self,
+        running: &mut HashMap<String, Arc<Execution>>,
+        schema: &DoetankSchema,
+        key: String,
+        request: Request,
+        data: &Arc<Data>,
+        seam: i64,
+    ) -> Arc<Execution> {
+        let listening = Listening::default();
+        let execution = Arc::new(Execution {
+            members: Mutex::default(),
+            left: Notify::new(),
+            listening: listening.clone(),
+            seam: AtomicI64::new(seam),
+        });
+        running.insert(key.clone(), execution.clone());
+        let mark = ResumeMark::default();
+        let mut request = request.data(mark.clone()).data(listening);
+        let asked = Asked::of(&mut request);
+        let answers =
+            asked.order_each(schema.execute_stream_with_session_data(request, data.clone())).boxed();
+        // Writes are attempted without waiting: a coop budget running out would make each of
+        // them look like a full socket (the task yields on its own instead).
+        tokio::spawn(tokio::task::unconstrained(self.clone().produce(key, answers, mark, execution.clone())));
+        execution
+    }
+
+    /// A seat for a subscriber that has heard everything up to `after` on its own execution: in
+    /// a running execution of its question whose every answer after `after` is still to come,
+    /// or in one started for such subscribers at `after`. None while the one running for
+    /// them is ahead of it: it goes on alone and asks again at its next answer.
+    fn seat(
+        &self,
+        schema: &DoetankSchema,
+        keys: &SeatKeys,
+        template: &Request,
+        data: &Arc<Data>,
+        after: i64,
+        relay: &Arc<Relay>,
+    ) -> Option<Joined> {
+        let mut running = self.lock();
+        let seated = |execution: &Arc<Execution>, members: &mut HashMap<u64, Arc<Member>>| {
+            let state = MemberState { seated_after: Some(after), ..MemberState::default() };
+            let reach = Reach::Relayed(relay.clone());
+            let member = Arc::new(Member { reach, id: String::new(), state: Mutex::new(state) });
+            let token = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
+            members.insert(token, member.clone());
+            Joined { execution: execution.clone(), token, member }
+        };
+        for key in [&keys.from_now, &keys.caught_up] {
+            let Some(execution) = running.get(key) else { continue };
+            let mut members = execution.lock();
+            let seam = execution.seam.load(Ordering::Relaxed);
+            if seam != UNMARKED && seam <= after {
+                return Some(seated(execution, &mut members));
+            }
+        }
+        if running.contains_key(&keys.caught_up) {
+            return None;
+        }
+        let request = copy_request(template).data(ResumeFrom(after));
+        let execution = self.start(&mut running, schema, keys.caught_up.clone(), request, data, after);
+        let joined = seated(&execution, &mut execution.lock());
+        Some(joined)
+    }
+
+    /// `answers`, a subscription's own execution replaying the past from where it starts,
+    /// until it has caught up: after each answer it asks for a seat (see [`Self::seat`]), and
+    /// once it has one its own execution ends and the shared one's answers follow, from the
+    /// first it has not heard. A thousand dashboards that reconnect after a deploy each replay
+    /// what they missed and then share, rather than each running its own execution for good.
+    fn catching_up(
+        &self,
+        schema: DoetankSchema,
+        key: String,
+        template: Request,
+        data: Arc<Data>,
+        answers: BoxStream<'static, Answer>,
+    ) -> BoxStream<'static, Answer> {
+        enum Phase {
+            Alone { answers: BoxStream<'static, Answer>, last: Option<i64> },
+            Seated { relay: Arc<Relay>, joined: Joined },
+        }
+        // Those that caught up have an execution of their own beside the one from now: that
+        // one started at the head, which a seat of the past cannot take for its start.
+        let keys = SeatKeys { caught_up: format!("{key}\u{1f}caught up"), from_now: key };
+        let asking = Arc::new((self.clone(), schema, keys, template, data));
+        stream::unfold(Phase::Alone { answers, last: None }, move |phase| {
+            let asking = asking.clone();
+            async move {
+                match phase {
+                    Phase::Alone { mut answers, last } => {
+                        let (shared, schema, keys, template, data) = &*asking;
+                        if let Some(after) = last {
+                            let relay = Arc::new(Relay::default());
+                            if let Some(joined) = shared.seat(schema, keys, template, data, after, &relay) {
+                                drop(answers);
+                                let answer = relay.next().await?;
+                                return Some((answer, Phase::Seated { relay, joined }));
+                            }
+                        }
+                        let answer = answers.next().await?;
+                        let last = answer.resume();
+                        Some((answer, Phase::Alone { answers, last }))
+                    }
+                    Phase::Seated { relay, joined } => {
+                        let answer = relay.next().await?;
+                        Some((answer, Phase::Seated { relay, joined }))
+                    }
+                }
+            }
+        })
+        .boxed()
     }
 
     /// Runs one shared execution until it ends or its last member has gone, writing each
@@ -404,7 +618,7 @@ impl SharedSubscriptions {
 /// Writes `answer` to every member, in as many parts as there are worker threads: one task
 /// writing to ten thousand sockets in turn leaves the other cores idle.
 async fn deliver_in_parallel(execution: &Arc<Execution>, answer: &Answer) {
-    let members = execution.members();
+    let members = execution.members_for(answer);
     if members.len() <= YIELD_EVERY {
         for member in &members {
             execution.deliver(member, answer);
@@ -458,18 +672,26 @@ impl Subscriptions {
         wrapping: Wrapping,
         mailbox: Arc<dyn Mailbox>,
     ) -> Subscribed {
-        let key = match request.parsed_query() {
-            Ok(_) => share_key(&request, &data),
+        let plan = match request.parsed_query() {
+            Ok(_) => share_plan(&request, &data),
             Err(_) => None,
         };
         // A request its variables refuse is refused by `alone`, as it would be alone; asked only
         // of one that would be shared, since `alone` asks it of the others.
-        let key = key.filter(|_| declared_variables::refusal_of(&mut request).is_none());
-        let Some(key) = key else {
-            return Subscribed::Alone(self.alone(request, data));
-        };
-        let member = Member { mailbox, wrapping, id: id.to_string(), state: Mutex::default() };
-        Subscribed::Shared(self.shared.join(&self.schema, key, &request, &data, member))
+        let plan = plan.filter(|_| declared_variables::refusal_of(&mut request).is_none());
+        match plan {
+            None => Subscribed::Alone(self.alone(request, data)),
+            Some((key, Start::Now)) => {
+                let reach = Reach::Framed { mailbox, wrapping };
+                let member = Member { reach, id: id.to_string(), state: Mutex::default() };
+                Subscribed::Shared(self.shared.join(&self.schema, key, &request, &data, member))
+            }
+            Some((key, Start::After(_))) => {
+                let template = copy_request(&request);
+                let answers = self.alone(request, data.clone());
+                Subscribed::Alone(self.shared.catching_up(self.schema.clone(), key, template, data, answers))
+            }
+        }
     }
 
     /// The answers to `request` from its own execution (for a session whose `data` it is): a
@@ -522,52 +744,124 @@ pub(super) fn lagged() -> Answer {
     serialise(answer_of(error))
 }
 
-/// What an execution's answers depend on, when it may be shared: its text, operation,
-/// variables and viewer (but not the token's expiry, which each socket enforces itself).
-fn share_key(request: &Request, data: &Data) -> Option<String> {
-    let viewer = data.get(&std::any::TypeId::of::<Viewer>())?.downcast_ref::<Viewer>()?;
-    // A stream that reconnects resumes from where it was, alone.
-    if request.data.get(&std::any::TypeId::of::<ResumeFrom>()).is_some() || !starts_at_the_head(request) {
-        return None;
-    }
-    let variables = serde_json::to_string(&request.variables).ok()?;
-    Some(format!(
-        "{:?}\u{1f}{:?}\u{1f}{:?}\u{1f}{:?}\u{1f}{variables}\u{1f}{}",
-        viewer.subject, viewer.member_id, viewer.role, request.operation_name, request.query
-    ))
+/// Where a subscription that may share an execution starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Start {
+    /// With the next event: it joins an execution as it is.
+    Now,
+    /// After this cursor: it replays on its own execution, then takes a seat in a shared one.
+    After(i64),
 }
 
-/// A subscription whose every root field is `doetankUpdated` without `afterVersion`,
-/// `doetanksUpdated`, `statisticsUpdated` without `initial`, `timelineAppended`, `lessonRecorded`, `events` without
-/// `after`, or `__typename`: its answers begin with the next event, whoever computes
-/// them.
-fn starts_at_the_head(request: &Request) -> bool {
-    let Some(document) = super::query_text::parse(&request.query)
-        .or_else(|| async_graphql::parser::parse_query(&request.query).ok())
-    else {
-        return false;
+/// Whether `request` may share an execution, under which key (what its answers depend on: its
+/// text, operation, variables and viewer, but not the token's expiry, which each socket
+/// enforces itself, nor where it starts), and where it starts.
+fn share_plan(request: &Request, data: &Data) -> Option<(String, Start)> {
+    let viewer = data.get(&std::any::TypeId::of::<Viewer>())?.downcast_ref::<Viewer>()?;
+    let opening = opening(request)?;
+    let resumed =
+        request.data.get(&std::any::TypeId::of::<ResumeFrom>()).and_then(|r| r.downcast_ref::<ResumeFrom>());
+    let start = match resumed {
+        Some(ResumeFrom(after)) if opening.catches_up => Start::After(*after),
+        Some(_) => return None,
+        None => opening.start,
     };
+    let mut variables = request.variables.clone();
+    if let Some(name) = &opening.start_variable {
+        variables.remove(name);
+    }
+    let variables = serde_json::to_string(&variables).ok()?;
+    let key = format!(
+        "{:?}\u{1f}{:?}\u{1f}{:?}\u{1f}{:?}\u{1f}{variables}\u{1f}{}",
+        viewer.subject, viewer.member_id, viewer.role, request.operation_name, request.query
+    );
+    Some((key, start))
+}
+
+/// How a subscription that may be shared opens.
+struct Opening {
+    start: Start,
+    /// Whether it may replay on its own and then take a seat: its answers are each the same
+    /// whoever computes them and whenever (an event, a timeline line, a lesson, a doetank at a
+    /// version), and carry the cursor they come in the order of.
+    catches_up: bool,
+    /// The variable that holds where it starts, if one does: not part of what it asks.
+    start_variable: Option<async_graphql::Name>,
+}
+
+/// A subscription whose every root field is `__typename`, `doetanksUpdated` without `after`,
+/// `statisticsUpdated` without `initial`, or one of `events`, `timelineAppended`,
+/// `lessonRecorded` and `doetankUpdated` (which start after `after` / `afterVersion` where that
+/// holds a number, and otherwise with the next event). One that starts after a cursor has that
+/// one root field alone: its answers' cursors are then the order of its answers.
+fn opening(request: &Request) -> Option<Opening> {
+    use async_graphql::Value;
+    let document = super::query_text::parse(&request.query)
+        .or_else(|| async_graphql::parser::parse_query(&request.query).ok())?;
     let operation = match (&document.operations, request.operation_name.as_deref()) {
         (DocumentOperations::Single(operation), _) => operation,
-        (DocumentOperations::Multiple(operations), Some(name)) => match operations.get(name) {
-            Some(operation) => operation,
-            None => return false,
-        },
-        (DocumentOperations::Multiple(_), None) => return false,
+        (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name)?,
+        (DocumentOperations::Multiple(_), None) => return None,
     };
-    operation.node.ty == OperationType::Subscription
-        && operation.node.selection_set.node.items.iter().all(|selection| match &selection.node {
-            Selection::Field(field) => match field.node.name.node.as_str() {
-                "__typename" => true,
-                "doetankUpdated" => field.node.get_argument("afterVersion").is_none(),
-                "doetanksUpdated" => field.node.get_argument("after").is_none(),
-                "statisticsUpdated" => field.node.get_argument("initial").is_none(),
-                "timelineAppended" | "lessonRecorded" => field.node.get_argument("after").is_none(),
-                "events" => field.node.get_argument("after").is_none(),
-                _ => false,
-            },
-            _ => false,
-        })
+    if operation.node.ty != OperationType::Subscription {
+        return None;
+    }
+    let items = &operation.node.selection_set.node.items;
+    let mut opening = Opening { start: Start::Now, catches_up: false, start_variable: None };
+    for selection in items {
+        let Selection::Field(field) = &selection.node else { return None };
+        let field = &field.node;
+        let (start, catches_up) = match field.name.node.as_str() {
+            "__typename" => continue,
+            "doetanksUpdated" => ("after", false),
+            "statisticsUpdated" => ("initial", false),
+            "events" | "timelineAppended" | "lessonRecorded" => ("after", true),
+            "doetankUpdated" => ("afterVersion", true),
+            _ => return None,
+        };
+        let Some(argument) = field.get_argument(start) else {
+            opening.catches_up = catches_up && items.len() == 1;
+            continue;
+        };
+        if !catches_up || items.len() != 1 {
+            return None;
+        }
+        opening.catches_up = true;
+        // The value given, in the text or by a variable (without its default, which would start
+        // it where its declaration says: not worth reading here).
+        let given = argument
+            .node
+            .clone()
+            .into_const_with(|name| {
+                let value = match request.variables.get(&name) {
+                    Some(value) => Ok(value.clone()),
+                    None if has_default(operation, &name) => Err(()),
+                    None => Ok(Value::Null),
+                };
+                opening.start_variable = Some(name);
+                value
+            })
+            .ok()?;
+        opening.start = match given {
+            Value::Null => Start::Now,
+            // Anything else is refused by its own execution, as it would be alone.
+            Value::Number(n) => Start::After(n.as_i64().filter(|n| *n >= 0)?),
+            _ => return None,
+        };
+    }
+    Some(opening)
+}
+
+/// Whether `operation` declares a default for variable `name`.
+fn has_default(
+    operation: &async_graphql::Positioned<async_graphql::parser::types::OperationDefinition>,
+    name: &async_graphql::Name,
+) -> bool {
+    operation
+        .node
+        .variable_definitions
+        .iter()
+        .any(|definition| definition.node.name.node == *name && definition.node.default_value.is_some())
 }
 
 #[cfg(test)]
@@ -578,42 +872,89 @@ mod tests {
         Request::new(query)
     }
 
+    /// Where a request starts, if it may share: `Now`, `After(n)` (replays alone, then takes a
+    /// seat), or `None` (alone throughout).
+    fn start(request: Request) -> Option<Start> {
+        opening(&request).map(|opening| opening.start)
+    }
+
+    fn with(query: &str, variables: serde_json::Value) -> Request {
+        request(query).variables(async_graphql::Variables::from_json(variables))
+    }
+
     #[test]
-    fn only_subscriptions_that_start_at_the_head_are_shared() {
-        assert!(starts_at_the_head(&request("subscription { events { position } }")));
-        assert!(starts_at_the_head(&request("subscription($id: ID!) { doetankUpdated(id: $id) { name } }")));
-        assert!(starts_at_the_head(&request("subscription { doetanksUpdated { name } }")));
-        assert!(starts_at_the_head(&request("subscription { lessonRecorded(kind: WORKS) { title } }")));
-        assert!(starts_at_the_head(&request(
-            "subscription { statisticsUpdated { lessonsPerKind { count } } }"
-        )));
-        assert!(!starts_at_the_head(&request(
-            "subscription { statisticsUpdated(initial: true) { lessonsPerKind { count } } }"
-        )));
-        assert!(starts_at_the_head(&request(
-            "subscription { events(types: [\"X\"]) { position } __typename }"
-        )));
-        assert!(!starts_at_the_head(&request("subscription { events(after: 0) { position } }")));
-        assert!(!starts_at_the_head(&request("subscription($a: Int) { events(after: $a) { position } }")));
-        assert!(!starts_at_the_head(&request("subscription { timelineAppended(after: 7) { summary } }")));
-        assert!(!starts_at_the_head(&request("subscription { lessonRecorded(after: 7) { title } }")));
-        assert!(!starts_at_the_head(&request("subscription { doetanksUpdated(after: 7) { name } }")));
-        assert!(starts_at_the_head(&request(
-            "subscription { timelineAppended(kinds: [\"cafe\"]) { summary } }"
-        )));
-        // The doetank as it is now comes first, for this subscriber alone.
-        assert!(!starts_at_the_head(&request(
-            "subscription($id: ID!) { doetankUpdated(id: $id, afterVersion: 3) { name } }"
-        )));
-        assert!(!starts_at_the_head(&request(
-            "subscription { ...F } fragment F on Subscription { events { position } }"
-        )));
-        assert!(!starts_at_the_head(&request("{ events { edges { node { position } } } }")));
-        assert!(!starts_at_the_head(&request("subscription { events { position ")));
+    fn subscriptions_start_now_or_after_a_cursor_or_alone() {
+        use Start::{After, Now};
+        assert_eq!(start(request("subscription { events { position } }")), Some(Now));
+        assert_eq!(start(request("subscription($id: ID!) { doetankUpdated(id: $id) { name } }")), Some(Now));
+        assert_eq!(start(request("subscription { doetanksUpdated { name } }")), Some(Now));
+        assert_eq!(start(request("subscription { lessonRecorded(kind: WORKS) { title } }")), Some(Now));
+        assert_eq!(
+            start(request("subscription { statisticsUpdated { lessonsPerKind { count } } }")),
+            Some(Now)
+        );
+        assert_eq!(
+            start(request("subscription { statisticsUpdated(initial: true) { lessonsPerKind { count } } }")),
+            None
+        );
+        assert_eq!(
+            start(request("subscription { events(types: [\"X\"]) { position } __typename }")),
+            Some(Now)
+        );
+        assert_eq!(
+            start(request("subscription { timelineAppended(kinds: [\"cafe\"]) { summary } }")),
+            Some(Now)
+        );
+        // A cursor: it replays alone, then takes a seat.
+        assert_eq!(start(request("subscription { events(after: 0) { position } }")), Some(After(0)));
+        assert_eq!(start(request("subscription { timelineAppended(after: 7) { summary } }")), Some(After(7)));
+        assert_eq!(start(request("subscription { lessonRecorded(after: 7) { title } }")), Some(After(7)));
+        assert_eq!(
+            start(request("subscription($id: ID!) { doetankUpdated(id: $id, afterVersion: 3) { name } }")),
+            Some(After(3))
+        );
+        let by_variable = "subscription($a: Int) { events(after: $a) { position } }";
+        assert_eq!(start(with(by_variable, serde_json::json!({ "a": 5 }))), Some(After(5)));
+        assert_eq!(start(with(by_variable, serde_json::json!({ "a": null }))), Some(Now));
+        assert_eq!(start(with(by_variable, serde_json::json!({}))), Some(Now));
+        let defaulted = "subscription($a: Int = 5) { events(after: $a) { position } }";
+        assert_eq!(start(with(defaulted, serde_json::json!({}))), None);
+        // Refused by its own execution, as alone.
+        assert_eq!(start(request("subscription { events(after: -1) { position } }")), None);
+        assert_eq!(start(request("subscription { events(after: \"x\") { position } }")), None);
+        // Beside another root field the cursors would not be one order; a doetank's or the
+        // figures' state is not the same whoever computes it when: alone.
+        assert_eq!(start(request("subscription { events(after: 1) { position } __typename }")), None);
+        assert_eq!(start(request("subscription { doetanksUpdated(after: 7) { name } }")), None);
+        assert_eq!(
+            start(request("subscription { ...F } fragment F on Subscription { events { position } }")),
+            None
+        );
+        assert_eq!(start(request("{ events { edges { node { position } } } }")), None);
+        assert_eq!(start(request("subscription { events { position ")), None);
         let two = "subscription A { events { position } } subscription B { events(after: 1) { position } }";
-        assert!(starts_at_the_head(&request(two).operation_name("A")));
-        assert!(!starts_at_the_head(&request(two).operation_name("B")));
-        assert!(!starts_at_the_head(&request(two)));
+        assert_eq!(start(request(two).operation_name("A")), Some(Now));
+        assert_eq!(start(request(two).operation_name("B")), Some(After(1)));
+        assert_eq!(start(request(two)), None);
+    }
+
+    #[test]
+    fn a_resumed_stream_catches_up_only_where_answers_are_the_same_whoever_computes_them() {
+        let mut data = Data::default();
+        data.insert(Viewer { role: Some(crate::auth::Role::Facilitator), ..Viewer::default() });
+        let resumed =
+            |query: &str| share_plan(&request(query).data(ResumeFrom(9)), &data).map(|(_, start)| start);
+        assert_eq!(resumed("subscription { events { position } }"), Some(Start::After(9)));
+        assert_eq!(resumed("subscription { events(after: 2) { position } }"), Some(Start::After(9)));
+        assert_eq!(resumed("subscription { doetanksUpdated { name } }"), None);
+        assert_eq!(resumed("subscription { statisticsUpdated { lessonsPerKind { count } } }"), None);
+        // Where it starts is not part of what it asks: all share one key.
+        let key = |variables: serde_json::Value| {
+            share_plan(&with("subscription($a: Int) { events(after: $a) { position } }", variables), &data)
+                .map(|(key, _)| key)
+        };
+        assert_eq!(key(serde_json::json!({ "a": 1 })), key(serde_json::json!({ "a": 2 })));
+        assert_eq!(key(serde_json::json!({ "a": 1 })), key(serde_json::json!({})));
     }
 
     #[test]
@@ -623,7 +964,7 @@ mod tests {
             data.insert(viewer);
             let request = request("subscription($id: ID!) { doetankUpdated(id: $id) { name } }")
                 .variables(async_graphql::Variables::from_json(variables));
-            share_key(&request, &data)
+            share_plan(&request, &data).map(|(key, _)| key)
         };
         let member = |id: u128, expiry: i64| Viewer {
             subject: Some("m".into()),
@@ -636,7 +977,7 @@ mod tests {
         assert_ne!(key(member(1, 10), a.clone()), key(member(2, 10), a.clone()));
         assert_ne!(key(member(1, 10), a.clone()), key(Viewer::anonymous(), a.clone()));
         assert_ne!(key(member(1, 10), a), key(member(1, 10), serde_json::json!({ "id": "b" })));
-        assert_eq!(share_key(&request("subscription { events { position } }"), &Data::default()), None);
+        assert_eq!(share_plan(&request("subscription { events { position } }"), &Data::default()), None);
     }
 
     /// A subscriber whose client reads nothing while the others go on fills its socket's
