@@ -86,16 +86,21 @@ pub async fn run(backend: &Backend, o: &Options, report: &mut Report) -> anyhow:
     let counts = o.subscribers.clone().unwrap_or(if o.quick { vec![100, 500] } else { vec![1_000, 10_000] });
     let name = backend.name();
     for subscribers in counts {
-        let limit = one(backend, o, subscribers, true).await?;
-        let doetank = one(backend, o, subscribers, false).await?;
-        for (rate, (limit_run, run)) in
-            o.fanout_rates().into_iter().zip(limit.phases.iter().zip(&doetank.phases))
-        {
+        let limit = one(backend, o, subscribers, Server::Limit).await?;
+        let doetank = one(backend, o, subscribers, Server::FromNow).await?;
+        let resuming = one(backend, o, subscribers, Server::Resuming).await?;
+        let phases = limit.phases.iter().zip(&doetank.phases).zip(&resuming.phases);
+        for (rate, ((limit_run, run), resumed_run)) in o.fanout_rates().into_iter().zip(phases) {
             let subject = format!("{subscribers} subscribers, {rate} commands/s");
             let limit_subject = format!("{subject}: raw broadcast (baseline)");
-            for (subject, run, baseline) in
-                [(&limit_subject, limit_run, None), (&subject, run, Some(limit_run))]
-            {
+            // Against doetank's from now: what it costs that every subscriber came back with
+            // a cursor (after a deploy, say) and replayed before it took a seat.
+            let resumed_subject = format!("{subject}: each subscribed with `after: 0`, against from now");
+            for (subject, run, baseline) in [
+                (&limit_subject, limit_run, None),
+                (&subject, run, Some(limit_run)),
+                (&resumed_subject, resumed_run, Some(run)),
+            ] {
                 report.add(
                     "fanout",
                     name,
@@ -200,7 +205,24 @@ struct Sending {
 }
 
 /// One run against doetank, or with `limit` against the raw broadcast baseline.
-async fn one(backend: &Backend, o: &Options, subscribers: usize, limit: bool) -> anyhow::Result<Run> {
+/// Which server a fan-out run measures, and what its subscribers ask.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Server {
+    /// The raw broadcast.
+    Limit,
+    /// doetank, every subscriber from now on.
+    FromNow,
+    /// doetank, every subscriber with `after: 0`, as dashboards that come back with the last
+    /// position they saw: each replays on its own, then takes a seat in a shared execution.
+    Resuming,
+}
+
+async fn one(backend: &Backend, o: &Options, subscribers: usize, server: Server) -> anyhow::Result<Run> {
+    let limit = server == Server::Limit;
+    let query = match server {
+        Server::Resuming => "subscription { events(after: 0) { position } }",
+        Server::Limit | Server::FromNow => "subscription { events { position } }",
+    };
     let fresh = backend.fresh().await?;
     let mut args = vec!["serve-child".to_string(), fresh.url.clone()];
     if limit {
@@ -237,8 +259,14 @@ async fn one(backend: &Backend, o: &Options, subscribers: usize, limit: bool) ->
                 (addr.clone(), token.clone(), received.clone(), ready.clone());
             connecting.push(tokio::spawn(async move {
                 let mut socket = Subscriber::connect(&addr).await?;
-                socket.send(&json!({ "type": "connection_init", "payload": { "token": token } }).to_string()).await?;
-                socket.send(&json!({ "type": "subscribe", "id": "1", "payload": { "query": "subscription { events { position } }" } }).to_string()).await?;
+                socket
+                    .send(&json!({ "type": "connection_init", "payload": { "token": token } }).to_string())
+                    .await?;
+                socket
+                    .send(
+                        &json!({ "type": "subscribe", "id": "1", "payload": { "query": query } }).to_string(),
+                    )
+                    .await?;
                 anyhow::Ok(tokio::spawn(async move {
                     let mut mine = Vec::new();
                     let mut acked = false;
@@ -272,7 +300,11 @@ async fn one(backend: &Backend, o: &Options, subscribers: usize, limit: bool) ->
     tokio::time::sleep(Duration::from_millis(500)).await;
     eprintln!(
         "   {subscribers} subscribers connected to {} in {:.1}s",
-        if limit { "the raw broadcast" } else { "doetank" },
+        match server {
+            Server::Limit => "the raw broadcast",
+            Server::FromNow => "doetank",
+            Server::Resuming => "doetank, each with `after: 0`",
+        },
         started.elapsed().as_secs_f64()
     );
 

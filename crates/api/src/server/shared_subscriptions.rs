@@ -490,16 +490,16 @@ impl SharedSubscriptions {
         template: &Request,
         data: &Arc<Data>,
         after: i64,
-        relay: &Arc<Relay>,
-    ) -> Option<Joined> {
+    ) -> Option<(Joined, Arc<Relay>)> {
         let mut running = self.lock();
         let seated = |execution: &Arc<Execution>, members: &mut HashMap<u64, Arc<Member>>| {
             let state = MemberState { seated_after: Some(after), ..MemberState::default() };
+            let relay = Arc::new(Relay::default());
             let reach = Reach::Relayed(relay.clone());
             let member = Arc::new(Member { reach, id: String::new(), state: Mutex::new(state) });
             let token = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
             members.insert(token, member.clone());
-            Joined { execution: execution.clone(), token, member }
+            (Joined { execution: execution.clone(), token, member }, relay)
         };
         for key in [&keys.from_now, &keys.caught_up] {
             let Some(execution) = running.get(key) else { continue };
@@ -546,8 +546,7 @@ impl SharedSubscriptions {
                     Phase::Alone { mut answers, last } => {
                         let (shared, schema, keys, template, data) = &*asking;
                         if let Some(after) = last {
-                            let relay = Arc::new(Relay::default());
-                            if let Some(joined) = shared.seat(schema, keys, template, data, after, &relay) {
+                            if let Some((joined, relay)) = shared.seat(schema, keys, template, data, after) {
                                 drop(answers);
                                 let answer = relay.next().await?;
                                 return Some((answer, Phase::Seated { relay, joined }));
