@@ -39,6 +39,7 @@ both_backends!(
     a_reserved_stream_ends_with_its_token_and_frees_its_reservation,
     http_streams_asking_the_same_from_now_share_one_execution,
     subscribers_that_replay_share_once_caught_up_and_hear_each_event_once,
+    a_replay_goes_as_fast_as_its_client_reads_and_is_never_lagged,
     as_of_and_at_version_return_the_past,
     a_slow_subscriber_falls_back_to_the_log_and_holds_no_one_up,
     subscribers_asking_the_same_from_now_share_one_execution,
@@ -1785,6 +1786,47 @@ async fn subscribers_that_replay_share_once_caught_up_and_hear_each_event_once(d
         more.is_err() || matches!(&more, Ok(Ok(Some(chunk))) if chunk.starts_with(b":")),
         "heard twice: {more:?}"
     );
+}
+
+/// A replay is written as fast as its client reads: one far longer than a socket's bound
+/// (1 MiB, past which a shared subscriber is dropped with `LAGGED`) waits for a client that
+/// reads late, over a socket and over an event stream alike, and then takes its seat.
+async fn a_replay_goes_as_fast_as_its_client_reads_and_is_never_lagged(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    let start = app.head().await;
+    // 2,000 notes of 10 kB: 20 MB, more than the socket's bound and the kernel's buffers.
+    let stream = StreamId::new("note", Uuid::new_v4());
+    let text = "x".repeat(10_000);
+    let notes: Vec<EncodedEvent> = (0..2_000)
+        .map(|i| EncodedEvent {
+            event_type: "NoteTaken".into(),
+            schema_version: 1,
+            payload: json!({ "i": i, "text": text }),
+        })
+        .collect();
+    db.store.append(&stream, ExpectedVersion::Any, &notes, &Metadata::new("writer")).await.expect("append");
+    let head = app.head().await;
+    let query = "subscription($after: Int) { events(after: $after) { position payload } }";
+    let mut socket = facilitator_client(&app).await;
+    socket.subscribe("1", query, json!({ "after": start })).await;
+    let mut events =
+        resuming(&app, "subscription { events { position payload } }".into(), Some(start.to_string())).await;
+    // Neither client reads for a while.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut heard = Vec::new();
+    while heard.last().copied().unwrap_or(start) < head {
+        let data = socket.next_data().await;
+        heard.push(data["events"]["position"].as_i64().expect("a position"));
+    }
+    assert_eq!(heard, (start + 1..=head).collect::<Vec<_>>());
+    let streamed: Vec<Option<String>> =
+        sse_events_with_ids(&mut events, 2_000).await.into_iter().map(|(id, _, _)| id).collect();
+    assert_eq!(streamed, (start + 1..=head).map(|p| Some(p.to_string())).collect::<Vec<_>>());
+    // Both then take a seat (each in the execution of its own text).
+    shared_becomes(&app, (2, 2)).await;
+    write_notes(db, 1).await;
+    assert_eq!(socket.next_data().await["events"]["position"], head + 1);
+    assert_eq!(sse_events_with_ids(&mut events, 1).await[0].0, Some((head + 1).to_string()));
 }
 
 /// The title of the next lesson a `lessonRecorded` subscriber hears.

@@ -6,6 +6,7 @@
 //! holds anyone else up.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -23,6 +24,22 @@ const PAGE: usize = 256;
 const POLL: Duration = Duration::from_millis(250);
 /// Events the feed reads from the log at once.
 const FOLLOW_BATCH: i64 = 1_000;
+
+/// Whether the event a subscription took from the log last was the last one this node's feed
+/// had: a replay that sees it set has caught up, and may take a seat in a shared execution
+/// (which, unlike a replay, drops a client that reads too slowly).
+#[derive(Clone, Debug, Default)]
+pub struct AtTheHead(Arc<AtomicBool>);
+
+impl AtTheHead {
+    pub fn is_set(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+
+    fn set(&self, at_the_head: bool) {
+        self.0.store(at_the_head, Ordering::Release);
+    }
+}
 
 #[derive(Clone, Debug)]
 pub struct LogFeed {
@@ -117,19 +134,35 @@ impl LogFeed {
         &self,
         after: i64,
     ) -> impl Stream<Item = Result<Arc<RecordedEvent>, AppError>> + Send + 'static {
+        self.subscribe_telling(after, None)
+    }
+
+    /// [`Self::subscribe`], telling `at_the_head` with each event whether it was the last the
+    /// feed had.
+    pub fn subscribe_telling(
+        &self,
+        after: i64,
+        at_the_head: Option<AtTheHead>,
+    ) -> impl Stream<Item = Result<Arc<RecordedEvent>, AppError>> + Send + 'static {
         struct Cursor {
             feed: LogFeed,
             last: i64,
             buffer: VecDeque<Arc<RecordedEvent>>,
             wake: watch::Receiver<i64>,
             failed: bool,
+            at_the_head: Option<AtTheHead>,
+        }
+        let wake = self.watch();
+        if let Some(flag) = &at_the_head {
+            flag.set(after >= *wake.borrow());
         }
         let cursor = Cursor {
-            wake: self.watch(),
+            wake,
             feed: self.clone(),
             last: after,
             buffer: VecDeque::new(),
             failed: false,
+            at_the_head,
         };
         futures::stream::unfold(cursor, |mut c| async move {
             if c.failed {
@@ -138,6 +171,11 @@ impl LogFeed {
             loop {
                 if let Some(event) = c.buffer.pop_front() {
                     c.last = event.position;
+                    // Exactly the feed's head: a cursor read from the database past a feed
+                    // that is behind (a burst of appends) may have much of the log still to read.
+                    if let Some(flag) = &c.at_the_head {
+                        flag.set(c.buffer.is_empty() && c.last == *c.wake.borrow());
+                    }
                     return Some((Ok(event), c));
                 }
                 match c.feed.read_after(c.last).await {

@@ -412,7 +412,8 @@ fn live_events(
     head: i64,
     keep: impl Fn(&RecordedEvent) -> bool + Send + 'static,
 ) -> impl Stream<Item = Result<Arc<RecordedEvent>, AppError>> + Send + 'static {
-    let events = app.feed.subscribe(head).filter(move |item| {
+    let at_the_head = ctx.data_opt::<crate::live::AtTheHead>().cloned();
+    let events = app.feed.subscribe_telling(head, at_the_head).filter(move |item| {
         let keep = item.as_ref().map_or(true, |e| keep(e));
         async move { keep }
     });

@@ -38,6 +38,21 @@ pub trait Mailbox: Send + Sync {
     /// Nothing more will be posted: the subscription ended (a socket's own task learns that
     /// from its protocol's frames; an HTTP stream ends its response).
     fn finished(&self) {}
+
+    /// Resolves once some of what waits has been taken out: a writer refused `Full` that may
+    /// wait (a replay, which must not outrun its client) then tries again. Asked for before
+    /// the post it follows, so that a frame taken out in between is not missed.
+    fn room(&self) -> Room<'_>;
+}
+
+/// What [`Mailbox::room`] gives: a wait, armed when it is made.
+pub type Room<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>;
+
+/// A wait on `taken` (notified as frames are taken out), armed now.
+pub fn room_in(taken: &Notify) -> Room<'_> {
+    let mut room = Box::pin(taken.notified());
+    room.as_mut().enable();
+    room
 }
 
 /// A socket's sending half and what waits to be written to it.
@@ -47,6 +62,8 @@ pub struct Outbox<S> {
     queue: Mutex<Queue>,
     /// Tells the socket's own task that there is something to write ([`Outbox::drain`]).
     owed: Notify,
+    /// Tells writers waiting for room that frames were written ([`Mailbox::room`]).
+    taken: Notify,
 }
 
 #[derive(Default)]
@@ -76,7 +93,13 @@ where
 
     /// An outbox that queues at most `bound` bytes.
     pub fn with_bound(sink: S, bound: usize) -> Self {
-        Outbox { sink: AsyncMutex::new(sink), bound, queue: Mutex::default(), owed: Notify::new() }
+        Outbox {
+            sink: AsyncMutex::new(sink),
+            bound,
+            queue: Mutex::default(),
+            owed: Notify::new(),
+            taken: Notify::new(),
+        }
     }
 
     /// Whether frames wait: a socket's task then writes them before taking more of its own.
@@ -103,6 +126,7 @@ where
                 match queue.frames.pop_front() {
                     Some(frame) => {
                         queue.bytes -= size(&frame);
+                        self.taken.notify_waiters();
                         frame
                     }
                     None => {
@@ -131,6 +155,8 @@ where
         let mut queue = self.lock_queue();
         queue.closed = true;
         queue.frames.clear();
+        // A writer waiting for room learns on trying again that there is none to wait for.
+        self.taken.notify_waiters();
         Refused::Gone
     }
 
@@ -196,6 +222,10 @@ where
         queue.pending = true;
         self.owed.notify_one();
         Ok(())
+    }
+
+    fn room(&self) -> Room<'_> {
+        room_in(&self.taken)
     }
 }
 

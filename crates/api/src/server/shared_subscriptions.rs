@@ -11,11 +11,12 @@
 //!
 //! One that starts after a cursor (`events(after: N)`, `afterVersion`, a stream's
 //! `Last-Event-ID`: every dashboard that comes back after a deploy) replays what it missed on its
-//! own execution, then takes a seat in a shared one: each answer carries its cursor (see
-//! `graphql::resume`), and an execution remembers the cursor of the last answer it wrote, its
-//! seam. A subscriber that has heard up to `n` takes a seat in an execution whose seam is at or
-//! before `n` (what that one writes from then on is everything after its seam, and what it
-//! writes up to `n` is not written to this subscriber again), or starts one at `n`. This holds
+//! own execution, written by a task of its own as fast as its client reads, then takes a seat in
+//! a shared one: each answer carries its cursor (see `graphql::resume`), and an execution
+//! remembers the cursor of the last answer it wrote, its seam. Once its replay has reached the
+//! head of the log, a subscriber that has heard up to `n` takes a seat in an execution whose
+//! seam is at or before `n` (what that one writes from then on is everything after its seam, and
+//! what it writes up to `n` is not written to this subscriber again), or starts one at `n`. This holds
 //! only where an answer is the same whoever computes it, and when: an event, a timeline line, a
 //! lesson, a doetank at a version; `doetanksUpdated` and `statisticsUpdated` resumed run alone.
 //!
@@ -25,7 +26,6 @@
 //! resubscribing with `after` (the last position it saw) loses nothing.
 
 use std::collections::HashMap;
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -40,7 +40,7 @@ use tokio::sync::Notify;
 
 use super::answers::is_query;
 use super::field_order::Asked;
-use super::outbox::{Mailbox, Refused, MAX_QUEUED_BYTES};
+use super::outbox::{Mailbox, Refused};
 use super::streamed::{event, Framing};
 use super::ws_protocol::{complete, Envelope};
 use crate::auth::Viewer;
@@ -50,6 +50,7 @@ use crate::graphql::errors::{
 };
 use crate::graphql::resume::{Listening, ResumeFrom, ResumeMark, UNMARKED};
 use crate::graphql::{declared_variables, DoetankSchema};
+use crate::live::AtTheHead;
 use crate::one_state::{self, copy_request, Turns};
 
 /// One answer of a subscription: a GraphQL response serialised as JSON, and for a request
@@ -101,10 +102,54 @@ pub fn serialise(mut response: Response) -> Answer {
 }
 
 /// Where a subscriber that caught up may take a seat: the execution of those asking the same
-/// from now, or that of those that caught up.
+/// from now, or that of those that caught up, which has one of its own beside it (the one from
+/// now started at the head, which a seat of the past cannot take for its start).
 struct SeatKeys {
     from_now: String,
     caught_up: String,
+}
+
+impl SeatKeys {
+    fn of(key: String) -> Self {
+        SeatKeys { caught_up: format!("{key}\u{1f}caught up"), from_now: key }
+    }
+}
+
+/// What a subscriber replaying on its own needs to take a seat, or to start an execution.
+struct Seating {
+    keys: SeatKeys,
+    /// Its request, to start an execution with (its text, variables, operation).
+    template: Request,
+    data: Arc<Data>,
+    /// Set while its replay's last event was the last the log had: only then does it ask for a
+    /// seat. A shared execution drops a client that reads too slowly, and one started far
+    /// behind would replay the rest itself; a replay waits for its client instead.
+    at_the_head: AtTheHead,
+}
+
+/// A subscriber's replay on its own execution, until it takes a seat.
+struct Replay {
+    shared: SharedSubscriptions,
+    schema: DoetankSchema,
+    seating: Seating,
+}
+
+impl Replay {
+    /// Writes `answers` to `member` until it has a seat, or they end, or it is done.
+    async fn run(self, member: Arc<Member>, token: u64, mut answers: BoxStream<'static, Answer>) {
+        while let Some(answer) = answers.next().await {
+            if !member.replay(&answer).await {
+                return;
+            }
+            if let Some(after) = answer.resume().filter(|_| self.seating.at_the_head.is_set()) {
+                if self.shared.seat(&self, after, &member, token) {
+                    return;
+                }
+            }
+        }
+        // Its own execution ended (refused, or done): as a shared one's end, `complete`.
+        member.finish(None);
+    }
 }
 
 /// The shared executions of a server, by what they compute.
@@ -141,96 +186,23 @@ struct Member {
     state: Mutex<MemberState>,
 }
 
-/// Where a member's answers go.
-enum Reach {
-    /// Framed for its socket or stream and posted to its mailbox.
-    Framed { mailbox: Arc<dyn Mailbox>, wrapping: Wrapping },
-    /// Handed over as they are to a subscription that caught up on its own execution first
-    /// (see [`SharedSubscriptions::catching_up`]): its transport frames them.
-    Relayed(Arc<Relay>),
+/// Where a member's answers go: framed for its socket or stream, posted to its mailbox.
+struct Reach {
+    mailbox: Arc<dyn Mailbox>,
+    wrapping: Wrapping,
 }
 
 impl Reach {
     /// Posts `answer`; whether its frame ends the subscription by itself.
     fn post(&self, answer: &Answer, beyond_bound: bool) -> Result<bool, Refused> {
-        match self {
-            Reach::Framed { mailbox, wrapping } => {
-                let (frame, ends) = wrapping.frame(answer);
-                mailbox.post(Message::Text(frame.into()), beyond_bound).map(|()| ends)
-            }
-            Reach::Relayed(relay) => relay.post(answer.clone(), beyond_bound).map(|()| false),
-        }
+        let (frame, ends) = self.wrapping.frame(answer);
+        self.mailbox.post(Message::Text(frame.into()), beyond_bound).map(|()| ends)
     }
 
     /// Posts what completes subscription `id`, where the protocol has such a frame.
     fn complete(&self, id: &str) {
-        if let Reach::Framed { mailbox, wrapping } = self {
-            if let Some(complete) = wrapping.complete(id) {
-                let _ = mailbox.post(complete, true);
-            }
-        }
-    }
-
-    fn finished(&self) {
-        match self {
-            Reach::Framed { mailbox, .. } => mailbox.finished(),
-            Reach::Relayed(relay) => relay.finish(),
-        }
-    }
-}
-
-/// The answers a shared execution hands to a subscription that caught up on its own, queued
-/// for the subscription's transport to take, bounded as a socket's outbox is.
-#[derive(Default)]
-struct Relay {
-    queue: Mutex<RelayQueue>,
-    posted: Notify,
-}
-
-#[derive(Default)]
-struct RelayQueue {
-    answers: VecDeque<Answer>,
-    bytes: usize,
-    finished: bool,
-}
-
-impl Relay {
-    fn lock(&self) -> std::sync::MutexGuard<'_, RelayQueue> {
-        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn post(&self, answer: Answer, beyond_bound: bool) -> Result<(), Refused> {
-        let mut queue = self.lock();
-        let size = answer.json().len();
-        if !beyond_bound && queue.bytes + size > MAX_QUEUED_BYTES {
-            return Err(Refused::Full);
-        }
-        queue.bytes += size;
-        queue.answers.push_back(answer);
-        drop(queue);
-        self.posted.notify_one();
-        Ok(())
-    }
-
-    fn finish(&self) {
-        self.lock().finished = true;
-        self.posted.notify_one();
-    }
-
-    /// The next answer handed over; none once the execution is done with this subscriber.
-    async fn next(&self) -> Option<Answer> {
-        loop {
-            {
-                let mut queue = self.lock();
-                if let Some(answer) = queue.answers.pop_front() {
-                    queue.bytes -= answer.json().len();
-                    return Some(answer);
-                }
-                if queue.finished {
-                    return None;
-                }
-            }
-            self.posted.notified().await;
+        if let Some(complete) = self.wrapping.complete(id) {
+            let _ = self.mailbox.post(complete, true);
         }
     }
 }
@@ -276,18 +248,22 @@ impl Wrapping {
 #[derive(Default)]
 struct MemberState {
     heard: bool,
-    /// The cursor it had heard up to on its own execution when it took its seat: the shared
+    /// The cursor it had heard up to on its own replay when it took its seat: the shared
     /// execution's answers up to it are not written to it again.
     seated_after: Option<i64>,
+    /// The execution it is a member of, once it is (weak: the execution holds its members).
+    seat: Option<std::sync::Weak<Execution>>,
     /// Stopped by its client, dropped, or completed: nothing more is written for it.
     done: bool,
 }
 
 /// What a socket holds of its subscription to a shared execution. Dropping it leaves.
 pub struct Joined {
-    execution: Arc<Execution>,
     token: u64,
     member: Arc<Member>,
+    /// The task replaying its past on its own execution until it takes a seat, for one that
+    /// started after a cursor.
+    replay: Option<tokio::task::AbortHandle>,
 }
 
 impl Joined {
@@ -308,9 +284,18 @@ impl Joined {
 
 impl Drop for Joined {
     fn drop(&mut self) {
-        self.member.lock().done = true;
-        self.execution.lock().remove(&self.token);
-        self.execution.left.notify_one();
+        if let Some(replay) = &self.replay {
+            replay.abort();
+        }
+        let seat = {
+            let mut state = self.member.lock();
+            state.done = true;
+            state.seat.take()
+        };
+        if let Some(execution) = seat.and_then(|seat| seat.upgrade()) {
+            execution.lock().remove(&self.token);
+            execution.left.notify_one();
+        }
     }
 }
 
@@ -325,7 +310,7 @@ impl Member {
         if state.done {
             return false;
         }
-        // Heard already on its own, before it took its seat.
+        // Heard already on its own replay, before it took its seat.
         if answer.resume().is_some_and(|cursor| state.seated_after.is_some_and(|after| cursor <= after)) {
             return true;
         }
@@ -356,7 +341,37 @@ impl Member {
     /// Nothing more is written for this member: its mailbox is told so.
     fn done(&self, state: &mut MemberState) {
         state.done = true;
-        self.reach.finished();
+        self.reach.mailbox.finished();
+    }
+
+    /// Writes `answer` of its own replay, waiting while its mailbox is full rather than
+    /// dropping it with `LAGGED`: a replay goes as fast as its client reads, as an execution of
+    /// its own always did. False once it is done (stopped, gone, or ended by this answer).
+    async fn replay(&self, answer: &Answer) -> bool {
+        loop {
+            let room = self.reach.mailbox.room();
+            {
+                let mut state = self.lock();
+                if state.done {
+                    return false;
+                }
+                match self.reach.post(answer, false) {
+                    Ok(ends) => {
+                        state.heard = true;
+                        if ends {
+                            self.done(&mut state);
+                        }
+                        return !ends;
+                    }
+                    Err(Refused::Gone) => {
+                        self.done(&mut state);
+                        return false;
+                    }
+                    Err(Refused::Full) => {}
+                }
+            }
+            room.await;
+        }
     }
 
     /// The end of the execution: `last_error` to a member that heard nothing (it joined as the
@@ -445,8 +460,9 @@ impl SharedSubscriptions {
             Some(execution) => execution.clone(),
             None => self.start(&mut running, schema, key, copy_request(request), data, UNMARKED),
         };
+        member.lock().seat = Some(Arc::downgrade(&execution));
         execution.lock().insert(token, member.clone());
-        Joined { execution, token, member }
+        Joined { token, member, replay: None }
     }
 
     /// Starts an execution of `request` for `key`, whose answers after `seam` reach whoever
@@ -479,91 +495,58 @@ impl SharedSubscriptions {
         execution
     }
 
-    /// A seat for a subscriber that has heard everything up to `after` on its own execution: in
-    /// a running execution of its question whose every answer after `after` is still to come,
-    /// or in one started for such subscribers at `after`. None while the one running for
-    /// them is ahead of it: it goes on alone and asks again at its next answer.
-    fn seat(
+    /// Joins `keys`' execution once it has replayed its past: `answers` (its own execution,
+    /// from its cursor) are written to it by a task of its own, and after each it asks for a
+    /// seat (see [`Self::seat`]); seated, its own execution ends. A thousand dashboards that
+    /// reconnect after a deploy each replay what they missed and then share, rather than each
+    /// running its own execution for good.
+    fn join_after(
         &self,
         schema: &DoetankSchema,
-        keys: &SeatKeys,
-        template: &Request,
-        data: &Arc<Data>,
-        after: i64,
-    ) -> Option<(Joined, Arc<Relay>)> {
+        seating: Seating,
+        member: Member,
+        answers: BoxStream<'static, Answer>,
+    ) -> Joined {
+        let member = Arc::new(member);
+        let token = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
+        let replay = Replay { shared: self.clone(), schema: schema.clone(), seating };
+        let task = tokio::spawn(replay.run(member.clone(), token, answers));
+        Joined { token, member, replay: Some(task.abort_handle()) }
+    }
+
+    /// A seat for `member`, which has heard everything up to `after` on its own execution: in
+    /// a running execution of its question whose every answer after `after` is still to come,
+    /// or in one started for such subscribers at `after`. False while the one running for them
+    /// is ahead of it: it goes on alone and asks again at its next answer.
+    fn seat(&self, replay: &Replay, after: i64, member: &Arc<Member>, token: u64) -> bool {
         let mut running = self.lock();
-        let seated = |execution: &Arc<Execution>, members: &mut HashMap<u64, Arc<Member>>| {
-            let state = MemberState { seated_after: Some(after), ..MemberState::default() };
-            let relay = Arc::new(Relay::default());
-            let reach = Reach::Relayed(relay.clone());
-            let member = Arc::new(Member { reach, id: String::new(), state: Mutex::new(state) });
-            let token = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
-            members.insert(token, member.clone());
-            (Joined { execution: execution.clone(), token, member }, relay)
+        let take = |execution: &Arc<Execution>, members: &mut HashMap<u64, Arc<Member>>| {
+            let mut state = member.lock();
+            // Stopped meanwhile: its replay ends, and it takes no seat.
+            if !state.done {
+                state.seated_after = Some(after);
+                state.seat = Some(Arc::downgrade(execution));
+                members.insert(token, member.clone());
+            }
+            true
         };
+        let keys = &replay.seating.keys;
         for key in [&keys.from_now, &keys.caught_up] {
             let Some(execution) = running.get(key) else { continue };
             let mut members = execution.lock();
             let seam = execution.seam.load(Ordering::Relaxed);
             if seam != UNMARKED && seam <= after {
-                return Some(seated(execution, &mut members));
+                return take(execution, &mut members);
             }
         }
         if running.contains_key(&keys.caught_up) {
-            return None;
+            return false;
         }
-        let request = copy_request(template).data(ResumeFrom(after));
-        let execution = self.start(&mut running, schema, keys.caught_up.clone(), request, data, after);
-        let joined = seated(&execution, &mut execution.lock());
-        Some(joined)
-    }
-
-    /// `answers`, a subscription's own execution replaying the past from where it starts,
-    /// until it has caught up: after each answer it asks for a seat (see [`Self::seat`]), and
-    /// once it has one its own execution ends and the shared one's answers follow, from the
-    /// first it has not heard. A thousand dashboards that reconnect after a deploy each replay
-    /// what they missed and then share, rather than each running its own execution for good.
-    fn catching_up(
-        &self,
-        schema: DoetankSchema,
-        key: String,
-        template: Request,
-        data: Arc<Data>,
-        answers: BoxStream<'static, Answer>,
-    ) -> BoxStream<'static, Answer> {
-        enum Phase {
-            Alone { answers: BoxStream<'static, Answer>, last: Option<i64> },
-            Seated { relay: Arc<Relay>, joined: Joined },
-        }
-        // Those that caught up have an execution of their own beside the one from now: that
-        // one started at the head, which a seat of the past cannot take for its start.
-        let keys = SeatKeys { caught_up: format!("{key}\u{1f}caught up"), from_now: key };
-        let asking = Arc::new((self.clone(), schema, keys, template, data));
-        stream::unfold(Phase::Alone { answers, last: None }, move |phase| {
-            let asking = asking.clone();
-            async move {
-                match phase {
-                    Phase::Alone { mut answers, last } => {
-                        let (shared, schema, keys, template, data) = &*asking;
-                        if let Some(after) = last {
-                            if let Some((joined, relay)) = shared.seat(schema, keys, template, data, after) {
-                                drop(answers);
-                                let answer = relay.next().await?;
-                                return Some((answer, Phase::Seated { relay, joined }));
-                            }
-                        }
-                        let answer = answers.next().await?;
-                        let last = answer.resume();
-                        Some((answer, Phase::Alone { answers, last }))
-                    }
-                    Phase::Seated { relay, joined } => {
-                        let answer = relay.next().await?;
-                        Some((answer, Phase::Seated { relay, joined }))
-                    }
-                }
-            }
-        })
-        .boxed()
+        let request = copy_request(&replay.seating.template).data(ResumeFrom(after));
+        let (schema, data, key) = (&replay.schema, &replay.seating.data, keys.caught_up.clone());
+        let execution = self.start(&mut running, schema, key, request, data, after);
+        let mut members = execution.lock();
+        take(&execution, &mut members)
     }
 
     /// Runs one shared execution until it ends or its last member has gone, writing each
@@ -680,15 +663,21 @@ impl Subscriptions {
         let plan = plan.filter(|_| declared_variables::refusal_of(&mut request).is_none());
         match plan {
             None => Subscribed::Alone(self.alone(request, data)),
-            Some((key, Start::Now)) => {
-                let reach = Reach::Framed { mailbox, wrapping };
-                let member = Member { reach, id: id.to_string(), state: Mutex::default() };
-                Subscribed::Shared(self.shared.join(&self.schema, key, &request, &data, member))
-            }
-            Some((key, Start::After(_))) => {
+            Some((key, start)) => {
+                let member = Member {
+                    reach: Reach { mailbox, wrapping },
+                    id: id.to_string(),
+                    state: Mutex::default(),
+                };
+                if start == Start::Now {
+                    return Subscribed::Shared(self.shared.join(&self.schema, key, &request, &data, member));
+                }
                 let template = copy_request(&request);
-                let answers = self.alone(request, data.clone());
-                Subscribed::Alone(self.shared.catching_up(self.schema.clone(), key, template, data, answers))
+                let at_the_head = AtTheHead::default();
+                let answers = self.alone(request.data(at_the_head.clone()), data.clone());
+                let seating = Seating { keys: SeatKeys::of(key), template, data, at_the_head };
+                let joined = self.shared.join_after(&self.schema, seating, member, answers);
+                Subscribed::Shared(joined)
             }
         }
     }

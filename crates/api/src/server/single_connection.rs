@@ -31,7 +31,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::{stream, StreamExt};
 
-use super::outbox::{Mailbox, Refused};
+use super::outbox::{Mailbox, Refused, Room};
 use super::refusals::{bad_request, refused_with, NotGraphql};
 use super::shared_subscriptions::{lagged, serialise, Answer, Joined, Subscribed, Wrapping};
 use super::streamed::{respond, until_expiry, Framing, StreamMailbox};
@@ -73,6 +73,10 @@ struct OperationMailbox(Arc<StreamMailbox>);
 impl Mailbox for OperationMailbox {
     fn post(&self, frame: Message, beyond_bound: bool) -> Result<(), Refused> {
         self.0.post(frame, beyond_bound)
+    }
+
+    fn room(&self) -> Room<'_> {
+        self.0.room()
     }
 }
 

@@ -38,7 +38,7 @@ use tokio::sync::Notify;
 
 use super::answers::operation_type;
 use super::media::{accept_ranges, Media};
-use super::outbox::{Mailbox, Refused, MAX_QUEUED_BYTES};
+use super::outbox::{room_in, Mailbox, Refused, Room, MAX_QUEUED_BYTES};
 use super::refusals::{mutation_over_get, NotGraphql};
 use super::shared_subscriptions::{serialise, Answer, Subscribed, Wrapping};
 use super::{error_response, viewer_of, ServerState};
@@ -306,6 +306,8 @@ pub(super) fn respond(
 pub(super) struct StreamMailbox {
     queue: Mutex<StreamQueue>,
     posted: Notify,
+    /// Notified as the response takes frames ([`Mailbox::room`]).
+    taken: Notify,
 }
 
 #[derive(Default)]
@@ -334,6 +336,10 @@ impl Mailbox for StreamMailbox {
         self.queue.lock().unwrap_or_else(PoisonError::into_inner).finished = true;
         self.posted.notify_one();
     }
+
+    fn room(&self) -> Room<'_> {
+        room_in(&self.taken)
+    }
 }
 
 impl StreamMailbox {
@@ -351,6 +357,7 @@ impl StreamMailbox {
                     if let Some(frame) = queue.frames.pop_front() {
                         queue.bytes -= frame.len();
                         drop(queue);
+                        mailbox.taken.notify_waiters();
                         return Some((frame, (mailbox, joined)));
                     }
                     if queue.finished {
