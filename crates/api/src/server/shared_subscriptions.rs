@@ -15,10 +15,11 @@
 //! a shared one: each answer carries its cursor (see `graphql::resume`), and an execution
 //! remembers the cursor of the last answer it wrote, its seam. Once its replay has reached the
 //! head of the log, a subscriber that has heard up to `n` takes a seat in an execution whose
-//! seam is at or before `n` (what that one writes from then on is everything after its seam, and
-//! what it writes up to `n` is not written to this subscriber again), or starts one at `n`. This holds
-//! only where an answer is the same whoever computes it, and when: an event, a timeline line, a
-//! lesson, a doetank at a version; `doetanksUpdated` and `statisticsUpdated` resumed run alone.
+//! seam is at or before `n` (what that one writes from then on is everything after its seam,
+//! and what it writes up to `n` is not written to this subscriber again), or starts one at `n`.
+//! This holds only where an answer is the same whoever computes it, and when: an event, a
+//! timeline line, a lesson, a doetank at a version; `doetanksUpdated` and `statisticsUpdated`
+//! resumed run alone.
 //!
 //! An execution writes each answer to its subscribers' sockets itself, serialised once
 //! (`outbox`). A subscriber whose socket has more than its bound waiting (its client does not
