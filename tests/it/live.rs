@@ -63,6 +63,36 @@ async fn write_notes(db: &TestDb, n: usize) {
     }
 }
 
+/// Starts eight writers that append 25 notes each to streams of their own, yielding between
+/// appends; the future it gives waits for them.
+fn eight_writers(db: &TestDb) -> impl std::future::Future<Output = ()> {
+    let writers: Vec<_> = (0..8)
+        .map(|_| {
+            let store = db.store.clone();
+            tokio::spawn(async move {
+                let stream = StreamId::new("note", Uuid::new_v4());
+                for i in 0..25 {
+                    let note = EncodedEvent {
+                        event_type: "NoteTaken".into(),
+                        schema_version: 1,
+                        payload: json!({ "i": i }),
+                    };
+                    store
+                        .append(&stream, ExpectedVersion::Any, &[note], &Metadata::new("w"))
+                        .await
+                        .expect("append");
+                    tokio::task::yield_now().await;
+                }
+            })
+        })
+        .collect();
+    async move {
+        for writer in writers {
+            writer.await.expect("writer");
+        }
+    }
+}
+
 async fn collect_positions(client: &mut WsClient, until: i64) -> Vec<i64> {
     let mut positions = Vec::new();
     while positions.last().copied().unwrap_or(0) < until {
@@ -79,31 +109,7 @@ async fn a_subscriber_with_after_gets_every_event_once_in_order_across_the_seam(
     client.subscribe("1", EVENTS, json!({ "after": 0 })).await;
 
     // Eight writers append while the subscriber is replaying and then live.
-    let writers: Vec<_> = (0..8)
-        .map(|_| {
-            let store = db.store.clone();
-            tokio::spawn(async move {
-                let stream = StreamId::new("note", Uuid::new_v4());
-                for i in 0..25 {
-                    let event = EncodedEvent {
-                        event_type: "NoteTaken".into(),
-                        schema_version: 1,
-                        payload: json!({ "i": i }),
-                    };
-                    store
-                        .append(&stream, ExpectedVersion::Any, &[event], &Metadata::new("w"))
-                        .await
-                        .expect("append");
-                    if i % 5 == 0 {
-                        tokio::task::yield_now().await;
-                    }
-                }
-            })
-        })
-        .collect();
-    for w in writers {
-        w.await.expect("writer");
-    }
+    eight_writers(db).await;
     let head = app.head().await;
     assert_eq!(head, 250);
     let positions = collect_positions(&mut client, head).await;
@@ -1707,26 +1713,7 @@ async fn subscribers_that_replay_share_once_caught_up_and_hear_each_event_once(d
     shared_becomes(&app, (1, 1)).await;
     let start = app.head().await;
 
-    let writers: Vec<_> = (0..8)
-        .map(|_| {
-            let store = db.store.clone();
-            tokio::spawn(async move {
-                let stream = StreamId::new("note", Uuid::new_v4());
-                for i in 0..25 {
-                    let note = EncodedEvent {
-                        event_type: "NoteTaken".into(),
-                        schema_version: 1,
-                        payload: json!({ "i": i }),
-                    };
-                    store
-                        .append(&stream, ExpectedVersion::Any, &[note], &Metadata::new("w"))
-                        .await
-                        .expect("append");
-                    tokio::task::yield_now().await;
-                }
-            })
-        })
-        .collect();
+    let writing = eight_writers(db);
     // Sockets reconnecting with the last position each saw, and event streams with their
     // `Last-Event-ID`, while the writers write.
     let afters = [0, 3, 7, 12, 19, start];
@@ -1741,9 +1728,7 @@ async fn subscribers_that_replay_share_once_caught_up_and_hear_each_event_once(d
     for after in [5, 15] {
         streams.push((after, resuming(&app, stream_query.clone(), Some(after.to_string())).await));
     }
-    for writer in writers {
-        writer.await.expect("writer");
-    }
+    writing.await;
     let head = app.head().await;
     assert_eq!(head, start + 200);
     assert_eq!(collect_positions(&mut from_now, head).await, (start + 1..=head).collect::<Vec<_>>());

@@ -315,27 +315,34 @@ impl Member {
         if answer.resume().is_some_and(|cursor| state.seated_after.is_some_and(|after| cursor <= after)) {
             return true;
         }
+        if let Some(going) = self.post_heard(&mut state, answer) {
+            return going;
+        }
+        // Its client reads too slowly to keep up: dropped rather than queued without bound.
+        if let Ok(false) = self.reach.post(&lagged(), true) {
+            self.reach.complete(&self.id);
+        }
+        self.done(&mut state);
+        false
+    }
+
+    /// Posts `answer` within the bound: whether the subscription goes on (not once its frame
+    /// ended it or its mailbox is gone), or none when the mailbox is full.
+    fn post_heard(&self, state: &mut MemberState, answer: &Answer) -> Option<bool> {
         match self.reach.post(answer, false) {
             Ok(ends) => {
                 state.heard = true;
                 // An `error` frame ends the subscription: no `complete` follows it.
                 if ends {
-                    self.done(&mut state);
+                    self.done(state);
                 }
-                !ends
-            }
-            Err(Refused::Full) => {
-                // Its client reads too slowly to keep up: dropped rather than queued without bound.
-                if let Ok(false) = self.reach.post(&lagged(), true) {
-                    self.reach.complete(&self.id);
-                }
-                self.done(&mut state);
-                false
+                Some(!ends)
             }
             Err(Refused::Gone) => {
-                self.done(&mut state);
-                false
+                self.done(state);
+                Some(false)
             }
+            Err(Refused::Full) => None,
         }
     }
 
@@ -356,19 +363,8 @@ impl Member {
                 if state.done {
                     return false;
                 }
-                match self.reach.post(answer, false) {
-                    Ok(ends) => {
-                        state.heard = true;
-                        if ends {
-                            self.done(&mut state);
-                        }
-                        return !ends;
-                    }
-                    Err(Refused::Gone) => {
-                        self.done(&mut state);
-                        return false;
-                    }
-                    Err(Refused::Full) => {}
+                if let Some(going) = self.post_heard(&mut state, answer) {
+                    return going;
                 }
             }
             room.await;
