@@ -1295,6 +1295,7 @@ async fn metrics_are_served_for_prometheus(db: &TestDb) {
     assert_eq!(sample("doetank_log_head"), app.head().await as f64);
     assert_eq!(sample("doetank_read_models_behind"), 0.0, "a command's answer waits for its projection");
     assert_eq!(sample("doetank_event_streams_open"), 0.0);
+    assert_eq!(sample("doetank_subscriptions_replaying"), 0.0);
     assert!(sample("doetank_appends_total") >= 1.0);
     assert!(sample("doetank_append_transactions_total") >= 1.0);
     let (ok, refused) = (

@@ -1796,8 +1796,10 @@ async fn a_replay_goes_as_fast_as_its_client_reads_and_is_never_lagged(db: &Test
     socket.subscribe("1", query, json!({ "after": start })).await;
     let mut events =
         resuming(&app, "subscription { events { position payload } }".into(), Some(start.to_string())).await;
-    // Neither client reads for a while.
+    // Neither client reads for a while: both replays wait for them, counted for an operator.
+    healthz_shows(&app, "replayingSubscriptions", json!(2)).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
+    healthz_shows(&app, "replayingSubscriptions", json!(2)).await;
     let mut heard = Vec::new();
     while heard.last().copied().unwrap_or(start) < head {
         let data = socket.next_data().await;
@@ -1809,6 +1811,7 @@ async fn a_replay_goes_as_fast_as_its_client_reads_and_is_never_lagged(db: &Test
     assert_eq!(streamed, (start + 1..=head).map(|p| Some(p.to_string())).collect::<Vec<_>>());
     // Both then take a seat (each in the execution of its own text).
     shared_becomes(&app, (2, 2)).await;
+    healthz_shows(&app, "replayingSubscriptions", json!(0)).await;
     write_notes(db, 1).await;
     assert_eq!(socket.next_data().await["events"]["position"], head + 1);
     assert_eq!(sse_events_with_ids(&mut events, 1).await[0].0, Some((head + 1).to_string()));

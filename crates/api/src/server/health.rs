@@ -16,7 +16,7 @@ pub const READY_MAX_BEHIND: i64 = 1_000;
 
 /// Whether the database answers, and what an operator watches: how far this node's read models
 /// are behind the log (a stalled projector shows as a growing `behind`), its open WebSockets and
-/// HTTP streams, and its shared subscriptions.
+/// HTTP streams, its shared subscriptions and those replaying before they take a seat in one.
 pub(super) async fn healthz(State(state): State<ServerState>) -> impl IntoResponse {
     match state.vitals().await {
         Ok(v) => (
@@ -28,6 +28,7 @@ pub(super) async fn healthz(State(state): State<ServerState>) -> impl IntoRespon
                 "webSockets": v.web_sockets,
                 "eventStreams": v.event_streams,
                 "sharedSubscriptions": v.shared,
+                "replayingSubscriptions": v.replaying,
             })),
         ),
         Err(err) => {

@@ -67,7 +67,7 @@ pub(super) async fn metrics(State(state): State<ServerState>) -> Response {
     };
     let mut out = String::with_capacity(4096);
     let (transactions, appends) = state.app.store.group_commit_stats();
-    let gauges: [(&str, &str, f64); 7] = [
+    let gauges: [(&str, &str, f64); 8] = [
         ("doetank_log_head", "The position of the log's last event.", v.head as f64),
         (
             "doetank_read_models_position",
@@ -94,6 +94,11 @@ pub(super) async fn metrics(State(state): State<ServerState>) -> Response {
             "doetank_shared_subscription_subscribers",
             "Live subscribers of shared executions.",
             v.shared.subscribers as f64,
+        ),
+        (
+            "doetank_subscriptions_replaying",
+            "Subscribers that started after a cursor, replaying on their own before they take a seat.",
+            v.replaying as f64,
         ),
     ];
     for (name, help, value) in gauges {

@@ -347,6 +347,7 @@ impl ServerState {
             web_sockets: *self.sockets.open.borrow(),
             event_streams: *self.sockets.streams.borrow(),
             shared: self.shared.stats(),
+            replaying: self.shared.replaying(),
         })
     }
 
@@ -370,6 +371,8 @@ struct Vitals {
     /// Open HTTP streams: server-sent events (a reserved stream counts once) and multipart.
     event_streams: usize,
     shared: shared_subscriptions::SharingStats,
+    /// Subscribers replaying on their own before they take a seat in a shared execution.
+    replaying: usize,
 }
 
 impl Vitals {

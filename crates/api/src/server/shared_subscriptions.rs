@@ -27,7 +27,7 @@
 //! resubscribing with `after` (the last position it saw) loses nothing.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_graphql::parser::types::{DocumentOperations, OperationType, Selection};
@@ -133,6 +133,23 @@ struct Replay {
     shared: SharedSubscriptions,
     schema: DoetankSchema,
     seating: Seating,
+    _counted: Replaying,
+}
+
+/// Counts a replay among the server's while it runs (its task may end by being aborted).
+struct Replaying(Arc<AtomicUsize>);
+
+impl Replaying {
+    fn new(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Replaying(count.clone())
+    }
+}
+
+impl Drop for Replaying {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Replay {
@@ -157,6 +174,8 @@ impl Replay {
 #[derive(Clone, Default)]
 pub struct SharedSubscriptions {
     running: Arc<Mutex<HashMap<String, Arc<Execution>>>>,
+    /// Subscribers replaying on their own before they take a seat.
+    replaying: Arc<AtomicUsize>,
 }
 
 /// How many shared executions run and how many subscribers they serve (for `/healthz` and
@@ -435,6 +454,12 @@ impl SharedSubscriptions {
         SharingStats { executions, subscribers }
     }
 
+    /// Subscribers that started after a cursor and are replaying what they missed on their own
+    /// execution, not yet seated (after a deploy, the dashboards that came back catching up).
+    pub fn replaying(&self) -> usize {
+        self.replaying.load(Ordering::Relaxed)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Execution>>> {
         self.running.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -506,7 +531,8 @@ impl SharedSubscriptions {
     ) -> Joined {
         let member = Arc::new(member);
         let token = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
-        let replay = Replay { shared: self.clone(), schema: schema.clone(), seating };
+        let _counted = Replaying::new(&self.replaying);
+        let replay = Replay { shared: self.clone(), schema: schema.clone(), seating, _counted };
         let task = tokio::spawn(replay.run(member.clone(), token, answers));
         Joined { token, member, replay: Some(task.abort_handle()) }
     }
