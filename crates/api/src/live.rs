@@ -153,6 +153,8 @@ impl LogFeed {
             at_the_head: Option<AtTheHead>,
         }
         let wake = self.watch();
+        // Starting at or past what the feed has read (a subscription from now, whose start is
+        // the log's head read a moment ago): nothing of the past to replay.
         if let Some(flag) = &at_the_head {
             flag.set(after >= *wake.borrow());
         }

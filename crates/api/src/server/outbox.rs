@@ -274,6 +274,34 @@ mod tests {
         assert_eq!(outbox.post(text(0), false), Err(Refused::Gone));
     }
 
+    /// A writer refused `Full` that waits for room is woken once the socket's task writes what
+    /// was queued, even when that happens between the refusal and the wait.
+    #[tokio::test]
+    async fn a_wait_for_room_ends_when_queued_frames_are_written() {
+        let (sink, mut client) = mpsc::channel::<Message>(1);
+        let outbox = std::sync::Arc::new(Outbox::with_bound(sink, 100));
+        let room = outbox.room();
+        let mut posted = 0;
+        while outbox.post(text(posted), false).is_ok() {
+            posted += 1;
+        }
+        let waiting = tokio::time::timeout(std::time::Duration::from_millis(50), outbox.room()).await;
+        assert!(waiting.is_err(), "no room while nothing is written");
+        let reading = tokio::spawn(async move {
+            let mut seen = 0;
+            while client.next().await.is_some() {
+                seen += 1;
+            }
+            seen
+        });
+        outbox.drain().await.expect("drained");
+        // Armed before the post that was refused, woken by the drain that came after it.
+        tokio::time::timeout(std::time::Duration::from_secs(1), room).await.expect("room");
+        assert_eq!(outbox.post(text(posted), false), Ok(()));
+        outbox.close(None).await;
+        assert_eq!(reading.await.expect("reader"), posted + 1);
+    }
+
     /// While the socket's own task holds the sink, a frame is queued rather than waited for,
     /// and it still goes out after what the task was writing.
     #[tokio::test]
