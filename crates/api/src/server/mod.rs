@@ -500,10 +500,8 @@ async fn answer(
         Ok(viewer) => viewer,
         Err(err) => return error_response(err, media),
     };
-    match streamed::resumes_from(headers) {
-        Ok(Some(from)) => request.data.insert(from),
-        Ok(None) => {}
-        Err(err) => return error_response(err, media),
+    if let Err(err) = streamed::resume(headers, &mut request) {
+        return error_response(err, media);
     }
     if let Some(framing) = Framing::for_every_operation(headers) {
         // A client that takes nothing but an event stream (graphql-sse's, a browser's

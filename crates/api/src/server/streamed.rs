@@ -187,20 +187,25 @@ pub(super) async fn graphql_stream(
         Err(err) => return error_response(err, Media::accepted(&headers)),
     };
     let mut request = request.into_inner();
-    match resumes_from(&headers) {
-        Ok(from) => {
-            if let Some(from) = from {
-                request.data.insert(from);
-            }
-            as_sent(&state, viewer, request, Framing::EventStream, false)
-        }
+    match resume(&headers, &mut request) {
+        Ok(()) => as_sent(&state, viewer, request, Framing::EventStream, false),
         Err(err) => error_response(err, Media::accepted(&headers)),
     }
 }
 
+/// Makes `request` resume after the event id its client sent back as `Last-Event-ID`, if it
+/// sent one; refused if that is not an id this server gives out. The request is changed in
+/// place: every request passes here, and moving it costs.
+pub(super) fn resume(headers: &HeaderMap, request: &mut async_graphql::Request) -> Result<(), AppError> {
+    if let Some(from) = resumes_from(headers)? {
+        request.data.insert(from);
+    }
+    Ok(())
+}
+
 /// Where a reconnecting client resumes: the event id it sent back as `Last-Event-ID` (see
 /// `graphql::resume`), none without one; refused if that is not an id this server gives out.
-pub(super) fn resumes_from(headers: &HeaderMap) -> Result<Option<ResumeFrom>, AppError> {
+fn resumes_from(headers: &HeaderMap) -> Result<Option<ResumeFrom>, AppError> {
     // A name made once: every request asks this, and parsing a `&str` name costs each time.
     static LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
     let Some(id) = headers.get(&LAST_EVENT_ID) else { return Ok(None) };
