@@ -206,21 +206,25 @@ struct Member {
     state: Mutex<MemberState>,
 }
 
-/// Where a member's answers go: framed for its socket or stream, posted to its mailbox.
-struct Reach {
+/// Where a subscriber's answers go: framed for its socket or stream, posted to its mailbox.
+pub(super) struct Reach {
     mailbox: Arc<dyn Mailbox>,
     wrapping: Wrapping,
 }
 
 impl Reach {
+    pub(super) fn new(mailbox: Arc<dyn Mailbox>, wrapping: Wrapping) -> Self {
+        Reach { mailbox, wrapping }
+    }
+
     /// Posts `answer`; whether its frame ends the subscription by itself.
-    fn post(&self, answer: &Answer, beyond_bound: bool) -> Result<bool, Refused> {
+    pub(super) fn post(&self, answer: &Answer, beyond_bound: bool) -> Result<bool, Refused> {
         let (frame, ends) = self.wrapping.frame(answer);
         self.mailbox.post(Message::Text(frame.into()), beyond_bound).map(|()| ends)
     }
 
     /// Posts what completes subscription `id`, where the protocol has such a frame.
-    fn complete(&self, id: &str) {
+    pub(super) fn complete(&self, id: &str) {
         if let Some(complete) = self.wrapping.complete(id) {
             let _ = self.mailbox.post(complete, true);
         }
@@ -688,7 +692,7 @@ impl Subscriptions {
             None => Subscribed::Alone(self.alone(request, data)),
             Some((key, start)) => {
                 let member = Member {
-                    reach: Reach { mailbox, wrapping },
+                    reach: Reach::new(mailbox, wrapping),
                     id: id.to_string(),
                     state: Mutex::default(),
                 };

@@ -33,7 +33,7 @@ use futures::{stream, StreamExt};
 
 use super::outbox::{Mailbox, Refused, Room};
 use super::refusals::{bad_request, refused_with, NotGraphql};
-use super::shared_subscriptions::{lagged, serialise, Answer, Joined, Subscribed, Wrapping};
+use super::shared_subscriptions::{lagged, serialise, Answer, Joined, Reach, Subscribed, Wrapping};
 use super::streamed::{respond, until_expiry, Framing, StreamMailbox};
 use super::{error_response, viewer_of, Media, ServerState};
 use crate::auth::Viewer;
@@ -266,8 +266,7 @@ fn operate(state: &ServerState, token: &str, mut request: async_graphql::Request
         return refused.into_response();
     }
     state.documents.attach(&mut request);
-    let wrapping = operation_wrapping(&id);
-    let mailbox = reservation.mailbox.clone();
+    let reach = operation_reach(&reservation, &id);
     let mut operations = reservation.operations();
     Reservation::prune(&mut operations);
     if operations.contains_key(&id) {
@@ -282,8 +281,8 @@ fn operate(state: &ServerState, token: &str, mut request: async_graphql::Request
         let message =
             format!("this stream already runs {limit} operations, the most it may: complete one first");
         let refusal = serialise(refused(crate::graphql::errors::TOO_MANY_OPERATIONS, message));
-        if post_answer(&wrapping, &mailbox, &refusal) {
-            post_complete(&wrapping, &mailbox);
+        if post_answer(&reach, &refusal) {
+            reach.complete(&id);
         }
         return StatusCode::ACCEPTED.into_response();
     }
@@ -291,13 +290,14 @@ fn operate(state: &ServerState, token: &str, mut request: async_graphql::Request
         request,
         state.session(reservation.viewer.clone()),
         &id,
-        wrapping.clone(),
-        Arc::new(OperationMailbox(mailbox.clone())),
+        operation_wrapping(&id),
+        Arc::new(OperationMailbox(reservation.mailbox.clone())),
     );
     let operation = match subscribed {
         Subscribed::Shared(joined) => Operation::Shared(joined),
         Subscribed::Alone(answers) => {
-            let task = tokio::spawn(async move { write_alone(&wrapping, &mailbox, answers).await });
+            let id = id.clone();
+            let task = tokio::spawn(async move { write_alone(&reach, &id, answers).await });
             Operation::Alone(task.abort_handle())
         }
     };
@@ -305,37 +305,25 @@ fn operate(state: &ServerState, token: &str, mut request: async_graphql::Request
     StatusCode::ACCEPTED.into_response()
 }
 
-/// Writes an operation's own answers to its stream, then `complete`; one whose client reads
+/// Writes operation `id`'s own answers to its stream, then `complete`; one whose client reads
 /// too slowly is dropped with `LAGGED`, as a subscriber of a shared execution is.
-async fn write_alone(
-    wrapping: &Wrapping,
-    mailbox: &StreamMailbox,
-    answers: impl futures::Stream<Item = Answer>,
-) {
+async fn write_alone(reach: &Reach, id: &str, answers: impl futures::Stream<Item = Answer>) {
     let mut answers = std::pin::pin!(answers);
     while let Some(answer) = answers.next().await {
-        if !post_answer(wrapping, mailbox, &answer) {
+        if !post_answer(reach, &answer) {
             break;
         }
     }
-    post_complete(wrapping, mailbox);
+    reach.complete(id);
 }
 
 /// Posts `answer`; false (with `LAGGED` posted instead) when the stream holds too much unread.
-fn post_answer(wrapping: &Wrapping, mailbox: &StreamMailbox, answer: &Answer) -> bool {
-    let (frame, _) = wrapping.frame(answer);
-    if mailbox.post(Message::Text(frame.into()), false).is_ok() {
+fn post_answer(reach: &Reach, answer: &Answer) -> bool {
+    if reach.post(answer, false).is_ok() {
         return true;
     }
-    let (frame, _) = wrapping.frame(&lagged());
-    let _ = mailbox.post(Message::Text(frame.into()), true);
+    let _ = reach.post(&lagged(), true);
     false
-}
-
-fn post_complete(wrapping: &Wrapping, mailbox: &StreamMailbox) {
-    if let Some(complete) = wrapping.complete("") {
-        let _ = mailbox.post(complete, true);
-    }
 }
 
 /// `DELETE /graphql/stream?operationId=` with a token: stops that operation.
@@ -350,7 +338,7 @@ fn stop(state: &ServerState, token: &str, params: StreamParams) -> Response {
         Some(Operation::Shared(joined)) => joined.stop(true),
         Some(Operation::Alone(task)) => {
             task.abort();
-            post_complete(&operation_wrapping(&id), &reservation.mailbox);
+            operation_reach(&reservation, &id).complete(&id);
         }
         None => {}
     }
@@ -360,6 +348,11 @@ fn stop(state: &ServerState, token: &str, params: StreamParams) -> Response {
 /// How operation `id`'s answers are framed on its stream.
 fn operation_wrapping(id: &str) -> Wrapping {
     Wrapping::Operation(serde_json::Value::from(id).to_string().into())
+}
+
+/// Where operation `id`'s answers go when it runs alone: framed for it, on its stream.
+fn operation_reach(reservation: &Reservation, id: &str) -> Reach {
+    Reach::new(Arc::new(OperationMailbox(reservation.mailbox.clone())), operation_wrapping(id))
 }
 
 fn not_reserved() -> Response {
