@@ -379,8 +379,10 @@ impl Member {
     /// dropping it with `LAGGED`: a replay goes as fast as its client reads, as an execution of
     /// its own always did. False once it is done (stopped, gone, or ended by this answer).
     async fn replay(&self, answer: &Answer) -> bool {
+        // Armed only once a post was refused, then tried again before it is waited on: a frame
+        // taken out in between is not missed, and a mailbox with room costs no wait per answer.
+        let mut room = None;
         loop {
-            let room = self.reach.mailbox.room();
             {
                 let mut state = self.lock();
                 if state.done {
@@ -390,7 +392,10 @@ impl Member {
                     return going;
                 }
             }
-            room.await;
+            match room.take() {
+                Some(room) => room.await,
+                None => room = Some(self.reach.mailbox.room()),
+            }
         }
     }
 
