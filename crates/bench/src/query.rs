@@ -1,4 +1,5 @@
-//! Scenario 3: a doetank-by-id query and a lesson full-text search over HTTP at 64 connections:
+//! Scenario 3: a doetank-by-id query, the knowledge base's newest lessons and a lesson full-text
+//! search over HTTP at 64 connections:
 //! requests per second, p50 and p99. Baseline: a trivial query (`{ __typename }`) on the same
 //! server stack. Client and server share this machine's cores.
 
@@ -156,6 +157,9 @@ pub async fn run(backend: &Backend, o: &Options, report: &mut Report) -> anyhow:
     // One topic in twenty (~5% of the lessons), and a word every lesson has (the worst case).
     let topic = search("werkgevers koppels");
     let every = search("werkt");
+    // The knowledge base as a dashboard opens it: the newest lessons, and one organisation's.
+    let newest = json!({ "query": "{ lessons(first: 20) { edges { node { title kind doetank { name } } } pageInfo { endCursor } } }" });
+    let of_organisation = json!({ "query": "{ lessons(first: 20, filter: { organisation: \"kennisland\" }) { edges { node { title kind doetank { name } } } } }" });
     let doetanks = Asking::EachDoetank(Arc::new(public_doetanks(&url).await?));
     let questions = [
         (
@@ -172,6 +176,13 @@ pub async fn run(backend: &Backend, o: &Options, report: &mut Report) -> anyhow:
         ),
         ("doetank by id, 64 conns, each a new question (kept rows)", &url, by_id.clone(), Asking::NewText),
         ("doetank by id, 64 conns, repeated (kept answer)", &url, by_id, Asking::Repeated),
+        ("newest lessons, 64 conns, computed each time (--no-keep)", &computed_url, newest, Asking::NewText),
+        (
+            "one organisation's newest lessons, 64 conns, computed each time (--no-keep)",
+            &computed_url,
+            of_organisation,
+            Asking::NewText,
+        ),
         (
             "lesson search for a topic, 64 conns, computed each time",
             &computed_url,
