@@ -1439,6 +1439,31 @@ async fn a_row_leaving_a_filtered_list_makes_the_next_page_skip_nothing(db: &Tes
     let older =
         app.data(lessons, json!({ "after": newest["pageInfo"]["endCursor"] })).await["lessons"].clone();
     assert_eq!(titles(&older), ["L0"]);
+    // A tag's lessons page newest first from the tag's own index (since the thirty-sixth
+    // session), with a count, and an offset cursor from before still pages on.
+    for (title, tags) in
+        [("T0", json!(["Wijk", "zeldzaam"])), ("T1", json!(["wijk"])), ("T2", json!(["WIJK"]))]
+    {
+        let lesson =
+            json!({ "doetankId": ids[1], "kind": "INSIGHT", "title": title, "body": "b", "tags": tags });
+        let body = mutate_as(&app, &member(&lead), "recordLesson", "RecordLessonInput", lesson).await;
+        assert!(body.get("errors").is_none(), "{body:#}");
+    }
+    let tagged = "query($tag: String, $after: String) { lessons(filter: { tag: $tag, kind: INSIGHT }, first: 2, after: $after) { \
+                  totalCount pageInfo { hasNextPage endCursor } edges { node { title } } } }";
+    let newest = app.data(tagged, json!({ "tag": "Wijk" })).await["lessons"].clone();
+    assert_eq!(titles(&newest), ["T2", "T1"], "{newest:#}");
+    assert_eq!(newest["totalCount"], 3);
+    let older = app.data(tagged, json!({ "tag": "wijk", "after": newest["pageInfo"]["endCursor"] })).await
+        ["lessons"]
+        .clone();
+    assert_eq!(titles(&older), ["T0"], "{older:#}");
+    assert_eq!(older["pageInfo"]["hasNextPage"], false);
+    let offset = app.data(tagged, json!({ "tag": "wijk", "after": "MA" })).await["lessons"].clone();
+    assert_eq!(titles(&offset), ["T1", "T0"], "{offset:#}");
+    let rare = app.data(tagged, json!({ "tag": "zeldzaam" })).await["lessons"].clone();
+    assert_eq!(titles(&rare), ["T0"]);
+    assert_eq!(rare["totalCount"], 1);
 
     // By date too: cafés (and ideation days) are ordered by their date, then as scheduled, and
     // a café cancelled meanwhile leaves `UPCOMING` without shifting the next page (until the

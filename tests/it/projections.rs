@@ -547,6 +547,11 @@ async fn list_pages_walk_an_index_in_their_order_instead_of_sorting_the_table(db
         "SELECT c.id FROM rm_challenges c WHERE c.created_position > 7 ORDER BY c.created_position LIMIT 21".to_string(),
         "SELECT d.id FROM rm_doetanks d WHERE d.is_public ORDER BY d.created_position LIMIT 21".to_string(),
         "SELECT t.id FROM rm_reuses t ORDER BY t.created_position LIMIT 21".to_string(),
+        // A tag's lessons: the tag's own entries, rare or on every lesson, never all lessons.
+        format!(
+            "SELECT l.id FROM rm_lesson_tags t JOIN rm_lessons l ON l.id = t.lesson_id WHERE t.tag = 'wijk' \
+             AND {public} AND t.position < 99 ORDER BY t.position DESC LIMIT 21"
+        ),
     ];
     for page in pages {
         let plan: Vec<String> = match db.store.backend() {
@@ -571,5 +576,11 @@ async fn list_pages_walk_an_index_in_their_order_instead_of_sorting_the_table(db
             !plan.contains("TEMP B-TREE FOR ORDER BY") && !plan.contains("Sort"),
             "a page sorts its table:\n{page}\n{plan}"
         );
+        if page.contains("rm_lesson_tags") {
+            assert!(
+                !plan.contains("SCAN") && !plan.contains("Seq Scan"),
+                "a tag's page reads every lesson:\n{plan}"
+            );
+        }
     }
 }

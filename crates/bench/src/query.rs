@@ -160,6 +160,8 @@ pub async fn run(backend: &Backend, o: &Options, report: &mut Report) -> anyhow:
     // The knowledge base as a dashboard opens it: the newest lessons, and one organisation's.
     let newest = json!({ "query": "{ lessons(first: 20) { edges { node { title kind doetank { name } } } pageInfo { endCursor } } }" });
     let of_organisation = json!({ "query": "{ lessons(first: 20, filter: { organisation: \"kennisland\" }) { edges { node { title kind doetank { name } } } } }" });
+    // A tag on one lesson (the demo's) and one on a sixth of them.
+    let tagged = |tag: &str| json!({ "query": format!("{{ lessons(first: 20, filter: {{ tag: \"{tag}\" }}) {{ edges {{ node {{ title kind doetank {{ name }} }} }} }} }}") });
     let doetanks = Asking::EachDoetank(Arc::new(public_doetanks(&url).await?));
     let questions = [
         (
@@ -181,6 +183,18 @@ pub async fn run(backend: &Backend, o: &Options, report: &mut Report) -> anyhow:
             "one organisation's newest lessons, 64 conns, computed each time (--no-keep)",
             &computed_url,
             of_organisation,
+            Asking::NewText,
+        ),
+        (
+            "newest lessons with a rare tag, 64 conns, computed each time (--no-keep)",
+            &computed_url,
+            tagged("coaching"),
+            Asking::NewText,
+        ),
+        (
+            "newest lessons with a common tag, 64 conns, computed each time (--no-keep)",
+            &computed_url,
+            tagged("fase3"),
             Asking::NewText,
         ),
         (

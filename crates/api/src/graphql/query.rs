@@ -377,12 +377,8 @@ impl Query {
         if let Some(phase) = filter.phase {
             f.push("l.phase = ?", enum_name(phase));
         }
-        if let Some(tag) = filter.tag {
-            f.push(
-                "EXISTS (SELECT 1 FROM rm_lesson_tags t WHERE t.lesson_id = l.id AND t.tag = ?)",
-                exact_key("tag", &tag).gql()?.to_lowercase(),
-            );
-        }
+        let tag =
+            filter.tag.map(|tag| exact_key("tag", &tag).map(|tag| tag.to_lowercase())).transpose().gql()?;
         if let Some(org) = filter.organisation {
             f.push("lower(l.organisation) = lower(?)", exact_key("organisation", &org).gql()?);
         }
@@ -394,10 +390,32 @@ impl Query {
         let search = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty());
         let Some(search) = search else {
             // Newest first, counted only when asked, as the other lists.
-            let (order, paging) = (ByPosition::Descending("l.position"), Paging::new(first, after).gql()?);
-            return page_by_position(ctx, "rm_lessons l", LESSON_SELECT, f, order, paging, Lesson::listed)
+            let paging = Paging::new(first, after).gql()?;
+            let Some(tag) = tag else {
+                let order = ByPosition::Descending("l.position");
+                return page_by_position(
+                    ctx,
+                    "rm_lessons l",
+                    LESSON_SELECT,
+                    f,
+                    order,
+                    paging,
+                    Lesson::listed,
+                )
                 .await;
+            };
+            // A tag's lessons from its index, newest first, so that a page reads its own rows
+            // whether the tag is rare or on every lesson: walking all lessons newest first for
+            // it took 16 ms at 15,800 lessons for a tag on one, and looking up the tag's lessons
+            // and sorting them 53 ms for a tag on all.
+            f.push("t.tag = ?", tag);
+            let select = LESSON_SELECT.replace(" FROM rm_lessons l", &format!(" FROM {TAGGED_LESSONS}"));
+            let order = ByPosition::Descending("t.position");
+            return page_by_position(ctx, TAGGED_LESSONS, &select, f, order, paging, Lesson::listed).await;
         };
+        if let Some(tag) = tag {
+            f.push("EXISTS (SELECT 1 FROM rm_lesson_tags t WHERE t.lesson_id = l.id AND t.tag = ?)", tag);
+        }
         // Ranked pages are offsets: a rank is no position.
         let window = Window::new(first, after).gql()?;
         // A search of punctuation or symbols alone, or of common words alone, would match
@@ -625,6 +643,10 @@ struct PersonalRow {
     name: String,
     email: Option<String>,
 }
+
+/// Lessons with one tag: `rm_lesson_tags` keeps each lesson's position beside its tags, in an
+/// index by tag then position.
+const TAGGED_LESSONS: &str = "rm_lesson_tags t JOIN rm_lessons l ON l.id = t.lesson_id";
 
 #[derive(sqlx::FromRow)]
 struct RankedLesson {

@@ -303,7 +303,12 @@ fn doetank(e: &RecordedEvent, event: DoetankEvent) -> Vec<Stmt> {
                 e.position,
             )];
             for tag in tags {
-                out.push(stmt!("INSERT INTO rm_lesson_tags (lesson_id, tag) VALUES ($1, $2)", lesson_id, tag));
+                out.push(stmt!(
+                    "INSERT INTO rm_lesson_tags (lesson_id, tag, position) VALUES ($1, $2, $3)",
+                    lesson_id,
+                    tag,
+                    e.position,
+                ));
             }
             out
         }
