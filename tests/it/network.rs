@@ -23,6 +23,7 @@ both_backends!(
     node_fetches_anything_by_its_id_with_its_own_query_s_rules,
     members_are_found_by_their_expertise,
     the_figures_are_told_as_they_stood_at_a_date,
+    the_median_days_of_a_phase_are_the_median_of_its_completions,
     an_answer_keeps_the_order_of_the_query,
 );
 
@@ -1311,6 +1312,54 @@ async fn the_figures_are_told_as_they_stood_at_a_date(db: &TestDb) {
     };
     assert_eq!(field, "asOf");
     assert!(message.contains("export --to"), "{message}");
+}
+
+/// `medianDaysPerPhase`: per phase, how many doetanks completed it and the median of their whole
+/// seconds from start to completion, in days, as the doetanks' own phases tell them (the middle
+/// one of an odd count, the mean of the middle two of an even one).
+async fn the_median_days_of_a_phase_are_the_median_of_its_completions(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    doetank_api::demo::load(&app.app).await.expect("demo");
+    let staff = facilitator();
+    let answer = app
+        .gql_as(
+            Some(&staff),
+            "{ doetanks(first: 100) { edges { node { phases { phase startedAt completedAt } } } } \
+               statistics { medianDaysPerPhase { phase medianDays completed } } }",
+            json!({}),
+        )
+        .await;
+    assert!(answer.get("errors").is_none(), "{answer:#}");
+    let time =
+        |v: &Value| chrono::DateTime::parse_from_rfc3339(v.as_str().expect("a time")).expect("RFC 3339");
+    let mut days: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
+    for edge in answer["data"]["doetanks"]["edges"].as_array().expect("doetanks") {
+        for phase in edge["node"]["phases"].as_array().expect("phases") {
+            if !phase["completedAt"].is_null() {
+                let seconds = (time(&phase["completedAt"]) - time(&phase["startedAt"])).num_seconds();
+                let name = phase["phase"].as_str().expect("phase").to_string();
+                days.entry(name).or_default().push(seconds as f64 / 86_400.0);
+            }
+        }
+    }
+    assert!(days.values().any(|d| d.len() >= 2), "the demo completes some phase more than once: {days:?}");
+    for figure in answer["data"]["statistics"]["medianDaysPerPhase"].as_array().expect("figures") {
+        let mut spans = days.remove(figure["phase"].as_str().expect("phase")).unwrap_or_default();
+        spans.sort_by(f64::total_cmp);
+        let median = match spans.len() {
+            0 => None,
+            n if n % 2 == 1 => Some(spans[n / 2]),
+            n => Some((spans[n / 2 - 1] + spans[n / 2]) / 2.0),
+        };
+        assert_eq!(figure["completed"], spans.len(), "{figure}");
+        match median {
+            None => assert!(figure["medianDays"].is_null(), "{figure}"),
+            Some(median) => {
+                let told = figure["medianDays"].as_f64().expect("a median");
+                assert!((told - median).abs() < 1e-9, "{figure}: {median}");
+            }
+        }
+    }
 }
 
 /// An answer's fields come in the order the query asked for them (GraphQL's "Serialized Map
