@@ -129,17 +129,9 @@ impl LogFeed {
         Ok(self.store.read_all(after, PAGE as i64).await?.into_iter().map(Arc::new).collect())
     }
 
-    /// Every event after `after`, in global order, then every new one as it is written.
+    /// Every event after `after`, in global order, then every new one as it is written; telling
+    /// `at_the_head`, if given, with each event whether it was the last the feed had.
     pub fn subscribe(
-        &self,
-        after: i64,
-    ) -> impl Stream<Item = Result<Arc<RecordedEvent>, AppError>> + Send + 'static {
-        self.subscribe_telling(after, None)
-    }
-
-    /// [`Self::subscribe`], telling `at_the_head` with each event whether it was the last the
-    /// feed had.
-    pub fn subscribe_telling(
         &self,
         after: i64,
         at_the_head: Option<AtTheHead>,

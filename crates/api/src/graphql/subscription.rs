@@ -413,7 +413,7 @@ fn live_events(
     keep: impl Fn(&RecordedEvent) -> bool + Send + 'static,
 ) -> impl Stream<Item = Result<Arc<RecordedEvent>, AppError>> + Send + 'static {
     let at_the_head = ctx.data_opt::<crate::live::AtTheHead>().cloned();
-    let events = app.feed.subscribe_telling(head, at_the_head).filter(move |item| {
+    let events = app.feed.subscribe(head, at_the_head).filter(move |item| {
         let keep = item.as_ref().map_or(true, |e| keep(e));
         async move { keep }
     });
