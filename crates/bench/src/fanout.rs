@@ -204,7 +204,6 @@ struct Sending {
     machine_busy_percent: f64,
 }
 
-/// One run against doetank, or with `limit` against the raw broadcast baseline.
 /// Which server a fan-out run measures, and what its subscribers ask.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Server {
@@ -217,6 +216,7 @@ enum Server {
     Resuming,
 }
 
+/// One run against `server`.
 async fn one(backend: &Backend, o: &Options, subscribers: usize, server: Server) -> anyhow::Result<Run> {
     let limit = server == Server::Limit;
     let query = match server {

@@ -159,9 +159,10 @@ pub async fn run(backend: &Backend, o: &Options, report: &mut Report) -> anyhow:
     let every = search("werkt");
     // The knowledge base as a dashboard opens it: the newest lessons, and one organisation's.
     let newest = json!({ "query": "{ lessons(first: 20) { edges { node { title kind doetank { name } } } pageInfo { endCursor } } }" });
-    let of_organisation = json!({ "query": "{ lessons(first: 20, filter: { organisation: \"kennisland\" }) { edges { node { title kind doetank { name } } } } }" });
+    let filtered = |filter: &str| json!({ "query": format!("{{ lessons(first: 20, filter: {{ {filter} }}) {{ edges {{ node {{ title kind doetank {{ name }} }} }} }} }}") });
+    let of_organisation = filtered("organisation: \"kennisland\"");
     // A tag on one lesson (the demo's) and one on a sixth of them.
-    let tagged = |tag: &str| json!({ "query": format!("{{ lessons(first: 20, filter: {{ tag: \"{tag}\" }}) {{ edges {{ node {{ title kind doetank {{ name }} }} }} }} }}") });
+    let tagged = |tag: &str| filtered(&format!("tag: \"{tag}\""));
     let doetanks = Asking::EachDoetank(Arc::new(public_doetanks(&url).await?));
     let questions = [
         (
