@@ -7,9 +7,10 @@
 //! [`OneState`]:
 //! - On PostgreSQL, on one connection in one `REPEATABLE READ, READ ONLY` transaction, begun at
 //!   the first read that needs the database (an answer kept under the stamp needs none).
-//! - On a SQLite file the small reads run in the store's read snapshot on its own connections
-//!   (`EventStore::in_one_snapshot`); the reads through sqlx's pool (lists, counts) share one
-//!   read transaction of the pool, and a search's ranking takes one on a blocking thread.
+//! - On a SQLite file the small reads (look-ups, a list's page) run in the store's read snapshot
+//!   on its own connections (`EventStore::in_one_snapshot`); the reads through sqlx's pool
+//!   (counts) share one read transaction of the pool, and a search's ranking takes one on a
+//!   blocking thread.
 //!
 //! Two transactions see one state when they see the same stamp counters: the projector moves
 //! them in the very commit that changes the read models, and personal data moves its own. So

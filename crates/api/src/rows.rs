@@ -4,11 +4,11 @@
 /// connections ([`crate::sql::OwnRow`]): by name like sqlx's `FromRow`, or by position where
 /// the statement's column names were checked once against the fields.
 macro_rules! read_model_row {
-    ($(#[$meta:meta])* pub struct $name:ident { $(pub $field:ident: $ty:ty,)* }) => {
+    ($(#[$meta:meta])* $vis:vis struct $name:ident { $($(#[$field_meta:meta])* $field_vis:vis $field:ident: $ty:ty,)* }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, sqlx::FromRow)]
-        pub struct $name {
-            $(pub $field: $ty,)*
+        $vis struct $name {
+            $($(#[$field_meta])* $field_vis $field: $ty,)*
         }
 
         impl crate::sql::OwnRow for $name {
@@ -38,6 +38,7 @@ macro_rules! positioned {
     };
 }
 pub(crate) use positioned;
+pub(crate) use read_model_row;
 
 positioned!(MemberRow, ChallengeRow, DoetankRow => created_position);
 positioned!(LessonRow => position);

@@ -18,7 +18,7 @@ use super::scalars::*;
 use super::viewer;
 use crate::app::App;
 use crate::auth::Viewer;
-use crate::rows::{placeholders, positioned};
+use crate::rows::{placeholders, positioned, read_model_row};
 use crate::sql::{self, Arg, Filter};
 use crate::visibility;
 use doetank_domain::aggregates::challenge::ChallengeOrigin;
@@ -39,17 +39,18 @@ async fn one<T: sql::AnyRow>(ctx: &Context<'_>, select: &str, id: &str) -> Resul
 
 // ---------------------------------------------------------------- cafés
 
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct CafeRow {
-    id: String,
-    title: String,
-    date: String,
-    venue: String,
-    status: String,
-    attendance: Option<i64>,
-    cancel_reason: Option<String>,
-    version: i64,
-    created_position: i64,
+read_model_row! {
+    pub struct CafeRow {
+        id: String,
+        title: String,
+        date: String,
+        venue: String,
+        status: String,
+        attendance: Option<i64>,
+        cancel_reason: Option<String>,
+        version: i64,
+        created_position: i64,
+    }
 }
 
 const CAFE_SELECT: &str =
@@ -181,18 +182,19 @@ async fn linked(ctx: &Context<'_>, from_kind: &str, from_id: &str, to_kind: &str
 
 // ---------------------------------------------------------------- ideation days and ideas
 
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct IdeationRow {
-    id: String,
-    name: String,
-    central_question: String,
-    date: String,
-    venue: String,
-    status: String,
-    participant_count: Option<i64>,
-    jury_motivation: Option<String>,
-    version: i64,
-    created_position: i64,
+read_model_row! {
+    pub struct IdeationRow {
+        id: String,
+        name: String,
+        central_question: String,
+        date: String,
+        venue: String,
+        status: String,
+        participant_count: Option<i64>,
+        jury_motivation: Option<String>,
+        version: i64,
+        created_position: i64,
+    }
 }
 
 const IDEATION_SELECT: &str =
@@ -437,41 +439,43 @@ pub enum PilotStatus {
     Concluded,
 }
 
-/// A Right to Challenge pilot: a hindering rule set aside for a while in favour of an alternative
-/// agreed beforehand, with a mandate first and an evaluation before its end (rule 7).
-#[derive(Debug, Clone, sqlx::FromRow, SimpleObject)]
-#[graphql(complex, name = "Pilot")]
-pub struct PilotRow {
-    #[graphql(skip)]
-    id: String,
-    /// The rule that hinders the work.
-    hindering_rule: String,
-    /// What is done instead, agreed beforehand.
-    alternative: String,
-    /// What setting the rule aside should bring.
-    expected_gain: String,
-    #[graphql(skip)]
-    applicant_id: String,
-    #[graphql(skip)]
-    applicant_function: String,
-    #[graphql(skip)]
-    status: String,
-    /// Who granted the mandate (rule 7: needed before the rule is suspended).
-    mandate_granted_by: Option<String>,
-    #[graphql(skip)]
-    suspended_from: Option<String>,
-    #[graphql(skip)]
-    suspended_until: Option<String>,
-    /// What the evaluation found (rule 7: needed before the pilot is concluded).
-    findings: Option<String>,
-    #[graphql(skip)]
-    outcome: Option<String>,
-    /// Anything added when it was concluded.
-    note: Option<String>,
-    /// Its stream's version: the `expectedVersion` for the next command on it.
-    version: i64,
-    #[graphql(skip)]
-    created_position: i64,
+read_model_row! {
+    /// A Right to Challenge pilot: a hindering rule set aside for a while in favour of an alternative
+    /// agreed beforehand, with a mandate first and an evaluation before its end (rule 7).
+    #[derive(SimpleObject)]
+    #[graphql(complex, name = "Pilot")]
+    pub struct PilotRow {
+        #[graphql(skip)]
+        id: String,
+        /// The rule that hinders the work.
+        hindering_rule: String,
+        /// What is done instead, agreed beforehand.
+        alternative: String,
+        /// What setting the rule aside should bring.
+        expected_gain: String,
+        #[graphql(skip)]
+        applicant_id: String,
+        #[graphql(skip)]
+        applicant_function: String,
+        #[graphql(skip)]
+        status: String,
+        /// Who granted the mandate (rule 7: needed before the rule is suspended).
+        mandate_granted_by: Option<String>,
+        #[graphql(skip)]
+        suspended_from: Option<String>,
+        #[graphql(skip)]
+        suspended_until: Option<String>,
+        /// What the evaluation found (rule 7: needed before the pilot is concluded).
+        findings: Option<String>,
+        #[graphql(skip)]
+        outcome: Option<String>,
+        /// Anything added when it was concluded.
+        note: Option<String>,
+        /// Its stream's version: the `expectedVersion` for the next command on it.
+        version: i64,
+        #[graphql(skip)]
+        created_position: i64,
+    }
 }
 
 positioned!(PilotRow, CharterRow, ReuseRow, CafeRow, IdeationRow => created_position);
@@ -514,14 +518,15 @@ impl PilotRow {
 
 // ---------------------------------------------------------------- charters
 
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct CharterRow {
-    id: String,
-    title: String,
-    text: String,
-    initiators: String,
-    version: i64,
-    created_position: i64,
+read_model_row! {
+    pub struct CharterRow {
+        id: String,
+        title: String,
+        text: String,
+        initiators: String,
+        version: i64,
+        created_position: i64,
+    }
 }
 
 const CHARTER_SELECT: &str =
@@ -618,18 +623,19 @@ impl Charter {
 
 // ---------------------------------------------------------------- knowledge reuse
 
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct ReuseRow {
-    id: String,
-    organisation: String,
-    source_doetank_id: String,
-    source_lesson_id: Option<String>,
-    pledge: String,
-    fulfilled: bool,
-    fulfilment_note: Option<String>,
-    reused_at: String,
-    version: i64,
-    created_position: i64,
+read_model_row! {
+    pub struct ReuseRow {
+        id: String,
+        organisation: String,
+        source_doetank_id: String,
+        source_lesson_id: Option<String>,
+        pledge: String,
+        fulfilled: bool,
+        fulfilment_note: Option<String>,
+        reused_at: String,
+        version: i64,
+        created_position: i64,
+    }
 }
 
 /// The reuses of a doetank's results (or of one of its lessons), in the order they were
@@ -744,23 +750,25 @@ pub struct Lineage {
     pub links: Vec<LineageLink>,
 }
 
-/// One line of the network's history.
-#[derive(SimpleObject, sqlx::FromRow)]
-#[graphql(complex)]
-pub struct TimelineEntry {
-    /// The log position of the event it tells of: the order of the timeline.
-    pub position: i64,
-    /// The kind of thing: member, challenge, doetank, cafe, ideation_event, pilot, charter, reuse.
-    pub kind: String,
-    /// The id of the thing the line is about.
-    pub subject_id: String,
-    /// The event it tells of (`eventTypes` describes each).
-    #[graphql(name = "type")]
-    pub event_type: String,
-    #[graphql(skip)]
-    pub occurred_at: String,
-    /// One line, as people would tell it (names of things, never of people).
-    pub summary: String,
+read_model_row! {
+    /// One line of the network's history.
+    #[derive(SimpleObject)]
+    #[graphql(complex)]
+    pub struct TimelineEntry {
+        /// The log position of the event it tells of: the order of the timeline.
+        pub position: i64,
+        /// The kind of thing: member, challenge, doetank, cafe, ideation_event, pilot, charter, reuse.
+        pub kind: String,
+        /// The id of the thing the line is about.
+        pub subject_id: String,
+        /// The event it tells of (`eventTypes` describes each).
+        #[graphql(name = "type")]
+        pub event_type: String,
+        #[graphql(skip)]
+        pub occurred_at: String,
+        /// One line, as people would tell it (names of things, never of people).
+        pub summary: String,
+    }
 }
 
 #[ComplexObject]
@@ -1233,14 +1241,15 @@ impl NetworkQuery {
         // what the first does (until the thirty-first session cursors were offsets, and a page
         // at offset 900,000 of 1,000,000 lines took a researcher 0.26 s), and pages do not
         // shift while the history grows.
-        let backend = app(ctx)?.store.backend();
-        let total = total_if_asked(ctx, backend, &format!("rm_timeline t{}", f.where_sql()), &f.args).await?;
+        let store = &app(ctx)?.store;
+        let total =
+            total_if_asked(ctx, store.backend(), &format!("rm_timeline t{}", f.where_sql()), &f.args).await?;
         if let Some(after) = after {
             f.push("t.position > ?", after);
         }
         let window = Window { offset: 0, limit };
         let mut lines: Vec<TimelineEntry> =
-            super::query::fetch_window(backend, TIMELINE_SELECT, &f, "t.position", window.probing()).await?;
+            super::query::fetch_window(store, TIMELINE_SELECT, &f, "t.position", window.probing()).await?;
         let more = lines.len() as i64 > limit;
         lines.truncate(limit as usize);
         Ok(in_log_order(lines, |line| line.position, after.is_some(), more, total))

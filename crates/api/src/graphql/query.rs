@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject, ID};
 use chrono::{DateTime, Utc};
-use doetank_store::{Backend, LogFilter, Period};
+use doetank_store::{Backend, EventStore, LogFilter, Period};
 
 use super::errors::GqlResult;
 use super::objects::*;
@@ -655,7 +655,10 @@ struct RankedLesson {
 /// the order of its rows' positions: keyed by the position of the row before it, so that rows
 /// leaving the list meanwhile shift nothing (see [`After`]); counted only when `totalCount` is
 /// asked for.
-pub(super) async fn page_by_position<T: sql::AnyRow + Positioned, N: async_graphql::OutputType>(
+pub(super) async fn page_by_position<
+    T: sql::AnyRow + sql::OwnRow + Positioned,
+    N: async_graphql::OutputType,
+>(
     ctx: &Context<'_>,
     from: &str,
     select: &str,
@@ -664,8 +667,8 @@ pub(super) async fn page_by_position<T: sql::AnyRow + Positioned, N: async_graph
     paging: Paging,
     wrap: impl Fn(T) -> N,
 ) -> Result<Page<N>> {
-    let backend = app(ctx)?.store.backend();
-    let total = total_if_asked(ctx, backend, &format!("{from}{}", f.where_sql()), &f.args).await?;
+    let store = &app(ctx)?.store;
+    let total = total_if_asked(ctx, store.backend(), &format!("{from}{}", f.where_sql()), &f.args).await?;
     // The order, and what "after the row at the cursor's position" is in it.
     let (order, past) = match order {
         ByPosition::Ascending(column) => (column.to_string(), format!("{column} > ?")),
@@ -688,13 +691,18 @@ pub(super) async fn page_by_position<T: sql::AnyRow + Positioned, N: async_graph
         }
     };
     let window = Window { offset, limit: paging.limit }.probing();
-    let rows: Vec<T> = fetch_window(backend, select, &f, &order, window).await?;
+    let rows: Vec<T> = fetch_window(store, select, &f, &order, window).await?;
     Ok(by_position(rows.into_iter().map(|row| (row.position(), wrap(row))).collect(), paging, total))
 }
 
-/// Runs `select` with the filter, an order and the page window.
-pub(super) async fn fetch_window<T: sql::AnyRow>(
-    backend: &Backend,
+/// Runs `select` with the filter, an order and the page window. A page is a small read (at
+/// most a hundred rows and one more, found along an index in the list's order), so on a SQLite
+/// file it runs in the answer's own read snapshot, in the calling thread, as the data loaders'
+/// look-ups do: through sqlx's pool it was a hop to a connection thread for the transaction,
+/// another for the page and one message per row back, and the process spent more time
+/// switching threads than in SQLite.
+pub(super) async fn fetch_window<T: sql::AnyRow + sql::OwnRow>(
+    store: &EventStore,
     select: &str,
     f: &Filter,
     order: &str,
@@ -705,7 +713,7 @@ pub(super) async fn fetch_window<T: sql::AnyRow>(
     let mut args = f.args.clone();
     args.push(Arg::Int(window.limit));
     args.push(Arg::Int(window.offset));
-    sql::fetch_all(backend, &sql, &args).await.gql()
+    sql::fetch_small(store, &sql, &args).await.gql()
 }
 
 /// The key `members(expertise:)` matches: one entry, without regard to case.
