@@ -2057,18 +2057,12 @@ async fn a_small_pool_answers_lists_beside_the_log_to_many_at_once(db: &TestDb) 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn on_a_sqlite_file_list_pages_need_no_connection_of_the_pool() {
     let db = TestDb::sqlite().await;
-    let store = doetank_store::EventStore::connect_with(&db.url, 3).await.expect("a pool of three");
-    let no_keep = ServerConfig { keep: false, ..Default::default() };
-    let app = TestApp::spawn_app(doetank_api::app::App::new(store), no_keep).await;
+    let app = on_a_small_pool(&db).await;
     let (lead, d, _) = led_doetank(&app, "Naast de pool").await;
     let lesson = json!({ "doetankId": d, "recordedBy": lead, "kind": "WORKS", "title": "Les",
                          "body": "Werkt.", "tags": ["pool"] });
     ok_as(&app, &member(&lead), "recordLesson", "RecordLessonInput", lesson).await;
-    let doetank_store::Backend::Sqlite(pool) = app.app.store.backend() else { panic!("a SQLite store") };
-    let mut held = Vec::new();
-    for _ in 0..pool.options().get_max_connections() {
-        held.push(pool.acquire().await.expect("a connection of the pool"));
-    }
+    let held = every_connection_of_the_pool(&app).await;
     let lists = "{ lessons(first: 5) { nodes { title doetank { name } } } \
                    tagged: lessons(first: 5, filter: { tag: \"pool\" }) { nodes { title } } \
                    doetanks(first: 5) { nodes { name } } members(first: 5) { nodes { id } } \
@@ -2089,6 +2083,71 @@ async fn on_a_sqlite_file_list_pages_need_no_connection_of_the_pool() {
     drop(held);
     let counted = app.data("{ lessons { totalCount } }", json!({})).await;
     assert_eq!(counted["lessons"]["totalCount"], 1);
+    db.cleanup().await;
+}
+
+/// A server on a SQLite file with a pool of three, computing every answer (`--no-keep`).
+async fn on_a_small_pool(db: &TestDb) -> TestApp {
+    let store = doetank_store::EventStore::connect_with(&db.url, 3).await.expect("a pool of three");
+    let no_keep = ServerConfig { keep: false, ..Default::default() };
+    TestApp::spawn_app(doetank_api::app::App::new(store), no_keep).await
+}
+
+/// Every connection of the app's sqlx pool, held until dropped.
+async fn every_connection_of_the_pool(app: &TestApp) -> Vec<sqlx::pool::PoolConnection<sqlx::Sqlite>> {
+    let doetank_store::Backend::Sqlite(pool) = app.app.store.backend() else { panic!("a SQLite store") };
+    let mut held = Vec::new();
+    for _ in 0..pool.options().get_max_connections() {
+        held.push(pool.acquire().await.expect("a connection of the pool"));
+    }
+    held
+}
+
+/// The look-ups by key that answers make beside the data loaders' (a lesson, anything by id,
+/// whether a member may see an informal doetank, a doetank's reuses, a member's doetanks, a
+/// challenge's supporters, a café's programme, an idea's follow-ups, a charter's signatures)
+/// read as the loaders do on a SQLite file, in the answer's snapshot: the demo's history is
+/// answered while every connection of the pool is held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_a_sqlite_file_look_ups_by_key_need_no_connection_of_the_pool() {
+    use doetank_api::demo::{demo_id, DOETANK_2010, DOETANK_HACK_DE_OR, STAMPIJFABRIEK};
+    let db = TestDb::sqlite().await;
+    let app = on_a_small_pool(&db).await;
+    assert!(doetank_api::demo::load(&app.app).await.expect("demo"));
+    let (d, informal) = (demo_id(DOETANK_2010).to_string(), demo_id(DOETANK_HACK_DE_OR).to_string());
+    let lesson = app.data("query($d: ID!) { doetank(id: $d) { lessons { id } } }", json!({ "d": d })).await;
+    let lesson = lesson["doetank"]["lessons"][0]["id"].as_str().expect("a lesson").to_string();
+    let held = every_connection_of_the_pool(&app).await;
+    let question =
+        "query($d: ID!, $l: ID!, $i: ID!, $e: ID!) { lesson: node(id: $l) { ... on Lesson { title } } \
+                    node(id: $d) { __typename } \
+                    doetank(id: $d) { reuses { organisation } lead { doetanks { role } } \
+                                      challenge { supporters { id } } } \
+                    informal: doetank(id: $i) { name } \
+                    cafes(first: 5) { nodes { speakers { title } workshops { title } challenges { id } } } \
+                    ideationEvent(id: $e) { ideas { adoptedBy doetanks { name } } } \
+                    charters(first: 5) { nodes { signatureCount signatures { organisation } } } }";
+    let variables = json!({ "d": d, "l": lesson, "i": informal, "e": demo_id(STAMPIJFABRIEK).to_string() });
+    let asked = app.gql_as(None, question, variables);
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(10), asked)
+        .await
+        .expect("the look-ups answered while the pool's every connection was held");
+    assert!(answer.get("errors").is_none(), "{answer:#}");
+    let data = &answer["data"];
+    assert_eq!(data["node"]["__typename"], "Doetank");
+    assert!(data["lesson"]["title"].is_string(), "{data:#}");
+    assert_eq!(data["informal"], Value::Null, "rule 5: an informal doetank is not shown to the anonymous");
+    assert!(data["doetank"]["reuses"].as_array().is_some_and(|r| !r.is_empty()), "{data:#}");
+    assert!(data["doetank"]["lead"]["doetanks"].as_array().is_some_and(|r| !r.is_empty()), "{data:#}");
+    let charter = &data["charters"]["nodes"][0];
+    assert_eq!(charter["signatureCount"].as_i64(), charter["signatures"].as_array().map(|s| s.len() as i64));
+    assert!(charter["signatureCount"].as_i64() > Some(0), "{data:#}");
+    let ideas = data["ideationEvent"]["ideas"].as_array().expect("ideas");
+    assert!(ideas.iter().any(|idea| idea["adoptedBy"].as_array().is_some_and(|a| !a.is_empty())), "{data:#}");
+    let cafes = data["cafes"]["nodes"].as_array().expect("cafés");
+    let announced = |part: &str| cafes.iter().any(|c| c[part].as_array().is_some_and(|p| !p.is_empty()));
+    assert!(announced("speakers") && announced("workshops"), "{data:#}");
+    drop(held);
     db.cleanup().await;
 }
 

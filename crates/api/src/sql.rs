@@ -210,6 +210,23 @@ pub async fn fetch_small_optional<T: AnyRow + OwnRow>(
     Ok(fetch_small(store, sql, args).await?.into_iter().next())
 }
 
+/// The count `sql` selects, read as [`fetch_small`] reads: for a count by key (is this doetank
+/// visible, how many signed this charter), not one over a whole table.
+pub async fn fetch_small_count(store: &EventStore, sql: &str, args: &[Arg]) -> Result<i64, AppError> {
+    let counted = store.read_inline(|conn| {
+        let mut statement = prepare_bound(conn, sql, args)?;
+        let mut rows = statement.raw_query();
+        match rows.next()? {
+            Some(row) => row.get(0),
+            None => Ok(0),
+        }
+    });
+    match counted {
+        Some(count) => Ok(count?),
+        None => fetch_count(store.backend(), sql, args).await,
+    }
+}
+
 /// The count `sql` selects, read as [`fetch_all`] reads.
 pub async fn fetch_count(backend: &Backend, sql: &str, args: &[Arg]) -> Result<i64, AppError> {
     if let Some(state) = OneState::current_for(backend) {

@@ -5,11 +5,12 @@
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 
-use doetank_store::{doetank_visible_sql, Backend, DoetankViewer, RecordedEvent};
+use doetank_store::{doetank_visible_sql, DoetankViewer, EventStore, RecordedEvent};
 use uuid::Uuid;
 
 use crate::auth::{Role, Viewer};
 use crate::error::AppError;
+use crate::rows::read_model_row;
 use crate::sql::{self, Arg, Filter};
 
 /// The SQL condition "doetank `alias` is visible to `viewer`", its argument bound in `f`;
@@ -43,20 +44,19 @@ pub fn restrict_by_doetank(f: &mut Filter, alias: &str, viewer: &Viewer) {
     }
 }
 
-pub async fn can_see(backend: &Backend, viewer: &Viewer, doetank_id: &str) -> Result<bool, AppError> {
+pub async fn can_see(store: &EventStore, viewer: &Viewer, doetank_id: &str) -> Result<bool, AppError> {
     if viewer.is_facilitator() {
         return Ok(true);
     }
     let mut f = Filter::default();
     f.push("d.id = ?", doetank_id.to_string());
     restrict_doetanks(&mut f, "d", viewer);
-    Ok(sql::fetch_count(backend, &format!("SELECT COUNT(*) FROM rm_doetanks d{}", f.where_sql()), &f.args)
-        .await?
-        > 0)
+    let sql_text = format!("SELECT COUNT(*) FROM rm_doetanks d{}", f.where_sql());
+    Ok(sql::fetch_small_count(store, &sql_text, &f.args).await? > 0)
 }
 
-pub async fn can_see_id(backend: &Backend, viewer: &Viewer, doetank_id: Uuid) -> Result<bool, AppError> {
-    can_see(backend, viewer, &doetank_id.to_string()).await
+pub async fn can_see_id(store: &EventStore, viewer: &Viewer, doetank_id: Uuid) -> Result<bool, AppError> {
+    can_see(store, viewer, &doetank_id.to_string()).await
 }
 
 /// How to find the doetank an event tells of, whose visibility (rule 5) the event shares: a
@@ -84,16 +84,25 @@ pub fn told_of(event: &RecordedEvent) -> Option<ToldOf> {
 
 /// The doetank's id, read from the read models once they hold the event; an event whose row
 /// they lack tells of no doetank anyone may see (`""`).
-pub async fn doetank_of(backend: &Backend, told: ToldOf) -> Result<String, AppError> {
+pub async fn doetank_of(store: &EventStore, told: ToldOf) -> Result<String, AppError> {
     let (sql_text, key) = match told {
         ToldOf::Doetank(id) => return Ok(id),
-        ToldOf::Reuse(id) => ("SELECT source_doetank_id FROM rm_reuses WHERE id = $1", Arg::Text(id)),
+        ToldOf::Reuse(id) => {
+            ("SELECT source_doetank_id AS doetank_id FROM rm_reuses WHERE id = $1", Arg::Text(id))
+        }
         ToldOf::IdeaTaken(position) => {
             ("SELECT doetank_id FROM rm_idea_follow_ups WHERE position = $1", Arg::Int(position))
         }
     };
-    let row: Option<(Option<String>,)> = sql::fetch_optional(backend, sql_text, &[key]).await?;
-    Ok(row.and_then(|(id,)| id).unwrap_or_default())
+    let row: Option<DoetankOfRow> = sql::fetch_small_optional(store, sql_text, &[key]).await?;
+    Ok(row.and_then(|row| row.doetank_id).unwrap_or_default())
+}
+
+read_model_row! {
+    /// The doetank a reuse or a follow-up of an idea tells of.
+    struct DoetankOfRow {
+        doetank_id: Option<String>,
+    }
 }
 
 /// Doetanks known to be public, shared by every live subscriber of a process. Going public is
@@ -106,15 +115,15 @@ impl PublicDoetanks {
     /// `can_see`, answered from memory for doetanks already known to be public.
     pub async fn can_see(
         &self,
-        backend: &Backend,
+        store: &EventStore,
         viewer: &Viewer,
         doetank_id: &str,
     ) -> Result<bool, AppError> {
         if viewer.is_facilitator() || self.0.read().is_ok_and(|known| known.contains(doetank_id)) {
             return Ok(true);
         }
-        let public = sql::fetch_count(
-            backend,
+        let public = sql::fetch_small_count(
+            store,
             "SELECT COUNT(*) FROM rm_doetanks WHERE id = $1 AND is_public",
             &[Arg::Text(doetank_id.to_string())],
         )
@@ -126,7 +135,7 @@ impl PublicDoetanks {
             }
             return Ok(true);
         }
-        can_see(backend, viewer, doetank_id).await
+        can_see(store, viewer, doetank_id).await
     }
 }
 

@@ -27,9 +27,9 @@ fn app<'a>(ctx: &'a Context<'_>) -> Result<&'a App> {
     ctx.data::<App>()
 }
 
-async fn one<T: sql::AnyRow>(ctx: &Context<'_>, select: &str, id: &str) -> Result<Option<T>> {
-    sql::fetch_optional(
-        app(ctx)?.store.backend(),
+async fn one<T: sql::AnyRow + sql::OwnRow>(ctx: &Context<'_>, select: &str, id: &str) -> Result<Option<T>> {
+    sql::fetch_small_optional(
+        &app(ctx)?.store,
         &format!("{select} WHERE t.id = $1"),
         &[id.to_string().into()],
     )
@@ -79,15 +79,17 @@ pub enum When {
     All,
 }
 
-/// A talk or a workshop on a café's programme.
-#[derive(SimpleObject, sqlx::FromRow)]
-pub struct ProgramItem {
-    /// The talk's topic or the workshop's title.
-    pub title: String,
-    /// The speaker or the workshop's host.
-    pub person: String,
-    #[graphql(skip)]
-    pub kind: String,
+read_model_row! {
+    /// A talk or a workshop on a café's programme.
+    #[derive(SimpleObject)]
+    pub struct ProgramItem {
+        /// The talk's topic or the workshop's title.
+        pub title: String,
+        /// The speaker or the workshop's host.
+        pub person: String,
+        #[graphql(skip)]
+        pub kind: String,
+    }
 }
 
 pub struct Cafe(CafeRow);
@@ -144,8 +146,8 @@ impl Cafe {
 
 impl Cafe {
     async fn program(&self, ctx: &Context<'_>) -> Result<Vec<ProgramItem>> {
-        sql::fetch_all(
-            app(ctx)?.store.backend(),
+        sql::fetch_small(
+            &app(ctx)?.store,
             "SELECT title, person, kind FROM rm_cafe_program WHERE cafe_id = $1 ORDER BY position",
             &[self.0.id.clone().into()],
         )
@@ -154,9 +156,10 @@ impl Cafe {
     }
 }
 
-#[derive(sqlx::FromRow)]
-struct IdRow {
-    id: String,
+read_model_row! {
+    struct IdRow {
+        id: String,
+    }
 }
 
 /// The challenges raised from a thing (a café, an idea), by the lineage graph's links.
@@ -170,8 +173,8 @@ async fn challenges_from(ctx: &Context<'_>, kind: &str, id: &str) -> Result<Vec<
 
 /// The ids of `to_kind` things linked from a thing in the lineage graph.
 async fn linked(ctx: &Context<'_>, from_kind: &str, from_id: &str, to_kind: &str) -> Result<Vec<String>> {
-    let rows: Vec<IdRow> = sql::fetch_all(
-        app(ctx)?.store.backend(),
+    let rows: Vec<IdRow> = sql::fetch_small(
+        &app(ctx)?.store,
         "SELECT to_id AS id FROM rm_lineage_links WHERE from_kind = $1 AND from_id = $2 AND to_kind = $3 ORDER BY position",
         &[from_kind.into(), from_id.into(), to_kind.into()],
     )
@@ -201,15 +204,16 @@ const IDEATION_SELECT: &str =
     "SELECT t.id, t.name, t.central_question, t.date, t.venue, t.status, t.participant_count, \
      t.jury_motivation, t.version, t.created_position FROM rm_ideation_events t";
 
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct IdeaRow {
-    id: String,
-    ideation_event_id: String,
-    title: String,
-    description: String,
-    submitted_by: Option<String>,
-    pitched: bool,
-    jury_rank: Option<i64>,
+read_model_row! {
+    pub struct IdeaRow {
+        id: String,
+        ideation_event_id: String,
+        title: String,
+        description: String,
+        submitted_by: Option<String>,
+        pitched: bool,
+        jury_rank: Option<i64>,
+    }
 }
 
 const IDEA_SELECT: &str =
@@ -278,8 +282,8 @@ impl IdeationEvent {
 
 impl IdeationEvent {
     async fn ideas_where(&self, ctx: &Context<'_>, extra: &str, order: &str) -> Result<Vec<Idea>> {
-        let rows: Vec<IdeaRow> = sql::fetch_all(
-            app(ctx)?.store.backend(),
+        let rows: Vec<IdeaRow> = sql::fetch_small(
+            &app(ctx)?.store,
             &format!("{IDEA_SELECT} WHERE t.ideation_event_id = $1{extra} ORDER BY {order}"),
             &[self.0.id.clone().into()],
         )
@@ -289,11 +293,12 @@ impl IdeationEvent {
     }
 }
 
-#[derive(sqlx::FromRow)]
-struct FollowUpRow {
-    kind: String,
-    organisation: Option<String>,
-    doetank_id: Option<String>,
+read_model_row! {
+    struct FollowUpRow {
+        kind: String,
+        organisation: Option<String>,
+        doetank_id: Option<String>,
+    }
 }
 
 pub struct Idea(IdeaRow);
@@ -360,8 +365,8 @@ impl Idea {
 
 impl Idea {
     async fn follow_ups(&self, ctx: &Context<'_>) -> Result<Vec<FollowUpRow>> {
-        sql::fetch_all(
-            app(ctx)?.store.backend(),
+        sql::fetch_small(
+            &app(ctx)?.store,
             "SELECT kind, organisation, doetank_id FROM rm_idea_follow_ups WHERE idea_id = $1 ORDER BY position",
             &[self.0.id.clone().into()],
         )
@@ -541,18 +546,20 @@ pub enum SignatoryKind {
     Organisation,
 }
 
-/// One signature under a charter: a member as themself, or an organisation.
-#[derive(SimpleObject, sqlx::FromRow)]
-#[graphql(complex)]
-pub struct Signature {
-    #[graphql(skip)]
-    pub kind: String,
-    /// The organisation that signed; null for a member's own signature.
-    pub organisation: Option<String>,
-    #[graphql(skip)]
-    pub member_id: Option<String>,
-    #[graphql(skip)]
-    pub signed_at: String,
+read_model_row! {
+    /// One signature under a charter: a member as themself, or an organisation.
+    #[derive(SimpleObject)]
+    #[graphql(complex)]
+    pub struct Signature {
+        #[graphql(skip)]
+        pub kind: String,
+        /// The organisation that signed; null for a member's own signature.
+        pub organisation: Option<String>,
+        #[graphql(skip)]
+        pub member_id: Option<String>,
+        #[graphql(skip)]
+        pub signed_at: String,
+    }
 }
 
 #[ComplexObject]
@@ -601,8 +608,8 @@ impl Charter {
     }
     /// How many signed it.
     async fn signature_count(&self, ctx: &Context<'_>) -> Result<i64> {
-        sql::fetch_count(
-            app(ctx)?.store.backend(),
+        sql::fetch_small_count(
+            &app(ctx)?.store,
             "SELECT COUNT(*) FROM rm_charter_signatures WHERE charter_id = $1",
             &[self.0.id.clone().into()],
         )
@@ -611,8 +618,8 @@ impl Charter {
     }
     /// Every signature, in order.
     async fn signatures(&self, ctx: &Context<'_>) -> Result<Vec<Signature>> {
-        sql::fetch_all(
-            app(ctx)?.store.backend(),
+        sql::fetch_small(
+            &app(ctx)?.store,
             "SELECT kind, organisation, member_id, signed_at FROM rm_charter_signatures WHERE charter_id = $1 ORDER BY position",
             &[self.0.id.clone().into()],
         )
@@ -651,7 +658,7 @@ pub(super) async fn reuses_of(
         f.push("t.source_lesson_id = ?", lesson.to_string());
     }
     let sql_text = format!("{REUSE_SELECT}{} ORDER BY t.created_position", f.where_sql());
-    let rows: Vec<ReuseRow> = sql::fetch_all(app(ctx)?.store.backend(), &sql_text, &f.args).await.gql()?;
+    let rows: Vec<ReuseRow> = sql::fetch_small(&app(ctx)?.store, &sql_text, &f.args).await.gql()?;
     Ok(rows.into_iter().map(Reuse).collect())
 }
 
@@ -813,7 +820,7 @@ pub(super) async fn timeline_at(
     let mut f = Filter::default();
     f.push("t.position = ?", position);
     restrict_timeline(&mut f, viewer);
-    sql::fetch_all(app.store.backend(), &format!("{TIMELINE_SELECT}{}", f.where_sql()), &f.args).await
+    sql::fetch_small(&app.store, &format!("{TIMELINE_SELECT}{}", f.where_sql()), &f.args).await
 }
 
 /// Pairs per `IN (VALUES ...)` list: well below both backends' parameter limits.

@@ -15,6 +15,7 @@ use super::pagination::MAX_PAGE_SIZE;
 use super::query::Query;
 use super::scalars::*;
 use crate::error::AppError;
+use crate::rows::read_model_row;
 use crate::sql;
 
 /// Anything with an id.
@@ -45,9 +46,10 @@ const KIND_OF_ID: &str = "SELECT 'member' AS kind FROM rm_members WHERE id = $1 
      UNION ALL SELECT 'charter' FROM rm_charters WHERE id = $1 \
      UNION ALL SELECT 'reuse' FROM rm_reuses WHERE id = $1";
 
-#[derive(sqlx::FromRow)]
-struct KindRow {
-    kind: String,
+read_model_row! {
+    struct KindRow {
+        kind: String,
+    }
 }
 
 #[derive(Default)]
@@ -89,7 +91,7 @@ impl NodeQuery {
 /// one, or none; more only where ids chosen by clients collided before that was refused.
 pub(super) async fn kinds_of(ctx: &Context<'_>, id: &str) -> Result<Vec<String>> {
     let rows: Vec<KindRow> =
-        sql::fetch_all(app(ctx)?.store.backend(), KIND_OF_ID, &[id.to_string().into()]).await.gql()?;
+        sql::fetch_small(&app(ctx)?.store, KIND_OF_ID, &[id.to_string().into()]).await.gql()?;
     Ok(rows.into_iter().map(|row| row.kind).collect())
 }
 

@@ -42,9 +42,7 @@ pub async fn load_doetank(ctx: &Context<'_>, id: &str) -> Result<Option<Doetank>
         return Ok(None);
     };
     let app = ctx.data::<App>()?;
-    if !row.is_public
-        && !Box::pin(visibility::can_see(app.store.backend(), &viewer(ctx), &row.id)).await.gql()?
-    {
+    if !row.is_public && !Box::pin(visibility::can_see(&app.store, &viewer(ctx), &row.id)).await.gql()? {
         return Ok(None);
     }
     Ok(Some(Doetank::live(row)))
@@ -55,7 +53,7 @@ pub async fn load_lesson(ctx: &Context<'_>, id: &str) -> Result<Option<Lesson>> 
     let app = ctx.data::<App>()?;
     let select = format!("{LESSON_SELECT} WHERE l.id = $1");
     let row: Option<LessonRow> =
-        Box::pin(crate::sql::fetch_optional(app.store.backend(), &select, &[id.to_string().into()]))
+        Box::pin(crate::sql::fetch_small_optional(&app.store, &select, &[id.to_string().into()]))
             .await
             .gql()?;
     let Some(row) = row else { return Ok(None) };
@@ -130,11 +128,10 @@ impl Member {
     /// The doetanks this member leads, joined or coaches.
     async fn doetanks(&self, ctx: &Context<'_>) -> Result<Vec<DoetankRoleOf>> {
         let app = ctx.data::<App>()?;
-        let backend = app.store.backend();
         let sql = "SELECT doetank_id AS key, role AS role FROM rm_doetank_members WHERE member_id = $1 \
                    UNION ALL SELECT id AS key, 'COACH' AS role FROM rm_doetanks WHERE coach_id = $1";
         let rows: Vec<RoleRow> =
-            Box::pin(crate::sql::fetch_all(backend, sql, &[self.0.id.clone().into()])).await.gql()?;
+            Box::pin(crate::sql::fetch_small(&app.store, sql, &[self.0.id.clone().into()])).await.gql()?;
         let mut out = Vec::new();
         for row in rows {
             if let Some(doetank) = load_doetank(ctx, &row.key).await? {
@@ -148,10 +145,11 @@ impl Member {
     }
 }
 
-#[derive(sqlx::FromRow)]
-struct RoleRow {
-    key: String,
-    role: String,
+read_model_row! {
+    struct RoleRow {
+        key: String,
+        role: String,
+    }
 }
 
 /// A doetank a member is part of, and in which role.
@@ -228,8 +226,8 @@ impl Challenge {
     /// The members who pledged to work on it.
     async fn supporters(&self, ctx: &Context<'_>) -> Result<Vec<Member>> {
         let app = ctx.data::<App>()?;
-        let ids: Vec<RoleRow> = Box::pin(crate::sql::fetch_all(
-            app.store.backend(),
+        let ids: Vec<RoleRow> = Box::pin(crate::sql::fetch_small(
+            &app.store,
             "SELECT member_id AS key, '' AS role FROM rm_challenge_supporters WHERE challenge_id = $1 ORDER BY member_id",
             &[self.0.id.clone().into()],
         ))

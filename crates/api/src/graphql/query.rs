@@ -176,7 +176,7 @@ impl Query {
         if as_of.is_now() {
             return load_doetank(ctx, &uuid.to_string()).await;
         }
-        if !visibility::can_see_id(app(ctx)?.store.backend(), &viewer(ctx), uuid).await.gql()? {
+        if !visibility::can_see_id(&app(ctx)?.store, &viewer(ctx), uuid).await.gql()? {
             return Ok(None);
         }
         let past =
@@ -252,8 +252,8 @@ impl Query {
         let Some((mut row, _)) = past else { return Ok(None) };
         // Until the thirty-first session a past member had no name, while the same member
         // in a past doetank's list had theirs.
-        let personal: Option<PersonalRow> = sql::fetch_optional(
-            app(ctx)?.store.backend(),
+        let personal: Option<PersonalRow> = sql::fetch_small_optional(
+            &app(ctx)?.store,
             "SELECT name, email FROM member_personal_data WHERE member_id = $1",
             &[uuid.into()],
         )
@@ -631,11 +631,12 @@ async fn past_row<T: sql::AnyRow>(
     Ok(row.map(|row| (row, past)))
 }
 
-/// A member's personal data as it is now.
-#[derive(sqlx::FromRow)]
-struct PersonalRow {
-    name: String,
-    email: Option<String>,
+read_model_row! {
+    /// A member's personal data as it is now.
+    struct PersonalRow {
+        name: String,
+        email: Option<String>,
+    }
 }
 
 /// Lessons with one tag: `rm_lesson_tags` keeps each lesson's position beside its tags, in an

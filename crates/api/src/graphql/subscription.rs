@@ -46,8 +46,8 @@ async fn visible_event(app: &App, viewer: &Viewer, event: &RecordedEvent) -> Res
         return Ok(true);
     }
     projected(app, event.position).await;
-    let id = crate::visibility::doetank_of(app.store.backend(), told).await?;
-    app.public_doetanks.can_see(app.store.backend(), viewer, &id).await
+    let id = crate::visibility::doetank_of(&app.store, told).await?;
+    app.public_doetanks.can_see(&app.store, viewer, &id).await
 }
 
 #[Subscription]
@@ -423,7 +423,7 @@ fn live_events(
 
 /// The doetank's row now, `None` while the viewer may not see it (or before it exists).
 async fn visible_now(app: &App, viewer: &Viewer, uuid: uuid::Uuid) -> Result<Option<DoetankRow>, AppError> {
-    if !app.public_doetanks.can_see(app.store.backend(), viewer, &uuid.to_string()).await? {
+    if !app.public_doetanks.can_see(&app.store, viewer, &uuid.to_string()).await? {
         return Ok(None);
     }
     let sql_text = format!("{DOETANK_SELECT} WHERE d.id = $1");
@@ -436,7 +436,7 @@ async fn visible_lesson(app: &App, viewer: &Viewer, lesson_id: &str) -> Result<O
     let row: Option<LessonRow> =
         sql::fetch_small_optional(&app.store, &sql_text, &[lesson_id.to_string().into()]).await?;
     let Some(row) = row else { return Ok(None) };
-    if !app.public_doetanks.can_see(app.store.backend(), viewer, &row.doetank_id).await? {
+    if !app.public_doetanks.can_see(&app.store, viewer, &row.doetank_id).await? {
         return Ok(None);
     }
     Ok(Some(Lesson::listed(row)))
