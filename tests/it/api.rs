@@ -2053,7 +2053,8 @@ async fn a_small_pool_answers_lists_beside_the_log_to_many_at_once(db: &TestDb) 
 /// thread, as the look-ups by key are: not through sqlx's pool, whose connection threads cost
 /// a hop per statement and a message per row (the newest twenty lessons went from 4,359 to
 /// 9,079 requests/s with this). So every list answers while another holds every connection of
-/// the pool; only a count asked for needs one.
+/// the pool, and so does its `totalCount` where the first page shows the whole list (it is
+/// then the page's length, read in the same state); only a count beyond the page needs one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn on_a_sqlite_file_list_pages_need_no_connection_of_the_pool() {
     let db = TestDb::sqlite().await;
@@ -2063,13 +2064,13 @@ async fn on_a_sqlite_file_list_pages_need_no_connection_of_the_pool() {
                          "body": "Werkt.", "tags": ["pool"] });
     ok_as(&app, &member(&lead), "recordLesson", "RecordLessonInput", lesson).await;
     let held = every_connection_of_the_pool(&app).await;
-    let lists = "{ lessons(first: 5) { nodes { title doetank { name } } } \
-                   tagged: lessons(first: 5, filter: { tag: \"pool\" }) { nodes { title } } \
-                   doetanks(first: 5) { nodes { name } } members(first: 5) { nodes { id } } \
-                   challenges(first: 5) { nodes { id } } cafes(first: 5) { nodes { id } } \
+    let lists = "{ lessons(first: 5) { totalCount nodes { title doetank { name } } } \
+                   tagged: lessons(first: 5, filter: { tag: \"pool\" }) { totalCount nodes { title } } \
+                   doetanks(first: 5) { totalCount nodes { name } } members(first: 5) { totalCount nodes { id } } \
+                   challenges(first: 5) { totalCount nodes { id } } cafes(first: 5) { totalCount nodes { id } } \
                    ideationEvents(first: 5) { nodes { id } } pilots(first: 5) { nodes { id } } \
-                   charters(first: 5) { nodes { id } } reuses(first: 5) { nodes { id } } \
-                   timeline(first: 5) { nodes { summary } } }";
+                   charters(first: 5) { nodes { id } } reuses(first: 5) { totalCount nodes { id } } \
+                   timeline(first: 50) { totalCount nodes { summary } } }";
     let answer = tokio::time::timeout(std::time::Duration::from_secs(10), app.data(lists, json!({})))
         .await
         .expect("the lists answered while the pool's every connection was held");
@@ -2079,10 +2080,45 @@ async fn on_a_sqlite_file_list_pages_need_no_connection_of_the_pool() {
     );
     assert_eq!(answer["tagged"]["nodes"][0]["title"], "Les");
     assert_eq!(answer["doetanks"]["nodes"][0]["name"], "Naast de pool");
-    assert_eq!(answer["timeline"]["nodes"].as_array().map(Vec::len), Some(5), "{answer:#}");
+    for (list, count) in [
+        ("lessons", 1),
+        ("tagged", 1),
+        ("doetanks", 1),
+        ("members", 1),
+        ("challenges", 1),
+        ("cafes", 0),
+        ("reuses", 0),
+    ] {
+        assert_eq!(answer[list]["totalCount"], count, "{list}: {answer:#}");
+    }
+    let lines = answer["timeline"]["nodes"].as_array().map_or(0, Vec::len);
+    assert!(lines >= 5, "{answer:#}");
+    assert_eq!(answer["timeline"]["totalCount"], lines);
     drop(held);
-    let counted = app.data("{ lessons { totalCount } }", json!({})).await;
+    // Beyond the first page, or past a cursor, the count is read for itself.
+    let counted = app
+        .data(
+            "{ lessons(first: 0) { totalCount } timeline(first: 2) { totalCount pageInfo { endCursor } } }",
+            json!({}),
+        )
+        .await;
     assert_eq!(counted["lessons"]["totalCount"], 1);
+    assert_eq!(counted["timeline"]["totalCount"], lines);
+    let cursor = &counted["timeline"]["pageInfo"]["endCursor"];
+    let rest =
+        "query($after: String) { timeline(first: 50, after: $after) { totalCount nodes { summary } } }";
+    let rest = app.data(rest, json!({ "after": cursor })).await;
+    assert_eq!(rest["timeline"]["nodes"].as_array().map(Vec::len), Some(lines - 2), "{rest:#}");
+    assert_eq!(rest["timeline"]["totalCount"], lines, "a last page past a cursor counts the whole timeline");
+    let lessons = "query($after: String) { lessons(first: 1, after: $after) { totalCount nodes { title } } }";
+    let first = app.data(lessons, json!({ "after": null })).await;
+    let cursor = app.data("{ lessons(first: 1) { pageInfo { endCursor } } }", json!({})).await;
+    let past = app.data(lessons, json!({ "after": cursor["lessons"]["pageInfo"]["endCursor"] })).await;
+    assert_eq!(
+        (first["lessons"]["totalCount"].clone(), past["lessons"]["totalCount"].clone()),
+        (json!(1), json!(1))
+    );
+    assert_eq!(past["lessons"]["nodes"], json!([]), "{past:#}");
     db.cleanup().await;
 }
 

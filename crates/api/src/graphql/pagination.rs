@@ -25,17 +25,29 @@ pub type Page<N> = Connection<OpaqueCursor<i64>, N, TotalCount>;
 /// `totalCount`, else none. A count reads every row the filters match, which a page need not:
 /// until the thirty-first session every page counted, and deep in a network of 1,000,000
 /// events (the timeline holds a line for each) each page paid for the whole of it.
+/// `all_shown`: how many rows a first page holds that has no next page, which is the count
+/// itself (read in the same state), so a short list is not counted again.
 pub async fn total_if_asked(
     ctx: &Context<'_>,
     backend: &Backend,
     from_where: &str,
     args: &[Arg],
+    all_shown: Option<i64>,
 ) -> async_graphql::Result<Option<i64>> {
     if !total_asked(ctx) {
         return Ok(None);
     }
+    if let Some(count) = all_shown {
+        return Ok(Some(count));
+    }
     let sql = format!("SELECT COUNT(*) FROM {from_where}");
     Ok(Some(sql::fetch_count(backend, &sql, args).await.gql()?))
+}
+
+/// The rows a first page shows when it shows them all: fetched with one row more than the page
+/// holds ([`Window::probing`]), `fetched` rows tell that no next page exists.
+pub fn all_shown(first_page: bool, fetched: usize, limit: i64) -> Option<i64> {
+    (first_page && fetched as i64 <= limit).then_some(fetched as i64)
 }
 
 /// Whether the client asked for the `totalCount` of the connection this field answers.

@@ -10,8 +10,8 @@ use doetank_store::{Backend, EventStore, LogFilter, Period};
 use super::errors::GqlResult;
 use super::objects::*;
 use super::pagination::{
-    by_position, in_log_order, page_size, position_cursor, total_asked, total_if_asked, After, ByPosition,
-    Page, Paging, Window,
+    all_shown, by_position, in_log_order, page_size, position_cursor, total_asked, total_if_asked, After,
+    ByPosition, Page, Paging, Window,
 };
 use super::scalars::*;
 use super::statistics::Statistics;
@@ -528,10 +528,6 @@ impl Query {
         if let (false, Some(after)) = (backwards, cursor) {
             crate::history::check_resume(store, after).await.gql()?;
         }
-        // Counted only when asked for: a count reads the whole filtered log, and a researcher
-        // paging through it (whose reads pass rule 5's filter) paid for it on every page (until
-        // the thirty-first session; 0.3 s a page at 1,000,000 events, the page itself 0.02 s).
-        let total = if total_asked(ctx) { Some(store.count_log(&filter).await.gql()?) } else { None };
         let (events, has_previous, has_next) = if backwards {
             let before = cursor.unwrap_or(i64::MAX);
             let mut events = store.read_log_before(&filter, before, limit + 1).await.gql()?;
@@ -546,6 +542,15 @@ impl Query {
             let has_next = events.len() as i64 > limit;
             events.truncate(limit as usize);
             (events, after > 0, has_next)
+        };
+        // Counted only when asked for: a count reads the whole filtered log, and a researcher
+        // paging through it (whose reads pass rule 5's filter) paid for it on every page (until
+        // the thirty-first session; 0.3 s a page at 1,000,000 events, the page itself 0.02 s).
+        // A page that holds the whole filtered log (a stream's events, say) is its count.
+        let total = match all_shown(!has_previous && !has_next && cursor.is_none(), events.len(), limit) {
+            _ if !total_asked(ctx) => None,
+            Some(shown) => Some(shown),
+            None => Some(store.count_log(&filter).await.gql()?),
         };
         let events = events.into_iter().map(|e| Event(Arc::new(e))).collect();
         Ok(in_log_order(events, |e: &Event| e.0.position, has_previous, has_next, total))
@@ -669,7 +674,8 @@ pub(super) async fn page_by_position<
     wrap: impl Fn(T) -> N,
 ) -> Result<Page<N>> {
     let store = &app(ctx)?.store;
-    let total = total_if_asked(ctx, store.backend(), &format!("{from}{}", f.where_sql()), &f.args).await?;
+    // The count is of the whole list, without the cursor's clause pushed below.
+    let counted = (format!("{from}{}", f.where_sql()), f.args.clone());
     // The order, and what "after the row at the cursor's position" is in it.
     let (order, past) = match order {
         ByPosition::Ascending(column) => (column.to_string(), format!("{column} > ?")),
@@ -693,6 +699,8 @@ pub(super) async fn page_by_position<
     };
     let window = Window { offset, limit: paging.limit }.probing();
     let rows: Vec<T> = fetch_window(store, select, &f, &order, window).await?;
+    let shown = all_shown(paging.after == After::Start, rows.len(), paging.limit);
+    let total = total_if_asked(ctx, store.backend(), &counted.0, &counted.1, shown).await?;
     Ok(by_position(rows.into_iter().map(|row| (row.position(), wrap(row))).collect(), paging, total))
 }
 
