@@ -264,6 +264,7 @@ async fn an_informal_doetank_leaks_through_no_door(db: &TestDb) {
         asOf: doetank(id: $id, atVersion: 2) { id } \
         doetanks { totalCount } \
         lessons { totalCount } \
+        counted: lessons(first: 0) { totalCount } \
         search: lessons(filter: { search: \"geheimzinnig\" }) { totalCount } \
         tagged: lessons(filter: { tag: \"radar\" }) { totalCount } \
         statistics { doetanksPerStatus { count } lessonsPerKind { count } medianDaysPerPhase { completed } } \
@@ -282,6 +283,7 @@ async fn an_informal_doetank_leaks_through_no_door(db: &TestDb) {
         assert_eq!(data["asOf"], Value::Null, "{who}: doetank(atVersion)");
         assert_eq!(data["doetanks"]["totalCount"], 0, "{who}: doetanks");
         assert_eq!(data["lessons"]["totalCount"], 0, "{who}: lessons");
+        assert_eq!(data["counted"]["totalCount"], 0, "{who}: lessons counted beyond a page");
         assert_eq!(data["search"]["totalCount"], 0, "{who}: lesson search");
         assert_eq!(data["tagged"]["totalCount"], 0, "{who}: lessons by tag");
         assert_eq!(data["statistics"]["doetanksPerStatus"], json!([]), "{who}: statistics");
@@ -300,6 +302,8 @@ async fn an_informal_doetank_leaks_through_no_door(db: &TestDb) {
         assert_eq!(data["data"]["doetank"]["id"], d.as_str(), "{who} sees it");
         assert_eq!(data["data"]["node"]["id"], d.as_str(), "{who} sees it through node(id)");
         assert_eq!(data["data"]["search"]["totalCount"], 1, "{who} finds its lesson");
+        assert_eq!(data["data"]["counted"]["totalCount"], 1, "{who} counts its lesson beyond a page");
+        assert_eq!(data["data"]["lessons"]["totalCount"], 1, "{who} counts its lesson");
         assert_eq!(data["data"]["untaken"]["totalCount"], 0, "{who} sees its challenge taken");
         assert_eq!(data["data"]["lineage"]["root"]["id"], reuse.as_str(), "{who} sees its reuse");
         assert_eq!(data["data"]["reuser"]["root"]["id"], "gemeente delft", "{who} sees who reuses it");

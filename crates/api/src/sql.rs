@@ -244,6 +244,9 @@ pub async fn execute(backend: &Backend, sql: &str, args: &[Arg]) -> Result<u64, 
 pub struct Filter {
     pub clauses: Vec<String>,
     pub args: Vec<Arg>,
+    /// One clause said another way for a count, by its index in `clauses` (the same
+    /// arguments): see [`Filter::counting_where_sql`].
+    pub counting_alternative: Option<(usize, String)>,
 }
 
 impl Filter {
@@ -266,6 +269,19 @@ impl Filter {
             String::new()
         } else {
             format!(" WHERE {}", self.clauses.join(" AND "))
+        }
+    }
+
+    /// [`Filter::where_sql`] for a count (or a count per group) of every row it matches. Where
+    /// rule 5's clause is the only one, it is said as a list of the visible doetanks: SQLite
+    /// then counts each doetank's rows along their index instead of probing every row's
+    /// doetank (the knowledge base's `totalCount` at 15,800 lessons: 7.2 → 1.5 ms). Beside
+    /// another clause the probe is faster (a phase's lessons: 4.0 ms probing, 6.0 listing), and
+    /// PostgreSQL plans both as the same semi-join.
+    pub fn counting_where_sql(&self) -> String {
+        match &self.counting_alternative {
+            Some((0, alternative)) if self.clauses.len() == 1 => format!(" WHERE {alternative}"),
+            _ => self.where_sql(),
         }
     }
 

@@ -35,9 +35,15 @@ pub fn restrict_doetanks(f: &mut Filter, alias: &str, viewer: &Viewer) {
     }
 }
 
-/// Restricts a query over rows with a `doetank_id` column (`alias.doetank_id`).
+/// Restricts a query over rows with a `doetank_id` column (`alias.doetank_id`). A page walks
+/// its rows in order and probes each one's doetank; a count of every visible row is said as a
+/// list of the visible doetanks instead (see [`Filter::counting_where_sql`]).
 pub fn restrict_by_doetank(f: &mut Filter, alias: &str, viewer: &Viewer) {
     if let Some(condition) = doetank_condition(f, "vd", viewer) {
+        f.counting_alternative = Some((
+            f.clauses.len(),
+            format!("{alias}.doetank_id IN (SELECT vd.id FROM rm_doetanks vd WHERE {condition})"),
+        ));
         f.clauses.push(format!(
             "EXISTS (SELECT 1 FROM rm_doetanks vd WHERE vd.id = {alias}.doetank_id AND {condition})"
         ));

@@ -675,7 +675,7 @@ pub(super) async fn page_by_position<
 ) -> Result<Page<N>> {
     let store = &app(ctx)?.store;
     // The count is of the whole list, without the cursor's clause pushed below.
-    let counted = (format!("{from}{}", f.where_sql()), f.args.clone());
+    let counted = (format!("{from}{}", f.counting_where_sql()), f.args.clone());
     // The order, and what "after the row at the cursor's position" is in it.
     let (order, past) = match order {
         ByPosition::Ascending(column) => (column.to_string(), format!("{column} > ?")),

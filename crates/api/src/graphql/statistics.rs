@@ -221,7 +221,7 @@ async fn counts(
     let f = scoped(viewer, scope);
     let sql_text = format!(
         "SELECT t.{column} AS key, COUNT(*) AS count FROM {table} t{} GROUP BY t.{column} ORDER BY 1",
-        f.where_sql()
+        f.counting_where_sql()
     );
     let rows: Vec<KeyCount> = sql::fetch_all(backend, &sql_text, &f.args).await?;
     Ok(rows
