@@ -2119,6 +2119,14 @@ async fn on_a_sqlite_file_list_pages_need_no_connection_of_the_pool() {
         (json!(1), json!(1))
     );
     assert_eq!(past["lessons"]["nodes"], json!([]), "{past:#}");
+    // Counted for the anonymous (rule 5 alone: the visible doetanks' lessons), before and
+    // after the doetank goes public.
+    let anonymous = "{ lessons(first: 0) { totalCount } statistics { lessonsPerKind { count } } }";
+    assert_eq!(app.gql_as(None, anonymous, json!({})).await["data"]["lessons"]["totalCount"], 0);
+    ok(&app, "makeDoetankPublic", "DoetankCommandInput", json!({ "doetankId": d })).await;
+    let public = app.gql_as(None, anonymous, json!({})).await;
+    assert_eq!(public["data"]["lessons"]["totalCount"], 1, "{public:#}");
+    assert_eq!(public["data"]["statistics"]["lessonsPerKind"], json!([{ "count": 1 }]), "{public:#}");
     db.cleanup().await;
 }
 
