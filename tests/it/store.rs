@@ -608,6 +608,46 @@ async fn a_stream_kept_for_deciding_never_hides_another_writers_events(db: &Test
     assert_eq!((fresh.version, fresh.cached), (5, false), "`fresh` always reads");
 }
 
+/// A read made inline that turns out large is interrupted after about 20,000 of SQLite's steps
+/// and made again in place of the async worker, in the same snapshot: its answer is whole, and
+/// it still sees the state of the snapshot's first read though another writer committed since.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_inline_read_is_finished_in_place_of_the_worker_in_the_same_snapshot() {
+    let db = TestDb::sqlite().await;
+    let store = &db.store;
+    let s = stream();
+    let meta = Metadata::new("t");
+    store.append(&s, ExpectedVersion::NoStream, &[event(1)], &meta).await.expect("first");
+    // A count of 100,000 generated rows beside the log's events: hundreds of thousands of steps.
+    let large = "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 100000) \
+                 SELECT (SELECT COUNT(*) FROM n), (SELECT COUNT(*) FROM events)";
+    let read = |conn: &rusqlite::Connection| conn.query_row(large, [], |row| Ok((row.get(0)?, row.get(1)?)));
+    let (before, during) = store
+        .in_one_snapshot(async {
+            let before: (i64, i64) = store.read_inline(read).expect("own readers").expect("first read");
+            let (writer, s2, meta2) = (store.clone(), s.clone(), meta.clone());
+            tokio::spawn(
+                async move { writer.append(&s2, ExpectedVersion::Exact(1), &[event(2)], &meta2).await },
+            )
+            .await
+            .expect("writer task")
+            .expect("second append");
+            let during: (i64, i64) = store.read_inline(read).expect("own readers").expect("read again");
+            (before, during)
+        })
+        .await;
+    assert_eq!(store.inline_reads_finished_in_place(), 2, "each large read ran out of steps inline");
+    assert_eq!(before, (100_000, 1), "the large read's answer is whole");
+    assert_eq!(during, (100_000, 1), "the snapshot outlived the interrupted read");
+    let after: (i64, i64) = store.read_inline(read).expect("own readers").expect("read after");
+    assert_eq!(after, (100_000, 2));
+    let small =
+        |conn: &rusqlite::Connection| conn.query_row("SELECT COUNT(*) FROM events", [], |row| row.get(0));
+    let events: i64 = store.read_inline(small).expect("own readers").expect("a small read");
+    assert_eq!((events, store.inline_reads_finished_in_place()), (2, 3), "a small read runs inline");
+    db.cleanup().await;
+}
+
 /// The small reads a query makes in one snapshot (on a SQLite file) see one state of the log,
 /// however many look-ups they take and whatever another writer commits meanwhile; a read on
 /// another task, or after the snapshot, sees the write.

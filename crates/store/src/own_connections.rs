@@ -54,6 +54,8 @@ pub(crate) struct OwnConnections {
     /// thousands of live cursors catching up at once would each open a connection (and its
     /// page cache).
     large_readers: tokio::sync::Semaphore,
+    /// Reads begun inline that ran out of steps and were finished in place of the worker.
+    pub(crate) finished_in_place: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for OwnConnections {
@@ -71,6 +73,7 @@ impl OwnConnections {
             idle: Mutex::new(Vec::new()),
             writer: Mutex::new(None),
             large_readers: tokio::sync::Semaphore::new(LARGE_READERS),
+            finished_in_place: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -112,10 +115,7 @@ impl OwnConnections {
             let conn = slot.insert(conn);
             write(conn)
         };
-        match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(run),
-            _ => run(),
-        }
+        in_place_of_the_worker(run)
     }
 
     /// Runs `read` (a large read on these connections) on a blocking thread, at most [`LARGE_READERS`]
@@ -201,6 +201,49 @@ impl OwnConnections {
             }
             Ok(out)
         })
+    }
+}
+
+/// Runs `work`, which blocks, in this thread: on a multi-thread runtime the worker's other
+/// tasks are handed to another thread meanwhile (`block_in_place`); elsewhere it just runs.
+pub(crate) fn in_place_of_the_worker<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
+    }
+}
+
+/// How many of SQLite's virtual-machine steps a read runs in an async worker's turn before it
+/// is interrupted and read again in place of the worker: about [`INLINE_STEPS`], counted in
+/// grains of [`STEP_GRAIN`] (SQLite calls the progress handler once a grain, within one
+/// `sqlite3_step`; the grains are added up over the read). On the benchmark's database a
+/// page that scans 15,800 lessons for none takes ~63,000 steps and 8–14 ms; a page of twenty
+/// lessons found along its index, a doetank's look-ups, under a grain.
+pub(crate) const INLINE_STEPS: i32 = 20_000;
+const STEP_GRAIN: i32 = 1_000;
+
+/// Runs `read` on `conn` for at most about [`INLINE_STEPS`] steps; `None` when it ran out.
+/// A read-only statement that SQLite interrupts rolls nothing back: a read transaction (the
+/// answer's snapshot) stays open, and the read can be made again in it.
+pub(crate) fn within_steps<T>(
+    conn: &Connection,
+    read: impl Fn(&Connection) -> Result<T, rusqlite::Error>,
+) -> Result<Option<T>, rusqlite::Error> {
+    let mut grains = 0;
+    conn.progress_handler(
+        STEP_GRAIN,
+        Some(move || {
+            grains += 1;
+            grains > INLINE_STEPS / STEP_GRAIN
+        }),
+    );
+    let result = read(conn);
+    conn.progress_handler(0, None::<fn() -> bool>);
+    match result {
+        Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::OperationInterrupted => {
+            Ok(None)
+        }
+        other => other.map(Some),
     }
 }
 

@@ -79,12 +79,32 @@ impl EventStore {
     /// Runs a small read in the calling thread when the store has its own SQLite readers (a
     /// SQLite file); `None` otherwise, and the caller reads through the pool. For reads done on
     /// every request, where a hop to sqlx's connection thread costs more than SQLite's work.
+    ///
+    /// A read that turns out large (a page whose filter no index serves, scanning a whole
+    /// table for rows that are not there; a doetank with thousands of lessons) would hold an
+    /// async worker, and every task queued on it, for as long as it runs: past about
+    /// [`crate::own_connections::INLINE_STEPS`] of SQLite's steps it is interrupted and read
+    /// again in the same snapshot, with the worker's other tasks handed to another thread.
     pub fn read_inline<T>(
         &self,
-        read: impl FnOnce(&rusqlite::Connection) -> Result<T, rusqlite::Error>,
+        read: impl Fn(&rusqlite::Connection) -> Result<T, rusqlite::Error>,
     ) -> Option<Result<T, StoreError>> {
         let own = self.own.as_ref()?;
-        Some(own.with(|conn| Ok(read(conn)?)))
+        Some(match own.with(|conn| Ok(crate::own_connections::within_steps(conn, &read)?)) {
+            Ok(Some(value)) => Ok(value),
+            Ok(None) => {
+                own.finished_in_place.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::debug!("an inline read ran out of steps; finished in place of the async worker");
+                crate::own_connections::in_place_of_the_worker(|| own.with(|conn| Ok(read(conn)?)))
+            }
+            Err(error) => Err(error),
+        })
+    }
+
+    /// How many reads begun inline ([`Self::read_inline`]) turned out large and were finished in
+    /// place of the async worker: pages whose filters no index serves show here.
+    pub fn inline_reads_finished_in_place(&self) -> u64 {
+        self.own.as_ref().map_or(0, |own| own.finished_in_place.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// Runs `work` with every small read it makes in this task ([`Self::read_inline`], stream

@@ -104,7 +104,7 @@ pub(super) async fn metrics(State(state): State<ServerState>) -> Response {
     for (name, help, value) in gauges {
         metric(&mut out, name, help, "gauge", &[("", value)]);
     }
-    let counters: [(&str, &str, u64); 2] = [
+    let counters: [(&str, &str, u64); 3] = [
         (
             "doetank_appends_total",
             "Appends this node wrote (or found written, for a repeated command id).",
@@ -114,6 +114,11 @@ pub(super) async fn metrics(State(state): State<ServerState>) -> Response {
             "doetank_append_transactions_total",
             "Transactions group commit wrote those appends in.",
             transactions,
+        ),
+        (
+            "doetank_inline_reads_finished_in_place_total",
+            "Reads begun in a request's thread on a SQLite file that ran long (a page whose filters no index serves) and were finished in place of the async worker.",
+            state.app.store.inline_reads_finished_in_place(),
         ),
     ];
     for (name, help, value) in counters {
