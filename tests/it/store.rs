@@ -608,16 +608,33 @@ async fn a_stream_kept_for_deciding_never_hides_another_writers_events(db: &Test
     assert_eq!((fresh.version, fresh.cached), (5, false), "`fresh` always reads");
 }
 
+/// A fresh SQLite file whose log holds one stream with one event.
+async fn one_event_on_a_sqlite_file() -> (TestDb, StreamId) {
+    let db = TestDb::sqlite().await;
+    let s = stream();
+    let meta = Metadata::new("t");
+    db.store.append(&s, ExpectedVersion::NoStream, &[event(1)], &meta).await.expect("first");
+    (db, s)
+}
+
+/// The stream's second event, appended from another task, as another writer would.
+async fn second_event_from_another_task(store: &doetank_store::EventStore, s: &StreamId) {
+    let (writer, s) = (store.clone(), s.clone());
+    tokio::spawn(async move {
+        writer.append(&s, ExpectedVersion::Exact(1), &[event(2)], &Metadata::new("t")).await
+    })
+    .await
+    .expect("writer task")
+    .expect("second append");
+}
+
 /// A read made inline that turns out large is interrupted after about 20,000 of SQLite's steps
 /// and made again in place of the async worker, in the same snapshot: its answer is whole, and
 /// it still sees the state of the snapshot's first read though another writer committed since.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_inline_read_is_finished_in_place_of_the_worker_in_the_same_snapshot() {
-    let db = TestDb::sqlite().await;
+    let (db, s) = one_event_on_a_sqlite_file().await;
     let store = &db.store;
-    let s = stream();
-    let meta = Metadata::new("t");
-    store.append(&s, ExpectedVersion::NoStream, &[event(1)], &meta).await.expect("first");
     // A count of 100,000 generated rows beside the log's events: hundreds of thousands of steps.
     let large = "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 100000) \
                  SELECT (SELECT COUNT(*) FROM n), (SELECT COUNT(*) FROM events)";
@@ -625,13 +642,7 @@ async fn a_large_inline_read_is_finished_in_place_of_the_worker_in_the_same_snap
     let (before, during) = store
         .in_one_snapshot(async {
             let before: (i64, i64) = store.read_inline(read).expect("own readers").expect("first read");
-            let (writer, s2, meta2) = (store.clone(), s.clone(), meta.clone());
-            tokio::spawn(
-                async move { writer.append(&s2, ExpectedVersion::Exact(1), &[event(2)], &meta2).await },
-            )
-            .await
-            .expect("writer task")
-            .expect("second append");
+            second_event_from_another_task(store, &s).await;
             let during: (i64, i64) = store.read_inline(read).expect("own readers").expect("read again");
             (before, during)
         })
@@ -653,23 +664,14 @@ async fn a_large_inline_read_is_finished_in_place_of_the_worker_in_the_same_snap
 /// another task, or after the snapshot, sees the write.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_in_one_snapshot_see_one_state_while_another_writer_commits() {
-    let db = TestDb::sqlite().await;
+    let (db, s) = one_event_on_a_sqlite_file().await;
     let store = &db.store;
-    let s = stream();
-    let meta = Metadata::new("t");
-    store.append(&s, ExpectedVersion::NoStream, &[event(1)], &meta).await.expect("first");
     let versions = |events: Vec<RecordedEvent>| events.iter().map(|e| e.version).collect::<Vec<_>>();
 
     let (first, during, elsewhere) = store
         .in_one_snapshot(async {
             let first = versions(store.read_stream(&s, 1).await.expect("first read"));
-            let (writer, s2, meta2) = (store.clone(), s.clone(), meta.clone());
-            tokio::spawn(
-                async move { writer.append(&s2, ExpectedVersion::Exact(1), &[event(2)], &meta2).await },
-            )
-            .await
-            .expect("writer task")
-            .expect("second append");
+            second_event_from_another_task(store, &s).await;
             let during = versions(store.read_stream(&s, 1).await.expect("read after the commit"));
             let (reader, s3) = (store.clone(), s.clone());
             let elsewhere = tokio::spawn(async move { reader.read_stream(&s3, 1).await })
