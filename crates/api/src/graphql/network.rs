@@ -11,7 +11,8 @@ use super::mutation::OriginKind;
 use super::network_mutation::{ApplicantFunctionInput, PilotOutcomeInput};
 use super::objects::{load_doetank, load_lesson, load_member, Doetank, Lesson, Member};
 use super::pagination::{
-    all_shown, in_log_order, page_size, position_cursor, total_if_asked, ByPosition, Page, Paging, Window,
+    all_shown, in_log_order, page_size, position_cursor, total_if_asked, ByPosition, Counted, Page, Paging,
+    Window,
 };
 use super::query::page_by_position;
 use super::scalars::*;
@@ -1250,7 +1251,7 @@ impl NetworkQuery {
         // shift while the history grows.
         let store = &app(ctx)?.store;
         // The count is of the whole timeline the filters leave, without the cursor's clause.
-        let counted = (format!("rm_timeline t{}", f.where_sql()), f.args.clone());
+        let counted = Counted::if_asked(ctx, "rm_timeline t", &f);
         if let Some(after) = after {
             f.push("t.position > ?", after);
         }
@@ -1258,7 +1259,7 @@ impl NetworkQuery {
         let mut lines: Vec<TimelineEntry> =
             super::query::fetch_window(store, TIMELINE_SELECT, &f, "t.position", window.probing()).await?;
         let shown = all_shown(after.is_none(), lines.len(), limit);
-        let total = total_if_asked(ctx, store.backend(), &counted.0, &counted.1, shown).await?;
+        let total = total_if_asked(counted, store.backend(), shown).await?;
         let more = lines.len() as i64 > limit;
         lines.truncate(limit as usize);
         Ok(in_log_order(lines, |line| line.position, after.is_some(), more, total))

@@ -8,7 +8,7 @@ use doetank_store::Backend;
 
 use super::errors::GqlResult;
 use crate::error::AppError;
-use crate::sql::{self, Arg};
+use crate::sql::{self, Arg, Filter};
 
 pub const DEFAULT_PAGE_SIZE: i32 = 20;
 pub const MAX_PAGE_SIZE: i32 = 100;
@@ -21,27 +21,41 @@ pub struct TotalCount {
 
 pub type Page<N> = Connection<OpaqueCursor<i64>, N, TotalCount>;
 
-/// `SELECT COUNT(*) FROM {from_where}` when the client asked for the connection's
-/// `totalCount`, else none. A count reads every row the filters match, which a page need not:
-/// until the thirty-first session every page counted, and deep in a network of 1,000,000
-/// events (the timeline holds a line for each) each page paid for the whole of it.
-/// `all_shown`: how many rows a first page holds that has no next page, which is the count
-/// itself (read in the same state), so a short list is not counted again.
+/// What a list's `totalCount` counts: `SELECT COUNT(*) FROM {from_where}`, taken from the
+/// list's filter before a cursor narrows it to one page. Made only when the client asked for
+/// the count. A count reads every row the filters match, which a page need not: until the
+/// thirty-first session every page counted, and deep in a network of 1,000,000 events (the
+/// timeline holds a line for each) each page paid for the whole of it.
+pub struct Counted {
+    from_where: String,
+    args: Vec<Arg>,
+}
+
+impl Counted {
+    /// The count of `from` (a table and its alias) under `f`, if the connection's `totalCount`
+    /// is asked for.
+    pub fn if_asked(ctx: &Context<'_>, from: &str, f: &Filter) -> Option<Counted> {
+        total_asked(ctx).then(|| Counted {
+            from_where: format!("{from}{}", f.counting_where_sql()),
+            args: f.args.clone(),
+        })
+    }
+}
+
+/// The `totalCount` of a page when `counted` (see [`Counted::if_asked`]), else none.
+/// `all_shown`, how many rows a first page holds that has no next page, is the count itself
+/// (read in the same state), so a short list is not counted again.
 pub async fn total_if_asked(
-    ctx: &Context<'_>,
+    counted: Option<Counted>,
     backend: &Backend,
-    from_where: &str,
-    args: &[Arg],
     all_shown: Option<i64>,
 ) -> async_graphql::Result<Option<i64>> {
-    if !total_asked(ctx) {
-        return Ok(None);
+    let Some(counted) = counted else { return Ok(None) };
+    if all_shown.is_some() {
+        return Ok(all_shown);
     }
-    if let Some(count) = all_shown {
-        return Ok(Some(count));
-    }
-    let sql = format!("SELECT COUNT(*) FROM {from_where}");
-    Ok(Some(sql::fetch_count(backend, &sql, args).await.gql()?))
+    let sql = format!("SELECT COUNT(*) FROM {}", counted.from_where);
+    Ok(Some(sql::fetch_count(backend, &sql, &counted.args).await.gql()?))
 }
 
 /// The rows a first page shows when it shows them all: fetched with one row more than the page

@@ -11,7 +11,7 @@ use super::errors::GqlResult;
 use super::objects::*;
 use super::pagination::{
     all_shown, by_position, in_log_order, page_size, position_cursor, total_asked, total_if_asked, After,
-    ByPosition, Page, Paging, Window,
+    ByPosition, Counted, Page, Paging, Window,
 };
 use super::scalars::*;
 use super::statistics::Statistics;
@@ -675,7 +675,7 @@ pub(super) async fn page_by_position<
 ) -> Result<Page<N>> {
     let store = &app(ctx)?.store;
     // The count is of the whole list, without the cursor's clause pushed below.
-    let counted = (format!("{from}{}", f.counting_where_sql()), f.args.clone());
+    let counted = Counted::if_asked(ctx, from, &f);
     // The order, and what "after the row at the cursor's position" is in it.
     let (order, past) = match order {
         ByPosition::Ascending(column) => (column.to_string(), format!("{column} > ?")),
@@ -700,7 +700,7 @@ pub(super) async fn page_by_position<
     let window = Window { offset, limit: paging.limit }.probing();
     let rows: Vec<T> = fetch_window(store, select, &f, &order, window).await?;
     let shown = all_shown(paging.after == After::Start, rows.len(), paging.limit);
-    let total = total_if_asked(ctx, store.backend(), &counted.0, &counted.1, shown).await?;
+    let total = total_if_asked(counted, store.backend(), shown).await?;
     Ok(by_position(rows.into_iter().map(|row| (row.position(), wrap(row))).collect(), paging, total))
 }
 
