@@ -2025,9 +2025,7 @@ async fn the_reads_of_one_answer_see_one_state_or_the_answer_moves(db: &TestDb) 
 /// beside the log (read outside it, on the pool) all get their answers, and none waits for a
 /// connection that another answer holds while it waits too.
 async fn a_small_pool_answers_lists_beside_the_log_to_many_at_once(db: &TestDb) {
-    let store = doetank_store::EventStore::connect_with(&db.url, 3).await.expect("a pool of three");
-    let no_keep = doetank_api::server::ServerConfig { keep: false, ..Default::default() };
-    let app = std::sync::Arc::new(TestApp::spawn_app(doetank_api::app::App::new(store), no_keep).await);
+    let app = std::sync::Arc::new(on_a_small_pool(db).await);
     led_doetank(&app, "Klein").await;
     let asks = (0..24).map(|_| {
         let app = app.clone();
@@ -2130,7 +2128,7 @@ async fn on_a_sqlite_file_list_pages_need_no_connection_of_the_pool() {
     db.cleanup().await;
 }
 
-/// A server on a SQLite file with a pool of three, computing every answer (`--no-keep`).
+/// A server whose store has a pool of three, computing every answer (`--no-keep`).
 async fn on_a_small_pool(db: &TestDb) -> TestApp {
     let store = doetank_store::EventStore::connect_with(&db.url, 3).await.expect("a pool of three");
     let no_keep = ServerConfig { keep: false, ..Default::default() };
