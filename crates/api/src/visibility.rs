@@ -50,6 +50,28 @@ pub fn restrict_by_doetank(f: &mut Filter, alias: &str, viewer: &Viewer) {
     }
 }
 
+/// Restricts a query over lessons (alias `l`). Each lesson tells whether its doetank is public
+/// (`doetank_public`), so a page reads that with the lesson's row; only where a member may see
+/// informal doetanks too is a lesson of one probed for its doetank. A count of every visible
+/// lesson is said as a list of the visible doetanks, as [`restrict_by_doetank`] says it.
+pub fn restrict_lessons(f: &mut Filter, viewer: &Viewer) {
+    let bound = f.args.len();
+    let Some(condition) = doetank_condition(f, "vd", viewer) else {
+        return;
+    };
+    // Only a member's condition binds an argument (them); anyone else sees public doetanks alone.
+    let public_only = f.args.len() == bound;
+    f.counting_alternative = Some((
+        f.clauses.len(),
+        format!("l.doetank_id IN (SELECT vd.id FROM rm_doetanks vd WHERE {condition})"),
+    ));
+    f.clauses.push(if public_only {
+        "l.doetank_public".to_string()
+    } else {
+        format!("(l.doetank_public OR EXISTS (SELECT 1 FROM rm_doetanks vd WHERE vd.id = l.doetank_id AND {condition}))")
+    });
+}
+
 pub async fn can_see(store: &EventStore, viewer: &Viewer, doetank_id: &str) -> Result<bool, AppError> {
     if viewer.is_facilitator() {
         return Ok(true);

@@ -386,7 +386,7 @@ impl Query {
         if let Some(doetank) = filter.doetank_id {
             f.push("l.doetank_id = ?", parse_id("doetankId", &doetank).gql()?);
         }
-        visibility::restrict_by_doetank(&mut f, "l", &viewer(ctx));
+        visibility::restrict_lessons(&mut f, &viewer(ctx));
         let backend = app(ctx)?.store.backend();
         let search = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty());
         let Some(search) = search else {

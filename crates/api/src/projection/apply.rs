@@ -287,8 +287,9 @@ fn doetank(e: &RecordedEvent, event: DoetankEvent) -> Vec<Stmt> {
             let tags_text = json!(tags).to_string();
             let mut out = vec![stmt!(
                 "INSERT INTO rm_lessons (id, doetank_id, recorded_by, organisation, phase, kind, title, body, tags, \
-                 title_stems, body_stems, recorded_at, position) \
-                 VALUES ($1, $2, $3, (SELECT organisation FROM rm_members WHERE id = $3), $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                 title_stems, body_stems, recorded_at, position, doetank_public) \
+                 VALUES ($1, $2, $3, (SELECT organisation FROM rm_members WHERE id = $3), $4, $5, $6, $7, $8, $9, $10, $11, $12, \
+                 COALESCE((SELECT is_public FROM rm_doetanks WHERE id = $2), FALSE))",
                 lesson_id,
                 id,
                 recorded_by,
@@ -331,7 +332,10 @@ fn doetank(e: &RecordedEvent, event: DoetankEvent) -> Vec<Stmt> {
             summary,
             ts(e.recorded_at),
         )],
-        DoetankMadePublic {} => vec![stmt!("UPDATE rm_doetanks SET is_public = TRUE WHERE id = $1", id)],
+        DoetankMadePublic {} => vec![
+            stmt!("UPDATE rm_doetanks SET is_public = TRUE WHERE id = $1", id.clone()),
+            stmt!("UPDATE rm_lessons SET doetank_public = TRUE WHERE doetank_id = $1", id),
+        ],
         DoetankConcluded { outcome, reflection, at } => vec![stmt!(
             "UPDATE rm_doetanks SET status = $2, concluded_at = $3, reflection = $4 WHERE id = $1",
             id,

@@ -63,9 +63,10 @@ impl Scratch {
         {
             sqlx::query(&format!("PRAGMA {pragma}")).execute(&mut *conn).await?;
         }
-        // Projections look rows up by primary key only: the secondary indexes are built once
-        // all rows are in (or not at all, for PostgreSQL), and the full-text index from the
-        // lessons in one go rather than row by row through its triggers.
+        // Projections look rows up by primary key, but for [`KEPT_IN_SCRATCH`]: the other
+        // secondary indexes are built once all rows are in (or not at all, for PostgreSQL),
+        // and the full-text index from the lessons in one go rather than row by row through
+        // its triggers.
         drop_schema_objects(&mut conn, "main", "trigger").await?;
         let indexes = drop_schema_objects(&mut conn, "main", "index").await?;
         Ok((conn, indexes))
@@ -272,17 +273,23 @@ async fn index_scratch(
     Ok(())
 }
 
-/// Drops the objects of one kind (`index` or `trigger`) on the read-model tables in `schema`;
-/// returns the SQL that makes them again.
+/// Secondary indexes a projection looks rows up by, kept while a scratch is projected: a
+/// doetank made public makes its lessons public (`rm_lessons.doetank_public`), which without
+/// the index read every lesson for each doetank.
+const KEPT_IN_SCRATCH: &[&str] = &["rm_lessons_doetank"];
+
+/// Drops the objects of one kind (`index` or `trigger`) on the read-model tables in `schema`,
+/// but for [`KEPT_IN_SCRATCH`]; returns the SQL that makes them again.
 async fn drop_schema_objects(
     conn: &mut SqliteConnection,
     schema: &str,
     kind: &str,
 ) -> Result<Vec<String>, sqlx::Error> {
-    let list = READ_MODEL_TABLES.iter().map(|t| format!("'{t}'")).collect::<Vec<_>>().join(", ");
+    let quoted = |names: &[&str]| names.iter().map(|t| format!("'{t}'")).collect::<Vec<_>>().join(", ");
+    let (list, kept) = (quoted(READ_MODEL_TABLES), quoted(KEPT_IN_SCRATCH));
     let objects: Vec<(String, String, String)> = sqlx::query_as(&format!(
         "SELECT type, name, sql FROM {schema}.sqlite_master \
-         WHERE type = $1 AND sql IS NOT NULL AND tbl_name IN ({list})"
+         WHERE type = $1 AND sql IS NOT NULL AND tbl_name IN ({list}) AND name NOT IN ({kept})"
     ))
     .bind(kind)
     .fetch_all(&mut *conn)

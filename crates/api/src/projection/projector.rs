@@ -50,8 +50,9 @@ pub const READ_MODEL_TABLES: &[&str] = &[
 /// ([`Projector::rebuild_if_built_otherwise`]), so rows written before the change follow it.
 ///
 /// 1: the first recorded (thirty-second session). 2: organisations' lineage nodes keyed by their
-/// name one-spaced and in lower case, one node for every spelling.
-pub const PROJECTION_VERSION: i64 = 2;
+/// name one-spaced and in lower case, one node for every spelling. 3: each lesson tells whether
+/// its doetank is public (`rm_lessons.doetank_public`).
+pub const PROJECTION_VERSION: i64 = 3;
 
 /// Records the version that built the read models.
 const VERSION_STAMP: &str = "UPDATE projection_version SET version = $1";
