@@ -2193,6 +2193,64 @@ async fn on_a_sqlite_file_look_ups_by_key_need_no_connection_of_the_pool() {
     db.cleanup().await;
 }
 
+/// On a SQLite file a filtered read of the log (`/events.ndjson`, the `events` query) reads its
+/// pages on the store's own readers: it answers while every connection of the pool is held,
+/// with its filters (type, time, rule 5) applied as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_a_sqlite_file_the_log_is_read_without_the_pool() {
+    use doetank_api::auth::Role;
+    use doetank_api::demo::{demo_id, DOETANK_HACK_DE_OR};
+    let db = TestDb::sqlite().await;
+    let app = on_a_small_pool(&db).await;
+    assert!(doetank_api::demo::load(&app.app).await.expect("demo"));
+    let informal = format!("doetank-{}", demo_id(DOETANK_HACK_DE_OR));
+    let held = every_connection_of_the_pool(&app).await;
+    let export = |token: String| {
+        let request = app
+            .http
+            .get(app.url("/events.ndjson?types=LessonRecorded,DoetankFormed&from=2013-06-01T00:00:00Z"))
+            .bearer_auth(token)
+            .send();
+        async move {
+            let response = tokio::time::timeout(std::time::Duration::from_secs(10), request)
+                .await
+                .expect("the export answered while the pool's every connection was held")
+                .expect("an answer");
+            assert_eq!(response.status(), 200);
+            let text = response.text().await.expect("a body");
+            text.lines()
+                .map(|line| serde_json::from_str::<Value>(line).expect("a JSON line"))
+                .collect::<Vec<_>>()
+        }
+    };
+    let (researcher, staff) = (
+        export(crate::support::app::token("onderzoeker", Role::Researcher)).await,
+        export(facilitator()).await,
+    );
+    for event in researcher.iter().chain(&staff) {
+        assert!(
+            ["LessonRecorded", "DoetankFormed"].contains(&event["event_type"].as_str().unwrap_or_default()),
+            "{event}"
+        );
+        assert!(event["recorded_at"].as_str() >= Some("2013-06-01"), "{event}");
+    }
+    let of_informal =
+        |events: &[Value]| events.iter().filter(|e| e["stream_id"] == informal.as_str()).count();
+    assert_eq!(of_informal(&researcher), 0, "rule 5: a researcher reads no informal doetank's events");
+    assert!(of_informal(&staff) > 0, "a facilitator reads them");
+    assert_eq!(researcher.len() + of_informal(&staff), staff.len());
+    let page = "{ events(first: 100, filter: { types: [\"LessonRecorded\"] }) { edges { node { type } } } }";
+    let staff_token = facilitator();
+    let asked = app.gql_as(Some(&staff_token), page, json!({}));
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(10), asked)
+        .await
+        .expect("the events query answered while the pool's every connection was held");
+    let edges = answer["data"]["events"]["edges"].as_array().expect("events").clone();
+    assert!(!edges.is_empty() && edges.iter().all(|e| e["node"]["type"] == "LessonRecorded"), "{answer:#}");
+    drop(held);
+    db.cleanup().await;
+}
+
 /// A query sent over a WebSocket (graphql-transport-ws lets a client `subscribe` to one) is
 /// read in one state too: the HTTP test's question, asked over one socket while lessons are
 /// recorded.

@@ -186,6 +186,31 @@ impl OwnConnections {
         self.read_rows(sql, params, |row| recorded_text(row).map(|(e, payload)| (e, payload.to_string())))
     }
 
+    /// [`Self::read_events`] for `sql` whose `$n` placeholders are bound by their number: a
+    /// filter may name one argument more than once, and not in order.
+    pub fn read_events_numbered(
+        &self,
+        sql: &str,
+        args: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.with(|conn| {
+            let mut statement = conn.prepare_cached(sql)?;
+            for index in 1..=statement.parameter_count() {
+                let number =
+                    statement.parameter_name(index).and_then(|name| name.get(1..)?.parse::<usize>().ok());
+                let arg = number.and_then(|n| args.get(n.checked_sub(1)?));
+                let arg = arg.ok_or(rusqlite::Error::InvalidParameterCount(index, args.len()))?;
+                statement.raw_bind_parameter(index, arg)?;
+            }
+            let mut rows = statement.raw_query();
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                out.push(recorded(row)?);
+            }
+            Ok(out)
+        })
+    }
+
     fn read_rows<T>(
         &self,
         sql: &str,

@@ -203,8 +203,12 @@ impl EventStore {
 
     /// The global position of the last committed event (0 for an empty log).
     pub async fn head_position(&self) -> Result<i64, StoreError> {
+        const HEAD: &str = "SELECT position FROM log_head WHERE id = 1";
+        if let Some(head) = self.read_inline(|conn| conn.query_row(HEAD, [], |row| row.get(0))) {
+            return head;
+        }
         let head = on_pool!(&self.backend, pool => {
-            sqlx::query_scalar::<_, i64>("SELECT position FROM log_head WHERE id = 1").fetch_one(pool).await?
+            sqlx::query_scalar::<_, i64>(HEAD).fetch_one(pool).await?
         });
         Ok(head)
     }
