@@ -166,7 +166,10 @@ impl EventStore {
             Backend::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
             Backend::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
         }
-        let head = self.head_position().await?;
+        // On the pool, not the store's own readers: a rebuild's scratch file turns its journal
+        // off right after migrating, which SQLite allows only while no other connection has it
+        // open (an idle reader left by this read made it "database is locked").
+        let head = self.head_position_on_pool().await?;
         self.head.send_if_modified(|h| {
             let changed = *h < head;
             *h = (*h).max(head);

@@ -52,6 +52,9 @@ macro_rules! decode_row {
     }};
 }
 
+/// The log's head: the position of its newest event.
+const HEAD: &str = "SELECT position FROM log_head WHERE id = 1";
+
 impl EventStore {
     /// The events of one stream with version >= `from_version`, in order.
     pub async fn read_stream(
@@ -203,10 +206,14 @@ impl EventStore {
 
     /// The global position of the last committed event (0 for an empty log).
     pub async fn head_position(&self) -> Result<i64, StoreError> {
-        const HEAD: &str = "SELECT position FROM log_head WHERE id = 1";
         if let Some(head) = self.read_inline(|conn| conn.query_row(HEAD, [], |row| row.get(0))) {
             return head;
         }
+        self.head_position_on_pool().await
+    }
+
+    /// [`Self::head_position`] read through the pool alone.
+    pub(crate) async fn head_position_on_pool(&self) -> Result<i64, StoreError> {
         let head = on_pool!(&self.backend, pool => {
             sqlx::query_scalar::<_, i64>(HEAD).fetch_one(pool).await?
         });
