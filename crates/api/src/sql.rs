@@ -192,12 +192,7 @@ pub fn prepare_bound<'c>(
     args: &[Arg],
 ) -> rusqlite::Result<rusqlite::CachedStatement<'c>> {
     let mut statement = conn.prepare_cached(sql)?;
-    for index in 1..=statement.parameter_count() {
-        let number = statement.parameter_name(index).and_then(|name| name.get(1..)?.parse::<usize>().ok());
-        let arg = number.and_then(|n| args.get(n.checked_sub(1)?));
-        let arg = arg.ok_or(rusqlite::Error::InvalidParameterCount(index, args.len()))?;
-        statement.raw_bind_parameter(index, arg)?;
-    }
+    doetank_store::bind_numbered(&mut statement, args)?;
     Ok(statement)
 }
 

@@ -40,10 +40,7 @@ pub fn restrict_doetanks(f: &mut Filter, alias: &str, viewer: &Viewer) {
 /// list of the visible doetanks instead (see [`Filter::counting_where_sql`]).
 pub fn restrict_by_doetank(f: &mut Filter, alias: &str, viewer: &Viewer) {
     if let Some(condition) = doetank_condition(f, "vd", viewer) {
-        f.counting_alternative = Some((
-            f.clauses.len(),
-            format!("{alias}.doetank_id IN (SELECT vd.id FROM rm_doetanks vd WHERE {condition})"),
-        ));
+        count_by_visible_doetanks(f, alias, &condition);
         f.clauses.push(format!(
             "EXISTS (SELECT 1 FROM rm_doetanks vd WHERE vd.id = {alias}.doetank_id AND {condition})"
         ));
@@ -61,15 +58,21 @@ pub fn restrict_lessons(f: &mut Filter, viewer: &Viewer) {
     };
     // Only a member's condition binds an argument (them); anyone else sees public doetanks alone.
     let public_only = f.args.len() == bound;
-    f.counting_alternative = Some((
-        f.clauses.len(),
-        format!("l.doetank_id IN (SELECT vd.id FROM rm_doetanks vd WHERE {condition})"),
-    ));
+    count_by_visible_doetanks(f, "l", &condition);
     f.clauses.push(if public_only {
         "l.doetank_public".to_string()
     } else {
         format!("(l.doetank_public OR EXISTS (SELECT 1 FROM rm_doetanks vd WHERE vd.id = l.doetank_id AND {condition}))")
     });
+}
+
+/// Says the clause pushed next, rule 5 on `alias.doetank_id` under `condition`, as a list of
+/// the visible doetanks for counts (see [`Filter::counting_where_sql`]).
+fn count_by_visible_doetanks(f: &mut Filter, alias: &str, condition: &str) {
+    f.counting_alternative = Some((
+        f.clauses.len(),
+        format!("{alias}.doetank_id IN (SELECT vd.id FROM rm_doetanks vd WHERE {condition})"),
+    ));
 }
 
 pub async fn can_see(store: &EventStore, viewer: &Viewer, doetank_id: &str) -> Result<bool, AppError> {

@@ -24,3 +24,4 @@ pub use model::{
     within_the_calendar, AppendResult, CommandRecord, ExpectedVersion, Fingerprint, Metadata, RecordedEvent,
     StreamId,
 };
+pub use own_connections::bind_numbered;

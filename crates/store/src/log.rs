@@ -240,13 +240,7 @@ impl EventStore {
             // where sqlx hops to its connection's thread and back for every row, with a copy of
             // every value (`perf` of `/events.ndjson`: 15% switching threads, 12% glibc's malloc).
             let reader = std::sync::Arc::clone(own);
-            return own
-                .blocking(move || {
-                    let args: Vec<&dyn rusqlite::ToSql> =
-                        binds.iter().map(|b| b as &dyn rusqlite::ToSql).collect();
-                    reader.read_events_numbered(&sql, &args)
-                })
-                .await;
+            return own.blocking(move || reader.read_events_numbered(&sql, &binds)).await;
         }
         let events = on_pool!(&self.backend, pool => {
             let rows = bind_all!(sqlx::query(&sql), &binds).fetch_all(pool).await?;

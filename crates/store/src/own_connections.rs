@@ -191,17 +191,11 @@ impl OwnConnections {
     pub fn read_events_numbered(
         &self,
         sql: &str,
-        args: &[&dyn rusqlite::ToSql],
+        args: &[impl rusqlite::ToSql],
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         self.with(|conn| {
             let mut statement = conn.prepare_cached(sql)?;
-            for index in 1..=statement.parameter_count() {
-                let number =
-                    statement.parameter_name(index).and_then(|name| name.get(1..)?.parse::<usize>().ok());
-                let arg = number.and_then(|n| args.get(n.checked_sub(1)?));
-                let arg = arg.ok_or(rusqlite::Error::InvalidParameterCount(index, args.len()))?;
-                statement.raw_bind_parameter(index, arg)?;
-            }
+            bind_numbered(&mut statement, args)?;
             let mut rows = statement.raw_query();
             let mut out = Vec::new();
             while let Some(row) = rows.next()? {
@@ -227,6 +221,21 @@ impl OwnConnections {
             Ok(out)
         })
     }
+}
+
+/// Binds `args` to `statement`, whose `$n` placeholders are the pool's text: `$n` takes the n-th
+/// argument wherever it stands, however often and in whatever order the text names it.
+pub fn bind_numbered(
+    statement: &mut rusqlite::Statement<'_>,
+    args: &[impl rusqlite::ToSql],
+) -> rusqlite::Result<()> {
+    for index in 1..=statement.parameter_count() {
+        let number = statement.parameter_name(index).and_then(|name| name.get(1..)?.parse::<usize>().ok());
+        let arg = number.and_then(|n| args.get(n.checked_sub(1)?));
+        let arg = arg.ok_or(rusqlite::Error::InvalidParameterCount(index, args.len()))?;
+        statement.raw_bind_parameter(index, arg)?;
+    }
+    Ok(())
 }
 
 /// Runs `work`, which blocks, in this thread: on a multi-thread runtime the worker's other
