@@ -6,11 +6,18 @@ use std::io::Write;
 
 use doetank_domain::codec::Payload;
 use doetank_store::{EventStore, LogFilter, Metadata, RecordedEvent};
-use futures::Stream;
+use futures::{Stream, StreamExt};
+use tracing::Instrument;
 
 use crate::error::AppError;
 
 const PAGE: i64 = 1_000;
+
+/// Pages read and waiting while one is written (and one more being read). The next page is read
+/// while this one is turned into text, so the database (PostgreSQL's process, or a blocking
+/// thread on a SQLite file) and the writer each have a core: read one after the other, an
+/// export's time was the sum of both.
+const READ_AHEAD: usize = 1;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -35,8 +42,39 @@ pub const CSV_HEADER: [&str; 13] = [
 ];
 
 /// The log after `after` that passes `filter`, page by page, up to the head as it was when the
-/// stream started.
+/// stream started; read by a task of its own, up to [`READ_AHEAD`] pages ahead of the reader,
+/// which stops once the stream is dropped (a client that went away).
 pub fn pages(
+    store: EventStore,
+    after: i64,
+    filter: LogFilter,
+) -> impl Stream<Item = Result<Vec<RecordedEvent>, AppError>> + Send {
+    read_ahead(pages_in_turn(store, after, filter), READ_AHEAD)
+}
+
+/// `items`, pulled by a task of its own: up to `ahead` items wait to be taken while one more is
+/// pulled. The task stops when the stream it returns is dropped (at the latest once the item it
+/// is pulling is there).
+fn read_ahead<S>(items: S, ahead: usize) -> impl Stream<Item = S::Item> + Send
+where
+    S: Stream + Send + 'static,
+    S::Item: Send + 'static,
+{
+    let (give, taken) = tokio::sync::mpsc::channel(ahead.max(1));
+    let reading = async move {
+        let mut items = std::pin::pin!(items);
+        while let Some(item) = items.next().await {
+            if give.send(item).await.is_err() {
+                break;
+            }
+        }
+    };
+    tokio::spawn(reading.instrument(tracing::Span::current()));
+    tokio_stream::wrappers::ReceiverStream::new(taken)
+}
+
+/// [`pages`], each read when the one before has been taken.
+fn pages_in_turn(
     store: EventStore,
     after: i64,
     filter: LogFilter,
@@ -233,4 +271,50 @@ pub fn check_readable(events: &[RecordedEvent]) -> Result<(), AppError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use futures::StreamExt;
+
+    use super::read_ahead;
+
+    /// Waits until `pulled` stops changing (the reading task has gone as far as it may).
+    async fn settled(pulled: &AtomicUsize) -> usize {
+        let mut last = usize::MAX;
+        loop {
+            let now = pulled.load(Ordering::SeqCst);
+            if now == last {
+                return now;
+            }
+            last = now;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn pages_are_read_ahead_of_the_writer_and_no_further_once_it_is_gone() {
+        let pulled = Arc::new(AtomicUsize::new(0));
+        let counting = {
+            let pulled = Arc::clone(&pulled);
+            futures::stream::iter(0..100).inspect(move |_| {
+                pulled.fetch_add(1, Ordering::SeqCst);
+            })
+        };
+        let mut pages = Box::pin(read_ahead(counting, 1));
+        assert_eq!(pages.next().await, Some(0));
+        // One taken, one waiting, one pulled and held until there is room.
+        assert_eq!(settled(&pulled).await, 3, "read ahead of what was taken");
+        assert_eq!(pages.next().await, Some(1));
+        assert_eq!(settled(&pulled).await, 4);
+        drop(pages);
+        // The task hands over nothing more and pulls nothing more.
+        assert_eq!(settled(&pulled).await, 4, "the reading stopped with its reader");
+        let rest: Vec<i32> = read_ahead(futures::stream::iter(0..5), 1).collect().await;
+        assert_eq!(rest, vec![0, 1, 2, 3, 4], "every item, in order");
+    }
 }
