@@ -1,11 +1,13 @@
 //! Scenario 3: a doetank-by-id query, the knowledge base's newest lessons and a lesson full-text
 //! search over HTTP at 64 connections:
 //! requests per second, p50 and p99. Baseline: a trivial query (`{ __typename }`) on the same
-//! server stack. Client and server share this machine's cores.
+//! server stack. Client and server share this machine's cores. Beside them, the log's export as
+//! a researcher takes it (`/events.ndjson`), against reading the same pages from the store.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use doetank_api::auth::Role;
 use doetank_api::server::ServerConfig;
 use doetank_api::App;
 use doetank_store::EventStore;
@@ -113,6 +115,59 @@ async fn load(
     Ok(stats(all, started.elapsed()))
 }
 
+const EXPORT: &str = "the log's export over HTTP (/events.ndjson), a researcher";
+
+/// The whole log as a researcher takes it away, again and again for `duration` (at least
+/// twice), against reading the same pages from the store with every payload decoded and no
+/// visibility rule, HTTP or text: what the export cannot beat.
+async fn export(
+    store: &EventStore,
+    url: &str,
+    token: &str,
+    duration: Duration,
+    name: &str,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let scan = repeat(duration, || async {
+        let (mut after, mut read) = (0, 0usize);
+        loop {
+            let page = store.read_log(&doetank_store::LogFilter::default(), after, 1_000).await?;
+            let Some(last) = page.last() else { break };
+            after = last.position;
+            read += page.len();
+        }
+        anyhow::Ok(read)
+    })
+    .await?;
+    let subject = "reading the log's pages, every payload decoded (baseline)";
+    report.add("query", name, subject, "events/s", scan, Some(scan), "the limit");
+    let client = reqwest::Client::new();
+    let exported = repeat(duration, || async {
+        let response = client.get(url).bearer_auth(token).send().await?.error_for_status()?;
+        let body = response.bytes().await?;
+        anyhow::Ok(body.iter().filter(|b| **b == b'\n').count())
+    })
+    .await?;
+    report.add("query", name, EXPORT, "events/s", exported, Some(scan), "");
+    Ok(())
+}
+
+/// Events per second of `once` (which returns how many it went through), run for `duration`
+/// and at least twice.
+async fn repeat<F, Fut>(duration: Duration, once: F) -> anyhow::Result<f64>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<usize>>,
+{
+    let started = Instant::now();
+    let (mut runs, mut events) = (0, 0usize);
+    while runs < 2 || started.elapsed() < duration {
+        events += once().await?;
+        runs += 1;
+    }
+    Ok(events as f64 / started.elapsed().as_secs_f64())
+}
+
 pub async fn run(backend: &Backend, o: &Options, report: &mut Report) -> anyhow::Result<()> {
     let fresh = backend.fresh().await?;
     let store = EventStore::connect_with(&fresh.url, 32).await?;
@@ -128,12 +183,9 @@ pub async fn run(backend: &Backend, o: &Options, report: &mut Report) -> anyhow:
     let computing = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let computed_url = format!("http://{}/graphql", computing.local_addr()?);
     let (stop, shutdown) = watch::channel(false);
-    let server = tokio::spawn(doetank_api::server::serve(
-        app.clone(),
-        ServerConfig::default(),
-        listener,
-        shutdown.clone(),
-    ));
+    let deployed = ServerConfig::default();
+    let researcher = deployed.auth.mint("researcher", Role::Researcher, chrono::Duration::hours(1))?;
+    let server = tokio::spawn(doetank_api::server::serve(app.clone(), deployed, listener, shutdown.clone()));
     let no_keep = ServerConfig { keep: false, ..ServerConfig::default() };
     let computing_server = tokio::spawn(doetank_api::server::serve(app, no_keep, computing, shutdown));
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -234,6 +286,10 @@ pub async fn run(backend: &Backend, o: &Options, report: &mut Report) -> anyhow:
         );
         report.add("query", name, subject, "p50 ms", s.p50_ms, None, "");
         report.add("query", name, subject, "p99 ms", s.p99_ms, None, "target < 10 ms");
+    }
+    if o.only.as_ref().is_none_or(|only| EXPORT.contains(only.as_str())) {
+        export(&store, &url.replace("/graphql", "/events.ndjson"), &researcher, o.duration(), name, report)
+            .await?;
     }
     let _ = stop.send(true);
     let _ = server.await;
