@@ -880,6 +880,13 @@ async fn the_ndjson_log_filters_as_the_events_query_and_compresses(db: &TestDb) 
 
     let everything = read("").await;
     assert!(everything.len() >= 8, "{everything:?}");
+    // Each line is the event as the store reads it, serialised: the payload's stored text is
+    // written as it is (since the thirty-ninth session), which must be what its value writes.
+    let whole = get("", false).await.expect("ndjson").text().await.expect("text");
+    let stored = db.store.read_log(&doetank_store::LogFilter::default(), 0, 10_000).await.expect("the log");
+    let serialised: String =
+        stored.iter().map(|e| serde_json::to_string(e).expect("an event serialises") + "\n").collect();
+    assert_eq!(whole, serialised);
     let registered = read("?types=MemberRegistered").await;
     assert_eq!(field(&registered, "event_type"), ["MemberRegistered", "MemberRegistered"]);
     let two_types = read("?types=MemberRegistered,%20ChallengeRaised").await;

@@ -4,9 +4,12 @@
 
 use std::io::Write;
 
+use chrono::{DateTime, Utc};
 use doetank_domain::codec::Payload;
-use doetank_store::{EventStore, LogFilter, Metadata, RecordedEvent};
+use doetank_store::{EventStore, LogFilter, Metadata, RecordedEvent, StoreError};
 use futures::{Stream, StreamExt};
+use serde::Serialize;
+use serde_json::value::RawValue;
 use tracing::Instrument;
 
 use crate::error::AppError;
@@ -48,7 +51,7 @@ pub fn pages(
     store: EventStore,
     after: i64,
     filter: LogFilter,
-) -> impl Stream<Item = Result<Vec<RecordedEvent>, AppError>> + Send {
+) -> impl Stream<Item = Result<Vec<Exported>, AppError>> + Send {
     read_ahead(pages_in_turn(store, after, filter), READ_AHEAD)
 }
 
@@ -78,7 +81,7 @@ fn pages_in_turn(
     store: EventStore,
     after: i64,
     filter: LogFilter,
-) -> impl Stream<Item = Result<Vec<RecordedEvent>, AppError>> + Send {
+) -> impl Stream<Item = Result<Vec<Exported>, AppError>> + Send {
     struct Cursor {
         store: EventStore,
         filter: LogFilter,
@@ -104,11 +107,11 @@ fn pages_in_turn(
         if c.last >= end {
             return None;
         }
-        match c.store.read_log(&c.filter, c.last, PAGE).await {
+        match c.store.read_log_text(&c.filter, c.last, PAGE).await {
             Ok(events) if events.is_empty() => None,
             Ok(mut events) => {
-                events.retain(|e| e.position <= end);
-                c.last = events.last().map_or(end, |e| e.position);
+                events.retain(|(e, _)| e.position <= end);
+                c.last = events.last().map_or(end, |(e, _)| e.position);
                 Some((Ok(events), c))
             }
             Err(err) => {
@@ -119,9 +122,48 @@ fn pages_in_turn(
     })
 }
 
+/// An event as the export reads it: its payload as JSON text (`EventStore::read_log_text`),
+/// written as it is; the event's own `payload` is `Null`.
+pub type Exported = (RecordedEvent, String);
+
+/// A [`RecordedEvent`] as it serialises, with the payload's text in place of its value: the
+/// export writes the stored text rather than reading it into a value and writing it out again
+/// (a fifth of an export's CPU). The fields and their order are `RecordedEvent`'s.
+#[derive(Serialize)]
+struct Line<'a> {
+    position: i64,
+    event_id: uuid::Uuid,
+    stream_id: &'a str,
+    stream_type: &'a str,
+    version: i64,
+    event_type: &'a str,
+    schema_version: i32,
+    payload: &'a RawValue,
+    metadata: &'a Metadata,
+    recorded_at: &'a DateTime<Utc>,
+}
+
+/// The payload's text, checked to be JSON: a line of the export is JSON whatever the log holds.
+fn payload_of<'a>(event: &RecordedEvent, payload: &'a str) -> Result<&'a RawValue, AppError> {
+    serde_json::from_str(payload)
+        .map_err(|e| StoreError::Corrupt { position: event.position, reason: e.to_string() }.into())
+}
+
 /// One NDJSON line, newline included.
-pub fn ndjson_line(event: &RecordedEvent) -> Result<Vec<u8>, AppError> {
-    let mut line = serde_json::to_vec(event).map_err(|e| AppError::bad_input("event", e.to_string()))?;
+pub fn ndjson_line((event, payload): &Exported) -> Result<Vec<u8>, AppError> {
+    let line = Line {
+        position: event.position,
+        event_id: event.event_id,
+        stream_id: &event.stream_id,
+        stream_type: &event.stream_type,
+        version: event.version,
+        event_type: &event.event_type,
+        schema_version: event.schema_version,
+        payload: payload_of(event, payload)?,
+        metadata: &event.metadata,
+        recorded_at: &event.recorded_at,
+    };
+    let mut line = serde_json::to_vec(&line).map_err(|e| AppError::bad_input("event", e.to_string()))?;
     line.push(b'\n');
     Ok(line)
 }
@@ -140,7 +182,8 @@ fn text<T: ToString>(v: Option<T>) -> String {
     v.map(|v| v.to_string()).unwrap_or_default()
 }
 
-pub fn write_csv_row<W: Write>(writer: &mut csv::Writer<W>, e: &RecordedEvent) -> Result<(), AppError> {
+pub fn write_csv_row<W: Write>(writer: &mut csv::Writer<W>, (e, payload): &Exported) -> Result<(), AppError> {
+    let payload = payload_of(e, payload)?.get();
     writer
         .write_record([
             e.position.to_string(),
@@ -150,7 +193,7 @@ pub fn write_csv_row<W: Write>(writer: &mut csv::Writer<W>, e: &RecordedEvent) -
             e.version.to_string(),
             e.event_type.clone(),
             e.schema_version.to_string(),
-            e.payload.to_string(),
+            payload.to_string(),
             text(e.metadata.actor.as_ref()),
             text(e.metadata.command_id),
             e.metadata.correlation_id.to_string(),
@@ -161,7 +204,7 @@ pub fn write_csv_row<W: Write>(writer: &mut csv::Writer<W>, e: &RecordedEvent) -
 }
 
 /// The CSV rows of `events`, without the header (a page of a stream that sent it first).
-pub fn csv_rows(events: &[RecordedEvent]) -> Result<Vec<u8>, AppError> {
+pub fn csv_rows(events: &[Exported]) -> Result<Vec<u8>, AppError> {
     let mut writer = csv::Writer::from_writer(Vec::with_capacity(events.len() * 512));
     for event in events {
         write_csv_row(&mut writer, event)?;

@@ -326,7 +326,7 @@ async fn export(
     let mut pages = Box::pin(pages.map(move |page| {
         page.map(|mut events| {
             if public {
-                for event in &mut events {
+                for (event, _) in &mut events {
                     event.metadata.actor = None;
                     event.metadata.command_id = None;
                 }

@@ -189,6 +189,30 @@ macro_rules! bind_all {
     }};
 }
 
+/// A page of the log: the events where `bound` (on `$1`, which is `from`) holds and `filter`
+/// passes, by position in `direction`, at most `limit`; with its arguments.
+fn log_page_sql(
+    filter: &LogFilter,
+    bound: &str,
+    from: i64,
+    direction: &str,
+    limit: i64,
+) -> (String, Vec<Bind>) {
+    let mut binds = vec![Bind::Int(from)];
+    let mut conditions = bound.to_string();
+    let extra = filter.where_sql(&mut binds);
+    if !extra.is_empty() {
+        conditions = format!("{conditions} AND {extra}");
+    }
+    binds.push(Bind::Int(limit));
+    let sql = format!(
+        "SELECT {} FROM events WHERE {conditions} ORDER BY position{direction} LIMIT ${}",
+        crate::read::COLUMNS,
+        binds.len()
+    );
+    (sql, binds)
+}
+
 impl EventStore {
     /// Up to `limit` events after `after` that pass `filter`, in global order.
     pub async fn read_log(
@@ -213,6 +237,30 @@ impl EventStore {
         Ok(events)
     }
 
+    /// [`Self::read_log`] with each payload as the JSON text the export writes: compact, its
+    /// keys in order, as serde_json writes the payload's value. On a SQLite file that is the
+    /// stored text, read as it is (the log is written so: each payload's value serialised);
+    /// elsewhere each payload is read as a value and written out.
+    pub async fn read_log_text(
+        &self,
+        filter: &LogFilter,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<(RecordedEvent, String)>, StoreError> {
+        let (sql, binds) = log_page_sql(filter, "position > $1", after, "", limit);
+        if let Some(own) = &self.own {
+            let reader = std::sync::Arc::clone(own);
+            return own.blocking(move || reader.read_events_numbered_text(&sql, &binds)).await;
+        }
+        let events = self.read_log_on_pool(&sql, &binds).await?;
+        let mut texts = Vec::with_capacity(events.len());
+        for mut event in events {
+            let payload = std::mem::take(&mut event.payload).to_string();
+            texts.push((event, payload));
+        }
+        Ok(texts)
+    }
+
     /// Up to `limit` events where `bound` (on `$1`, which is `from`) holds and `filter` passes,
     /// by position in `direction`.
     async fn read_log_from(
@@ -223,18 +271,7 @@ impl EventStore {
         direction: &str,
         limit: i64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let mut binds = vec![Bind::Int(from)];
-        let mut conditions = bound.to_string();
-        let extra = filter.where_sql(&mut binds);
-        if !extra.is_empty() {
-            conditions = format!("{conditions} AND {extra}");
-        }
-        binds.push(Bind::Int(limit));
-        let sql = format!(
-            "SELECT {} FROM events WHERE {conditions} ORDER BY position{direction} LIMIT ${}",
-            crate::read::COLUMNS,
-            binds.len()
-        );
+        let (sql, binds) = log_page_sql(filter, bound, from, direction, limit);
         if let Some(own) = &self.own {
             // A page of an export is thousands of events: one hop to a blocking thread per page,
             // where sqlx hops to its connection's thread and back for every row, with a copy of
@@ -242,8 +279,12 @@ impl EventStore {
             let reader = std::sync::Arc::clone(own);
             return own.blocking(move || reader.read_events_numbered(&sql, &binds)).await;
         }
+        self.read_log_on_pool(&sql, &binds).await
+    }
+
+    async fn read_log_on_pool(&self, sql: &str, binds: &[Bind]) -> Result<Vec<RecordedEvent>, StoreError> {
         let events = on_pool!(&self.backend, pool => {
-            let rows = bind_all!(sqlx::query(&sql), &binds).fetch_all(pool).await?;
+            let rows = bind_all!(sqlx::query(sql), binds).fetch_all(pool).await?;
             let mut events = Vec::with_capacity(rows.len());
             for row in &rows {
                 events.push(decode_row!(row));

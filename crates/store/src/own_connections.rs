@@ -193,13 +193,31 @@ impl OwnConnections {
         sql: &str,
         args: &[impl rusqlite::ToSql],
     ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.read_numbered(sql, args, recorded)
+    }
+
+    /// [`Self::read_events_numbered`] with each payload as its JSON text.
+    pub fn read_events_numbered_text(
+        &self,
+        sql: &str,
+        args: &[impl rusqlite::ToSql],
+    ) -> Result<Vec<(RecordedEvent, String)>, StoreError> {
+        self.read_numbered(sql, args, |row| recorded_text(row).map(|(e, payload)| (e, payload.to_string())))
+    }
+
+    fn read_numbered<T>(
+        &self,
+        sql: &str,
+        args: &[impl rusqlite::ToSql],
+        each: impl Fn(&Row<'_>) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
         self.with(|conn| {
             let mut statement = conn.prepare_cached(sql)?;
             bind_numbered(&mut statement, args)?;
             let mut rows = statement.raw_query();
             let mut out = Vec::new();
             while let Some(row) = rows.next()? {
-                out.push(recorded(row)?);
+                out.push(each(row)?);
             }
             Ok(out)
         })
