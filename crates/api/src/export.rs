@@ -360,4 +360,32 @@ mod tests {
         let rest: Vec<i32> = read_ahead(futures::stream::iter(0..5), 1).collect().await;
         assert_eq!(rest, vec![0, 1, 2, 3, 4], "every item, in order");
     }
+
+    /// A line is the event serialised, its payload's text in place of its value: times with
+    /// whole seconds, milliseconds and the microseconds the log keeps, keys out of order in the
+    /// value, text that needs escaping.
+    #[test]
+    fn a_line_is_the_event_serialised() {
+        use chrono::TimeZone;
+        let second = chrono::Utc.with_ymd_and_hms(2013, 3, 15, 10, 0, 0).single().expect("a time");
+        for micros in [0, 120_000, 123_456, 1] {
+            let at = second + chrono::Duration::microseconds(micros);
+            let event = doetank_store::RecordedEvent {
+                position: 1,
+                event_id: uuid::Uuid::nil(),
+                stream_id: "note-1".into(),
+                stream_type: "note".into(),
+                version: 1,
+                event_type: "NoteTaken".into(),
+                schema_version: 1,
+                payload: serde_json::json!({ "b": [1, 2], "a": "é\"" }),
+                metadata: doetank_store::Metadata::new("writer"),
+                recorded_at: at,
+            };
+            let text = event.payload.to_string();
+            let line = super::ndjson_line(&(event.clone(), text)).expect("a line");
+            let expected = serde_json::to_string(&event).expect("an event serialises") + "\n";
+            assert_eq!(String::from_utf8(line).expect("UTF-8"), expected, "{at:?}");
+        }
+    }
 }
