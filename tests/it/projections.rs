@@ -338,6 +338,7 @@ async fn nodes_of_a_new_build_starting_at_once_rebuild_the_read_models_once() {
     assert_eq!(incremental, dump(app.store.backend()).await);
     assert_eq!(app.projector.built_by().await.expect("version"), doetank_api::projection::PROJECTION_VERSION);
     other.store.close().await;
+    db.cleanup().await;
 }
 
 /// A PostgreSQL rebuild builds its twins in transactions of their own: a process that dies
