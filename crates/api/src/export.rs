@@ -6,7 +6,7 @@ use std::io::Write;
 
 use chrono::{DateTime, Utc};
 use doetank_domain::codec::Payload;
-use doetank_store::{EventStore, LogFilter, Metadata, RecordedEvent, StoreError};
+use doetank_store::{EventStore, LogFilter, Metadata, RecordedEvent};
 use futures::{Stream, StreamExt};
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -124,7 +124,7 @@ fn pages_in_turn(
 
 /// An event as the export reads it: its payload as JSON text (`EventStore::read_log_text`),
 /// written as it is; the event's own `payload` is `Null`.
-pub type Exported = (RecordedEvent, String);
+pub type Exported = (RecordedEvent, Box<RawValue>);
 
 /// A [`RecordedEvent`] as it serialises, with the payload's text in place of its value: the
 /// export writes the stored text rather than reading it into a value and writing it out again
@@ -143,12 +143,6 @@ struct Line<'a> {
     recorded_at: &'a DateTime<Utc>,
 }
 
-/// The payload's text, checked to be JSON: a line of the export is JSON whatever the log holds.
-fn payload_of<'a>(event: &RecordedEvent, payload: &'a str) -> Result<&'a RawValue, AppError> {
-    serde_json::from_str(payload)
-        .map_err(|e| StoreError::Corrupt { position: event.position, reason: e.to_string() }.into())
-}
-
 /// One NDJSON line, newline included.
 pub fn ndjson_line((event, payload): &Exported) -> Result<Vec<u8>, AppError> {
     let line = Line {
@@ -159,7 +153,7 @@ pub fn ndjson_line((event, payload): &Exported) -> Result<Vec<u8>, AppError> {
         version: event.version,
         event_type: &event.event_type,
         schema_version: event.schema_version,
-        payload: payload_of(event, payload)?,
+        payload,
         metadata: &event.metadata,
         recorded_at: &event.recorded_at,
     };
@@ -183,7 +177,6 @@ fn text<T: ToString>(v: Option<T>) -> String {
 }
 
 pub fn write_csv_row<W: Write>(writer: &mut csv::Writer<W>, (e, payload): &Exported) -> Result<(), AppError> {
-    let payload = payload_of(e, payload)?.get();
     writer
         .write_record([
             e.position.to_string(),
@@ -193,7 +186,7 @@ pub fn write_csv_row<W: Write>(writer: &mut csv::Writer<W>, (e, payload): &Expor
             e.version.to_string(),
             e.event_type.clone(),
             e.schema_version.to_string(),
-            payload.to_string(),
+            payload.get().to_string(),
             text(e.metadata.actor.as_ref()),
             text(e.metadata.command_id),
             e.metadata.correlation_id.to_string(),
@@ -382,7 +375,7 @@ mod tests {
                 metadata: doetank_store::Metadata::new("writer"),
                 recorded_at: at,
             };
-            let text = event.payload.to_string();
+            let text = serde_json::value::to_raw_value(&event.payload).expect("a payload");
             let line = super::ndjson_line(&(event.clone(), text)).expect("a line");
             let expected = serde_json::to_string(&event).expect("an event serialises") + "\n";
             assert_eq!(String::from_utf8(line).expect("UTF-8"), expected, "{at:?}");

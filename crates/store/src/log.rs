@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use serde_json::value::RawValue;
 use sqlx::types::Json;
 use sqlx::Row;
 
@@ -237,25 +238,27 @@ impl EventStore {
         Ok(events)
     }
 
-    /// [`Self::read_log`] with each payload as the JSON text the export writes: compact, its
-    /// keys in order, as serde_json writes the payload's value. On a SQLite file that is the
-    /// stored text, read as it is (the log is written so: each payload's value serialised);
-    /// elsewhere each payload is read as a value and written out.
+    /// [`Self::read_log`] with each payload as the JSON text the export writes (the event's own
+    /// `payload` is `Null`): compact, its keys in order, as serde_json writes the payload's
+    /// value. On a SQLite file that is the stored text, checked to be JSON but not read into a
+    /// value (the log is written so: each payload's value serialised); elsewhere each payload
+    /// is read as a value and written out.
     pub async fn read_log_text(
         &self,
         filter: &LogFilter,
         after: i64,
         limit: i64,
-    ) -> Result<Vec<(RecordedEvent, String)>, StoreError> {
+    ) -> Result<Vec<(RecordedEvent, Box<RawValue>)>, StoreError> {
         let (sql, binds) = log_page_sql(filter, "position > $1", after, "", limit);
         if let Some(own) = &self.own {
             let reader = std::sync::Arc::clone(own);
-            return own.blocking(move || reader.read_events_numbered_text(&sql, &binds)).await;
+            return own.blocking(move || reader.read_events_numbered_raw(&sql, &binds)).await;
         }
         let events = self.read_log_on_pool(&sql, &binds).await?;
         let mut texts = Vec::with_capacity(events.len());
         for mut event in events {
-            let payload = std::mem::take(&mut event.payload).to_string();
+            let payload = serde_json::value::to_raw_value(&std::mem::take(&mut event.payload))
+                .map_err(|e| StoreError::Corrupt { position: event.position, reason: e.to_string() })?;
             texts.push((event, payload));
         }
         Ok(texts)

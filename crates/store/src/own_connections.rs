@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags, Row};
+use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::error::StoreError;
@@ -196,13 +197,14 @@ impl OwnConnections {
         self.read_numbered(sql, args, recorded)
     }
 
-    /// [`Self::read_events_numbered`] with each payload as its JSON text.
-    pub fn read_events_numbered_text(
+    /// [`Self::read_events_numbered`] with each payload as the JSON text the row holds, checked
+    /// to be JSON but not read into a value (see `EventStore::read_log_text`).
+    pub fn read_events_numbered_raw(
         &self,
         sql: &str,
         args: &[impl rusqlite::ToSql],
-    ) -> Result<Vec<(RecordedEvent, String)>, StoreError> {
-        self.read_numbered(sql, args, |row| recorded_text(row).map(|(e, payload)| (e, payload.to_string())))
+    ) -> Result<Vec<(RecordedEvent, Box<RawValue>)>, StoreError> {
+        self.read_numbered(sql, args, recorded_raw)
     }
 
     fn read_numbered<T>(
@@ -214,12 +216,8 @@ impl OwnConnections {
         self.with(|conn| {
             let mut statement = conn.prepare_cached(sql)?;
             bind_numbered(&mut statement, args)?;
-            let mut rows = statement.raw_query();
-            let mut out = Vec::new();
-            while let Some(row) = rows.next()? {
-                out.push(each(row)?);
-            }
-            Ok(out)
+            let rows = statement.raw_query();
+            every_row(rows, each)
         })
     }
 
@@ -231,14 +229,22 @@ impl OwnConnections {
     ) -> Result<Vec<T>, StoreError> {
         self.with(|conn| {
             let mut statement = conn.prepare_cached(sql)?;
-            let mut rows = statement.query(params)?;
-            let mut out = Vec::new();
-            while let Some(row) = rows.next()? {
-                out.push(each(row)?);
-            }
-            Ok(out)
+            let rows = statement.query(params)?;
+            every_row(rows, each)
         })
     }
+}
+
+/// `each` of `rows`, in order.
+fn every_row<T>(
+    mut rows: rusqlite::Rows<'_>,
+    each: impl Fn(&Row<'_>) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        out.push(each(row)?);
+    }
+    Ok(out)
 }
 
 /// Binds `args` to `statement`, whose `$n` placeholders are the pool's text: `$n` takes the n-th
@@ -390,6 +396,14 @@ fn recorded(row: &Row<'_>) -> Result<RecordedEvent, StoreError> {
     event.payload = serde_json::from_str(payload)
         .map_err(|e| StoreError::Corrupt { position: event.position, reason: e.to_string() })?;
     Ok(event)
+}
+
+/// [`recorded`] with the payload as the row's JSON text, checked to be JSON.
+fn recorded_raw(row: &Row<'_>) -> Result<(RecordedEvent, Box<RawValue>), StoreError> {
+    let (event, payload) = recorded_text(row)?;
+    let payload = RawValue::from_string(payload.to_string())
+        .map_err(|e| StoreError::Corrupt { position: event.position, reason: e.to_string() })?;
+    Ok((event, payload))
 }
 
 /// [`recorded`] with the payload left as the row's JSON text (the event's `payload` is `Null`).
