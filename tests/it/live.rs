@@ -28,6 +28,7 @@ both_backends!(
     timeline_appended_tells_the_history_as_it_happens,
     lesson_recorded_brings_the_knowledge_base_live,
     the_events_query_filters_and_pages_the_log,
+    a_log_read_from_a_time_finds_every_event_recorded_since_also_where_the_times_go_back,
     the_ndjson_log_filters_as_the_events_query_and_compresses,
     subscriptions_are_answered_as_server_sent_events_too,
     subscriptions_are_answered_in_multipart_parts_as_apollo_client_asks,
@@ -849,6 +850,122 @@ async fn the_events_query_filters_and_pages_the_log(db: &TestDb) {
 /// `/events.ndjson` takes the `events` query's filter (stream, stream type, event types, a time
 /// window), refuses a parameter it does not know or cannot read naming it, and sends the same
 /// lines gzip-compressed to a client that accepts that.
+/// The times of the log are its nodes' clocks: they may go back as positions go on (another
+/// node's clock behind, a clock set back, an imported history). A page read `from` a time
+/// starts where the log's latest time first reached that second (`log_seconds`), not at the
+/// start of the log, and still finds every event recorded since: newest first and oldest first,
+/// counted, across pages, and in the export. Searching the times themselves (the first event
+/// recorded at or after `from`) would miss those recorded earlier but written later.
+async fn a_log_read_from_a_time_finds_every_event_recorded_since_also_where_the_times_go_back(db: &TestDb) {
+    let base: chrono::DateTime<chrono::Utc> = "2026-03-02T10:00:00Z".parse().expect("a time");
+    let at = |ms: i64| base + chrono::Duration::milliseconds(ms);
+    // Milliseconds after `base`, in log order: back by half a second, back across seconds,
+    // back before the first, and ahead by more than a second.
+    let times = [0, 5_500, 9_200, 6_100, 9_900, 10_000, 3_000, 12_000, 12_500, 20_000, -1_000, 20_000];
+    let stream = format!("note-{}", Uuid::new_v4());
+    let events: Vec<doetank_store::RecordedEvent> = times
+        .iter()
+        .enumerate()
+        .map(|(i, ms)| doetank_store::RecordedEvent {
+            position: i as i64 + 1,
+            event_id: Uuid::new_v4(),
+            stream_id: stream.clone(),
+            stream_type: "note".into(),
+            version: i as i64 + 1,
+            event_type: "NoteTaken".into(),
+            schema_version: 1,
+            payload: json!({ "i": i }),
+            metadata: Metadata::new("clock"),
+            recorded_at: at(*ms),
+        })
+        .collect();
+    db.store.import(&events).await.expect("import");
+    let app = TestApp::spawn(db).await;
+    // One more, appended now: the wall clock, far past the imported history.
+    write_notes(db, 1).await;
+    let now = db.store.read_log(&doetank_store::LogFilter::default(), 12, 1).await.expect("the append");
+    let mut recorded: Vec<(i64, chrono::DateTime<chrono::Utc>)> =
+        events.iter().map(|e| (e.position, e.recorded_at)).collect();
+    recorded.push((13, now[0].recorded_at));
+
+    let forward =
+        "query($f: EventFilter, $after: String) { events(filter: $f, first: 2, after: $after) { totalCount \
+                   pageInfo { hasNextPage endCursor } edges { node { position } } } }";
+    let backward =
+        "query($f: EventFilter, $before: String) { events(filter: $f, last: 2, before: $before) { \
+                    pageInfo { hasPreviousPage startCursor } edges { node { position } } } }";
+    let positions = |data: &Value| -> Vec<i64> {
+        data["events"]["edges"]
+            .as_array()
+            .expect("edges")
+            .iter()
+            .map(|e| e["node"]["position"].as_i64().expect("position"))
+            .collect()
+    };
+    let researcher = token("r", Role::Researcher);
+    let mut froms: Vec<chrono::DateTime<chrono::Utc>> = [
+        -2_000, -1_000, 0, 1, 3_000, 5_000, 5_500, 6_000, 6_100, 6_101, 9_500, 10_000, 11_000, 12_500,
+        13_000, 20_000, 20_001,
+    ]
+    .into_iter()
+    .map(at)
+    .collect();
+    froms.extend([now[0].recorded_at, now[0].recorded_at + chrono::Duration::seconds(1)]);
+    for from in froms {
+        let expected: Vec<i64> = recorded.iter().filter(|(_, t)| *t >= from).map(|(p, _)| *p).collect();
+        let filter = json!({ "from": from.to_rfc3339() });
+        let (mut after, mut found) = (Value::Null, Vec::new());
+        loop {
+            let data = app.data(forward, json!({ "f": filter, "after": after })).await;
+            assert_eq!(data["events"]["totalCount"], expected.len(), "counted from {from}");
+            found.extend(positions(&data));
+            if data["events"]["pageInfo"]["hasNextPage"] != true {
+                break;
+            }
+            after = data["events"]["pageInfo"]["endCursor"].clone();
+        }
+        assert_eq!(found, expected, "oldest first from {from}");
+        let (mut before, mut pages) = (Value::Null, Vec::new());
+        loop {
+            let data = app.data(backward, json!({ "f": filter, "before": before })).await;
+            pages.splice(0..0, positions(&data));
+            if data["events"]["pageInfo"]["hasPreviousPage"] != true {
+                break;
+            }
+            before = data["events"]["pageInfo"]["startCursor"].clone();
+        }
+        assert_eq!(pages, expected, "newest first from {from}");
+        let export = app
+            .http
+            .get(app.url("/events.ndjson"))
+            .query(&[("from", from.to_rfc3339())])
+            .bearer_auth(&researcher)
+            .send()
+            .await
+            .expect("ndjson");
+        let exported: Vec<i64> = export
+            .text()
+            .await
+            .expect("text")
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<Value>(l).expect("a line")["position"].as_i64().expect("position")
+            })
+            .collect();
+        assert_eq!(exported, expected, "exported from {from}");
+        let activity = app
+            .data("query($f: EventFilter) { eventActivity(filter: $f) { count } }", json!({ "f": filter }))
+            .await;
+        let counted: i64 = activity["eventActivity"]
+            .as_array()
+            .expect("periods")
+            .iter()
+            .map(|p| p["count"].as_i64().expect("count"))
+            .sum();
+        assert_eq!(counted, expected.len() as i64, "activity from {from}");
+    }
+}
+
 async fn the_ndjson_log_filters_as_the_events_query_and_compresses(db: &TestDb) {
     let app = TestApp::spawn(db).await;
     let lead = register(&app, "Anna", "Gemeente Utrecht", "PUBLIC").await;

@@ -34,6 +34,7 @@ both_backends!(
     a_batch_that_fails_is_written_again_one_by_one_and_only_the_bad_append_fails,
     a_stream_kept_for_deciding_never_hides_another_writers_events,
     the_log_read_with_payload_texts_is_the_log_read_with_values,
+    the_marks_of_a_log_migrated_to_them_are_those_its_writes_keep,
 );
 
 async fn appends_atomically_and_reads_a_stream_back_with_metadata(db: &TestDb) {
@@ -690,4 +691,82 @@ async fn reads_in_one_snapshot_see_one_state_while_another_writer_commits() {
     let again = store.in_one_snapshot(async { store.read_stream(&s, 1).await.expect("read") }).await;
     assert_eq!(versions(again), vec![1, 2]);
     db.cleanup().await;
+}
+
+/// `log_seconds` marks the first position at which the log's latest time reached each new
+/// second: kept by every insert (imports, whose times may go back, and appends), and computed
+/// by its migration for a log written before it. Both must give the same marks.
+async fn the_marks_of_a_log_migrated_to_them_are_those_its_writes_keep(db: &TestDb) {
+    let base: chrono::DateTime<chrono::Utc> = "2026-03-02T10:00:00Z".parse().expect("a time");
+    let times = [0, 5_500, 9_200, 6_100, 9_900, 10_000, 3_000, 12_000, -1_000, 12_999, 13_000];
+    let s = format!("note-{}", Uuid::new_v4());
+    let imported: Vec<RecordedEvent> = times
+        .iter()
+        .enumerate()
+        .map(|(i, ms)| RecordedEvent {
+            position: i as i64 + 1,
+            event_id: Uuid::new_v4(),
+            stream_id: s.clone(),
+            stream_type: "note".into(),
+            version: i as i64 + 1,
+            event_type: "NoteTaken".into(),
+            schema_version: 1,
+            payload: json!({ "i": i }),
+            metadata: Metadata::new("clock"),
+            recorded_at: base + chrono::Duration::milliseconds(*ms),
+        })
+        .collect();
+    let store = &db.store;
+    store.import(&imported).await.expect("import");
+    for n in 0..3 {
+        store
+            .append(&stream(), ExpectedVersion::Any, &[event(n)], &Metadata::new("t"))
+            .await
+            .expect("append");
+    }
+    let expected = expected_marks(store).await;
+    let second = |ms: i64| (base + chrono::Duration::milliseconds(ms)).timestamp();
+    assert_eq!(
+        expected[..5],
+        [(second(0), 1), (second(5_500), 2), (second(9_200), 3), (second(10_000), 6), (second(12_000), 8)]
+    );
+    let marks = || async {
+        doetank_store::on_pool!(store.backend(), pool => {
+            sqlx::query_as::<_, (i64, i64)>("SELECT second, position FROM log_seconds ORDER BY second")
+                .fetch_all(pool)
+                .await
+                .expect("marks")
+        })
+    };
+    assert_eq!(marks().await, expected, "as imports and appends keep them");
+    // The log as a build before the marks left it, migrated.
+    doetank_store::on_pool!(store.backend(), pool => {
+        if matches!(store.backend(), doetank_store::Backend::Sqlite(_)) {
+            sqlx::query("DROP TRIGGER events_mark_second").execute(pool).await.expect("drop trigger");
+        }
+        sqlx::query("DROP TABLE log_seconds").execute(pool).await.expect("drop marks");
+        let forgotten = sqlx::query("DELETE FROM _sqlx_migrations WHERE description = 'log seconds'")
+            .execute(pool)
+            .await
+            .expect("forget the migration");
+        assert_eq!(forgotten.rows_affected(), 1);
+    });
+    store.migrate().await.expect("migrate again");
+    assert_eq!(marks().await, expected, "as the migration computes them");
+    // And appends keep them after it.
+    store.append(&stream(), ExpectedVersion::Any, &[event(9)], &Metadata::new("t")).await.expect("append");
+    assert_eq!(marks().await, expected_marks(store).await, "kept after the migration");
+}
+
+/// The marks `log_seconds` should hold for the log as it is: where its latest time so far
+/// first reached each new second.
+async fn expected_marks(store: &doetank_store::EventStore) -> Vec<(i64, i64)> {
+    let mut marks: Vec<(i64, i64)> = Vec::new();
+    for e in store.read_all(0, 1_000).await.expect("the log") {
+        let second = e.recorded_at.timestamp();
+        if marks.last().is_none_or(|(last, _)| second > *last) {
+            marks.push((second, e.position));
+        }
+    }
+    marks
 }

@@ -127,12 +127,26 @@ impl LogFilter {
 
     /// ` WHERE ...` of this filter, or nothing when it passes every event.
     fn where_clause(&self, binds: &mut Vec<Bind>) -> String {
-        let conditions = self.where_sql(binds);
-        if conditions.is_empty() {
-            conditions
-        } else {
-            format!(" WHERE {conditions}")
+        let mut conditions = self.first_position_sql(binds).map(|first| format!("position >= {first}"));
+        let rest = self.where_sql(binds);
+        if !rest.is_empty() {
+            conditions = Some(conditions.map_or_else(|| rest.clone(), |c| format!("{c} AND {rest}")));
         }
+        conditions.map(|c| format!(" WHERE {c}")).unwrap_or_default()
+    }
+
+    /// The first position an event that passes `from` can hold, as a scalar SQL expression
+    /// (its argument pushed on `binds`): the mark of `from`'s second in `log_seconds`, or the
+    /// next mark there is, or, past them all, the last (see that table's migration). `None`
+    /// without `from`. A lower bound only: the filter's own clause still decides each event.
+    fn first_position_sql(&self, binds: &mut Vec<Bind>) -> Option<String> {
+        let from = self.from?;
+        binds.push(Bind::Int(crate::model::within_the_calendar(from).timestamp()));
+        let n = binds.len();
+        Some(format!(
+            "COALESCE((SELECT position FROM log_seconds WHERE second >= ${n} ORDER BY second LIMIT 1), \
+             (SELECT position FROM log_seconds ORDER BY second DESC LIMIT 1), 0)"
+        ))
     }
 
     fn where_sql(&self, binds: &mut Vec<Bind>) -> String {
@@ -190,17 +204,35 @@ macro_rules! bind_all {
     }};
 }
 
-/// A page of the log: the events where `bound` (on `$1`, which is `from`) holds and `filter`
-/// passes, by position in `direction`, at most `limit`; with its arguments.
-fn log_page_sql(
-    filter: &LogFilter,
-    bound: &str,
-    from: i64,
-    direction: &str,
-    limit: i64,
-) -> (String, Vec<Bind>) {
-    let mut binds = vec![Bind::Int(from)];
-    let mut conditions = bound.to_string();
+/// Which side of a position a page of the log lies on.
+#[derive(Clone, Copy)]
+enum Page {
+    /// The first events after this position, oldest first.
+    After(i64),
+    /// The last events before this position, newest first.
+    Before(i64),
+}
+
+/// A page of the log: at most `limit` events on `page`'s side that pass `filter`; with its
+/// arguments.
+fn log_page_sql(filter: &LogFilter, page: Page, limit: i64) -> (String, Vec<Bind>) {
+    let (position, direction) = match page {
+        Page::After(after) => (after, ""),
+        Page::Before(before) => (before, " DESC"),
+    };
+    let mut binds = vec![Bind::Int(position)];
+    let first = filter.first_position_sql(&mut binds);
+    let mut conditions = match (page, first) {
+        (Page::After(_), None) => "position > $1".to_string(),
+        // One lower bound, the later of the two: SQLite starts a range at one of them only,
+        // and the cursor's alone would read a period's export from its start on every page.
+        (Page::After(_), Some(first)) => format!(
+            "position > (SELECT MAX(bound) FROM (SELECT CAST($1 AS BIGINT) AS bound \
+             UNION ALL SELECT {first} - 1) AS bounds)"
+        ),
+        (Page::Before(_), None) => "position < $1".to_string(),
+        (Page::Before(_), Some(first)) => format!("position < $1 AND position >= {first}"),
+    };
     let extra = filter.where_sql(&mut binds);
     if !extra.is_empty() {
         conditions = format!("{conditions} AND {extra}");
@@ -222,7 +254,7 @@ impl EventStore {
         after: i64,
         limit: i64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.read_log_from(filter, "position > $1", after, "", limit).await
+        self.read_log_from(filter, Page::After(after), limit).await
     }
 
     /// The last `limit` events before `before` that pass `filter` (the newest, for a feed of
@@ -233,7 +265,7 @@ impl EventStore {
         before: i64,
         limit: i64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let mut events = self.read_log_from(filter, "position < $1", before, " DESC", limit).await?;
+        let mut events = self.read_log_from(filter, Page::Before(before), limit).await?;
         events.reverse();
         Ok(events)
     }
@@ -249,7 +281,7 @@ impl EventStore {
         after: i64,
         limit: i64,
     ) -> Result<Vec<(RecordedEvent, Box<RawValue>)>, StoreError> {
-        let (sql, binds) = log_page_sql(filter, "position > $1", after, "", limit);
+        let (sql, binds) = log_page_sql(filter, Page::After(after), limit);
         if let Some(own) = &self.own {
             let reader = std::sync::Arc::clone(own);
             return own.blocking(move || reader.read_events_numbered_raw(&sql, &binds)).await;
@@ -264,17 +296,14 @@ impl EventStore {
         Ok(texts)
     }
 
-    /// Up to `limit` events where `bound` (on `$1`, which is `from`) holds and `filter` passes,
-    /// by position in `direction`.
+    /// Up to `limit` events on `page`'s side that pass `filter`, in `page`'s order.
     async fn read_log_from(
         &self,
         filter: &LogFilter,
-        bound: &str,
-        from: i64,
-        direction: &str,
+        page: Page,
         limit: i64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let (sql, binds) = log_page_sql(filter, bound, from, direction, limit);
+        let (sql, binds) = log_page_sql(filter, page, limit);
         if let Some(own) = &self.own {
             // A page of an export is thousands of events: one hop to a blocking thread per page,
             // where sqlx hops to its connection's thread and back for every row, with a copy of
