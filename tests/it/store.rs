@@ -479,6 +479,26 @@ async fn postgres_nodes_of_the_previous_build_still_append_during_an_upgrade() {
     db.cleanup().await;
 }
 
+/// Every connection of the store has JIT off: on a log of 1,000,000 events the generic plans
+/// of the log's filtered pages passed `jit_above_cost`, and compiling each took longer than
+/// reading it (a researcher's export of the last tenth: 13.5 s with, 3.6 s without).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_connections_compile_no_plan_just_in_time() {
+    let Some(db) = TestDb::postgres().await else { return };
+    let doetank_store::Backend::Postgres(pool) = db.store.backend() else {
+        panic!("TestDb::postgres gave another backend")
+    };
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut connection = pool.acquire().await.expect("a connection");
+        let jit: String = sqlx::query_scalar("SHOW jit").fetch_one(&mut *connection).await.expect("SHOW jit");
+        assert_eq!(jit, "off");
+        held.push(connection);
+    }
+    drop(held);
+    db.cleanup().await;
+}
+
 /// A production PostgreSQL is reached over TLS: `sslmode=require` in the URL encrypts every
 /// connection of the store, and appends and reads go through it. (Where the server offers no
 /// TLS, as a throwaway cluster of `.ci/run` does not, the server's refusal is what fails.)
