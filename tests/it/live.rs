@@ -862,24 +862,7 @@ async fn a_log_read_from_a_time_finds_every_event_recorded_since_also_where_the_
     // Milliseconds after `base`, in log order: back by half a second, back across seconds,
     // back before the first, and ahead by more than a second.
     let times = [0, 5_500, 9_200, 6_100, 9_900, 10_000, 3_000, 12_000, 12_500, 20_000, -1_000, 20_000];
-    let stream = format!("note-{}", Uuid::new_v4());
-    let events: Vec<doetank_store::RecordedEvent> = times
-        .iter()
-        .enumerate()
-        .map(|(i, ms)| doetank_store::RecordedEvent {
-            position: i as i64 + 1,
-            event_id: Uuid::new_v4(),
-            stream_id: stream.clone(),
-            stream_type: "note".into(),
-            version: i as i64 + 1,
-            event_type: "NoteTaken".into(),
-            schema_version: 1,
-            payload: json!({ "i": i }),
-            metadata: Metadata::new("clock"),
-            recorded_at: at(*ms),
-        })
-        .collect();
-    db.store.import(&events).await.expect("import");
+    let events = db.import_notes_at(base, &times).await;
     let app = TestApp::spawn(db).await;
     // One more, appended now: the wall clock, far past the imported history.
     write_notes(db, 1).await;

@@ -719,25 +719,8 @@ async fn reads_in_one_snapshot_see_one_state_while_another_writer_commits() {
 async fn the_marks_of_a_log_migrated_to_them_are_those_its_writes_keep(db: &TestDb) {
     let base: chrono::DateTime<chrono::Utc> = "2026-03-02T10:00:00Z".parse().expect("a time");
     let times = [0, 5_500, 9_200, 6_100, 9_900, 10_000, 3_000, 12_000, -1_000, 12_999, 13_000];
-    let s = format!("note-{}", Uuid::new_v4());
-    let imported: Vec<RecordedEvent> = times
-        .iter()
-        .enumerate()
-        .map(|(i, ms)| RecordedEvent {
-            position: i as i64 + 1,
-            event_id: Uuid::new_v4(),
-            stream_id: s.clone(),
-            stream_type: "note".into(),
-            version: i as i64 + 1,
-            event_type: "NoteTaken".into(),
-            schema_version: 1,
-            payload: json!({ "i": i }),
-            metadata: Metadata::new("clock"),
-            recorded_at: base + chrono::Duration::milliseconds(*ms),
-        })
-        .collect();
     let store = &db.store;
-    store.import(&imported).await.expect("import");
+    db.import_notes_at(base, &times).await;
     for n in 0..3 {
         store
             .append(&stream(), ExpectedVersion::Any, &[event(n)], &Metadata::new("t"))

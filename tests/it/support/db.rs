@@ -48,6 +48,35 @@ impl TestDb {
         Some(TestDb { store, url, _dir: None, postgres: Some((admin_url, name)) })
     }
 
+    /// Imports into this empty store one `note` stream whose events were recorded `ms`
+    /// milliseconds after `base`, in this order: a log whose times may go back, as another
+    /// node's clock or an imported history leaves it. Returns the events.
+    pub async fn import_notes_at(
+        &self,
+        base: chrono::DateTime<chrono::Utc>,
+        ms: &[i64],
+    ) -> Vec<doetank_store::RecordedEvent> {
+        let stream = format!("note-{}", Uuid::new_v4());
+        let events: Vec<doetank_store::RecordedEvent> = ms
+            .iter()
+            .enumerate()
+            .map(|(i, ms)| doetank_store::RecordedEvent {
+                position: i as i64 + 1,
+                event_id: Uuid::new_v4(),
+                stream_id: stream.clone(),
+                stream_type: "note".into(),
+                version: i as i64 + 1,
+                event_type: "NoteTaken".into(),
+                schema_version: 1,
+                payload: serde_json::json!({ "i": i }),
+                metadata: doetank_store::Metadata::new("clock"),
+                recorded_at: base + chrono::Duration::milliseconds(*ms),
+            })
+            .collect();
+        self.store.import(&events).await.expect("import");
+        events
+    }
+
     pub async fn cleanup(self) {
         self.store.close().await;
         if let Some((admin_url, name)) = self.postgres {
