@@ -140,12 +140,14 @@ impl LogFilter {
 
     /// ` WHERE ...` of this filter, or nothing when it passes every event.
     fn where_clause(&self, binds: &mut Vec<Bind>, sqlite: bool) -> String {
-        let mut conditions = self.first_position_sql(binds).map(|first| format!("position >= {first}"));
-        let rest = self.where_sql(binds, sqlite);
-        if !rest.is_empty() {
-            conditions = Some(conditions.map_or_else(|| rest.clone(), |c| format!("{c} AND {rest}")));
+        let first = self.first_position_sql(binds).map(|first| format!("position >= {first}"));
+        let rest = Some(self.where_sql(binds, sqlite)).filter(|rest| !rest.is_empty());
+        let conditions: Vec<String> = first.into_iter().chain(rest).collect();
+        if conditions.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conditions.join(" AND "))
         }
-        conditions.map(|c| format!(" WHERE {c}")).unwrap_or_default()
     }
 
     /// The first position an event that passes `from` can hold, as a scalar SQL expression
