@@ -309,6 +309,28 @@ async fn an_informal_doetank_leaks_through_no_door(db: &TestDb) {
         assert_eq!(data["data"]["reuser"]["root"]["id"], "gemeente delft", "{who} sees who reuses it");
         assert_eq!(data["data"]["told"]["totalCount"], 1, "{who} reads of its reuse");
     }
+    // A count beyond a page reads every row and says rule 5 in its own shape (on PostgreSQL
+    // probes a hash of the visible doetanks, where a page looks each up by key): it counts what
+    // the pages show, to everyone.
+    let timeline = "{ timeline(first: 1) { totalCount } all: timeline(first: 100) { edges { cursor } } \
+        doetankLines: timeline(kinds: [\"doetank\"], first: 1) { totalCount } \
+        allDoetankLines: timeline(kinds: [\"doetank\"], first: 100) { edges { cursor } } }";
+    let log = "{ events(first: 1) { totalCount } all: events(first: 100) { edges { cursor } } }";
+    let readers =
+        outsiders.iter().cloned().chain(insiders.iter().map(|(who, token)| (*who, Some(token.clone()))));
+    for (who, token) in readers {
+        let queries = [Some((timeline, "timeline", "all")), token.as_ref().map(|_| (log, "events", "all"))];
+        for (query, counted, listed) in queries.into_iter().flatten() {
+            let data = app.gql_as(token.as_deref(), query, json!({})).await;
+            assert!(data.get("errors").is_none(), "{who}: {data:#}");
+            let shown = |name: &str| data["data"][name]["edges"].as_array().map_or(0, Vec::len);
+            assert!(shown(listed) > 1, "{who}: {counted} is longer than its counted page");
+            assert_eq!(data["data"][counted]["totalCount"], shown(listed), "{who}: {counted}'s count");
+        }
+        let data = app.gql_as(token.as_deref(), timeline, json!({})).await;
+        let lines = data["data"]["allDoetankLines"]["edges"].as_array().map_or(0, Vec::len);
+        assert_eq!(data["data"]["doetankLines"]["totalCount"], lines, "{who}: the count of doetank lines");
+    }
     // Answers are kept per viewer: the insiders' answers, just given, are not handed to outsiders.
     for (who, token) in &outsiders {
         let data = app.gql_as(token.as_deref(), doors, vars.clone()).await;

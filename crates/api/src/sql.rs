@@ -1,7 +1,7 @@
 //! A thin layer that lets read-model code write one SQL text with `$n` placeholders and run it
 //! on either typed pool: arguments are plain values, bound per backend in one place.
 
-use doetank_store::{on_pool, Backend, EventStore};
+use doetank_store::{on_pool, Backend, EventStore, Probe};
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 use sqlx::FromRow;
@@ -242,6 +242,9 @@ pub struct Filter {
     /// One clause said another way for a count, by its index in `clauses` (the same
     /// arguments): see [`Filter::counting_where_sql`].
     pub counting_alternative: Option<(usize, String)>,
+    /// Clauses said another way where every row they match is read, by index in `clauses`
+    /// (the same arguments): rule 5's probes as `EXISTS` (see [`Filter::push_probed`]).
+    pub whole_forms: Vec<(usize, String)>,
 }
 
 impl Filter {
@@ -267,17 +270,40 @@ impl Filter {
         }
     }
 
-    /// [`Filter::where_sql`] for a count (or a count per group) of every row it matches. Where
-    /// rule 5's clause is the only one, it is said as a list of the visible doetanks: SQLite
-    /// then counts each doetank's rows along their index instead of probing every row's
-    /// doetank (the knowledge base's `totalCount` at 15,800 lessons: 7.2 → 1.5 ms). Beside
-    /// another clause the probe is faster (a phase's lessons: 4.0 ms probing, 6.0 listing), and
-    /// PostgreSQL plans both as the same semi-join.
-    pub fn counting_where_sql(&self) -> String {
-        match &self.counting_alternative {
-            Some((0, alternative)) if self.clauses.len() == 1 => format!(" WHERE {alternative}"),
-            _ => self.where_sql(),
+    /// Adds a clause that holds rule 5's probes, made by `clause` for each shape of probe: a
+    /// page's shape (see [`Probe::for_page`]), and `EXISTS` where every row the filter matches
+    /// is read ([`Filter::counting_where_sql`]), if that differs.
+    pub fn push_probed(&mut self, sqlite: bool, clause: impl Fn(Probe) -> String) {
+        let page = Probe::for_page(sqlite);
+        self.clauses.push(clause(page));
+        if page != Probe::Exists {
+            self.whole_forms.push((self.clauses.len() - 1, clause(Probe::Exists)));
         }
+    }
+
+    /// [`Filter::where_sql`] for a count (or a count per group, or a ranking) of every row it
+    /// matches. Rule 5's probes are `EXISTS`, which PostgreSQL answers from one hash of the
+    /// visible doetanks (see [`Probe`]). Where rule 5's clause is the only one, it is said as
+    /// a list of the visible doetanks: SQLite then counts each doetank's rows along their
+    /// index instead of probing every row's doetank (the knowledge base's `totalCount` at
+    /// 15,800 lessons: 7.2 → 1.5 ms). Beside another clause the probe is faster (a phase's
+    /// lessons: 4.0 ms probing, 6.0 listing), and PostgreSQL plans both as the same semi-join.
+    pub fn counting_where_sql(&self) -> String {
+        if let Some((0, alternative)) = &self.counting_alternative {
+            if self.clauses.len() == 1 {
+                return format!(" WHERE {alternative}");
+            }
+        }
+        if self.whole_forms.is_empty() {
+            return self.where_sql();
+        }
+        let clauses: Vec<&str> = (self.clauses.iter().enumerate())
+            .map(|(i, clause)| {
+                let whole = self.whole_forms.iter().find(|(at, _)| *at == i);
+                whole.map_or(clause.as_str(), |(_, form)| form.as_str())
+            })
+            .collect();
+        format!(" WHERE {}", clauses.join(" AND "))
     }
 
     /// The placeholder number the next argument will get.

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 
-use doetank_store::{doetank_visible_sql, DoetankViewer, EventStore, RecordedEvent};
+use doetank_store::{doetank_visible_sql, DoetankViewer, EventStore, Probe, RecordedEvent};
 use uuid::Uuid;
 
 use crate::auth::{Role, Viewer};
@@ -41,9 +41,9 @@ pub fn restrict_doetanks(f: &mut Filter, alias: &str, viewer: &Viewer) {
 pub fn restrict_by_doetank(f: &mut Filter, alias: &str, viewer: &Viewer) {
     if let Some(condition) = doetank_condition(f, "vd", viewer) {
         count_by_visible_doetanks(f, alias, &condition);
-        f.clauses.push(format!(
-            "EXISTS (SELECT 1 FROM rm_doetanks vd WHERE vd.id = {alias}.doetank_id AND {condition})"
-        ));
+        f.clauses.push(
+            Probe::Exists.sql(&format!("FROM rm_doetanks vd WHERE vd.id = {alias}.doetank_id"), &condition),
+        );
     }
 }
 
@@ -51,7 +51,7 @@ pub fn restrict_by_doetank(f: &mut Filter, alias: &str, viewer: &Viewer) {
 /// (`doetank_public`), so a page reads that with the lesson's row; only where a member may see
 /// informal doetanks too is a lesson of one probed for its doetank. A count of every visible
 /// lesson is said as a list of the visible doetanks, as [`restrict_by_doetank`] says it.
-pub fn restrict_lessons(f: &mut Filter, viewer: &Viewer) {
+pub fn restrict_lessons(f: &mut Filter, viewer: &Viewer, sqlite: bool) {
     let bound = f.args.len();
     let Some(condition) = doetank_condition(f, "vd", viewer) else {
         return;
@@ -59,11 +59,14 @@ pub fn restrict_lessons(f: &mut Filter, viewer: &Viewer) {
     // Only a member's condition binds an argument (them); anyone else sees public doetanks alone.
     let public_only = f.args.len() == bound;
     count_by_visible_doetanks(f, "l", &condition);
-    f.clauses.push(if public_only {
-        "l.doetank_public".to_string()
+    if public_only {
+        f.clauses.push("l.doetank_public".to_string());
     } else {
-        format!("(l.doetank_public OR EXISTS (SELECT 1 FROM rm_doetanks vd WHERE vd.id = l.doetank_id AND {condition}))")
-    });
+        f.push_probed(sqlite, |probe| {
+            let doetank = probe.sql("FROM rm_doetanks vd WHERE vd.id = l.doetank_id", &condition);
+            format!("(l.doetank_public OR {doetank})")
+        });
+    }
 }
 
 /// Says the clause pushed next, rule 5 on `alias.doetank_id` under `condition`, as a list of

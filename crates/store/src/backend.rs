@@ -190,6 +190,11 @@ impl EventStore {
         &self.backend
     }
 
+    /// SQL differs by backend here and there (see [`crate::Probe`]).
+    pub fn is_sqlite(&self) -> bool {
+        matches!(self.backend, Backend::Sqlite(_))
+    }
+
     /// Whether small reads run on the store's own SQLite connections ([`Self::read_inline`]).
     pub fn has_own_readers(&self) -> bool {
         self.own.is_some()

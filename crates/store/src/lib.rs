@@ -19,7 +19,7 @@ pub use backend::{with_database, Backend, EventStore, DEFAULT_DATABASE_URL};
 pub use clock::RecordedHistory;
 pub use decisions::StreamState;
 pub use error::StoreError;
-pub use log::{doetank_visible_sql, Activity, DoetankViewer, LogFilter, LogName, Period};
+pub use log::{doetank_visible_sql, Activity, DoetankViewer, LogFilter, LogName, Period, Probe};
 pub use model::{
     within_the_calendar, AppendResult, CommandRecord, ExpectedVersion, Fingerprint, Metadata, RecordedEvent,
     StreamId,

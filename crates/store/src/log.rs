@@ -58,16 +58,39 @@ pub fn doetank_visible_sql(alias: &str, member: Option<usize>) -> String {
     }
 }
 
-/// Whether the one row `from_where` finds (each is found by a primary key) passes `visible`.
-/// SQLite probes an `EXISTS` by key for each event. PostgreSQL turns a correlated `EXISTS`
-/// into a hash of every doetank the viewer may see, built again for each page: a page of
-/// 1,000 events took 26–33 ms with 26,000 doetanks, and 5–8 ms asked as a scalar subquery.
-/// (On SQLite the scalar form exported a log of 1,000,000 events 10–13% slower.)
-fn probe_sql(sqlite: bool, from_where: &str, visible: &str) -> String {
-    if sqlite {
-        format!("EXISTS (SELECT 1 {from_where} AND {visible})")
-    } else {
-        format!("COALESCE((SELECT {visible} {from_where}), FALSE)")
+/// How rule 5 asks whether the one row a probe finds by key (a doetank, or a reuse's or an
+/// idea's doetank) may be seen: the shape each backend reads fastest for what is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe {
+    /// A correlated `EXISTS`. SQLite probes it by key for each row. PostgreSQL chooses between
+    /// that and one hash of every doetank the viewer may see by the rows it expects to read,
+    /// which a page's `LIMIT` does not lower: right for a count or an aggregate over the whole
+    /// log (a researcher's count of 1,000,000 events took 362 ms so, 1,330–1,400 ms as scalar
+    /// subqueries), wrong for a page of a few rows.
+    Exists,
+    /// A scalar subquery of the row, which PostgreSQL looks up by key for each row: a page of
+    /// 1,000 events took 26–33 ms with 26,000 doetanks hashed for it, 5–8 ms so, and a first
+    /// page of twenty timeline lines 10–13 ms against 0.2.
+    ByKey,
+}
+
+impl Probe {
+    /// The shape for a page of rows. SQLite keeps `EXISTS`: the scalar form exported a log of
+    /// 1,000,000 events 10–13% slower there.
+    pub fn for_page(sqlite: bool) -> Self {
+        if sqlite {
+            Probe::Exists
+        } else {
+            Probe::ByKey
+        }
+    }
+
+    /// Whether the one row `from_where` finds passes `visible`.
+    pub fn sql(self, from_where: &str, visible: &str) -> String {
+        match self {
+            Probe::Exists => format!("EXISTS (SELECT 1 {from_where} AND {visible})"),
+            Probe::ByKey => format!("COALESCE((SELECT {visible} {from_where}), FALSE)"),
+        }
     }
 }
 
@@ -139,9 +162,9 @@ impl LogFilter {
     }
 
     /// ` WHERE ...` of this filter, or nothing when it passes every event.
-    fn where_clause(&self, binds: &mut Vec<Bind>, sqlite: bool) -> String {
+    fn where_clause(&self, binds: &mut Vec<Bind>, probe: Probe) -> String {
         let first = self.first_position_sql(binds).map(|first| format!("position >= {first}"));
-        let rest = Some(self.where_sql(binds, sqlite)).filter(|rest| !rest.is_empty());
+        let rest = Some(self.where_sql(binds, probe)).filter(|rest| !rest.is_empty());
         let conditions: Vec<String> = first.into_iter().chain(rest).collect();
         if conditions.is_empty() {
             String::new()
@@ -164,7 +187,7 @@ impl LogFilter {
         ))
     }
 
-    fn where_sql(&self, binds: &mut Vec<Bind>, sqlite: bool) -> String {
+    fn where_sql(&self, binds: &mut Vec<Bind>, probe: Probe) -> String {
         let mut clauses = Vec::new();
         let mut list = |column: &str, values: &[String], binds: &mut Vec<Bind>| {
             if !values.is_empty() {
@@ -189,7 +212,7 @@ impl LogFilter {
             binds.push(Bind::Text(viewer.member_id.clone().unwrap_or_default()));
             let m = binds.len();
             let visible = doetank_visible_sql("d", Some(m));
-            let probe = |from_where: &str| probe_sql(sqlite, from_where, &visible);
+            let probe = |from_where: &str| probe.sql(from_where, &visible);
             // An event that tells of a doetank is seen as the doetank is: its own events, a
             // reuse's (which name the doetank drawn on) and an idea taken into it (until the
             // thirtieth session these two gave an informal doetank's id to any reader).
@@ -248,7 +271,7 @@ fn log_page_sql(filter: &LogFilter, page: Page, limit: i64, sqlite: bool) -> (St
         (Page::Before(_), None) => "position < $1".to_string(),
         (Page::Before(_), Some(first)) => format!("position < $1 AND position >= {first}"),
     };
-    let extra = filter.where_sql(&mut binds, sqlite);
+    let extra = filter.where_sql(&mut binds, Probe::for_page(sqlite));
     if !extra.is_empty() {
         conditions = format!("{conditions} AND {extra}");
     }
@@ -262,11 +285,6 @@ fn log_page_sql(filter: &LogFilter, page: Page, limit: i64, sqlite: bool) -> (St
 }
 
 impl EventStore {
-    /// The log's SQL differs by backend here and there (see [`probe_sql`]).
-    fn is_sqlite(&self) -> bool {
-        matches!(self.backend, crate::Backend::Sqlite(_))
-    }
-
     /// Up to `limit` events after `after` that pass `filter`, in global order.
     pub async fn read_log(
         &self,
@@ -371,7 +389,7 @@ impl EventStore {
     /// How many events pass `filter`.
     pub async fn count_log(&self, filter: &LogFilter) -> Result<i64, StoreError> {
         let mut binds = Vec::new();
-        let sql = format!("SELECT COUNT(*) FROM events{}", filter.where_clause(&mut binds, self.is_sqlite()));
+        let sql = format!("SELECT COUNT(*) FROM events{}", filter.where_clause(&mut binds, Probe::Exists));
         let n = on_pool!(&self.backend, pool => {
             bind_all!(sqlx::query_scalar::<_, i64>(&sql), &binds).fetch_one(pool).await?
         });
@@ -388,7 +406,7 @@ impl EventStore {
         limit: i64,
     ) -> Result<Vec<Activity>, StoreError> {
         let mut binds = Vec::new();
-        let condition = filter.where_clause(&mut binds, self.is_sqlite());
+        let condition = filter.where_clause(&mut binds, Probe::Exists);
         binds.push(Bind::Int(limit));
         let start = period.start_sql(self.is_sqlite());
         let sql = format!(

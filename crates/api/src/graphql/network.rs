@@ -796,19 +796,23 @@ const TIMELINE_SELECT: &str =
 
 /// Rule 5 for the timeline (aliased `t`): a line about an informal doetank only for those who
 /// may see it.
-fn restrict_timeline(f: &mut Filter, viewer: &Viewer) {
+fn restrict_timeline(f: &mut Filter, viewer: &Viewer, sqlite: bool) {
     // One condition (and one bound viewer) for both subqueries, each with its own `vd`.
     if let Some(condition) = visibility::doetank_condition(f, "vd", viewer) {
-        f.clauses.push(format!(
-            "(t.kind <> 'doetank' OR EXISTS (SELECT 1 FROM rm_doetanks vd WHERE vd.id = t.subject_id AND {condition}))"
-        ));
+        f.push_probed(sqlite, |probe| {
+            let doetank = probe.sql("FROM rm_doetanks vd WHERE vd.id = t.subject_id", &condition);
+            format!("(t.kind <> 'doetank' OR {doetank})")
+        });
         // A reuse's lines name the doetank it draws on, so they are seen as that doetank is (as
         // `reuse(id)` and `reuses` show it); until the thirtieth session they told anyone the
         // name of an informal one.
-        f.clauses.push(format!(
-            "(t.kind <> 'reuse' OR EXISTS (SELECT 1 FROM rm_reuses r JOIN rm_doetanks vd \
-             ON vd.id = r.source_doetank_id WHERE r.id = t.subject_id AND {condition}))"
-        ));
+        f.push_probed(sqlite, |probe| {
+            let drawn_on = probe.sql(
+                "FROM rm_reuses r JOIN rm_doetanks vd ON vd.id = r.source_doetank_id WHERE r.id = t.subject_id",
+                &condition,
+            );
+            format!("(t.kind <> 'reuse' OR {drawn_on})")
+        });
     }
 }
 
@@ -820,7 +824,7 @@ pub(super) async fn timeline_at(
 ) -> Result<Vec<TimelineEntry>, crate::error::AppError> {
     let mut f = Filter::default();
     f.push("t.position = ?", position);
-    restrict_timeline(&mut f, viewer);
+    restrict_timeline(&mut f, viewer, app.store.is_sqlite());
     sql::fetch_small(&app.store, &format!("{TIMELINE_SELECT}{}", f.where_sql()), &f.args).await
 }
 
@@ -1191,9 +1195,10 @@ impl NetworkQuery {
             f.push("t.fulfilled = ?", fulfilled);
         }
         if let Some(condition) = visibility::doetank_condition(&mut f, "vd", &viewer(ctx)) {
-            f.clauses.push(format!(
-                "EXISTS (SELECT 1 FROM rm_doetanks vd WHERE vd.id = t.source_doetank_id AND {condition})"
-            ));
+            f.clauses.push(
+                doetank_store::Probe::Exists
+                    .sql("FROM rm_doetanks vd WHERE vd.id = t.source_doetank_id", &condition),
+            );
         }
         let order = ByPosition::Ascending("t.created_position");
         page_by_position(ctx, "rm_reuses t", REUSE_SELECT, f, order, paging, Reuse).await
@@ -1244,7 +1249,7 @@ impl NetworkQuery {
         if let Some(to) = to {
             f.push("t.occurred_at < ?", sql::ts(to));
         }
-        restrict_timeline(&mut f, &viewer(ctx));
+        restrict_timeline(&mut f, &viewer(ctx), app(ctx)?.store.is_sqlite());
         // Keyset pages: a cursor is a line's position, so a page deep in a long history costs
         // what the first does (until the thirty-first session cursors were offsets, and a page
         // at offset 900,000 of 1,000,000 lines took a researcher 0.26 s), and pages do not

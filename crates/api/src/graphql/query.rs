@@ -386,7 +386,7 @@ impl Query {
         if let Some(doetank) = filter.doetank_id {
             f.push("l.doetank_id = ?", parse_id("doetankId", &doetank).gql()?);
         }
-        visibility::restrict_lessons(&mut f, &viewer(ctx));
+        visibility::restrict_lessons(&mut f, &viewer(ctx), app(ctx)?.store.is_sqlite());
         let backend = app(ctx)?.store.backend();
         let search = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty());
         let Some(search) = search else {
@@ -458,7 +458,8 @@ impl Query {
         }
         // Rank and order only what names a lesson, then read the page's rows (late
         // materialisation): sorting hundreds of matches with their bodies cost more than ranking.
-        // The matches are counted in the same pass (a search evaluated once, not twice).
+        // The matches are counted in the same pass (a search evaluated once, not twice). Every
+        // match is read, so the filter is said as for a count.
         let n = f.next_placeholder();
         // (SQLite refuses bm25 beside a window function, hence the innermost query.)
         let sql = format!(
@@ -467,7 +468,7 @@ impl Query {
              ORDER BY rank DESC, position DESC LIMIT ${n} OFFSET ${}) m JOIN rm_lessons l ON l.id = m.lesson_id \
              ORDER BY m.rank DESC, m.position DESC",
             LESSON_SELECT.trim_end_matches(" FROM rm_lessons l"),
-            f.where_sql(),
+            f.counting_where_sql(),
             n + 1,
         );
         let mut args = f.args.clone();
@@ -476,11 +477,13 @@ impl Query {
         let total = match rows.first() {
             Some(row) => row.total,
             // A page past the end has no row to carry the count.
-            None => {
-                sql::fetch_count(backend, &format!("SELECT COUNT(*) FROM {from}{}", f.where_sql()), &f.args)
-                    .await
-                    .gql()?
-            }
+            None => sql::fetch_count(
+                backend,
+                &format!("SELECT COUNT(*) FROM {from}{}", f.counting_where_sql()),
+                &f.args,
+            )
+            .await
+            .gql()?,
         };
         Ok(window.connection(
             total,
