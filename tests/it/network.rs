@@ -899,6 +899,42 @@ async fn the_timeline_tells_the_demo_history_in_order(db: &TestDb) {
         after = timeline["pageInfo"]["endCursor"].clone();
     }
     assert_eq!(paged, positions.iter().map(|p| json!(p)).collect::<Vec<_>>());
+    // Backwards, the newest ten first and then the ten before them, each page in log order,
+    // give the same lines; a wall shows its latest news so.
+    let newest = "query($before: String) { timeline(last: 10, before: $before) { totalCount \
+                  pageInfo { hasNextPage hasPreviousPage startCursor } edges { node { position } } } }";
+    let (mut pages, mut before) = (Vec::new(), Value::Null);
+    loop {
+        let timeline =
+            app.gql_as(None, newest, json!({ "before": before })).await["data"]["timeline"].clone();
+        assert_eq!(timeline["pageInfo"]["hasNextPage"], !before.is_null(), "{timeline:#}");
+        assert_eq!(timeline["totalCount"], positions.len(), "{timeline:#}");
+        let page: Vec<Value> = timeline["edges"]
+            .as_array()
+            .expect("edges")
+            .iter()
+            .map(|e| e["node"]["position"].clone())
+            .collect();
+        assert!(page.len() == 10 || timeline["pageInfo"]["hasPreviousPage"] == false, "{timeline:#}");
+        pages.push(page);
+        if timeline["pageInfo"]["hasPreviousPage"] != true {
+            break;
+        }
+        before = timeline["pageInfo"]["startCursor"].clone();
+    }
+    assert_eq!(pages.concat().len(), positions.len());
+    assert_eq!(pages.into_iter().rev().flatten().collect::<Vec<_>>(), paged);
+    let before_position = app.gql_as(None, newest, json!({ "before": positions[5].to_string() })).await;
+    let edges = before_position["data"]["timeline"]["edges"].as_array().expect("edges").clone();
+    assert_eq!(edges.iter().map(|e| e["node"]["position"].clone()).collect::<Vec<_>>(), paged[..5]);
+    let newest_cafe = app
+        .data("{ timeline(kinds: [\"cafe\"], last: 1) { edges { node { kind position } } } }", json!({}))
+        .await;
+    let cafes: Vec<&Value> = entries.iter().filter(|e| e["kind"] == "cafe").collect();
+    assert_eq!(newest_cafe["timeline"]["edges"][0]["node"]["position"], cafes[cafes.len() - 1]["position"]);
+    let both = app.gql_as(None, "{ timeline(first: 5, last: 5) { totalCount } }", json!({})).await;
+    assert_eq!(both["errors"][0]["extensions"]["code"], "BAD_INPUT", "{both:#}");
+    assert_eq!(both["errors"][0]["extensions"]["field"], "last", "{both:#}");
     let from_position = app.gql_as(None, small, json!({ "after": positions[4].to_string() })).await;
     assert_eq!(
         from_position["data"]["timeline"]["edges"][0]["node"]["position"], positions[5],

@@ -10,10 +10,7 @@ use super::errors::GqlResult;
 use super::mutation::OriginKind;
 use super::network_mutation::{ApplicantFunctionInput, PilotOutcomeInput};
 use super::objects::{load_doetank, load_lesson, load_member, Doetank, Lesson, Member};
-use super::pagination::{
-    all_shown, in_log_order, page_size, position_cursor, total_if_asked, ByPosition, Counted, Page, Paging,
-    Window,
-};
+use super::pagination::{in_log_order, total_if_asked, ByPosition, Counted, LogPaging, Page, Paging, Window};
 use super::query::page_by_position;
 use super::scalars::*;
 use super::viewer;
@@ -1217,7 +1214,10 @@ impl NetworkQuery {
         lineage(ctx, id.as_str()).await
     }
 
-    /// The network's history as people would read it, in log order, one line each.
+    /// The network's history as people would read it, in log order, one line each. Page
+    /// forwards with `first`/`after`, or backwards with `last`/`before`: the newest `last`
+    /// lines (before the cursor `before`), each page still in log order — a wall's latest news.
+    #[allow(clippy::too_many_arguments)] // each is one of the field's GraphQL arguments
     async fn timeline(
         &self,
         ctx: &Context<'_>,
@@ -1227,12 +1227,17 @@ impl NetworkQuery {
         kinds: Option<Vec<String>>,
         #[graphql(desc = "Only what happened at or after this time.")] from: Option<DateTime<Utc>>,
         #[graphql(desc = "Only what happened before this time.")] to: Option<DateTime<Utc>>,
-        #[graphql(desc = "Page size: 20 when absent, at most 100.")] first: Option<i32>,
-        #[graphql(desc = "The `endCursor` of the page before.")] after: Option<String>,
+        #[graphql(desc = "Page forwards: this many lines after `after` (20 when absent, at most 100).")]
+        first: Option<i32>,
+        #[graphql(desc = "The `endCursor` of the page before, or a position: the lines after it.")]
+        after: Option<String>,
+        #[graphql(desc = "Page backwards: the last this many lines before `before` (at most 100).")]
+        last: Option<i32>,
+        #[graphql(desc = "The `startCursor` of the page after, or a position: the lines before it.")]
+        before: Option<String>,
     ) -> Result<Page<TimelineEntry>> {
-        let limit = page_size(first, "first").gql()?;
-        let after = position_cursor(after, "after").gql()?;
-        if let Some(after) = after {
+        let paging = LogPaging::new(first, after, last, before).gql()?;
+        if let Some(after) = paging.after() {
             crate::history::check_resume(&app(ctx)?.store, after).await.gql()?;
         }
         crate::history::check_window(from, to).gql()?;
@@ -1257,16 +1262,29 @@ impl NetworkQuery {
         let store = &app(ctx)?.store;
         // The count is of the whole timeline the filters leave, without the cursor's clause.
         let counted = Counted::if_asked(ctx, "rm_timeline t", &f);
-        if let Some(after) = after {
-            f.push("t.position > ?", after);
-        }
-        let window = Window { offset: 0, limit };
+        // Backwards, the newest lines first along the same index, then put in log order.
+        let order = match (paging.backwards, paging.cursor) {
+            (false, after) => {
+                if let Some(after) = after {
+                    f.push("t.position > ?", after);
+                }
+                "t.position"
+            }
+            (true, before) => {
+                if let Some(before) = before {
+                    f.push("t.position < ?", before);
+                }
+                "t.position DESC"
+            }
+        };
+        let window = Window { offset: 0, limit: paging.limit };
         let mut lines: Vec<TimelineEntry> =
-            super::query::fetch_window(store, TIMELINE_SELECT, &f, "t.position", window.probing()).await?;
-        let shown = all_shown(after.is_none(), lines.len(), limit);
+            super::query::fetch_window(store, TIMELINE_SELECT, &f, order, window.probing()).await?;
+        if paging.backwards {
+            lines.reverse();
+        }
+        let (has_previous, has_next, shown) = paging.trim(&mut lines);
         let total = total_if_asked(counted, store.backend(), shown).await?;
-        let more = lines.len() as i64 > limit;
-        lines.truncate(limit as usize);
-        Ok(in_log_order(lines, |line| line.position, after.is_some(), more, total))
+        Ok(in_log_order(lines, |line| line.position, has_previous, has_next, total))
     }
 }

@@ -69,6 +69,70 @@ pub fn total_asked(ctx: &Context<'_>) -> bool {
     ctx.look_ahead().field("totalCount").exists()
 }
 
+/// How a list in log order (`events`, `timeline`) is paged: forwards, `first` after the
+/// position `after`, or backwards, the `last` before the position `before` (the newest, for a
+/// feed of what just happened), each page in log order either way.
+#[derive(Debug, Clone, Copy)]
+pub struct LogPaging {
+    pub backwards: bool,
+    pub limit: i64,
+    /// The position the page starts after (forwards) or ends before (backwards).
+    pub cursor: Option<i64>,
+}
+
+impl LogPaging {
+    pub fn new(
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<Self, AppError> {
+        let backwards = last.is_some() || before.is_some();
+        if backwards && (first.is_some() || after.is_some()) {
+            return Err(AppError::bad_input(
+                if last.is_some() { "last" } else { "before" },
+                "page forwards (first, after) or backwards (last, before), not both",
+            ));
+        }
+        Ok(if backwards {
+            LogPaging {
+                backwards,
+                limit: page_size(last, "last")?,
+                cursor: position_cursor(before, "before")?,
+            }
+        } else {
+            LogPaging {
+                backwards,
+                limit: page_size(first, "first")?,
+                cursor: position_cursor(after, "after")?,
+            }
+        })
+    }
+
+    /// The cursor a forward page starts after.
+    pub fn after(&self) -> Option<i64> {
+        self.cursor.filter(|_| !self.backwards)
+    }
+
+    /// Trims `nodes`, fetched in log order one past the limit on the page's far side, to the
+    /// page; with whether pages come before it and after it, and (see [`all_shown`]) how many
+    /// rows the whole list holds if the page shows them all.
+    pub fn trim<N>(&self, nodes: &mut Vec<N>) -> (bool, bool, Option<i64>) {
+        let fetched = nodes.len();
+        let over = fetched as i64 > self.limit;
+        let (has_previous, has_next) = if self.backwards {
+            if over {
+                nodes.remove(0);
+            }
+            (over, self.cursor.is_some())
+        } else {
+            nodes.truncate(self.limit as usize);
+            (self.cursor.is_some_and(|after| after > 0), over)
+        };
+        (has_previous, has_next, all_shown(self.cursor.is_none(), fetched, self.limit))
+    }
+}
+
 /// A page of a list in log order (`events`, `timeline`): each edge's cursor is its node's
 /// `position` (see [`position_cursor`]), so pages do not shift while the log grows.
 pub fn in_log_order<N: OutputType>(

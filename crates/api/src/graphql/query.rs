@@ -10,8 +10,8 @@ use doetank_store::{Backend, EventStore, LogFilter, Period};
 use super::errors::GqlResult;
 use super::objects::*;
 use super::pagination::{
-    all_shown, by_position, in_log_order, page_size, position_cursor, total_asked, total_if_asked, After,
-    ByPosition, Counted, Page, Paging, Window,
+    all_shown, by_position, in_log_order, total_asked, total_if_asked, After, ByPosition, Counted, LogPaging,
+    Page, Paging, Window,
 };
 use super::scalars::*;
 use super::statistics::Statistics;
@@ -513,44 +513,23 @@ impl Query {
         #[graphql(desc = "The `startCursor` of the page after, or a position: the events before it.")]
         before: Option<String>,
     ) -> Result<Page<Event>> {
-        let backwards = last.is_some() || before.is_some();
-        if backwards && (first.is_some() || after.is_some()) {
-            return Err(AppError::bad_input(
-                if last.is_some() { "last" } else { "before" },
-                "page forwards (first, after) or backwards (last, before), not both",
-            ))
-            .gql();
-        }
-        let (limit, cursor) = if backwards {
-            (page_size(last, "last").gql()?, position_cursor(before, "before").gql()?)
-        } else {
-            (page_size(first, "first").gql()?, position_cursor(after, "after").gql()?)
-        };
+        let paging = LogPaging::new(first, after, last, before).gql()?;
         let filter = EventFilter::for_reader(filter, ctx).await?;
         let store = &app(ctx)?.store;
-        if let (false, Some(after)) = (backwards, cursor) {
+        if let Some(after) = paging.after() {
             crate::history::check_resume(store, after).await.gql()?;
         }
-        let (events, has_previous, has_next) = if backwards {
-            let before = cursor.unwrap_or(i64::MAX);
-            let mut events = store.read_log_before(&filter, before, limit + 1).await.gql()?;
-            let has_previous = events.len() as i64 > limit;
-            if has_previous {
-                events.remove(0);
-            }
-            (events, has_previous, cursor.is_some())
+        let mut events = if paging.backwards {
+            store.read_log_before(&filter, paging.cursor.unwrap_or(i64::MAX), paging.limit + 1).await.gql()?
         } else {
-            let after = cursor.unwrap_or(0);
-            let mut events = store.read_log(&filter, after, limit + 1).await.gql()?;
-            let has_next = events.len() as i64 > limit;
-            events.truncate(limit as usize);
-            (events, after > 0, has_next)
+            store.read_log(&filter, paging.cursor.unwrap_or(0), paging.limit + 1).await.gql()?
         };
+        let (has_previous, has_next, all_shown) = paging.trim(&mut events);
         // Counted only when asked for: a count reads the whole filtered log, and a researcher
         // paging through it (whose reads pass rule 5's filter) paid for it on every page (until
         // the thirty-first session; 0.3 s a page at 1,000,000 events, the page itself 0.02 s).
         // A page that holds the whole filtered log (a stream's events, say) is its count.
-        let total = match all_shown(!has_previous && !has_next && cursor.is_none(), events.len(), limit) {
+        let total = match all_shown {
             _ if !total_asked(ctx) => None,
             Some(shown) => Some(shown),
             None => Some(store.count_log(&filter).await.gql()?),
