@@ -8,6 +8,7 @@ use crate::both_backends;
 use crate::support::TestDb;
 
 both_backends!(migrate_is_idempotent_and_reports_the_head);
+both_backends!(a_build_runs_on_a_database_a_newer_build_migrated);
 
 async fn migrate_is_idempotent_and_reports_the_head(db: &TestDb) {
     for _ in 0..2 {
@@ -39,6 +40,58 @@ async fn migrate_is_idempotent_and_reports_the_head(db: &TestDb) {
         told.contains("built by projection version 0") && told.contains("`serve` rebuilds them"),
         "{told}"
     );
+}
+
+/// A node of the previous build that restarts during a rolling upgrade, or a rollback, finds
+/// migrations it does not know, all past its newest: it starts, saying so. An unknown one among
+/// its own (a database of another lineage, a migration deleted from the source) is refused.
+async fn a_build_runs_on_a_database_a_newer_build_migrated(db: &TestDb) {
+    let migrate = || {
+        Command::new(env!("CARGO_BIN_EXE_doetank"))
+            .args(["migrate", "--database-url", &db.url])
+            .output()
+            .expect("run doetank")
+    };
+    let recorded = |version: i64| {
+        format!(
+            "INSERT INTO _sqlx_migrations (version, description, installed_on, success, checksum, execution_time) \
+             SELECT {version}, 'not of this build', installed_on, success, checksum, execution_time \
+             FROM _sqlx_migrations WHERE version = 1"
+        )
+    };
+    assert!(migrate().status.success());
+    doetank_store::on_pool!(db.store.backend(), pool => {
+        sqlx::query(&recorded(99_990_101)).execute(pool).await.expect("a newer build's migration");
+    });
+    let out = migrate();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("migrations of a newer build") && stderr.contains("99990101"), "{stderr}");
+    // It still writes: the log and its read models as they were.
+    let app = doetank_api::App::new(db.store.clone());
+    doetank_api::demo::load(&app).await.expect("the demo, written by this build");
+    assert!(db.store.head_position().await.expect("the head") > 0);
+
+    doetank_store::on_pool!(db.store.backend(), pool => {
+        sqlx::query(&recorded(0)).execute(pool).await.expect("a migration this build never had");
+    });
+    let out = migrate();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "an unknown migration among this build's own is refused");
+    assert!(stderr.contains("migration 0 was previously applied but is missing"), "{stderr}");
+    // A refused run in a process that goes on leaves no lock behind on PostgreSQL (sqlx's
+    // session lock stays held on a failed run's connection unless it is closed).
+    assert!(db.store.migrate().await.is_err());
+    if let doetank_store::Backend::Postgres(pool) = db.store.backend() {
+        let held: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' \
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        )
+        .fetch_one(pool)
+        .await
+        .expect("the locks");
+        assert_eq!(held, 0, "a failed migration's lock is held");
+    }
 }
 
 #[test]

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -21,8 +22,13 @@ use crate::own_connections::OwnConnections;
 /// Used when neither `--database-url` nor `DATABASE_URL` is given.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite:doetank.db";
 
-static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
-static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
+/// This build's migrations for `backend`.
+fn migrations(backend: &Backend) -> Migrator {
+    match backend {
+        Backend::Sqlite(_) => sqlx::migrate!("../../migrations/sqlite"),
+        Backend::Postgres(_) => sqlx::migrate!("../../migrations/postgres"),
+    }
+}
 
 /// One typed pool per backend: sqlx's `Any` driver cannot carry uuids, timestamps or JSON.
 #[derive(Clone, Debug)]
@@ -168,10 +174,29 @@ impl EventStore {
     }
 
     /// Applies pending migrations (event log and read-model tables) and loads the head position.
+    ///
+    /// A database that a newer build migrated holds migrations this build does not know, all
+    /// past the newest it knows. It runs on the schema they left, with a warning naming the
+    /// first: migrations are written to leave the previous build able to run (they add; the
+    /// previous `doetank_append` stays beside the new one), so that a node of this build can
+    /// restart during a rolling upgrade and a rollback can start. Until the forty-first session it
+    /// refused to (sqlx: "previously applied but missing"). An unknown migration among this
+    /// build's own, or a known one changed, is still refused.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
-            Backend::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
+        let mut migrator = migrations(&self.backend);
+        let newest_known = migrator.iter().map(|m| m.version).max().unwrap_or(0);
+        match self.run_migrations(&migrator).await {
+            // sqlx names the first unknown one in order of version, so all of them are newer.
+            Err(StoreError::Migrate(MigrateError::VersionMissing(version))) if version > newest_known => {
+                tracing::warn!(
+                    first_unknown = version,
+                    newest_known,
+                    "the database holds migrations of a newer build: running on the schema they left"
+                );
+                migrator.set_ignore_missing(true);
+                self.run_migrations(&migrator).await?;
+            }
+            other => other?,
         }
         // On the pool, not the store's own readers: a rebuild's scratch file turns its journal
         // off right after migrating, which SQLite allows only while no other connection has it
@@ -184,6 +209,24 @@ impl EventStore {
         });
         tracing::info!(backend = self.backend_name(), head, "event store migrated");
         Ok(())
+    }
+
+    /// Runs `migrator`. On PostgreSQL on a connection of its own, closed after the run: sqlx
+    /// takes a session lock for migrations and leaves it held when a run fails, which on a
+    /// connection back in the pool would block every later migration (this build's retry in
+    /// [`Self::migrate`], another node's start) for as long as the connection lives. SQLite
+    /// takes no such lock (and a new connection to `sqlite::memory:` would be another database).
+    async fn run_migrations(&self, migrator: &Migrator) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => Ok(migrator.run(pool).await?),
+            Backend::Postgres(pool) => {
+                let options = (*pool.connect_options()).clone();
+                let own = PgPoolOptions::new().max_connections(1).connect_with(options).await?;
+                let ran = migrator.run(&own).await;
+                own.close().await;
+                Ok(ran?)
+            }
+        }
     }
 
     pub fn backend(&self) -> &Backend {
