@@ -28,7 +28,7 @@ both_backends!(
     timeline_appended_tells_the_history_as_it_happens,
     lesson_recorded_brings_the_knowledge_base_live,
     the_events_query_filters_and_pages_the_log,
-    a_log_read_from_a_time_finds_every_event_recorded_since_also_where_the_times_go_back,
+    a_log_read_within_times_finds_every_event_recorded_then_also_where_the_times_go_back,
     the_ndjson_log_filters_as_the_events_query_and_compresses,
     subscriptions_are_answered_as_server_sent_events_too,
     subscriptions_are_answered_in_multipart_parts_as_apollo_client_asks,
@@ -856,7 +856,7 @@ async fn the_events_query_filters_and_pages_the_log(db: &TestDb) {
 /// start of the log, and still finds every event recorded since: newest first and oldest first,
 /// counted, across pages, and in the export. Searching the times themselves (the first event
 /// recorded at or after `from`) would miss those recorded earlier but written later.
-async fn a_log_read_from_a_time_finds_every_event_recorded_since_also_where_the_times_go_back(db: &TestDb) {
+async fn a_log_read_within_times_finds_every_event_recorded_then_also_where_the_times_go_back(db: &TestDb) {
     let base: chrono::DateTime<chrono::Utc> = "2026-03-02T10:00:00Z".parse().expect("a time");
     let at = |ms: i64| base + chrono::Duration::milliseconds(ms);
     // Milliseconds after `base`, in log order: back by half a second, back across seconds,
@@ -894,9 +894,24 @@ async fn a_log_read_from_a_time_finds_every_event_recorded_since_also_where_the_
     .map(at)
     .collect();
     froms.extend([now[0].recorded_at, now[0].recorded_at + chrono::Duration::seconds(1)]);
-    for from in froms {
-        let expected: Vec<i64> = recorded.iter().filter(|(_, t)| *t >= from).map(|(p, _)| *p).collect();
-        let filter = json!({ "from": from.to_rfc3339() });
+    // Each time as a start, as an end, and pairs of them as a window.
+    type Time = Option<chrono::DateTime<chrono::Utc>>;
+    let mut windows: Vec<(Time, Time)> = froms.iter().map(|from| (Some(*from), None)).collect();
+    windows.extend(froms.iter().map(|to| (None, Some(*to))));
+    windows.extend(froms.iter().zip(froms.iter().skip(3)).map(|(from, to)| (Some(*from), Some(*to))));
+    for (from, to) in windows {
+        let within =
+            |t: &chrono::DateTime<chrono::Utc>| from.is_none_or(|f| *t >= f) && to.is_none_or(|e| *t < e);
+        let expected: Vec<i64> = recorded.iter().filter(|(_, t)| within(t)).map(|(p, _)| *p).collect();
+        let mut filter = json!({});
+        let mut query: Vec<(&str, String)> = Vec::new();
+        for (name, time) in [("from", from), ("to", to)] {
+            if let Some(time) = time {
+                filter[name] = json!(time.to_rfc3339());
+                query.push((name, time.to_rfc3339()));
+            }
+        }
+        let from = format!("{from:?} to {to:?}");
         let (mut after, mut found) = (Value::Null, Vec::new());
         loop {
             let data = app.data(forward, json!({ "f": filter, "after": after })).await;
@@ -921,7 +936,7 @@ async fn a_log_read_from_a_time_finds_every_event_recorded_since_also_where_the_
         let export = app
             .http
             .get(app.url("/events.ndjson"))
-            .query(&[("from", from.to_rfc3339())])
+            .query(&query)
             .bearer_auth(&researcher)
             .send()
             .await

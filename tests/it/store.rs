@@ -741,24 +741,60 @@ async fn the_marks_of_a_log_migrated_to_them_are_those_its_writes_keep(db: &Test
                 .expect("marks")
         })
     };
+    let late = || async {
+        doetank_store::on_pool!(store.backend(), pool => {
+            sqlx::query_as::<_, (i64, i64)>("SELECT position, second FROM log_late ORDER BY position")
+                .fetch_all(pool)
+                .await
+                .expect("late events")
+        })
+    };
     assert_eq!(marks().await, expected, "as imports and appends keep them");
+    let late_events = expected_late(store).await;
+    assert_eq!(
+        late_events,
+        [(4, second(6_100)), (7, second(3_000)), (9, second(-1_000))],
+        "late: an earlier second than the latest before it"
+    );
+    assert_eq!(late().await, late_events, "as imports and appends keep them");
     // The log as a build before the marks left it, migrated.
     doetank_store::on_pool!(store.backend(), pool => {
         if matches!(store.backend(), doetank_store::Backend::Sqlite(_)) {
             sqlx::query("DROP TRIGGER events_mark_second").execute(pool).await.expect("drop trigger");
+            sqlx::query("DROP TRIGGER events_mark_late").execute(pool).await.expect("drop trigger");
         }
         sqlx::query("DROP TABLE log_seconds").execute(pool).await.expect("drop marks");
-        let forgotten = sqlx::query("DELETE FROM _sqlx_migrations WHERE description = 'log seconds'")
-            .execute(pool)
-            .await
-            .expect("forget the migration");
-        assert_eq!(forgotten.rows_affected(), 1);
+        sqlx::query("DROP TABLE log_late").execute(pool).await.expect("drop late events");
+        let forgotten =
+            sqlx::query("DELETE FROM _sqlx_migrations WHERE description IN ('log seconds', 'log late')")
+                .execute(pool)
+                .await
+                .expect("forget the migrations");
+        assert_eq!(forgotten.rows_affected(), 2);
     });
     store.migrate().await.expect("migrate again");
     assert_eq!(marks().await, expected, "as the migration computes them");
-    // And appends keep them after it.
+    assert_eq!(late().await, late_events, "as the migration computes them");
+    // And appends keep them after it, an append late against the imported history's latest
+    // second included (the wall clock's is past it, so none is late here: the import is).
     store.append(&stream(), ExpectedVersion::Any, &[event(9)], &Metadata::new("t")).await.expect("append");
     assert_eq!(marks().await, expected_marks(store).await, "kept after the migration");
+    assert_eq!(late().await, expected_late(store).await, "kept after the migration");
+}
+
+/// The events `log_late` should hold for the log as it is: each recorded in an earlier second
+/// than the latest before it.
+async fn expected_late(store: &doetank_store::EventStore) -> Vec<(i64, i64)> {
+    let mut latest = i64::MIN;
+    let mut late = Vec::new();
+    for e in store.read_all(0, 1_000).await.expect("the log") {
+        let second = e.recorded_at.timestamp();
+        if second < latest {
+            late.push((e.position, second));
+        }
+        latest = latest.max(second);
+    }
+    late
 }
 
 /// The marks `log_seconds` should hold for the log as it is: where its latest time so far

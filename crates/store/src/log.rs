@@ -164,8 +164,9 @@ impl LogFilter {
     /// ` WHERE ...` of this filter, or nothing when it passes every event.
     fn where_clause(&self, binds: &mut Vec<Bind>, probe: Probe) -> String {
         let first = self.first_position_sql(binds).map(|first| format!("position >= {first}"));
+        let last = self.last_position_sql(binds).map(|last| format!("position <= {last}"));
         let rest = Some(self.where_sql(binds, probe)).filter(|rest| !rest.is_empty());
-        let conditions: Vec<String> = first.into_iter().chain(rest).collect();
+        let conditions: Vec<String> = first.into_iter().chain(last).chain(rest).collect();
         if conditions.is_empty() {
             String::new()
         } else {
@@ -184,6 +185,24 @@ impl LogFilter {
         Some(format!(
             "COALESCE((SELECT position FROM log_seconds WHERE second >= ${n} ORDER BY second LIMIT 1), \
              (SELECT position FROM log_seconds ORDER BY second DESC LIMIT 1), 0)"
+        ))
+    }
+
+    /// The last position an event that passes `to` can hold, as a scalar SQL expression (its
+    /// argument pushed on `binds`): the position before the first mark past `to`'s second in
+    /// `log_seconds`, or the last late event (`log_late`) of that second or before, whichever
+    /// is later; [`UNBOUNDED`] where no mark is past it. `None` without `to`. An upper bound
+    /// only: the filter's own clause still decides each event.
+    fn last_position_sql(&self, binds: &mut Vec<Bind>) -> Option<String> {
+        let to = self.to?;
+        binds.push(Bind::Int(crate::model::within_the_calendar(to).timestamp()));
+        let n = binds.len();
+        Some(format!(
+            "COALESCE((SELECT MAX(bound) FROM (\
+               SELECT past.position - 1 AS bound FROM \
+                 (SELECT position FROM log_seconds WHERE second > ${n} ORDER BY second LIMIT 1) AS past \
+               UNION ALL SELECT MAX(late.position) FROM log_late late WHERE late.second <= ${n} \
+                 AND EXISTS (SELECT 1 FROM log_seconds WHERE second > ${n})) AS bounds), {UNBOUNDED})"
         ))
     }
 
@@ -251,6 +270,10 @@ enum Page {
     Before(i64),
 }
 
+/// The last position of a log that no bound limits: one short of the largest, so that a bound
+/// one past it is still a `BIGINT`.
+const UNBOUNDED: i64 = i64::MAX - 1;
+
 /// A page of the log: at most `limit` events on `page`'s side that pass `filter`; with its
 /// arguments.
 fn log_page_sql(filter: &LogFilter, page: Page, limit: i64, sqlite: bool) -> (String, Vec<Bind>) {
@@ -260,16 +283,37 @@ fn log_page_sql(filter: &LogFilter, page: Page, limit: i64, sqlite: bool) -> (St
     };
     let mut binds = vec![Bind::Int(position)];
     let first = filter.first_position_sql(&mut binds);
-    let mut conditions = match (page, first) {
-        (Page::After(_), None) => "position > $1".to_string(),
-        // One lower bound, the later of the two: SQLite starts a range at one of them only,
-        // and the cursor's alone would read a period's export from its start on every page.
-        (Page::After(_), Some(first)) => format!(
-            "position > (SELECT MAX(bound) FROM (SELECT CAST($1 AS BIGINT) AS bound \
-             UNION ALL SELECT {first} - 1) AS bounds)"
-        ),
-        (Page::Before(_), None) => "position < $1".to_string(),
-        (Page::Before(_), Some(first)) => format!("position < $1 AND position >= {first}"),
+    let last = filter.last_position_sql(&mut binds);
+    // One bound on each side, the tighter of the cursor's and the filter's: SQLite walks a range
+    // from one of two lower (or upper) bounds only, and the cursor's alone would read a period's
+    // export from its start on every page, or its last page on to the end of the log.
+    let mut conditions = match page {
+        Page::After(_) => {
+            let lower = match &first {
+                None => "position > $1".to_string(),
+                Some(first) => format!(
+                    "position > (SELECT MAX(bound) FROM (SELECT CAST($1 AS BIGINT) AS bound \
+                     UNION ALL SELECT {first} - 1) AS bounds)"
+                ),
+            };
+            match &last {
+                None => lower,
+                Some(last) => format!("{lower} AND position <= {last}"),
+            }
+        }
+        Page::Before(_) => {
+            let upper = match &last {
+                None => "position < $1".to_string(),
+                Some(last) => format!(
+                    "position < (SELECT MIN(bound) FROM (SELECT CAST($1 AS BIGINT) AS bound \
+                     UNION ALL SELECT {last} + 1) AS bounds)"
+                ),
+            };
+            match &first {
+                None => upper,
+                Some(first) => format!("{upper} AND position >= {first}"),
+            }
+        }
     };
     let extra = filter.where_sql(&mut binds, Probe::for_page(sqlite));
     if !extra.is_empty() {
