@@ -733,22 +733,13 @@ async fn the_marks_of_a_log_migrated_to_them_are_those_its_writes_keep(db: &Test
         expected[..5],
         [(second(0), 1), (second(5_500), 2), (second(9_200), 3), (second(10_000), 6), (second(12_000), 8)]
     );
-    let marks = || async {
+    let pairs = |sql: &'static str| async move {
         doetank_store::on_pool!(store.backend(), pool => {
-            sqlx::query_as::<_, (i64, i64)>("SELECT second, position FROM log_seconds ORDER BY second")
-                .fetch_all(pool)
-                .await
-                .expect("marks")
+            sqlx::query_as::<_, (i64, i64)>(sql).fetch_all(pool).await.expect(sql)
         })
     };
-    let late = || async {
-        doetank_store::on_pool!(store.backend(), pool => {
-            sqlx::query_as::<_, (i64, i64)>("SELECT position, second FROM log_late ORDER BY position")
-                .fetch_all(pool)
-                .await
-                .expect("late events")
-        })
-    };
+    let marks = || pairs("SELECT second, position FROM log_seconds ORDER BY second");
+    let late = || pairs("SELECT position, second FROM log_late ORDER BY position");
     assert_eq!(marks().await, expected, "as imports and appends keep them");
     let late_events = expected_late(store).await;
     assert_eq!(
