@@ -274,6 +274,18 @@ enum Page {
 /// one past it is still a `BIGINT`.
 const UNBOUNDED: i64 = i64::MAX - 1;
 
+/// `position {op}` the cursor `$1`, or, where the filter bounds that side too (`bound`, as
+/// strict as `op`), the `tighter` (`MAX` or `MIN`) of the two in one expression.
+fn cursor_bound(op: &str, tighter: &str, bound: Option<String>) -> String {
+    match bound {
+        None => format!("position {op} $1"),
+        Some(bound) => format!(
+            "position {op} (SELECT {tighter}(bound) FROM (SELECT CAST($1 AS BIGINT) AS bound \
+             UNION ALL SELECT {bound}) AS bounds)"
+        ),
+    }
+}
+
 /// A page of the log: at most `limit` events on `page`'s side that pass `filter`; with its
 /// arguments.
 fn log_page_sql(filter: &LogFilter, page: Page, limit: i64, sqlite: bool) -> (String, Vec<Bind>) {
@@ -287,33 +299,19 @@ fn log_page_sql(filter: &LogFilter, page: Page, limit: i64, sqlite: bool) -> (St
     // One bound on each side, the tighter of the cursor's and the filter's: SQLite walks a range
     // from one of two lower (or upper) bounds only, and the cursor's alone would read a period's
     // export from its start on every page, or its last page on to the end of the log.
-    let mut conditions = match page {
-        Page::After(_) => {
-            let lower = match &first {
-                None => "position > $1".to_string(),
-                Some(first) => format!(
-                    "position > (SELECT MAX(bound) FROM (SELECT CAST($1 AS BIGINT) AS bound \
-                     UNION ALL SELECT {first} - 1) AS bounds)"
-                ),
-            };
-            match &last {
-                None => lower,
-                Some(last) => format!("{lower} AND position <= {last}"),
-            }
-        }
-        Page::Before(_) => {
-            let upper = match &last {
-                None => "position < $1".to_string(),
-                Some(last) => format!(
-                    "position < (SELECT MIN(bound) FROM (SELECT CAST($1 AS BIGINT) AS bound \
-                     UNION ALL SELECT {last} + 1) AS bounds)"
-                ),
-            };
-            match &first {
-                None => upper,
-                Some(first) => format!("{upper} AND position >= {first}"),
-            }
-        }
+    let (cursor_side, far_side) = match page {
+        Page::After(_) => (
+            cursor_bound(">", "MAX", first.map(|first| format!("{first} - 1"))),
+            last.map(|last| format!("position <= {last}")),
+        ),
+        Page::Before(_) => (
+            cursor_bound("<", "MIN", last.map(|last| format!("{last} + 1"))),
+            first.map(|first| format!("position >= {first}")),
+        ),
+    };
+    let mut conditions = match far_side {
+        None => cursor_side,
+        Some(far_side) => format!("{cursor_side} AND {far_side}"),
     };
     let extra = filter.where_sql(&mut binds, Probe::for_page(sqlite));
     if !extra.is_empty() {

@@ -1263,20 +1263,14 @@ impl NetworkQuery {
         // The count is of the whole timeline the filters leave, without the cursor's clause.
         let counted = Counted::if_asked(ctx, "rm_timeline t", &f);
         // Backwards, the newest lines first along the same index, then put in log order.
-        let order = match (paging.backwards, paging.cursor) {
-            (false, after) => {
-                if let Some(after) = after {
-                    f.push("t.position > ?", after);
-                }
-                "t.position"
-            }
-            (true, before) => {
-                if let Some(before) = before {
-                    f.push("t.position < ?", before);
-                }
-                "t.position DESC"
-            }
+        let (beyond_cursor, order) = if paging.backwards {
+            ("t.position < ?", "t.position DESC")
+        } else {
+            ("t.position > ?", "t.position")
         };
+        if let Some(cursor) = paging.cursor {
+            f.push(beyond_cursor, cursor);
+        }
         let window = Window { offset: 0, limit: paging.limit };
         let mut lines: Vec<TimelineEntry> =
             super::query::fetch_window(store, TIMELINE_SELECT, &f, order, window.probing()).await?;
