@@ -1465,6 +1465,65 @@ async fn a_row_leaving_a_filtered_list_makes_the_next_page_skip_nothing(db: &Tes
     assert_eq!(titles(&rare), ["T0"]);
     assert_eq!(rare["totalCount"], 1);
 
+    // By rank too: a search's cursor names the lesson before the page, and the next page goes
+    // on from where that lesson ranks now. A better match recorded meanwhile, and lessons that
+    // move every bm25 rank on SQLite, repeat none of the first page and skip none after it
+    // (until the forty-second session the cursors were offsets, and the second page repeated
+    // "k4"). The weaker lessons say the word fewer times in bodies of one length, so their
+    // order stays whatever the index holds.
+    let record = |title: String, body: String| {
+        let lesson = json!({ "doetankId": ids[1], "kind": "INSIGHT", "title": title, "body": body });
+        let app = &app;
+        let lead = &lead;
+        async move {
+            let body = mutate_as(app, &member(lead), "recordLesson", "RecordLessonInput", lesson).await;
+            assert!(body.get("errors").is_none(), "{body:#}");
+        }
+    };
+    for k in 1..=5 {
+        let body = [vec!["fietspad"; k], vec!["weg"; 6 - k]].concat().join(" ");
+        record(format!("k{k}"), body).await;
+    }
+    let searched = "query($s: String!, $first: Int, $after: String) { lessons(filter: { search: $s }, first: $first, after: $after) { \
+                    totalCount pageInfo { hasNextPage hasPreviousPage endCursor } edges { node { title } } } }";
+    let search = |s: &str, first: i64, after: &Value| json!({ "s": s, "first": first, "after": after });
+    let all = app.data(searched, search("fietspad", 100, &Value::Null)).await["lessons"].clone();
+    assert_eq!(titles(&all), ["k5", "k4", "k3", "k2", "k1"], "{all:#}");
+    let top = app.data(searched, search("fietspad", 2, &Value::Null)).await["lessons"].clone();
+    assert_eq!(titles(&top), ["k5", "k4"]);
+    assert_eq!(top["pageInfo"]["hasPreviousPage"], false);
+    record("Nieuw fietspad".into(), ["fietspad"; 6].join(" ")).await;
+    for i in 0..3 {
+        record(format!("Anders {i}"), "een heel ander verhaal over de wijk".into()).await;
+    }
+    let now = titles(&app.data(searched, search("fietspad", 100, &Value::Null)).await["lessons"]);
+    assert_eq!(now.len(), 6, "{now:?}");
+    let mut rest = Vec::new();
+    let mut cursor = top["pageInfo"]["endCursor"].clone();
+    loop {
+        let page = app.data(searched, search("fietspad", 2, &cursor)).await["lessons"].clone();
+        assert_eq!(page["totalCount"], 6, "{page:#}");
+        assert_eq!(page["pageInfo"]["hasPreviousPage"], true);
+        rest.extend(titles(&page));
+        if page["pageInfo"]["hasNextPage"] != true {
+            break;
+        }
+        cursor = page["pageInfo"]["endCursor"].clone();
+    }
+    let after_k4 = now.iter().skip_while(|t| *t != "k4").skip(1).cloned().collect::<Vec<_>>();
+    assert_eq!(rest, after_k4, "the rest as ranked now: {now:?}");
+    assert_eq!(rest, ["k3", "k2", "k1"], "none repeated, none skipped: {now:?}");
+    // An offset from before (after the second) still reads as one, in the ranking as it is now.
+    let offset = app.data(searched, search("fietspad", 2, &json!("MQ"))).await["lessons"].clone();
+    assert_eq!(titles(&offset), now[2..4], "{offset:#}");
+    // A cursor names a lesson of its own search; another search finds no place for it.
+    let foreign = app.error(searched, search("verhaal", 2, &top["pageInfo"]["endCursor"])).await;
+    assert_eq!(
+        (&foreign["extensions"]["code"], &foreign["extensions"]["field"]),
+        (&json!("BAD_INPUT"), &json!("after")),
+        "{foreign:#}"
+    );
+
     // By date too: cafés (and ideation days) are ordered by their date, then as scheduled, and
     // a café cancelled meanwhile leaves `UPCOMING` without shifting the next page (until the
     // thirty-third session these pages were offsets, and the second skipped C2).

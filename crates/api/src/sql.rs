@@ -15,6 +15,8 @@ pub enum Arg {
     Text(String),
     OptText(Option<String>),
     Int(i64),
+    /// A rank, bound as the very number it was read as (a search's cursor compares by it).
+    Float(f64),
     Bool(bool),
 }
 
@@ -74,6 +76,7 @@ macro_rules! bind_args {
                 $crate::sql::Arg::Text(v) => q.bind(v.clone()),
                 $crate::sql::Arg::OptText(v) => q.bind(v.clone()),
                 $crate::sql::Arg::Int(v) => q.bind(*v),
+                $crate::sql::Arg::Float(v) => q.bind(*v),
                 $crate::sql::Arg::Bool(v) => q.bind(*v),
             };
         }
@@ -143,6 +146,7 @@ impl rusqlite::ToSql for Arg {
             Arg::Text(v) => v.to_sql(),
             Arg::OptText(v) => v.to_sql(),
             Arg::Int(v) => v.to_sql(),
+            Arg::Float(v) => v.to_sql(),
             Arg::Bool(v) => v.to_sql(),
         }
     }

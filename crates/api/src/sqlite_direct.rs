@@ -119,6 +119,7 @@ impl<'db> Prepared<'db> {
                     Arg::Text(text) | Arg::OptText(Some(text)) => bind_text(statement, index, text),
                     Arg::OptText(None) => ffi::sqlite3_bind_null(statement, index),
                     Arg::Int(v) => ffi::sqlite3_bind_int64(statement, index, *v),
+                    Arg::Float(v) => ffi::sqlite3_bind_double(statement, index, *v),
                     Arg::Bool(v) => ffi::sqlite3_bind_int64(statement, index, i64::from(*v)),
                 }
             };

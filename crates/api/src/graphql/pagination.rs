@@ -1,6 +1,7 @@
 //! Relay connections over read-model queries: `first`/`after`, `pageInfo`, `totalCount`.
-//! Cursors are opaque: positions where a list is ordered by them, else offsets; pages are
-//! capped at [`MAX_PAGE_SIZE`].
+//! Cursors are opaque: each names a row by its log position (a list ordered otherwise, by date
+//! or by rank, goes on from where that row stands now); offsets given out by earlier builds
+//! are still read as offsets. Pages are capped at [`MAX_PAGE_SIZE`].
 
 use async_graphql::connection::{Connection, CursorType, Edge, OpaqueCursor};
 use async_graphql::{Context, OutputType, SimpleObject};
@@ -241,7 +242,7 @@ pub fn by_position<N: OutputType>(mut nodes: Vec<(i64, N)>, paging: Paging, tota
     with_cursors(edges, paging.after != After::Start, more, total)
 }
 
-/// The offset and limit that `first` and `after` ask for.
+/// The rows of a page to read: past `offset` rows, `limit` of them.
 #[derive(Debug, Clone, Copy)]
 pub struct Window {
     pub offset: i64,
@@ -259,37 +260,9 @@ pub fn page_size(asked: Option<i32>, field: &str) -> Result<i64, AppError> {
 }
 
 impl Window {
-    pub fn new(first: Option<i32>, after: Option<String>) -> Result<Window, AppError> {
-        let limit = page_size(first, "first")?;
-        let offset = match after {
-            Some(cursor) => match OpaqueCursor::<i64>::decode_cursor(&cursor) {
-                Ok(OpaqueCursor(index)) if (0..i64::MAX).contains(&index) => index + 1,
-                _ => return Err(AppError::bad_input("after", "is not a cursor this API gave out")),
-            },
-            None => 0,
-        };
-        Ok(Window { offset, limit })
-    }
-
     /// The rows to fetch for this page: one more than it shows, which tells whether a next
     /// page exists without counting them all.
     pub fn probing(self) -> Window {
         Window { limit: self.limit + 1, ..self }
-    }
-
-    pub fn connection<N: OutputType>(self, total: i64, nodes: Vec<N>) -> Page<N> {
-        let end = self.offset + nodes.len() as i64;
-        let mut connection = Connection::with_additional_fields(
-            self.offset > 0,
-            end < total,
-            TotalCount { total_count: total },
-        );
-        connection.edges.extend(
-            nodes
-                .into_iter()
-                .enumerate()
-                .map(|(i, node)| Edge::new(OpaqueCursor(self.offset + i as i64), node)),
-        );
-        connection
     }
 }

@@ -19,7 +19,7 @@ use super::viewer;
 use crate::app::App;
 use crate::error::AppError;
 use crate::history::{self, AsOf};
-use crate::lesson_ranking;
+use crate::lesson_ranking::{self, Start};
 use crate::log_names;
 use crate::rows::*;
 use crate::search::{self, SearchTerms};
@@ -410,8 +410,12 @@ impl Query {
         if let Some(tag) = tag {
             f.push("EXISTS (SELECT 1 FROM rm_lesson_tags t WHERE t.lesson_id = l.id AND t.tag = ?)", tag);
         }
-        // Ranked pages are offsets: a rank is no position.
-        let window = Window::new(first, after).gql()?;
+        // A ranked page's cursor names the lesson before it by its position, and the page goes
+        // on from where that lesson ranks now (as a list by date goes on from its row's date):
+        // a better match recorded meanwhile shifts no page, and on SQLite, whose bm25 weighs
+        // every rank by the whole index, neither do the ranks all moving with it. Until the
+        // forty-second session the cursors were offsets; those given out then still read so.
+        let paging = Paging::new(first, after).gql()?;
         // A search of punctuation or symbols alone, or of common words alone, would match
         // nothing, which reads as "nothing found" (until the thirty-second session it did).
         let terms = SearchTerms::new(search)
@@ -433,46 +437,74 @@ impl Query {
                 ("rm_lessons l", format!("ts_rank_cd(l.search, to_tsquery('dutch', ${n}))::float8"))
             }
         };
+        let start = match paging.after {
+            After::Start => Start::Offset(0),
+            After::Offset(offset) => Start::Offset(offset),
+            // The cursor's lesson ranked alone, under the search's own filter.
+            After::Position(position) => {
+                let mut rank_args = f.args.clone();
+                rank_args.push(Arg::Int(position));
+                let rank_sql = format!(
+                    "SELECT {rank} FROM {from}{} AND l.position = ${}",
+                    f.where_sql(),
+                    rank_args.len()
+                );
+                Start::After { position, rank_sql, rank_args }
+            }
+        };
+        // One lesson past the page tells whether another follows.
+        let fetched = paging.limit + 1;
+        let page = |lessons: Vec<(LessonRow, Option<f64>)>, total: i64| {
+            let lessons = lessons
+                .into_iter()
+                .map(|(row, rank)| (row.position, Lesson { row, rank, search: Some(terms.clone()) }));
+            by_position(lessons.collect(), paging, Some(total))
+        };
         // On a SQLite file the matches are ordered and counted in memory (see `lesson_ranking`).
         if matches!(backend, Backend::Sqlite(_)) {
             let store = &app(ctx)?.store;
             let (where_sql, args) = (f.where_sql(), f.args.clone());
-            let ranked = lesson_ranking::on_own_readers(
-                store,
-                from,
-                &where_sql,
-                &rank,
-                args,
-                window.limit,
-                window.offset,
-            );
-            if let Some(page) = ranked.await {
-                let page = page.gql()?;
-                let lessons = page.lessons.into_iter().map(|(row, rank)| Lesson {
-                    row,
-                    rank: Some(rank),
-                    search: Some(terms.clone()),
-                });
-                return Ok(window.connection(page.total, lessons.collect()));
+            let ranked =
+                lesson_ranking::on_own_readers(store, from, &where_sql, &rank, args, start.clone(), fetched);
+            if let Some(ranked) = ranked.await {
+                let ranked = ranked.gql()?;
+                let lessons = ranked.lessons.into_iter().map(|(row, rank)| (row, Some(rank)));
+                return Ok(page(lessons.collect(), ranked.total));
             }
         }
+        // Where the page starts: an offset, or after the cursor's lesson as it ranks now.
+        let mut args = f.args.clone();
+        let (after_cursor, offset) = match start {
+            Start::Offset(offset) => (String::new(), offset),
+            Start::After { position, rank_sql, rank_args } => {
+                let ranked: Option<(f64,)> =
+                    sql::fetch_optional(backend, &rank_sql, &rank_args).await.gql()?;
+                let Some((cursor_rank,)) = ranked else {
+                    return Err(lesson_ranking::not_found_by_this_search()).gql();
+                };
+                let n = args.len() + 1;
+                args.extend([Arg::Float(cursor_rank), Arg::Int(position)]);
+                let after = format!(" WHERE rank < ${n} OR (rank = ${n} AND position < ${})", n + 1);
+                (after, 0)
+            }
+        };
         // Rank and order only what names a lesson, then read the page's rows (late
         // materialisation): sorting hundreds of matches with their bodies cost more than ranking.
-        // The matches are counted in the same pass (a search evaluated once, not twice). Every
-        // match is read, so the filter is said as for a count.
-        let n = f.next_placeholder();
+        // The matches are counted in the same pass (a search evaluated once, not twice), before
+        // a cursor narrows them. Every match is read, so the filter is said as for a count.
+        let n = args.len() + 1;
         // (SQLite refuses bm25 beside a window function, hence the innermost query.)
         let sql = format!(
-            "{}, m.rank AS rank, m.total AS total FROM (SELECT lesson_id, position, rank, COUNT(*) OVER () AS total \
-             FROM (SELECT l.id AS lesson_id, l.position AS position, {rank} AS rank FROM {from}{}) matches \
-             ORDER BY rank DESC, position DESC LIMIT ${n} OFFSET ${}) m JOIN rm_lessons l ON l.id = m.lesson_id \
-             ORDER BY m.rank DESC, m.position DESC",
+            "{}, m.rank AS rank, m.total AS total FROM (SELECT lesson_id, position, rank, total FROM \
+             (SELECT lesson_id, position, rank, COUNT(*) OVER () AS total \
+             FROM (SELECT l.id AS lesson_id, l.position AS position, {rank} AS rank FROM {from}{}) matches) \
+             counted{after_cursor} ORDER BY rank DESC, position DESC LIMIT ${n} OFFSET ${}) m \
+             JOIN rm_lessons l ON l.id = m.lesson_id ORDER BY m.rank DESC, m.position DESC",
             LESSON_SELECT.trim_end_matches(" FROM rm_lessons l"),
             f.counting_where_sql(),
             n + 1,
         );
-        let mut args = f.args.clone();
-        args.extend([Arg::Int(window.limit), Arg::Int(window.offset)]);
+        args.extend([Arg::Int(fetched), Arg::Int(offset)]);
         let rows: Vec<RankedLesson> = sql::fetch_all(backend, &sql, &args).await.gql()?;
         let total = match rows.first() {
             Some(row) => row.total,
@@ -485,12 +517,7 @@ impl Query {
             .await
             .gql()?,
         };
-        Ok(window.connection(
-            total,
-            rows.into_iter()
-                .map(|r| Lesson { row: r.lesson, rank: r.rank, search: Some(terms.clone()) })
-                .collect(),
-        ))
+        Ok(page(rows.into_iter().map(|r| (r.lesson, r.rank)).collect(), total))
     }
 
     /// The event log itself, in global order: for researchers. Cursors are positions, so a page
