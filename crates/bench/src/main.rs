@@ -68,7 +68,7 @@ pub struct Options {
     /// Events for the replay scenario (default 1,000,000; 10,000 with --quick).
     #[arg(long)]
     replay_events: Option<usize>,
-    /// Subscriber counts for the fan-out scenario (default 1000,10000; 100,500 with --quick).
+    /// Subscriber counts for the fan-out scenario (default 1000,10000; 200 with --quick).
     #[arg(long, value_delimiter = ',')]
     subscribers: Option<Vec<usize>>,
     /// Query scenario: ask only the questions whose subject contains this text (the trivial
@@ -87,7 +87,7 @@ pub struct Options {
 impl Options {
     pub fn duration(&self) -> Duration {
         if self.quick {
-            Duration::from_millis(600)
+            Duration::from_millis(400)
         } else {
             Duration::from_secs(8)
         }
