@@ -994,6 +994,47 @@ async fn the_timeline_tells_the_demo_history_in_order(db: &TestDb) {
     assert!(edges
         .iter()
         .any(|e| e["node"]["summary"].as_str().is_some_and(|s| s.contains("Stampij!fabriek"))));
+
+    // From any time, the lines at or after it, whose times do not rise with positions (cafés
+    // and ideation days are told at their dates, ahead of the lines after them): a read from a
+    // time starts at the first line later than every line before it there (since the
+    // forty-second session; until then it read from the beginning), and finds every line.
+    let occurred = |e: &Value| e["occurredAt"].as_str().unwrap_or_default().to_string();
+    let times: std::collections::BTreeSet<String> = entries.iter().map(occurred).collect();
+    assert!(
+        entries.windows(2).any(|w| occurred(&w[1]) < occurred(&w[0])),
+        "the demo's times go back somewhere"
+    );
+    let from_query = "query($from: DateTime, $after: String) { timeline(from: $from, first: 7, after: $after) { \
+                      totalCount pageInfo { hasNextPage endCursor } edges { node { position occurredAt } } } }";
+    let parse = |t: &str| chrono::DateTime::parse_from_rfc3339(t).expect("a time").to_utc();
+    for time in &times {
+        for from in [parse(time), parse(time) + chrono::Duration::microseconds(1)] {
+            let expected: Vec<Value> = entries
+                .iter()
+                .filter(|e| parse(&occurred(e)) >= from)
+                .map(|e| e["position"].clone())
+                .collect();
+            let (mut found, mut after) = (Vec::new(), Value::Null);
+            let total = loop {
+                let vars = json!({ "from": from.to_rfc3339(), "after": after });
+                let timeline = app.gql_as(None, from_query, vars).await["data"]["timeline"].clone();
+                found.extend(
+                    timeline["edges"]
+                        .as_array()
+                        .expect("edges")
+                        .iter()
+                        .map(|e| e["node"]["position"].clone()),
+                );
+                if timeline["pageInfo"]["hasNextPage"] != true {
+                    break timeline["totalCount"].clone();
+                }
+                after = timeline["pageInfo"]["endCursor"].clone();
+            };
+            assert_eq!(found, expected, "from {from}");
+            assert_eq!(total, expected.len(), "counted from {from}");
+        }
+    }
 }
 
 /// The demo's steps are recorded at their dates in the network's history, in the order they

@@ -1250,6 +1250,14 @@ impl NetworkQuery {
         }
         if let Some(from) = from {
             f.push("t.occurred_at >= ?", sql::ts(from));
+            // Lines' times are the story's and do not rise with positions, but the first line
+            // at or after `from` is at or after the first rise there (see migration
+            // `0016_timeline_rises`): read from it, not from the beginning. None: no line is.
+            f.push(
+                "t.position >= (SELECT r.position FROM rm_timeline_rises r WHERE r.occurred_at >= ? \
+                 ORDER BY r.occurred_at LIMIT 1)",
+                sql::ts(from),
+            );
         }
         if let Some(to) = to {
             f.push("t.occurred_at < ?", sql::ts(to));

@@ -41,6 +41,7 @@ pub const READ_MODEL_TABLES: &[&str] = &[
     "rm_lineage_nodes",
     "rm_lineage_links",
     "rm_timeline",
+    "rm_timeline_rises",
     "rm_stream_clock",
 ];
 

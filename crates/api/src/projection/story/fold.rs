@@ -45,8 +45,8 @@ fn fill(summary: &str, name: &str, other: &str) -> String {
     }
 }
 
-/// The story so far: the tables of [`super::TABLES`] but the timeline, which is written as it
-/// goes.
+/// The story so far: the tables of [`super::TABLES`] but the timeline and its rises, which are
+/// written as it goes.
 #[derive(Default)]
 pub struct StoryFold {
     /// `rm_lineage_nodes`: (kind, id) to label.
@@ -55,6 +55,9 @@ pub struct StoryFold {
     links: HashMap<(&'static str, String, &'static str, String, &'static str), i64>,
     /// `rm_stream_clock`: stream id to the latest domain time.
     clock: HashMap<String, String>,
+    /// The latest time of a timeline line told so far: a line later than it is a rise
+    /// (`rm_timeline_rises`).
+    latest: Option<String>,
 }
 
 /// A line of `rm_timeline`: position, kind, subject id, event type, when it occurred, summary.
@@ -99,6 +102,8 @@ impl StoryFold {
             "INSERT INTO rm_timeline (position, kind, subject_id, event_type, occurred_at, summary) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
+        let mut rise =
+            db.prepare_cached("INSERT INTO rm_timeline_rises (position, occurred_at) VALUES (?1, ?2)")?;
         for line in lines {
             let (position, kind, subject_id, event_type, occurred_at, summary) = self.tell(line);
             insert.execute(rusqlite::params![
@@ -109,6 +114,10 @@ impl StoryFold {
                 occurred_at,
                 summary
             ])?;
+            if self.latest.as_ref().is_none_or(|latest| occurred_at > *latest) {
+                rise.execute(rusqlite::params![position, occurred_at])?;
+                self.latest = Some(occurred_at);
+            }
         }
         Ok(())
     }

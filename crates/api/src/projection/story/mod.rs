@@ -286,7 +286,14 @@ pub fn reuse(id: &str, event: &KnowledgeReuseEvent) -> Chapter {
 }
 
 /// The tables the story's statements touch, and no other statement does.
-pub const TABLES: &[&str] = &["rm_lineage_nodes", "rm_lineage_links", "rm_timeline", "rm_stream_clock"];
+pub const TABLES: &[&str] =
+    &["rm_lineage_nodes", "rm_lineage_links", "rm_timeline", "rm_timeline_rises", "rm_stream_clock"];
+
+/// Keeps `rm_timeline_rises`: the line at `$1` is a rise if its time is later than every line's
+/// before it, i.e. than the latest rise's (see migration `0016_timeline_rises`).
+const RISE: &str = "INSERT INTO rm_timeline_rises (position, occurred_at) \
+     SELECT t.position, t.occurred_at FROM rm_timeline t WHERE t.position = $1 \
+     AND NOT EXISTS (SELECT 1 FROM rm_timeline_rises r WHERE r.occurred_at >= t.occurred_at)";
 
 /// The statements that write a chapter for `event`.
 pub fn write(e: &RecordedEvent, c: Chapter) -> Vec<Stmt> {
@@ -323,6 +330,7 @@ pub fn write(e: &RecordedEvent, c: Chapter) -> Vec<Stmt> {
         other_kind,
         other_id,
     ));
+    out.push(stmt!(RISE, e.position));
     for (from_kind, from_id, to_kind, to_id, relation) in c.links {
         out.push(stmt!(
             "INSERT INTO rm_lineage_links (from_kind, from_id, to_kind, to_id, relation, position) \
