@@ -70,10 +70,10 @@ pub async fn replay(
     Ok(Some(past.backend().clone()))
 }
 
-/// At most this many events are replayed for the whole network as of a time: under two seconds
-/// of one core on a release build here (`doetank-bench replay` measures it: 28,000–38,000
-/// events/s). Beyond, `export --to` and `import` give the same network as a database of
-/// its own.
+/// At most this many events are replayed for the whole network as of a time: about half a
+/// second of one core on a release build here (`doetank-bench replay` measures it: 113,000–
+/// 117,000 events/s), and a copy of the network in memory per question. Beyond, `export --to`
+/// and `import` give the same network as a database of its own.
 pub const MAX_NETWORK_EVENTS: i64 = 50_000;
 
 /// Events read and projected per round of [`network`].
@@ -153,6 +153,10 @@ pub async fn network_of_at_most(
     // One transaction for the whole replay: a statement in a transaction of its own costs
     // several times its work.
     let mut conn = pool.acquire().await?;
+    // Only the figures read this database: no full-text index (kept by triggers), and no
+    // secondary index but those the projections look rows up by, as a rebuild's scratch.
+    crate::projection::drop_schema_objects(&mut conn, "main", "trigger").await?;
+    crate::projection::drop_schema_objects(&mut conn, "main", "index").await?;
     sqlx::query("BEGIN").execute(&mut *conn).await?;
     // A prefix of the log in its order, up to the first event recorded after `as_of`: what a
     // reader had seen then. (Nodes' clocks may disagree a little, so a later position may carry

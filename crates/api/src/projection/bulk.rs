@@ -280,7 +280,7 @@ const KEPT_IN_SCRATCH: &[&str] = &["rm_lessons_doetank"];
 
 /// Drops the objects of one kind (`index` or `trigger`) on the read-model tables in `schema`,
 /// but for [`KEPT_IN_SCRATCH`]; returns the SQL that makes them again.
-async fn drop_schema_objects(
+pub(crate) async fn drop_schema_objects(
     conn: &mut SqliteConnection,
     schema: &str,
     kind: &str,

@@ -7,4 +7,5 @@ mod projector;
 mod story;
 
 pub use apply::{project, statements};
+pub(crate) use bulk::drop_schema_objects;
 pub use projector::{Projector, PROJECTION_VERSION, READ_MODEL_TABLES};
