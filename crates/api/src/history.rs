@@ -60,7 +60,7 @@ pub async fn replay(
     if events.is_empty() {
         return Ok(None);
     }
-    let past = past_database().await?;
+    let past = past_database(Schema::Whole).await?;
     let mut batch = Vec::new();
     for event in &events {
         batch.extend(statements(event, (&event.payload).into())?);
@@ -69,26 +69,43 @@ pub async fn replay(
     Ok(Some(past.backend().clone()))
 }
 
-/// The schema every past state is replayed into, as the bytes of a database migrated once per
-/// process.
-static SCHEMA: tokio::sync::OnceCell<Vec<u8>> = tokio::sync::OnceCell::const_new();
+/// The schemas past states are replayed into, as the bytes of a database migrated once per
+/// process: whole (an aggregate's past, read as the present is), and bare for the network's
+/// figures (see [`Schema::Bare`]).
+static WHOLE: tokio::sync::OnceCell<Vec<u8>> = tokio::sync::OnceCell::const_new();
+static BARE: tokio::sync::OnceCell<Vec<u8>> = tokio::sync::OnceCell::const_new();
 
-/// A private in-memory database with the read models' schema, empty: a copy of [`SCHEMA`]
+/// Which schema a past state's database starts with.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Schema {
+    Whole,
+    /// Only the figures read it: no full-text index (kept by triggers), and no secondary index
+    /// but those the projections look rows up by, as a rebuild's scratch.
+    Bare,
+}
+
+/// A private in-memory database with the read models' `schema`, empty: a copy of one made once
 /// (`sqlite3_deserialize`). Migrating each anew took ~9 ms of a 10 ms `doetank(atVersion:)`.
-async fn past_database() -> Result<EventStore, AppError> {
-    let schema = SCHEMA
-        .get_or_try_init(|| async {
-            let template = EventStore::connect_with("sqlite::memory:", 1).await?;
-            template.migrate().await?;
-            let image = past_pool(&template)?.acquire().await?.serialize(None).await?;
-            Ok::<_, AppError>(image.to_vec())
-        })
-        .await?;
+async fn past_database(schema: Schema) -> Result<EventStore, AppError> {
+    let made = if schema == Schema::Bare { &BARE } else { &WHOLE };
+    let image = made.get_or_try_init(|| schema_image(schema)).await?;
     let past = EventStore::connect_with("sqlite::memory:", 1).await?;
-    let copy = sqlx::sqlite::SqliteOwnedBuf::try_from(schema.as_slice())?;
+    let copy = sqlx::sqlite::SqliteOwnedBuf::try_from(image.as_slice())?;
     // The pool's one connection holds the database: it lives as long as the pool.
     past_pool(&past)?.acquire().await?.deserialize(None, copy, false).await?;
     Ok(past)
+}
+
+/// The bytes of a database migrated to `schema`.
+async fn schema_image(schema: Schema) -> Result<Vec<u8>, AppError> {
+    let template = EventStore::connect_with("sqlite::memory:", 1).await?;
+    template.migrate().await?;
+    let mut conn = past_pool(&template)?.acquire().await?;
+    if schema == Schema::Bare {
+        crate::projection::drop_schema_objects(&mut conn, "main", "trigger").await?;
+        crate::projection::drop_schema_objects(&mut conn, "main", "index").await?;
+    }
+    Ok(conn.serialize(None).await?.to_vec())
 }
 
 /// The pool of a past state's database, which is SQLite.
@@ -176,15 +193,11 @@ pub async fn network_of_at_most(
             ),
         ));
     }
-    let past = past_database().await?;
+    let past = past_database(Schema::Bare).await?;
     let pool = past_pool(&past)?;
     // One transaction for the whole replay: a statement in a transaction of its own costs
     // several times its work.
     let mut conn = pool.acquire().await?;
-    // Only the figures read this database: no full-text index (kept by triggers), and no
-    // secondary index but those the projections look rows up by, as a rebuild's scratch.
-    crate::projection::drop_schema_objects(&mut conn, "main", "trigger").await?;
-    crate::projection::drop_schema_objects(&mut conn, "main", "index").await?;
     sqlx::query("BEGIN").execute(&mut *conn).await?;
     // A prefix of the log in its order, up to the first event recorded after `as_of`: what a
     // reader had seen then. (Nodes' clocks may disagree a little, so a later position may carry

@@ -1248,15 +1248,15 @@ impl NetworkQuery {
             f.args.extend(kinds.iter().cloned().map(sql::Arg::Text));
             f.clauses.push(format!("t.kind IN ({})", crate::rows::placeholders(start, kinds.len())));
         }
-        if let Some(from) = from {
-            f.push("t.occurred_at >= ?", sql::ts(from));
+        if let Some(from) = from.map(sql::ts) {
+            f.push("t.occurred_at >= ?", from.as_str());
             // Lines' times are the story's and do not rise with positions, but the first line
             // at or after `from` is at or after the first rise there (see migration
             // `0016_timeline_rises`): read from it, not from the beginning. None: no line is.
             f.push(
                 "t.position >= (SELECT r.position FROM rm_timeline_rises r WHERE r.occurred_at >= ? \
                  ORDER BY r.occurred_at LIMIT 1)",
-                sql::ts(from),
+                from,
             );
         }
         if let Some(to) = to {
