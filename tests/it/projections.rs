@@ -633,3 +633,39 @@ async fn plan_of(db: &TestDb, statement: &str) -> String {
     };
     plan.join("\n")
 }
+
+/// The SQLite swap clears the old read models without overwriting them (they hold only what the
+/// log holds), but personal data it forgets is overwritten, as every other delete of it is: a
+/// member erased while their name was still kept (say, in a backup taken before the erasure
+/// and restored) leaves the name nowhere in the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rebuild_overwrites_the_personal_data_it_forgets() {
+    const NAME: &[u8] = b"Kwartel Zeldenzien";
+    let db = TestDb::sqlite().await;
+    let app = App::new(db.store.clone());
+    let o = CommandOptions { actor: "test".into(), ..Default::default() };
+    let id = Uuid::new_v4();
+    let personal = doetank_api::commands::PersonalData { name: "Iemand".into(), email: None };
+    app.register_member(&o, id, personal, "TNO", Sector::Public, vec![]).await.expect("register");
+    app.execute::<Member>(id, &o, |m| m.erase()).await.expect("erase");
+    app.projector.catch_up().await.expect("catch up");
+    let Backend::Sqlite(pool) = db.store.backend() else { unreachable!("a SQLite database") };
+    sqlx::query("INSERT INTO member_personal_data (member_id, name) VALUES ($1, $2)")
+        .bind(id.to_string())
+        .bind(std::str::from_utf8(NAME).expect("text"))
+        .execute(pool)
+        .await
+        .expect("the name restored");
+
+    app.projector.rebuild(&|_| {}).await.expect("rebuild");
+    let left: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM member_personal_data").fetch_one(pool).await.expect("count");
+    assert_eq!(left, 0, "the rebuild kept an erased member's personal data");
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(pool).await.expect("checkpoint");
+    let path = db.url.trim_start_matches("sqlite:");
+    for file in [path.to_string(), format!("{path}-wal")] {
+        let bytes = std::fs::read(&file).unwrap_or_default();
+        assert!(!bytes.windows(NAME.len()).any(|w| w == NAME), "{file} still holds the erased name");
+    }
+    db.cleanup().await;
+}
