@@ -23,6 +23,7 @@ both_backends!(
     node_fetches_anything_by_its_id_with_its_own_query_s_rules,
     members_are_found_by_their_expertise,
     the_figures_are_told_as_they_stood_at_a_date,
+    the_network_s_past_is_replayed_a_few_at_a_time,
     the_median_days_of_a_phase_are_the_median_of_its_completions,
     an_answer_keeps_the_order_of_the_query,
 );
@@ -1389,6 +1390,49 @@ async fn the_figures_are_told_as_they_stood_at_a_date(db: &TestDb) {
     };
     assert_eq!(field, "asOf");
     assert!(message.contains("export --to"), "{message}");
+}
+
+/// Whole-network replays take turns (`history::NetworkReplays`): one request asking the figures
+/// at six dates, whose fields resolve at once, never runs more replays at once than the node's
+/// limit (half its cores), and every date is answered as it is when asked alone.
+async fn the_network_s_past_is_replayed_a_few_at_a_time(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    doetank_api::demo::load(&app.app).await.expect("demo");
+    let dates = ["2013-02-01", "2013-03-01", "2013-03-20", "2013-05-01", "2013-08-01", "2013-12-01"];
+    let figures = "{ membersPerOrganisation { key count } lessonsPerKind { key count } }";
+    let all_at_once: Vec<String> = dates
+        .iter()
+        .enumerate()
+        .map(|(i, date)| format!("d{i}: statistics(asOf: \"{date}T00:00:00Z\") {figures}"))
+        .collect();
+    let replays = |text: String| -> (f64, f64, f64) {
+        let sample = |name: &str| -> f64 {
+            let line = text.lines().find(|line| line.starts_with(&format!("{name} ")));
+            let value = line.and_then(|line| line.rsplit_once(' ')).map(|(_, value)| value.parse());
+            value.unwrap_or_else(|| panic!("{name} missing:\n{text}")).expect("a number")
+        };
+        (
+            sample("doetank_network_replays_total"),
+            sample("doetank_network_replays_most_at_once"),
+            sample("doetank_network_replays_limit"),
+        )
+    };
+    let scrape = || async {
+        let response = app.http.get(app.url("/metrics")).send().await.expect("GET /metrics");
+        response.text().await.expect("text")
+    };
+    let (before, _, _) = replays(scrape().await);
+    let together = app.data(&format!("{{ {} }}", all_at_once.join(" ")), json!({})).await;
+    let (after, most_at_once, limit) = replays(scrape().await);
+    assert!(after - before >= dates.len() as f64, "{before} -> {after} replays");
+    assert!(limit >= 1.0);
+    assert!(most_at_once <= limit, "{most_at_once} replays ran at once, past the limit of {limit}");
+    for (i, date) in dates.iter().enumerate() {
+        let alone =
+            app.data(&format!("{{ statistics(asOf: \"{date}T00:00:00Z\") {figures} }}"), json!({})).await;
+        assert_eq!(together[format!("d{i}")], alone["statistics"], "{date}");
+    }
+    assert_ne!(together["d0"], together["d5"], "the network grew in 2013");
 }
 
 /// `medianDaysPerPhase`: per phase, how many doetanks completed it and the median of their whole

@@ -2,8 +2,12 @@
 //! replaying its stream through the very same projection statements into a private in-memory
 //! SQLite database. One projection, so the past can never be drawn differently from the present.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
 use doetank_store::{on_pool, Backend, EventStore, LogFilter, StreamId};
+use tokio::sync::{Semaphore, SemaphorePermit};
 use uuid::Uuid;
 
 use crate::error::AppError;
@@ -131,7 +135,7 @@ const PAGE: i64 = 5_000;
 /// at or before it), replayed through the very same projection statements into a private
 /// in-memory SQLite database: what the log said then, for a researcher's question about a
 /// date. The story (timeline, lineage) is left out: no figure reads it.
-pub async fn network(store: &EventStore, as_of: DateTime<Utc>) -> Result<Backend, AppError> {
+pub async fn network(store: &EventStore, as_of: DateTime<Utc>) -> Result<PastNetwork, AppError> {
     network_of_at_most(store, as_of, MAX_NETWORK_EVENTS).await
 }
 
@@ -176,12 +180,121 @@ pub fn recorded_by(as_of: DateTime<Utc>) -> LogFilter {
     LogFilter { to: Some(as_of + chrono::Duration::microseconds(1)), ..LogFilter::default() }
 }
 
+/// Whole-network replays at once in this process. Each holds a copy of the network in memory
+/// (tens of megabytes at [`MAX_NETWORK_EVENTS`]) and a core for up to half a second: without a
+/// bound, one request with a few hundred aliases of `statistics(asOf:)` (its fields resolve at
+/// once), or as many researchers asking at once, held as many copies and every core. Half the
+/// cores (at least one) replay; the others wait for a turn in order of arrival, holding
+/// nothing, and the other questions keep the other half.
+pub struct NetworkReplays {
+    turns: Semaphore,
+    limit: usize,
+    waiting: AtomicU64,
+    running: AtomicU64,
+    most_at_once: AtomicU64,
+    total: AtomicU64,
+}
+
+/// What [`NetworkReplays`] has seen, for `/metrics`.
+#[derive(Debug, Clone, Copy)]
+pub struct ReplayCounts {
+    pub limit: usize,
+    pub running: u64,
+    pub waiting: u64,
+    /// The most that ever ran at once: never past `limit`.
+    pub most_at_once: u64,
+    pub total: u64,
+}
+
+static NETWORK_REPLAYS: LazyLock<NetworkReplays> = LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    NetworkReplays::new((cores / 2).max(1))
+});
+
+/// The process's one bound on whole-network replays.
+pub fn network_replays() -> &'static NetworkReplays {
+    &NETWORK_REPLAYS
+}
+
+impl NetworkReplays {
+    fn new(limit: usize) -> Self {
+        NetworkReplays {
+            turns: Semaphore::new(limit),
+            limit,
+            waiting: AtomicU64::new(0),
+            running: AtomicU64::new(0),
+            most_at_once: AtomicU64::new(0),
+            total: AtomicU64::new(0),
+        }
+    }
+
+    pub fn counts(&self) -> ReplayCounts {
+        ReplayCounts {
+            limit: self.limit,
+            running: self.running.load(Ordering::Relaxed),
+            waiting: self.waiting.load(Ordering::Relaxed),
+            most_at_once: self.most_at_once.load(Ordering::Relaxed),
+            total: self.total.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Waits for a turn. A question given up while it waits (its client gone) leaves the queue.
+    async fn turn(&self) -> Result<Turn<'_>, AppError> {
+        let waiting = Counted::up(&self.waiting);
+        let permit =
+            self.turns.acquire().await.map_err(|_| AppError::Interrupted("the network replays' turns"))?;
+        drop(waiting);
+        let running = Counted::up(&self.running);
+        self.most_at_once.fetch_max(self.running.load(Ordering::Relaxed), Ordering::Relaxed);
+        self.total.fetch_add(1, Ordering::Relaxed);
+        Ok(Turn { _running: running, _permit: permit })
+    }
+}
+
+/// One of a counter, given back when dropped.
+struct Counted<'a>(&'a AtomicU64);
+
+impl<'a> Counted<'a> {
+    fn up(counter: &'a AtomicU64) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Counted(counter)
+    }
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A replay's turn: it ends when the network it replayed is dropped. (Fields drop in order: no
+/// longer counted as running before the next may start.)
+struct Turn<'a> {
+    _running: Counted<'a>,
+    _permit: SemaphorePermit<'a>,
+}
+
+/// The network as it stood at a time, in a database of its own, read as the present is; it
+/// holds its replay's turn (see [`NetworkReplays`]) until it is dropped.
+pub struct PastNetwork {
+    backend: Backend,
+    _turn: Turn<'static>,
+}
+
+impl std::ops::Deref for PastNetwork {
+    type Target = Backend;
+
+    fn deref(&self) -> &Backend {
+        &self.backend
+    }
+}
+
 /// [`network`], replaying at most `max` events.
 pub async fn network_of_at_most(
     store: &EventStore,
     as_of: DateTime<Utc>,
     max: i64,
-) -> Result<Backend, AppError> {
+) -> Result<PastNetwork, AppError> {
     let count = store.count_log(&recorded_by(as_of)).await?;
     if count > max {
         return Err(AppError::bad_input(
@@ -193,6 +306,7 @@ pub async fn network_of_at_most(
             ),
         ));
     }
+    let turn = network_replays().turn().await?;
     let past = past_database(Schema::Bare).await?;
     let pool = past_pool(&past)?;
     // One transaction for the whole replay: a statement in a transaction of its own costs
@@ -223,5 +337,5 @@ pub async fn network_of_at_most(
     }
     sqlx::query("COMMIT").execute(&mut *conn).await?;
     drop(conn);
-    Ok(past.backend().clone())
+    Ok(PastNetwork { backend: past.backend().clone(), _turn: turn })
 }

@@ -101,10 +101,34 @@ pub(super) async fn metrics(State(state): State<ServerState>) -> Response {
             v.replaying as f64,
         ),
     ];
-    for (name, help, value) in gauges {
+    let replays = crate::history::network_replays().counts();
+    let replay_gauges: [(&str, &str, f64); 4] = [
+        (
+            "doetank_network_replays_limit",
+            "Whole-network replays (statistics asOf) this node runs at once.",
+            replays.limit as f64,
+        ),
+        ("doetank_network_replays_running", "Whole-network replays running.", replays.running as f64),
+        (
+            "doetank_network_replays_waiting",
+            "Whole-network replays waiting for their turn.",
+            replays.waiting as f64,
+        ),
+        (
+            "doetank_network_replays_most_at_once",
+            "The most whole-network replays that ran at once since the node started.",
+            replays.most_at_once as f64,
+        ),
+    ];
+    for (name, help, value) in gauges.into_iter().chain(replay_gauges) {
         metric(&mut out, name, help, "gauge", &[("", value)]);
     }
-    let counters: [(&str, &str, u64); 3] = [
+    let counters: [(&str, &str, u64); 4] = [
+        (
+            "doetank_network_replays_total",
+            "Whole-network replays this node began (statistics asOf before the log's newest event).",
+            replays.total,
+        ),
         (
             "doetank_appends_total",
             "Appends this node wrote (or found written, for a repeated command id).",
