@@ -181,7 +181,7 @@ pub fn recorded_by(as_of: DateTime<Utc>) -> LogFilter {
 }
 
 /// Whole-network replays at once in this process. Each holds a copy of the network in memory
-/// (about 20 MB at [`MAX_NETWORK_EVENTS`]) and a core for up to half a second: without a
+/// (about 90 MB at 48,000 events) and a core for up to half a second: without a
 /// bound, one request with a few hundred aliases of `statistics(asOf:)` (its fields resolve at
 /// once), or as many researchers asking at once, held as many copies and every core. Half the
 /// cores (at least one) replay; the others wait for a turn in order of arrival, holding
