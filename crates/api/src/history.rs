@@ -245,19 +245,19 @@ impl NetworkReplays {
             self.turns.acquire().await.map_err(|_| AppError::Interrupted("the network replays' turns"))?;
         drop(waiting);
         let running = Counted::up(&self.running);
-        self.most_at_once.fetch_max(self.running.load(Ordering::Relaxed), Ordering::Relaxed);
+        self.most_at_once.fetch_max(running.1, Ordering::Relaxed);
         self.total.fetch_add(1, Ordering::Relaxed);
         Ok(Turn { _running: running, _permit: permit })
     }
 }
 
-/// One of a counter, given back when dropped.
-struct Counted<'a>(&'a AtomicU64);
+/// One of a counter, given back when dropped, and the count it made.
+struct Counted<'a>(&'a AtomicU64, u64);
 
 impl<'a> Counted<'a> {
     fn up(counter: &'a AtomicU64) -> Self {
-        counter.fetch_add(1, Ordering::Relaxed);
-        Counted(counter)
+        let count = counter.fetch_add(1, Ordering::Relaxed) + 1;
+        Counted(counter, count)
     }
 }
 
