@@ -24,6 +24,7 @@ both_backends!(
     members_are_found_by_their_expertise,
     the_figures_are_told_as_they_stood_at_a_date,
     the_network_s_past_is_replayed_a_few_at_a_time,
+    a_request_asks_for_a_bounded_number_of_past_states,
     the_median_days_of_a_phase_are_the_median_of_its_completions,
     an_answer_keeps_the_order_of_the_query,
 );
@@ -1433,6 +1434,38 @@ async fn the_network_s_past_is_replayed_a_few_at_a_time(db: &TestDb) {
         assert_eq!(together[format!("d{i}")], alone["statistics"], "{date}");
     }
     assert_ne!(together["d0"], together["d5"], "the network grew in 2013");
+}
+
+/// A past state counts for more of a request's complexity than a present one: each is replayed
+/// into a database of its own, and a request's fields resolve at once. A hundred doetanks as of a
+/// date are too complex, a hundred now are not; twenty figures as of dates are too complex,
+/// where six were answered above.
+async fn a_request_asks_for_a_bounded_number_of_past_states(db: &TestDb) {
+    let app = TestApp::spawn(db).await;
+    doetank_api::demo::load(&app.app).await.expect("demo");
+    let listed = app.data("{ doetanks(first: 1) { edges { node { id } } } }", json!({})).await;
+    let id = listed["doetanks"]["edges"][0]["node"]["id"].as_str().expect("a public doetank").to_string();
+    let aliases = |n: usize, field: &dyn Fn(usize) -> String| -> String {
+        format!("{{ {} }}", (0..n).map(|i| format!("a{i}: {}", field(i))).collect::<Vec<_>>().join(" "))
+    };
+    let too_complex = |answer: Value| {
+        assert_eq!(answer["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED", "{answer:#}");
+        assert!(
+            answer["errors"][0]["message"].as_str().is_some_and(|m| m.contains("too complex")),
+            "{answer:#}"
+        );
+        assert!(answer.get("data").is_none_or(Value::is_null), "{answer:#}");
+    };
+    let now = app.data(&aliases(100, &|_| format!("doetank(id: \"{id}\") {{ id }}")), json!({})).await;
+    assert_eq!(now["a99"]["id"], json!(id));
+    let past = |i: usize| format!("doetank(id: \"{id}\", atVersion: {}) {{ id }}", i % 3 + 1);
+    too_complex(app.gql(&aliases(100, &past), json!({})).await);
+    let answered = app.data(&aliases(5, &past), json!({})).await;
+    assert_eq!(answered["a4"]["id"], json!(id));
+    let figures = |i: usize| {
+        format!("statistics(asOf: \"2013-0{}-01T00:00:00Z\") {{ lessonsPerKind {{ count }} }}", i % 9 + 1)
+    };
+    too_complex(app.gql(&aliases(20, &figures), json!({})).await);
 }
 
 /// `medianDaysPerPhase`: per phase, how many doetanks completed it and the median of their whole

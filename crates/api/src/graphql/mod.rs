@@ -47,6 +47,14 @@ pub type DoetankSchema = Schema<Query, Mutation, subscription::Subscription>;
 pub const MAX_DEPTH: usize = 15;
 /// Largest complexity (fields, counted per selection) a query may have.
 pub const MAX_COMPLEXITY: usize = 2_000;
+/// What an aggregate's past state (`asOf`, `atVersion`) counts for: it is replayed into a
+/// database of its own (about 400 KB), and a request's fields resolve at once, so at one a
+/// field, a request of a thousand aliases held a thousand of them. Now a hundred at most.
+pub const PAST_STATE_COMPLEXITY: usize = 20;
+/// What the network's past figures (`statistics(asOf:)`) count for: each replays up to 50,000
+/// events (half a second of a core, about 90 MB, one turn of `history::NetworkReplays`), so a
+/// request asks at most twenty.
+pub const PAST_NETWORK_COMPLEXITY: usize = 100;
 
 /// The operation of `document` that runs for the operation name `name`, as execution picks it.
 pub fn operation<'a>(

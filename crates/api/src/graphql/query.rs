@@ -16,6 +16,7 @@ use super::pagination::{
 use super::scalars::*;
 use super::statistics::Statistics;
 use super::viewer;
+use super::{PAST_NETWORK_COMPLEXITY, PAST_STATE_COMPLEXITY};
 use crate::app::App;
 use crate::error::AppError;
 use crate::history::{self, AsOf};
@@ -158,6 +159,9 @@ fn app<'a>(ctx: &'a Context<'_>) -> Result<&'a App> {
 impl Query {
     /// A doetank now, or, with `asOf` (recorded at or before that time) or `atVersion` (up to
     /// that stream version), as it stood then, replayed from its stream.
+    #[graphql(
+        complexity = "child_complexity + if as_of.is_some() || at_version.is_some() { PAST_STATE_COMPLEXITY } else { 1 }"
+    )]
     pub(super) async fn doetank(
         &self,
         ctx: &Context<'_>,
@@ -230,6 +234,9 @@ impl Query {
 
     /// A member now, or as of a time or stream version. Personal data (the name, the e-mail
     /// address) is not history: a past state shows it as it is now, and none once erased.
+    #[graphql(
+        complexity = "child_complexity + if as_of.is_some() || at_version.is_some() { PAST_STATE_COMPLEXITY } else { 1 }"
+    )]
     pub(super) async fn member(
         &self,
         ctx: &Context<'_>,
@@ -297,6 +304,9 @@ impl Query {
     }
 
     /// A challenge now, or as of a time or stream version.
+    #[graphql(
+        complexity = "child_complexity + if as_of.is_some() || at_version.is_some() { PAST_STATE_COMPLEXITY } else { 1 }"
+    )]
     pub(super) async fn challenge(
         &self,
         ctx: &Context<'_>,
@@ -610,6 +620,7 @@ impl Query {
     /// Figures for dashboards, now; or, with `asOf`, as they stood then: the whole log up to
     /// that time replayed through the same projections (at most 50,000 events), for a
     /// researcher asking how the network stood at a date.
+    #[graphql(complexity = "child_complexity + if as_of.is_some() { PAST_NETWORK_COMPLEXITY } else { 1 }")]
     async fn statistics(
         &self,
         ctx: &Context<'_>,
