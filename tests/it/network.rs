@@ -24,7 +24,7 @@ both_backends!(
     members_are_found_by_their_expertise,
     the_figures_are_told_as_they_stood_at_a_date,
     the_network_s_past_is_replayed_a_few_at_a_time,
-    a_request_asks_for_a_bounded_number_of_past_states,
+    costly_fields_count_for_more_of_a_request_s_complexity,
     the_median_days_of_a_phase_are_the_median_of_its_completions,
     an_answer_keeps_the_order_of_the_query,
 );
@@ -1436,11 +1436,12 @@ async fn the_network_s_past_is_replayed_a_few_at_a_time(db: &TestDb) {
     assert_ne!(together["d0"], together["d5"], "the network grew in 2013");
 }
 
-/// A past state counts for more of a request's complexity than a present one: each is replayed
-/// into a database of its own, and a request's fields resolve at once. A hundred doetanks as of a
-/// date are too complex, a hundred now are not; twenty figures as of dates are too complex,
-/// where six were answered above.
-async fn a_request_asks_for_a_bounded_number_of_past_states(db: &TestDb) {
+/// Fields whose work grows with the log count for more of a request's complexity, as a
+/// request's fields resolve at once. A past state is replayed into a database of its own: a
+/// hundred doetanks as of a version are too complex, a hundred now are not; twenty figures as
+/// of dates are too complex, where six were answered above. `eventActivity` reads the whole
+/// log, and the present figures whole tables: 25 and 100 of them are too complex.
+async fn costly_fields_count_for_more_of_a_request_s_complexity(db: &TestDb) {
     let app = TestApp::spawn(db).await;
     doetank_api::demo::load(&app.app).await.expect("demo");
     let listed = app.data("{ doetanks(first: 1) { edges { node { id } } } }", json!({})).await;
@@ -1466,6 +1467,12 @@ async fn a_request_asks_for_a_bounded_number_of_past_states(db: &TestDb) {
         format!("statistics(asOf: \"2013-0{}-01T00:00:00Z\") {{ lessonsPerKind {{ count }} }}", i % 9 + 1)
     };
     too_complex(app.gql(&aliases(20, &figures), json!({})).await);
+    let activity = app.data(&aliases(5, &|_| "eventActivity { count }".into()), json!({})).await;
+    assert!(activity["a4"].as_array().is_some_and(|rows| !rows.is_empty()), "{activity:#}");
+    too_complex(app.gql(&aliases(25, &|_| "eventActivity { count }".into()), json!({})).await);
+    let present = |_| "statistics { lessonsPerKind { count } }".to_string();
+    assert!(app.data(&aliases(5, &present), json!({})).await["a4"]["lessonsPerKind"].is_array());
+    too_complex(app.gql(&aliases(100, &present), json!({})).await);
 }
 
 /// `medianDaysPerPhase`: per phase, how many doetanks completed it and the median of their whole

@@ -55,6 +55,12 @@ pub const PAST_STATE_COMPLEXITY: usize = 20;
 /// events (half a second of a core, about 90 MB, one turn of `history::NetworkReplays`), so a
 /// request asks at most twenty.
 pub const PAST_NETWORK_COMPLEXITY: usize = 100;
+/// What `eventActivity` counts for: it reads every event its filter passes (2.2 s at 1,000,008
+/// events on SQLite here), so at one a field a request could hold 500 of them.
+pub const WHOLE_LOG_COMPLEXITY: usize = 100;
+/// What the present figures (`statistics`) count for: they read whole read-model tables (1.7 s
+/// for all of them at 1,000,008 events on SQLite with `--no-keep`).
+pub const WHOLE_TABLES_COMPLEXITY: usize = 20;
 
 /// The operation of `document` that runs for the operation name `name`, as execution picks it.
 pub fn operation<'a>(

@@ -16,7 +16,7 @@ use super::pagination::{
 use super::scalars::*;
 use super::statistics::Statistics;
 use super::viewer;
-use super::{PAST_NETWORK_COMPLEXITY, PAST_STATE_COMPLEXITY};
+use super::{PAST_NETWORK_COMPLEXITY, PAST_STATE_COMPLEXITY, WHOLE_LOG_COMPLEXITY, WHOLE_TABLES_COMPLEXITY};
 use crate::app::App;
 use crate::error::AppError;
 use crate::history::{self, AsOf};
@@ -581,6 +581,7 @@ impl Query {
     /// events count only for its team and facilitators. In order of period, stream type and
     /// type; periods without events are left out. At most 10,000 rows: beyond, BAD_INPUT asks
     /// for a narrower filter or a longer interval.
+    #[graphql(complexity = "child_complexity + WHOLE_LOG_COMPLEXITY")]
     async fn event_activity(
         &self,
         ctx: &Context<'_>,
@@ -620,7 +621,9 @@ impl Query {
     /// Figures for dashboards, now; or, with `asOf`, as they stood then: the whole log up to
     /// that time replayed through the same projections (at most 50,000 events), for a
     /// researcher asking how the network stood at a date.
-    #[graphql(complexity = "child_complexity + if as_of.is_some() { PAST_NETWORK_COMPLEXITY } else { 1 }")]
+    #[graphql(
+        complexity = "child_complexity + if as_of.is_some() { PAST_NETWORK_COMPLEXITY } else { WHOLE_TABLES_COMPLEXITY }"
+    )]
     async fn statistics(
         &self,
         ctx: &Context<'_>,
