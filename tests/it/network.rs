@@ -1440,7 +1440,8 @@ async fn the_network_s_past_is_replayed_a_few_at_a_time(db: &TestDb) {
 /// request's fields resolve at once. A past state is replayed into a database of its own: a
 /// hundred doetanks as of a version are too complex, a hundred now are not; twenty figures as
 /// of dates are too complex, where six were answered above. `eventActivity` reads the whole
-/// log, and the present figures whole tables: 25 and 100 of them are too complex.
+/// log, the present figures whole tables, and a count every row it counts: 25, 100 and 200 of
+/// them are too complex.
 async fn costly_fields_count_for_more_of_a_request_s_complexity(db: &TestDb) {
     let app = TestApp::spawn(db).await;
     doetank_api::demo::load(&app.app).await.expect("demo");
@@ -1473,6 +1474,11 @@ async fn costly_fields_count_for_more_of_a_request_s_complexity(db: &TestDb) {
     let present = |_| "statistics { lessonsPerKind { count } }".to_string();
     assert!(app.data(&aliases(5, &present), json!({})).await["a4"]["lessonsPerKind"].is_array());
     too_complex(app.gql(&aliases(100, &present), json!({})).await);
+    // A count reads every row its filters match: a hundred are answered, two hundred too complex.
+    let counted = |_| "timeline(first: 1) { totalCount }".to_string();
+    let counts = app.data(&aliases(100, &counted), json!({})).await;
+    assert!(counts["a99"]["totalCount"].as_i64().is_some_and(|n| n > 0), "{counts:#}");
+    too_complex(app.gql(&aliases(200, &counted), json!({})).await);
 }
 
 /// `medianDaysPerPhase`: per phase, how many doetanks completed it and the median of their whole

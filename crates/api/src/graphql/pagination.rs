@@ -4,7 +4,7 @@
 //! are still read as offsets. Pages are capped at [`MAX_PAGE_SIZE`].
 
 use async_graphql::connection::{Connection, CursorType, Edge, OpaqueCursor};
-use async_graphql::{Context, OutputType, SimpleObject};
+use async_graphql::{Context, Object, OutputType};
 use doetank_store::Backend;
 
 use super::errors::GqlResult;
@@ -14,10 +14,17 @@ use crate::sql::{self, Arg, Filter};
 pub const DEFAULT_PAGE_SIZE: i32 = 20;
 pub const MAX_PAGE_SIZE: i32 = 100;
 
-#[derive(SimpleObject)]
 pub struct TotalCount {
-    /// How many items match the filters, over all pages.
     pub total_count: i64,
+}
+
+#[Object]
+impl TotalCount {
+    /// How many items match the filters, over all pages.
+    #[graphql(complexity = "child_complexity + super::COUNT_COMPLEXITY")]
+    async fn total_count(&self) -> i64 {
+        self.total_count
+    }
 }
 
 pub type Page<N> = Connection<OpaqueCursor<i64>, N, TotalCount>;
