@@ -1440,8 +1440,8 @@ async fn the_network_s_past_is_replayed_a_few_at_a_time(db: &TestDb) {
 /// request's fields resolve at once. A past state is replayed into a database of its own: a
 /// hundred doetanks as of a version are too complex, a hundred now are not; twenty figures as
 /// of dates are too complex, where six were answered above. `eventActivity` reads the whole
-/// log, the present figures whole tables, and a count every row it counts: 25, 100 and 200 of
-/// them are too complex.
+/// log, the present figures whole tables, a count every row it counts, and a search every
+/// match: 25, 100, 200 and 200 of them are too complex.
 async fn costly_fields_count_for_more_of_a_request_s_complexity(db: &TestDb) {
     let app = TestApp::spawn(db).await;
     doetank_api::demo::load(&app.app).await.expect("demo");
@@ -1479,6 +1479,13 @@ async fn costly_fields_count_for_more_of_a_request_s_complexity(db: &TestDb) {
     let counts = app.data(&aliases(100, &counted), json!({})).await;
     assert!(counts["a99"]["totalCount"].as_i64().is_some_and(|n| n > 0), "{counts:#}");
     too_complex(app.gql(&aliases(200, &counted), json!({})).await);
+    // A search finds and ranks every match before its page: the same.
+    let searched = |_| "lessons(filter: { search: \"werk\" }, first: 1) { edges { cursor } }".to_string();
+    let found = app.data(&aliases(100, &searched), json!({})).await;
+    assert!(found["a99"]["edges"].is_array(), "{found:#}");
+    too_complex(app.gql(&aliases(200, &searched), json!({})).await);
+    let listed = |_| "lessons(first: 1) { edges { cursor } }".to_string();
+    assert!(app.data(&aliases(200, &listed), json!({})).await["a199"]["edges"].is_array());
 }
 
 /// `medianDaysPerPhase`: per phase, how many doetanks completed it and the median of their whole

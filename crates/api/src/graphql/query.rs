@@ -16,7 +16,10 @@ use super::pagination::{
 use super::scalars::*;
 use super::statistics::Statistics;
 use super::viewer;
-use super::{PAST_NETWORK_COMPLEXITY, PAST_STATE_COMPLEXITY, WHOLE_LOG_COMPLEXITY, WHOLE_TABLES_COMPLEXITY};
+use super::{
+    PAST_NETWORK_COMPLEXITY, PAST_STATE_COMPLEXITY, SEARCH_COMPLEXITY, WHOLE_LOG_COMPLEXITY,
+    WHOLE_TABLES_COMPLEXITY,
+};
 use crate::app::App;
 use crate::error::AppError;
 use crate::history::{self, AsOf};
@@ -373,6 +376,9 @@ impl Query {
 
     /// The network's knowledge base: lessons from every doetank. Newest first, or by relevance
     /// when searching.
+    #[graphql(
+        complexity = "child_complexity + if filter.as_ref().is_some_and(|f| f.search.is_some()) { SEARCH_COMPLEXITY } else { 1 }"
+    )]
     async fn lessons(
         &self,
         ctx: &Context<'_>,
