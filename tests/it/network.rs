@@ -1007,36 +1007,61 @@ async fn the_timeline_tells_the_demo_history_in_order(db: &TestDb) {
         entries.windows(2).any(|w| occurred(&w[1]) < occurred(&w[0])),
         "the demo's times go back somewhere"
     );
-    let from_query = "query($from: DateTime, $after: String) { timeline(from: $from, first: 7, after: $after) { \
-                      totalCount pageInfo { hasNextPage endCursor } edges { node { position occurredAt } } } }";
+    // Up to any time, likewise, the lines before it: a read to a time ends at the first line no
+    // later than every line after it there (since the forty-fourth session; until then it read
+    // to the end), forwards and backwards.
     let parse = |t: &str| chrono::DateTime::parse_from_rfc3339(t).expect("a time").to_utc();
     for time in &times {
-        for from in [parse(time), parse(time) + chrono::Duration::microseconds(1)] {
-            let expected: Vec<Value> = entries
-                .iter()
-                .filter(|e| parse(&occurred(e)) >= from)
-                .map(|e| e["position"].clone())
-                .collect();
-            let (mut found, mut after) = (Vec::new(), Value::Null);
-            let total = loop {
-                let vars = json!({ "from": from.to_rfc3339(), "after": after });
-                let timeline = app.gql_as(None, from_query, vars).await["data"]["timeline"].clone();
-                found.extend(
-                    timeline["edges"]
-                        .as_array()
-                        .expect("edges")
-                        .iter()
-                        .map(|e| e["node"]["position"].clone()),
-                );
-                if timeline["pageInfo"]["hasNextPage"] != true {
-                    break timeline["totalCount"].clone();
-                }
-                after = timeline["pageInfo"]["endCursor"].clone();
+        for at in [parse(time), parse(time) + chrono::Duration::microseconds(1)] {
+            let expected = |keep: &dyn Fn(chrono::DateTime<chrono::Utc>) -> bool| -> Vec<Value> {
+                entries.iter().filter(|e| keep(parse(&occurred(e)))).map(|e| e["position"].clone()).collect()
             };
-            assert_eq!(found, expected, "from {from}");
-            assert_eq!(total, expected.len(), "counted from {from}");
+            let since = expected(&|t| t >= at);
+            let until = expected(&|t| t < at);
+            let (found, total) = timeline_pages(&app, json!({ "from": at.to_rfc3339() }), true).await;
+            assert_eq!((found, total), (since.clone(), since.len()), "from {at}");
+            let (found, total) = timeline_pages(&app, json!({ "to": at.to_rfc3339() }), true).await;
+            assert_eq!((found, total), (until.clone(), until.len()), "to {at}");
+            let (found, total) = timeline_pages(&app, json!({ "to": at.to_rfc3339() }), false).await;
+            assert_eq!((found, total), (until.clone(), until.len()), "to {at}, backwards");
         }
     }
+}
+
+/// Every line of the timeline within the window `bounds` (`from`, `to`), read in pages of
+/// seven forwards or backwards, in log order, and the count of the first page.
+async fn timeline_pages(app: &TestApp, bounds: Value, forwards: bool) -> (Vec<Value>, usize) {
+    let (query, cursor, more, next) = if forwards {
+        ("query($from: DateTime, $to: DateTime, $cursor: String) { timeline(from: $from, to: $to, first: 7, after: $cursor) { \
+          totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor } edges { node { position } } } }",
+         "endCursor", "hasNextPage", true)
+    } else {
+        ("query($from: DateTime, $to: DateTime, $cursor: String) { timeline(from: $from, to: $to, last: 7, before: $cursor) { \
+          totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor } edges { node { position } } } }",
+         "startCursor", "hasPreviousPage", false)
+    };
+    let (mut pages, mut at, mut total) = (Vec::new(), Value::Null, None);
+    loop {
+        let mut vars = bounds.clone();
+        vars["cursor"] = at;
+        let timeline = app.gql_as(None, query, vars).await["data"]["timeline"].clone();
+        let page: Vec<Value> = timeline["edges"]
+            .as_array()
+            .expect("edges")
+            .iter()
+            .map(|e| e["node"]["position"].clone())
+            .collect();
+        pages.push(page);
+        total.get_or_insert_with(|| timeline["totalCount"].as_u64().expect("a count") as usize);
+        if timeline["pageInfo"][more] != true {
+            break;
+        }
+        at = timeline["pageInfo"][cursor].clone();
+    }
+    if !next {
+        pages.reverse();
+    }
+    (pages.concat(), total.unwrap_or_default())
 }
 
 /// The demo's steps are recorded at their dates in the network's history, in the order they

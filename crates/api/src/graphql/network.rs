@@ -1259,8 +1259,16 @@ impl NetworkQuery {
                 from,
             );
         }
-        if let Some(to) = to {
-            f.push("t.occurred_at < ?", sql::ts(to));
+        if let Some(to) = to.map(sql::ts) {
+            f.push("t.occurred_at < ?", to.as_str());
+            // Nor do lines end before `to` where the times last do, but no line at or after the
+            // first fall at or after `to` is before it (see migration `0017_timeline_falls`):
+            // read up to it, not to the end. None: every line can be.
+            f.push(
+                "t.position < COALESCE((SELECT fl.position FROM rm_timeline_falls fl WHERE fl.occurred_at >= ? \
+                 ORDER BY fl.occurred_at, fl.position LIMIT 1), 9223372036854775807)",
+                to,
+            );
         }
         restrict_timeline(&mut f, &viewer(ctx), app(ctx)?.store.is_sqlite());
         // Keyset pages: a cursor is a line's position, so a page deep in a long history costs

@@ -42,6 +42,7 @@ pub const READ_MODEL_TABLES: &[&str] = &[
     "rm_lineage_links",
     "rm_timeline",
     "rm_timeline_rises",
+    "rm_timeline_falls",
     "rm_stream_clock",
 ];
 
@@ -165,6 +166,7 @@ impl Projector {
         for (event, payload) in &events {
             batch.extend(statements(event, Payload::Text(payload))?);
         }
+        batch.extend(super::story::end_of_batch(seen, last, self.store.is_sqlite()));
         let decided = started.elapsed();
         let applied = on_pool!(self.store.backend(), pool => {
             let mut tx = pool.begin_write().await?;

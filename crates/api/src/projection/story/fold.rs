@@ -58,6 +58,10 @@ pub struct StoryFold {
     /// The latest time of a timeline line told so far: a line later than it is a rise
     /// (`rm_timeline_rises`).
     latest: Option<String>,
+    /// The lines no later than every line told after them so far (`rm_timeline_falls`), in
+    /// order, their times rising: a line takes the place of those later than it. Written at
+    /// the end, when none can stop being one.
+    falls: Vec<(i64, String)>,
 }
 
 /// A line of `rm_timeline`: position, kind, subject id, event type, when it occurred, summary.
@@ -116,8 +120,12 @@ impl StoryFold {
             ])?;
             if self.latest.as_ref().is_none_or(|latest| occurred_at > *latest) {
                 rise.execute(rusqlite::params![position, occurred_at])?;
-                self.latest = Some(occurred_at);
+                self.latest = Some(occurred_at.clone());
             }
+            while self.falls.last().is_some_and(|(_, at)| *at > occurred_at) {
+                self.falls.pop();
+            }
+            self.falls.push((position, occurred_at));
         }
         Ok(())
     }
@@ -147,6 +155,10 @@ impl StoryFold {
         let mut clock = db.prepare("INSERT INTO rm_stream_clock (stream_id, at) VALUES (?1, ?2)")?;
         for (stream_id, at) in &clocks {
             clock.execute(rusqlite::params![stream_id, at])?;
+        }
+        let mut fall = db.prepare("INSERT INTO rm_timeline_falls (position, occurred_at) VALUES (?1, ?2)")?;
+        for (position, at) in &self.falls {
+            fall.execute(rusqlite::params![position, at])?;
         }
         Ok(())
     }
