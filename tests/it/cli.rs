@@ -9,6 +9,39 @@ use crate::support::TestDb;
 
 both_backends!(migrate_is_idempotent_and_reports_the_head);
 both_backends!(a_build_runs_on_a_database_a_newer_build_migrated);
+both_backends!(a_rebuild_keeps_as_much_in_memory_as_it_is_told);
+
+/// `--rebuild-cache-mib` (or `DOETANK_REBUILD_CACHE_MIB`) sets how much of its scratch files a
+/// rebuild keeps in memory, for a node short of memory; a rebuild with little gives the same
+/// read models. Nought is refused before anything is opened.
+async fn a_rebuild_keeps_as_much_in_memory_as_it_is_told(db: &TestDb) {
+    let app = doetank_api::App::new(db.store.clone());
+    doetank_api::demo::load(&app).await.expect("demo");
+    let before = crate::projections::dump(db.store.backend()).await;
+    let rebuild = |args: &[&str], env: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_doetank"));
+        command.args(args).args(["--database-url", &db.url, "rebuild"]).env("RUST_LOG", "doetank_api=info");
+        match env {
+            Some(mib) => command.env("DOETANK_REBUILD_CACHE_MIB", mib),
+            None => command.env_remove("DOETANK_REBUILD_CACHE_MIB"),
+        };
+        command.output().expect("run doetank")
+    };
+    for (args, env, told) in [
+        (&[][..], None, "scratch_cache_mib=256"),
+        (&["--rebuild-cache-mib", "1"][..], None, "scratch_cache_mib=1"),
+        (&[][..], Some("3"), "scratch_cache_mib=3"),
+    ] {
+        let out = rebuild(args, env);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert!(stderr.contains(told), "{told}: {stderr}");
+        assert_eq!(crate::projections::dump(db.store.backend()).await, before, "{told}");
+    }
+    let refused = rebuild(&["--rebuild-cache-mib", "0"], None);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--rebuild-cache-mib"));
+}
 
 async fn migrate_is_idempotent_and_reports_the_head(db: &TestDb) {
     for _ in 0..2 {

@@ -49,7 +49,10 @@ impl Scratch {
 
     /// The scratch's one connection, set up for speed over durability, and the SQL that makes
     /// the scratch's indexes again (see [`index_scratch`]).
-    async fn connection(&self) -> Result<(sqlx::pool::PoolConnection<sqlx::Sqlite>, Vec<String>), AppError> {
+    async fn connection(
+        &self,
+        cache_mib: u32,
+    ) -> Result<(sqlx::pool::PoolConnection<sqlx::Sqlite>, Vec<String>), AppError> {
         let Backend::Sqlite(pool) = self.store.backend() else {
             return Err(AppError::Database(sqlx::Error::Protocol(
                 "the scratch database must be SQLite".into(),
@@ -57,10 +60,9 @@ impl Scratch {
         };
         let mut conn = pool.acquire().await?;
         // A scratch file needs no journal, no fsync and no overwriting of deleted data; its pages
-        // stay in memory up to 256 MiB and spill to the file beyond.
-        for pragma in
-            ["journal_mode = OFF", "synchronous = OFF", "secure_delete = OFF", "cache_size = -262144"]
-        {
+        // stay in memory up to `cache_mib` and spill to the file beyond.
+        let cache = format!("cache_size = -{}", u64::from(cache_mib) * 1024);
+        for pragma in ["journal_mode = OFF", "synchronous = OFF", "secure_delete = OFF", cache.as_str()] {
             sqlx::query(&format!("PRAGMA {pragma}")).execute(&mut *conn).await?;
         }
         // Projections look rows up by primary key, but for [`KEPT_IN_SCRATCH`]: the other
@@ -81,15 +83,25 @@ impl Drop for Scratch {
     }
 }
 
-/// Rebuilds every read model of `store` from its log; returns the position applied.
-pub async fn rebuild(store: &EventStore, progress: &(dyn Fn(i64) + Sync)) -> Result<i64, AppError> {
+/// How much of each scratch file's pages a rebuild keeps in memory, in MiB, unless told
+/// otherwise: at 1,000,008 events the process held 863–877 MB with 256 and 366–388 MB with 32,
+/// for a rebuild 0–10% slower (18.7–20.6 s against 19.6–20.7 s).
+pub const SCRATCH_CACHE_MIB: u32 = 256;
+
+/// Rebuilds every read model of `store` from its log, with `cache_mib` of pages in memory for
+/// each of its two scratch files; returns the position applied.
+pub async fn rebuild(
+    store: &EventStore,
+    cache_mib: u32,
+    progress: &(dyn Fn(i64) + Sync),
+) -> Result<i64, AppError> {
     let started = std::time::Instant::now();
     // The aggregates' read models and the story touch disjoint tables: each part is projected
     // into a scratch file of its own on its own connection, so SQLite works on two cores while
     // a third task reads and decodes the next batch.
     let (models, story) = (Scratch::create().await?, Scratch::create().await?);
     let ((mut models_conn, models_indexes), (story_conn, story_indexes)) =
-        (models.connection().await?, story.connection().await?);
+        (models.connection(cache_mib).await?, story.connection(cache_mib).await?);
     // Rows swapped into SQLite go with their indexes; PostgreSQL builds its own.
     let into_sqlite = matches!(store.backend(), Backend::Sqlite(_));
     let (to_models, models_ready) = tokio::sync::mpsc::channel(2);
@@ -121,6 +133,7 @@ pub async fn rebuild(store: &EventStore, progress: &(dyn Fn(i64) + Sync)) -> Res
         position = applied,
         projected_ms = projected.as_millis() as u64,
         swapped_ms = (started.elapsed() - projected).as_millis() as u64,
+        scratch_cache_mib = cache_mib,
         "read models rebuilt in scratch files and swapped in"
     );
     Ok(applied)
@@ -865,6 +878,19 @@ mod tests {
         .await
         .expect("search");
         (copied, found)
+    }
+
+    /// A scratch keeps as many MiB of its pages in memory as the rebuild is told (SQLite's
+    /// `cache_size`, negative for KiB).
+    #[tokio::test]
+    async fn a_scratch_keeps_as_many_pages_in_memory_as_it_is_told() {
+        let scratch = Scratch::create().await.expect("scratch");
+        for mib in [1, 32] {
+            let (mut conn, _) = scratch.connection(mib).await.expect("connection");
+            let kib: i64 =
+                sqlx::query_scalar("PRAGMA cache_size").fetch_one(&mut *conn).await.expect("cache size");
+            assert_eq!(kib, -1024 * i64::from(mib));
+        }
     }
 
     #[tokio::test]

@@ -86,11 +86,25 @@ pub struct Projector {
     /// One catch-up at a time within this process.
     gate: Arc<Mutex<()>>,
     applied: Arc<watch::Sender<i64>>,
+    /// MiB of pages each scratch file of a rebuild keeps in memory (see `bulk`).
+    scratch_cache_mib: u32,
 }
 
 impl Projector {
     pub fn new(store: EventStore) -> Self {
-        Projector { store, gate: Arc::new(Mutex::new(())), applied: Arc::new(watch::channel(0).0) }
+        Projector {
+            store,
+            gate: Arc::new(Mutex::new(())),
+            applied: Arc::new(watch::channel(0).0),
+            scratch_cache_mib: super::bulk::SCRATCH_CACHE_MIB,
+        }
+    }
+
+    /// Rebuilds with `mib` of pages in memory for each of the two scratch files, rather than
+    /// [`super::bulk::SCRATCH_CACHE_MIB`]: less for a node short of memory, more for speed.
+    pub fn with_scratch_cache(mut self, mib: u32) -> Self {
+        self.scratch_cache_mib = mib.max(1);
+        self
     }
 
     /// Wakes each time the read models advance, with the position applied.
@@ -215,7 +229,7 @@ impl Projector {
     /// Builds every read model again from the whole log and swaps them in at once (see
     /// `bulk`), then applies what was appended meanwhile; `progress` gets the position.
     pub async fn rebuild(&self, progress: &(dyn Fn(i64) + Sync)) -> Result<i64, AppError> {
-        let applied = super::bulk::rebuild(&self.store, progress).await?;
+        let applied = super::bulk::rebuild(&self.store, self.scratch_cache_mib, progress).await?;
         // A crash before this line leaves the old version: the next start rebuilds again.
         self.built_by_this_version().await?;
         self.applied.send_replace(applied);
