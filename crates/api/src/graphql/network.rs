@@ -1278,7 +1278,7 @@ impl NetworkQuery {
                 f.push("t.position < ?", first);
             }
         }
-        restrict_timeline(&mut f, &viewer(ctx), app(ctx)?.store.is_sqlite());
+        restrict_timeline(&mut f, &viewer(ctx), store.is_sqlite());
         // Keyset pages: a cursor is a line's position, so a page deep in a long history costs
         // what the first does (until the thirty-first session cursors were offsets, and a page
         // at offset 900,000 of 1,000,000 lines took a researcher 0.26 s), and pages do not
