@@ -18,7 +18,7 @@ use tokio::sync::Mutex;
 
 use crate::db::Backend;
 use crate::fanout_client::Subscriber;
-use crate::report::Report;
+use crate::report::{Report, Target};
 use crate::Options;
 
 const SECRET: &str = "bench-secret";
@@ -88,6 +88,8 @@ pub async fn run(backend: &Backend, o: &Options, report: &mut Report) -> anyhow:
     let counts = o.subscribers.clone().unwrap_or(if o.quick { vec![200] } else { vec![1_000, 10_000] });
     let name = backend.name();
     for subscribers in counts {
+        // The targets are set at 10,000 subscribers.
+        let at_10_000 = |target| if subscribers == 10_000 { vec![target] } else { vec![] };
         let limit = one(backend, o, subscribers, Server::Limit).await?;
         let doetank = one(backend, o, subscribers, Server::FromNow).await?;
         let resuming = one(backend, o, subscribers, Server::Resuming).await?;
@@ -122,15 +124,17 @@ pub async fn run(backend: &Backend, o: &Options, report: &mut Report) -> anyhow:
                     "",
                 );
                 let note = if baseline.is_some() { "target < 100 ms at 10,000" } else { "the limit" };
-                report.add(
-                    "fanout",
-                    name,
-                    subject,
-                    "latency p99 ms",
-                    run.p99_ms,
-                    baseline.map(|b| b.p99_ms),
-                    note,
-                );
+                report
+                    .add(
+                        "fanout",
+                        name,
+                        subject,
+                        "latency p99 ms",
+                        run.p99_ms,
+                        baseline.map(|b| b.p99_ms),
+                        note,
+                    )
+                    .aim(&if baseline.is_some() { at_10_000(Target::ValueBelow(100.0)) } else { vec![] });
                 report.add(
                     "fanout",
                     name,
@@ -160,15 +164,17 @@ pub async fn run(backend: &Backend, o: &Options, report: &mut Report) -> anyhow:
             None,
             "",
         );
-        report.add(
-            "memory",
-            name,
-            &format!("server peak with {subscribers} subscribers"),
-            "RSS MB",
-            doetank.peak_mb,
-            Some(limit.peak_mb),
-            "target < 500 MB at 10,000; against the raw broadcast's",
-        );
+        report
+            .add(
+                "memory",
+                name,
+                &format!("server peak with {subscribers} subscribers"),
+                "RSS MB",
+                doetank.peak_mb,
+                Some(limit.peak_mb),
+                "target < 500 MB at 10,000; against the raw broadcast's",
+            )
+            .aim(&at_10_000(Target::ValueBelow(500.0)));
         report.add(
             "memory",
             name,

@@ -15,7 +15,7 @@ use serde_json::json;
 use tokio::sync::watch;
 
 use crate::db::Backend;
-use crate::report::{stats, Report};
+use crate::report::{stats, Report, Target};
 use crate::Options;
 
 const CONNECTIONS: usize = 64;
@@ -276,17 +276,29 @@ pub async fn run(backend: &Backend, o: &Options, report: &mut Report) -> anyhow:
         .filter(|(subject, ..)| o.only.as_ref().is_none_or(|only| subject.contains(only.as_str())));
     for (subject, url, body, asking) in asked {
         let s = load(url, body, asking, o.duration()).await?;
-        report.add(
-            "query",
-            name,
-            subject,
-            "requests/s",
-            s.per_second,
-            Some(trivial.per_second),
-            "target ≥ 0.5 of trivial",
-        );
+        report
+            .add(
+                "query",
+                name,
+                subject,
+                "requests/s",
+                s.per_second,
+                Some(trivial.per_second),
+                "target ≥ 0.5 of trivial",
+            )
+            .aim(&[Target::RatioAtLeast(0.5)]);
         report.add("query", name, subject, "p50 ms", s.p50_ms, None, "");
-        report.add("query", name, subject, "p99 ms", s.p99_ms, None, "target < 10 ms");
+        report
+            .add(
+                "query",
+                name,
+                subject,
+                "p99 ms",
+                s.p99_ms,
+                Some(trivial.p99_ms),
+                "target < 10 ms; against trivial's",
+            )
+            .aim(&[Target::ValueBelow(10.0)]);
     }
     if o.only.as_ref().is_none_or(|only| EXPORT.contains(only.as_str())) {
         export(&store, &url.replace("/graphql", "/events.ndjson"), &researcher, o.duration(), name, report)

@@ -19,7 +19,7 @@ use doetank_store::{EventStore, ExpectedVersion, Metadata, StreamId};
 use uuid::Uuid;
 
 use crate::db::Backend;
-use crate::report::Report;
+use crate::report::{Report, Target};
 use crate::Options;
 
 /// Decides `command` on `state`, applies the events and keeps them.
@@ -229,23 +229,23 @@ pub async fn run(backend: &Backend, o: &Options, report: &mut Report) -> anyhow:
     // A rebuild in use replaces read models that are there (the old rows to clear, the old
     // tables to drop): the second measures that.
     let app = App::new(store.clone());
+    // The issue sets the targets on the first rebuild: 100,000 events/s on SQLite, and half the
+    // scan on either backend.
+    let first_targets = match backend {
+        Backend::Sqlite => vec![Target::ValueAtLeast(100_000.0), Target::RatioAtLeast(0.5)],
+        Backend::Postgres(_) => vec![Target::RatioAtLeast(0.5)],
+    };
     let subjects = [
-        ("rebuild all projections", "target ≥ 100,000/s on SQLite and ≥ 0.5 of the scan"),
-        ("rebuild again, over the read models of the first", "as a rebuild in use finds them"),
+        ("rebuild all projections", "target ≥ 100,000/s on SQLite and ≥ 0.5 of the scan", first_targets),
+        ("rebuild again, over the read models of the first", "as a rebuild in use finds them", vec![]),
     ];
-    for (subject, note) in subjects {
+    for (subject, note, targets) in subjects {
         let started = Instant::now();
         app.projector.rebuild(&|_| {}).await?;
         let rebuild = events as f64 / started.elapsed().as_secs_f64();
-        report.add(
-            "replay",
-            name,
-            &format!("{subject}, {events} events"),
-            "events/s",
-            rebuild,
-            Some(raw),
-            note,
-        );
+        report
+            .add("replay", name, &format!("{subject}, {events} events"), "events/s", rebuild, Some(raw), note)
+            .aim(&targets);
     }
 
     // `statistics(asOf:)` replays the log up to a date into memory, statement by statement,
