@@ -133,8 +133,8 @@ impl Report {
         Tally { met, missed: checked.count() - met }
     }
 
-    /// Every target of the run with its verdict, the missed ones first: what the README's table
-    /// of targets is made from.
+    /// Every target of the run with its verdict, the missed ones first: the lines a run ends
+    /// with, after its tally.
     fn verdicts(&self) -> Vec<String> {
         let mut lines: Vec<(bool, String)> = self
             .rows
